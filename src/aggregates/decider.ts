@@ -1,0 +1,33 @@
+// The shape every aggregate follows: pure functions over its own commands, events and state.
+// No I/O, clock or randomness: time, ids and prices arrive inside the command.
+
+/** A domain event before it is stored: its type, schema version and payload. */
+export interface DomainEvent<Type extends string = string, Data = unknown> {
+  type: Type;
+  data: Data;
+}
+
+export interface Decider<Command, Event extends DomainEvent, State> {
+  /** Stream category, e.g. "order" for stream "order-<id>". */
+  readonly category: string;
+  /** Current schema version of each event type this aggregate emits. */
+  readonly schemaVersions: Readonly<Record<Event["type"], number>>;
+  initialState: State;
+  decide(command: Command, state: State): Event[];
+  evolve(state: State, event: Event): State;
+}
+
+/** A command broke a business rule. `rule` names it; `status` is the aggregate's status when known. */
+export class DomainError extends Error {
+  override readonly name = "DomainError";
+  constructor(
+    readonly rule: string,
+    message: string,
+    readonly status?: string,
+  ) {
+    super(message);
+  }
+}
+
+export const fold = <Event extends DomainEvent, State>(decider: Pick<Decider<unknown, Event, State>, "evolve" | "initialState">, events: readonly Event[], from: State = decider.initialState): State =>
+  events.reduce(decider.evolve, from);
