@@ -1,0 +1,310 @@
+// Inventory: the stock of one SKU in one warehouse, as a decider.
+// Stream: inventory-<sku>@<warehouseId>.
+//
+// The law this aggregate keeps after every event (tested by property):
+//
+//   received + adjusted = available + reserved + committed + shipped - restocked
+//   available >= 0, reserved >= 0, committed >= 0
+//
+// `adjusted` is the signed sum of counted corrections (StockAdjusted.delta). Without
+// adjustments it is 0 and the law is the design's `received = available + reserved + committed + shipped - restocked`.
+//
+// Reservations are keyed by order: one order holds at most one live reservation per SKU and
+// warehouse. RESERVED -> COMMITTED -> SHIPPED, and RESERVED|COMMITTED -> RELEASED, RESERVED -> EXPIRED.
+
+import { DomainError, type Decider, type DomainEvent } from "./decider.js";
+import { illegalTransition, isMinorUnits, requireInstant, requirePositiveQuantity, requireText } from "./rules.js";
+
+export const INVENTORY_CATEGORY = "inventory";
+
+/** `inventory-<sku>@<warehouseId>`; the warehouse id is everything after the last "@". */
+export const streamId = (sku: string, warehouseId: string): string => `${INVENTORY_CATEGORY}-${sku}@${warehouseId}`;
+
+// ---------------------------------------------------------------- commands
+
+interface StockCommand {
+  sku: string;
+  warehouseId: string;
+  /** ISO-8601 time the command was issued. */
+  at: string;
+}
+
+export type InventoryCommand =
+  | (StockCommand & { type: "ReceiveStock"; quantity: number; receiptId?: string })
+  | (StockCommand & { type: "ReserveStock"; orderId: string; quantity: number; expiresAt: string })
+  | (StockCommand & { type: "CommitReservation"; orderId: string })
+  | (StockCommand & { type: "ReleaseReservation"; orderId: string; reason?: string })
+  | (StockCommand & { type: "ExpireReservation"; orderId: string })
+  | (StockCommand & { type: "ShipStock"; orderId: string })
+  | (StockCommand & { type: "RestockReturn"; orderId: string; returnId: string; quantity: number })
+  | (StockCommand & { type: "AdjustStock"; countedAvailable: number; reason: string });
+
+// ---------------------------------------------------------------- events
+
+interface StockFact {
+  sku: string;
+  warehouseId: string;
+  at: string;
+}
+
+export type StockReceived = DomainEvent<"StockReceived", StockFact & { quantity: number; receiptId?: string }>;
+export type StockReserved = DomainEvent<"StockReserved", StockFact & { orderId: string; quantity: number; expiresAt: string }>;
+/** A business outcome the saga reacts to, not an error: there was not enough available stock. */
+export type StockReservationRejected = DomainEvent<
+  "StockReservationRejected",
+  StockFact & { orderId: string; quantity: number; available: number; reason: "OUT_OF_STOCK" }
+>;
+export type StockCommitted = DomainEvent<"StockCommitted", StockFact & { orderId: string; quantity: number }>;
+export type StockReleased = DomainEvent<"StockReleased", StockFact & { orderId: string; quantity: number; from: "RESERVED" | "COMMITTED"; reason?: string }>;
+export type StockReservationExpired = DomainEvent<"StockReservationExpired", StockFact & { orderId: string; quantity: number; expiresAt: string }>;
+export type StockShipped = DomainEvent<"StockShipped", StockFact & { orderId: string; quantity: number }>;
+export type StockRestocked = DomainEvent<"StockRestocked", StockFact & { orderId: string; returnId: string; quantity: number }>;
+/** A physical count: available becomes `countedAvailable`; `delta` = counted - previous goes into `adjusted`. */
+export type StockAdjusted = DomainEvent<"StockAdjusted", StockFact & { countedAvailable: number; previousAvailable: number; delta: number; reason: string }>;
+
+export type InventoryEvent =
+  | StockReceived
+  | StockReserved
+  | StockReservationRejected
+  | StockCommitted
+  | StockReleased
+  | StockReservationExpired
+  | StockShipped
+  | StockRestocked
+  | StockAdjusted;
+
+export const inventorySchemaVersions: Readonly<Record<InventoryEvent["type"], number>> = {
+  StockReceived: 1,
+  StockReserved: 1,
+  StockReservationRejected: 1,
+  StockCommitted: 1,
+  StockReleased: 1,
+  StockReservationExpired: 1,
+  StockShipped: 1,
+  StockRestocked: 1,
+  StockAdjusted: 1,
+};
+
+// ---------------------------------------------------------------- state
+
+export type ReservationStatus = "RESERVED" | "COMMITTED" | "SHIPPED" | "RELEASED" | "EXPIRED";
+
+export interface Reservation {
+  orderId: string;
+  quantity: number;
+  expiresAt: string;
+  status: ReservationStatus;
+  /** Units of this order's shipment that came back and were restocked. */
+  restocked: number;
+}
+
+export interface InventoryState {
+  /** null until the stream's first event. */
+  sku: string | null;
+  warehouseId: string | null;
+  received: number;
+  available: number;
+  reserved: number;
+  committed: number;
+  shipped: number;
+  restocked: number;
+  /** Signed sum of counted corrections. */
+  adjusted: number;
+  reservations: ReadonlyMap<string, Reservation>;
+  /** Return ids already restocked here (a second restock of the same return is a no-op). */
+  restockedReturns: ReadonlySet<string>;
+}
+
+export const initialInventoryState: InventoryState = {
+  sku: null,
+  warehouseId: null,
+  received: 0,
+  available: 0,
+  reserved: 0,
+  committed: 0,
+  shipped: 0,
+  restocked: 0,
+  adjusted: 0,
+  reservations: new Map(),
+  restockedReturns: new Set(),
+};
+
+/** True when the stock law holds; used by tests and by the reconciliation job. */
+export const stockLawHolds = (s: InventoryState): boolean =>
+  s.received + s.adjusted === s.available + s.reserved + s.committed + s.shipped - s.restocked &&
+  s.available >= 0 &&
+  s.reserved >= 0 &&
+  s.committed >= 0;
+
+const LIVE: readonly ReservationStatus[] = ["RESERVED", "COMMITTED"];
+
+// ---------------------------------------------------------------- decide
+
+function decide(command: InventoryCommand, state: InventoryState): InventoryEvent[] {
+  const sku = requireText(command.sku, "sku");
+  const warehouseId = requireText(command.warehouseId, "warehouseId");
+  if ((state.sku !== null && state.sku !== sku) || (state.warehouseId !== null && state.warehouseId !== warehouseId)) {
+    throw new DomainError("wrong_stream", `command for ${sku}@${warehouseId} sent to the stream of ${state.sku}@${state.warehouseId}`);
+  }
+  requireInstant(command.at, "at");
+  const fact = { sku, warehouseId, at: command.at };
+
+  switch (command.type) {
+    case "ReceiveStock": {
+      const quantity = requirePositiveQuantity(command.quantity, "quantity");
+      return [{ type: "StockReceived", data: { ...fact, quantity, ...(command.receiptId === undefined ? {} : { receiptId: command.receiptId }) } }];
+    }
+
+    case "ReserveStock": {
+      const orderId = requireText(command.orderId, "orderId");
+      const quantity = requirePositiveQuantity(command.quantity, "quantity");
+      const expires = requireInstant(command.expiresAt, "expiresAt");
+      if (expires <= Date.parse(command.at)) throw new DomainError("invalid_time", "expiresAt must be after at");
+      const existing = state.reservations.get(orderId);
+      // The same order reserving again while its reservation is live: nothing to do.
+      if (existing && LIVE.includes(existing.status)) return [];
+      if (existing?.status === "SHIPPED") throw new DomainError("reservation_already_shipped", `order ${orderId} already shipped from here`, existing.status);
+      if (state.available < quantity) {
+        return [{ type: "StockReservationRejected", data: { ...fact, orderId, quantity, available: state.available, reason: "OUT_OF_STOCK" } }];
+      }
+      return [{ type: "StockReserved", data: { ...fact, orderId, quantity, expiresAt: command.expiresAt } }];
+    }
+
+    case "CommitReservation": {
+      const r = reservationOf(state, command.orderId);
+      if (r.status !== "RESERVED") throw illegalTransition("CommitReservation", r.status);
+      return [{ type: "StockCommitted", data: { ...fact, orderId: r.orderId, quantity: r.quantity } }];
+    }
+
+    case "ReleaseReservation": {
+      const r = reservationOf(state, command.orderId);
+      if (r.status !== "RESERVED" && r.status !== "COMMITTED") throw illegalTransition("ReleaseReservation", r.status);
+      return [
+        {
+          type: "StockReleased",
+          data: { ...fact, orderId: r.orderId, quantity: r.quantity, from: r.status, ...(command.reason === undefined ? {} : { reason: command.reason }) },
+        },
+      ];
+    }
+
+    case "ExpireReservation": {
+      const r = reservationOf(state, command.orderId);
+      // A deadline that fires after the reservation was committed, released or expired is moot.
+      if (r.status !== "RESERVED") return [];
+      if (Date.parse(command.at) < Date.parse(r.expiresAt)) {
+        throw new DomainError("reservation_not_expired", `the reservation of order ${r.orderId} expires at ${r.expiresAt}`, r.status);
+      }
+      return [{ type: "StockReservationExpired", data: { ...fact, orderId: r.orderId, quantity: r.quantity, expiresAt: r.expiresAt } }];
+    }
+
+    case "ShipStock": {
+      const r = reservationOf(state, command.orderId);
+      if (r.status !== "COMMITTED") throw illegalTransition("ShipStock", r.status);
+      return [{ type: "StockShipped", data: { ...fact, orderId: r.orderId, quantity: r.quantity } }];
+    }
+
+    case "RestockReturn": {
+      const returnId = requireText(command.returnId, "returnId");
+      const quantity = requirePositiveQuantity(command.quantity, "quantity");
+      if (state.restockedReturns.has(returnId)) return [];
+      const r = reservationOf(state, command.orderId);
+      if (r.status !== "SHIPPED") throw illegalTransition("RestockReturn", r.status);
+      if (quantity > r.quantity - r.restocked) {
+        throw new DomainError("restock_exceeds_shipped", `order ${r.orderId} shipped ${r.quantity} and ${r.restocked} came back already; cannot restock ${quantity}`, r.status);
+      }
+      return [{ type: "StockRestocked", data: { ...fact, orderId: r.orderId, returnId, quantity } }];
+    }
+
+    case "AdjustStock": {
+      if (!isMinorUnits(command.countedAvailable)) throw new DomainError("invalid_quantity", `countedAvailable must be a non-negative integer, got ${String(command.countedAvailable)}`);
+      const reason = requireText(command.reason, "reason");
+      const delta = command.countedAvailable - state.available;
+      return [{ type: "StockAdjusted", data: { ...fact, countedAvailable: command.countedAvailable, previousAvailable: state.available, delta, reason } }];
+    }
+  }
+}
+
+function reservationOf(state: InventoryState, orderId: string): Reservation {
+  const r = state.reservations.get(orderId);
+  if (!r) throw new DomainError("reservation_not_found", `no reservation for order ${orderId}`, "NONE");
+  return r;
+}
+
+// ---------------------------------------------------------------- evolve
+
+function evolve(state: InventoryState, event: InventoryEvent): InventoryState {
+  const s: InventoryState = { ...state, sku: event.data.sku, warehouseId: event.data.warehouseId };
+  switch (event.type) {
+    case "StockReceived":
+      return { ...s, received: s.received + event.data.quantity, available: s.available + event.data.quantity };
+    case "StockReserved": {
+      const { orderId, quantity, expiresAt } = event.data;
+      return {
+        ...s,
+        available: s.available - quantity,
+        reserved: s.reserved + quantity,
+        reservations: withReservation(s.reservations, { orderId, quantity, expiresAt, status: "RESERVED", restocked: 0 }),
+      };
+    }
+    case "StockReservationRejected":
+      return s;
+    case "StockCommitted":
+      return {
+        ...s,
+        reserved: s.reserved - event.data.quantity,
+        committed: s.committed + event.data.quantity,
+        reservations: moved(s.reservations, event.data.orderId, "COMMITTED"),
+      };
+    case "StockReleased":
+      return {
+        ...s,
+        available: s.available + event.data.quantity,
+        reserved: event.data.from === "RESERVED" ? s.reserved - event.data.quantity : s.reserved,
+        committed: event.data.from === "COMMITTED" ? s.committed - event.data.quantity : s.committed,
+        reservations: moved(s.reservations, event.data.orderId, "RELEASED"),
+      };
+    case "StockReservationExpired":
+      return {
+        ...s,
+        available: s.available + event.data.quantity,
+        reserved: s.reserved - event.data.quantity,
+        reservations: moved(s.reservations, event.data.orderId, "EXPIRED"),
+      };
+    case "StockShipped":
+      return {
+        ...s,
+        committed: s.committed - event.data.quantity,
+        shipped: s.shipped + event.data.quantity,
+        reservations: moved(s.reservations, event.data.orderId, "SHIPPED"),
+      };
+    case "StockRestocked": {
+      const r = s.reservations.get(event.data.orderId);
+      return {
+        ...s,
+        available: s.available + event.data.quantity,
+        restocked: s.restocked + event.data.quantity,
+        reservations: r ? withReservation(s.reservations, { ...r, restocked: r.restocked + event.data.quantity }) : s.reservations,
+        restockedReturns: new Set([...s.restockedReturns, event.data.returnId]),
+      };
+    }
+    case "StockAdjusted":
+      return { ...s, available: event.data.countedAvailable, adjusted: s.adjusted + event.data.delta };
+  }
+}
+
+function withReservation(reservations: ReadonlyMap<string, Reservation>, r: Reservation): ReadonlyMap<string, Reservation> {
+  return new Map(reservations).set(r.orderId, r);
+}
+
+function moved(reservations: ReadonlyMap<string, Reservation>, orderId: string, status: ReservationStatus): ReadonlyMap<string, Reservation> {
+  const r = reservations.get(orderId);
+  return r ? withReservation(reservations, { ...r, status }) : reservations;
+}
+
+export const inventoryDecider: Decider<InventoryCommand, InventoryEvent, InventoryState> = {
+  category: INVENTORY_CATEGORY,
+  schemaVersions: inventorySchemaVersions,
+  initialState: initialInventoryState,
+  decide,
+  evolve,
+};
