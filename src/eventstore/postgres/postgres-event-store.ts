@@ -1,0 +1,231 @@
+// The event store on PostgreSQL, through the SqlClient seam: the same code and SQL serve the
+// real server (`pg`) and embedded PGlite. See schema.ts for the ordering technique.
+
+import { EventIdConflictError, WrongExpectedVersionError } from "../errors.js";
+import type {
+  AllFilter,
+  AppendResult,
+  BatchHandler,
+  Checkpoint,
+  EventStore,
+  ExpectedRevision,
+  NewEvent,
+  ReadAllOptions,
+  ReadAllResult,
+  ReadStreamOptions,
+  RecordedEvent,
+  SubscribeOptions,
+  Subscription,
+} from "../port.js";
+import { START } from "../port.js";
+import { runSubscription } from "../subscription.js";
+import { UpcasterRegistry } from "../upcasters.js";
+import { validateEvents, validateExpectedRevision, validateStreamId } from "../validation.js";
+import { migrate } from "../../infrastructure/sql/migrations.js";
+import { sqlErrorCode, SqlState, type SqlClient } from "../../infrastructure/sql/sql-client.js";
+import { eventStoreMigrations } from "./schema.js";
+
+export interface PostgresEventStoreOptions {
+  upcasters?: UpcasterRegistry;
+  /** How often an idle subscription looks for events appended by other processes. */
+  pollIntervalMs?: number;
+  /** Close the SqlClient when the store is closed (when the store owns it). */
+  ownsClient?: boolean;
+}
+
+// Checkpoints are "<transaction id>:<global position>", each zero-padded to 20 digits so that
+// string order is commit order.
+const WIDTH = 20;
+export const encodeCheckpoint = (transactionId: string, globalPosition: string): Checkpoint =>
+  `${transactionId.padStart(WIDTH, "0")}:${globalPosition.padStart(WIDTH, "0")}`;
+const decodeCheckpoint = (checkpoint: Checkpoint): [string, string] => {
+  if (checkpoint === START) return ["0", "0"];
+  const match = /^(\d{1,20}):(\d{1,20})$/.exec(checkpoint);
+  if (!match) throw new TypeError(`not a PostgreSQL event store checkpoint: ${JSON.stringify(checkpoint)}`);
+  return [match[1]!.replace(/^0+(?=\d)/, ""), match[2]!.replace(/^0+(?=\d)/, "")];
+};
+
+interface EventRow {
+  event_id: string;
+  stream_id: string;
+  stream_revision: string;
+  transaction_id: string;
+  global_position: string;
+  type: string;
+  schema_version: number;
+  data: RecordedEvent["data"];
+  metadata: RecordedEvent["metadata"];
+  recorded_at: Date;
+}
+
+const EVENT_COLUMNS = `e.event_id::text AS event_id, e.stream_id, e.stream_revision::text AS stream_revision,
+  e.transaction_id::text AS transaction_id, e.global_position::text AS global_position,
+  e.type, e.schema_version, e.data, e.metadata, e.recorded_at`;
+
+export class PostgresEventStore implements EventStore {
+  readonly kind: "postgres" | "pglite";
+  private readonly upcasters: UpcasterRegistry;
+  private readonly wakeups = new Set<() => void>();
+  private readonly subscriptions = new Set<Subscription>();
+
+  private constructor(
+    private readonly sql: SqlClient,
+    private readonly options: PostgresEventStoreOptions,
+  ) {
+    this.kind = sql.dialect;
+    this.upcasters = options.upcasters ?? new UpcasterRegistry();
+  }
+
+  /** Applies the store's migrations (idempotent) and returns a ready store. */
+  static async open(sql: SqlClient, options: PostgresEventStoreOptions = {}): Promise<PostgresEventStore> {
+    await migrate(sql, eventStoreMigrations);
+    return new PostgresEventStore(sql, options);
+  }
+
+  async appendToStream(streamId: string, events: readonly NewEvent[], options: { expectedRevision?: ExpectedRevision } = {}): Promise<AppendResult> {
+    validateStreamId(streamId);
+    const expected = validateExpectedRevision(options.expectedRevision);
+    const batch = validateEvents(events);
+    try {
+      const { rows } = await this.sql.query<{ next_revision: string; transaction_id: string; global_position: string; appended: boolean }>(
+        "SELECT next_revision::text AS next_revision, transaction_id, global_position, appended FROM es_append($1, $2, $3::jsonb)",
+        [streamId, String(expected), JSON.stringify(batch)],
+      );
+      const row = rows[0]!;
+      if (row.appended) this.wake();
+      return { nextExpectedRevision: Number(row.next_revision), position: encodeCheckpoint(row.transaction_id, row.global_position), appended: row.appended };
+    } catch (error) {
+      const code = sqlErrorCode(error);
+      const detail = (error as { detail?: string }).detail ?? "";
+      if (code === "ES409") throw new WrongExpectedVersionError(streamId, expected, Number(detail));
+      if (code === "ES002") throw new EventIdConflictError(streamId, detail.split(","));
+      // Two batches racing with the same new ids into different streams.
+      if (code === SqlState.uniqueViolation && String((error as { constraint?: string }).constraint) === "es_events_event_id") {
+        throw new EventIdConflictError(streamId, batch.map((e) => e.id));
+      }
+      throw error;
+    }
+  }
+
+  async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
+    validateStreamId(streamId);
+    const backwards = options.direction === "backwards";
+    const conditions = ["e.stream_id = $1"];
+    const params: unknown[] = [streamId];
+    const bound = (op: string, value: number | undefined) => {
+      if (value === undefined) return;
+      params.push(value);
+      conditions.push(`e.stream_revision ${op} $${params.length}`);
+    };
+    bound(backwards ? "<=" : ">=", options.fromRevision);
+    bound(backwards ? ">=" : "<=", options.toRevision);
+    let limit = "";
+    if (options.maxCount !== undefined) {
+      params.push(options.maxCount);
+      limit = `LIMIT $${params.length}`;
+    }
+    const { rows } = await this.sql.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM es_events e WHERE ${conditions.join(" AND ")} ORDER BY e.stream_revision ${backwards ? "DESC" : "ASC"} ${limit}`,
+      params,
+    );
+    return rows.map((row) => this.toRecorded(row));
+  }
+
+  async readAll(options: ReadAllOptions = {}): Promise<ReadAllResult> {
+    const from = options.from ?? START;
+    const [fromTx, fromPosition] = decodeCheckpoint(from);
+    const maxCount = options.maxCount ?? 1000;
+    const params: unknown[] = [fromTx, fromPosition, maxCount];
+    const filters = this.filterSql(options.filter, params);
+    // One statement, so the page and the head below the horizon come from one snapshot: when the
+    // page is short, everything up to the head has been seen and the checkpoint may jump there
+    // (a filtered reader does not rescan the events it skipped).
+    const { rows } = await this.sql.query<EventRow & { head_tx: string | null; head_position: string | null }>(
+      `WITH horizon AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin),
+       head AS (
+         SELECT h.transaction_id::text AS head_tx, h.global_position::text AS head_position
+           FROM es_events h WHERE h.transaction_id < (SELECT xmin FROM horizon)
+          ORDER BY h.transaction_id DESC, h.global_position DESC LIMIT 1
+       ),
+       page AS (
+         SELECT ${EVENT_COLUMNS} FROM es_events e
+          WHERE (e.transaction_id, e.global_position) > ($1::text::xid8, $2::bigint)
+            AND e.transaction_id < (SELECT xmin FROM horizon) ${filters}
+          ORDER BY e.transaction_id, e.global_position LIMIT $3
+       )
+       SELECT page.*, head.head_tx, head.head_position FROM head LEFT JOIN page ON true
+       ORDER BY page.transaction_id::xid8, page.global_position::bigint`,
+      params,
+    );
+    const events = rows.filter((row) => row.event_id !== null).map((row) => this.toRecorded(row));
+    let checkpoint = events.at(-1)?.position ?? from;
+    const head = rows[0];
+    if (events.length < maxCount && head?.head_tx != null && head.head_position != null) {
+      const headCheckpoint = encodeCheckpoint(head.head_tx, head.head_position);
+      if (headCheckpoint > checkpoint) checkpoint = headCheckpoint;
+    }
+    return { events, checkpoint };
+  }
+
+  async headCheckpoint(): Promise<Checkpoint> {
+    const { rows } = await this.sql.query<{ transaction_id: string; global_position: string }>(
+      `SELECT transaction_id::text AS transaction_id, global_position::text AS global_position FROM es_events
+        WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+        ORDER BY transaction_id DESC, global_position DESC LIMIT 1`,
+    );
+    const row = rows[0];
+    return row ? encodeCheckpoint(row.transaction_id, row.global_position) : START;
+  }
+
+  subscribeToAll(options: SubscribeOptions, handler: BatchHandler): Subscription {
+    const subscription = runSubscription({
+      read: (from) => this.readAll({ from, maxCount: options.batchSize ?? 500, filter: options.filter }),
+      from: options.from ?? START,
+      handler,
+      pollIntervalMs: this.options.pollIntervalMs ?? 100,
+      onWake: (wake) => {
+        this.wakeups.add(wake);
+        return () => this.wakeups.delete(wake);
+      },
+    });
+    this.subscriptions.add(subscription);
+    subscription.done.finally(() => this.subscriptions.delete(subscription)).catch(() => {});
+    return subscription;
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.subscriptions].map((s) => s.stop()));
+    if (this.options.ownsClient) await this.sql.close();
+  }
+
+  private wake(): void {
+    for (const wake of this.wakeups) wake();
+  }
+
+  private filterSql(filter: AllFilter | undefined, params: unknown[]): string {
+    let sql = "";
+    if (filter?.eventTypes) {
+      params.push(filter.eventTypes);
+      sql += ` AND e.type = ANY ($${params.length}::text[])`;
+    }
+    if (filter?.streamCategories) {
+      params.push(filter.streamCategories);
+      sql += ` AND e.category = ANY ($${params.length}::text[])`;
+    }
+    return sql;
+  }
+
+  private toRecorded(row: EventRow): RecordedEvent {
+    return this.upcasters.apply({
+      id: row.event_id,
+      streamId: row.stream_id,
+      revision: Number(row.stream_revision),
+      position: encodeCheckpoint(row.transaction_id, row.global_position),
+      type: row.type,
+      schemaVersion: row.schema_version,
+      data: row.data,
+      metadata: row.metadata,
+      recordedAt: row.recorded_at,
+    });
+  }
+}

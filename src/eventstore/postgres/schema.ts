@@ -1,0 +1,111 @@
+// The event store's tables and its append function, identical on PostgreSQL and PGlite.
+//
+// Ordering without skipped events: a bigint identity is handed out at INSERT time, but
+// transactions commit in another order, so a reader that trusts the identity alone can pass an
+// event whose transaction commits later. Each row therefore records pg_current_xact_id(), and
+// readers only look at rows whose transaction is older than the oldest transaction still
+// running (pg_snapshot_xmin): those are all committed or rolled back, so nothing can appear
+// behind the reader any more. The global order is (transaction_id, global_position).
+
+import type { Migration } from "../../infrastructure/sql/migrations.js";
+
+export const eventStoreMigrations: readonly Migration[] = [
+  {
+    id: "eventstore/001-events",
+    sql: `
+      CREATE TABLE es_streams (
+        stream_id text PRIMARY KEY,
+        -- revision of the stream's last event; -1 while the stream has none
+        revision bigint NOT NULL
+      );
+
+      CREATE TABLE es_events (
+        global_position bigint GENERATED ALWAYS AS IDENTITY,
+        transaction_id xid8 NOT NULL DEFAULT pg_current_xact_id(),
+        event_id uuid NOT NULL,
+        stream_id text NOT NULL,
+        stream_revision bigint NOT NULL,
+        category text NOT NULL,
+        type text NOT NULL,
+        schema_version int NOT NULL,
+        data jsonb NOT NULL,
+        metadata jsonb NOT NULL,
+        recorded_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (transaction_id, global_position),
+        CONSTRAINT es_events_stream_revision UNIQUE (stream_id, stream_revision),
+        CONSTRAINT es_events_event_id UNIQUE (event_id)
+      );
+
+      -- Appends a batch to one stream atomically.
+      --   p_expected: 'any' | 'no_stream' | 'stream_exists' | a revision number as text
+      --   p_events:   [{id, type, schemaVersion, data, metadata}, ...]
+      -- Concurrency: appends to one stream queue on an advisory lock taken BEFORE the transaction
+      -- has a transaction id. A row lock would not do: it assigns the id first and then waits, and
+      -- a newcomer can overtake the waiter, giving a later revision a smaller transaction id and
+      -- so breaking stream order in the global (transaction_id, global_position) order. For the
+      -- same reason the append must be the first write of its transaction.
+      -- Idempotency: when every id of the batch is already in this stream, nothing is written and
+      -- the stored result of the batch's last event is returned (appended = false), whatever
+      -- p_expected says. Some but not all of them, or any of them in another stream: ES002.
+      CREATE FUNCTION es_append(p_stream text, p_expected text, p_events jsonb)
+      RETURNS TABLE (next_revision bigint, transaction_id text, global_position text, appended boolean)
+      LANGUAGE plpgsql AS $fn$
+      DECLARE
+        v_ids uuid[];
+        v_count int;
+        v_current bigint;
+        v_same int;
+        v_other int;
+        v_last_position bigint;
+      BEGIN
+        IF pg_current_xact_id_if_assigned() IS NOT NULL THEN
+          RAISE EXCEPTION USING ERRCODE = 'ES001', MESSAGE = 'es_append must be the first write of its transaction';
+        END IF;
+        PERFORM pg_advisory_xact_lock(hashtextextended(p_stream, 7302));
+
+        SELECT array_agg((e->>'id')::uuid), count(*) INTO v_ids, v_count FROM jsonb_array_elements(p_events) AS e;
+        SELECT s.revision INTO v_current FROM es_streams s WHERE s.stream_id = p_stream;
+        v_current := coalesce(v_current, -1);
+
+        SELECT count(*) FILTER (WHERE ev.stream_id = p_stream), count(*) FILTER (WHERE ev.stream_id <> p_stream)
+          INTO v_same, v_other
+          FROM es_events ev WHERE ev.event_id = ANY (v_ids);
+        IF v_same = v_count AND v_other = 0 THEN
+          RETURN QUERY
+            SELECT ev.stream_revision, ev.transaction_id::text, ev.global_position::text, false
+              FROM es_events ev WHERE ev.event_id = ANY (v_ids)
+             ORDER BY ev.stream_revision DESC LIMIT 1;
+          RETURN;
+        END IF;
+        IF v_same > 0 OR v_other > 0 THEN
+          RAISE EXCEPTION USING ERRCODE = 'ES002', MESSAGE = 'event ids already used',
+            DETAIL = (SELECT string_agg(ev.event_id::text, ',') FROM es_events ev WHERE ev.event_id = ANY (v_ids));
+        END IF;
+
+        IF NOT (p_expected = 'any'
+             OR (p_expected = 'no_stream' AND v_current = -1)
+             OR (p_expected = 'stream_exists' AND v_current >= 0)
+             OR (p_expected ~ '^[0-9]+$' AND v_current = p_expected::bigint)) THEN
+          RAISE EXCEPTION USING ERRCODE = 'ES409', MESSAGE = 'wrong expected version', DETAIL = v_current::text;
+        END IF;
+
+        WITH inserted AS (
+          INSERT INTO es_events (event_id, stream_id, stream_revision, category, type, schema_version, data, metadata)
+          SELECT (e->>'id')::uuid, p_stream, v_current + n, split_part(p_stream, '-', 1), e->>'type',
+                 (e->>'schemaVersion')::int, e->'data', e->'metadata'
+            FROM jsonb_array_elements(p_events) WITH ORDINALITY AS t(e, n)
+           ORDER BY n
+          RETURNING es_events.global_position
+        )
+        SELECT max(inserted.global_position) INTO v_last_position FROM inserted;
+
+        INSERT INTO es_streams (stream_id, revision) VALUES (p_stream, v_current + v_count)
+          ON CONFLICT (stream_id) DO UPDATE SET revision = excluded.revision;
+
+        RETURN QUERY
+          SELECT v_current + v_count, pg_current_xact_id()::text, v_last_position::text, true;
+      END
+      $fn$;
+    `,
+  },
+];

@@ -1,0 +1,25 @@
+// The one SQL surface shared by real PostgreSQL (`pg`) and embedded PGlite, so every SQL
+// statement in the project is written once and runs on both.
+
+export interface SqlExecutor {
+  query<Row = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<{ rows: Row[] }>;
+  /** Runs a script of several statements without parameters (migrations). */
+  exec(script: string): Promise<void>;
+}
+
+export interface SqlClient extends SqlExecutor {
+  readonly dialect: "postgres" | "pglite";
+  /** Runs `work` in one transaction on one connection; commits when it resolves, rolls back when it throws. */
+  transaction<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** PostgreSQL error codes the project reacts to. */
+export const SqlState = {
+  uniqueViolation: "23505",
+  serializationFailure: "40001",
+  deadlockDetected: "40P01",
+} as const;
+
+export const sqlErrorCode = (error: unknown): string | undefined =>
+  typeof error === "object" && error !== null && "code" in error && typeof error.code === "string" ? error.code : undefined;

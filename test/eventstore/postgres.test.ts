@@ -1,0 +1,183 @@
+// The contract on real PostgreSQL, plus what only a real server with real concurrent
+// connections can prove: per-stream concurrency control and a subscription that never skips an
+// event whose transaction commits late.
+
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PostgresEventStore, START, WrongExpectedVersionError, type NewEvent, type RecordedEvent } from "../../src/eventstore/index.js";
+import { createPgClient } from "../../src/infrastructure/sql/pg-client.js";
+import type { SqlClient } from "../../src/infrastructure/sql/sql-client.js";
+import { createTestDatabase, type TestDatabase } from "../support/database.js";
+import { missing, server } from "../support/env.js";
+import { eventStoreContract } from "./contract.js";
+
+const databaseUrl = server("DATABASE_URL");
+
+describe.skipIf(missing(databaseUrl))("PostgreSQL event store", () => {
+  let database: TestDatabase;
+  let sql: SqlClient;
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    sql = createPgClient({ connectionString: database.url, max: 60 });
+  });
+  afterAll(async () => {
+    await sql?.close();
+    await database?.drop();
+  });
+
+  eventStoreContract("PostgreSQL", {
+    open: (options) => PostgresEventStore.open(sql, { upcasters: options?.upcasters, pollIntervalMs: 20 }),
+  });
+
+  const event = (data: NewEvent["data"] = {}): NewEvent => ({
+    id: randomUUID(),
+    type: "Raced",
+    data,
+    metadata: { correlationId: "c", causationId: "c", actor: "test:race" },
+  });
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  it("lets exactly one of 50 concurrent appends at the same expected revision through", async () => {
+    const store = await PostgresEventStore.open(sql);
+    const stream = `race-${randomUUID()}`;
+    await store.appendToStream(stream, [event()]);
+    const outcomes = await Promise.allSettled(Array.from({ length: 50 }, (_, i) => store.appendToStream(stream, [event({ writer: i })], { expectedRevision: 0 })));
+    const won = outcomes.filter((o) => o.status === "fulfilled");
+    const lost = outcomes.filter((o): o is PromiseRejectedResult => o.status === "rejected");
+    expect(won).toHaveLength(1);
+    expect(lost).toHaveLength(49);
+    for (const loss of lost) expect(loss.reason).toBeInstanceOf(WrongExpectedVersionError);
+    expect(lost.every((l) => (l.reason as WrongExpectedVersionError).actual === 1)).toBe(true);
+    expect(await store.readStream(stream)).toHaveLength(2);
+  });
+
+  it("lets exactly one of 50 concurrent no_stream appends create a stream", async () => {
+    const store = await PostgresEventStore.open(sql);
+    const stream = `race-${randomUUID()}`;
+    const outcomes = await Promise.allSettled(Array.from({ length: 50 }, () => store.appendToStream(stream, [event()], { expectedRevision: "no_stream" })));
+    expect(outcomes.filter((o) => o.status === "fulfilled")).toHaveLength(1);
+    expect(await store.readStream(stream)).toHaveLength(1);
+  });
+
+  it("does not show an event to readers while an older transaction is still open", async () => {
+    const store = await PostgresEventStore.open(sql);
+    const head = await store.headCheckpoint();
+    const slow = event({ slow: true });
+    const fast = event({ fast: true });
+    let releaseSlow!: () => void;
+    const slowCommitted = sql.transaction(async (tx) => {
+      await tx.query("SELECT * FROM es_append($1, 'any', $2::jsonb)", [`late-${randomUUID()}`, JSON.stringify([{ ...slow, schemaVersion: 1 }])]);
+      await new Promise<void>((resolve) => (releaseSlow = resolve));
+    });
+    await sleep(50);
+    await store.appendToStream(`late-${randomUUID()}`, [fast]);
+    expect((await store.readAll({ from: head })).events.map((e) => e.id)).not.toContain(fast.id);
+    releaseSlow();
+    await slowCommitted;
+    const visible = (await store.readAll({ from: head })).events.map((e) => e.id);
+    expect(visible.indexOf(slow.id)).toBeGreaterThanOrEqual(0);
+    expect(visible.indexOf(slow.id)).toBeLessThan(visible.indexOf(fast.id));
+  });
+
+  it("refuses an append that is not the first write of its transaction (stream order would break)", async () => {
+    await expect(
+      sql.transaction(async (tx) => {
+        await tx.query("SELECT pg_current_xact_id()");
+        await tx.query("SELECT * FROM es_append($1, 'any', $2::jsonb)", [`late-${randomUUID()}`, JSON.stringify([{ ...event(), schemaVersion: 1 }])]);
+      }),
+    ).rejects.toMatchObject({ code: "ES001" });
+  });
+
+  it("delivers every committed event exactly once, in order, to a live subscriber and to one restarted from its checkpoint, across 8 racing writers", async () => {
+    const store = await PostgresEventStore.open(sql, { pollIntervalMs: 10 });
+    const target = 20_000;
+    const runId = randomUUID().slice(0, 8);
+    const category = `sub${runId}`;
+    const streams = Array.from({ length: 24 }, (_, i) => `${category}-${i}`);
+    const filter = { streamCategories: [category] };
+
+    const continuous: RecordedEvent[] = [];
+    const steady = store.subscribeToAll({ filter, batchSize: 300 }, async (batch) => {
+      continuous.push(...batch);
+    });
+
+    // A subscriber that stops after a random number of batches and starts again from the last
+    // checkpoint it recorded, several times while the writers run.
+    const restarted: RecordedEvent[] = [];
+    let stored = START;
+    let restarts = 0;
+    let stopRestarting = false;
+    const restartingLoop = (async () => {
+      while (!stopRestarting) {
+        let batches = 0;
+        const limit = 1 + Math.floor(Math.random() * 8);
+        let reachedLimit!: () => void;
+        const limitReached = new Promise<void>((resolve) => (reachedLimit = resolve));
+        const subscription = store.subscribeToAll({ from: stored, filter, batchSize: 1 + Math.floor(Math.random() * 200) }, async (batch, checkpoint) => {
+          restarted.push(...batch);
+          stored = checkpoint;
+          if (++batches >= limit) reachedLimit();
+        });
+        await Promise.race([limitReached, sleep(300)]);
+        await subscription.stop();
+        restarts++;
+      }
+    })();
+
+    const committed = new Set<string>();
+    const rolledBack = new Set<string>();
+    let written = 0;
+    const writer = async (w: number) => {
+      while (written < target) {
+        const batch = Array.from({ length: 1 + Math.floor(Math.random() * 5) }, () => event({ w }));
+        const stream = streams[Math.floor(Math.random() * streams.length)]!;
+        const roll = Math.random();
+        if (roll < 0.05) {
+          // Hold the transaction open 50–500 ms before deciding; a third of those roll back.
+          const rollback = roll < 0.0167;
+          try {
+            await sql.transaction(async (tx) => {
+              await tx.query("SELECT * FROM es_append($1, 'any', $2::jsonb)", [stream, JSON.stringify(batch.map((e) => ({ ...e, schemaVersion: 1 })))]);
+              await sleep(50 + Math.random() * 450);
+              if (rollback) throw new Error("rollback");
+            });
+            batch.forEach((e) => committed.add(e.id));
+            written += batch.length;
+          } catch {
+            batch.forEach((e) => rolledBack.add(e.id));
+          }
+        } else {
+          await store.appendToStream(stream, batch);
+          batch.forEach((e) => committed.add(e.id));
+          written += batch.length;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, (_, w) => writer(w)));
+    const head = await store.headCheckpoint();
+    await steady.caughtUpTo!(head);
+    stopRestarting = true;
+    await restartingLoop;
+    const final = store.subscribeToAll({ from: stored, filter }, async (batch, checkpoint) => {
+      restarted.push(...batch);
+      stored = checkpoint;
+    });
+    await final.caughtUpTo!(head);
+    await final.stop();
+    await steady.stop();
+
+    expect(committed.size).toBeGreaterThanOrEqual(target);
+    expect(rolledBack.size).toBeGreaterThan(0);
+    expect(restarts).toBeGreaterThan(1);
+    const ids = continuous.map((e) => e.id);
+    expect(new Set(ids).size).toBe(ids.length); // exactly once
+    expect(new Set(ids)).toEqual(committed); // every committed event, nothing rolled back
+    expect(ids.some((id) => rolledBack.has(id))).toBe(false);
+    const lastRevision = new Map<string, number>();
+    for (const e of continuous) {
+      expect(e.revision).toBe((lastRevision.get(e.streamId) ?? -1) + 1); // each stream in revision order, no gaps
+      lastRevision.set(e.streamId, e.revision);
+    }
+    expect(restarted.map((e) => e.id)).toEqual(ids); // the restarted subscriber saw exactly the same sequence
+  }, 180_000);
+});
