@@ -87,24 +87,37 @@ export class PostgresEventStore implements EventStore {
     const expected = validateExpectedRevision(options.expectedRevision);
     const batch = validateEvents(events);
     try {
-      const { rows } = await this.sql.query<{ next_revision: string; transaction_id: string; global_position: string; appended: boolean }>(
-        "SELECT next_revision::text AS next_revision, transaction_id, global_position, appended FROM es_append($1, $2, $3::jsonb)",
+      const { rows } = await this.sql.query<{ next_revision: string; transaction_id: string; global_position: string }>(
+        "SELECT next_revision::text AS next_revision, transaction_id, global_position FROM es_append($1, $2, $3::jsonb)",
         [streamId, String(expected), JSON.stringify(batch)],
       );
       const row = rows[0]!;
-      if (row.appended) this.wake();
-      return { nextExpectedRevision: Number(row.next_revision), position: encodeCheckpoint(row.transaction_id, row.global_position), appended: row.appended };
+      this.wake();
+      return { nextExpectedRevision: Number(row.next_revision), position: encodeCheckpoint(row.transaction_id, row.global_position), appended: true };
     } catch (error) {
       const code = sqlErrorCode(error);
-      const detail = (error as { detail?: string }).detail ?? "";
-      if (code === "ES409") throw new WrongExpectedVersionError(streamId, expected, Number(detail));
-      if (code === "ES002") throw new EventIdConflictError(streamId, detail.split(","));
-      // Two batches racing with the same new ids into different streams.
-      if (code === SqlState.uniqueViolation && String((error as { constraint?: string }).constraint) === "es_events_event_id") {
-        throw new EventIdConflictError(streamId, batch.map((e) => e.id));
+      const duplicateId = code === SqlState.uniqueViolation && (error as { constraint?: string }).constraint === "es_events_event_id";
+      if (code !== "ES409" && !duplicateId) throw error;
+      // A retried batch fails on its expected revision or on its ids: if every id is already in
+      // this stream it is the same batch, already stored, and the retry succeeds without writing.
+      const earlier = await this.storedEvents(batch.map((e) => e.id));
+      if (earlier.length === batch.length && earlier.every((e) => e.stream_id === streamId)) {
+        const last = earlier.reduce((a, b) => (Number(a.stream_revision) > Number(b.stream_revision) ? a : b));
+        return { nextExpectedRevision: Number(last.stream_revision), position: encodeCheckpoint(last.transaction_id, last.global_position), appended: false };
       }
+      if (earlier.length > 0) throw new EventIdConflictError(streamId, earlier.map((e) => e.event_id));
+      if (code === "ES409") throw new WrongExpectedVersionError(streamId, expected, Number((error as { detail?: string }).detail));
       throw error;
     }
+  }
+
+  private async storedEvents(ids: string[]): Promise<Pick<EventRow, "event_id" | "stream_id" | "stream_revision" | "transaction_id" | "global_position">[]> {
+    const { rows } = await this.sql.query<EventRow>(
+      `SELECT e.event_id::text AS event_id, e.stream_id, e.stream_revision::text AS stream_revision, e.transaction_id::text AS transaction_id, e.global_position::text AS global_position
+         FROM es_events e WHERE e.event_id = ANY ($1::uuid[])`,
+      [ids],
+    );
+    return rows;
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {

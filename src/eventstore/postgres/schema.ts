@@ -13,12 +13,6 @@ export const eventStoreMigrations: readonly Migration[] = [
   {
     id: "eventstore/001-events",
     sql: `
-      CREATE TABLE es_streams (
-        stream_id text PRIMARY KEY,
-        -- revision of the stream's last event; -1 while the stream has none
-        revision bigint NOT NULL
-      );
-
       CREATE TABLE es_events (
         global_position bigint GENERATED ALWAYS AS IDENTITY,
         transaction_id xid8 NOT NULL DEFAULT pg_current_xact_id(),
@@ -44,18 +38,14 @@ export const eventStoreMigrations: readonly Migration[] = [
       -- a newcomer can overtake the waiter, giving a later revision a smaller transaction id and
       -- so breaking stream order in the global (transaction_id, global_position) order. For the
       -- same reason the append must be the first write of its transaction.
-      -- Idempotency: when every id of the batch is already in this stream, nothing is written and
-      -- the stored result of the batch's last event is returned (appended = false), whatever
-      -- p_expected says. Some but not all of them, or any of them in another stream: ES002.
+      -- Idempotency is settled by the caller after a failure (ES409 or a duplicate event id),
+      -- so the common path pays for no extra lookup; see PostgresEventStore.appendToStream.
       CREATE FUNCTION es_append(p_stream text, p_expected text, p_events jsonb)
-      RETURNS TABLE (next_revision bigint, transaction_id text, global_position text, appended boolean)
+      RETURNS TABLE (next_revision bigint, transaction_id text, global_position text)
       LANGUAGE plpgsql AS $fn$
       DECLARE
-        v_ids uuid[];
         v_count int;
         v_current bigint;
-        v_same int;
-        v_other int;
         v_last_position bigint;
       BEGIN
         IF pg_current_xact_id_if_assigned() IS NOT NULL THEN
@@ -63,24 +53,9 @@ export const eventStoreMigrations: readonly Migration[] = [
         END IF;
         PERFORM pg_advisory_xact_lock(hashtextextended(p_stream, 7302));
 
-        SELECT array_agg((e->>'id')::uuid), count(*) INTO v_ids, v_count FROM jsonb_array_elements(p_events) AS e;
-        SELECT s.revision INTO v_current FROM es_streams s WHERE s.stream_id = p_stream;
-        v_current := coalesce(v_current, -1);
-
-        SELECT count(*) FILTER (WHERE ev.stream_id = p_stream), count(*) FILTER (WHERE ev.stream_id <> p_stream)
-          INTO v_same, v_other
-          FROM es_events ev WHERE ev.event_id = ANY (v_ids);
-        IF v_same = v_count AND v_other = 0 THEN
-          RETURN QUERY
-            SELECT ev.stream_revision, ev.transaction_id::text, ev.global_position::text, false
-              FROM es_events ev WHERE ev.event_id = ANY (v_ids)
-             ORDER BY ev.stream_revision DESC LIMIT 1;
-          RETURN;
-        END IF;
-        IF v_same > 0 OR v_other > 0 THEN
-          RAISE EXCEPTION USING ERRCODE = 'ES002', MESSAGE = 'event ids already used',
-            DETAIL = (SELECT string_agg(ev.event_id::text, ',') FROM es_events ev WHERE ev.event_id = ANY (v_ids));
-        END IF;
+        v_count := jsonb_array_length(p_events);
+        -- The stream's revision is its last event's: one backward step on the (stream_id, stream_revision) index.
+        SELECT coalesce(max(ev.stream_revision), -1) INTO v_current FROM es_events ev WHERE ev.stream_id = p_stream;
 
         IF NOT (p_expected = 'any'
              OR (p_expected = 'no_stream' AND v_current = -1)
@@ -99,11 +74,8 @@ export const eventStoreMigrations: readonly Migration[] = [
         )
         SELECT max(inserted.global_position) INTO v_last_position FROM inserted;
 
-        INSERT INTO es_streams (stream_id, revision) VALUES (p_stream, v_current + v_count)
-          ON CONFLICT (stream_id) DO UPDATE SET revision = excluded.revision;
-
         RETURN QUERY
-          SELECT v_current + v_count, pg_current_xact_id()::text, v_last_position::text, true;
+          SELECT v_current + v_count, pg_current_xact_id()::text, v_last_position::text;
       END
       $fn$;
     `,
