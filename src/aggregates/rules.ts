@@ -29,12 +29,6 @@ export function requirePositiveAmount(value: unknown, field: string, status?: st
   return value;
 }
 
-/** A money amount of zero or more, in minor units. */
-export function requireMinorUnits(value: unknown, field: string, status?: string): number {
-  if (!isMinorUnits(value)) throw new DomainError("invalid_amount", `${field} must be a non-negative integer number of minor units, got ${String(value)}`, status);
-  return value;
-}
-
 export function requireCurrency(value: unknown, status?: string): Currency {
   if (value === undefined) return DEFAULT_CURRENCY;
   if (typeof value !== "string" || !/^[A-Z]{3}$/.test(value)) throw new DomainError("invalid_currency", `currency must be an ISO 4217 code such as "INR", got ${String(value)}`, status);
