@@ -9,7 +9,9 @@ export default defineConfig({
     maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 120_000,
-    reporters: ["default"],
+    // CI also writes a JSON report so .ci/check-skipped.mjs can fail the run on a skipped suite.
+    reporters: process.env.CI ? ["default", "json"] : ["default"],
+    outputFile: process.env.CI ? { json: ".ci-results.json" } : undefined,
     coverage: {
       provider: "v8",
       include: ["src/**/*.ts"],
