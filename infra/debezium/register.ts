@@ -59,7 +59,8 @@ export async function registerConnector({ connectUrl, name, config, timeoutMs = 
     if (res.ok) break;
     const body = await res.text();
     if (res.status !== 409 || Date.now() > deadline) {
-      throw new Error(`Connect refused connector ${name}: HTTP ${res.status} ${body}`);
+      const problems = await validationErrors(connectUrl, { ...config, name });
+      throw new Error(`Connect refused connector ${name}: HTTP ${res.status} ${body}${problems ? `\n${problems}` : ""}`);
     }
     await sleep(500);
   }
@@ -83,6 +84,27 @@ export async function registerConnector({ connectUrl, name, config, timeoutMs = 
     await sleep(500);
   }
   throw new Error(`connector ${name} not RUNNING after ${timeoutMs} ms; last status: ${JSON.stringify(last)}`);
+}
+
+/**
+ * The per-field errors of Connect's validate endpoint: a refused PUT's own message can be an
+ * opaque server error, while validation names the field and the cause (e.g. an unknown database).
+ */
+async function validationErrors(connectUrl: string, config: ConnectorConfig): Promise<string> {
+  const plugin = encodeURIComponent(config["connector.class"] ?? "");
+  try {
+    const res = await connectRequest(`${connectUrl.replace(/\/+$/, "")}/connector-plugins/${plugin}/config/validate`, {
+      method: "PUT",
+      body: JSON.stringify(config),
+    });
+    if (!res.ok) return "";
+    const result = (await res.json()) as { configs?: { value?: { name: string; errors?: string[] } }[] };
+    return (result.configs ?? [])
+      .flatMap((c) => (c.value?.errors ?? []).map((e) => `  ${c.value?.name}: ${e}`))
+      .join("\n");
+  } catch {
+    return "";
+  }
 }
 
 /** DELETE /connectors/<name>; a connector that does not exist is not an error. */

@@ -22,9 +22,16 @@ log() { printf '[infra] %s\n' "$*"; }
 # True when something accepts TCP connections on 127.0.0.1:<port>.
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# Where each service's pid is recorded. Elasticsearch writes its server JVM's pid itself (-p),
+# into a folder its user owns.
+pid_file() {
+  if [[ $1 == elasticsearch ]]; then echo "$RUN/es/elasticsearch.pid"; else echo "$RUN/$1.pid"; fi
+}
+
 # The pid recorded for a service when that process is still ours and alive; fails otherwise.
 live_pid() {
-  local name=$1 file="$RUN/$1.pid" pid
+  local name=$1 file pid
+  file=$(pid_file "$name")
   [[ -s $file ]] || return 1
   pid=$(<"$file")
   [[ $pid =~ ^[0-9]+$ ]] && [[ -r /proc/$pid/cmdline ]] || return 1

@@ -116,7 +116,8 @@ fetch elasticsearch "$LOCAL_DIR/maven/elasticsearch.pom.xml" "$WORK/downloads/el
 # Unpack Elasticsearch once per downloaded zip, dropping the versioned top-level folder.
 es_zip=$(ls "$WORK"/downloads/elasticsearch/elasticsearch-*.zip)
 if [[ ! -f $ES_HOME/.unpacked || $(<"$ES_HOME/.unpacked") != "$(basename "$es_zip")" ]]; then
-  rm -rf "$ES_HOME" "$WORK/downloads/es-unzip"
+  # A new version also gets fresh default config files (copied below).
+  rm -rf "$ES_HOME" "$WORK/downloads/es-unzip" "$WORK/config/elasticsearch"
   unzip -q "$es_zip" -d "$WORK/downloads/es-unzip"
   mv "$WORK"/downloads/es-unzip/elasticsearch-* "$ES_HOME"
   rmdir "$WORK/downloads/es-unzip"
@@ -155,6 +156,8 @@ else
   ES_LOG=$(fresh_log elasticsearch)
   log "elasticsearch: starting"
   cd "$WORK/tmp/elasticsearch"
+  # Its bootstrap checks ask for 65535 open files (only a warning on loopback).
+  ulimit -n 65535 2>/dev/null || true
   nohup runuser -u "$ES_USER" -- env -i PATH=/usr/bin:/bin HOME="$WORK/tmp/elasticsearch" \
     ES_JAVA_HOME="$JAVA_HOME_17" ES_PATH_CONF="$es_conf" ES_TMPDIR="$WORK/tmp/elasticsearch" \
     "$ES_HOME/bin/elasticsearch" -p "$RUN/es/elasticsearch.pid" >"$ES_LOG" 2>&1 </dev/null &
@@ -248,11 +251,7 @@ fi
 # ---------------------------------------------------------------------------------------------
 # Elasticsearch readiness
 
-if [[ -n $ES_PID ]]; then
-  wait_ready elasticsearch "$ES_PID" "$ES_LOG" "$ES_T0" es_ready
-  # -p writes the server JVM's pid; down.sh stops that one.
-  cp "$RUN/es/elasticsearch.pid" "$RUN/elasticsearch.pid"
-fi
+wait_ready elasticsearch "$ES_PID" "$ES_LOG" "$ES_T0" es_ready
 
 log "all up in $(since "$T0"):"
 log "  export KAFKA_BROKERS=127.0.0.1:9092"

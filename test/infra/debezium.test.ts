@@ -62,12 +62,12 @@ describe.skipIf(missing(brokers, connect, database))("Debezium outbox smoke", ()
   const dbName = `smoke_outbox_${runId}`;
   const slotName = `smoke_outbox_${runId}`; // slot and publication names: [a-z0-9_] only
   const connectorName = `smoke-outbox-${runId}`;
+  const groupId = `smoke-outbox-${runId}`;
   const topicPrefix = `smoke_${runId}`;
   const topicOf = (aggregateType: string) => `${topicPrefix}.${aggregateType}.events`;
   const serverUrl = database.value ?? "";
-  const dbUrl = onDatabase(serverUrl, dbName);
-  // Where Connect reaches the database, when not where the tests do (e.g. inside compose).
-  const connectDbUrl = onDatabase(process.env.DEBEZIUM_DATABASE_URL || serverUrl, dbName);
+  // Set in beforeAll: the body of a skipped describe still runs, without DATABASE_URL.
+  let dbUrl = "";
   const connectUrl = connect.value ?? "";
 
   const kafka = new Kafka({ clientId: `smoke-${runId}`, brokers: (brokers.value ?? "").split(","), logLevel: logLevel.WARN });
@@ -76,6 +76,9 @@ describe.skipIf(missing(brokers, connect, database))("Debezium outbox smoke", ()
   let created = false;
 
   beforeAll(async () => {
+    dbUrl = onDatabase(serverUrl, dbName);
+    // Where Connect reaches the database, when not where the tests do (e.g. inside compose).
+    const connectDbUrl = onDatabase(process.env.DEBEZIUM_DATABASE_URL || serverUrl, dbName);
     await withClient(serverUrl, (c) => c.query(`CREATE DATABASE ${dbName}`));
     created = true;
     await withClient(dbUrl, (c) => c.query(OUTBOX_DDL));
@@ -126,6 +129,7 @@ describe.skipIf(missing(brokers, connect, database))("Debezium outbox smoke", ()
       if (created) await c.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
     });
     if (admin) {
+      await admin.deleteGroups([groupId]).catch(() => {});
       await admin.deleteTopics({ topics: ["order", "payment"].map(topicOf) }).catch(() => {});
       await admin.disconnect();
     }
@@ -155,7 +159,7 @@ describe.skipIf(missing(brokers, connect, database))("Debezium outbox smoke", ()
     });
 
     const received: { topic: string; message: KafkaMessage }[] = [];
-    consumer = kafka.consumer({ groupId: `smoke-outbox-${runId}`, sessionTimeout: 10_000, heartbeatInterval: 1_000 });
+    consumer = kafka.consumer({ groupId, sessionTimeout: 10_000, heartbeatInterval: 1_000 });
     await consumer.connect();
     await consumer.subscribe({ topics: ["order", "payment"].map(topicOf), fromBeginning: true });
     await consumer.run({ eachMessage: async ({ topic, message }) => void received.push({ topic, message }) });
