@@ -1,0 +1,165 @@
+// Checkpointed processors on PGlite and on real PostgreSQL: atomic checkpoints, retry then park,
+// resume after a stop, and read-your-writes waiting.
+
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openEventStore, type EventStore, type NewEvent, type RecordedEvent } from "../../src/eventstore/index.js";
+import { createPgClient } from "../../src/infrastructure/sql/pg-client.js";
+import { createPgliteClient } from "../../src/infrastructure/sql/pglite-client.js";
+import type { SqlClient } from "../../src/infrastructure/sql/sql-client.js";
+import { listParked, loadCheckpoint, retryParked, startProcessor, type ProcessorDefinition } from "../../src/processing/processor.js";
+import { createTestDatabase, type TestDatabase } from "../support/database.js";
+import { missing, server } from "../support/env.js";
+
+const event = (type: string, data: NewEvent["data"]): NewEvent => ({ id: randomUUID(), type, data, metadata: { correlationId: "c", causationId: "c", actor: "test" } });
+const fast = { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 5 };
+
+function processorSuite(name: string, open: () => Promise<{ sql: SqlClient; teardown(): Promise<void> }>) {
+  describe(`processors on ${name}`, () => {
+    let sql: SqlClient;
+    let store: EventStore;
+    let teardown: () => Promise<void>;
+    beforeAll(async () => {
+      ({ sql, teardown } = await open());
+      store = await openEventStore({ sql, pollIntervalMs: 10 });
+    });
+    afterAll(async () => {
+      await store?.close();
+      await teardown?.();
+    });
+
+    /** A tiny SQL projection: one row per stream with a running total. */
+    const totals = async (category: string, fail?: (e: RecordedEvent) => boolean) => {
+      const table = `totals_${category}`;
+      await sql.exec(`CREATE TABLE IF NOT EXISTS ${table} (stream_id text PRIMARY KEY, total int NOT NULL, revision int NOT NULL)`);
+      const definition: ProcessorDefinition = {
+        name: `totals-${category}`,
+        filter: { streamCategories: [category] },
+        mode: "transactional",
+        batchSize: 5,
+        async handle(e, { sql: tx }) {
+          await tx.query(
+            `INSERT INTO ${table} (stream_id, total, revision) VALUES ($1, $2, $3)
+             ON CONFLICT (stream_id) DO UPDATE SET total = ${table}.total + excluded.total, revision = excluded.revision WHERE ${table}.revision < excluded.revision`,
+            [e.streamId, (e.data as { amount: number }).amount, e.revision],
+          );
+          if (fail?.(e)) throw new Error(`cannot project ${e.type}`);
+        },
+      };
+      return { table, definition };
+    };
+
+    it("projects every event once and stores the checkpoint with the rows", async () => {
+      const category = `p${randomUUID().slice(0, 6)}`;
+      const { table, definition } = await totals(category);
+      for (let i = 0; i < 12; i++) await store.appendToStream(`${category}-${i % 3}`, [event("Added", { amount: i })]);
+      const processor = await startProcessor(definition, { store, sql, retry: fast });
+      const last = await store.appendToStream(`${category}-0`, [event("Added", { amount: 100 })]);
+      await processor.caughtUpTo(last.position);
+      await processor.stop();
+      const { rows } = await sql.query<{ stream_id: string; total: number }>(`SELECT stream_id, total FROM ${table} ORDER BY stream_id`);
+      expect(rows).toEqual([
+        { stream_id: `${category}-0`, total: 0 + 3 + 6 + 9 + 100 },
+        { stream_id: `${category}-1`, total: 1 + 4 + 7 + 10 },
+        { stream_id: `${category}-2`, total: 2 + 5 + 8 + 11 },
+      ]);
+      expect(await loadCheckpoint(sql, definition.name)).toBe(last.position);
+
+      // Restarted, it resumes from its checkpoint: only the new event is applied.
+      const more = await store.appendToStream(`${category}-1`, [event("Added", { amount: 1000 })]);
+      const again = await startProcessor(definition, { store, sql, retry: fast });
+      await again.caughtUpTo(more.position);
+      await again.stop();
+      const after = await sql.query<{ total: number }>(`SELECT total FROM ${table} WHERE stream_id = $1`, [`${category}-1`]);
+      expect(after.rows[0]!.total).toBe(1 + 4 + 7 + 10 + 1000);
+    });
+
+    it("retries a failing event, parks it with its error, moves on, and can replay it once fixed", async () => {
+      const category = `p${randomUUID().slice(0, 6)}`;
+      let broken = true;
+      const { table, definition } = await totals(category, (e) => broken && e.type === "Poison");
+      await store.appendToStream(`${category}-a`, [event("Added", { amount: 1 })]);
+      await store.appendToStream(`${category}-b`, [event("Poison", { amount: 50 })]);
+      const last = await store.appendToStream(`${category}-a`, [event("Added", { amount: 2 })]);
+      const processor = await startProcessor(definition, { store, sql, retry: fast });
+      await processor.caughtUpTo(last.position);
+      const parked = await listParked(sql, definition.name);
+      expect(parked).toHaveLength(1);
+      expect(parked[0]).toMatchObject({ streamId: `${category}-b`, type: "Poison", attempts: 3, error: "Error: cannot project Poison" });
+      expect((await processor.status()).parked).toBe(1);
+      // The poison event's row change rolled back; the others were applied.
+      const rows = async () => (await sql.query<{ stream_id: string; total: number }>(`SELECT stream_id, total FROM ${table} ORDER BY stream_id`)).rows;
+      expect(await rows()).toEqual([{ stream_id: `${category}-a`, total: 3 }]);
+
+      broken = false;
+      await retryParked({ store, sql }, definition, parked[0]!.id);
+      expect(await listParked(sql, definition.name)).toEqual([]);
+      expect(await rows()).toEqual([
+        { stream_id: `${category}-a`, total: 3 },
+        { stream_id: `${category}-b`, total: 50 },
+      ]);
+      await processor.stop();
+    });
+
+    it("delivers at least once in at-least-once mode and resumes after a stop without losing events", async () => {
+      const category = `p${randomUUID().slice(0, 6)}`;
+      const seen: string[] = [];
+      const definition: ProcessorDefinition = {
+        name: `seen-${category}`,
+        filter: { streamCategories: [category] },
+        mode: "at-least-once",
+        async handle(e) {
+          seen.push(e.id);
+        },
+      };
+      const appended: string[] = [];
+      const append = async (n: number) => {
+        let position = "";
+        for (let i = 0; i < n; i++) {
+          const e = event("Seen", { i });
+          position = (await store.appendToStream(`${category}-${i % 2}`, [e])).position;
+          appended.push(e.id);
+        }
+        return position;
+      };
+      const first = await startProcessor(definition, { store, sql, retry: fast });
+      await first.caughtUpTo(await append(7));
+      await first.stop();
+      const last = await append(5);
+      const second = await startProcessor(definition, { store, sql, retry: fast });
+      await second.caughtUpTo(last);
+      expect((await second.status()).caughtUp).toBe(true);
+      await second.stop();
+      expect(seen).toEqual(appended);
+    });
+
+    it("reports caught up to positions of events outside its filter", async () => {
+      const category = `p${randomUUID().slice(0, 6)}`;
+      const { definition } = await totals(category);
+      const processor = await startProcessor(definition, { store, sql, retry: fast });
+      const elsewhere = await store.appendToStream(`other${category}-1`, [event("Unrelated", { amount: 1 })]);
+      await processor.caughtUpTo(elsewhere.position, 5_000);
+      await processor.stop();
+    });
+  });
+}
+
+processorSuite("PGlite", async () => {
+  const sql = await createPgliteClient();
+  return { sql, teardown: () => sql.close() };
+});
+
+describe.skipIf(missing(server("DATABASE_URL")))("PostgreSQL", () => {
+  let database: TestDatabase;
+  processorSuite("PostgreSQL", async () => {
+    database = await createTestDatabase();
+    const sql = createPgClient({ connectionString: database.url });
+    return {
+      sql,
+      teardown: async () => {
+        await sql.close();
+        await database.drop();
+      },
+    };
+  });
+});
