@@ -1,0 +1,100 @@
+// The process configuration, parsed once from the environment (CONTRACT.md "Configuration").
+// A bad value throws ConfigError naming the variable; main.ts prints its one line and exits 1.
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+  }
+}
+
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  databaseUrl?: string;
+  eventStore: "postgres" | "eventstoredb";
+  eventStoreUrl?: string;
+  redisUrl?: string;
+  elasticsearchUrl?: string;
+  kafkaBrokers?: string[];
+  /** Absent: the app generates one (and stores it under dataDir so restarts and `npm run token` agree). */
+  authJwtSecret?: string;
+  paymentWebhookSecret?: string;
+  paymentTimeoutMs: number;
+  reservationTtlMs: number;
+  returnWindowMs: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+const present = (env: Env, name: string): string | undefined => {
+  const v = env[name];
+  return v === undefined || v.trim() === "" ? undefined : v.trim();
+};
+
+function url(env: Env, name: string, protocols: readonly string[]): string | undefined {
+  const v = present(env, name);
+  if (v === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(v);
+  } catch {
+    throw new ConfigError(name, `not a valid URL`);
+  }
+  if (!protocols.includes(parsed.protocol)) throw new ConfigError(name, `protocol must be one of ${protocols.join(", ")}, got ${parsed.protocol}`);
+  return v;
+}
+
+function duration(env: Env, name: string, fallback: number): number {
+  const v = present(env, name);
+  if (v === undefined) return fallback;
+  if (!/^\d+$/.test(v)) throw new ConfigError(name, `must be a non-negative integer number of milliseconds, got "${v}"`);
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new ConfigError(name, `must be a positive integer number of milliseconds, got "${v}"`);
+  return n;
+}
+
+function secret(env: Env, name: string): string | undefined {
+  const v = env[name];
+  if (v === undefined || v === "") return undefined;
+  if (v.length < 16) throw new ConfigError(name, "must be at least 16 characters");
+  return v;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const portText = present(env, "PORT") ?? "3000";
+  if (!/^\d+$/.test(portText) || Number(portText) > 65535) throw new ConfigError("PORT", `must be an integer 0-65535, got "${portText}"`);
+  const eventStore = present(env, "EVENT_STORE") ?? "postgres";
+  if (eventStore !== "postgres" && eventStore !== "eventstoredb") throw new ConfigError("EVENT_STORE", `must be "postgres" or "eventstoredb", got "${eventStore}"`);
+  const eventStoreUrl = url(env, "EVENTSTORE_URL", ["esdb:", "esdb+discover:", "kurrentdb:", "kurrentdb+discover:", "kurrent:", "kdb:"]);
+  if (eventStore === "eventstoredb" && !eventStoreUrl) throw new ConfigError("EVENTSTORE_URL", "is required when EVENT_STORE=eventstoredb");
+  const brokers = present(env, "KAFKA_BROKERS");
+  const kafkaBrokers = brokers?.split(",").map((b) => b.trim());
+  if (kafkaBrokers?.some((b) => !/^[^\s:/]+:\d{1,5}$/.test(b))) throw new ConfigError("KAFKA_BROKERS", `must be comma-separated host:port pairs, got "${brokers}"`);
+  const config: Config = {
+    port: Number(portText),
+    host: present(env, "HOST") ?? "127.0.0.1",
+    dataDir: present(env, "DATA_DIR") ?? "./data",
+    eventStore,
+    paymentTimeoutMs: duration(env, "PAYMENT_TIMEOUT_MS", 900_000),
+    reservationTtlMs: duration(env, "RESERVATION_TTL_MS", 900_000),
+    returnWindowMs: duration(env, "RETURN_WINDOW_MS", 10 * 24 * 3600 * 1000),
+  };
+  const databaseUrl = url(env, "DATABASE_URL", ["postgres:", "postgresql:"]);
+  if (databaseUrl) config.databaseUrl = databaseUrl;
+  if (eventStoreUrl) config.eventStoreUrl = eventStoreUrl;
+  const redisUrl = url(env, "REDIS_URL", ["redis:", "rediss:"]);
+  if (redisUrl) config.redisUrl = redisUrl;
+  const es = url(env, "ELASTICSEARCH_URL", ["http:", "https:"]);
+  if (es) config.elasticsearchUrl = es;
+  if (kafkaBrokers) config.kafkaBrokers = kafkaBrokers;
+  const jwt = secret(env, "AUTH_JWT_SECRET");
+  if (jwt) config.authJwtSecret = jwt;
+  const webhook = secret(env, "PAYMENT_WEBHOOK_SECRET");
+  if (webhook) config.paymentWebhookSecret = webhook;
+  return config;
+}
