@@ -1,0 +1,152 @@
+// Command handling: load the aggregate's stream, fold its state, decide, append with optimistic
+// concurrency. The one place where deciders meet the event store.
+//
+//   - Every appended event carries metadata { correlationId, causationId: commandId, actor, traceId? }
+//     and an id derived from (commandId, streamId, index), so a retried append is idempotent.
+//   - Running a command id that already produced events on the stream returns those events
+//     (alreadyApplied: true) and appends nothing. A command that was rejected or decided nothing
+//     left no trace, so running it again decides again.
+//   - On a concurrent write (WrongExpectedVersionError) the command is re-read, re-decided and
+//     re-appended, a bounded number of times with jittered exponential backoff; the last conflict
+//     is rethrown when the attempts run out. A caller-given expectedRevision (HTTP If-Match) is
+//     never retried: the conflict is thrown at once.
+//   - DomainError from the decider propagates unchanged; nothing is written.
+
+import { fold, type Decider, type DomainEvent } from "../aggregates/decider.js";
+import { WrongExpectedVersionError } from "../eventstore/errors.js";
+import type { Checkpoint, EventMetadata, EventStore, ExpectedRevision, JsonValue, NewEvent, RecordedEvent } from "../eventstore/port.js";
+import { eventIdFor } from "./event-id.js";
+
+export interface CommandEnvelope<Command> {
+  streamId: string;
+  command: Command;
+  /** Unique per intent; the idempotency key of the whole write. */
+  commandId: string;
+  /** Defaults to the command id (a command that starts a conversation). */
+  correlationId?: string;
+  /** Who or what issued the command, e.g. "customer:c-1", "saga:order". */
+  actor: string;
+  traceId?: string;
+  /** Apply only if the stream is at this revision (HTTP If-Match). A conflict is not retried. */
+  expectedRevision?: ExpectedRevision;
+}
+
+export interface CommandResult<Event extends DomainEvent, State> {
+  /** The events this command appended, or appended earlier when `alreadyApplied`. Empty when it decided nothing. */
+  events: Event[];
+  /** The stream's revision after the command's events (-1 for a stream that is still empty). */
+  nextExpectedRevision: number;
+  /** Global position of the command's last event, or of the stream's last event when nothing was appended; null for an empty stream. */
+  position: Checkpoint | null;
+  /** true when this command id had already been applied to the stream: nothing was appended now. */
+  alreadyApplied: boolean;
+  /** The aggregate's state right after the command's events. */
+  state: State;
+}
+
+export interface RetryPolicy {
+  /**
+   * Attempts in all, the first included. Default 8: with 20 commands racing on one stream of a
+   * local PostgreSQL, 5 attempts left about 1 in 8 commands with a surviving conflict, 8 left none.
+   */
+  maxAttempts?: number;
+  /** Backoff before attempt n+1 is random() * min(maxDelayMs, baseDelayMs * 2^(n-1)) ("full jitter"). Defaults 10 and 500. */
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  random?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** The stream revision of the last event, -1 when there is none. */
+const revisionOf = (events: readonly RecordedEvent[]): number => events.at(-1)?.revision ?? -1;
+
+function satisfies(expected: ExpectedRevision, actual: number): boolean {
+  if (expected === "any") return true;
+  if (expected === "no_stream") return actual === -1;
+  if (expected === "stream_exists") return actual >= 0;
+  return expected === actual;
+}
+
+/** A stored event as the decider sees it (the store has already upcast it to the current schema). */
+const asDomainEvent = <Event extends DomainEvent>(e: RecordedEvent): Event => ({ type: e.type, data: e.data }) as unknown as Event;
+
+export async function handleCommand<Command, Event extends DomainEvent, State>(
+  store: EventStore,
+  decider: Decider<Command, Event, State>,
+  envelope: CommandEnvelope<Command>,
+  retry: RetryPolicy = {},
+): Promise<CommandResult<Event, State>> {
+  const { streamId, command, commandId } = envelope;
+  const maxAttempts = Math.max(1, retry.maxAttempts ?? 8);
+  const baseDelayMs = retry.baseDelayMs ?? 10;
+  const maxDelayMs = retry.maxDelayMs ?? 500;
+  const random = retry.random ?? Math.random;
+  const sleep = retry.sleep ?? defaultSleep;
+  const metadata: EventMetadata = {
+    correlationId: envelope.correlationId ?? commandId,
+    causationId: commandId,
+    actor: envelope.actor,
+    ...(envelope.traceId === undefined ? {} : { traceId: envelope.traceId }),
+  };
+
+  for (let attempt = 1; ; attempt++) {
+    const stored = await store.readStream(streamId);
+
+    const earlier = originalResult(decider, stored, commandId);
+    if (earlier) return earlier;
+
+    const revision = revisionOf(stored);
+    if (envelope.expectedRevision !== undefined && !satisfies(envelope.expectedRevision, revision)) {
+      throw new WrongExpectedVersionError(streamId, envelope.expectedRevision, revision);
+    }
+
+    const state = fold(decider, stored.map((e) => asDomainEvent<Event>(e)));
+    const decided = decider.decide(command, state);
+    if (decided.length === 0) {
+      return { events: [], nextExpectedRevision: revision, position: stored.at(-1)?.position ?? null, alreadyApplied: false, state };
+    }
+
+    const batch: NewEvent[] = decided.map((event, index) => ({
+      id: eventIdFor(commandId, streamId, index),
+      type: event.type,
+      schemaVersion: decider.schemaVersions[event.type as Event["type"]] ?? 1,
+      data: event.data as JsonValue,
+      metadata,
+    }));
+
+    try {
+      const appended = await store.appendToStream(streamId, batch, {
+        expectedRevision: envelope.expectedRevision ?? (revision === -1 ? "no_stream" : revision),
+      });
+      if (appended.appended) {
+        return { events: decided, nextExpectedRevision: appended.nextExpectedRevision, position: appended.position, alreadyApplied: false, state: fold(decider, decided, state) };
+      }
+      // The store already held these very ids: a twin of this command got there first. Read it back.
+      if (attempt >= maxAttempts) throw new Error(`stream "${streamId}": command ${commandId} was stored but could not be read back`);
+    } catch (error) {
+      if (!(error instanceof WrongExpectedVersionError) || envelope.expectedRevision !== undefined || attempt >= maxAttempts) throw error;
+      await sleep(random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1)));
+    }
+  }
+}
+
+/** When the command id already caused events on this stream: those events, and the state right after them. */
+function originalResult<Command, Event extends DomainEvent, State>(
+  decider: Decider<Command, Event, State>,
+  stored: readonly RecordedEvent[],
+  commandId: string,
+): CommandResult<Event, State> | undefined {
+  const caused = stored.filter((e) => e.metadata.causationId === commandId);
+  const last = caused.at(-1);
+  if (!last) return undefined;
+  const upToLast = stored.filter((e) => e.revision <= last.revision).map((e) => asDomainEvent<Event>(e));
+  return {
+    events: caused.map((e) => asDomainEvent<Event>(e)),
+    nextExpectedRevision: last.revision,
+    position: last.position,
+    alreadyApplied: true,
+    state: fold(decider, upToLast),
+  };
+}
