@@ -16,8 +16,9 @@ const at = "2026-01-01T10:00:00.000Z";
 const expiresAt = "2026-01-01T10:15:00.000Z";
 const warehouseId = "BLR-1";
 
-/** Omit over each member of a union. */
-type StockCommandBody = InventoryCommand extends infer C ? (C extends InventoryCommand ? Omit<C, "sku" | "warehouseId" | "at"> : never) : never;
+/** An inventory command without the fields every command of one stream shares (Omit over each member of the union). */
+type Without<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+type StockCommandBody = Without<InventoryCommand, "sku" | "warehouseId" | "at">;
 
 function freshStock() {
   const sku = `SKU-${randomUUID().slice(0, 8)}`;
