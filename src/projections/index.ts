@@ -1,0 +1,296 @@
+// The SQL read models as checkpointed processors: start them, wait for a commit position
+// (read-your-writes), measure their lag, and rebuild any of them from the log, in place or
+// into shadow tables swapped in when caught up.
+
+import type { Logger } from "pino";
+import type { Checkpoint, EventStore } from "../eventstore/port.js";
+import { START } from "../eventstore/port.js";
+import { migrate, type Migration } from "../infrastructure/sql/migrations.js";
+import type { SqlClient, SqlExecutor } from "../infrastructure/sql/sql-client.js";
+import {
+  loadCheckpoint,
+  processingMigrations,
+  resetProcessor,
+  startProcessor,
+  type ProcessorDefinition,
+  type RetryPolicy,
+  type RunningProcessor,
+} from "../processing/processor.js";
+import { cartsProjection } from "./carts.js";
+import { inventoryProjection } from "./inventory.js";
+import { ordersProjection } from "./orders.js";
+import { paymentsProjection } from "./payments.js";
+import { productsProjection } from "./products.js";
+import { dumpTables, ident, shadowTables, type Projection, type TableNames } from "./projection.js";
+
+export * from "./projection.js";
+export { cartsProjection, inventoryProjection, ordersProjection, paymentsProjection, productsProjection };
+
+/** Every SQL read model, in start order. */
+export const projections: readonly Projection[] = [ordersProjection, paymentsProjection, inventoryProjection, productsProjection, cartsProjection];
+
+export const projectionMigrations: readonly Migration[] = projections.flatMap((p) => p.migrations);
+
+export function findProjection(name: string): Projection {
+  const found = projections.find((p) => p.name === name || p.name === `projections/${name}`);
+  if (!found) throw new Error(`unknown projection ${JSON.stringify(name)}; known: ${projections.map((p) => p.name).join(", ")}`);
+  return found;
+}
+
+/** The processor that keeps a projection's tables up to date: rows and checkpoint in one transaction. */
+export function projectorDefinition(projection: Projection, tables: TableNames = projection.tables): ProcessorDefinition {
+  return {
+    name: projection.name,
+    filter: projection.filter,
+    mode: "transactional",
+    handle: (event, { sql }) => projection.apply(event, sql, tables),
+    batchSize: 200,
+  };
+}
+
+export interface ProjectionDeps {
+  store: EventStore;
+  sql: SqlClient;
+  logger?: Logger;
+  retry?: Partial<RetryPolicy>;
+}
+
+export interface ProjectionStatus {
+  name: string;
+  checkpoint: Checkpoint;
+  head: Checkpoint;
+  /** Events of this projection's streams after its checkpoint (counted up to `LAG_COUNT_LIMIT`). */
+  lagEvents: number;
+  /** true when there were more than `LAG_COUNT_LIMIT` and `lagEvents` is the limit. */
+  lagCapped: boolean;
+  parked: number;
+  running: boolean;
+}
+
+export const LAG_COUNT_LIMIT = 10_000;
+
+export async function migrateProjections(sql: SqlClient, list: readonly Projection[] = projections): Promise<void> {
+  await migrate(sql, processingMigrations);
+  await migrate(sql, list === projections ? projectionMigrations : list.flatMap((p) => p.migrations));
+}
+
+/** Checkpoint and lag of each projection, read from the database (works whether or not they run here). */
+export async function projectionStatus(deps: { store: EventStore; sql: SqlExecutor }, list: readonly Projection[] = projections, running: ReadonlySet<string> = new Set()): Promise<ProjectionStatus[]> {
+  const head = await deps.store.headCheckpoint();
+  return Promise.all(
+    list.map(async (projection) => {
+      const checkpoint = await loadCheckpoint(deps.sql, projection.name);
+      const behind = checkpoint >= head ? [] : (await deps.store.readAll({ from: checkpoint, filter: projection.filter, maxCount: LAG_COUNT_LIMIT + 1 })).events;
+      const { rows } = await deps.sql.query<{ n: number }>("SELECT count(*)::int AS n FROM processor_parked_events WHERE processor = $1 AND resolved_at IS NULL", [projection.name]);
+      return {
+        name: projection.name,
+        checkpoint,
+        head,
+        lagEvents: Math.min(behind.length, LAG_COUNT_LIMIT),
+        lagCapped: behind.length > LAG_COUNT_LIMIT,
+        parked: rows[0]?.n ?? 0,
+        running: running.has(projection.name),
+      };
+    }),
+  );
+}
+
+export interface RunningProjections {
+  readonly projectors: readonly RunningProcessor[];
+  /**
+   * Resolves true once every projector has processed everything up to `position` (the commit
+   * position a 202 answered with), false when `timeoutMs` passes first.
+   */
+  waitFor(position: Checkpoint, timeoutMs?: number): Promise<boolean>;
+  projectionStatus(): Promise<ProjectionStatus[]>;
+  /** Rebuilds one projection from the log; its projector is paused only while tables are swapped (shadow) or replayed (in place). */
+  rebuild(name: string, options?: { shadow?: boolean }): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface StartProjectionsOptions extends ProjectionDeps {
+  projections?: readonly Projection[];
+  /** Wraps each definition (tests use it to inject faults). */
+  define?: (projection: Projection) => ProcessorDefinition;
+}
+
+/** Migrates the read-model tables and starts one transactional processor per projection. */
+export async function startProjections(options: StartProjectionsOptions): Promise<RunningProjections> {
+  const list = options.projections ?? projections;
+  const define = options.define ?? ((p: Projection) => projectorDefinition(p));
+  const deps = { store: options.store, sql: options.sql, logger: options.logger, retry: options.retry };
+  await migrateProjections(options.sql, list);
+  const running = new Map<string, RunningProcessor>();
+  for (const projection of list) running.set(projection.name, await startProcessor(define(projection), deps));
+
+  const get = (name: string): Projection => {
+    const projection = list.find((p) => p.name === name || p.name === `projections/${name}`);
+    if (!projection) throw new Error(`unknown projection ${JSON.stringify(name)}`);
+    return projection;
+  };
+  const pause = async (projection: Projection) => {
+    await running.get(projection.name)?.stop();
+    running.delete(projection.name);
+  };
+  const resume = async (projection: Projection) => {
+    running.set(projection.name, await startProcessor(define(projection), deps));
+  };
+
+  return {
+    get projectors() {
+      return [...running.values()];
+    },
+    async waitFor(position, timeoutMs = 5_000) {
+      if (position === START) return true;
+      try {
+        await Promise.all([...running.values()].map((p) => p.caughtUpTo(position, timeoutMs)));
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    projectionStatus: () => projectionStatus(deps, list, new Set(running.keys())),
+    async rebuild(name, rebuildOptions = {}) {
+      const projection = get(name);
+      if (rebuildOptions.shadow) {
+        await rebuildShadow(deps, projection, { pause: () => pause(projection), resume: () => resume(projection) });
+      } else {
+        await pause(projection);
+        try {
+          await resetInPlace(options.sql, projection);
+        } finally {
+          await resume(projection);
+        }
+        await running.get(projection.name)!.caughtUpTo(await options.store.headCheckpoint(), 10 * 60_000);
+      }
+    },
+    async stop() {
+      await Promise.all([...running.values()].map((p) => p.stop()));
+      running.clear();
+    },
+  };
+}
+
+/** Empties a projection's tables and forgets its checkpoint, in one transaction: its processor replays the log on its next start. */
+export async function resetInPlace(sql: SqlClient, projection: Projection): Promise<void> {
+  await migrateProjections(sql, [projection]);
+  await sql.transaction(async (tx) => {
+    await tx.query(`TRUNCATE ${Object.values(projection.tables).map(ident).join(", ")}`);
+    await resetProcessor(tx, projection.name);
+  });
+}
+
+/**
+ * Rebuilds a projection in place, for a process where its projector is not running (scripts):
+ * truncate + reset checkpoint in one transaction, then replay the whole log through the
+ * projector and stop it when it has reached the head.
+ */
+export async function rebuildInPlace(deps: ProjectionDeps, projection: Projection): Promise<void> {
+  await resetInPlace(deps.sql, projection);
+  const projector = await startProcessor(projectorDefinition(projection), deps);
+  try {
+    await projector.caughtUpTo(await deps.store.headCheckpoint(), 60 * 60_000);
+  } finally {
+    await projector.stop();
+  }
+}
+
+/**
+ * Replays the log from `from` into `tables`, one transaction per page, until a page comes back
+ * empty. Returns the checkpoint reached. Safe over rows that already hold some of these events
+ * (they are skipped by revision).
+ */
+export async function replayInto(deps: { store: EventStore; sql: SqlClient }, projection: Projection, tables: TableNames, from: Checkpoint = START, pageSize = 500): Promise<Checkpoint> {
+  let checkpoint = from;
+  for (;;) {
+    const page = await deps.store.readAll({ from: checkpoint, filter: projection.filter, maxCount: pageSize });
+    if (page.events.length > 0) {
+      await deps.sql.transaction(async (tx) => {
+        for (const event of page.events) await projection.apply(event, tx, tables);
+      });
+    }
+    const moved = page.checkpoint !== checkpoint;
+    checkpoint = page.checkpoint;
+    if (page.events.length === 0 || !moved) return checkpoint;
+  }
+}
+
+/** Creates (or recreates, empty) the projection's tables under `tables`. */
+export async function createTables(sql: SqlClient, projection: Projection, tables: TableNames): Promise<void> {
+  await sql.transaction(async (tx) => {
+    for (const physical of Object.values(tables)) await tx.query(`DROP TABLE IF EXISTS ${ident(physical)}`);
+    await tx.exec(projection.schema(tables));
+  });
+}
+
+export async function dropTables(sql: SqlClient, tables: TableNames): Promise<void> {
+  for (const physical of Object.values(tables)) await sql.query(`DROP TABLE IF EXISTS ${ident(physical)}`);
+}
+
+/**
+ * Rebuilds a projection into "<table>_shadow" while the live tables keep serving and their
+ * projector keeps running, then pauses the projector, catches the shadow up to the head, and in
+ * one transaction drops the live tables, renames the shadow ones (and their indexes) into their
+ * place and sets the checkpoint to where the shadow got. Without `pause`/`resume` the caller must
+ * make sure the projector is not running (a script).
+ */
+export async function rebuildShadow(
+  deps: { store: EventStore; sql: SqlClient },
+  projection: Projection,
+  hooks: { pause?: () => Promise<void>; resume?: () => Promise<void> } = {},
+): Promise<void> {
+  await migrateProjections(deps.sql, [projection]);
+  const shadow = shadowTables(projection.tables);
+  await createTables(deps.sql, projection, shadow);
+  let reached = await replayInto(deps, projection, shadow);
+  await hooks.pause?.();
+  try {
+    reached = await replayInto(deps, projection, shadow, reached);
+    await deps.sql.transaction(async (tx) => {
+      await swapTables(tx, projection.tables, shadow);
+      await resetProcessor(tx, projection.name);
+      if (reached !== START) await tx.query("INSERT INTO processor_checkpoints (name, checkpoint, updated_at) VALUES ($1, $2, now())", [projection.name, reached]);
+    });
+  } finally {
+    await hooks.resume?.();
+  }
+}
+
+/** Drops each live table and renames its shadow into its place, indexes and constraints included. */
+async function swapTables(tx: SqlExecutor, live: TableNames, shadow: TableNames): Promise<void> {
+  for (const [logical, liveName] of Object.entries(live)) {
+    const shadowName = shadow[logical]!;
+    await tx.query(`DROP TABLE IF EXISTS ${ident(liveName)}`);
+    await tx.query(`ALTER TABLE ${ident(shadowName)} RENAME TO ${ident(liveName)}`);
+    const { rows } = await tx.query<{ indexname: string }>("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = $1", [liveName]);
+    for (const { indexname } of rows) {
+      if (indexname.startsWith(shadowName)) await tx.query(`ALTER INDEX ${ident(indexname)} RENAME TO ${ident(liveName + indexname.slice(shadowName.length))}`);
+    }
+  }
+}
+
+/**
+ * Rebuilds a projection into scratch tables ("<table>_verify") and compares them with the live
+ * tables row by row. Meaningful when the live projector is caught up with the head (or stopped).
+ * Returns the logical names of the tables that differ (empty when equal).
+ */
+export async function verifyProjection(deps: { store: EventStore; sql: SqlClient }, projection: Projection): Promise<{ table: string; onlyLive: string[]; onlyRebuilt: string[] }[]> {
+  const scratch = Object.fromEntries(Object.entries(projection.tables).map(([logical, physical]) => [logical, `${physical}_verify`])) as TableNames;
+  await createTables(deps.sql, projection, scratch);
+  try {
+    await replayInto(deps, projection, scratch);
+    const [live, rebuilt] = [await dumpTables(deps.sql, projection), await dumpTables(deps.sql, projection, scratch)];
+    const differences: { table: string; onlyLive: string[]; onlyRebuilt: string[] }[] = [];
+    for (const logical of Object.keys(projection.tables)) {
+      const a = new Set(live[logical]);
+      const b = new Set(rebuilt[logical]);
+      const onlyLive = [...a].filter((r) => !b.has(r));
+      const onlyRebuilt = [...b].filter((r) => !a.has(r));
+      if (onlyLive.length > 0 || onlyRebuilt.length > 0) differences.push({ table: logical, onlyLive, onlyRebuilt });
+    }
+    return differences;
+  } finally {
+    await dropTables(deps.sql, scratch);
+  }
+}
+

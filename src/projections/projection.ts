@@ -1,0 +1,83 @@
+// What every SQL read model is made of: a processor name (its checkpoint key), the stream
+// categories it reads, its tables (logical name -> physical name, so a rebuild can build the
+// same model into shadow tables), the DDL for a given set of table names, and an `apply` that
+// changes rows for one event inside the caller's transaction.
+//
+// Idempotency per stream revision: every read-model row that belongs to one stream stores
+// `revision`, the stream revision of the last event applied to it. An event at or below that
+// revision changes nothing, so redelivery (a checkpoint reset, a retried batch, a replay over a
+// live table) can never move a row backwards or count a delta twice.
+
+import type { AllFilter, RecordedEvent } from "../eventstore/port.js";
+import type { Migration } from "../infrastructure/sql/migrations.js";
+import type { SqlExecutor } from "../infrastructure/sql/sql-client.js";
+
+/** Logical table name -> physical table name. */
+export type TableNames = Readonly<Record<string, string>>;
+
+export interface Projection<Tables extends TableNames = TableNames> {
+  /** The processor's name and checkpoint key, e.g. "projections/orders". */
+  readonly name: string;
+  readonly filter: AllFilter;
+  /** The live tables. */
+  readonly tables: Tables;
+  /** DDL creating the tables (and their indexes) under the given names. */
+  schema(tables: Tables): string;
+  /** Versioned migrations creating the live tables. */
+  readonly migrations: readonly Migration[];
+  /** Applies one event to the tables named by `tables` (the live ones by default). */
+  apply(event: RecordedEvent, sql: SqlExecutor, tables?: Tables): Promise<void>;
+}
+
+/** The same logical tables under "<name>_shadow". */
+export const shadowTables = <Tables extends TableNames>(tables: Tables): Tables =>
+  Object.fromEntries(Object.entries(tables).map(([logical, physical]) => [logical, `${physical}_shadow`])) as Tables;
+
+const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
+
+/** Table names are spliced into SQL text: only plain lower-case identifiers are accepted. */
+export function ident(name: string): string {
+  if (!IDENTIFIER.test(name)) throw new Error(`not a plain SQL identifier: ${JSON.stringify(name)}`);
+  return name;
+}
+
+/**
+ * Advances a stream's row to `event.revision` when it is behind, touching `updated_at`, and
+ * applies `sets` (SQL assignments that may use $4, $5... for `params`). $1 is the key, $2 the
+ * revision, $3 the event's time. Returns false when the row is missing or already at or past
+ * this revision: the caller must then change nothing else.
+ */
+export async function advance(
+  sql: SqlExecutor,
+  table: string,
+  keyColumn: string,
+  key: string,
+  event: RecordedEvent,
+  at: string,
+  sets = "",
+  params: readonly unknown[] = [],
+): Promise<boolean> {
+  const assignments = ["revision = $2::bigint", "updated_at = $3::timestamptz", ...(sets ? [sets] : [])].join(", ");
+  const { rows } = await sql.query(
+    `UPDATE ${ident(table)} SET ${assignments} WHERE ${ident(keyColumn)} = $1::text AND revision < $2::bigint RETURNING 1 AS ok`,
+    [key, event.revision, at, ...params],
+  );
+  return rows.length > 0;
+}
+
+/** Every row of every table of a projection, as canonical JSON text, in a stable order (rebuild checks, `verify`). */
+export async function dumpTables(sql: SqlExecutor, projection: Projection, tables: TableNames = projection.tables): Promise<Record<string, string[]>> {
+  const dump: Record<string, string[]> = {};
+  for (const [logical, physical] of Object.entries(tables)) {
+    const { rows } = await sql.query<{ r: string }>(`SELECT (to_jsonb(t))::text AS r FROM ${ident(physical)} t ORDER BY 1`);
+    dump[logical] = rows.map((row) => row.r);
+  }
+  return dump;
+}
+
+/** ISO-8601 UTC text of a timestamp column (pg and PGlite both return Date; text is tolerated). */
+export const iso = (value: unknown): string => (value instanceof Date ? value : new Date(String(value))).toISOString();
+export const isoOrNull = (value: unknown): string | null => (value === null || value === undefined ? null : iso(value));
+
+/** bigint columns come back as strings from pg and as numbers or bigints from PGlite. */
+export const int = (value: unknown): number => (value === null || value === undefined ? 0 : Number(value));
