@@ -1,0 +1,58 @@
+// Fastify plugin serving the simulated gateway's payment page, so a person can complete a
+// payment by hand in development:
+//
+//   GET  /simulated-gateway/payments/:paymentId   a tiny HTML page with "Pay" and "Fail" buttons
+//   POST /simulated-gateway/payments/:paymentId   {outcome: "captured" | "failed"} -> sends the
+//        gateway's signed webhook to the configured webhook URL; answers {sent: body, webhookStatus}
+//
+// Register with: app.register(simulatedGatewayRoutes, { gateway })
+
+import type { FastifyInstance, FastifyPluginAsync } from "fastify";
+import type { SimulatedPaymentGateway } from "./simulated-gateway.js";
+
+export interface SimulatedGatewayRoutesOptions {
+  gateway: SimulatedPaymentGateway;
+}
+
+const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+const problem = (status: number, title: string, detail: string) => ({ type: "about:blank", title, status, detail });
+
+export const simulatedGatewayRoutes: FastifyPluginAsync<SimulatedGatewayRoutesOptions> = async (app: FastifyInstance, options) => {
+  const { gateway } = options;
+
+  app.get<{ Params: { paymentId: string } }>("/simulated-gateway/payments/:paymentId", async (request, reply) => {
+    const payment = await gateway.payment(request.params.paymentId);
+    if (!payment) return reply.code(404).type("application/problem+json").send(problem(404, "Not Found", `no payment ${request.params.paymentId}`));
+    const id = escapeHtml(payment.paymentId);
+    const amount = `${(payment.amount / 100).toFixed(2)} ${escapeHtml(payment.currency)}`;
+    const html = `<!doctype html>
+<html><head><meta charset="utf-8"><title>Simulated gateway: ${id}</title></head>
+<body style="font-family: sans-serif; max-width: 30em; margin: 3em auto">
+<h1>Simulated payment</h1>
+<p>Payment <code>${id}</code>${payment.orderId ? ` for order <code>${escapeHtml(payment.orderId)}</code>` : ""}: <strong>${amount}</strong></p>
+<button id="pay">Pay</button> <button id="fail">Fail</button>
+<pre id="out"></pre>
+<script>
+async function send(outcome) {
+  const r = await fetch(location.pathname, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ outcome }) });
+  document.getElementById("out").textContent = r.status + " " + await r.text();
+}
+document.getElementById("pay").onclick = () => send("captured");
+document.getElementById("fail").onclick = () => send("failed");
+</script>
+</body></html>`;
+    return reply.type("text/html; charset=utf-8").send(html);
+  });
+
+  app.post<{ Params: { paymentId: string }; Body: { outcome?: unknown } }>("/simulated-gateway/payments/:paymentId", async (request, reply) => {
+    const outcome = (request.body as { outcome?: unknown } | undefined)?.outcome;
+    if (outcome !== "captured" && outcome !== "failed") {
+      return reply.code(400).type("application/problem+json").send(problem(400, "Bad Request", 'outcome must be "captured" or "failed"'));
+    }
+    const payment = await gateway.payment(request.params.paymentId);
+    if (!payment) return reply.code(404).type("application/problem+json").send(problem(404, "Not Found", `no payment ${request.params.paymentId}`));
+    const { body, status } = await gateway.complete(payment.paymentId, outcome);
+    return reply.code(200).send({ sent: body, webhookStatus: status });
+  });
+};
