@@ -12,12 +12,8 @@ for (const file of report.testResults) {
 }
 const allowed = skipped.filter((t) => t.name.includes("EventStoreDB"));
 const forbidden = skipped.filter((t) => !t.name.includes("EventStoreDB"));
-console.log(`${passed} passed, ${report.numFailedTests} failed, ${skipped.length} skipped (${allowed.length} EventStoreDB, allowed)`);
-if (forbidden.length > 0) {
-  for (const t of forbidden) console.log(`  not allowed to skip: ${t.file} > ${t.name} (${t.status})`);
-  process.exit(1);
-}
-if (passed === 0) {
-  console.log("no test ran");
-  process.exit(1);
-}
+for (const t of forbidden) console.log(`not allowed to skip: ${t.file} > ${t.name} (${t.status})`);
+console.log(`of the skipped, ${allowed.length} are the EventStoreDB suite (allowed: no server here)`);
+// The plain closing line CI reads.
+console.log(`${passed} passed, ${report.numFailedTests + forbidden.length} failed, ${skipped.length} skipped`);
+if (forbidden.length > 0 || passed === 0) process.exit(1);
