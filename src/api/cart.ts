@@ -1,0 +1,90 @@
+// The customer's cart (stream cart-<customerId>), read from its own stream.
+
+import { Type, type Static } from "@sinclair/typebox";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { cartTotals, type CartState } from "../aggregates/cart.js";
+import { addCartItem, applyCartCoupon, changeCartItem, checkOutCart, loadCart, removeCartItem } from "../commands/cart.js";
+import { principalOf, requireRoles, secretKey } from "./auth.js";
+import { commandContext, committed, etag, type ApiDeps } from "./deps.js";
+import { requestId } from "./idempotency.js";
+import { PaymentMethod, Quantity, ShippingAddress, Sku } from "./schemas.js";
+
+const AddItem = Type.Object({ sku: Sku, quantity: Quantity }, { additionalProperties: false });
+const SetQuantity = Type.Object({ quantity: Quantity }, { additionalProperties: false });
+const SkuParams = Type.Object({ sku: Sku });
+const CouponBody = Type.Object({ code: Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_-]+$" }) }, { additionalProperties: false });
+const Checkout = Type.Object({ shippingAddress: ShippingAddress, paymentMethod: PaymentMethod }, { additionalProperties: false });
+
+export function cartView(customerId: string, cart: CartState, revision: number): Record<string, unknown> {
+  return {
+    customerId,
+    status: cart.status,
+    items: cart.items.map((l) => ({ sku: l.sku, quantity: l.quantity, unitPrice: l.unitPrice })),
+    ...cartTotals(cart),
+    currency: cart.currency,
+    ...(cart.coupon ? { coupon: cart.coupon } : {}),
+    version: revision,
+  };
+}
+
+export async function cartRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
+  const customer = requireRoles(secretKey(deps.jwtSecret), "customer");
+  const me = (request: FastifyRequest) => principalOf(request).sub;
+  const answer = async (request: FastifyRequest, position: string | null) => {
+    const { state, revision } = await loadCart(deps, me(request));
+    return { ...cartView(me(request), state, revision), position, etag: etag(revision) };
+  };
+
+  app.get("/api/cart", { schema: { tags: ["cart"], summary: "The caller's cart" }, onRequest: customer }, async (request, reply) => {
+    const { etag: tag, position: _p, ...body } = await answer(request, null);
+    reply.header("ETag", tag);
+    return body;
+  });
+
+  app.post<{ Body: Static<typeof AddItem> }>("/api/cart/items", { schema: { tags: ["cart"], summary: "Add an item (price from the catalog)", body: AddItem }, onRequest: customer }, async (request, reply) => {
+    const r = await addCartItem(commandContext(deps, request), me(request), request.body);
+    const { etag: tag, ...body } = await answer(request, r.position);
+    reply.header("ETag", tag);
+    return { ...body, ...committed(reply, r.position) };
+  });
+
+  app.put<{ Params: Static<typeof SkuParams>; Body: Static<typeof SetQuantity> }>(
+    "/api/cart/items/:sku",
+    { schema: { tags: ["cart"], summary: "Change an item's quantity", params: SkuParams, body: SetQuantity }, onRequest: customer },
+    async (request, reply) => {
+      const r = await changeCartItem(commandContext(deps, request), me(request), request.params.sku, request.body.quantity);
+      const { etag: tag, ...body } = await answer(request, r.position);
+      reply.header("ETag", tag);
+      return { ...body, ...committed(reply, r.position) };
+    },
+  );
+
+  app.delete<{ Params: Static<typeof SkuParams> }>(
+    "/api/cart/items/:sku",
+    { schema: { tags: ["cart"], summary: "Remove an item", params: SkuParams }, onRequest: customer },
+    async (request, reply) => {
+      const r = await removeCartItem(commandContext(deps, request), me(request), request.params.sku);
+      const { etag: tag, ...body } = await answer(request, r.position);
+      reply.header("ETag", tag);
+      return { ...body, ...committed(reply, r.position) };
+    },
+  );
+
+  app.post<{ Body: Static<typeof CouponBody> }>("/api/cart/coupon", { schema: { tags: ["cart"], summary: "Apply a coupon", body: CouponBody }, onRequest: customer }, async (request, reply) => {
+    const r = await applyCartCoupon(commandContext(deps, request), me(request), request.body.code);
+    const { etag: tag, ...body } = await answer(request, r.position);
+    reply.header("ETag", tag);
+    return { ...body, ...committed(reply, r.position) };
+  });
+
+  app.post<{ Body: Static<typeof Checkout> }>(
+    "/api/cart/checkout",
+    { schema: { tags: ["cart"], summary: "Check the cart out into an order: the same 202 as placing an order", body: Checkout }, onRequest: customer },
+    async (request, reply) => {
+      const orderId = requestId(request, "order");
+      const r = await checkOutCart(commandContext(deps, request), me(request), { orderId, ...request.body });
+      reply.header("Location", `/api/orders/${orderId}`).header("ETag", etag(r.nextExpectedRevision));
+      return reply.code(202).send({ orderId, status: "CREATED", ...committed(reply, r.position) });
+    },
+  );
+}

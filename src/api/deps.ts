@@ -1,0 +1,85 @@
+// What the HTTP layer needs from the rest of the system. app.ts fills it in; tests may too.
+
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type {} from "@fastify/swagger";
+import type { Registry } from "prom-client";
+import type { EventStore } from "../eventstore/port.js";
+import type { SqlClient } from "../infrastructure/sql/sql-client.js";
+import type { GatewayWebhookBody } from "../payments/payment-gateway.js";
+import { actorOf, principalOf } from "./auth.js";
+import { ProblemError } from "./problem.js";
+import { requestId } from "./idempotency.js";
+import type { CommandContext } from "../commands/catalog.js";
+
+/** The read side (src/queries), each function optional until it exists. Results are CONTRACT.md shapes or undefined when not found. */
+export interface ReadSide {
+  listOrders?(filter: { status?: string; customerId?: string; from?: string; to?: string; page: number; size: number }): Promise<{ total: number; items: unknown[] }>;
+  getInventory?(sku: string): Promise<{ sku: string; available: number; reserved: number; committed: number; warehouses: unknown[] } | undefined | null>;
+  searchProducts?(query: Record<string, unknown>): Promise<unknown>;
+  reconciliation?(range: { from: string; to: string }): Promise<unknown>;
+}
+
+export interface ReadinessCheck {
+  name: string;
+  check(): Promise<Record<string, unknown> | void>;
+}
+
+export interface ApiDeps {
+  store: EventStore;
+  sql: SqlClient;
+  jwtSecret: string;
+  webhookSecret: string;
+  returnWindowMs: number;
+  registry: Registry;
+  read: ReadSide;
+  /** Waits until the read models have processed `position` (read-your-writes); absent: resolves at once. */
+  waitFor?(position: string, timeoutMs: number): Promise<void>;
+  /** Applies a verified gateway webhook (src/commands/gateway-events.ts). */
+  applyGatewayEvent?(body: GatewayWebhookBody): Promise<unknown>;
+  readiness: ReadinessCheck[];
+  /** Extra Fastify plugins (e.g. the simulated gateway's routes). */
+  now?: () => Date;
+}
+
+export function commandContext(deps: ApiDeps, request: FastifyRequest, purpose = "command"): CommandContext {
+  const p = principalOf(request);
+  return {
+    store: deps.store,
+    actor: actorOf(p),
+    commandId: requestId(request, purpose),
+    correlationId: request.id,
+    ...(deps.now ? { now: deps.now } : {}),
+  };
+}
+
+/** `W/"<revision>"`. */
+export const etag = (revision: number): string => `W/"${revision}"`;
+
+/** The revision an If-Match header asks for; undefined when absent or "*". Anything unparseable can never match: 412. */
+export function ifMatch(request: FastifyRequest, currentRevision?: number): number | undefined {
+  const header = request.headers["if-match"];
+  if (header === undefined || header.trim() === "*") return undefined;
+  const m = /^\s*(?:W\/)?"(-?\d+)"\s*$/.exec(header);
+  if (!m) throw new ProblemError(412, "Precondition Failed", `If-Match must be an ETag such as W/"3"${currentRevision === undefined ? "" : `; the resource is at W/"${currentRevision}"`}`);
+  return Number(m[1]);
+}
+
+/** Sets X-Commit-Position and returns the 202 body extras. */
+export function committed(reply: FastifyReply, position: string | null | undefined): { position: string | null } {
+  if (position) reply.header("X-Commit-Position", position);
+  return { position: position ?? null };
+}
+
+/** ?waitFor=<position> or X-Wait-For: waits (at most 5 s) for the read models to reach it. */
+export async function readYourWrites(deps: ApiDeps, request: FastifyRequest): Promise<void> {
+  const q = (request.query as Record<string, unknown> | undefined)?.waitFor;
+  const h = request.headers["x-wait-for"];
+  const position = typeof q === "string" && q !== "" ? q : typeof h === "string" && h !== "" ? h : undefined;
+  if (position === undefined || !deps.waitFor) return;
+  try {
+    await deps.waitFor(position, 5000);
+  } catch {
+    // Answer with what there is; the client sees the position it asked for is not reached yet.
+    request.log.warn({ position }, "read models did not reach the requested position in time");
+  }
+}

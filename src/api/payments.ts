@@ -1,0 +1,126 @@
+// The payment gateway's webhook (signature over the raw body; dedup by event id) and payment reads.
+
+import { Type, type Static } from "@sinclair/typebox";
+import type { FastifyInstance } from "fastify";
+import { orderDecider, streamId as orderStream } from "../aggregates/order.js";
+import { paymentDecider, streamId as paymentStream } from "../aggregates/payment.js";
+import { loadAggregate } from "../commands/load.js";
+import type { GatewayWebhookBody } from "../payments/payment-gateway.js";
+import { SIGNATURE_HEADER, verifyWebhookSignature } from "../payments/webhook-signature.js";
+import { hasRole, principalOf, requireRoles, secretKey } from "./auth.js";
+import { etag, type ApiDeps } from "./deps.js";
+import { notFound, notImplemented, ProblemError } from "./problem.js";
+import { Id, IsoTime } from "./schemas.js";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    rawBody?: Buffer;
+    rawBodyError?: Error;
+  }
+}
+
+const WebhookBody = Type.Object(
+  {
+    id: Type.String({ minLength: 1, maxLength: 255 }),
+    type: Type.Union([Type.Literal("payment.authorized"), Type.Literal("payment.captured"), Type.Literal("payment.failed"), Type.Literal("refund.processed"), Type.Literal("refund.failed")]),
+    created: Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Integer({ minimum: 0 })]),
+    data: Type.Object(
+      {
+        paymentId: Id,
+        gatewayPaymentId: Type.Optional(Type.String({ maxLength: 255 })),
+        amount: Type.Integer({ minimum: 0 }),
+        currency: Type.String({ pattern: "^[A-Z]{3}$" }),
+        refundId: Type.Optional(Type.String({ maxLength: 255 })),
+        reason: Type.Optional(Type.String({ maxLength: 1000 })),
+      },
+      { additionalProperties: true },
+    ),
+  },
+  { additionalProperties: true },
+);
+
+const PaymentParams = Type.Object({ paymentId: Id });
+
+export async function paymentRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
+  const key = secretKey(deps.jwtSecret);
+
+  // The webhook: an encapsulated scope whose JSON parser keeps the raw bytes the signature covers.
+  await app.register(async (scope) => {
+    scope.removeContentTypeParser("application/json");
+    scope.addContentTypeParser("application/json", { parseAs: "buffer", bodyLimit: 64 * 1024 }, (request, body, done) => {
+      const raw = body as Buffer;
+      request.rawBody = raw;
+      try {
+        done(null, raw.length === 0 ? undefined : JSON.parse(raw.toString("utf8")));
+      } catch (error) {
+        // Decided after the signature check: an unsigned garbage body is 401, a signed one 400.
+        request.rawBodyError = error as Error;
+        done(null, undefined);
+      }
+    });
+
+    scope.post<{ Body: Static<typeof WebhookBody> }>(
+      "/api/payments/webhook",
+      {
+        config: { idempotent: false },
+        schema: {
+          tags: ["payments"],
+          summary: "Payment gateway webhook: X-Webhook-Signature t=<unix s>,v1=<HMAC-SHA256 of '<t>.<raw body>'>; the same event id again is 200 with no effect",
+          body: WebhookBody,
+        },
+        preValidation: async (request) => {
+          const header = request.headers[SIGNATURE_HEADER];
+          const check = verifyWebhookSignature(deps.webhookSecret, typeof header === "string" ? header : undefined, request.rawBody ?? Buffer.alloc(0), Math.floor((deps.now?.() ?? new Date()).getTime() / 1000));
+          if (!check.ok) throw new ProblemError(401, "Unauthorized", `webhook signature ${check.reason === "stale" ? "timestamp is more than 300 s away from now" : check.reason}`, { reason: check.reason });
+          if (request.rawBodyError) throw new ProblemError(400, "Bad Request", `body is not valid JSON: ${request.rawBodyError.message}`, { field: "body" });
+        },
+      },
+      async (request) => {
+        if (!deps.applyGatewayEvent) throw notImplemented("applying gateway events");
+        const result = (await deps.applyGatewayEvent(request.body as GatewayWebhookBody)) as { outcome?: string; paymentId?: string };
+        return { received: true, id: request.body.id, outcome: result?.outcome ?? "applied" };
+      },
+    );
+  });
+
+  app.get<{ Params: Static<typeof PaymentParams> }>(
+    "/api/payments/:paymentId",
+    { schema: { tags: ["payments"], summary: "A payment with its refunds (finance, or the order's owner)", params: PaymentParams }, onRequest: requireRoles(key, "customer", "finance") },
+    async (request, reply) => {
+      const p = principalOf(request);
+      const { state, revision } = await loadAggregate(deps.store, paymentDecider, paymentStream(request.params.paymentId));
+      if (state.status === "NONE") throw notFound(`payment ${request.params.paymentId}`);
+      if (!hasRole(p, "finance")) {
+        const order = await loadAggregate(deps.store, orderDecider, orderStream(state.orderId));
+        if (order.state.status === "NONE" || order.state.customerId !== p.sub) throw notFound(`payment ${request.params.paymentId}`);
+      }
+      reply.header("ETag", etag(revision));
+      return {
+        paymentId: state.paymentId,
+        orderId: state.orderId,
+        amount: state.amount,
+        currency: state.currency,
+        method: state.method,
+        status: state.status,
+        capturedAmount: state.capturedAmount,
+        refundedAmount: state.refundedAmount,
+        refunds: state.refunds.map((r) => ({ refundId: r.refundId, amount: r.amount, status: r.status, reason: r.reason, requestedAt: r.requestedAt, ...(r.processedAt ? { processedAt: r.processedAt } : {}) })),
+        ...(state.paymentUrl ? { paymentUrl: state.paymentUrl } : {}),
+        ...(state.failureReason ? { failureReason: state.failureReason } : {}),
+        createdAt: state.initiatedAt,
+        updatedAt: state.updatedAt,
+        version: revision,
+      };
+    },
+  );
+
+  const Range = Type.Object({ from: IsoTime, to: IsoTime }, { additionalProperties: false });
+  app.get<{ Querystring: Static<typeof Range> }>(
+    "/api/finance/refunds/reconciliation",
+    { schema: { tags: ["finance"], summary: "Refund reconciliation from the event log (finance)", querystring: Range }, onRequest: requireRoles(key, "finance") },
+    async (request) => {
+      if (!deps.read.reconciliation) throw notImplemented("refund reconciliation");
+      return deps.read.reconciliation(request.query);
+    },
+  );
+}

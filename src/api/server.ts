@@ -1,0 +1,58 @@
+// The Fastify server: error handling, docs, idempotency, and every route area.
+
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
+import { randomUUID } from "node:crypto";
+import { cartRoutes } from "./cart.js";
+import { catalogRoutes } from "./catalog.js";
+import type { ApiDeps } from "./deps.js";
+import { registerIdempotency } from "./idempotency.js";
+import { operationsRoutes } from "./operations.js";
+import { orderRoutes } from "./orders.js";
+import { paymentRoutes } from "./payments.js";
+import { errorHandler, sendProblem } from "./problem.js";
+import { Problem } from "./schemas.js";
+
+export interface ServerOptions {
+  logger?: FastifyServerOptions["logger"];
+  /** Extra plugins registered after the API (e.g. the simulated gateway's pages). */
+  plugins?: ((app: FastifyInstance) => Promise<void>)[];
+}
+
+export const BODY_LIMIT = 64 * 1024;
+
+export async function buildServer(deps: ApiDeps, options: ServerOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: BODY_LIMIT,
+    genReqId: (req) => {
+      const given = req.headers["x-request-id"];
+      return typeof given === "string" && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
+    },
+    // Wrong types are errors, never coerced; extra fields are errors, never dropped.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
+    return503OnClosing: true,
+  });
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((request, reply) => sendProblem(reply, 404, "Not Found", `no route ${request.method} ${request.url.split("?")[0]}`));
+  app.addSchema(Problem);
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: "Commerce core API", version: "0.1.0", description: "Event-sourced orders, payments and inventory. Errors are RFC 9457 problem+json." },
+      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: "/docs" });
+
+  registerIdempotency(app, deps.sql);
+  await operationsRoutes(app, deps);
+  await catalogRoutes(app, deps);
+  await cartRoutes(app, deps);
+  await orderRoutes(app, deps);
+  await paymentRoutes(app, deps);
+  for (const plugin of options.plugins ?? []) await plugin(app);
+  return app;
+}
