@@ -1,0 +1,95 @@
+// Verified payment-gateway webhooks -> Payment commands. The API's webhook route verifies the
+// signature (payments/webhook-signature.ts) and then calls applyGatewayEvent with the parsed body.
+//
+//   payment.authorized -> RecordPaymentAuthorized     payment.captured -> RecordPaymentCaptured
+//   payment.failed     -> RecordPaymentFailed         refund.processed -> RecordRefundProcessed
+//   refund.failed      -> RecordRefundFailed
+//
+// Every command carries gatewayEventId = body.id and the command id "gateway-event/<body.id>", so
+// the same event delivered again has no second effect (the Payment aggregate remembers the ids it
+// has seen, and handleCommand recognises the command id). Out-of-order events never move a
+// payment backwards: the aggregate records them as GatewayEventIgnored and changes nothing else.
+
+import { DomainError } from "../aggregates/decider.js";
+import { paymentDecider, streamId as paymentStream, type PaymentCommand, type PaymentEvent } from "../aggregates/payment.js";
+import type { EventStore } from "../eventstore/port.js";
+import { GATEWAY_EVENT_TYPES, type GatewayWebhookBody } from "../payments/payment-gateway.js";
+import { handleCommand } from "./handle-command.js";
+
+export interface GatewayEventDeps {
+  store: EventStore;
+  /** Used when the body's `created` is not a valid time. */
+  clock?: { now(): Date };
+  /** Defaults to "gateway:webhook". */
+  actor?: string;
+  traceId?: string;
+}
+
+export interface GatewayEventOutcome {
+  /** applied: the payment changed; ignored: recorded as GatewayEventIgnored (stale/out of order); duplicate: seen before, nothing written. */
+  outcome: "applied" | "ignored" | "duplicate";
+  paymentId: string;
+  events: PaymentEvent[];
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** Checks the shape of a webhook body; throws DomainError("invalid_webhook_body") naming the field. */
+export function parseGatewayEvent(body: unknown): GatewayWebhookBody {
+  const bad = (field: string, why: string) => new DomainError("invalid_webhook_body", `${field} ${why}`);
+  if (!isObject(body)) throw bad("body", "must be a JSON object");
+  if (typeof body.id !== "string" || body.id === "" || body.id.length > 255) throw bad("id", "must be a non-empty string");
+  if (typeof body.type !== "string" || !GATEWAY_EVENT_TYPES.includes(body.type as GatewayWebhookBody["type"])) throw bad("type", `must be one of ${GATEWAY_EVENT_TYPES.join(", ")}`);
+  if (typeof body.created !== "string" && typeof body.created !== "number") throw bad("created", "must be an ISO time or unix seconds");
+  const data = body.data;
+  if (!isObject(data)) throw bad("data", "must be an object");
+  if (typeof data.paymentId !== "string" || data.paymentId === "") throw bad("data.paymentId", "must be a non-empty string");
+  if (typeof data.amount !== "number" || !Number.isSafeInteger(data.amount) || data.amount < 0) throw bad("data.amount", "must be a non-negative integer (minor units)");
+  if (typeof data.currency !== "string") throw bad("data.currency", "must be a currency code");
+  if (data.gatewayPaymentId !== undefined && typeof data.gatewayPaymentId !== "string") throw bad("data.gatewayPaymentId", "must be a string");
+  if (data.reason !== undefined && typeof data.reason !== "string") throw bad("data.reason", "must be a string");
+  if (body.type.startsWith("refund.") && (typeof data.refundId !== "string" || data.refundId === "")) throw bad("data.refundId", "is required for refund events");
+  return body as unknown as GatewayWebhookBody;
+}
+
+function eventTime(created: string | number, clock?: { now(): Date }): string {
+  const ms = typeof created === "number" ? created * 1000 : Date.parse(created);
+  return Number.isFinite(ms) ? new Date(ms).toISOString() : (clock?.now() ?? new Date()).toISOString();
+}
+
+export function commandForGatewayEvent(body: GatewayWebhookBody, at: string): PaymentCommand {
+  const base = { paymentId: body.data.paymentId, gatewayEventId: body.id, at };
+  const gatewayPaymentId = body.data.gatewayPaymentId === undefined ? {} : { gatewayPaymentId: body.data.gatewayPaymentId };
+  switch (body.type) {
+    case "payment.authorized":
+      return { ...base, type: "RecordPaymentAuthorized", ...gatewayPaymentId };
+    case "payment.captured":
+      return { ...base, type: "RecordPaymentCaptured", amount: body.data.amount, currency: body.data.currency, ...gatewayPaymentId };
+    case "payment.failed":
+      return { ...base, type: "RecordPaymentFailed", reason: body.data.reason ?? "payment failed at the gateway" };
+    case "refund.processed":
+      return { ...base, type: "RecordRefundProcessed", refundId: body.data.refundId ?? "" };
+    case "refund.failed":
+      return { ...base, type: "RecordRefundFailed", refundId: body.data.refundId ?? "", reason: body.data.reason ?? "refund failed at the gateway" };
+  }
+}
+
+/**
+ * Applies one verified webhook body. Malformed bodies throw DomainError("invalid_webhook_body");
+ * an unknown payment or refund throws DomainError("payment_not_found" / "refund_not_found").
+ */
+export async function applyGatewayEvent(deps: GatewayEventDeps, rawBody: unknown): Promise<GatewayEventOutcome> {
+  const body = parseGatewayEvent(rawBody);
+  const command = commandForGatewayEvent(body, eventTime(body.created, deps.clock));
+  const result = await handleCommand(deps.store, paymentDecider, {
+    streamId: paymentStream(body.data.paymentId),
+    command,
+    commandId: `gateway-event/${body.id}`,
+    correlationId: `gateway-event/${body.id}`,
+    actor: deps.actor ?? "gateway:webhook",
+    ...(deps.traceId === undefined ? {} : { traceId: deps.traceId }),
+  });
+  const outcome: GatewayEventOutcome["outcome"] =
+    result.alreadyApplied || result.events.length === 0 ? "duplicate" : result.events.every((e) => e.type === "GatewayEventIgnored") ? "ignored" : "applied";
+  return { outcome, paymentId: body.data.paymentId, events: result.events };
+}

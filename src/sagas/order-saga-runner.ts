@@ -1,0 +1,356 @@
+// Runs the order saga over the ordered log: a checkpointed processor (at-least-once) whose
+// handler, for each relevant event,
+//
+//   1. loads the saga stream `orderSaga-<orderId>` and folds its state;
+//   2. records the step: SagaStepRecorded {input, commands, deadlines, status}, whose event id is
+//      derived from the input event's id, appended at the stream's expected revision. When the
+//      step is already there (a re-delivery after a crash), the recorded step is used as is: the
+//      same commands, the same ids, the same `at`;
+//   3. issues the commands in order through handleCommand with their deterministic command ids
+//      (an aggregate that already took a command id appends nothing) and calls the gateway with the
+//      command id as idempotency key, skipping calls whose effect is already on the Payment;
+//   4. schedules / cancels the step's deadlines (idempotent by deadline id).
+//
+// The processor stores the checkpoint after the handler returns; a crash anywhere above re-delivers
+// the event and the handler converges to the same result. Gateway errors do not fail the event:
+// they are recorded (SagaCommandFailed), retried by a `retry` deadline with exponential backoff,
+// and after `maxAttempts` the saga is parked as needing attention (saga_attention table, see
+// attention.ts) until `resumeSaga` is called.
+
+import type { Logger } from "pino";
+import { DomainError } from "../aggregates/decider.js";
+import { inventoryDecider, streamId as inventoryStream } from "../aggregates/inventory.js";
+import { orderDecider, streamId as orderStream } from "../aggregates/order.js";
+import { paymentDecider, streamId as paymentStream, type PaymentState } from "../aggregates/payment.js";
+import { EVENT_ID_NAMESPACE, uuidV5 } from "../commands/event-id.js";
+import { handleCommand } from "../commands/handle-command.js";
+import { loadAggregate } from "../commands/load.js";
+import { streamCategory, type Checkpoint, type EventMetadata, type EventStore, type RecordedEvent } from "../eventstore/port.js";
+import type { SqlClient } from "../infrastructure/sql/sql-client.js";
+import { GatewayError, type PaymentGateway } from "../payments/payment-gateway.js";
+import { startProcessor, type ProcessorDefinition, type RunningProcessor } from "../processing/processor.js";
+import { cancelDeadline, migrateScheduling, scheduleDeadline, startScheduler, type Clock, type Scheduler } from "../scheduling/deadlines.js";
+import { clearAttention, markNeedsAttention, migrateSagas } from "./attention.js";
+import { EventStoreInventoryLocator, type InventoryLocator } from "./inventory-locator.js";
+import {
+  foldSaga,
+  react,
+  SAGA_ACTOR,
+  SAGA_INBOX_CATEGORY,
+  SAGA_INPUT_TYPES,
+  sagaInboxStreamId,
+  sagaStreamId,
+  type SagaCommand,
+  type SagaConfig,
+  type SagaEvent,
+  type SagaInput,
+  type SagaState,
+  type SagaStepRecorded,
+} from "./order-saga.js";
+
+export const ORDER_SAGA_PROCESSOR = "order-saga";
+
+export interface SagaRetryPolicy {
+  /** Gateway attempts before the saga is parked. Default 5. */
+  maxAttempts: number;
+  /** Backoff before attempt n+1: min(maxDelayMs, baseDelayMs * 2^(n-1)). Defaults 1 s and 5 min. */
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export interface OrderSagaDeps {
+  store: EventStore;
+  sql: SqlClient;
+  gateway: PaymentGateway;
+  clock: Clock;
+  config: SagaConfig & { retry?: Partial<SagaRetryPolicy> };
+  locator?: InventoryLocator;
+  logger?: Logger;
+  /** Tests only: called at each point of the handler; throwing there simulates a crash at that point. */
+  faults?: (point: FaultPoint, event: RecordedEvent) => void | Promise<void>;
+}
+
+/** "recorded" (step appended), "command:<i>" (after the i-th command), "commands" (all done), "deadlines". */
+export type FaultPoint = `command:${number}` | "recorded" | "commands" | "deadlines";
+
+/** Which categories (and types) the saga listens to. */
+export const ORDER_SAGA_FILTER = {
+  streamCategories: ["order", "payment", "inventory", SAGA_INBOX_CATEGORY],
+  eventTypes: SAGA_INPUT_TYPES,
+} as const;
+
+const EXPECTED_CATEGORY: Record<SagaInput["type"], string> = {
+  OrderPlaced: "order",
+  OrderCancelled: "order",
+  OrderShipped: "order",
+  OrderDelivered: "order",
+  OrderReturnRequested: "order",
+  OrderReturnReceived: "order",
+  OrderReturned: "order",
+  StockReserved: "inventory",
+  StockReservationRejected: "inventory",
+  StockCommitted: "inventory",
+  StockReleased: "inventory",
+  StockReservationExpired: "inventory",
+  StockShipped: "inventory",
+  PaymentInitiated: "payment",
+  PaymentCaptured: "payment",
+  PaymentFailed: "payment",
+  PaymentVoided: "payment",
+  RefundRequested: "payment",
+  RefundProcessed: "payment",
+  RefundFailed: "payment",
+  DeadlineReached: SAGA_INBOX_CATEGORY,
+  SagaResumeRequested: SAGA_INBOX_CATEGORY,
+};
+
+/** The saga input an event of the log is, or undefined when the saga does not read it. */
+export function toSagaInput(event: RecordedEvent): SagaInput | undefined {
+  const type = event.type as SagaInput["type"];
+  if (EXPECTED_CATEGORY[type] === undefined || EXPECTED_CATEGORY[type] !== streamCategory(event.streamId)) return undefined;
+  const data = event.data as { orderId?: unknown };
+  if (typeof data?.orderId !== "string" || data.orderId === "") return undefined;
+  return { type, data } as SagaInput;
+}
+
+export const stepIdFor = (orderId: string, inputEventId: string): string => uuidV5(JSON.stringify(["orderSaga-step", orderId, inputEventId]), EVENT_ID_NAMESPACE);
+
+const DEFAULT_RETRY: SagaRetryPolicy = { maxAttempts: 5, baseDelayMs: 1_000, maxDelayMs: 300_000 };
+
+export interface LoadedSaga {
+  state: SagaState;
+  revision: number;
+  events: RecordedEvent[];
+}
+
+export async function loadSaga(store: EventStore, orderId: string): Promise<LoadedSaga> {
+  const events = await store.readStream(sagaStreamId(orderId));
+  return { state: foldSaga(events.map((e) => ({ type: e.type, data: e.data }) as unknown as SagaEvent)), revision: events.at(-1)?.revision ?? -1, events };
+}
+
+/** The saga's event handler (what the processor calls for each event). */
+export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEvent) => Promise<void> {
+  const { store, sql, gateway, clock, logger } = deps;
+  const locator = deps.locator ?? new EventStoreInventoryLocator(store);
+  const retry: SagaRetryPolicy = { ...DEFAULT_RETRY, ...deps.config.retry };
+  const fault = async (point: FaultPoint, event: RecordedEvent) => deps.faults?.(point, event);
+
+  return async function handle(event: RecordedEvent): Promise<void> {
+    let input = toSagaInput(event);
+    if (!input) return;
+    const orderId = input.data.orderId;
+    const streamId = sagaStreamId(orderId);
+    const saga = await loadSaga(store, orderId);
+    const stepId = stepIdFor(orderId, event.id);
+    const meta: EventMetadata = { correlationId: event.metadata.correlationId, causationId: event.id, actor: SAGA_ACTOR };
+
+    let step = saga.events.find((e) => e.id === stepId)?.data as SagaStepRecorded["data"] | undefined;
+    if (!step) {
+      if (saga.state.status === "NEW" && input.type !== "OrderPlaced") return;
+      if (input.type === "OrderPlaced") {
+        const stock: Record<string, { warehouseId: string; available: number }[]> = {};
+        for (const line of input.data.lines) stock[line.sku] = await locator.stockFor(line.sku);
+        input = { type: "OrderPlaced", data: { ...input.data, stock } };
+      }
+      const now = clock.now().toISOString();
+      const reaction = react(saga.state, input, { now, config: deps.config });
+      if (!reaction) return;
+      step = { stepId, input, inputEventId: event.id, decidedAt: now, ...reaction };
+      await store.appendToStream(streamId, [{ id: stepId, type: "SagaStepRecorded", data: step as never, metadata: meta }], {
+        expectedRevision: saga.revision === -1 ? "no_stream" : saga.revision,
+      });
+      logger?.debug({ orderId, input: input.type, status: reaction.status, commands: reaction.commands.length }, "saga step recorded");
+    }
+    await fault("recorded", event);
+    const recorded = step;
+
+    // The step's deadlines first: a timeout must exist even if a command below keeps failing.
+    for (const d of recorded.schedule) {
+      await scheduleDeadline(sql, {
+        deadlineId: d.deadlineId,
+        streamId: sagaInboxStreamId(orderId),
+        payload: { orderId, kind: d.kind, correlationId: meta.correlationId, ...(d.stepId === undefined ? {} : { stepId: d.stepId }), ...(d.attempt === undefined ? {} : { attempt: d.attempt }) },
+        dueAt: d.dueAt,
+      });
+    }
+    for (const id of recorded.cancel) await cancelDeadline(sql, id, clock.now());
+    await fault("deadlines", event);
+
+    if (recorded.park) await markNeedsAttention(sql, { orderId, stepId: recorded.stepId, error: recorded.park.error, attempts: 0, since: recorded.decidedAt });
+
+    try {
+      for (const [i, command] of recorded.commands.entries()) {
+        await issue(command, meta);
+        await fault(`command:${i}`, event);
+      }
+    } catch (error) {
+      if (!(error instanceof GatewayError)) throw error;
+      await recordGatewayFailure(orderId, recorded, error, meta);
+      return;
+    }
+    await fault("commands", event);
+
+    if (recorded.retryOf) {
+      await store.appendToStream(
+        streamId,
+        [{ id: uuidV5(JSON.stringify(["orderSaga-recovered", orderId, recorded.stepId]), EVENT_ID_NAMESPACE), type: "SagaRecovered", data: { stepId: recorded.retryOf, at: clock.now().toISOString() }, metadata: meta }],
+        { expectedRevision: "any" },
+      );
+      await clearAttention(sql, orderId);
+      logger?.info({ orderId, stepId: recorded.retryOf }, "saga recovered");
+    }
+  };
+
+  async function recordGatewayFailure(orderId: string, step: SagaStepRecorded["data"], error: GatewayError, meta: EventMetadata): Promise<void> {
+    const origin = step.retryOf ?? step.stepId;
+    const current = (await loadSaga(store, orderId)).state;
+    const attempt = (current.failure?.stepId === origin ? current.failure.attempts : 0) + 1;
+    const parked = attempt >= retry.maxAttempts;
+    const now = clock.now();
+    const nextAttemptAt = parked ? undefined : new Date(now.getTime() + Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 1))).toISOString();
+    const commands: SagaCommand[] = step.commands;
+    await store.appendToStream(
+      sagaStreamId(orderId),
+      [
+        {
+          id: uuidV5(JSON.stringify(["orderSaga-failed", orderId, origin, attempt]), EVENT_ID_NAMESPACE),
+          type: "SagaCommandFailed",
+          data: { stepId: origin, attempt, error: error.message, commands, parked, at: now.toISOString(), ...(nextAttemptAt ? { nextAttemptAt } : {}) } as never,
+          metadata: meta,
+        },
+      ],
+      { expectedRevision: "any" },
+    );
+    if (parked) {
+      logger?.error({ orderId, stepId: origin, attempt, err: error }, "saga parked: needs attention");
+      await markNeedsAttention(sql, { orderId, stepId: origin, error: error.message, attempts: attempt, since: now.toISOString() });
+    } else {
+      logger?.warn({ orderId, stepId: origin, attempt, nextAttemptAt, err: error }, "saga command failed at the gateway; retry scheduled");
+      await scheduleDeadline(sql, {
+        deadlineId: `${orderId}/retry/${origin}/${attempt}`,
+        streamId: sagaInboxStreamId(orderId),
+        payload: { orderId, kind: "retry", stepId: origin, attempt, correlationId: meta.correlationId },
+        dueAt: nextAttemptAt!,
+      });
+    }
+  }
+
+  async function issue(c: SagaCommand, meta: EventMetadata): Promise<void> {
+    const envelope = { commandId: c.commandId, correlationId: meta.correlationId, actor: SAGA_ACTOR };
+    try {
+      switch (c.target) {
+        case "order":
+          await handleCommand(store, orderDecider, { ...envelope, streamId: orderStream(c.command.orderId), command: c.command });
+          return;
+        case "inventory":
+          await handleCommand(store, inventoryDecider, { ...envelope, streamId: inventoryStream(c.command.sku, c.command.warehouseId), command: c.command });
+          return;
+        case "payment":
+          await handleCommand(store, paymentDecider, { ...envelope, streamId: paymentStream(c.command.paymentId), command: c.command });
+          return;
+        case "gateway":
+          await callGateway(c, envelope);
+          return;
+      }
+    } catch (error) {
+      if (error instanceof DomainError && c.mootOk) {
+        logger?.info({ commandId: c.commandId, rule: error.rule, err: error.message }, "saga command moot");
+        return;
+      }
+      throw error;
+    }
+  }
+
+  async function callGateway(c: Extract<SagaCommand, { target: "gateway" }>, envelope: { commandId: string; correlationId: string; actor: string }): Promise<void> {
+    const payment = (await loadAggregate(store, paymentDecider, paymentStream(c.paymentId))).state;
+    const gatewayPaymentId = (p: PaymentState) => (p.status !== "NONE" ? (p.gatewayPaymentId ?? p.gatewayReference) : undefined);
+    switch (c.op) {
+      case "startPayment": {
+        if (payment.status !== "NONE") return; // already initiated: the gateway was called before
+        const result = await gateway.initiate({ paymentId: c.paymentId, orderId: c.orderId, amount: c.amount, currency: c.currency, method: c.method, idempotencyKey: c.commandId });
+        await handleCommand(store, paymentDecider, {
+          ...envelope,
+          streamId: paymentStream(c.paymentId),
+          command: { type: "InitiatePayment", paymentId: c.paymentId, orderId: c.orderId, amount: c.amount, currency: c.currency, method: c.method, gatewayReference: result.gatewayPaymentId, paymentUrl: result.paymentUrl, at: c.at },
+        });
+        return;
+      }
+      case "void": {
+        const gp = gatewayPaymentId(payment);
+        await gateway.void({ paymentId: c.paymentId, ...(gp ? { gatewayPaymentId: gp } : {}), reason: c.reason, idempotencyKey: c.commandId });
+        return;
+      }
+      case "refund": {
+        const refund = payment.status === "NONE" ? undefined : payment.refunds.find((r) => r.refundId === c.refundId);
+        if (!refund || refund.status !== "PENDING") return; // done already (or never asked)
+        const gp = gatewayPaymentId(payment);
+        const result = await gateway.refund({
+          paymentId: c.paymentId,
+          ...(gp ? { gatewayPaymentId: gp } : {}),
+          refundId: c.refundId,
+          amount: c.amount,
+          currency: c.currency,
+          reason: c.reason,
+          idempotencyKey: c.commandId,
+        });
+        if (result.status === "processed") {
+          await handleCommand(store, paymentDecider, {
+            ...envelope,
+            commandId: `${c.commandId}/processed`,
+            streamId: paymentStream(c.paymentId),
+            command: { type: "RecordRefundProcessed", paymentId: c.paymentId, refundId: c.refundId, gatewayEventId: `direct:${result.gatewayRefundId}`, at: clock.now().toISOString() },
+          });
+        }
+        return;
+      }
+    }
+  }
+}
+
+export function orderSagaProcessor(deps: OrderSagaDeps): ProcessorDefinition {
+  const handle = createOrderSagaHandler(deps);
+  return { name: ORDER_SAGA_PROCESSOR, mode: "at-least-once", filter: { streamCategories: [...ORDER_SAGA_FILTER.streamCategories], eventTypes: [...ORDER_SAGA_FILTER.eventTypes] }, handle: (event) => handle(event), batchSize: 100 };
+}
+
+export interface RunningOrderSaga {
+  readonly processor: RunningProcessor;
+  readonly scheduler: Scheduler;
+  caughtUpTo(checkpoint: Checkpoint, timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface StartOrderSagaDeps extends OrderSagaDeps {
+  /** Scheduler poll interval (default 250 ms); `false` runs no loop (tests call scheduler.tick()). */
+  schedulerPollMs?: number | false;
+  /** Retry policy of the processor for events whose handling fails (not gateway failures). */
+  processorRetry?: { maxAttempts?: number; baseDelayMs?: number; maxDelayMs?: number };
+}
+
+/** Starts the saga processor and the deadline scheduler. The app calls this once at start-up. */
+export async function startOrderSaga(deps: StartOrderSagaDeps): Promise<RunningOrderSaga> {
+  await migrateScheduling(deps.sql);
+  await migrateSagas(deps.sql);
+  const schedulerLogger = deps.logger ? { warn: (obj: object, msg?: string) => deps.logger?.warn(obj, msg) } : undefined;
+  const scheduler = await startScheduler({
+    store: deps.store,
+    sql: deps.sql,
+    clock: deps.clock,
+    ...(deps.schedulerPollMs === false ? { autoStart: false } : { pollIntervalMs: deps.schedulerPollMs ?? 250 }),
+    ...(schedulerLogger ? { logger: schedulerLogger } : {}),
+  });
+  const processor = await startProcessor(orderSagaProcessor(deps), {
+    store: deps.store,
+    sql: deps.sql,
+    ...(deps.processorRetry ? { retry: deps.processorRetry } : {}),
+    ...(deps.logger ? { logger: deps.logger } : {}),
+  });
+  return {
+    processor,
+    scheduler,
+    caughtUpTo: (checkpoint, timeoutMs) => processor.caughtUpTo(checkpoint, timeoutMs),
+    async stop() {
+      await scheduler.stop();
+      await processor.stop();
+    },
+  };
+}

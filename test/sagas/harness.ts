@@ -1,0 +1,200 @@
+// A whole little world for saga integration tests: event store + SQL (PGlite or a throwaway
+// PostgreSQL database), the simulated gateway, a controllable clock, the saga processor and the
+// deadline scheduler, and helpers to place orders, pay, and read the aggregates back.
+
+import { randomUUID } from "node:crypto";
+import { fold, type Decider, type DomainEvent } from "../../src/aggregates/decider.js";
+import { inventoryDecider, stockLawHolds, streamId as inventoryStream, type InventoryState } from "../../src/aggregates/inventory.js";
+import { orderDecider, streamId as orderStream, type Order, type OrderCommand, type OrderLine } from "../../src/aggregates/order.js";
+import { paymentDecider, streamId as paymentStream, type Payment } from "../../src/aggregates/payment.js";
+import type { PaymentMethod } from "../../src/aggregates/rules.js";
+import { applyGatewayEvent } from "../../src/commands/gateway-events.js";
+import { handleCommand } from "../../src/commands/handle-command.js";
+import { openEventStore, openSqlClient, type EventStore, type RecordedEvent } from "../../src/eventstore/index.js";
+import type { SqlClient } from "../../src/infrastructure/sql/sql-client.js";
+import type { GatewayWebhookBody } from "../../src/payments/payment-gateway.js";
+import { SimulatedPaymentGateway } from "../../src/payments/simulated-gateway.js";
+import { paymentIdFor, sagaStreamId, type SagaEvent } from "../../src/sagas/order-saga.js";
+import { loadSaga, startOrderSaga, type FaultPoint, type RunningOrderSaga } from "../../src/sagas/order-saga-runner.js";
+import { createTestDatabase, type TestDatabase } from "../support/database.js";
+
+export const PAYMENT_TIMEOUT_MS = 60_000;
+export const RESERVATION_TTL_MS = 120_000;
+
+export class TestClock {
+  constructor(private ms = Date.parse("2026-03-01T10:00:00.000Z")) {}
+  now = (): Date => new Date(this.ms);
+  advance(ms: number): void {
+    this.ms += ms;
+  }
+}
+
+export type Backend = "pglite" | "postgres";
+
+export interface WorldOptions {
+  faults?: (point: FaultPoint, event: RecordedEvent) => void | Promise<void>;
+  retry?: { maxAttempts?: number; baseDelayMs?: number; maxDelayMs?: number };
+}
+
+export interface World {
+  store: EventStore;
+  sql: SqlClient;
+  gateway: SimulatedPaymentGateway;
+  clock: TestClock;
+  saga: RunningOrderSaga;
+  /** Unique per world: prefix for SKUs and order ids. */
+  id: string;
+  restartSaga(options?: WorldOptions): Promise<void>;
+  settle(): Promise<void>;
+  receive(sku: string, warehouseId: string, quantity: number): Promise<void>;
+  place(lines: { sku: string; quantity: number; unitPrice?: number }[], paymentMethod?: PaymentMethod, orderId?: string): Promise<string>;
+  orderCommand(orderId: string, command: Omit<OrderCommand, "orderId" | "at"> & { type: OrderCommand["type"] }): Promise<void>;
+  gatewayEvent(orderId: string, outcome: "captured" | "failed", eventId?: string): Promise<GatewayWebhookBody>;
+  order(orderId: string): Promise<Order>;
+  payment(orderId: string): Promise<Payment | undefined>;
+  inventory(sku: string, warehouseId: string): Promise<InventoryState>;
+  sagaEvents(orderId: string): Promise<SagaEvent[]>;
+  sagaStatus(orderId: string): Promise<string>;
+  /** Counts of event types over the whole log, optionally only streams starting with a prefix. */
+  countTypes(streamPrefix?: string): Promise<Record<string, number>>;
+  allInventoryLawsHold(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+const address = { name: "A Customer", line1: "1 Main Road", city: "Bengaluru", state: "KA", pincode: "560001", phone: "9999999999" };
+
+async function foldStream<C, E extends DomainEvent, S>(store: EventStore, decider: Decider<C, E, S>, streamId: string): Promise<S> {
+  const events = await store.readStream(streamId);
+  return fold(
+    decider,
+    events.map((e) => ({ type: e.type, data: e.data }) as unknown as E),
+  );
+}
+
+export async function openWorld(backend: Backend, options: WorldOptions = {}): Promise<World> {
+  let database: TestDatabase | undefined;
+  let sql: SqlClient;
+  if (backend === "postgres") {
+    database = await createTestDatabase();
+    sql = await openSqlClient({ databaseUrl: database.url });
+  } else {
+    sql = await openSqlClient({});
+  }
+  const store = await openEventStore({ sql, pollIntervalMs: 20 });
+  const clock = new TestClock();
+  const gateway = new SimulatedPaymentGateway({ publicBaseUrl: "http://shop.test", now: clock.now });
+  const id = randomUUID().slice(0, 8);
+
+  const start = (o: WorldOptions) =>
+    startOrderSaga({
+      store,
+      sql,
+      gateway,
+      clock,
+      config: { paymentTimeoutMs: PAYMENT_TIMEOUT_MS, reservationTtlMs: RESERVATION_TTL_MS, retry: { maxAttempts: 3, baseDelayMs: 1_000, maxDelayMs: 10_000, ...o.retry } },
+      schedulerPollMs: false,
+      processorRetry: { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 20 },
+      ...(o.faults ? { faults: o.faults } : {}),
+    });
+
+  const world: World = {
+    store,
+    sql,
+    gateway,
+    clock,
+    id,
+    saga: await start(options),
+    async restartSaga(o = {}) {
+      await world.saga.stop();
+      world.saga = await start(o);
+    },
+    async settle() {
+      for (let i = 0; i < 100; i++) {
+        const head = await store.headCheckpoint();
+        await world.saga.caughtUpTo(head, 20_000);
+        const fired = await world.saga.scheduler.tick();
+        if (fired === 0 && (await store.headCheckpoint()) === head) return;
+      }
+      throw new Error("the saga did not settle");
+    },
+    async receive(sku, warehouseId, quantity) {
+      await handleCommand(store, inventoryDecider, {
+        streamId: inventoryStream(sku, warehouseId),
+        command: { type: "ReceiveStock", sku, warehouseId, quantity, at: clock.now().toISOString() },
+        commandId: randomUUID(),
+        actor: "admin:test",
+      });
+    },
+    async place(lines, paymentMethod = "UPI", orderId = `o-${randomUUID().slice(0, 8)}`) {
+      const orderLines: OrderLine[] = lines.map((l) => ({ sku: l.sku, quantity: l.quantity, unitPrice: l.unitPrice ?? 1000 }));
+      await handleCommand(store, orderDecider, {
+        streamId: orderStream(orderId),
+        command: { type: "PlaceOrder", orderId, customerId: "c-1", lines: orderLines, paymentMethod, shippingAddress: address, at: clock.now().toISOString() },
+        commandId: randomUUID(),
+        actor: "customer:c-1",
+      });
+      return orderId;
+    },
+    async orderCommand(orderId, command) {
+      await handleCommand(store, orderDecider, {
+        streamId: orderStream(orderId),
+        command: { ...command, orderId, at: clock.now().toISOString() } as OrderCommand,
+        commandId: randomUUID(),
+        actor: "ops:test",
+      });
+    },
+    async gatewayEvent(orderId, outcome, eventId) {
+      const body = await gateway.webhookBody(paymentIdFor(orderId), outcome, eventId);
+      await applyGatewayEvent({ store }, body);
+      return body;
+    },
+    order: async (orderId) => (await foldStream(store, orderDecider, orderStream(orderId))) as Order,
+    async payment(orderId) {
+      const p = await foldStream(store, paymentDecider, paymentStream(paymentIdFor(orderId)));
+      return p.status === "NONE" ? undefined : p;
+    },
+    inventory: (sku, warehouseId) => foldStream(store, inventoryDecider, inventoryStream(sku, warehouseId)),
+    async sagaEvents(orderId) {
+      return (await store.readStream(sagaStreamId(orderId))).map((e) => ({ type: e.type, data: e.data }) as unknown as SagaEvent);
+    },
+    sagaStatus: async (orderId) => (await loadSaga(store, orderId)).state.status,
+    async countTypes(streamPrefix) {
+      const counts: Record<string, number> = {};
+      let from = "";
+      for (;;) {
+        const page = await store.readAll({ from, maxCount: 1000 });
+        for (const e of page.events) if (!streamPrefix || e.streamId.startsWith(streamPrefix)) counts[e.type] = (counts[e.type] ?? 0) + 1;
+        if (page.events.length === 0 || page.checkpoint === from) return counts;
+        from = page.checkpoint;
+      }
+    },
+    async allInventoryLawsHold() {
+      const streams = new Set<string>();
+      let from = "";
+      for (;;) {
+        const page = await store.readAll({ from, maxCount: 1000, filter: { streamCategories: ["inventory"] } });
+        for (const e of page.events) streams.add(e.streamId);
+        if (page.events.length === 0 || page.checkpoint === from) break;
+        from = page.checkpoint;
+      }
+      for (const s of streams) {
+        const events = await store.readStream(s);
+        let state: InventoryState = inventoryDecider.initialState;
+        for (const e of events) {
+          state = inventoryDecider.evolve(state, { type: e.type, data: e.data } as never);
+          if (!stockLawHolds(state)) return false;
+        }
+      }
+      return true;
+    },
+    async close() {
+      await world.saga.stop().catch(() => {});
+      await store.close();
+      await sql.close();
+      await database?.drop();
+    },
+  };
+  return world;
+}
+
+export const backends = (): Backend[] => (process.env.DATABASE_URL ? ["pglite", "postgres"] : ["pglite"]);
