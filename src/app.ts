@@ -1,0 +1,214 @@
+// Composition root: the one place that opens the stores and starts the processors, the gateway
+// and the HTTP server. buildApp(config) -> { app, close() }.
+
+import { randomBytes } from "node:crypto";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { join } from "node:path";
+import type { FastifyInstance, FastifyServerOptions } from "fastify";
+import { collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import { buildServer } from "./api/server.js";
+import type { ApiDeps, ReadinessCheck } from "./api/deps.js";
+import { idempotencyMigrations } from "./api/idempotency.js";
+import { applyGatewayEvent } from "./commands/gateway-events.js";
+import type { Config } from "./config.js";
+import { openEventStore, openSqlClient } from "./eventstore/index.js";
+import type { EventStore } from "./eventstore/port.js";
+import { migrate } from "./infrastructure/sql/migrations.js";
+import type { SqlClient } from "./infrastructure/sql/sql-client.js";
+import { SimulatedPaymentGateway } from "./payments/simulated-gateway.js";
+import { simulatedGatewayRoutes } from "./payments/simulated-gateway-routes.js";
+import { startProjections, type RunningProjections } from "./projections/index.js";
+import { getInventory, listOrders } from "./queries/index.js";
+import { startOrderSaga, type RunningOrderSaga } from "./sagas/index.js";
+import { systemClock } from "./scheduling/deadlines.js";
+
+export interface Secrets {
+  jwtSecret: string;
+  webhookSecret: string;
+  /** Which of them were generated here (and stored under DATA_DIR), to print at start. */
+  generated: { jwt: boolean; webhook: boolean };
+}
+
+const SECRETS_FILE = "dev-secrets.json";
+
+/** Configured secrets win; otherwise the ones stored under DATA_DIR; otherwise fresh ones, stored there. */
+export function resolveSecrets(config: Pick<Config, "authJwtSecret" | "paymentWebhookSecret" | "dataDir">): Secrets {
+  const file = join(config.dataDir, SECRETS_FILE);
+  let stored: { jwtSecret?: string; webhookSecret?: string } = {};
+  try {
+    stored = JSON.parse(readFileSync(file, "utf8")) as typeof stored;
+  } catch {
+    stored = {};
+  }
+  const generated = { jwt: false, webhook: false };
+  const jwtSecret = config.authJwtSecret ?? stored.jwtSecret ?? ((generated.jwt = true), randomBytes(32).toString("hex"));
+  const webhookSecret = config.paymentWebhookSecret ?? stored.webhookSecret ?? ((generated.webhook = true), `whsec_${randomBytes(24).toString("hex")}`);
+  if (generated.jwt || generated.webhook) {
+    mkdirSync(config.dataDir, { recursive: true });
+    const next = { ...stored, ...(config.authJwtSecret ? {} : { jwtSecret }), ...(config.paymentWebhookSecret ? {} : { webhookSecret }) };
+    writeFileSync(file, JSON.stringify(next, null, 2), { mode: 0o600 });
+  }
+  return { jwtSecret, webhookSecret, generated };
+}
+
+/** A service reachable by TCP (the readiness probe of a configured server we hold no client for). */
+function tcpCheck(name: string, target: string): ReadinessCheck {
+  return {
+    name,
+    check: () =>
+      new Promise((resolve, reject) => {
+        let host: string;
+        let port: number;
+        try {
+          const u = new URL(target.includes("://") ? target : `tcp://${target}`);
+          host = u.hostname;
+          port = Number(u.port || (u.protocol === "redis:" ? 6379 : u.protocol === "https:" ? 443 : 80));
+        } catch (error) {
+          reject(error as Error);
+          return;
+        }
+        const socket = connect({ host, port, timeout: 1500 });
+        socket.once("connect", () => {
+          socket.destroy();
+          resolve({ target: `${host}:${port}` });
+        });
+        socket.once("timeout", () => {
+          socket.destroy();
+          reject(new Error(`${host}:${port} timed out`));
+        });
+        socket.once("error", (error) => reject(error));
+      }),
+  };
+}
+
+export interface SagaHandle {
+  stop(): Promise<void>;
+}
+
+export interface BuildAppOptions {
+  logger?: FastifyServerOptions["logger"];
+  /** Base URL clients reach this server at (payment page links, the simulated gateway's webhooks). */
+  publicBaseUrl?: string;
+  /** Milliseconds between the event store's polls for new events (subscriptions). */
+  pollIntervalMs?: number;
+  /** Milliseconds between the deadline scheduler's polls (default 250). */
+  schedulerPollMs?: number;
+}
+
+export interface BuiltApp {
+  app: FastifyInstance;
+  store: EventStore;
+  sql: SqlClient;
+  secrets: Secrets;
+  gateway: SimulatedPaymentGateway;
+  projections: RunningProjections;
+  saga: RunningOrderSaga;
+  close(): Promise<void>;
+}
+
+export async function buildApp(config: Config, options: BuildAppOptions = {}): Promise<BuiltApp> {
+  const secrets = resolveSecrets(config);
+  const sql = await openSqlClient(config.databaseUrl ? { databaseUrl: config.databaseUrl } : { dataDir: join(config.dataDir, "pglite") });
+  const stoppers: (() => Promise<void>)[] = [() => sql.close()];
+  const stopAll = async () => {
+    for (const stop of stoppers.reverse().splice(0)) await stop().catch(() => undefined);
+  };
+  try {
+    const store = await openEventStore({
+      eventStore: config.eventStore,
+      ...(config.eventStoreUrl ? { eventStoreUrl: config.eventStoreUrl } : {}),
+      ...(options.pollIntervalMs ? { pollIntervalMs: options.pollIntervalMs } : {}),
+      sql,
+    });
+    stoppers.push(() => store.close());
+    await migrate(sql, idempotencyMigrations);
+
+    const projections = await startProjections({ store, sql });
+    stoppers.push(() => projections.stop());
+
+    const baseUrl = options.publicBaseUrl ?? `http://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${config.port}`;
+    const gateway = new SimulatedPaymentGateway({ publicBaseUrl: baseUrl, webhookUrl: `${baseUrl}/api/payments/webhook`, webhookSecret: secrets.webhookSecret });
+    // The order saga and its deadline scheduler (payment timeout, reservation expiry, retries).
+    const saga: RunningOrderSaga = await startOrderSaga({
+      store,
+      sql,
+      gateway,
+      clock: systemClock,
+      config: { paymentTimeoutMs: config.paymentTimeoutMs, reservationTtlMs: config.reservationTtlMs },
+      ...(options.schedulerPollMs ? { schedulerPollMs: options.schedulerPollMs } : {}),
+    });
+    stoppers.push(() => saga.stop());
+
+    const registry = new Registry();
+    collectDefaultMetrics({ register: registry });
+    new Gauge({
+      name: "projection_lag_events",
+      help: "Events a projection has still to process",
+      labelNames: ["projection"] as const,
+      registers: [registry],
+      async collect() {
+        for (const s of await projections.projectionStatus().catch(() => [])) this.set({ projection: s.name }, s.lagEvents);
+      },
+    });
+
+    const readiness: ReadinessCheck[] = [
+      {
+        name: "database",
+        check: async () => {
+          await sql.query("SELECT 1");
+          return { kind: sql.dialect };
+        },
+      },
+      { name: "eventStore", check: async () => ({ kind: store.kind, head: await store.headCheckpoint() }) },
+      {
+        name: "projections",
+        check: async () => {
+          const status = await projections.projectionStatus();
+          const parked = status.reduce((n, s) => n + s.parked, 0);
+          if (status.some((s) => !s.running)) throw new Error(`not running: ${status.filter((s) => !s.running).map((s) => s.name).join(", ")}`);
+          return { lagEvents: Object.fromEntries(status.map((s) => [s.name, s.lagEvents])), parked };
+        },
+      },
+      {
+        name: "orderSaga",
+        check: async () => {
+          const s = await saga.processor.status();
+          return { checkpoint: s.checkpoint, caughtUp: s.caughtUp, parked: s.parked };
+        },
+      },
+    ];
+    if (config.redisUrl) readiness.push(tcpCheck("redis", config.redisUrl));
+    if (config.elasticsearchUrl) readiness.push(tcpCheck("elasticsearch", config.elasticsearchUrl));
+    for (const broker of config.kafkaBrokers ?? []) readiness.push(tcpCheck(`kafka:${broker}`, broker));
+
+    const deps: ApiDeps = {
+      store,
+      sql,
+      jwtSecret: secrets.jwtSecret,
+      webhookSecret: secrets.webhookSecret,
+      returnWindowMs: config.returnWindowMs,
+      registry,
+      read: {
+        listOrders: (filter) => listOrders(sql, filter) as Promise<{ total: number; items: unknown[] }>,
+        getInventory: (sku) => getInventory(sql, sku) as never,
+      },
+      waitFor: async (position, timeoutMs) => {
+        if (!(await projections.waitFor(position, timeoutMs))) throw new Error("read models did not catch up in time");
+      },
+      applyGatewayEvent: (body) => applyGatewayEvent({ store }, body),
+      readiness,
+    };
+    const app = await buildServer(deps, {
+      ...(options.logger === undefined ? {} : { logger: options.logger }),
+      plugins: [async (a) => void (await a.register(simulatedGatewayRoutes, { gateway }))],
+    });
+    // First the server drains its requests, then the processors stop at a checkpoint, then the stores close.
+    stoppers.push(() => app.close());
+
+    return { app, store, sql, secrets, gateway, projections, saga, close: stopAll };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}

@@ -1,0 +1,233 @@
+// The order lifecycle end to end over HTTP, driven by the real saga, projections and webhooks.
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { address, backends, createStorage, eventually, seedProduct, startApp, type Storage, type TestApp } from "./harness.js";
+
+export async function placeOrder(app: TestApp, token: string, items: { sku: string; quantity: number }[], paymentMethod = "UPI", key?: string) {
+  const res = await app.request("POST", "/api/orders", { token, body: { items, shippingAddress: address, paymentMethod }, ...(key ? { headers: { "idempotency-key": key } } : {}) });
+  if (res.status !== 202) throw new Error(`place order: ${res.status} ${res.text}`);
+  return res.body as { orderId: string; status: string; position: string };
+}
+
+export async function awaitOrder(app: TestApp, token: string, orderId: string, predicate: (o: any) => boolean, what: string) {
+  return eventually(async () => {
+    const res = await app.request("GET", `/api/orders/${orderId}`, { token });
+    return res.status === 200 && predicate(res.body) ? res.body : undefined;
+  }, 20_000, `${what} (order ${orderId})`);
+}
+
+export const awaitStatus = (app: TestApp, token: string, orderId: string, ...statuses: string[]) => awaitOrder(app, token, orderId, (o) => statuses.includes(o.status), statuses.join("|"));
+
+export function paymentEvent(type: string, paymentId: string, amount: number, id = `evt-${type}-${paymentId}-${Math.random().toString(36).slice(2)}`, extra: Record<string, unknown> = {}) {
+  return { id, type, created: new Date().toISOString(), data: { paymentId, gatewayPaymentId: `sim_pay_${paymentId}`, amount, currency: "INR", ...extra } };
+}
+
+describe.each(backends())("order lifecycle over HTTP (%s)", (backend) => {
+  let storage: Storage;
+  let app: TestApp;
+  let customer: string;
+  let ops: string;
+  beforeAll(async () => {
+    storage = await createStorage(backend);
+    app = await startApp(storage, { PAYMENT_TIMEOUT_MS: "60000" });
+    await seedProduct(app, "SKU-A", 10_000, 100);
+    await seedProduct(app, "SKU-B", 2_500, 100);
+    customer = await app.token("customer", "c-life");
+    ops = await app.token("ops", "ops-1");
+  });
+  afterAll(async () => {
+    await app?.close();
+    await storage?.dispose();
+  });
+
+  it("goes CREATED -> PAYMENT_PENDING -> (captured) -> PROCESSING -> SHIPPED -> DELIVERED -> RETURNED with a full refund", async () => {
+    const placed = await placeOrder(app, customer, [
+      { sku: "SKU-A", quantity: 2 },
+      { sku: "SKU-B", quantity: 1 },
+    ]);
+    expect(placed.status).toBe("CREATED");
+    const pending = await awaitStatus(app, customer, placed.orderId, "PAYMENT_PENDING");
+    expect(pending).toMatchObject({ customerId: "c-life", totalAmount: 22_500, currency: "INR", paymentStatus: "PENDING", items: [{ sku: "SKU-A", quantity: 2, unitPrice: 10_000 }, { sku: "SKU-B", quantity: 1, unitPrice: 2_500 }] });
+    expect(pending.payment.paymentUrl).toContain("/simulated-gateway/payments/");
+    const paymentId = pending.payment.paymentId as string;
+
+    const hook = await app.webhook(paymentEvent("payment.captured", paymentId, 22_500));
+    expect(hook.status).toBe(200);
+    const processing = await awaitStatus(app, customer, placed.orderId, "PROCESSING");
+    expect(processing.paymentStatus).toBe("CAPTURED");
+
+    const payment = await app.request("GET", `/api/payments/${paymentId}`, { token: customer });
+    expect(payment.body).toMatchObject({ paymentId, orderId: placed.orderId, amount: 22_500, status: "CAPTURED", capturedAmount: 22_500, refundedAmount: 0 });
+
+    const shipped = await app.request("POST", `/api/orders/${placed.orderId}/ship`, { token: ops, body: { carrier: "BlueDart", trackingNumber: "BD123" } });
+    expect(shipped.status).toBe(202);
+    expect(shipped.body.status).toBe("SHIPPED");
+    const delivered = await app.request("POST", `/api/orders/${placed.orderId}/deliver`, { token: ops });
+    expect(delivered.status).toBe(202);
+    const order = await app.request("GET", `/api/orders/${placed.orderId}`, { token: customer });
+    expect(order.body).toMatchObject({ status: "DELIVERED", shipment: { carrier: "BlueDart", trackingNumber: "BD123" } });
+
+    const ret = await app.request("POST", `/api/orders/${placed.orderId}/returns`, {
+      token: customer,
+      body: { items: [{ sku: "SKU-A", quantity: 2 }, { sku: "SKU-B", quantity: 1 }], reason: "did not fit" },
+    });
+    expect(ret.status).toBe(202);
+    expect(ret.body.returnId).toBeTruthy();
+    const received = await app.request("POST", `/api/orders/${placed.orderId}/returns/${ret.body.returnId}/receive`, { token: ops });
+    expect(received.status).toBe(202);
+    const returned = await awaitOrder(app, customer, placed.orderId, (o) => o.status === "RETURNED" && o.paymentStatus === "REFUNDED", "RETURNED and REFUNDED");
+    expect(returned.refundedAmount).toBe(22_500);
+
+    // History: order, payment, reservations and saga events in commit order.
+    const auditor = await app.token("auditor", "aud-1");
+    const history = await app.request("GET", `/api/orders/${placed.orderId}/history`, { token: auditor });
+    expect(history.status).toBe(200);
+    const types = history.body.events.map((e: { type: string }) => e.type);
+    expect(types).toEqual(expect.arrayContaining(["OrderPlaced", "StockReserved", "PaymentInitiated", "PaymentCaptured", "OrderConfirmed", "OrderShipped", "OrderDelivered", "OrderReturned"]));
+    const positions = history.body.events.map((e: { position: string }) => e.position);
+    expect([...positions].sort()).toEqual(positions);
+    expect(history.body.events[0].metadata).toMatchObject({ actor: "customer:c-life" });
+    const deliveredAt = history.body.events.find((e: { type: string }) => e.type === "OrderDelivered").occurredAt as string;
+    const asOf = await app.request("GET", `/api/orders/${placed.orderId}/history?asOf=${encodeURIComponent(deliveredAt)}`, { token: customer });
+    expect(asOf.body.state.status).toBe("DELIVERED");
+    // Another customer cannot read it, nor its payment.
+    const other = await app.token("customer", "c-other");
+    expect((await app.request("GET", `/api/orders/${placed.orderId}`, { token: other })).status).toBe(404);
+    expect((await app.request("GET", `/api/orders/${placed.orderId}/history`, { token: other })).status).toBe(404);
+    expect((await app.request("GET", `/api/payments/${paymentId}`, { token: other })).status).toBe(404);
+    const finance = await app.token("finance", "fin-1");
+    expect((await app.request("GET", `/api/payments/${paymentId}`, { token: finance })).status).toBe(200);
+
+    // The list (read model) shows it to its owner once the projection has the position.
+    const list = await app.request("GET", `/api/orders?waitFor=${encodeURIComponent(received.headers.get("x-commit-position")!)}`, { token: customer });
+    expect(list.status).toBe(200);
+    expect(list.body.items.map((o: { orderId: string }) => o.orderId)).toContain(placed.orderId);
+    expect((await app.request("GET", "/api/orders", { token: other })).body.items.map((o: { orderId: string }) => o.orderId)).not.toContain(placed.orderId);
+  });
+
+  it("cancels before payment: CANCELLED, reservations released", async () => {
+    const placed = await placeOrder(app, customer, [{ sku: "SKU-B", quantity: 3 }]);
+    await awaitStatus(app, customer, placed.orderId, "PAYMENT_PENDING");
+    const cancel = await app.request("POST", `/api/orders/${placed.orderId}/cancel`, { token: customer, body: { reason: "changed my mind" } });
+    expect(cancel.status).toBe(202);
+    const order = await awaitStatus(app, customer, placed.orderId, "CANCELLED");
+    expect(order.cancellationReason).toBe("CUSTOMER_REQUEST");
+    await eventually(async () => {
+      const history = await app.request("GET", `/api/orders/${placed.orderId}/history`, { token: customer });
+      return history.body.events.some((e: { type: string }) => e.type === "StockReleased");
+    }, 15_000, "StockReleased");
+  });
+
+  it("cancels after payment: refunded in full", async () => {
+    const placed = await placeOrder(app, customer, [{ sku: "SKU-A", quantity: 1 }]);
+    const pending = await awaitStatus(app, customer, placed.orderId, "PAYMENT_PENDING");
+    expect((await app.webhook(paymentEvent("payment.captured", pending.payment.paymentId, 10_000))).status).toBe(200);
+    await awaitStatus(app, customer, placed.orderId, "CONFIRMED", "PROCESSING");
+    const cancel = await app.request("POST", `/api/orders/${placed.orderId}/cancel`, { token: customer, body: { reason: "found it cheaper" } });
+    expect(cancel.status).toBe(202);
+    const refunded = await awaitOrder(app, customer, placed.orderId, (o) => o.status === "CANCELLED" && o.paymentStatus === "REFUNDED", "CANCELLED and REFUNDED");
+    expect(refunded.refundedAmount).toBe(10_000);
+  });
+
+  it("refuses to cancel after shipping (409 with the current status) and to ship a cancelled order", async () => {
+    const placed = await placeOrder(app, customer, [{ sku: "SKU-A", quantity: 1 }], "COD");
+    await awaitStatus(app, customer, placed.orderId, "PROCESSING");
+    expect((await app.request("POST", `/api/orders/${placed.orderId}/ship`, { token: ops, body: { carrier: "DTDC", trackingNumber: "D1" } })).status).toBe(202);
+    const cancel = await app.request("POST", `/api/orders/${placed.orderId}/cancel`, { token: customer, body: { reason: "too late" } });
+    expect(cancel.status).toBe(409);
+    expect(cancel.headers.get("content-type")).toContain("application/problem+json");
+    expect(cancel.body).toMatchObject({ status: 409, currentStatus: "SHIPPED" });
+    const ship = await app.request("POST", `/api/orders/${placed.orderId}/ship`, { token: ops, body: { carrier: "DTDC", trackingNumber: "D2" } });
+    expect(ship.status).toBe(409);
+  });
+
+  it("payment failure cancels the order with PAYMENT_FAILED; a late failure after capture changes nothing", async () => {
+    const placed = await placeOrder(app, customer, [{ sku: "SKU-B", quantity: 1 }]);
+    const pending = await awaitStatus(app, customer, placed.orderId, "PAYMENT_PENDING");
+    expect((await app.webhook(paymentEvent("payment.failed", pending.payment.paymentId, 2_500, undefined, { reason: "insufficient funds" }))).status).toBe(200);
+    const cancelled = await awaitStatus(app, customer, placed.orderId, "CANCELLED");
+    expect(cancelled).toMatchObject({ cancellationReason: "PAYMENT_FAILED", paymentStatus: "FAILED" });
+  });
+
+  it("webhooks: bad signature and stale timestamp are 401 and write nothing; a duplicate id is 200 with no second effect; out of order never moves backwards", async () => {
+    const placed = await placeOrder(app, customer, [{ sku: "SKU-B", quantity: 2 }]);
+    const pending = await awaitStatus(app, customer, placed.orderId, "PAYMENT_PENDING");
+    const paymentId = pending.payment.paymentId as string;
+    const captured = paymentEvent("payment.captured", paymentId, 5_000, `evt-cap-${paymentId}`);
+
+    const before = await app.eventCount();
+    expect((await app.webhook(captured, { secret: "wrong-secret-wrong-secret" })).status).toBe(401);
+    expect((await app.webhook(captured, { t: Math.floor(Date.now() / 1000) - 301 })).status).toBe(401);
+    expect((await app.webhook(captured, { signature: "garbage" })).status).toBe(401);
+    expect((await app.request("POST", "/api/payments/webhook", { body: captured })).status).toBe(401);
+    const tampered = await app.request("POST", "/api/payments/webhook", {
+      raw: JSON.stringify({ ...captured, data: { ...captured.data, amount: 1 } }),
+      headers: { "x-webhook-signature": (await import("../../src/payments/webhook-signature.js")).signWebhook("test-webhook-secret-0123456789", JSON.stringify(captured), Math.floor(Date.now() / 1000)) },
+    });
+    expect(tampered.status).toBe(401);
+    expect(await app.eventCount()).toBe(before);
+
+    const first = await app.webhook(captured);
+    expect(first.status).toBe(200);
+    await awaitStatus(app, customer, placed.orderId, "PROCESSING");
+    const afterFirst = await app.eventCount();
+    const again = await app.webhook(captured);
+    expect(again.status).toBe(200);
+    expect(again.body.outcome).toBe("duplicate");
+    // A failure arriving after the capture changes nothing about the payment.
+    const late = await app.webhook(paymentEvent("payment.failed", paymentId, 5_000, `evt-late-${paymentId}`, { reason: "timeout" }));
+    expect(late.status).toBe(200);
+    const payment = await app.request("GET", `/api/payments/${paymentId}`, { token: customer });
+    expect(payment.body.status).toBe("CAPTURED");
+    const order = await app.request("GET", `/api/orders/${placed.orderId}`, { token: customer });
+    expect(order.body.status).toBe("PROCESSING");
+    expect(afterFirst).toBeGreaterThan(before);
+  });
+
+  it("checkout from the cart with a coupon places the order at catalog prices minus the discount", async () => {
+    const admin = await app.token("admin", "a-1");
+    expect((await app.request("POST", "/api/coupons", { token: admin, body: { code: "FLAT500", kind: "flat", value: 500, maxRedemptions: 1 } })).status).toBe(201);
+    const buyer = await app.token("customer", "c-cart");
+    await app.request("POST", "/api/cart/items", { token: buyer, body: { sku: "SKU-A", quantity: 1 } });
+    expect((await app.request("POST", "/api/cart/coupon", { token: buyer, body: { code: "flat500" } })).status).toBe(200);
+    const out = await app.request("POST", "/api/cart/checkout", { token: buyer, body: { shippingAddress: address, paymentMethod: "COD" } });
+    expect(out.status).toBe(202);
+    expect(out.body.status).toBe("CREATED");
+    const order = await awaitStatus(app, buyer, out.body.orderId, "CONFIRMED", "PROCESSING");
+    expect(order).toMatchObject({ totalAmount: 9_500, discountAmount: 500, couponCode: "FLAT500" });
+    const cart = await app.request("GET", "/api/cart", { token: buyer });
+    expect(cart.body.items).toEqual([]);
+    const empty = await app.request("POST", "/api/cart/checkout", { token: buyer, body: { shippingAddress: address, paymentMethod: "COD" } });
+    expect(empty.status).toBe(409);
+  });
+});
+
+describe.each(backends())("payment timeout (%s)", (backend) => {
+  let storage: Storage;
+  let app: TestApp;
+  beforeAll(async () => {
+    storage = await createStorage(backend);
+    app = await startApp(storage, { PAYMENT_TIMEOUT_MS: "800" });
+    await seedProduct(app, "SKU-T", 1_000, 5);
+  });
+  afterAll(async () => {
+    await app?.close();
+    await storage?.dispose();
+  });
+
+  it("cancels an unpaid order with PAYMENT_TIMEOUT and releases its stock; a capture after that is refunded", async () => {
+    const customer = await app.token("customer", "c-slow");
+    const placed = await placeOrder(app, customer, [{ sku: "SKU-T", quantity: 5 }]);
+    const pending = await awaitStatus(app, customer, placed.orderId, "PAYMENT_PENDING", "CANCELLED");
+    const cancelled = await awaitStatus(app, customer, placed.orderId, "CANCELLED");
+    expect(cancelled.cancellationReason).toBe("PAYMENT_TIMEOUT");
+    const inventory = await eventually(async () => {
+      const res = await app.request("GET", "/api/inventory/SKU-T", { token: customer });
+      return res.body.available === 5 ? res.body : undefined;
+    }, 15_000, "stock released");
+    expect(inventory.reserved).toBe(0);
+    // The customer pays late: the capture is refunded automatically.
+    expect((await app.webhook(paymentEvent("payment.captured", pending.payment.paymentId, 5_000))).status).toBe(200);
+    await awaitOrder(app, customer, placed.orderId, (o) => o.paymentStatus === "REFUNDED", "late capture refunded");
+  });
+});
