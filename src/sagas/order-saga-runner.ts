@@ -25,7 +25,7 @@ import { paymentDecider, streamId as paymentStream, type PaymentState } from "..
 import { EVENT_ID_NAMESPACE, uuidV5 } from "../commands/event-id.js";
 import { handleCommand } from "../commands/handle-command.js";
 import { loadAggregate } from "../commands/load.js";
-import { streamCategory, type Checkpoint, type EventMetadata, type EventStore, type RecordedEvent } from "../eventstore/port.js";
+import { START, streamCategory, type Checkpoint, type EventMetadata, type EventStore, type RecordedEvent } from "../eventstore/port.js";
 import type { SqlClient } from "../infrastructure/sql/sql-client.js";
 import { GatewayError, type PaymentGateway } from "../payments/payment-gateway.js";
 import { startProcessor, type ProcessorDefinition, type RunningProcessor } from "../processing/processor.js";
@@ -344,6 +344,8 @@ export async function startOrderSaga(deps: StartOrderSagaDeps): Promise<RunningO
     ...(deps.processorRetry ? { retry: deps.processorRetry } : {}),
     ...(deps.logger ? { logger: deps.logger } : {}),
   });
+  // Wait until the processor's subscription exists: a stop() issued before that would not reach it.
+  await processor.caughtUpTo(START, 30_000);
   return {
     processor,
     scheduler,

@@ -21,6 +21,9 @@ import { createTestDatabase, type TestDatabase } from "../support/database.js";
 export const PAYMENT_TIMEOUT_MS = 60_000;
 export const RESERVATION_TTL_MS = 120_000;
 
+/** An Order command without its orderId and time (the world adds them). */
+export type OrderCommandBody = OrderCommand extends infer C ? (C extends OrderCommand ? Omit<C, "orderId" | "at"> : never) : never;
+
 export class TestClock {
   constructor(private ms = Date.parse("2026-03-01T10:00:00.000Z")) {}
   now = (): Date => new Date(this.ms);
@@ -34,6 +37,8 @@ export type Backend = "pglite" | "postgres";
 export interface WorldOptions {
   faults?: (point: FaultPoint, event: RecordedEvent) => void | Promise<void>;
   retry?: { maxAttempts?: number; baseDelayMs?: number; maxDelayMs?: number };
+  /** The processor's own retry of a failing event (default: 2 quick attempts). */
+  processorRetry?: { maxAttempts?: number; baseDelayMs?: number; maxDelayMs?: number };
 }
 
 export interface World {
@@ -48,7 +53,7 @@ export interface World {
   settle(): Promise<void>;
   receive(sku: string, warehouseId: string, quantity: number): Promise<void>;
   place(lines: { sku: string; quantity: number; unitPrice?: number }[], paymentMethod?: PaymentMethod, orderId?: string): Promise<string>;
-  orderCommand(orderId: string, command: Omit<OrderCommand, "orderId" | "at"> & { type: OrderCommand["type"] }): Promise<void>;
+  orderCommand(orderId: string, command: OrderCommandBody): Promise<void>;
   gatewayEvent(orderId: string, outcome: "captured" | "failed", eventId?: string): Promise<GatewayWebhookBody>;
   order(orderId: string): Promise<Order>;
   payment(orderId: string): Promise<Payment | undefined>;
@@ -58,6 +63,8 @@ export interface World {
   /** Counts of event types over the whole log, optionally only streams starting with a prefix. */
   countTypes(streamPrefix?: string): Promise<Record<string, number>>;
   allInventoryLawsHold(): Promise<boolean>;
+  /** True when every committed event is visible to subscribers (no transaction holds the horizon back). */
+  allVisible(): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -93,7 +100,7 @@ export async function openWorld(backend: Backend, options: WorldOptions = {}): P
       clock,
       config: { paymentTimeoutMs: PAYMENT_TIMEOUT_MS, reservationTtlMs: RESERVATION_TTL_MS, retry: { maxAttempts: 3, baseDelayMs: 1_000, maxDelayMs: 10_000, ...o.retry } },
       schedulerPollMs: false,
-      processorRetry: { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 20 },
+      processorRetry: o.processorRetry ?? { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 20 },
       ...(o.faults ? { faults: o.faults } : {}),
     });
 
@@ -109,11 +116,12 @@ export async function openWorld(backend: Backend, options: WorldOptions = {}): P
       world.saga = await start(o);
     },
     async settle() {
-      for (let i = 0; i < 100; i++) {
+      for (let i = 0; i < 1_000; i++) {
         const head = await store.headCheckpoint();
         await world.saga.caughtUpTo(head, 20_000);
         const fired = await world.saga.scheduler.tick();
-        if (fired === 0 && (await store.headCheckpoint()) === head) return;
+        if (fired === 0 && (await store.headCheckpoint()) === head && (await world.allVisible())) return;
+        if (fired === 0) await new Promise((resolve) => setTimeout(resolve, 20));
       }
       throw new Error("the saga did not settle");
     },
@@ -186,6 +194,14 @@ export async function openWorld(backend: Backend, options: WorldOptions = {}): P
         }
       }
       return true;
+    },
+    async allVisible() {
+      // The log's head as subscribers see it stops below the oldest running transaction (of any
+      // database on the server): wait until nothing committed is hidden behind one.
+      const { rows } = await sql.query<{ hidden: number }>(
+        "SELECT count(*)::int AS hidden FROM es_events WHERE transaction_id >= pg_snapshot_xmin(pg_current_snapshot())",
+      );
+      return (rows[0]?.hidden ?? 0) === 0;
     },
     async close() {
       await world.saga.stop().catch(() => {});
