@@ -74,13 +74,24 @@ export async function migrateProjections(sql: SqlClient, list: readonly Projecti
   await migrate(sql, list === projections ? projectionMigrations : list.flatMap((p) => p.migrations));
 }
 
+/**
+ * The newest position a subscriber can see now. `store.headCheckpoint()` is asked first and then
+ * checked forward with an empty filtered `readAll` (whose checkpoint moves to the head when its
+ * page is short), so a head that reads a little behind is corrected cheaply.
+ */
+export async function currentHead(store: EventStore): Promise<Checkpoint> {
+  const reported = await store.headCheckpoint();
+  const probe = await store.readAll({ from: reported, filter: { eventTypes: ["(head probe: no event has this type)"] }, maxCount: 1 });
+  return probe.checkpoint > reported ? probe.checkpoint : reported;
+}
+
 /** Checkpoint and lag of each projection, read from the database (works whether or not they run here). */
 export async function projectionStatus(deps: { store: EventStore; sql: SqlExecutor }, list: readonly Projection[] = projections, running: ReadonlySet<string> = new Set()): Promise<ProjectionStatus[]> {
-  const head = await deps.store.headCheckpoint();
+  const head = await currentHead(deps.store);
   return Promise.all(
     list.map(async (projection) => {
       const checkpoint = await loadCheckpoint(deps.sql, projection.name);
-      const behind = checkpoint >= head ? [] : (await deps.store.readAll({ from: checkpoint, filter: projection.filter, maxCount: LAG_COUNT_LIMIT + 1 })).events;
+      const { events: behind } = await deps.store.readAll({ from: checkpoint, filter: projection.filter, maxCount: LAG_COUNT_LIMIT + 1 });
       const { rows } = await deps.sql.query<{ n: number }>("SELECT count(*)::int AS n FROM processor_parked_events WHERE processor = $1 AND resolved_at IS NULL", [projection.name]);
       return {
         name: projection.name,
@@ -104,9 +115,18 @@ export interface RunningProjections {
   waitFor(position: Checkpoint, timeoutMs?: number): Promise<boolean>;
   projectionStatus(): Promise<ProjectionStatus[]>;
   /** Rebuilds one projection from the log; its projector is paused only while tables are swapped (shadow) or replayed (in place). */
-  rebuild(name: string, options?: { shadow?: boolean }): Promise<void>;
+  rebuild(name: string, options?: RebuildOptions): Promise<void>;
   stop(): Promise<void>;
 }
+
+export interface RebuildOptions {
+  /** Build into shadow tables and swap them in when caught up (the live tables keep serving meanwhile). */
+  shadow?: boolean;
+  /** Do not finish before this position is in (e.g. the last append the caller knows of); the head otherwise. */
+  until?: Checkpoint;
+}
+
+const later = (a: Checkpoint, b: Checkpoint | undefined): Checkpoint => (b !== undefined && b > a ? b : a);
 
 export interface StartProjectionsOptions extends ProjectionDeps {
   projections?: readonly Projection[];
@@ -121,7 +141,7 @@ export async function startProjections(options: StartProjectionsOptions): Promis
   const deps = { store: options.store, sql: options.sql, logger: options.logger, retry: options.retry };
   await migrateProjections(options.sql, list);
   const running = new Map<string, RunningProcessor>();
-  for (const projection of list) running.set(projection.name, await startProcessor(define(projection), deps));
+  for (const projection of list) running.set(projection.name, await startProjector(define(projection), deps));
 
   const get = (name: string): Projection => {
     const projection = list.find((p) => p.name === name || p.name === `projections/${name}`);
@@ -133,7 +153,7 @@ export async function startProjections(options: StartProjectionsOptions): Promis
     running.delete(projection.name);
   };
   const resume = async (projection: Projection) => {
-    running.set(projection.name, await startProcessor(define(projection), deps));
+    running.set(projection.name, await startProjector(define(projection), deps));
   };
 
   return {
@@ -153,7 +173,7 @@ export async function startProjections(options: StartProjectionsOptions): Promis
     async rebuild(name, rebuildOptions = {}) {
       const projection = get(name);
       if (rebuildOptions.shadow) {
-        await rebuildShadow(deps, projection, { pause: () => pause(projection), resume: () => resume(projection) });
+        await rebuildShadow(deps, projection, { pause: () => pause(projection), resume: () => resume(projection), until: rebuildOptions.until });
       } else {
         await pause(projection);
         try {
@@ -161,7 +181,7 @@ export async function startProjections(options: StartProjectionsOptions): Promis
         } finally {
           await resume(projection);
         }
-        await running.get(projection.name)!.caughtUpTo(await options.store.headCheckpoint(), 10 * 60_000);
+        await running.get(projection.name)!.caughtUpTo(later(await currentHead(options.store), rebuildOptions.until), 10 * 60_000);
       }
     },
     async stop() {
@@ -169,6 +189,16 @@ export async function startProjections(options: StartProjectionsOptions): Promis
       running.clear();
     },
   };
+}
+
+/**
+ * Starts a projector and waits until its subscription is open. (A processor stopped before its
+ * subscription exists would otherwise open it afterwards and never finish stopping.)
+ */
+async function startProjector(definition: ProcessorDefinition, deps: ProjectionDeps): Promise<RunningProcessor> {
+  const projector = await startProcessor(definition, deps);
+  await projector.caughtUpTo(START, 30_000);
+  return projector;
 }
 
 /** Empties a projection's tables and forgets its checkpoint, in one transaction: its processor replays the log on its next start. */
@@ -185,11 +215,11 @@ export async function resetInPlace(sql: SqlClient, projection: Projection): Prom
  * truncate + reset checkpoint in one transaction, then replay the whole log through the
  * projector and stop it when it has reached the head.
  */
-export async function rebuildInPlace(deps: ProjectionDeps, projection: Projection): Promise<void> {
+export async function rebuildInPlace(deps: ProjectionDeps, projection: Projection, options: { until?: Checkpoint } = {}): Promise<void> {
   await resetInPlace(deps.sql, projection);
-  const projector = await startProcessor(projectorDefinition(projection), deps);
+  const projector = await startProjector(projectorDefinition(projection), deps);
   try {
-    await projector.caughtUpTo(await deps.store.headCheckpoint(), 60 * 60_000);
+    await projector.caughtUpTo(later(await currentHead(deps.store), options.until), 60 * 60_000);
   } finally {
     await projector.stop();
   }
@@ -237,7 +267,7 @@ export async function dropTables(sql: SqlClient, tables: TableNames): Promise<vo
 export async function rebuildShadow(
   deps: { store: EventStore; sql: SqlClient },
   projection: Projection,
-  hooks: { pause?: () => Promise<void>; resume?: () => Promise<void> } = {},
+  hooks: { pause?: () => Promise<void>; resume?: () => Promise<void>; until?: Checkpoint } = {},
 ): Promise<void> {
   await migrateProjections(deps.sql, [projection]);
   const shadow = shadowTables(projection.tables);
@@ -246,6 +276,10 @@ export async function rebuildShadow(
   await hooks.pause?.();
   try {
     reached = await replayInto(deps, projection, shadow, reached);
+    while (hooks.until !== undefined && reached < hooks.until) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      reached = await replayInto(deps, projection, shadow, reached);
+    }
     await deps.sql.transaction(async (tx) => {
       await swapTables(tx, projection.tables, shadow);
       await resetProcessor(tx, projection.name);
