@@ -141,6 +141,7 @@ export function projectionSuite(label: string, open: () => Promise<Backend>): vo
       await stop();
       let failing = true;
       let attempts = 0;
+      let placedHandled = 0;
       const faulty = (projection: Projection) => {
         const definition = projectorDefinition(projection);
         if (projection !== ordersProjection) return definition;
@@ -148,6 +149,7 @@ export function projectionSuite(label: string, open: () => Promise<Backend>): vo
           ...definition,
           async handle(event: RecordedEvent, context: { sql: Parameters<typeof definition.handle>[1]["sql"] }) {
             await definition.handle(event, context); // the rows are written...
+            if (event.type === "OrderPlaced" && event.streamId === "order-atomic-o1") placedHandled++;
             if (failing && event.type === "OrderShipped" && event.streamId === "order-atomic-o1") {
               attempts++;
               throw new Error("injected failure after writing"); // ...and then the handler fails
@@ -155,19 +157,20 @@ export function projectionSuite(label: string, open: () => Promise<Backend>): vo
           },
         };
       };
-      running = await startProjections({ store: backend.store, sql: backend.sql, retry: { maxAttempts: 1_000, baseDelayMs: 10, maxDelayMs: 20 }, define: faulty });
       const positions: string[] = [];
       const track = async (position: Promise<string>) => positions.push(await position);
-      // One order's whole life appended at once, so the projector gets it as one batch.
+      // One order's whole life appended while the projectors are stopped, so they get it as one batch.
       await track(world.order(900, { type: "PlaceOrder", orderId: "atomic-o1", customerId: "atomic-c", lines: [{ sku: "X", quantity: 1, unitPrice: 100 }], paymentMethod: "COD", shippingAddress: { name: "A", line1: "L", city: "C", state: "S", pincode: "1", phone: "2" } }));
       await track(world.order(901, { type: "ConfirmOrder", orderId: "atomic-o1" }));
       await track(world.order(902, { type: "StartProcessing", orderId: "atomic-o1" }));
       await track(world.order(903, { type: "ShipOrder", orderId: "atomic-o1", carrier: "DTDC", trackingNumber: "T-1" }));
       await track(world.order(904, { type: "DeliverOrder", orderId: "atomic-o1" }));
+      running = await startProjections({ store: backend.store, sql: backend.sql, retry: { maxAttempts: 1_000, baseDelayMs: 10, maxDelayMs: 20 }, define: faulty });
 
       const deadline = Date.now() + 15_000;
       while (attempts < 3 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
       expect(attempts).toBeGreaterThanOrEqual(3);
+      expect(placedHandled).toBe(2); // once in the batch that rolled back, once on its own
       // The events before the failing one are in; the failing one's rows and checkpoint are not.
       expect(await loadCheckpoint(backend.sql, ordersProjection.name)).toBe(positions[2]);
       const stuck = await getOrder(backend.sql, "atomic-o1");
