@@ -196,6 +196,50 @@ export function querySuite(label: string, open: () => Promise<Backend>): void {
       expect(await getPayment(sql, "nope")).toBeNull();
     });
 
+    it("shows a failed payment, the cancellation it caused, a late capture after a void, and its automatic refund", async () => {
+      const sql = backend.sql;
+      await world.order(60, { type: "PlaceOrder", orderId: "o-late", customerId: "c-4", lines: [{ sku: "PHONE", quantity: 1, unitPrice: 5_000 }], paymentMethod: "WALLET", shippingAddress: address });
+      await world.payment(60, { type: "InitiatePayment", paymentId: "pay-late", orderId: "o-late", amount: 5_000, method: "WALLET" });
+      await world.order(60, { type: "MarkPaymentPending", orderId: "o-late", paymentId: "pay-late" });
+      await world.payment(61, { type: "VoidPayment", paymentId: "pay-late", reason: "PAYMENT_TIMEOUT" });
+      await world.order(61, { type: "RecordPaymentVoided", orderId: "o-late", paymentId: "pay-late" });
+      await world.order(61, { type: "CancelOrder", orderId: "o-late", reason: "PAYMENT_TIMEOUT" });
+      await caughtUp();
+      expect(await getOrder(sql, "o-late")).toMatchObject({ status: "CANCELLED", cancellationReason: "PAYMENT_TIMEOUT", paymentStatus: "VOIDED", payment: { status: "VOIDED" } });
+
+      // The gateway captures anyway: recorded on both, flagged, and refunded in full.
+      await world.payment(62, { type: "RecordPaymentCaptured", paymentId: "pay-late", gatewayEventId: "evt-late-cap", amount: 5_000 });
+      await world.order(62, { type: "RecordPaymentCaptured", orderId: "o-late", paymentId: "pay-late", amount: 5_000 });
+      await caughtUp();
+      expect(await getPayment(sql, "pay-late")).toMatchObject({ status: "CAPTURED", capturedAmount: 5_000, captureAfterVoid: true });
+      expect(await getOrder(sql, "o-late")).toMatchObject({ status: "CANCELLED", paymentStatus: "CAPTURED", capturedAmount: 5_000 });
+
+      await world.payment(63, { type: "RequestRefund", paymentId: "pay-late", refundId: "r-late", amount: 5_000, reason: "CAPTURE_AFTER_VOID" });
+      await world.order(63, { type: "RecordRefundRequested", orderId: "o-late", refundId: "r-late", amount: 5_000, reason: "CAPTURE_AFTER_VOID" });
+      await world.payment(64, { type: "RecordRefundProcessed", paymentId: "pay-late", refundId: "r-late", gatewayEventId: "evt-late-ref" });
+      await world.order(64, { type: "RecordRefundProcessed", orderId: "o-late", refundId: "r-late" });
+      await caughtUp();
+      expect(await getPayment(sql, "pay-late")).toMatchObject({ status: "REFUNDED", refundedAmount: 5_000 });
+      expect(await getOrder(sql, "o-late")).toMatchObject({
+        paymentStatus: "REFUNDED",
+        refundedAmount: 5_000,
+        payment: { paymentId: "pay-late", status: "REFUNDED", method: "WALLET" },
+        refunds: [{ refundId: "r-late", amount: 5_000, status: "PROCESSED", reason: "CAPTURE_AFTER_VOID", requestedAt: at(63), processedAt: at(64) }],
+        version: 6,
+      });
+
+      // A failed payment: the order records it and is cancelled for it.
+      await world.order(70, { type: "PlaceOrder", orderId: "o-fail", customerId: "c-4", lines: [{ sku: "CASE", quantity: 1, unitPrice: 900 }], paymentMethod: "NETBANKING", shippingAddress: address });
+      await world.payment(70, { type: "InitiatePayment", paymentId: "pay-fail", orderId: "o-fail", amount: 900, method: "NETBANKING" });
+      await world.order(70, { type: "MarkPaymentPending", orderId: "o-fail", paymentId: "pay-fail" });
+      await world.payment(71, { type: "RecordPaymentFailed", paymentId: "pay-fail", gatewayEventId: "evt-f", reason: "insufficient funds" });
+      await world.order(71, { type: "RecordPaymentFailed", orderId: "o-fail", paymentId: "pay-fail", reason: "insufficient funds" });
+      await world.order(71, { type: "CancelOrder", orderId: "o-fail", reason: "PAYMENT_FAILED" });
+      await caughtUp();
+      expect(await getOrder(sql, "o-fail")).toMatchObject({ status: "CANCELLED", cancellationReason: "PAYMENT_FAILED", paymentStatus: "FAILED", payment: { paymentId: "pay-fail", status: "FAILED" } });
+      expect(await getPayment(sql, "pay-fail")).toMatchObject({ status: "FAILED", capturedAmount: 0, customerId: "c-4" });
+    });
+
     it("keeps stock per warehouse and sums it per SKU; products show it as available", async () => {
       const sql = backend.sql;
       await world.product(30, { type: "CreateProduct", sku: "TV-55", name: "TV 55", category: ["Electronics", "TV"], price: 5_499_900 });
