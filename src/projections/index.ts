@@ -141,6 +141,7 @@ export async function startProjections(options: StartProjectionsOptions): Promis
   const deps = { store: options.store, sql: options.sql, logger: options.logger, retry: options.retry };
   await migrateProjections(options.sql, list);
   const running = new Map<string, RunningProcessor>();
+  const rebuilding = new Set<string>();
   for (const projection of list) running.set(projection.name, await startProjector(define(projection), deps));
 
   const get = (name: string): Projection => {
@@ -172,16 +173,12 @@ export async function startProjections(options: StartProjectionsOptions): Promis
     projectionStatus: () => projectionStatus(deps, list, new Set(running.keys())),
     async rebuild(name, rebuildOptions = {}) {
       const projection = get(name);
-      if (rebuildOptions.shadow) {
-        await rebuildShadow(deps, projection, { pause: () => pause(projection), resume: () => resume(projection), until: rebuildOptions.until });
-      } else {
-        await pause(projection);
-        try {
-          await resetInPlace(options.sql, projection);
-        } finally {
-          await resume(projection);
-        }
-        await running.get(projection.name)!.caughtUpTo(later(await currentHead(options.store), rebuildOptions.until), 10 * 60_000);
+      if (rebuilding.has(projection.name)) throw new Error(`projection ${projection.name} is already being rebuilt`);
+      rebuilding.add(projection.name);
+      try {
+        await rebuildOne(projection, rebuildOptions);
+      } finally {
+        rebuilding.delete(projection.name);
       }
     },
     async stop() {
@@ -189,6 +186,20 @@ export async function startProjections(options: StartProjectionsOptions): Promis
       running.clear();
     },
   };
+
+  async function rebuildOne(projection: Projection, rebuildOptions: RebuildOptions): Promise<void> {
+    if (rebuildOptions.shadow) {
+      await rebuildShadow(deps, projection, { pause: () => pause(projection), resume: () => resume(projection), until: rebuildOptions.until });
+      return;
+    }
+    await pause(projection);
+    try {
+      await resetInPlace(options.sql, projection);
+    } finally {
+      await resume(projection);
+    }
+    await running.get(projection.name)!.caughtUpTo(later(await currentHead(options.store), rebuildOptions.until), 10 * 60_000);
+  }
 }
 
 /**

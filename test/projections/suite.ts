@@ -133,6 +133,13 @@ export function projectionSuite(label: string, open: () => Promise<Backend>): vo
       await start();
     });
 
+    it("refuses a second rebuild of a projection while one is running", async () => {
+      const first = running!.rebuild("orders", { shadow: true, until: world.last });
+      await expect(running!.rebuild("projections/orders")).rejects.toThrow(/already being rebuilt/);
+      await first;
+      expect(await verifyProjection(backend, ordersProjection)).toEqual([]);
+    });
+
     it("shadow tables are named from the live ones", () => {
       expect(shadowTables(ordersProjection.tables)).toEqual({ orders: "rm_orders_shadow", lines: "rm_order_lines_shadow", refunds: "rm_order_refunds_shadow" });
     });
