@@ -114,7 +114,12 @@ export interface RunningProjections {
    */
   waitFor(position: Checkpoint, timeoutMs?: number): Promise<boolean>;
   projectionStatus(): Promise<ProjectionStatus[]>;
-  /** Rebuilds one projection from the log; its projector is paused only while tables are swapped (shadow) or replayed (in place). */
+  /**
+   * Rebuilds one projection from the log and resolves when it has caught up. In place: the projector
+   * is stopped for the truncate + checkpoint reset, then replays (queries see a partial model until
+   * it is done). Shadow: the live tables keep serving and their projector keeps running while the
+   * shadow builds; it is paused only for the final catch-up and swap.
+   */
   rebuild(name: string, options?: RebuildOptions): Promise<void>;
   stop(): Promise<void>;
 }
