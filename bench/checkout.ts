@@ -215,7 +215,7 @@ async function main(): Promise<void> {
           if (!loadRunning && performance.now() > drainUntil) break;
         }
       })();
-      // Latency from placing to CONFIRMED, on a sample of orders (one in 20, at most 40 watched at once) polled one by one.
+      // Latency from placing to CONFIRMED, on a sample of orders (one in 25, at most 10 watched at once, polled every 100 ms) polled one by one.
       let watching = 0;
       const watch = async (orderId: string, token: string, placedAt: number) => {
         watching++;
@@ -227,7 +227,7 @@ async function main(): Promise<void> {
       };
       const watchOne = async (orderId: string, token: string, placedAt: number) => {
         while (performance.now() < drainUntil) {
-          await sleep(50);
+          await sleep(100);
           const o = await http("GET", `/api/orders/${orderId}`, token).catch(() => ({ status: 0, body: undefined }));
           if (o.status !== 200) continue;
           if (["CONFIRMED", "PROCESSING", "SHIPPED", "DELIVERED"].includes(o.body.status)) {
@@ -265,7 +265,7 @@ async function main(): Promise<void> {
               }
               placed++;
               if (typeof res.body.position === "string" && res.body.position > lastPosition) lastPosition = res.body.position;
-              if (placed % 20 === 0 && watching < 40) completions.push(watch(res.body.orderId as string, token, t0));
+              if (placed % 25 === 0 && watching < 10) completions.push(watch(res.body.orderId as string, token, t0));
             } catch (e) {
               error(`post:${(e as Error).message}`);
             }
