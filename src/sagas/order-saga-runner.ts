@@ -156,9 +156,14 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
       const reaction = react(saga.state, input, { now, config: deps.config });
       if (!reaction) return;
       step = { stepId, input, inputEventId: event.id, decidedAt: now, ...reaction };
-      await store.appendToStream(streamId, [{ id: stepId, type: "SagaStepRecorded", data: step as never, metadata: meta }], {
+      const appended = await store.appendToStream(streamId, [{ id: stepId, type: "SagaStepRecorded", data: step as never, metadata: meta }], {
         expectedRevision: saga.revision === -1 ? "no_stream" : saga.revision,
       });
+      if (!appended.appended) {
+        // Another saga instance recorded this step first: follow its decision, not ours.
+        const stored = await store.readStream(streamId);
+        step = stored.find((e) => e.id === stepId)?.data as unknown as SagaStepRecorded["data"];
+      }
       logger?.debug({ orderId, input: input.type, status: reaction.status, commands: reaction.commands.length }, "saga step recorded");
     }
     await fault("recorded", event);

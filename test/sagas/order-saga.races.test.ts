@@ -1,0 +1,173 @@
+// Duplicate, late and out-of-order inputs; orders racing for the last unit; deadlines across a
+// restart of the whole process (saga + scheduler).
+
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { RecordedEvent } from "../../src/eventstore/port.js";
+import { createOrderSagaHandler } from "../../src/sagas/order-saga-runner.js";
+import { listDeadlines } from "../../src/scheduling/deadlines.js";
+import { backends, openWorld, PAYMENT_TIMEOUT_MS, RESERVATION_TTL_MS, type World } from "./harness.js";
+
+describe.each(backends())("order saga: duplicates, races, restarts (%s)", (backend) => {
+  let w: World;
+  let A: string;
+  beforeEach(async () => {
+    w = await openWorld(backend);
+    A = `A-${w.id}`;
+  });
+  afterEach(async () => w.close());
+
+  it("the same capture webhook twice: one capture, one confirmation", async () => {
+    await w.receive(A, "w1", 1);
+    const orderId = await w.place([{ sku: A, quantity: 1 }]);
+    await w.settle();
+    await w.gatewayEvent(orderId, "captured", "evt-same");
+    await w.gatewayEvent(orderId, "captured", "evt-same");
+    await w.settle();
+    await w.gatewayEvent(orderId, "captured", "evt-same");
+    await w.settle();
+    const counts = await w.countTypes();
+    expect(counts).toMatchObject({ PaymentCaptured: 1, OrderConfirmed: 1, StockCommitted: 1, OrderProcessingStarted: 1 });
+    expect(counts.GatewayEventIgnored).toBeUndefined();
+    expect((await w.order(orderId)).status).toBe("PROCESSING");
+  });
+
+  it("a second capture with another id is ignored (no double charge, no refund)", async () => {
+    await w.receive(A, "w1", 1);
+    const orderId = await w.place([{ sku: A, quantity: 1 }]);
+    await w.settle();
+    await w.gatewayEvent(orderId, "captured", "evt-1");
+    await w.gatewayEvent(orderId, "captured", "evt-2");
+    await w.settle();
+    expect(await w.countTypes()).toMatchObject({ PaymentCaptured: 1, GatewayEventIgnored: 1, OrderConfirmed: 1 });
+    expect((await w.countTypes()).RefundRequested).toBeUndefined();
+  });
+
+  it("`failed` after `captured` changes nothing", async () => {
+    await w.receive(A, "w1", 1);
+    const orderId = await w.place([{ sku: A, quantity: 1 }]);
+    await w.settle();
+    await w.gatewayEvent(orderId, "captured", "evt-cap");
+    await w.gatewayEvent(orderId, "failed", "evt-fail");
+    await w.settle();
+    expect(await w.order(orderId)).toMatchObject({ status: "PROCESSING", paymentStatus: "CAPTURED" });
+    expect((await w.payment(orderId))?.status).toBe("CAPTURED");
+    const counts = await w.countTypes();
+    expect(counts.PaymentFailed).toBeUndefined();
+    expect(counts.GatewayEventIgnored).toBe(1);
+    expect((await w.inventory(A, "w1")).committed).toBe(1);
+  });
+
+  it("`failed` then a late `captured`: cancelled, and the late money is refunded once", async () => {
+    await w.receive(A, "w1", 1);
+    const orderId = await w.place([{ sku: A, quantity: 1, unitPrice: 1500 }]);
+    await w.settle();
+    await w.gatewayEvent(orderId, "failed", "evt-fail");
+    await w.settle();
+    await w.gatewayEvent(orderId, "captured", "evt-cap");
+    await w.gatewayEvent(orderId, "captured", "evt-cap");
+    await w.settle();
+    // Money did arrive after `failed`: the Payment records the capture, and the saga gives it back.
+    expect(await w.payment(orderId)).toMatchObject({ status: "REFUNDED", capturedAmount: 1500, refundedAmount: 1500 });
+    expect(await w.order(orderId)).toMatchObject({ status: "CANCELLED", cancellationReason: "PAYMENT_FAILED", paymentStatus: "REFUNDED" });
+    expect(await w.countTypes()).toMatchObject({ PaymentCaptured: 1, RefundRequested: 1, RefundProcessed: 1 });
+    expect(w.gateway.effects.refund).toBe(1);
+  });
+
+  it("a capture after the timeout: refunded exactly once, even when the webhook repeats", async () => {
+    await w.receive(A, "w1", 1);
+    const orderId = await w.place([{ sku: A, quantity: 1, unitPrice: 800 }]);
+    await w.settle();
+    w.clock.advance(PAYMENT_TIMEOUT_MS + 5);
+    await w.settle();
+    await w.gatewayEvent(orderId, "captured", "evt-late");
+    await w.settle();
+    await w.gatewayEvent(orderId, "captured", "evt-late");
+    await w.gatewayEvent(orderId, "captured", "evt-late-2");
+    await w.settle();
+    expect(await w.countTypes()).toMatchObject({ PaymentCaptured: 1, CaptureAfterVoidFlagged: 1, RefundRequested: 1, RefundProcessed: 1, PaymentVoided: 1 });
+    expect(w.gateway.effects).toMatchObject({ refund: 1, void: 1 });
+    expect(await w.order(orderId)).toMatchObject({ status: "CANCELLED", cancellationReason: "PAYMENT_TIMEOUT", paymentStatus: "REFUNDED" });
+  });
+
+  it("two orders racing for the last unit (two saga instances at once): exactly one proceeds, the other is OUT_OF_STOCK", async () => {
+    await w.saga.stop();
+    const skus = [0, 1, 2].map((i) => `${A}-${i}`);
+    for (const sku of skus) await w.receive(sku, "w1", 1);
+    const pairs = await Promise.all(skus.map(async (sku) => [await w.place([{ sku, quantity: 1 }], "COD"), await w.place([{ sku, quantity: 1 }], "COD")] as const));
+    const placed: RecordedEvent[] = [];
+    for (const pair of pairs) for (const id of pair) placed.push(...(await w.store.readStream(`order-${id}`)));
+    expect(placed).toHaveLength(6);
+    // A processor would deliver them only once they are below the subscription horizon; so do we.
+    while (!(await w.allVisible())) await new Promise((resolve) => setTimeout(resolve, 20));
+    // Two saga instances (as two app processes would be) handle the placements concurrently.
+    const deps = { store: w.store, sql: w.sql, gateway: w.gateway, clock: w.clock, config: { paymentTimeoutMs: PAYMENT_TIMEOUT_MS, reservationTtlMs: RESERVATION_TTL_MS } };
+    const one = createOrderSagaHandler(deps);
+    const two = createOrderSagaHandler(deps);
+    await Promise.all(placed.map((e, i) => (i % 2 === 0 ? one(e) : two(e))));
+    await w.restartSaga();
+    await w.settle();
+    for (const [first, second] of pairs) {
+      const statuses = [(await w.order(first)).status, (await w.order(second)).status].sort();
+      expect(statuses).toEqual(["CANCELLED", "PROCESSING"]);
+      const loser = (await w.order(first)).status === "CANCELLED" ? first : second;
+      expect((await w.order(loser)).cancellationReason).toBe("OUT_OF_STOCK");
+    }
+    for (const sku of skus) expect(await w.inventory(sku, "w1")).toMatchObject({ available: 0, committed: 1, reserved: 0 });
+    // Both instances saw the unit available and asked for it; the Inventory aggregate refused one.
+    expect(await w.countTypes()).toMatchObject({ StockReserved: 3, StockReservationRejected: 3 });
+    expect(await w.allInventoryLawsHold()).toBe(true);
+  });
+
+  it("payment deadline across a restart: the saga and scheduler stop while waiting; after the restart the order is cancelled and the stock is back", async () => {
+    await w.receive(A, "w1", 2);
+    const orderId = await w.place([{ sku: A, quantity: 2 }]);
+    await w.settle();
+    expect((await w.order(orderId)).status).toBe("PAYMENT_PENDING");
+    expect((await listDeadlines(w.sql, { prefix: orderId, status: "PENDING" })).map((d) => d.deadlineId).sort()).toEqual([`${orderId}/paymentTimeout`, `${orderId}/reservationExpiry`]);
+    await w.saga.stop();
+    w.clock.advance(PAYMENT_TIMEOUT_MS + 1_000);
+    await w.restartSaga();
+    await w.settle();
+    expect(await w.order(orderId)).toMatchObject({ status: "CANCELLED", cancellationReason: "PAYMENT_TIMEOUT" });
+    expect(await w.inventory(A, "w1")).toMatchObject({ available: 2, reserved: 0 });
+    expect(await listDeadlines(w.sql, { prefix: orderId })).toEqual([
+      expect.objectContaining({ deadlineId: `${orderId}/paymentTimeout`, status: "FIRED" }),
+      expect.objectContaining({ deadlineId: `${orderId}/reservationExpiry`, status: "CANCELLED" }),
+    ]);
+  });
+
+  it("a deadline that fired while the saga was down is handled after the restart", async () => {
+    await w.receive(A, "w1", 1);
+    const orderId = await w.place([{ sku: A, quantity: 1 }]);
+    await w.settle();
+    const scheduler = w.saga.scheduler;
+    await w.saga.processor.stop();
+    w.clock.advance(PAYMENT_TIMEOUT_MS);
+    expect(await scheduler.tick()).toBe(1); // DeadlineReached is in the log; nobody has read it yet
+    expect((await w.order(orderId)).status).toBe("PAYMENT_PENDING");
+    await w.restartSaga();
+    await w.settle();
+    expect(await w.order(orderId)).toMatchObject({ status: "CANCELLED", cancellationReason: "PAYMENT_TIMEOUT" });
+    expect((await w.inventory(A, "w1")).available).toBe(1);
+  });
+
+  it("reservation expiry while unpaid (TTL shorter than the payment timeout): the reservation expires and the order is cancelled", async () => {
+    await w.close();
+    w = await openWorld(backend);
+    A = `A-${w.id}`;
+    // Restart this world's saga with a TTL shorter than the payment timeout.
+    await w.saga.stop();
+    const { startOrderSaga } = await import("../../src/sagas/order-saga-runner.js");
+    w.saga = await startOrderSaga({ store: w.store, sql: w.sql, gateway: w.gateway, clock: w.clock, config: { paymentTimeoutMs: 10 * 60_000, reservationTtlMs: 30_000 }, schedulerPollMs: false });
+    await w.receive(A, "w1", 3);
+    const orderId = await w.place([{ sku: A, quantity: 3 }]);
+    await w.settle();
+    w.clock.advance(30_000);
+    await w.settle();
+    expect(await w.order(orderId)).toMatchObject({ status: "CANCELLED", cancellationReason: "PAYMENT_TIMEOUT", paymentStatus: "VOIDED" });
+    const stock = await w.inventory(A, "w1");
+    expect(stock).toMatchObject({ available: 3, reserved: 0 });
+    expect([...stock.reservations.values()][0]?.status).toBe("EXPIRED");
+    expect(await w.allInventoryLawsHold()).toBe(true);
+  });
+});
