@@ -52,7 +52,7 @@ function url(env: Env, name: string, protocols: readonly string[]): string | und
 function duration(env: Env, name: string, fallback: number): number {
   const v = present(env, name);
   if (v === undefined) return fallback;
-  if (!/^\d+$/.test(v)) throw new ConfigError(name, `must be a non-negative integer number of milliseconds, got "${v}"`);
+  if (!/^\d+$/.test(v)) throw new ConfigError(name, `must be a positive integer number of milliseconds, got "${v}"`);
   const n = Number(v);
   if (!Number.isSafeInteger(n) || n <= 0) throw new ConfigError(name, `must be a positive integer number of milliseconds, got "${v}"`);
   return n;

@@ -1,0 +1,54 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../../src/config.js";
+
+describe("configuration", () => {
+  it("has the contract's defaults", () => {
+    expect(loadConfig({})).toEqual({ port: 3000, host: "127.0.0.1", dataDir: "./data", eventStore: "postgres", paymentTimeoutMs: 900_000, reservationTtlMs: 900_000, returnWindowMs: 864_000_000 });
+  });
+  it("reads every variable", () => {
+    const c = loadConfig({
+      PORT: "8080",
+      HOST: "0.0.0.0",
+      DATA_DIR: "/var/data",
+      DATABASE_URL: "postgres://u@db:5432/shop",
+      EVENT_STORE: "eventstoredb",
+      EVENTSTORE_URL: "esdb://127.0.0.1:2113?tls=false",
+      REDIS_URL: "redis://127.0.0.1:6379",
+      ELASTICSEARCH_URL: "http://127.0.0.1:9200",
+      KAFKA_BROKERS: "k1:9092, k2:9092",
+      AUTH_JWT_SECRET: "a-secret-of-enough-length",
+      PAYMENT_WEBHOOK_SECRET: "whsec-of-enough-length",
+      PAYMENT_TIMEOUT_MS: "1000",
+      RESERVATION_TTL_MS: "2000",
+      RETURN_WINDOW_MS: "3000",
+    });
+    expect(c).toMatchObject({ port: 8080, eventStore: "eventstoredb", kafkaBrokers: ["k1:9092", "k2:9092"], paymentTimeoutMs: 1000, reservationTtlMs: 2000, returnWindowMs: 3000 });
+  });
+  it.each([
+    ["PORT", "abc"],
+    ["PORT", "70000"],
+    ["DATABASE_URL", "not a url"],
+    ["DATABASE_URL", "mysql://x/y"],
+    ["EVENT_STORE", "kafka"],
+    ["REDIS_URL", "http://x"],
+    ["ELASTICSEARCH_URL", "::"],
+    ["KAFKA_BROKERS", "nohostport"],
+    ["AUTH_JWT_SECRET", "short"],
+    ["PAYMENT_TIMEOUT_MS", "-5"],
+    ["RESERVATION_TTL_MS", "0"],
+    ["RETURN_WINDOW_MS", "10 days"],
+  ])("rejects %s=%s with an error naming the variable", (variable, value) => {
+    let caught: unknown;
+    try {
+      loadConfig({ [variable]: value });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    expect((caught as ConfigError).variable).toBe(variable);
+    expect((caught as Error).message.split("\n")).toHaveLength(1);
+  });
+  it("requires EVENTSTORE_URL for EVENT_STORE=eventstoredb", () => {
+    expect(() => loadConfig({ EVENT_STORE: "eventstoredb" })).toThrow(/EVENTSTORE_URL/);
+  });
+});
