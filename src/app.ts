@@ -10,6 +10,7 @@ import { collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import { buildServer } from "./api/server.js";
 import type { ApiDeps, ReadinessCheck } from "./api/deps.js";
 import { idempotencyMigrations } from "./api/idempotency.js";
+import { reconcileRefunds } from "./api/reconciliation.js";
 import { applyGatewayEvent } from "./commands/gateway-events.js";
 import type { Config } from "./config.js";
 import { openEventStore, openSqlClient } from "./eventstore/index.js";
@@ -192,6 +193,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       read: {
         listOrders: (filter) => listOrders(sql, filter) as Promise<{ total: number; items: unknown[] }>,
         getInventory: (sku) => getInventory(sql, sku) as never,
+        reconciliation: (range) => reconcileRefunds(store, range),
       },
       waitFor: async (position, timeoutMs) => {
         if (!(await projections.waitFor(position, timeoutMs))) throw new Error("read models did not catch up in time");

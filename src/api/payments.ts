@@ -120,6 +120,7 @@ export async function paymentRoutes(app: FastifyInstance, deps: ApiDeps): Promis
     { schema: { tags: ["finance"], summary: "Refund reconciliation from the event log (finance)", querystring: Range }, onRequest: requireRoles(key, "finance") },
     async (request) => {
       if (!deps.read.reconciliation) throw notImplemented("refund reconciliation");
+      if (Date.parse(request.query.from) >= Date.parse(request.query.to)) throw new ProblemError(422, "Unprocessable Content", "from must be before to", { field: "from" });
       return deps.read.reconciliation(request.query);
     },
   );

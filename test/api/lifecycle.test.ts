@@ -109,6 +109,17 @@ describe.each(backends())("order lifecycle over HTTP (%s)", (backend) => {
     expect(cancel.status).toBe(202);
     const refunded = await awaitOrder(app, customer, placed.orderId, (o) => o.status === "CANCELLED" && o.paymentStatus === "REFUNDED", "CANCELLED and REFUNDED");
     expect(refunded.refundedAmount).toBe(10_000);
+    // Finance sees the refund in the reconciliation computed from the log, with no mismatch for this order.
+    const finance = await app.token("finance", "fin-1");
+    const from = new Date(Date.now() - 3600_000).toISOString();
+    const to = new Date(Date.now() + 3600_000).toISOString();
+    const report = await app.request("GET", `/api/finance/refunds/reconciliation?from=${from}&to=${to}`, { token: finance });
+    expect(report.status).toBe(200);
+    expect(report.body.totals.captured).toBeGreaterThanOrEqual(10_000);
+    expect(report.body.totals.refunded).toBeGreaterThanOrEqual(10_000);
+    expect(report.body.refunds).toEqual(expect.arrayContaining([expect.objectContaining({ orderId: placed.orderId, amount: 10_000, status: "PROCESSED" })]));
+    expect(report.body.mismatches.filter((m: { orderId: string }) => m.orderId === placed.orderId)).toEqual([]);
+    expect((await app.request("GET", `/api/finance/refunds/reconciliation?from=${to}&to=${from}`, { token: finance })).status).toBe(422);
   });
 
   it("refuses to cancel after shipping (409 with the current status) and to ship a cancelled order", async () => {
