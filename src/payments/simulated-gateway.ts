@@ -5,7 +5,8 @@
 //   - complete(paymentId, "captured" | "failed"): sends the gateway's signed webhook
 //     (payment.captured / payment.failed) to the configured webhook URL, like a real provider.
 //   - void and refund answer directly: a refund returns `status: "processed"` at once (no
-//     webhook follows). Set `failVoids` / `failRefunds` to make them throw GatewayError, as a
+//     webhook follows), or `pending` when `refundsPending` is set (then a refund.processed /
+//     refund.failed webhook must follow, e.g. built with `refundWebhookBody`). Set `failVoids` / `failRefunds` to make them throw GatewayError, as a
 //     provider that is down would; clear them to "fix" the gateway.
 //   - Every call is idempotent by its idempotency key: a repeated key returns the first answer and
 //     is not counted again (`effects` counts real effects, `calls` every call).
@@ -47,6 +48,8 @@ export class SimulatedPaymentGateway implements PaymentGateway {
   readonly name = "simulated";
   failVoids = false;
   failRefunds = false;
+  /** true: refunds answer `pending` and their outcome must come as a refund.processed / refund.failed webhook. */
+  refundsPending = false;
   /** Every call received, repeats included. */
   readonly calls: { operation: "initiate" | "void" | "refund"; idempotencyKey: string }[] = [];
   /** Effects actually performed (one per idempotency key). */
@@ -71,7 +74,8 @@ export class SimulatedPaymentGateway implements PaymentGateway {
 
   async refund(request: RefundRequest): Promise<RefundResult> {
     if (this.failRefunds) throw new GatewayError("refund", `simulated gateway: refund ${request.refundId} of ${request.amount} failed`);
-    return this.once("refund", request.idempotencyKey, async () => ({ gatewayRefundId: `sim_ref_${request.refundId}`, status: "processed" as const }));
+    const status = this.refundsPending ? ("pending" as const) : ("processed" as const);
+    return this.once("refund", request.idempotencyKey, async () => ({ gatewayRefundId: `sim_ref_${request.refundId}`, status }));
   }
 
   async payment(paymentId: string): Promise<SimulatedPayment | undefined> {
@@ -96,6 +100,24 @@ export class SimulatedPaymentGateway implements PaymentGateway {
         amount: p.amount,
         currency: p.currency,
         ...(outcome === "failed" ? { reason: "declined by the customer's bank (simulated)" } : {}),
+      },
+    };
+  }
+
+  /** The webhook body announcing a refund's outcome (for refunds answered `pending`). */
+  async refundWebhookBody(paymentId: string, refundId: string, amount: number, outcome: "processed" | "failed", eventId = `evt_${randomUUID()}`): Promise<GatewayWebhookBody> {
+    const p = await this.payment(paymentId);
+    return {
+      id: eventId,
+      type: outcome === "processed" ? "refund.processed" : "refund.failed",
+      created: this.now().toISOString(),
+      data: {
+        paymentId,
+        ...(p ? { gatewayPaymentId: p.gatewayPaymentId } : {}),
+        amount,
+        currency: p?.currency ?? "INR",
+        refundId,
+        ...(outcome === "failed" ? { reason: "the customer's account is closed (simulated)" } : {}),
       },
     };
   }

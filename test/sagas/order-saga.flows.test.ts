@@ -2,6 +2,7 @@
 // Runs on PGlite always and on PostgreSQL when DATABASE_URL is set.
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { applyGatewayEvent } from "../../src/commands/gateway-events.js";
 import { listSagasNeedingAttention, resumeSaga } from "../../src/sagas/attention.js";
 import { listDeadlines } from "../../src/scheduling/deadlines.js";
 import { backends, openWorld, PAYMENT_TIMEOUT_MS, type World } from "./harness.js";
@@ -212,5 +213,57 @@ describe.each(backends())("order saga flows (%s)", (backend) => {
     expect(await w.order(orderId)).toMatchObject({ status: "CANCELLED", paymentStatus: "REFUNDED" });
     expect(w.gateway.effects.refund).toBe(1);
     expect((await w.sagaEvents(orderId)).map((e) => e.type)).toContain("SagaRecovered");
+  });
+
+  it("a void the gateway keeps failing parks the saga (the order is already CANCELLED); resumed once fixed", async () => {
+    await w.receive(A, "w1", 1);
+    const orderId = await w.place([{ sku: A, quantity: 1 }]);
+    await w.settle();
+    w.gateway.failVoids = true;
+    w.clock.advance(PAYMENT_TIMEOUT_MS);
+    await w.settle();
+    w.clock.advance(1_000);
+    await w.settle();
+    w.clock.advance(2_000);
+    await w.settle();
+    // The customer-facing outcome does not wait for the gateway.
+    expect(await w.order(orderId)).toMatchObject({ status: "CANCELLED", cancellationReason: "PAYMENT_TIMEOUT", paymentStatus: "VOIDED" });
+    expect((await w.inventory(A, "w1")).available).toBe(1);
+    expect(await listSagasNeedingAttention(w.sql)).toEqual([expect.objectContaining({ orderId, attempts: 3, error: expect.stringContaining("void") })]);
+    expect(w.gateway.effects.void).toBe(0);
+    w.gateway.failVoids = false;
+    await resumeSaga({ store: w.store }, orderId);
+    await w.settle();
+    expect(w.gateway.effects.void).toBe(1);
+    expect(await listSagasNeedingAttention(w.sql)).toEqual([]);
+  });
+
+  it("a refund.failed webhook parks the saga; resuming requests the refund again under a new id", async () => {
+    await w.receive(A, "w1", 1);
+    const orderId = await w.place([{ sku: A, quantity: 1, unitPrice: 650 }]);
+    await w.settle();
+    await w.gatewayEvent(orderId, "captured");
+    await w.settle();
+    w.gateway.refundsPending = true;
+    await w.orderCommand(orderId, { type: "CancelOrder", reason: "CUSTOMER_REQUEST" });
+    await w.settle();
+    const refundId = (await w.payment(orderId))!.refunds[0]!.refundId;
+    expect((await w.payment(orderId))!.refunds[0]!.status).toBe("PENDING");
+    await applyGatewayEvent({ store: w.store }, await w.gateway.refundWebhookBody(`pay-${orderId}`, refundId, 650, "failed"));
+    await w.settle();
+    expect(await w.order(orderId)).toMatchObject({ status: "CANCELLED", paymentStatus: "CAPTURED" });
+    expect((await w.order(orderId)).refunds.map((r) => r.status)).toEqual(["FAILED"]);
+    expect(await listSagasNeedingAttention(w.sql)).toEqual([expect.objectContaining({ orderId, error: expect.stringContaining("closed") })]);
+
+    w.gateway.refundsPending = false;
+    await resumeSaga({ store: w.store }, orderId);
+    await w.settle();
+    expect(await w.payment(orderId)).toMatchObject({ status: "REFUNDED", refundedAmount: 650 });
+    expect(await w.order(orderId)).toMatchObject({ paymentStatus: "REFUNDED", refundedAmount: 650 });
+    expect((await w.order(orderId)).refunds.map((r) => [r.refundId, r.status])).toEqual([
+      [refundId, "FAILED"],
+      [`${refundId}-r1`, "PROCESSED"],
+    ]);
+    expect(await listSagasNeedingAttention(w.sql)).toEqual([]);
   });
 });
