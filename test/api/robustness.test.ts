@@ -155,14 +155,13 @@ describe.each(backends())("robustness (%s)", (backend) => {
   it("answers 422 for the same key with a different body, and keys are per caller", async () => {
     const headers = { "idempotency-key": "order-key-2" };
     expect((await app.request("POST", "/api/orders", { token: customer, body: order(), headers })).status).toBe(202);
-    const before = await app.eventCount();
+    const placedCount = async () => (await app.built.sql.query<{ n: number }>("SELECT count(*)::int AS n FROM es_events WHERE type = 'OrderPlaced'")).rows[0]!.n;
+    const before = await placedCount();
     const other = await app.request("POST", "/api/orders", { token: customer, body: order({ paymentMethod: "CARD" }), headers });
     expect(other.status).toBe(422);
     expect(other.headers.get("content-type")).toContain("application/problem+json");
-    // Nothing was written for the mismatch (the saga may still be busy with the first order: count only OrderPlaced).
-    const placed = (await app.built.store.readAll({ filter: { eventTypes: ["OrderPlaced"] } })).events.length;
-    expect(placed).toBeGreaterThan(0);
-    expect(await app.eventCount()).toBeGreaterThanOrEqual(before);
+    // Nothing was written for the mismatch (the saga may still be busy with the first order: count orders placed).
+    expect(await placedCount()).toBe(before);
     const someoneElse = await app.request("POST", "/api/orders", { token: await app.token("customer", "c-2"), body: order({ paymentMethod: "CARD" }), headers });
     expect(someoneElse.status).toBe(202);
   });
