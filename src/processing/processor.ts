@@ -254,6 +254,7 @@ export async function startProcessor(definition: ProcessorDefinition, deps: Proc
     while (!stopped) {
       try {
         const from = await loadCheckpoint(sql, definition.name);
+        if (stopped) break; // stop() came while the checkpoint was loading
         subscription = store.subscribeToAll({ from, filter: definition.filter, batchSize: definition.batchSize ?? 200 }, handleBatch);
         subscriptionChanged();
         nextSubscription = new Promise<void>((resolve) => (subscriptionChanged = resolve));

@@ -182,9 +182,10 @@ export class PostgresEventStore implements EventStore {
 
   async headCheckpoint(): Promise<Checkpoint> {
     const { rows } = await this.sql.query<{ transaction_id: string; global_position: string }>(
-      `SELECT transaction_id::text AS transaction_id, global_position::text AS global_position FROM es_events
-        WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-        ORDER BY transaction_id DESC, global_position DESC LIMIT 1`,
+      // Order by the table's columns (e.), not the text aliases: as text "998" sorts after "1123".
+      `SELECT e.transaction_id::text AS transaction_id, e.global_position::text AS global_position FROM es_events e
+        WHERE e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+        ORDER BY e.transaction_id DESC, e.global_position DESC LIMIT 1`,
     );
     const row = rows[0];
     return row ? encodeCheckpoint(row.transaction_id, row.global_position) : START;
