@@ -401,6 +401,15 @@ export function react(before: SagaState, input: SagaInput, ctx: ReactContext): R
 
     case "PaymentCaptured": {
       if (before.payment === "CAPTURED") return nothing(s.status);
+      if (s.status === "AWAITING_PAYMENT" && input.data.amount !== s.totalAmount) {
+        // A capture that is not the order's total cannot confirm it: give the order up; the
+        // cancellation refunds what was captured and releases the stock.
+        return {
+          ...nothing("CANCELLING"),
+          commands: [order("cancel", { type: "CancelOrder", orderId, reason: "PAYMENT_FAILED", note: `captured ${input.data.amount}, the order total is ${s.totalAmount}`, at })],
+          note: "capture amount mismatch",
+        };
+      }
       if (s.status === "AWAITING_PAYMENT") {
         return {
           status: "PROCESSING",

@@ -123,6 +123,19 @@ describe("order saga: the way forward", () => {
     expect(r.cancel).toEqual(["o1/paymentTimeout", "o1/reservationExpiry"]);
   });
 
+  it("a capture of another amount than the total cancels the order, whose cancellation refunds it", () => {
+    const r = given(...reservedAll, initiated).when(captured(1000));
+    expect(r.status).toBe("CANCELLING");
+    expect(commands(r)).toEqual(["order.CancelOrder PAYMENT_FAILED"]);
+    expect(commands(given(...reservedAll, initiated, captured(1000)).when(cancelled("PAYMENT_FAILED")))).toEqual([
+      "inventory.ReleaseReservation A@w1",
+      "inventory.ReleaseReservation B@w2",
+      "order.RecordPaymentCaptured",
+      "payment.RequestRefund 1000",
+      "order.RecordRefundRequested 1000",
+    ]);
+  });
+
   it("a capture seen twice does nothing the second time", () => {
     expect(given(...paid).when(captured())).toMatchObject({ status: "PROCESSING", commands: [] });
   });
