@@ -139,3 +139,22 @@ describe.each(backends())("catalog, auth and operations (%s)", (backend) => {
     expect(missing.status).toBe(409);
   });
 });
+
+describe("readiness with a configured dependency that is down", () => {
+  it("fails readiness (503) naming the dependency, while the process stays up", async () => {
+    const storage = await createStorage("pglite");
+    // Nothing listens on port 1: the configured Redis is unreachable.
+    const app = await startApp(storage, { REDIS_URL: "redis://127.0.0.1:1" });
+    try {
+      const ready = await app.request("GET", "/health/ready");
+      expect(ready.status).toBe(503);
+      expect(ready.body.status).toBe("not_ready");
+      expect(ready.body.dependencies.redis.status).toBe("down");
+      expect(ready.body.dependencies.database.status).toBe("up");
+      expect((await app.request("GET", "/health/live")).status).toBe(200);
+    } finally {
+      await app.close();
+      await storage.dispose();
+    }
+  });
+});
