@@ -2,16 +2,20 @@
 // or a refund the gateway refused. The saga stream is the truth (SagaCommandFailed {parked: true},
 // SagaRecovered); the saga_attention table is the index operators list.
 //
-//   listSagasNeedingAttention(sql)            -> [{orderId, stepId, error, attempts, since, updatedAt}]
-//   resumeSaga({store}, orderId, by)          -> appends SagaResumeRequested to the saga's inbox; the
-//                                                saga re-runs the failed step's commands (all
-//                                                idempotent) and, when they succeed, records
-//                                                SagaRecovered and leaves the list.
+//   listSagasNeedingAttention(sql | {sql, store}) -> [{orderId, kind, stepId, error, attempts, since, ...}]
+//        kind "gateway": a gateway step parked by the saga; kind "event" (needs the store): one of
+//        the order's events the saga processor parked after its retries (any other fault).
+//   resumeSaga({store}, orderId, by)  -> appends SagaResumeRequested to the saga's inbox; the saga
+//        re-runs the failed step's commands (all idempotent) and, when they succeed, records
+//        SagaRecovered and leaves the list.
+//   running.resume(orderId, by)       -> (startOrderSaga's result) the above, plus retrying the
+//        order's parked events through the saga's handler.
 
 import { randomUUID } from "node:crypto";
 import type { EventStore } from "../eventstore/port.js";
 import { migrate, type Migration } from "../infrastructure/sql/migrations.js";
-import type { SqlClient, SqlExecutor } from "../infrastructure/sql/sql-client.js";
+import { sqlErrorCode, type SqlClient, type SqlExecutor } from "../infrastructure/sql/sql-client.js";
+import { listParked, type ParkedEvent } from "../processing/processor.js";
 import { sagaInboxStreamId } from "./order-saga.js";
 
 export const sagaMigrations: readonly Migration[] = [
@@ -35,7 +39,12 @@ export const migrateSagas = (sql: SqlClient): Promise<string[]> => migrate(sql, 
 export interface SagaNeedingAttention {
   orderId: string;
   sagaId: string;
+  /** gateway: a gateway call kept failing (or refused a refund); event: the saga processor parked one of the order's events. */
+  kind: "gateway" | "event";
+  /** The failed step (gateway) or the parked event's id (event). */
   stepId: string;
+  /** For kind "event": the processor's parked-event id (retryParked). */
+  parkedId?: number;
   error: string;
   attempts: number;
   since: string;
@@ -56,13 +65,44 @@ export async function clearAttention(sql: SqlExecutor, orderId: string): Promise
 
 const iso = (v: unknown): string => new Date(v as string).toISOString();
 
-export async function listSagasNeedingAttention(sql: SqlExecutor): Promise<SagaNeedingAttention[]> {
+/**
+ * Every order whose saga needs an operator. Given the store too, it also lists the order events
+ * the saga processor parked after its retries (a fault that is not the gateway's).
+ */
+export async function listSagasNeedingAttention(deps: SqlExecutor | { sql: SqlExecutor; store: EventStore }): Promise<SagaNeedingAttention[]> {
+  const sql = "store" in deps ? deps.sql : deps;
+  const gateway = await gatewayFailures(sql);
+  if (!("store" in deps)) return gateway;
+  return [...gateway, ...(await parkedSagaEvents(sql, deps.store))].sort((a, b) => a.since.localeCompare(b.since) || a.orderId.localeCompare(b.orderId));
+}
+
+/** The saga processor's parked events, each with the order it belongs to. */
+export async function parkedSagaEvents(sql: SqlExecutor, store: EventStore): Promise<SagaNeedingAttention[]> {
+  let parked: ParkedEvent[];
+  try {
+    parked = await listParked(sql, ORDER_SAGA_PROCESSOR);
+  } catch (error) {
+    if (sqlErrorCode(error) === "42P01") return []; // the processor never ran here
+    throw error;
+  }
+  const result: SagaNeedingAttention[] = [];
+  for (const p of parked) {
+    const event = (await store.readStream(p.streamId)).find((e) => e.id === p.eventId);
+    const orderId = (event?.data as { orderId?: unknown } | undefined)?.orderId;
+    if (typeof orderId !== "string") continue;
+    result.push({ orderId, sagaId: `orderSaga-${orderId}`, kind: "event", stepId: p.eventId, parkedId: p.id, error: `${p.type}: ${p.error}`, attempts: p.attempts, since: p.parkedAt, updatedAt: p.parkedAt });
+  }
+  return result;
+}
+
+async function gatewayFailures(sql: SqlExecutor): Promise<SagaNeedingAttention[]> {
   const { rows } = await sql.query<{ order_id: string; step_id: string; error: string; attempts: number; since: unknown; updated_at: unknown }>(
     `SELECT order_id, step_id, error, attempts, since, updated_at FROM saga_attention ORDER BY since, order_id`,
   );
   return rows.map((r) => ({
     orderId: r.order_id,
     sagaId: `orderSaga-${r.order_id}`,
+    kind: "gateway" as const,
     stepId: r.step_id,
     error: r.error,
     attempts: Number(r.attempts),
@@ -71,7 +111,12 @@ export async function listSagasNeedingAttention(sql: SqlExecutor): Promise<SagaN
   }));
 }
 
-/** Asks the saga of `orderId` to run its failed step again (after the cause was fixed). */
+export const ORDER_SAGA_PROCESSOR = "order-saga";
+
+/**
+ * Asks the saga of `orderId` to run its failed gateway step again (after the cause was fixed).
+ * Parked events are retried by the running saga's `resume(orderId)`, which also calls this.
+ */
 export async function resumeSaga(deps: { store: EventStore; clock?: { now(): Date } }, orderId: string, by = "operator"): Promise<void> {
   await deps.store.appendToStream(
     sagaInboxStreamId(orderId),

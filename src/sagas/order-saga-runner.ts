@@ -28,9 +28,9 @@ import { loadAggregate } from "../commands/load.js";
 import { START, streamCategory, type Checkpoint, type EventMetadata, type EventStore, type RecordedEvent } from "../eventstore/port.js";
 import type { SqlClient } from "../infrastructure/sql/sql-client.js";
 import { GatewayError, type PaymentGateway } from "../payments/payment-gateway.js";
-import { startProcessor, type ProcessorDefinition, type RunningProcessor } from "../processing/processor.js";
+import { retryParked, startProcessor, type ProcessorDefinition, type RunningProcessor } from "../processing/processor.js";
 import { cancelDeadline, migrateScheduling, scheduleDeadline, startScheduler, type Clock, type Scheduler } from "../scheduling/deadlines.js";
-import { clearAttention, markNeedsAttention, migrateSagas } from "./attention.js";
+import { clearAttention, markNeedsAttention, migrateSagas, ORDER_SAGA_PROCESSOR, parkedSagaEvents, resumeSaga } from "./attention.js";
 import { EventStoreInventoryLocator, type InventoryLocator } from "./inventory-locator.js";
 import {
   foldSaga,
@@ -48,7 +48,6 @@ import {
   type SagaStepRecorded,
 } from "./order-saga.js";
 
-export const ORDER_SAGA_PROCESSOR = "order-saga";
 
 export interface SagaRetryPolicy {
   /** Gateway attempts before the saga is parked. Default 5. */
@@ -321,6 +320,8 @@ export interface RunningOrderSaga {
   readonly processor: RunningProcessor;
   readonly scheduler: Scheduler;
   caughtUpTo(checkpoint: Checkpoint, timeoutMs?: number): Promise<void>;
+  /** Retries the order's parked events through the saga, then asks it to re-run a parked gateway step. */
+  resume(orderId: string, by?: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -343,7 +344,8 @@ export async function startOrderSaga(deps: StartOrderSagaDeps): Promise<RunningO
     ...(deps.schedulerPollMs === false ? { autoStart: false } : { pollIntervalMs: deps.schedulerPollMs ?? 250 }),
     ...(schedulerLogger ? { logger: schedulerLogger } : {}),
   });
-  const processor = await startProcessor(orderSagaProcessor(deps), {
+  const definition = orderSagaProcessor(deps);
+  const processor = await startProcessor(definition, {
     store: deps.store,
     sql: deps.sql,
     ...(deps.processorRetry ? { retry: deps.processorRetry } : {}),
@@ -355,6 +357,12 @@ export async function startOrderSaga(deps: StartOrderSagaDeps): Promise<RunningO
     processor,
     scheduler,
     caughtUpTo: (checkpoint, timeoutMs) => processor.caughtUpTo(checkpoint, timeoutMs),
+    async resume(orderId, by = "operator") {
+      for (const parked of await parkedSagaEvents(deps.sql, deps.store)) {
+        if (parked.orderId === orderId && parked.parkedId !== undefined) await retryParked({ store: deps.store, sql: deps.sql }, definition, parked.parkedId);
+      }
+      await resumeSaga({ store: deps.store, clock: deps.clock }, orderId, by);
+    },
     async stop() {
       await scheduler.stop();
       await processor.stop();

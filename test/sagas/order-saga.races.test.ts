@@ -4,6 +4,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { RecordedEvent } from "../../src/eventstore/port.js";
 import { createOrderSagaHandler } from "../../src/sagas/order-saga-runner.js";
+import { listSagasNeedingAttention } from "../../src/sagas/attention.js";
 import { listDeadlines } from "../../src/scheduling/deadlines.js";
 import { backends, openWorld, PAYMENT_TIMEOUT_MS, RESERVATION_TTL_MS, type World } from "./harness.js";
 
@@ -169,5 +170,30 @@ describe.each(backends())("order saga: duplicates, races, restarts (%s)", (backe
     expect(stock).toMatchObject({ available: 3, reserved: 0 });
     expect([...stock.reservations.values()][0]?.status).toBe("EXPIRED");
     expect(await w.allInventoryLawsHold()).toBe(true);
+  });
+
+  it("an event the saga keeps failing on is parked by the processor, listed for operators, and resumed once fixed", async () => {
+    await w.close();
+    let broken = true;
+    w = await openWorld(backend, {
+      faults: (point, event) => {
+        if (broken && point === "recorded" && event.type === "PaymentCaptured") throw new Error("read model of the warehouse is down");
+      },
+    });
+    A = `A-${w.id}`;
+    await w.receive(A, "w1", 1);
+    const orderId = await w.place([{ sku: A, quantity: 1 }]);
+    await w.settle();
+    await w.gatewayEvent(orderId, "captured");
+    await w.settle();
+    expect((await w.order(orderId)).status).toBe("PAYMENT_PENDING");
+    expect(await listSagasNeedingAttention({ sql: w.sql, store: w.store })).toEqual([
+      expect.objectContaining({ orderId, kind: "event", error: expect.stringContaining("warehouse is down"), parkedId: expect.any(Number) }),
+    ]);
+    broken = false;
+    await w.saga.resume(orderId, "ops:test");
+    await w.settle();
+    expect((await w.order(orderId)).status).toBe("PROCESSING");
+    expect(await listSagasNeedingAttention({ sql: w.sql, store: w.store })).toEqual([]);
   });
 });
