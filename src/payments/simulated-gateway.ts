@@ -12,6 +12,9 @@
 //     is not counted again (`effects` counts real effects, `calls` every call).
 
 import { randomUUID } from "node:crypto";
+import { paymentDecider, streamId as paymentStream } from "../aggregates/payment.js";
+import { loadAggregate } from "../commands/load.js";
+import type { EventStore } from "../eventstore/port.js";
 import { signWebhook } from "./webhook-signature.js";
 import {
   GatewayError,
@@ -151,3 +154,12 @@ export class SimulatedPaymentGateway implements PaymentGateway {
     return answer;
   }
 }
+
+/** `findPayment` for the simulated gateway: the payment as the event store knows it (after a restart). */
+export const paymentFinder =
+  (store: EventStore) =>
+  async (paymentId: string): Promise<SimulatedPayment | undefined> => {
+    const { state } = await loadAggregate(store, paymentDecider, paymentStream(paymentId));
+    if (state.status === "NONE") return undefined;
+    return { paymentId, orderId: state.orderId, gatewayPaymentId: state.gatewayPaymentId ?? state.gatewayReference ?? `sim_pay_${paymentId}`, amount: state.amount, currency: state.currency };
+  };

@@ -11,7 +11,7 @@ import { loadAggregate } from "../../src/commands/load.js";
 import { openEventStore, openSqlClient, type EventStore } from "../../src/eventstore/index.js";
 import type { SqlClient } from "../../src/infrastructure/sql/sql-client.js";
 import type { GatewayWebhookBody } from "../../src/payments/payment-gateway.js";
-import { SimulatedPaymentGateway } from "../../src/payments/simulated-gateway.js";
+import { paymentFinder, SimulatedPaymentGateway } from "../../src/payments/simulated-gateway.js";
 import { simulatedGatewayRoutes } from "../../src/payments/simulated-gateway-routes.js";
 import { verifyWebhookSignature } from "../../src/payments/webhook-signature.js";
 
@@ -151,5 +151,13 @@ describe("simulated gateway", () => {
     expect(sent[0]!.url).toBe("http://shop.test/api/payments/webhook");
     expect(verifyWebhookSignature("s3cret", sent[0]!.headers["x-webhook-signature"], sent[0]!.body, now.getTime() / 1000)).toMatchObject({ ok: true });
     await app.close();
+  });
+
+  it("after a restart it finds payments in the event store", async () => {
+    const p = await initiated(4321);
+    const gw = new SimulatedPaymentGateway({ publicBaseUrl: "http://shop.test", findPayment: paymentFinder(store) });
+    expect(await gw.payment(p)).toMatchObject({ paymentId: p, amount: 4321, currency: "INR" });
+    expect(await gw.payment("nope")).toBeUndefined();
+    expect((await gw.webhookBody(p, "failed")).data).toMatchObject({ paymentId: p, amount: 4321 });
   });
 });
