@@ -26,9 +26,11 @@ const program = new Command()
   .option("--duration <seconds>", "seconds of load per concurrency", "20")
   .option("--concurrency <list>", "comma-separated client concurrencies", "16,64")
   .option("--products <n>", "products to seed", "50")
+  .option("--rate <orders/s>", "cap the placing rate (all workers together); default: as fast as the workers go", "0")
   .option("--drain <seconds>", "how long to wait for placed orders to reach CONFIRMED after the load stops", "60")
   .parse();
-const opts = program.opts<{ duration: string; concurrency: string; products: string; drain: string }>();
+const opts = program.opts<{ duration: string; concurrency: string; products: string; drain: string; rate: string }>();
+const RATE = Number(opts.rate);
 const DURATION_S = Number(opts.duration);
 const CONCURRENCIES = opts.concurrency.split(",").map(Number);
 const PRODUCTS = Number(opts.products);
@@ -116,6 +118,9 @@ interface PhaseFigures {
   confirmedAfterDrain: number;
   drainS: number;
   confirmedPerS: number;
+  /** The order saga's recorded steps per second over load + drain, and orders it brought to PAYMENT_PENDING. */
+  sagaStepsPerS: number;
+  reachedPaymentPending: number;
   placedPerS: number;
   postP50Ms: number;
   postP95Ms: number;
@@ -171,6 +176,15 @@ async function main(): Promise<void> {
     }
     const customers = await Promise.all(Array.from({ length: 64 }, (_, i) => signToken(JWT_SECRET, { sub: `bench-c-${i}`, roles: ["customer"] })));
 
+    const sagaDb = new pg.Client({ connectionString: db.url });
+    await sagaDb.connect();
+    /** Events the saga has produced so far: its recorded steps, and orders it has brought to PAYMENT_PENDING. */
+    const sagaProgress = async () => {
+      const { rows } = await sagaDb.query<{ steps: number; pending: number }>(
+        "SELECT count(*) FILTER (WHERE type = 'SagaStepRecorded')::int AS steps, count(*) FILTER (WHERE type = 'OrderPaymentPending')::int AS pending FROM es_events",
+      );
+      return rows[0]!;
+    };
     const autocannon = ((await import("autocannon" as string)) as { default: (o: object) => Promise<{ requests: { average: number }; latency: { p99: number }; non2xx: number; errors: number }> }).default;
     const phases: PhaseFigures[] = [];
 
@@ -248,12 +262,21 @@ async function main(): Promise<void> {
       };
       const baselineConfirmed = await countConfirmed();
 
+      const sagaBefore = await sagaProgress();
       const started = performance.now();
       const stopAt = started + DURATION_S * 1000;
+      let nextSlot = started;
       await Promise.all(
         Array.from({ length: concurrency }, async (_, worker) => {
           const token = customers[worker % customers.length]!;
           for (let n = 0; performance.now() < stopAt; n++) {
+            if (RATE > 0) {
+              const slot = nextSlot;
+              nextSlot += 1000 / RATE;
+              if (slot >= stopAt) break;
+              if (slot > performance.now()) await sleep(slot - performance.now());
+              if (performance.now() >= stopAt) break;
+            }
             const sku = skus[(worker * 7 + n) % skus.length]!;
             const t0 = performance.now();
             try {
@@ -265,7 +288,7 @@ async function main(): Promise<void> {
               }
               placed++;
               if (typeof res.body.position === "string" && res.body.position > lastPosition) lastPosition = res.body.position;
-              if (placed % 25 === 0 && watching < 10) completions.push(watch(res.body.orderId as string, token, t0));
+              if (placed % (RATE > 0 && RATE < 50 ? 1 : 25) === 0 && watching < 10) completions.push(watch(res.body.orderId as string, token, t0));
             } catch (e) {
               error(`post:${(e as Error).message}`);
             }
@@ -284,6 +307,7 @@ async function main(): Promise<void> {
         await sleep(250);
       }
       const drainS = (performance.now() - started) / 1000 - windowS;
+      const sagaAfter = await sagaProgress();
       drainUntil = 0;
       await Promise.all([...completions, payer]);
 
@@ -300,6 +324,8 @@ async function main(): Promise<void> {
         confirmedInWindowPerS: round(confirmedInWindow / windowS),
         confirmedAfterDrain: confirmed,
         drainS: round(drainS),
+        sagaStepsPerS: round((sagaAfter.steps - sagaBefore.steps) / (windowS + drainS)),
+        reachedPaymentPending: sagaAfter.pending - sagaBefore.pending,
         confirmedPerS: round(confirmed / (windowS + drainS)),
         placedPerS: round(placed / DURATION_S),
         postP50Ms: round(percentile(postLatencies, 50)),
@@ -315,16 +341,17 @@ async function main(): Promise<void> {
       console.error(`concurrency ${concurrency}: done`);
     }
 
+    await sagaDb.end();
     const peakRss = round(peakRssMiB(child.pid!));
-    const header = ["concurrency", "placed/s", "CONFIRMED/s (window)", "CONFIRMED/s (incl. drain)", "unconfirmed", "POST p50", "POST p95", "POST p99", "->CONFIRMED p50", "->CONFIRMED p99", "errors", "/health/live req/s"];
-    const rows = phases.map((p) => [p.concurrency, p.placedPerS, p.confirmedInWindowPerS, p.confirmedPerS, p.placed - p.confirmedAfterDrain, `${p.postP50Ms} ms`, `${p.postP95Ms} ms`, `${p.postP99Ms} ms`, `${p.toConfirmedP50Ms} ms`, `${p.toConfirmedP99Ms} ms`, p.errors, p.healthLiveRps].map(String));
+    const header = ["concurrency", "placed/s", "CONFIRMED/s (window)", "CONFIRMED/s (incl. drain)", "unconfirmed", "saga steps/s", "POST p50", "POST p95", "POST p99", "->CONFIRMED p50", "->CONFIRMED p99", "errors", "/health/live req/s"];
+    const rows = phases.map((p) => [p.concurrency, p.placedPerS, p.confirmedInWindowPerS, p.confirmedPerS, p.placed - p.confirmedAfterDrain, p.sagaStepsPerS, `${p.postP50Ms} ms`, `${p.postP95Ms} ms`, `${p.postP99Ms} ms`, `${p.toConfirmedP50Ms} ms`, `${p.toConfirmedP99Ms} ms`, p.errors, p.healthLiveRps].map(String));
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
     const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i]!)).join("  ");
-    console.log(`checkout benchmark: ${DURATION_S} s per concurrency, ${PRODUCTS} products, PostgreSQL, server peak RSS ${peakRss} MiB`);
+    console.log(`checkout benchmark: ${DURATION_S} s per concurrency, ${PRODUCTS} products, ${RATE > 0 ? `placing capped at ${RATE} orders/s, ` : ""}PostgreSQL, server peak RSS ${peakRss} MiB`);
     console.log(line(header));
     for (const r of rows) console.log(line(r));
     console.log("targets: POST /api/orders p99 < 50 ms at concurrency 16; >= 300 orders/s reaching CONFIRMED");
-    console.log(JSON.stringify({ benchmark: "checkout", durationS: DURATION_S, products: PRODUCTS, database: "postgres", serverPeakRssMiB: peakRss, phases }));
+    console.log(JSON.stringify({ benchmark: "checkout", durationS: DURATION_S, rateCap: RATE || null, products: PRODUCTS, database: "postgres", serverPeakRssMiB: peakRss, phases }));
 
     child.kill("SIGTERM");
     await Promise.race([exited, sleep(20_000)]);
