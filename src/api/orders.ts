@@ -8,6 +8,7 @@ import { orderDecider, streamId as orderStream, type Order, type OrderEvent, typ
 import { cancelOrder, deliverOrder, placeOrder, receiveReturn, requestReturn, shipOrder } from "../commands/orders.js";
 import { loadAggregate } from "../commands/load.js";
 import type { EventStore, RecordedEvent } from "../eventstore/port.js";
+import { SAGA_CATEGORY, SAGA_INBOX_CATEGORY } from "../sagas/order-saga.js";
 import { hasRole, principalOf, requireRoles, secretKey, type Principal } from "./auth.js";
 import { commandContext, committed, etag, ifMatch, readYourWrites, type ApiDeps } from "./deps.js";
 import { requestId } from "./idempotency.js";
@@ -94,12 +95,15 @@ export async function visibleOrder(store: EventStore, principal: Principal, orde
   return { order: state, revision: loaded.revision, events: loaded.events };
 }
 
+/** Streams that may hold an order's events: the order, its payment, stock reservations, its saga, the cart and coupon it came from. */
+const HISTORY_CATEGORIES = ["order", "payment", "inventory", SAGA_CATEGORY, SAGA_INBOX_CATEGORY, "cart", "coupon"];
+
 /** Every event of the order, its payment, its reservations and its saga, in commit order. */
 async function historyOf(store: EventStore, orderId: string): Promise<RecordedEvent[]> {
   const out: RecordedEvent[] = [];
   let from = "";
   for (;;) {
-    const page = await store.readAll({ from, maxCount: 2000 });
+    const page = await store.readAll({ from, maxCount: 2000, filter: { streamCategories: HISTORY_CATEGORIES } });
     for (const e of page.events) {
       const data = e.data as { orderId?: unknown } | null;
       if (e.streamId === orderStream(orderId) || (data !== null && typeof data === "object" && data.orderId === orderId) || e.streamId.endsWith(`-${orderId}`)) out.push(e);

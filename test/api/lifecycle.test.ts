@@ -65,7 +65,7 @@ describe.each(backends())("order lifecycle over HTTP (%s)", (backend) => {
     const history = await app.request("GET", `/api/orders/${placed.orderId}/history`, { token: auditor });
     expect(history.status).toBe(200);
     const types = history.body.events.map((e: { type: string }) => e.type);
-    expect(types).toEqual(expect.arrayContaining(["OrderPlaced", "StockReserved", "PaymentInitiated", "PaymentCaptured", "OrderConfirmed", "OrderShipped", "OrderDelivered", "OrderReturned"]));
+    expect(types).toEqual(expect.arrayContaining(["OrderPlaced", "StockReserved", "PaymentInitiated", "PaymentCaptured", "OrderConfirmed", "OrderShipped", "OrderDelivered", "OrderReturned", "SagaStepRecorded", "StockRestocked", "RefundProcessed"]));
     const positions = history.body.events.map((e: { position: string }) => e.position);
     expect([...positions].sort()).toEqual(positions);
     expect(history.body.events[0].metadata).toMatchObject({ actor: "customer:c-life" });
