@@ -217,7 +217,9 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
       sagaStreamId(orderId),
       [
         {
-          id: uuidV5(JSON.stringify(["orderSaga-failed", orderId, origin, attempt]), EVENT_ID_NAMESPACE),
+          // One failure per executing step (the original, each retry, each resume): a re-delivery of
+          // the same step finds its failure already recorded.
+          id: uuidV5(JSON.stringify(["orderSaga-failed", orderId, origin, step.stepId]), EVENT_ID_NAMESPACE),
           type: "SagaCommandFailed",
           data: { stepId: origin, attempt, error: error.message, commands, parked, at: now.toISOString(), ...(nextAttemptAt ? { nextAttemptAt } : {}) } as never,
           metadata: meta,
@@ -230,8 +232,9 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
       await markNeedsAttention(sql, { orderId, stepId: origin, error: error.message, attempts: attempt, since: now.toISOString() });
     } else {
       logger?.warn({ orderId, stepId: origin, attempt, nextAttemptAt, err: error }, "saga command failed at the gateway; retry scheduled");
+      await clearAttention(sql, orderId); // retrying (again, after a resume): not parked any more
       await scheduleDeadline(sql, {
-        deadlineId: `${orderId}/retry/${origin}/${attempt}`,
+        deadlineId: `${orderId}/retry/${step.stepId}`,
         streamId: sagaInboxStreamId(orderId),
         payload: { orderId, kind: "retry", stepId: origin, attempt, correlationId: meta.correlationId },
         dueAt: nextAttemptAt!,

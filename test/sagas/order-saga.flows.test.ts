@@ -205,6 +205,16 @@ describe.each(backends())("order saga flows (%s)", (backend) => {
     await w.settle();
     expect((await w.payment(orderId))?.refunds[0]?.status).toBe("PENDING"); // parked: no more retries
 
+    // Resuming while the gateway is still down: another round of retries, then parked again.
+    await resumeSaga({ store: w.store, clock: w.clock }, orderId, "ops:test");
+    await w.settle();
+    expect(await listSagasNeedingAttention(w.sql)).toEqual([]);
+    w.clock.advance(1_000);
+    await w.settle();
+    w.clock.advance(2_000);
+    await w.settle();
+    expect(await listSagasNeedingAttention(w.sql)).toEqual([expect.objectContaining({ orderId, attempts: 3 })]);
+
     w.gateway.failRefunds = false;
     await resumeSaga({ store: w.store, clock: w.clock }, orderId, "ops:test");
     await w.settle();
