@@ -16,6 +16,7 @@ import type { Config } from "./config.js";
 import { openEventStore, openSqlClient } from "./eventstore/index.js";
 import type { EventStore } from "./eventstore/port.js";
 import { migrate } from "./infrastructure/sql/migrations.js";
+import { createPgClient } from "./infrastructure/sql/pg-client.js";
 import type { SqlClient } from "./infrastructure/sql/sql-client.js";
 import { SimulatedPaymentGateway } from "./payments/simulated-gateway.js";
 import { simulatedGatewayRoutes } from "./payments/simulated-gateway-routes.js";
@@ -110,7 +111,9 @@ export interface BuiltApp {
 
 export async function buildApp(config: Config, options: BuildAppOptions = {}): Promise<BuiltApp> {
   const secrets = resolveSecrets(config);
-  const sql = await openSqlClient(config.databaseUrl ? { databaseUrl: config.databaseUrl } : { dataDir: join(config.dataDir, "pglite") });
+  const sql = config.databaseUrl
+    ? createPgClient({ connectionString: config.databaseUrl, max: config.pgPoolMax })
+    : await openSqlClient({ dataDir: join(config.dataDir, "pglite") });
   const stoppers: (() => Promise<void>)[] = [() => sql.close()];
   const stopAll = async () => {
     for (const stop of stoppers.reverse().splice(0)) await stop().catch(() => undefined);

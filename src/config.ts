@@ -27,6 +27,8 @@ export interface Config {
   paymentTimeoutMs: number;
   reservationTtlMs: number;
   returnWindowMs: number;
+  /** PG_POOL_MAX: connections of the PostgreSQL pool shared by the API and the processors (default 40). */
+  pgPoolMax: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -49,12 +51,11 @@ function url(env: Env, name: string, protocols: readonly string[]): string | und
   return v;
 }
 
-function duration(env: Env, name: string, fallback: number): number {
+function duration(env: Env, name: string, fallback: number, unit = " number of milliseconds"): number {
   const v = present(env, name);
   if (v === undefined) return fallback;
-  if (!/^\d+$/.test(v)) throw new ConfigError(name, `must be a positive integer number of milliseconds, got "${v}"`);
   const n = Number(v);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new ConfigError(name, `must be a positive integer number of milliseconds, got "${v}"`);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n <= 0) throw new ConfigError(name, `must be a positive integer${unit}, got "${v}"`);
   return n;
 }
 
@@ -83,7 +84,9 @@ export function loadConfig(env: Env = process.env): Config {
     paymentTimeoutMs: duration(env, "PAYMENT_TIMEOUT_MS", 900_000),
     reservationTtlMs: duration(env, "RESERVATION_TTL_MS", 900_000),
     returnWindowMs: duration(env, "RETURN_WINDOW_MS", 10 * 24 * 3600 * 1000),
+    pgPoolMax: duration(env, "PG_POOL_MAX", 40, ""),
   };
+  if (config.pgPoolMax > 1000) throw new ConfigError("PG_POOL_MAX", `must be at most 1000, got ${config.pgPoolMax}`);
   const databaseUrl = url(env, "DATABASE_URL", ["postgres:", "postgresql:"]);
   if (databaseUrl) config.databaseUrl = databaseUrl;
   if (eventStoreUrl) config.eventStoreUrl = eventStoreUrl;
