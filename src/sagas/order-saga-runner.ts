@@ -69,8 +69,8 @@ export interface OrderSagaDeps {
   faults?: (point: FaultPoint, event: RecordedEvent) => void | Promise<void>;
 }
 
-/** "recorded" (step appended), "command:<i>" (after the i-th command), "commands" (all done), "deadlines". */
-export type FaultPoint = `command:${number}` | "recorded" | "commands" | "deadlines";
+/** "recorded" (step appended), "deadlines" (kept), "command:<i>" (after the i-th command), "commands" (all done), "failed" (a gateway failure recorded). */
+export type FaultPoint = `command:${number}` | "recorded" | "commands" | "deadlines" | "failed";
 
 /** Which categories (and types) the saga listens to. */
 export const ORDER_SAGA_FILTER = {
@@ -189,7 +189,7 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
       }
     } catch (error) {
       if (!(error instanceof GatewayError)) throw error;
-      await recordGatewayFailure(orderId, recorded, error, meta);
+      await recordGatewayFailure(orderId, recorded, error, meta, event);
       return;
     }
     await fault("commands", event);
@@ -205,12 +205,15 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
     }
   };
 
-  async function recordGatewayFailure(orderId: string, step: SagaStepRecorded["data"], error: GatewayError, meta: EventMetadata): Promise<void> {
+  async function recordGatewayFailure(orderId: string, step: SagaStepRecorded["data"], error: GatewayError, meta: EventMetadata, event: RecordedEvent): Promise<void> {
     const origin = step.retryOf ?? step.stepId;
-    const current = (await loadSaga(store, orderId)).state;
-    const attempt = (current.failure?.stepId === origin ? current.failure.attempts : 0) + 1;
+    const failureId = uuidV5(JSON.stringify(["orderSaga-failed", orderId, origin, step.stepId]), EVENT_ID_NAMESPACE);
+    const saga = await loadSaga(store, orderId);
+    // A re-delivered step whose failure is already recorded keeps that record's attempt and times.
+    const earlier = saga.events.find((e) => e.id === failureId)?.data as { attempt: number; at: string } | undefined;
+    const attempt = earlier?.attempt ?? (saga.state.failure?.stepId === origin ? saga.state.failure.attempts : 0) + 1;
     const parked = attempt >= retry.maxAttempts;
-    const now = clock.now();
+    const now = earlier ? new Date(earlier.at) : clock.now();
     const nextAttemptAt = parked ? undefined : new Date(now.getTime() + Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 1))).toISOString();
     const commands: SagaCommand[] = step.commands;
     await store.appendToStream(
@@ -219,7 +222,7 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
         {
           // One failure per executing step (the original, each retry, each resume): a re-delivery of
           // the same step finds its failure already recorded.
-          id: uuidV5(JSON.stringify(["orderSaga-failed", orderId, origin, step.stepId]), EVENT_ID_NAMESPACE),
+          id: failureId,
           type: "SagaCommandFailed",
           data: { stepId: origin, attempt, error: error.message, commands, parked, at: now.toISOString(), ...(nextAttemptAt ? { nextAttemptAt } : {}) } as never,
           metadata: meta,
@@ -227,6 +230,7 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
       ],
       { expectedRevision: "any" },
     );
+    await fault("failed", event);
     if (parked) {
       logger?.error({ orderId, stepId: origin, attempt, err: error }, "saga parked: needs attention");
       await markNeedsAttention(sql, { orderId, stepId: origin, error: error.message, attempts: attempt, since: now.toISOString() });

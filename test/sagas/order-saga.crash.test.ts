@@ -10,6 +10,7 @@
 
 import { afterEach, describe, expect, it } from "vitest";
 import type { RecordedEvent } from "../../src/eventstore/port.js";
+import { listSagasNeedingAttention, resumeSaga } from "../../src/sagas/attention.js";
 import type { FaultPoint } from "../../src/sagas/order-saga-runner.js";
 import { backends, openWorld, PAYMENT_TIMEOUT_MS, type World, type WorldOptions } from "./harness.js";
 
@@ -109,8 +110,26 @@ async function scenario(w: World, ctl: Controller) {
   await settle(w, ctl);
   await w.orderCommand(happy, { type: "ReceiveReturn", returnId: "r1" });
   await settle(w, ctl);
+  // A refund the gateway refuses: retried with backoff, parked, resumed once the gateway is fixed.
+  await w.receive(B, "w3", 1);
+  const stubborn = await w.place([{ sku: B, quantity: 1, unitPrice: 333 }]);
+  await settle(w, ctl);
+  await w.gatewayEvent(stubborn, "captured", `evt-cap-${stubborn}`);
+  await settle(w, ctl);
+  w.gateway.failRefunds = true;
+  await w.orderCommand(stubborn, { type: "CancelOrder", reason: "CUSTOMER_REQUEST" });
+  await settle(w, ctl);
+  w.clock.advance(1_000);
+  await settle(w, ctl);
+  w.clock.advance(2_000);
+  await settle(w, ctl);
+  const parked = (await listSagasNeedingAttention(w.sql)).map((a) => [a.orderId === stubborn, a.attempts]);
+  w.gateway.failRefunds = false;
+  await resumeSaga({ store: w.store }, stubborn);
+  await settle(w, ctl);
+  const afterResume = await listSagasNeedingAttention(w.sql);
 
-  const orders = await Promise.all([happy, outOfStock, timedOut, cancelled].map(async (id) => {
+  const orders = await Promise.all([happy, outOfStock, timedOut, cancelled, stubborn].map(async (id) => {
     const o = await w.order(id);
     const p = await w.payment(id);
     return {
@@ -125,14 +144,15 @@ async function scenario(w: World, ctl: Controller) {
       [A, "w2"],
       [B, "w1"],
       [B, "w2"],
+      [B, "w3"],
     ].map(async ([sku, wh]) => {
       const s = await w.inventory(sku!, wh!);
       return { available: s.available, reserved: s.reserved, committed: s.committed, shipped: s.shipped, restocked: s.restocked, reservations: [...s.reservations.values()].map((r) => [r.quantity, r.status, r.restocked]) };
     }),
   );
   const counts = await w.countTypes();
-  const { SagaStepRecorded: _steps, ...aggregateCounts } = counts;
-  return { orders, stock, counts: aggregateCounts, sagaSteps: counts.SagaStepRecorded, gateway: { ...w.gateway.effects }, lawsHold: await w.allInventoryLawsHold() };
+  const { SagaStepRecorded: _steps, SagaCommandFailed: _failed, ...aggregateCounts } = counts;
+  return { parked, afterResume, orders, stock, counts: aggregateCounts, sagaSteps: counts.SagaStepRecorded, gateway: { ...w.gateway.effects }, lawsHold: await w.allInventoryLawsHold() };
 }
 
 describe.each(backends())("order saga crash recovery (%s)", (backend) => {
@@ -161,10 +181,13 @@ describe.each(backends())("order saga crash recovery (%s)", (backend) => {
       ["CANCELLED", "OUT_OF_STOCK"],
       ["CANCELLED", "PAYMENT_TIMEOUT"],
       ["CANCELLED", "CUSTOMER_REQUEST"],
+      ["CANCELLED", "CUSTOMER_REQUEST"],
     ]);
-    expect(baseline.orders.map((o) => o.payment?.status ?? null)).toEqual(["REFUNDED", null, "REFUNDED", "REFUNDED"]);
-    expect(baseline.counts).toMatchObject({ PaymentCaptured: 3, PaymentVoided: 1, RefundRequested: 3, RefundProcessed: 3 });
-    expect(baseline.gateway).toEqual({ initiate: 3, void: 1, refund: 3 });
+    expect(baseline.orders.map((o) => o.payment?.status ?? null)).toEqual(["REFUNDED", null, "REFUNDED", "REFUNDED", "REFUNDED"]);
+    expect(baseline.counts).toMatchObject({ PaymentCaptured: 4, PaymentVoided: 1, RefundRequested: 4, RefundProcessed: 4, SagaRecovered: 1 });
+    expect(baseline.gateway).toEqual({ initiate: 4, void: 1, refund: 4 });
+    expect(baseline.parked).toEqual([[true, 3]]);
+    expect(baseline.afterResume).toEqual([]);
     expect(baseline.lawsHold).toBe(true);
   });
 
