@@ -109,6 +109,11 @@ export function toSagaInput(event: RecordedEvent): SagaInput | undefined {
   if (EXPECTED_CATEGORY[type] === undefined || EXPECTED_CATEGORY[type] !== streamCategory(event.streamId)) return undefined;
   const data = event.data as { orderId?: unknown };
   if (typeof data?.orderId !== "string" || data.orderId === "") return undefined;
+  if (type === "OrderPlaced") {
+    // Only what the saga decides on: no customer or address copied into the saga stream.
+    const d = event.data as unknown as Extract<SagaInput, { type: "OrderPlaced" }>["data"];
+    return { type, data: { orderId: d.orderId, lines: d.lines, totalAmount: d.totalAmount, currency: d.currency, paymentMethod: d.paymentMethod, paymentRequired: d.paymentRequired, at: d.at, stock: {} } };
+  }
   return { type, data } as SagaInput;
 }
 
