@@ -28,8 +28,10 @@ import { systemClock } from "./scheduling/deadlines.js";
 export interface Secrets {
   jwtSecret: string;
   webhookSecret: string;
-  /** Which of them were generated here (and stored under DATA_DIR), to print at start. */
+  /** Which of them were generated now (and stored under DATA_DIR), to print at start. */
   generated: { jwt: boolean; webhook: boolean };
+  /** Which of them are dev secrets (generated now or on an earlier start, kept under DATA_DIR) rather than configured. */
+  dev: { jwt: boolean; webhook: boolean };
 }
 
 const SECRETS_FILE = "dev-secrets.json";
@@ -51,7 +53,7 @@ export function resolveSecrets(config: Pick<Config, "authJwtSecret" | "paymentWe
     const next = { ...stored, ...(config.authJwtSecret ? {} : { jwtSecret }), ...(config.paymentWebhookSecret ? {} : { webhookSecret }) };
     writeFileSync(file, JSON.stringify(next, null, 2), { mode: 0o600 });
   }
-  return { jwtSecret, webhookSecret, generated };
+  return { jwtSecret, webhookSecret, generated, dev: { jwt: !config.authJwtSecret, webhook: !config.paymentWebhookSecret } };
 }
 
 /** A service reachable by TCP (the readiness probe of a configured server we hold no client for). */

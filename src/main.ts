@@ -21,11 +21,12 @@ async function main(): Promise<void> {
   const address = await built.app.listen({ port: config.port, host: config.host });
   const lines = [`listening on ${address}  (docs: ${address}/docs)`];
   lines.push(`storage: ${config.databaseUrl ? "PostgreSQL (DATABASE_URL)" : `embedded PGlite under ${config.dataDir}`}`);
-  if (built.secrets.generated.jwt) {
-    lines.push(`AUTH_JWT_SECRET not set: generated one, stored under ${config.dataDir}. Dev admin token (12 h):`);
+  // Configured secrets are never printed; dev secrets (generated, kept under DATA_DIR) are, with a token for trying things out.
+  if (built.secrets.dev.jwt) {
+    lines.push(`AUTH_JWT_SECRET not set: ${built.secrets.generated.jwt ? "generated a dev secret" : "using the dev secret"} stored under ${config.dataDir} (npm run token mints more). Dev admin token (12 h):`);
     lines.push(`  ${await signToken(built.secrets.jwtSecret, { sub: "admin", roles: ["admin"] })}`);
   }
-  if (built.secrets.generated.webhook) lines.push(`PAYMENT_WEBHOOK_SECRET not set: generated ${built.secrets.webhookSecret}`);
+  if (built.secrets.dev.webhook) lines.push(`PAYMENT_WEBHOOK_SECRET not set: ${built.secrets.generated.webhook ? "generated" : "using the stored dev secret"} ${built.secrets.webhookSecret}`);
   console.log(lines.join("\n"));
 
   let stopping = false;
