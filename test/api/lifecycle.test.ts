@@ -159,6 +159,12 @@ describe.each(backends())("order lifecycle over HTTP (%s)", (backend) => {
     });
     expect(tampered.status).toBe(401);
     expect(await app.eventCount()).toBe(before);
+    // A correctly signed event for a payment not (yet) known: a 4xx problem the gateway retries later, nothing written.
+    const early = await app.webhook(paymentEvent("payment.captured", "pay-not-started-yet", 5_000));
+    expect(early.status).toBeGreaterThanOrEqual(400);
+    expect(early.status).toBeLessThan(500);
+    expect(early.headers.get("content-type")).toContain("application/problem+json");
+    expect(await app.built.store.readStream("payment-pay-not-started-yet")).toEqual([]);
 
     const first = await app.webhook(captured);
     expect(first.status).toBe(200);
