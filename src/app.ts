@@ -18,7 +18,7 @@ import type { EventStore } from "./eventstore/port.js";
 import { migrate } from "./infrastructure/sql/migrations.js";
 import { createPgClient } from "./infrastructure/sql/pg-client.js";
 import type { SqlClient } from "./infrastructure/sql/sql-client.js";
-import { SimulatedPaymentGateway } from "./payments/simulated-gateway.js";
+import { paymentFinder, SimulatedPaymentGateway } from "./payments/simulated-gateway.js";
 import { simulatedGatewayRoutes } from "./payments/simulated-gateway-routes.js";
 import { startProjections, type RunningProjections } from "./projections/index.js";
 import { getInventory, listOrders } from "./queries/index.js";
@@ -134,7 +134,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     stoppers.push(() => projections.stop());
 
     const baseUrl = options.publicBaseUrl ?? `http://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${config.port}`;
-    const gateway = new SimulatedPaymentGateway({ publicBaseUrl: baseUrl, webhookUrl: `${baseUrl}/api/payments/webhook`, webhookSecret: secrets.webhookSecret });
+    // findPayment: the payment page also works for payments initiated before a restart.
+    const gateway = new SimulatedPaymentGateway({ publicBaseUrl: baseUrl, webhookUrl: `${baseUrl}/api/payments/webhook`, webhookSecret: secrets.webhookSecret, findPayment: paymentFinder(store) });
     // The order saga and its deadline scheduler (payment timeout, reservation expiry, retries).
     const saga: RunningOrderSaga = await startOrderSaga({
       store,

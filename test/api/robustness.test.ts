@@ -243,6 +243,10 @@ describe.each(backends())("restart in the middle of a flow (%s)", (backend) => {
     const replay = await app.request("POST", "/api/orders", { token: customer, body: { items: [{ sku: "R-1", quantity: 2 }], shippingAddress: address, paymentMethod: "UPI" }, headers: { "idempotency-key": "restart-key" } });
     expect(replay.status).toBe(202);
     expect(replay.body.orderId).toBe(placed.orderId);
+    // The simulated gateway's payment page still knows the payment initiated before the restart.
+    const page = await app.request("GET", `/simulated-gateway/payments/${pending.payment.paymentId}`);
+    expect(page.status).toBe(200);
+    expect(page.text).toContain(placed.orderId);
     expect((await app.webhook(paymentEvent("payment.captured", pending.payment.paymentId, 14_000))).status).toBe(200);
     await awaitStatus(app, customer, placed.orderId, "PROCESSING");
     await awaitStatus(app, customer, second.orderId, "PROCESSING");
