@@ -18,7 +18,7 @@ import type { EventStore } from "./eventstore/port.js";
 import { migrate } from "./infrastructure/sql/migrations.js";
 import { createPgClient } from "./infrastructure/sql/pg-client.js";
 import type { SqlClient } from "./infrastructure/sql/sql-client.js";
-import { paymentFinder, SimulatedPaymentGateway } from "./payments/simulated-gateway.js";
+import { paymentFinder, SimulatedPaymentGateway, type SimulatedGatewayOptions } from "./payments/simulated-gateway.js";
 import { simulatedGatewayRoutes } from "./payments/simulated-gateway-routes.js";
 import { startProjections, type RunningProjections } from "./projections/index.js";
 import { getInventory, listOrders } from "./queries/index.js";
@@ -108,6 +108,8 @@ export interface BuiltApp {
   gateway: SimulatedPaymentGateway;
   projections: RunningProjections;
   saga: RunningOrderSaga;
+  /** Where clients reach the server, once known (after listening on port 0): payment links and the simulated gateway's webhooks use it. */
+  setPublicBaseUrl(url: string): void;
   close(): Promise<void>;
 }
 
@@ -135,7 +137,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
 
     const baseUrl = options.publicBaseUrl ?? `http://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${config.port}`;
     // findPayment: the payment page also works for payments initiated before a restart.
-    const gateway = new SimulatedPaymentGateway({ publicBaseUrl: baseUrl, webhookUrl: `${baseUrl}/api/payments/webhook`, webhookSecret: secrets.webhookSecret, findPayment: paymentFinder(store) });
+    const gatewayOptions: SimulatedGatewayOptions = { publicBaseUrl: baseUrl, webhookUrl: `${baseUrl}/api/payments/webhook`, webhookSecret: secrets.webhookSecret, findPayment: paymentFinder(store) };
+    const gateway = new SimulatedPaymentGateway(gatewayOptions);
     // The order saga and its deadline scheduler (payment timeout, reservation expiry, retries).
     const saga: RunningOrderSaga = await startOrderSaga({
       store,
@@ -214,7 +217,11 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     // First the server drains its requests, then the processors stop at a checkpoint, then the stores close.
     stoppers.push(() => app.close());
 
-    return { app, store, sql, secrets, gateway, projections, saga, close: stopAll };
+    const setPublicBaseUrl = (url: string) => {
+      gatewayOptions.publicBaseUrl = url;
+      gatewayOptions.webhookUrl = `${url.replace(/\/$/, "")}/api/payments/webhook`;
+    };
+    return { app, store, sql, secrets, gateway, projections, saga, setPublicBaseUrl, close: stopAll };
   } catch (error) {
     await stopAll();
     throw error;

@@ -19,6 +19,7 @@ async function main(): Promise<void> {
   }
   const built = await buildApp(config, { logger: { level: process.env.LOG_LEVEL ?? "info" } });
   const address = await built.app.listen({ port: config.port, host: config.host });
+  if (config.port === 0) built.setPublicBaseUrl(address);
   const lines = [`listening on ${address}  (docs: ${address}/docs)`];
   lines.push(`storage: ${config.databaseUrl ? "PostgreSQL (DATABASE_URL)" : `embedded PGlite under ${config.dataDir}`}`);
   // Configured secrets are never printed; dev secrets (generated, kept under DATA_DIR) are, with a token for trying things out.

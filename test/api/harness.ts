@@ -64,6 +64,7 @@ export async function startApp(storage: Storage, env: Record<string, string> = {
   });
   const built = await buildApp(config, { publicBaseUrl: "http://127.0.0.1:0", pollIntervalMs: 20 });
   const url = await built.app.listen({ port: 0, host: "127.0.0.1" });
+  built.setPublicBaseUrl(url);
   const request: TestApp["request"] = async (method, path, options = {}) => {
     const headers: Record<string, string> = { ...(options.headers ?? {}) };
     if (options.token) headers.authorization = `Bearer ${options.token}`;
