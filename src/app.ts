@@ -6,6 +6,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import type { FastifyInstance, FastifyServerOptions } from "fastify";
+import { pino, type Logger } from "pino";
 import { collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import { buildServer } from "./api/server.js";
 import type { ApiDeps, ReadinessCheck } from "./api/deps.js";
@@ -132,7 +133,10 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     stoppers.push(() => store.close());
     await migrate(sql, idempotencyMigrations);
 
-    const projections = await startProjections({ store, sql });
+    // Processors log their retries and parked events; an app built without a logger (tests) stays quiet.
+    const processorLogger: Logger | undefined =
+      options.logger && typeof options.logger === "object" && "level" in options.logger ? pino({ level: String(options.logger.level), name: "processors" }) : undefined;
+    const projections = await startProjections({ store, sql, ...(processorLogger ? { logger: processorLogger } : {}) });
     stoppers.push(() => projections.stop());
 
     const baseUrl = options.publicBaseUrl ?? `http://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${config.port}`;
@@ -147,6 +151,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       clock: systemClock,
       config: { paymentTimeoutMs: config.paymentTimeoutMs, reservationTtlMs: config.reservationTtlMs },
       ...(options.schedulerPollMs ? { schedulerPollMs: options.schedulerPollMs } : {}),
+      ...(processorLogger ? { logger: processorLogger } : {}),
     });
     stoppers.push(() => saga.stop());
 
