@@ -1,15 +1,4 @@
-import { openEventStore, openSqlClient } from "../../src/eventstore/index.js";
+import { openPgliteWorld } from "../support/stores.js";
 import { projectionSuite } from "./suite.js";
 
-projectionSuite("embedded PGlite", async () => {
-  const sql = await openSqlClient({});
-  const store = await openEventStore({ sql, pollIntervalMs: 20 });
-  return {
-    store,
-    sql,
-    async close() {
-      await store.close();
-      await sql.close();
-    },
-  };
-});
+projectionSuite("embedded PGlite", openPgliteWorld);
