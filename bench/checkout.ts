@@ -145,6 +145,7 @@ async function main(): Promise<void> {
         ...process.env,
         PORT: String(port),
         HOST: "127.0.0.1",
+        RATE_LIMIT_PER_MINUTE: "0", // one load generator stands for many customers
         DATA_DIR: dataDir,
         DATABASE_URL: db.url,
         AUTH_JWT_SECRET: JWT_SECRET,

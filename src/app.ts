@@ -203,6 +203,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       jwtSecret: secrets.jwtSecret,
       webhookSecret: secrets.webhookSecret,
       returnWindowMs: config.returnWindowMs,
+      rateLimitPerMinute: config.rateLimitPerMinute,
       registry,
       read: {
         listOrders: (filter) => listOrders(sql, filter) as Promise<{ total: number; items: unknown[] }>,

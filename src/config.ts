@@ -29,6 +29,8 @@ export interface Config {
   returnWindowMs: number;
   /** PG_POOL_MAX: connections of the PostgreSQL pool shared by the API and the processors (default 40). */
   pgPoolMax: number;
+  /** RATE_LIMIT_PER_MINUTE: requests one caller (bearer token, else IP) may make per minute; 0 turns the limit off (default 6000). */
+  rateLimitPerMinute: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -59,6 +61,13 @@ function duration(env: Env, name: string, fallback: number, unit = " number of m
   return n;
 }
 
+function wholeNumber(env: Env, name: string, fallback: number): number {
+  const v = present(env, name);
+  if (v === undefined) return fallback;
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) throw new ConfigError(name, `must be a whole number (0 or more), got "${v}"`);
+  return Number(v);
+}
+
 function secret(env: Env, name: string): string | undefined {
   const v = env[name];
   if (v === undefined || v === "") return undefined;
@@ -85,6 +94,7 @@ export function loadConfig(env: Env = process.env): Config {
     reservationTtlMs: duration(env, "RESERVATION_TTL_MS", 900_000),
     returnWindowMs: duration(env, "RETURN_WINDOW_MS", 10 * 24 * 3600 * 1000),
     pgPoolMax: duration(env, "PG_POOL_MAX", 40, ""),
+    rateLimitPerMinute: wholeNumber(env, "RATE_LIMIT_PER_MINUTE", 6000),
   };
   if (config.pgPoolMax > 1000) throw new ConfigError("PG_POOL_MAX", `must be at most 1000, got ${config.pgPoolMax}`);
   const databaseUrl = url(env, "DATABASE_URL", ["postgres:", "postgresql:"]);

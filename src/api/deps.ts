@@ -37,6 +37,8 @@ export interface ApiDeps {
   /** Applies a verified gateway webhook (src/commands/gateway-events.ts). */
   applyGatewayEvent?(body: GatewayWebhookBody): Promise<unknown>;
   readiness: ReadinessCheck[];
+  /** Requests per minute per caller; 0 or absent: no limit. */
+  rateLimitPerMinute?: number;
   /** Extra Fastify plugins (e.g. the simulated gateway's routes). */
   now?: () => Date;
 }

@@ -1,9 +1,10 @@
 // The Fastify server: error handling, docs, idempotency, and every route area.
 
+import rateLimit from "@fastify/rate-limit";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { cartRoutes } from "./cart.js";
 import { catalogRoutes } from "./catalog.js";
 import type { ApiDeps } from "./deps.js";
@@ -11,7 +12,7 @@ import { registerIdempotency } from "./idempotency.js";
 import { operationsRoutes } from "./operations.js";
 import { orderRoutes } from "./orders.js";
 import { paymentRoutes } from "./payments.js";
-import { errorHandler, sendProblem } from "./problem.js";
+import { errorHandler, ProblemError, sendProblem } from "./problem.js";
 import { Problem } from "./schemas.js";
 
 export interface ServerOptions {
@@ -46,6 +47,23 @@ export async function buildServer(deps: ApiDeps, options: ServerOptions = {}): P
     },
   });
   await app.register(swaggerUi, { routePrefix: "/docs" });
+
+  if (deps.rateLimitPerMinute && deps.rateLimitPerMinute > 0) {
+    // Per caller: the bearer token when there is one (one customer behind a shared IP is not
+    // throttled by its neighbours), else the client address. Probes, metrics, docs and the
+    // gateway's webhooks are never limited: refusing a webhook would only delay its retry.
+    await app.register(rateLimit, {
+      max: deps.rateLimitPerMinute,
+      timeWindow: 60_000,
+      keyGenerator: (request) => {
+        const auth = request.headers.authorization;
+        return auth ? `token:${createHash("sha256").update(auth).digest("hex")}` : `ip:${request.ip}`;
+      },
+      allowList: (request) => /^\/(health|metrics|docs)(\/|$)|^\/api\/payments\/webhook$/.test(request.url.split("?")[0] ?? ""),
+      errorResponseBuilder: (_request, context) =>
+        new ProblemError(429, "Too Many Requests", `more than ${context.max} requests in ${context.after}`, { limit: context.max }, { "retry-after": String(Math.ceil(context.ttl / 1000)) }),
+    });
+  }
 
   registerIdempotency(app, deps.sql);
   await operationsRoutes(app, deps);
