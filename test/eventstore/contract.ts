@@ -30,6 +30,19 @@ const event = (type = "ThingHappened", data: NewEvent["data"] = { n: 1 }, extra:
 });
 const events = (count: number, type = "ThingHappened") => Array.from({ length: count }, (_, n) => event(type, { n }));
 
+/**
+ * Waits until readers can see `position`. On PostgreSQL the horizon is the oldest transaction still
+ * running anywhere on the server, so an event appended here becomes readable only once every
+ * transaction older than it (other test files included) has ended.
+ */
+async function untilVisible(store: EventStore, position: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (compareCheckpoints(await store.headCheckpoint(), position) < 0) {
+    if (Date.now() > deadline) throw new Error(`position ${position} not visible after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 async function readEverything(store: EventStore, filter: { streamCategories: string[] }): Promise<RecordedEvent[]> {
   const all: RecordedEvent[] = [];
   let from = START;
@@ -40,6 +53,8 @@ async function readEverything(store: EventStore, filter: { streamCategories: str
     from = page.checkpoint;
   }
 }
+
+export { untilVisible };
 
 export function eventStoreContract(name: string, factory: StoreFactory): void {
   describe(`event store contract: ${name}`, () => {
@@ -135,10 +150,15 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
           ["a schema version of 0", () => [`${category()}-1`, [event("T", {}, { schemaVersion: 0 })], "any"]],
         ];
         it.each(bad)("%s", async (_, make) => {
-          const before = await store.headCheckpoint();
+          // Markers before and after: everything stored between them must be the second marker alone.
+          const markers = `${category()}-marker`;
+          const before = await store.appendToStream(markers, events(1));
+          await untilVisible(store, before.position);
           const [streamId, batch, expectedRevision] = make();
           await expect(store.appendToStream(streamId, batch as NewEvent[], { expectedRevision: expectedRevision as never })).rejects.toBeInstanceOf(InvalidAppendError);
-          expect(await store.headCheckpoint()).toBe(before);
+          const after = await store.appendToStream(markers, events(1));
+          await untilVisible(store, after.position);
+          expect((await store.readAll({ from: before.position })).events.map((e) => e.position)).toEqual([after.position]);
           if (typeof streamId === "string" && streamId.trim() !== "") expect(await store.readStream(streamId)).toEqual([]);
         });
       });
@@ -173,6 +193,7 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
             appended.push(...batch.map((e) => e.id));
           }
         }
+        await untilVisible(store, (await store.readStream(`${cat}-b`, { direction: "backwards", maxCount: 1 }))[0]!.position);
         const all = await readEverything(store, { streamCategories: [cat] });
         expect(all.map((e) => e.id)).toEqual(appended);
         const positions = all.map((e) => e.position);
@@ -184,7 +205,7 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
         const cat = category();
         const other = category();
         await store.appendToStream(`${cat}-1`, [event("Wanted"), event("Unwanted"), event("Wanted")]);
-        await store.appendToStream(`${other}-1`, [event("Wanted")]);
+        await untilVisible(store, (await store.appendToStream(`${other}-1`, [event("Wanted")])).position);
         const byType = await store.readAll({ filter: { eventTypes: ["Wanted"], streamCategories: [cat] } });
         expect(byType.events.map((e) => [e.streamId, e.type])).toEqual([
           [`${cat}-1`, "Wanted"],
@@ -196,7 +217,7 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
 
       it("moves a filtered reader's checkpoint past events it skipped", async () => {
         const cat = category();
-        await store.appendToStream(`${cat}-1`, events(3, "Skipped"));
+        await untilVisible(store, (await store.appendToStream(`${cat}-1`, events(3, "Skipped"))).position);
         const page = await store.readAll({ filter: { streamCategories: [`${cat}-none`] } });
         expect(page.events).toEqual([]);
         expect(compareCheckpoints(page.checkpoint, (await store.readStream(`${cat}-1`))[2]!.position)).toBeGreaterThanOrEqual(0);
@@ -208,12 +229,14 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
         const stream = `${category()}-1`;
         let last = await store.appendToStream(stream, events(1));
         for (let i = 0; i < 300; i++) last = await store.appendToStream(stream, events(1));
+        await untilVisible(store, last.position);
         expect(await store.headCheckpoint()).toBe(last.position);
       });
 
       it("reports the head checkpoint", async () => {
         const result = await store.appendToStream(`${category()}-1`, events(1));
-        expect(compareCheckpoints(await store.headCheckpoint(), result.position)).toBeGreaterThanOrEqual(0);
+        await untilVisible(store, result.position);
+        expect(await store.headCheckpoint()).toBe(result.position);
       });
     });
 

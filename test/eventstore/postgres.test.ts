@@ -5,11 +5,12 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PostgresEventStore, START, WrongExpectedVersionError, type NewEvent, type RecordedEvent } from "../../src/eventstore/index.js";
+import { encodeCheckpoint } from "../../src/eventstore/postgres/postgres-event-store.js";
 import { createPgClient } from "../../src/infrastructure/sql/pg-client.js";
 import type { SqlClient } from "../../src/infrastructure/sql/sql-client.js";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
 import { missing, server } from "../support/env.js";
-import { eventStoreContract } from "./contract.js";
+import { eventStoreContract, untilVisible } from "./contract.js";
 
 const databaseUrl = server("DATABASE_URL");
 
@@ -61,7 +62,9 @@ describe.skipIf(missing(databaseUrl))("PostgreSQL event store", () => {
 
   it("does not show an event to readers while an older transaction is still open", async () => {
     const store = await PostgresEventStore.open(sql);
-    const head = await store.headCheckpoint();
+    const marker = await store.appendToStream(`late-${randomUUID()}`, [event()]);
+    await untilVisible(store, marker.position);
+    const head = marker.position;
     const slow = event({ slow: true });
     const fast = event({ fast: true });
     let releaseSlow!: () => void;
@@ -70,10 +73,11 @@ describe.skipIf(missing(databaseUrl))("PostgreSQL event store", () => {
       await new Promise<void>((resolve) => (releaseSlow = resolve));
     });
     await sleep(50);
-    await store.appendToStream(`late-${randomUUID()}`, [fast]);
+    const fastAppended = await store.appendToStream(`late-${randomUUID()}`, [fast]);
     expect((await store.readAll({ from: head })).events.map((e) => e.id)).not.toContain(fast.id);
     releaseSlow();
     await slowCommitted;
+    await untilVisible(store, fastAppended.position);
     const visible = (await store.readAll({ from: head })).events.map((e) => e.id);
     expect(visible.indexOf(slow.id)).toBeGreaterThanOrEqual(0);
     expect(visible.indexOf(slow.id)).toBeLessThan(visible.indexOf(fast.id));
@@ -154,7 +158,12 @@ describe.skipIf(missing(databaseUrl))("PostgreSQL event store", () => {
       }
     };
     await Promise.all(Array.from({ length: 8 }, (_, w) => writer(w)));
-    const head = await store.headCheckpoint();
+    // Everything committed becomes readable once no older transaction runs anywhere on the server.
+    const { rows } = await sql.query<{ transaction_id: string; global_position: string }>(
+      "SELECT transaction_id::text AS transaction_id, global_position::text AS global_position FROM es_events ORDER BY es_events.transaction_id DESC, es_events.global_position DESC LIMIT 1",
+    );
+    const head = encodeCheckpoint(rows[0]!.transaction_id, rows[0]!.global_position);
+    await untilVisible(store, head, 60_000);
     await steady.caughtUpTo!(head);
     stopRestarting = true;
     await restartingLoop;

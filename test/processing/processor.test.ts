@@ -138,7 +138,7 @@ function processorSuite(name: string, open: () => Promise<{ sql: SqlClient; tear
       const { definition } = await totals(category);
       const processor = await startProcessor(definition, { store, sql, retry: fast });
       const elsewhere = await store.appendToStream(`other${category}-1`, [event("Unrelated", { amount: 1 })]);
-      await processor.caughtUpTo(elsewhere.position, 5_000);
+      await processor.caughtUpTo(elsewhere.position, 20_000);
       await processor.stop();
     });
   });
