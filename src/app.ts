@@ -150,6 +150,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       gateway,
       clock: systemClock,
       config: { paymentTimeoutMs: config.paymentTimeoutMs, reservationTtlMs: config.reservationTtlMs },
+      partitions: config.sagaPartitions,
       ...(options.schedulerPollMs ? { schedulerPollMs: options.schedulerPollMs } : {}),
       ...(processorLogger ? { logger: processorLogger } : {}),
     });
@@ -189,7 +190,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         name: "orderSaga",
         check: async () => {
           const s = await saga.processor.status();
-          return { checkpoint: s.checkpoint, caughtUp: s.caughtUp, parked: s.parked };
+          return { checkpoint: s.checkpoint, caughtUp: s.caughtUp, parked: s.parked, partitions: saga.partitions.length };
         },
       },
     ];

@@ -31,6 +31,8 @@ export interface Config {
   pgPoolMax: number;
   /** RATE_LIMIT_PER_MINUTE: requests one caller (bearer token, else IP) may make per minute; 0 turns the limit off (default 6000). */
   rateLimitPerMinute: number;
+  /** SAGA_PARTITIONS: processors the order saga runs as, each owning the orders hashed to it (1-64, default 4). */
+  sagaPartitions: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -95,7 +97,9 @@ export function loadConfig(env: Env = process.env): Config {
     returnWindowMs: duration(env, "RETURN_WINDOW_MS", 10 * 24 * 3600 * 1000),
     pgPoolMax: duration(env, "PG_POOL_MAX", 40, ""),
     rateLimitPerMinute: wholeNumber(env, "RATE_LIMIT_PER_MINUTE", 6000),
+    sagaPartitions: duration(env, "SAGA_PARTITIONS", 4, ""),
   };
+  if (config.sagaPartitions > 64) throw new ConfigError("SAGA_PARTITIONS", `must be at most 64, got ${config.sagaPartitions}`);
   if (config.pgPoolMax > 1000) throw new ConfigError("PG_POOL_MAX", `must be at most 1000, got ${config.pgPoolMax}`);
   const databaseUrl = url(env, "DATABASE_URL", ["postgres:", "postgresql:"]);
   if (databaseUrl) config.databaseUrl = databaseUrl;

@@ -45,6 +45,8 @@ export interface SagaNeedingAttention {
   stepId: string;
   /** For kind "event": the processor's parked-event id (retryParked). */
   parkedId?: number;
+  /** For kind "event": the saga processor (partition) that parked it. */
+  processor?: string;
   error: string;
   attempts: number;
   since: string;
@@ -76,11 +78,11 @@ export async function listSagasNeedingAttention(deps: SqlExecutor | { sql: SqlEx
   return [...gateway, ...(await parkedSagaEvents(sql, deps.store))].sort((a, b) => a.since.localeCompare(b.since) || a.orderId.localeCompare(b.orderId));
 }
 
-/** The saga processor's parked events, each with the order it belongs to. */
+/** The saga processors' parked events (every partition, any partition count), each with the order it belongs to. */
 export async function parkedSagaEvents(sql: SqlExecutor, store: EventStore): Promise<SagaNeedingAttention[]> {
   let parked: ParkedEvent[];
   try {
-    parked = await listParked(sql, ORDER_SAGA_PROCESSOR);
+    parked = (await listParked(sql)).filter((p) => p.processor === ORDER_SAGA_PROCESSOR || p.processor.startsWith(`${ORDER_SAGA_PROCESSOR}/`));
   } catch (error) {
     if (sqlErrorCode(error) === "42P01") return []; // the processor never ran here
     throw error;
@@ -90,7 +92,7 @@ export async function parkedSagaEvents(sql: SqlExecutor, store: EventStore): Pro
     const event = (await store.readStream(p.streamId)).find((e) => e.id === p.eventId);
     const orderId = (event?.data as { orderId?: unknown } | undefined)?.orderId;
     if (typeof orderId !== "string") continue;
-    result.push({ orderId, sagaId: `orderSaga-${orderId}`, kind: "event", stepId: p.eventId, parkedId: p.id, error: `${p.type}: ${p.error}`, attempts: p.attempts, since: p.parkedAt, updatedAt: p.parkedAt });
+    result.push({ orderId, sagaId: `orderSaga-${orderId}`, kind: "event", stepId: p.eventId, parkedId: p.id, processor: p.processor, error: `${p.type}: ${p.error}`, attempts: p.attempts, since: p.parkedAt, updatedAt: p.parkedAt });
   }
   return result;
 }

@@ -4,3 +4,4 @@ export * from "./order-saga.js";
 export * from "./order-saga-runner.js";
 export * from "./attention.js";
 export * from "./inventory-locator.js";
+export * from "./partitions.js";

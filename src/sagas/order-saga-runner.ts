@@ -28,10 +28,11 @@ import { loadAggregate } from "../commands/load.js";
 import { START, streamCategory, type Checkpoint, type EventMetadata, type EventStore, type RecordedEvent } from "../eventstore/port.js";
 import type { SqlClient } from "../infrastructure/sql/sql-client.js";
 import { GatewayError, type PaymentGateway } from "../payments/payment-gateway.js";
-import { retryParked, startProcessor, type ProcessorDefinition, type RunningProcessor } from "../processing/processor.js";
+import { retryParked, startProcessor, type ProcessorDefinition, type ProcessorStatus, type RunningProcessor } from "../processing/processor.js";
 import { cancelDeadline, migrateScheduling, scheduleDeadline, startScheduler, type Clock, type Scheduler } from "../scheduling/deadlines.js";
 import { clearAttention, markNeedsAttention, migrateSagas, ORDER_SAGA_PROCESSOR, parkedSagaEvents, resumeSaga } from "./attention.js";
 import { EventStoreInventoryLocator, type InventoryLocator } from "./inventory-locator.js";
+import { assertPartitions, rebalanceSagaCheckpoints, sagaPartitionOf, sagaProcessorName } from "./partitions.js";
 import {
   foldSaga,
   react,
@@ -139,9 +140,41 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
   const retry: SagaRetryPolicy = { ...DEFAULT_RETRY, ...deps.config.retry };
   const fault = async (point: FaultPoint, event: RecordedEvent) => deps.faults?.(point, event);
 
+  // Saga partitions run side by side in this process: an OrderPlaced step reads where the stock is
+  // and reserves it. Serialised per SKU, two orders placed at once cannot both plan on the same
+  // units (one would be rejected as out of stock while another warehouse still had them), as with
+  // one sequential processor.
+  const skuLocks = new Map<string, Promise<void>>();
+  async function withSkuLocks<T>(skus: readonly string[], work: () => Promise<T>): Promise<T> {
+    const releases: (() => void)[] = [];
+    try {
+      for (const sku of [...new Set(skus)].sort()) {
+        const previous = skuLocks.get(sku) ?? Promise.resolve();
+        let release!: () => void;
+        const held = new Promise<void>((resolve) => (release = resolve));
+        const tail = previous.then(() => held);
+        skuLocks.set(sku, tail);
+        releases.push(() => {
+          release();
+          if (skuLocks.get(sku) === tail) skuLocks.delete(sku);
+        });
+        await previous;
+      }
+      return await work();
+    } finally {
+      for (const release of releases) release();
+    }
+  }
+
   return async function handle(event: RecordedEvent): Promise<void> {
-    let input = toSagaInput(event);
+    const input = toSagaInput(event);
     if (!input) return;
+    if (input.type === "OrderPlaced") return withSkuLocks(input.data.lines.map((l) => l.sku), () => handleInput(event, input));
+    return handleInput(event, input);
+  };
+
+  async function handleInput(event: RecordedEvent, firstInput: SagaInput): Promise<void> {
+    let input = firstInput;
     const orderId = input.data.orderId;
     const streamId = sagaStreamId(orderId);
     const saga = await loadSaga(store, orderId);
@@ -208,7 +241,7 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
       await clearAttention(sql, orderId);
       logger?.info({ orderId, stepId: recorded.retryOf }, "saga recovered");
     }
-  };
+  }
 
   async function recordGatewayFailure(orderId: string, step: SagaStepRecorded["data"], error: GatewayError, meta: EventMetadata, event: RecordedEvent): Promise<void> {
     const origin = step.retryOf ?? step.stepId;
@@ -323,13 +356,33 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
   }
 }
 
-export function orderSagaProcessor(deps: OrderSagaDeps): ProcessorDefinition {
-  const handle = createOrderSagaHandler(deps);
-  return { name: ORDER_SAGA_PROCESSOR, mode: "at-least-once", filter: { streamCategories: [...ORDER_SAGA_FILTER.streamCategories], eventTypes: [...ORDER_SAGA_FILTER.eventTypes] }, handle: (event) => handle(event), batchSize: 100 };
+/**
+ * The saga's processor definition. With `partition` ({index, of}), the one of partition `index`
+ * of `of`: it handles only the events of the orders sagaPartitionOf assigns to it and skips the
+ * others (its checkpoint still moves past them). `handle` lets partitions share one handler.
+ */
+export function orderSagaProcessor(deps: OrderSagaDeps, partition: { index: number; of: number } = { index: 0, of: 1 }, handle = createOrderSagaHandler(deps)): ProcessorDefinition {
+  const { index, of } = partition;
+  return {
+    name: sagaProcessorName(index, of),
+    mode: "at-least-once",
+    filter: { streamCategories: [...ORDER_SAGA_FILTER.streamCategories], eventTypes: [...ORDER_SAGA_FILTER.eventTypes] },
+    handle: async (event) => {
+      if (of > 1) {
+        const orderId = toSagaInput(event)?.data.orderId;
+        if (orderId === undefined || sagaPartitionOf(orderId, of) !== index) return;
+      }
+      await handle(event);
+    },
+    batchSize: 100,
+  };
 }
 
 export interface RunningOrderSaga {
+  /** All partitions as one: caughtUpTo waits for every one; status() is the aggregate (lowest checkpoint, caughtUp when all are, parked summed). */
   readonly processor: RunningProcessor;
+  /** Each partition's own processor (one when partitions = 1). */
+  readonly partitions: readonly RunningProcessor[];
   readonly scheduler: Scheduler;
   caughtUpTo(checkpoint: Checkpoint, timeoutMs?: number): Promise<void>;
   /** Retries the order's parked events through the saga, then asks it to re-run a parked gateway step. */
@@ -342,12 +395,45 @@ export interface StartOrderSagaDeps extends OrderSagaDeps {
   schedulerPollMs?: number | false;
   /** Retry policy of the processor for events whose handling fails (not gateway failures). */
   processorRetry?: { maxAttempts?: number; baseDelayMs?: number; maxDelayMs?: number };
+  /** Processors the saga runs as, each owning the orders hashed to it (default 1; see partitions.ts). */
+  partitions?: number;
 }
 
-/** Starts the saga processor and the deadline scheduler. The app calls this once at start-up. */
+/** Several partitions seen as one processor (the readiness check, tests). */
+function aggregateProcessor(parts: readonly RunningProcessor[]): RunningProcessor {
+  return {
+    name: ORDER_SAGA_PROCESSOR,
+    async caughtUpTo(checkpoint, timeoutMs) {
+      await Promise.all(parts.map((p) => p.caughtUpTo(checkpoint, timeoutMs)));
+    },
+    async status(): Promise<ProcessorStatus> {
+      const all = await Promise.all(parts.map((p) => p.status()));
+      const min = (a: Checkpoint, b: Checkpoint) => (b < a ? b : a);
+      const max = (a: Checkpoint, b: Checkpoint) => (b > a ? b : a);
+      const last = all.map((s) => s.lastProcessedAt).filter((t): t is string => t !== null);
+      return {
+        name: ORDER_SAGA_PROCESSOR,
+        checkpoint: all.map((s) => s.checkpoint).reduce(min),
+        head: all.map((s) => s.head).reduce(max),
+        caughtUp: all.every((s) => s.caughtUp),
+        parked: all.reduce((n, s) => n + s.parked, 0),
+        lastProcessedAt: last.length === 0 ? null : last.reduce(max),
+      };
+    },
+    async stop() {
+      await Promise.all(parts.map((p) => p.stop()));
+    },
+  };
+}
+
+/** Starts the saga processor(s) and the deadline scheduler. The app calls this once at start-up. */
 export async function startOrderSaga(deps: StartOrderSagaDeps): Promise<RunningOrderSaga> {
+  const partitions = deps.partitions ?? 1;
+  assertPartitions(partitions);
   await migrateScheduling(deps.sql);
   await migrateSagas(deps.sql);
+  const rebalanced = await rebalanceSagaCheckpoints(deps.sql, partitions);
+  if (rebalanced) deps.logger?.info({ partitions, from: rebalanced.from, replaced: rebalanced.replaced }, "saga partition count changed: every partition starts from the lowest old checkpoint");
   const schedulerLogger = deps.logger ? { warn: (obj: object, msg?: string) => deps.logger?.warn(obj, msg) } : undefined;
   const scheduler = await startScheduler({
     store: deps.store,
@@ -356,22 +442,35 @@ export async function startOrderSaga(deps: StartOrderSagaDeps): Promise<RunningO
     ...(deps.schedulerPollMs === false ? { autoStart: false } : { pollIntervalMs: deps.schedulerPollMs ?? 250 }),
     ...(schedulerLogger ? { logger: schedulerLogger } : {}),
   });
-  const definition = orderSagaProcessor(deps);
-  const processor = await startProcessor(definition, {
+  const handle = createOrderSagaHandler(deps);
+  const processorDeps = {
     store: deps.store,
     sql: deps.sql,
     ...(deps.processorRetry ? { retry: deps.processorRetry } : {}),
     ...(deps.logger ? { logger: deps.logger } : {}),
-  });
-  // Wait until the processor's subscription exists: a stop() issued before that would not reach it.
-  await processor.caughtUpTo(START, 30_000);
+  };
+  const parts: RunningProcessor[] = [];
+  try {
+    for (let index = 0; index < partitions; index++) parts.push(await startProcessor(orderSagaProcessor(deps, { index, of: partitions }, handle), processorDeps));
+    // Wait until the processors' subscriptions exist: a stop() issued before that would not reach them.
+    await Promise.all(parts.map((p) => p.caughtUpTo(START, 30_000)));
+  } catch (error) {
+    await Promise.all(parts.map((p) => p.stop().catch(() => undefined)));
+    await scheduler.stop();
+    throw error;
+  }
+  const processor = parts.length === 1 ? parts[0]! : aggregateProcessor(parts);
   return {
     processor,
+    partitions: parts,
     scheduler,
     caughtUpTo: (checkpoint, timeoutMs) => processor.caughtUpTo(checkpoint, timeoutMs),
     async resume(orderId, by = "operator") {
       for (const parked of await parkedSagaEvents(deps.sql, deps.store)) {
-        if (parked.orderId === orderId && parked.parkedId !== undefined) await retryParked({ store: deps.store, sql: deps.sql }, definition, parked.parkedId);
+        if (parked.orderId !== orderId || parked.parkedId === undefined) continue;
+        // Under the name it was parked with: its partition's, or one of an earlier partition count.
+        const definition: ProcessorDefinition = { ...orderSagaProcessor(deps, undefined, handle), name: parked.processor ?? ORDER_SAGA_PROCESSOR, handle: (event) => handle(event) };
+        await retryParked({ store: deps.store, sql: deps.sql }, definition, parked.parkedId);
       }
       await resumeSaga({ store: deps.store, clock: deps.clock }, orderId, by);
     },

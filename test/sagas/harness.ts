@@ -39,6 +39,8 @@ export interface WorldOptions {
   retry?: { maxAttempts?: number; baseDelayMs?: number; maxDelayMs?: number };
   /** The processor's own retry of a failing event (default: 2 quick attempts). */
   processorRetry?: { maxAttempts?: number; baseDelayMs?: number; maxDelayMs?: number };
+  /** Saga partitions (default 1). */
+  partitions?: number;
 }
 
 export interface World {
@@ -102,6 +104,7 @@ export async function openWorld(backend: Backend, options: WorldOptions = {}): P
       schedulerPollMs: false,
       processorRetry: o.processorRetry ?? { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 20 },
       ...(o.faults ? { faults: o.faults } : {}),
+      ...(o.partitions ? { partitions: o.partitions } : {}),
     });
 
   const world: World = {
