@@ -667,6 +667,13 @@ function applyReaction(state: SagaState, reaction: Reaction, decidedAt: string):
         s = { ...s, allocations: [...s.allocations, { sku: d.sku, warehouseId: d.warehouseId, quantity: d.quantity, status: "REQUESTED", restocked: 0 }], reservationExpiresAt: s.reservationExpiresAt ?? d.expiresAt };
       }
     }
+    if (c.target === "inventory" && c.command.type === "ShipStock") {
+      // Shipped as soon as the saga decides it: the API may append the delivery, the return and its
+      // receipt before the saga reads the StockShipped its own command produced, and a return
+      // received then must still restock these units.
+      const d = c.command;
+      s = { ...s, allocations: s.allocations.map((a) => (allocKey(a) === allocKey(d) && (a.status === "COMMITTED" || a.status === "RESERVED") ? { ...a, status: "SHIPPED" } : a)) };
+    }
     if (c.target === "inventory" && c.command.type === "RestockReturn") {
       const d = c.command;
       s = { ...s, allocations: s.allocations.map((a) => (allocKey(a) === allocKey(d) ? { ...a, restocked: a.restocked + d.quantity } : a)) };

@@ -166,6 +166,17 @@ describe("order saga: the way forward", () => {
   });
 });
 
+describe("order saga: the API ahead of the saga", () => {
+  it("ReturnReceived read before the StockShipped the saga's own ShipStock produced -> still restocks", () => {
+    // Shipping, delivery, the return and its receipt were appended while the saga lagged: the
+    // saga reads them before the StockShipped events its ship step caused.
+    const shippedOnly = [...paid, { type: "OrderShipped", data: { orderId: O, at: now } } as SagaInput, { type: "OrderDelivered", data: { orderId: O, at: now } } as SagaInput];
+    const requested: SagaInput = { type: "OrderReturnRequested", data: { orderId: O, returnId: "ret1", lines: [{ sku: "A", quantity: 1, unitPrice: 1000 }], refundAmount: 1000, at: now } };
+    const r = given(...shippedOnly, requested).when({ type: "OrderReturnReceived", data: { orderId: O, returnId: "ret1", at: now } });
+    expect(commands(r)).toEqual(["inventory.RestockReturn A@w1 x1", "payment.RequestRefund 1000", "order.RecordRefundRequested 1000", "order.MarkReturned"]);
+  });
+});
+
 describe("order saga: failures and compensations", () => {
   it("no warehouse stocks a SKU -> cancel OUT_OF_STOCK at once", () => {
     const r = given().when(placed({ stock: { A: [{ warehouseId: "w1", available: 5 }] } }));
