@@ -10,7 +10,8 @@ import { paymentDecider, streamId as paymentStream, type Payment } from "../../s
 import type { PaymentMethod } from "../../src/aggregates/rules.js";
 import { applyGatewayEvent } from "../../src/commands/gateway-events.js";
 import { handleCommand } from "../../src/commands/handle-command.js";
-import { openEventStore, openSqlClient, type EventStore, type RecordedEvent } from "../../src/eventstore/index.js";
+import { openEventStore, openSqlClient, START, type Checkpoint, type EventStore, type RecordedEvent } from "../../src/eventstore/index.js";
+import { encodeCheckpoint } from "../../src/eventstore/postgres/postgres-event-store.js";
 import type { SqlClient } from "../../src/infrastructure/sql/sql-client.js";
 import type { GatewayWebhookBody } from "../../src/payments/payment-gateway.js";
 import { SimulatedPaymentGateway } from "../../src/payments/simulated-gateway.js";
@@ -67,6 +68,8 @@ export interface World {
   allInventoryLawsHold(): Promise<boolean>;
   /** True when every committed event is visible to subscribers (no transaction holds the horizon back). */
   allVisible(): Promise<boolean>;
+  /** The newest committed event's checkpoint, read past the subscription horizon (START for an empty log). */
+  lastCommitted(): Promise<Checkpoint>;
   close(): Promise<void>;
 }
 
@@ -123,7 +126,9 @@ export async function openWorld(backend: Backend, options: WorldOptions = {}): P
         const head = await store.headCheckpoint();
         await world.saga.caughtUpTo(head, 20_000);
         const fired = await world.saga.scheduler.tick();
-        if (fired === 0 && (await store.headCheckpoint()) === head && (await world.allVisible())) return;
+        // Settled only when the head the saga caught up with is the newest committed event: a head
+        // held back by another database's open transaction may hide events the saga has not seen.
+        if (fired === 0 && (await world.lastCommitted()) === head) return;
         if (fired === 0) await new Promise((resolve) => setTimeout(resolve, 20));
       }
       throw new Error("the saga did not settle");
@@ -205,6 +210,12 @@ export async function openWorld(backend: Backend, options: WorldOptions = {}): P
         "SELECT count(*)::int AS hidden FROM es_events WHERE transaction_id >= pg_snapshot_xmin(pg_current_snapshot())",
       );
       return (rows[0]?.hidden ?? 0) === 0;
+    },
+    async lastCommitted() {
+      const { rows } = await sql.query<{ transaction_id: string; global_position: string }>(
+        "SELECT e.transaction_id::text AS transaction_id, e.global_position::text AS global_position FROM es_events e ORDER BY e.transaction_id DESC, e.global_position DESC LIMIT 1",
+      );
+      return rows[0] ? encodeCheckpoint(rows[0].transaction_id, rows[0].global_position) : START;
     },
     async close() {
       await world.saga.stop().catch(() => {});

@@ -73,7 +73,7 @@ async function settle(w: World, ctl: Controller): Promise<void> {
     const outcome = await Promise.race([saga.caughtUpTo(head, 30_000).then(() => "ok" as const, (e: unknown) => (ctl.pending ? ("crash" as const) : Promise.reject(e))), ctl.signal()]);
     if (outcome === "crash" || ctl.pending) continue;
     const fired = await w.saga.scheduler.tick();
-    if (fired === 0 && (await w.store.headCheckpoint()) === head && !ctl.pending && (await w.allVisible())) return;
+    if (fired === 0 && !ctl.pending && (await w.lastCommitted()) === head) return;
     if (fired === 0) await new Promise((resolve) => setTimeout(resolve, 20));
   }
   throw new Error("did not settle");
