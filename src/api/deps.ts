@@ -9,7 +9,7 @@ import type { GatewayWebhookBody } from "../payments/payment-gateway.js";
 import { actorOf, principalOf } from "./auth.js";
 import { ProblemError } from "./problem.js";
 import { requestId } from "./idempotency.js";
-import type { CommandContext } from "../commands/catalog.js";
+import type { CommandContext } from "../commands/context.js";
 
 /** The read side (src/queries), each function optional until it exists. Results are CONTRACT.md shapes or undefined when not found. */
 export interface ReadSide {

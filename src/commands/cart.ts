@@ -4,7 +4,8 @@ import { cartDecider, discountFor, streamId as cartStream, type CartCommand } fr
 import { DomainError } from "../aggregates/decider.js";
 import type { ShippingAddress } from "../aggregates/order.js";
 import type { PaymentMethod } from "../aggregates/rules.js";
-import { catalogPrices, nowIso, type CommandContext } from "./catalog.js";
+import { catalogPrices } from "./catalog.js";
+import { nowIso, type CommandContext } from "./context.js";
 import { couponDefinition, redeemCoupon, usableCoupon } from "./coupons.js";
 import { handleCommand } from "./handle-command.js";
 import { loadAggregate } from "./load.js";

@@ -3,18 +3,9 @@
 import { DomainError } from "../aggregates/decider.js";
 import { productDecider, streamId as productStream, type Attributes, type Product, type ProductCommand } from "../aggregates/product.js";
 import type { EventStore } from "../eventstore/port.js";
+import { envelopeOf, nowIso, type CommandContext } from "./context.js";
 import { handleCommand } from "./handle-command.js";
 import { loadAggregate } from "./load.js";
-
-export interface CommandContext {
-  store: EventStore;
-  actor: string;
-  commandId: string;
-  correlationId?: string;
-  now?: () => Date;
-}
-
-export const nowIso = (ctx: { now?: () => Date }): string => (ctx.now ? ctx.now() : new Date()).toISOString();
 
 export interface CreateProductInput {
   sku: string;
@@ -29,7 +20,7 @@ export interface CreateProductInput {
 
 export async function createProduct(ctx: CommandContext, input: CreateProductInput) {
   const command: ProductCommand = { type: "CreateProduct", at: nowIso(ctx), ...input };
-  return handleCommand(ctx.store, productDecider, { streamId: productStream(input.sku), command, commandId: ctx.commandId, actor: ctx.actor, correlationId: ctx.correlationId });
+  return handleCommand(ctx.store, productDecider, { streamId: productStream(input.sku), command, ...envelopeOf(ctx) });
 }
 
 export interface UpdateProductInput {

@@ -4,7 +4,7 @@ import { couponDecider, couponUsable, normalizeCode, streamId as couponStream, t
 import type { Coupon } from "../aggregates/cart.js";
 import { DomainError } from "../aggregates/decider.js";
 import type { EventStore } from "../eventstore/port.js";
-import { nowIso, type CommandContext } from "./catalog.js";
+import { envelopeOf, nowIso, type CommandContext } from "./context.js";
 import { handleCommand } from "./handle-command.js";
 import { loadAggregate } from "./load.js";
 
@@ -12,9 +12,7 @@ export async function defineCoupon(ctx: CommandContext, input: CouponDefinition)
   return handleCommand(ctx.store, couponDecider, {
     streamId: couponStream(input.code),
     command: { type: "DefineCoupon", ...input, at: nowIso(ctx) },
-    commandId: ctx.commandId,
-    actor: ctx.actor,
-    correlationId: ctx.correlationId,
+    ...envelopeOf(ctx),
   });
 }
 
@@ -22,9 +20,7 @@ export async function redeemCoupon(ctx: CommandContext, input: { code: string; o
   return handleCommand(ctx.store, couponDecider, {
     streamId: couponStream(input.code),
     command: { type: "RedeemCoupon", ...input, at: nowIso(ctx) },
-    commandId: ctx.commandId,
-    actor: ctx.actor,
-    correlationId: ctx.correlationId,
+    ...envelopeOf(ctx),
   });
 }
 

@@ -2,7 +2,8 @@
 
 import { DomainError } from "../aggregates/decider.js";
 import { inventoryDecider, streamId as inventoryStream } from "../aggregates/inventory.js";
-import { getProductFromLog, nowIso, type CommandContext } from "./catalog.js";
+import { getProductFromLog } from "./catalog.js";
+import { envelopeOf, nowIso, type CommandContext } from "./context.js";
 import { handleCommand } from "./handle-command.js";
 
 export async function receiveStock(ctx: CommandContext, input: { sku: string; warehouseId: string; quantity: number; receiptId?: string }) {
@@ -10,8 +11,6 @@ export async function receiveStock(ctx: CommandContext, input: { sku: string; wa
   return handleCommand(ctx.store, inventoryDecider, {
     streamId: inventoryStream(input.sku, input.warehouseId),
     command: { type: "ReceiveStock", sku: input.sku, warehouseId: input.warehouseId, quantity: input.quantity, receiptId: input.receiptId ?? ctx.commandId, at: nowIso(ctx) },
-    commandId: ctx.commandId,
-    actor: ctx.actor,
-    correlationId: ctx.correlationId,
+    ...envelopeOf(ctx),
   });
 }

@@ -5,7 +5,8 @@
 import { DomainError } from "../aggregates/decider.js";
 import { orderDecider, streamId as orderStream, type CancellationReason, type ReturnLine, type ShippingAddress } from "../aggregates/order.js";
 import type { PaymentMethod } from "../aggregates/rules.js";
-import { catalogPrices, nowIso, type CommandContext } from "./catalog.js";
+import { catalogPrices } from "./catalog.js";
+import { nowIso, type CommandContext } from "./context.js";
 import { handleCommand } from "./handle-command.js";
 
 export interface PlaceOrderInput {
