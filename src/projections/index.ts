@@ -18,16 +18,27 @@ import {
 } from "../processing/processor.js";
 import { cartsProjection } from "./carts.js";
 import { inventoryProjection } from "./inventory.js";
+import { orderHistoryProjection } from "./order-history.js";
 import { ordersProjection } from "./orders.js";
 import { paymentsProjection } from "./payments.js";
 import { productsProjection } from "./products.js";
+import { refundsProjection } from "./refunds.js";
 import { dumpTables, ident, shadowTables, type Projection, type TableNames } from "./projection.js";
 
 export * from "./projection.js";
-export { cartsProjection, inventoryProjection, ordersProjection, paymentsProjection, productsProjection };
+export { cartsProjection, inventoryProjection, orderHistoryProjection, ordersProjection, paymentsProjection, productsProjection, refundsProjection };
 
 /** Every SQL read model, in start order. */
-export const projections: readonly Projection[] = [ordersProjection, paymentsProjection, inventoryProjection, productsProjection, cartsProjection];
+export const projections: readonly Projection[] = [
+  ordersProjection,
+  paymentsProjection,
+  inventoryProjection,
+  productsProjection,
+  cartsProjection,
+  // Audit and finance reads (order history by the order's own streams, refund reconciliation).
+  orderHistoryProjection,
+  refundsProjection,
+];
 
 export const projectionMigrations: readonly Migration[] = projections.flatMap((p) => p.migrations);
 
@@ -129,6 +140,8 @@ export interface RebuildOptions {
   shadow?: boolean;
   /** Do not finish before this position is in (e.g. the last append the caller knows of); the head otherwise. */
   until?: Checkpoint;
+  /** Shadow rebuilds: called after each page replayed into the shadow tables with the events replayed so far (progress bars, the ops page). */
+  onProgress?: (replayed: number) => void;
 }
 
 const later = (a: Checkpoint, b: Checkpoint | undefined): Checkpoint => (b !== undefined && b > a ? b : a);
@@ -194,7 +207,7 @@ export async function startProjections(options: StartProjectionsOptions): Promis
 
   async function rebuildOne(projection: Projection, rebuildOptions: RebuildOptions): Promise<void> {
     if (rebuildOptions.shadow) {
-      await rebuildShadow(deps, projection, { pause: () => pause(projection), resume: () => resume(projection), until: rebuildOptions.until });
+      await rebuildShadow(deps, projection, { pause: () => pause(projection), resume: () => resume(projection), until: rebuildOptions.until, onProgress: rebuildOptions.onProgress });
       return;
     }
     await pause(projection);
@@ -246,7 +259,14 @@ export async function rebuildInPlace(deps: ProjectionDeps, projection: Projectio
  * empty. Returns the checkpoint reached. Safe over rows that already hold some of these events
  * (they are skipped by revision).
  */
-export async function replayInto(deps: { store: EventStore; sql: SqlClient }, projection: Projection, tables: TableNames, from: Checkpoint = START, pageSize = 500): Promise<Checkpoint> {
+export async function replayInto(
+  deps: { store: EventStore; sql: SqlClient },
+  projection: Projection,
+  tables: TableNames,
+  from: Checkpoint = START,
+  pageSize = 500,
+  onPage?: (events: number) => void,
+): Promise<Checkpoint> {
   let checkpoint = from;
   for (;;) {
     const page = await deps.store.readAll({ from: checkpoint, filter: projection.filter, maxCount: pageSize });
@@ -254,6 +274,7 @@ export async function replayInto(deps: { store: EventStore; sql: SqlClient }, pr
       await deps.sql.transaction(async (tx) => {
         for (const event of page.events) await projection.apply(event, tx, tables);
       });
+      onPage?.(page.events.length);
     }
     const moved = page.checkpoint !== checkpoint;
     checkpoint = page.checkpoint;
@@ -283,18 +304,20 @@ export async function dropTables(sql: SqlClient, tables: TableNames): Promise<vo
 export async function rebuildShadow(
   deps: { store: EventStore; sql: SqlClient },
   projection: Projection,
-  hooks: { pause?: () => Promise<void>; resume?: () => Promise<void>; until?: Checkpoint } = {},
+  hooks: { pause?: () => Promise<void>; resume?: () => Promise<void>; until?: Checkpoint; onProgress?: (replayed: number) => void } = {},
 ): Promise<void> {
   await migrateProjections(deps.sql, [projection]);
   const shadow = shadowTables(projection.tables);
   await createTables(deps.sql, projection, shadow);
-  let reached = await replayInto(deps, projection, shadow);
+  let replayed = 0;
+  const onPage = (events: number) => hooks.onProgress?.((replayed += events));
+  let reached = await replayInto(deps, projection, shadow, START, 500, onPage);
   await hooks.pause?.();
   try {
-    reached = await replayInto(deps, projection, shadow, reached);
+    reached = await replayInto(deps, projection, shadow, reached, 500, onPage);
     while (hooks.until !== undefined && reached < hooks.until) {
       await new Promise((resolve) => setTimeout(resolve, 20));
-      reached = await replayInto(deps, projection, shadow, reached);
+      reached = await replayInto(deps, projection, shadow, reached, 500, onPage);
     }
     await deps.sql.transaction(async (tx) => {
       await swapTables(tx, projection.tables, shadow);
