@@ -205,6 +205,13 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       webhookSecret: secrets.webhookSecret,
       returnWindowMs: config.returnWindowMs,
       rateLimitPerMinute: config.rateLimitPerMinute,
+      tokenPolicy: {
+        maxTtlMs: config.authTokenMaxTtlMs,
+        ...(config.authJwksUrl ? { jwksUrl: config.authJwksUrl } : {}),
+        ...(config.authIssuer ? { issuer: config.authIssuer } : {}),
+        ...(config.authAudience ? { audience: config.authAudience } : {}),
+      },
+      corsOrigins: config.corsOrigins,
       registry,
       read: {
         listOrders: (filter) => listOrders(sql, filter) as Promise<{ total: number; items: unknown[] }>,

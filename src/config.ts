@@ -33,6 +33,15 @@ export interface Config {
   rateLimitPerMinute: number;
   /** SAGA_PARTITIONS: processors the order saga runs as, each owning the orders hashed to it (1-64, default 4). */
   sagaPartitions: number;
+  /** AUTH_TOKEN_MAX_TTL_MS: a bearer token whose `exp` lies further ahead than this is refused (default a day). */
+  authTokenMaxTtlMs: number;
+  /** AUTH_JWKS_URL: an identity provider's JWKS; its RS256/ES256 tokens are accepted beside HS256 ones. */
+  authJwksUrl?: string;
+  /** AUTH_ISSUER / AUTH_AUDIENCE: the `iss` / `aud` an identity provider's token must carry (needs AUTH_JWKS_URL). */
+  authIssuer?: string;
+  authAudience?: string;
+  /** CORS_ORIGINS: origins (scheme://host[:port]) a browser may call the API from; empty: same origin only. */
+  corsOrigins: string[];
 }
 
 type Env = Record<string, string | undefined>;
@@ -70,6 +79,23 @@ function wholeNumber(env: Env, name: string, fallback: number): number {
   return Number(v);
 }
 
+/** Comma-separated browser origins, each exactly scheme://host[:port] (what a browser sends in Origin). */
+function origins(env: Env, name: string): string[] {
+  const v = present(env, name);
+  if (v === undefined) return [];
+  return v.split(",").map((o) => {
+    const origin = o.trim();
+    let parsed: URL;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      throw new ConfigError(name, `"${origin}" is not an origin such as https://shop.example`);
+    }
+    if ((parsed.protocol !== "http:" && parsed.protocol !== "https:") || parsed.origin !== origin) throw new ConfigError(name, `"${origin}" is not an origin such as https://shop.example (no path, no trailing slash)`);
+    return origin;
+  });
+}
+
 function secret(env: Env, name: string): string | undefined {
   const v = env[name];
   if (v === undefined || v === "") return undefined;
@@ -98,6 +124,8 @@ export function loadConfig(env: Env = process.env): Config {
     pgPoolMax: duration(env, "PG_POOL_MAX", 40, ""),
     rateLimitPerMinute: wholeNumber(env, "RATE_LIMIT_PER_MINUTE", 6000),
     sagaPartitions: duration(env, "SAGA_PARTITIONS", 4, ""),
+    authTokenMaxTtlMs: duration(env, "AUTH_TOKEN_MAX_TTL_MS", 24 * 3600 * 1000),
+    corsOrigins: origins(env, "CORS_ORIGINS"),
   };
   if (config.sagaPartitions > 64) throw new ConfigError("SAGA_PARTITIONS", `must be at most 64, got ${config.sagaPartitions}`);
   if (config.pgPoolMax > 1000) throw new ConfigError("PG_POOL_MAX", `must be at most 1000, got ${config.pgPoolMax}`);
@@ -113,5 +141,13 @@ export function loadConfig(env: Env = process.env): Config {
   if (jwt) config.authJwtSecret = jwt;
   const webhook = secret(env, "PAYMENT_WEBHOOK_SECRET");
   if (webhook) config.paymentWebhookSecret = webhook;
+  const jwks = url(env, "AUTH_JWKS_URL", ["http:", "https:"]);
+  if (jwks) config.authJwksUrl = jwks;
+  for (const [name, key] of [["AUTH_ISSUER", "authIssuer"], ["AUTH_AUDIENCE", "authAudience"]] as const) {
+    const v = present(env, name);
+    if (v === undefined) continue;
+    if (!jwks) throw new ConfigError(name, "applies to identity-provider tokens and needs AUTH_JWKS_URL");
+    config[key] = v;
+  }
   return config;
 }

@@ -6,7 +6,7 @@ import type { Registry } from "prom-client";
 import type { EventStore } from "../eventstore/port.js";
 import type { SqlClient } from "../infrastructure/sql/sql-client.js";
 import type { GatewayWebhookBody } from "../payments/payment-gateway.js";
-import { actorOf, principalOf } from "./auth.js";
+import { actorOf, principalOf, type TokenPolicy } from "./auth.js";
 import { ProblemError } from "./problem.js";
 import { requestId } from "./idempotency.js";
 import type { CommandContext } from "../commands/context.js";
@@ -39,8 +39,12 @@ export interface ApiDeps {
   readiness: ReadinessCheck[];
   /** Requests per minute per caller; 0 or absent: no limit. */
   rateLimitPerMinute?: number;
-  /** Extra Fastify plugins (e.g. the simulated gateway's routes). */
+  /** The clock for commands and webhook timestamps (tests pin it); absent: the system clock. */
   now?: () => Date;
+  /** Bearer-token rules beyond AUTH_JWT_SECRET (src/api/auth.ts); absent: HS256 only, `exp` at most a day ahead. */
+  tokenPolicy?: Omit<TokenPolicy, "secret" | "now">;
+  /** CORS_ORIGINS: browser origins allowed to call the API; absent or empty: none (same origin only). */
+  corsOrigins?: string[];
 }
 
 export function commandContext(deps: ApiDeps, request: FastifyRequest, purpose = "command"): CommandContext {

@@ -5,6 +5,7 @@ import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
 import { createHash, randomUUID } from "node:crypto";
+import { DEFAULT_MAX_TTL_MS, tokenVerifier } from "./auth.js";
 import { cartRoutes } from "./cart.js";
 import { catalogRoutes } from "./catalog.js";
 import type { ApiDeps } from "./deps.js";
@@ -35,6 +36,7 @@ export async function buildServer(deps: ApiDeps, options: ServerOptions = {}): P
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
     return503OnClosing: true,
   });
+  app.decorate("tokenVerifier", tokenVerifier({ secret: deps.jwtSecret, maxTtlMs: deps.tokenPolicy?.maxTtlMs ?? DEFAULT_MAX_TTL_MS, ...(deps.tokenPolicy ?? {}), ...(deps.now ? { now: deps.now } : {}) }));
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) => sendProblem(reply, 404, "Not Found", `no route ${request.method} ${request.url.split("?")[0]}`));
   app.addSchema(Problem);

@@ -3,7 +3,7 @@ import { ConfigError, loadConfig } from "../../src/config.js";
 
 describe("configuration", () => {
   it("has the contract's defaults", () => {
-    expect(loadConfig({})).toEqual({ port: 3000, host: "127.0.0.1", dataDir: "./data", eventStore: "postgres", paymentTimeoutMs: 900_000, reservationTtlMs: 900_000, returnWindowMs: 864_000_000, pgPoolMax: 40, rateLimitPerMinute: 6000, sagaPartitions: 4 });
+    expect(loadConfig({})).toEqual({ port: 3000, host: "127.0.0.1", dataDir: "./data", eventStore: "postgres", paymentTimeoutMs: 900_000, reservationTtlMs: 900_000, returnWindowMs: 864_000_000, pgPoolMax: 40, rateLimitPerMinute: 6000, sagaPartitions: 4, authTokenMaxTtlMs: 86_400_000, corsOrigins: [] });
   });
   it("reads every variable", () => {
     const c = loadConfig({
