@@ -10,6 +10,7 @@ import { actorOf, principalOf, type TokenPolicy } from "./auth.js";
 import { ProblemError } from "./problem.js";
 import { requestId } from "./idempotency.js";
 import type { CommandContext } from "../commands/context.js";
+import type { OperationsConsole } from "../operations/console.js";
 
 /** The read side (src/queries), each function optional until it exists. Results are CONTRACT.md shapes or undefined when not found. */
 export interface ReadSide {
@@ -37,6 +38,8 @@ export interface ApiDeps {
   /** Applies a verified gateway webhook (src/commands/gateway-events.ts). */
   applyGatewayEvent?(body: GatewayWebhookBody): Promise<unknown>;
   readiness: ReadinessCheck[];
+  /** Operator views and actions behind /api/ops (src/operations/console.ts); absent: those routes answer 501. */
+  ops?: OperationsConsole;
   /** Requests per minute per caller; 0 or absent: no limit. */
   rateLimitPerMinute?: number;
   /** The clock for commands and webhook timestamps (tests pin it); absent: the system clock. */
