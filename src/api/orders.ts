@@ -252,6 +252,8 @@ export async function orderRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
       const body: Record<string, unknown> = {
         orderId,
         events: events.map((e) => ({
+          // The event's id: other events' metadata.causationId names it (the back-office timeline draws which caused which).
+          id: e.id,
           position: e.position,
           streamId: e.streamId,
           revision: e.revision,
