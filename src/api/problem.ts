@@ -1,6 +1,7 @@
 // RFC 9457 problem details: every 4xx/5xx answer of the API goes through `errorHandler`.
 
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
+import type { Duplex } from "node:stream";
 import { DomainError } from "../aggregates/decider.js";
 import { EventIdConflictError, InvalidAppendError, WrongExpectedVersionError } from "../eventstore/errors.js";
 
@@ -80,6 +81,23 @@ export function errorHandler(error: FastifyError | Error, request: FastifyReques
     return sendProblem(reply, status, status === 503 ? "Service Unavailable" : "Internal Server Error", status === 500 ? "an unexpected error occurred" : error.message);
   }
   // Fastify's own client errors: bad JSON, body too large, unsupported media type...
-  const titles: Record<number, string> = { 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 413: "Content Too Large", 415: "Unsupported Media Type" };
+  const titles: Record<number, string> = { 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 413: "Content Too Large", 414: "URI Too Long", 415: "Unsupported Media Type" };
   return sendProblem(reply, status, titles[status] ?? "Client Error", error.message, fe.code ? { code: fe.code } : {});
+}
+
+/**
+ * Errors of the HTTP parser itself (a malformed request line, headers too large, a timeout): no
+ * request object exists yet, so the answer is written to the socket, as problem+json like every other.
+ */
+export function clientErrorHandler(error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === "ECONNRESET" || socket.destroyed) return;
+  const [status, title, detail] =
+    error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+      ? [408, "Request Timeout", "the request did not arrive in time"]
+      : error.code === "HPE_HEADER_OVERFLOW"
+        ? [431, "Request Header Fields Too Large", "the request's headers are too large"]
+        : [400, "Bad Request", "the request is not valid HTTP"];
+  const body = JSON.stringify(problemBody(status, title, detail));
+  if (socket.writable) socket.write(`HTTP/1.1 ${status} ${title}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  socket.destroy(error);
 }

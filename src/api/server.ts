@@ -13,7 +13,7 @@ import { registerIdempotency } from "./idempotency.js";
 import { operationsRoutes } from "./operations.js";
 import { orderRoutes } from "./orders.js";
 import { paymentRoutes } from "./payments.js";
-import { errorHandler, ProblemError, sendProblem } from "./problem.js";
+import { clientErrorHandler, errorHandler, ProblemError, sendProblem } from "./problem.js";
 import { Problem } from "./schemas.js";
 
 export interface ServerOptions {
@@ -35,6 +35,10 @@ export async function buildServer(deps: ApiDeps, options: ServerOptions = {}): P
     // Wrong types are errors, never coerced; extra fields are errors, never dropped.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
     return503OnClosing: true,
+    // What the router and the HTTP parser refuse (a badly encoded URL, a path parameter over the
+    // router's limit, a malformed request line) is answered as problem+json like everything else.
+    frameworkErrors: (error, request, reply) => errorHandler(error, request, reply),
+    clientErrorHandler,
   });
   app.decorate("tokenVerifier", tokenVerifier({ secret: deps.jwtSecret, maxTtlMs: deps.tokenPolicy?.maxTtlMs ?? DEFAULT_MAX_TTL_MS, ...(deps.tokenPolicy ?? {}), ...(deps.now ? { now: deps.now } : {}) }));
   app.setErrorHandler(errorHandler);
