@@ -15,6 +15,7 @@
 import { fold, type Decider, type DomainEvent } from "../aggregates/decider.js";
 import { WrongExpectedVersionError } from "../eventstore/errors.js";
 import type { Checkpoint, EventMetadata, EventStore, ExpectedRevision, JsonValue, NewEvent, RecordedEvent } from "../eventstore/port.js";
+import { activeTraceId, inSpan } from "../observability/tracing.js";
 import { eventIdFor } from "./event-id.js";
 
 export interface CommandEnvelope<Command> {
@@ -72,11 +73,23 @@ function satisfies(expected: ExpectedRevision, actual: number): boolean {
 /** A stored event as the decider sees it (the store has already upcast it to the current schema). */
 const asDomainEvent = <Event extends DomainEvent>(e: RecordedEvent): Event => ({ type: e.type, data: e.data }) as unknown as Event;
 
-export async function handleCommand<Command, Event extends DomainEvent, State>(
+/** Handles one command in a span of its own; see the top of this file. */
+export function handleCommand<Command, Event extends DomainEvent, State>(
   store: EventStore,
   decider: Decider<Command, Event, State>,
   envelope: CommandEnvelope<Command>,
   retry: RetryPolicy = {},
+): Promise<CommandResult<Event, State>> {
+  const type = (envelope.command as { type?: unknown } | null)?.type;
+  const attributes = { "command.stream": envelope.streamId, "command.id": envelope.commandId, "command.type": typeof type === "string" ? type : "unknown" };
+  return inSpan(`command ${attributes["command.type"]}`, attributes, () => decideAndAppend(store, decider, envelope, retry));
+}
+
+async function decideAndAppend<Command, Event extends DomainEvent, State>(
+  store: EventStore,
+  decider: Decider<Command, Event, State>,
+  envelope: CommandEnvelope<Command>,
+  retry: RetryPolicy,
 ): Promise<CommandResult<Event, State>> {
   const { streamId, command, commandId } = envelope;
   const maxAttempts = Math.max(1, retry.maxAttempts ?? 8);
@@ -88,7 +101,9 @@ export async function handleCommand<Command, Event extends DomainEvent, State>(
     correlationId: envelope.correlationId ?? commandId,
     causationId: commandId,
     actor: envelope.actor,
-    ...(envelope.traceId === undefined ? {} : { traceId: envelope.traceId }),
+    // The trace this command runs in (the HTTP request's, or the one a saga step continues), so
+    // whoever handles these events later can continue it.
+    ...withTraceId(envelope.traceId ?? activeTraceId()),
   };
 
   for (let attempt = 1; ; attempt++) {
@@ -131,6 +146,8 @@ export async function handleCommand<Command, Event extends DomainEvent, State>(
     }
   }
 }
+
+const withTraceId = (traceId: string | undefined) => (traceId === undefined ? {} : { traceId });
 
 /** When the command id already caused events on this stream: those events, and the state right after them. */
 function originalResult<Command, Event extends DomainEvent, State>(

@@ -1,0 +1,69 @@
+// Traces with OpenTelemetry. Code everywhere uses only @opentelemetry/api, which does nothing
+// until an SDK is registered: main.ts starts one (src/observability/sdk.ts) when
+// OTEL_EXPORTER_OTLP_ENDPOINT is set, and tests register an in-memory exporter.
+//
+// One order's whole flow is one trace although it crosses asynchronous hops (HTTP request ->
+// events -> saga step -> commands -> events -> ...): every appended event stores the trace id
+// of the span it was written in (metadata.traceId), and a processor handling an event continues
+// that trace (`continueTraceOf`), so the commands it issues write the same trace id again.
+
+import { context, isSpanContextValid, ROOT_CONTEXT, SpanStatusCode, trace, TraceFlags, type Attributes, type Context, type Span } from "@opentelemetry/api";
+import type { EventStore, RecordedEvent } from "../eventstore/port.js";
+
+const tracer = () => trace.getTracer("commerce");
+
+/** Runs `work` in a new active span named `name`; an exception marks the span as failed and is rethrown. */
+export function inSpan<T>(name: string, attributes: Attributes, work: (span: Span) => Promise<T>, parent: Context = context.active()): Promise<T> {
+  return tracer().startActiveSpan(name, { attributes }, parent, async (span) => {
+    try {
+      return await work(span);
+    } catch (error) {
+      span.recordException(error instanceof Error ? error : String(error));
+      span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+      throw error;
+    } finally {
+      span.end();
+    }
+  });
+}
+
+/** The trace id of the active span, to store in the metadata of events written now; undefined outside a recorded trace. */
+export function activeTraceId(): string | undefined {
+  const spanContext = trace.getSpan(context.active())?.spanContext();
+  return spanContext && isSpanContextValid(spanContext) ? spanContext.traceId : undefined;
+}
+
+const TRACE_ID = /^[0-9a-f]{32}$/;
+
+/**
+ * A context in the trace `event` was written in: spans started in it join that trace. The parent
+ * span id is derived from the event id (the span that wrote the event is not stored, only its
+ * trace), so the event stands in the trace as a remote parent. Without a stored trace id: a fresh trace.
+ */
+export function continueTraceOf(event: Pick<RecordedEvent, "id" | "metadata">): Context {
+  const traceId = event.metadata.traceId;
+  if (typeof traceId !== "string" || !TRACE_ID.test(traceId) || /^0+$/.test(traceId)) return ROOT_CONTEXT;
+  const spanId = event.id.replace(/-/g, "").slice(0, 16).padEnd(16, "1");
+  const parent = { traceId, spanId: /^0+$/.test(spanId) ? "1".repeat(16) : spanId, traceFlags: TraceFlags.SAMPLED, isRemote: true };
+  return trace.setSpanContext(ROOT_CONTEXT, parent);
+}
+
+/**
+ * The event store with a span around every append (`appendToStream` and any other `append*`
+ * method of the port), named after the method, with the stream and event count. Reads are not
+ * traced: they are many and cheap, and the command span around them says enough.
+ */
+export function tracedEventStore<Store extends EventStore>(store: Store): Store {
+  return new Proxy(store, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (typeof property !== "string" || !property.startsWith("append") || typeof value !== "function") return value;
+      return (...args: unknown[]) => {
+        const [first, events] = args;
+        const attributes: Attributes =
+          typeof first === "string" ? { "eventstore.stream": first, "eventstore.events": Array.isArray(events) ? events.length : 0 } : { "eventstore.streams": Array.isArray(first) ? first.length : 0 };
+        return inSpan(`eventstore.${property}`, attributes, () => Promise.resolve((value as (...a: unknown[]) => unknown).apply(target, args)));
+      };
+    },
+  });
+}
