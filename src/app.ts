@@ -17,13 +17,15 @@ import type { Config } from "./config.js";
 import { openEventStore, openSqlClient } from "./eventstore/index.js";
 import type { EventStore } from "./eventstore/port.js";
 import { migrate } from "./infrastructure/sql/migrations.js";
+import { tracedEventStore } from "./observability/tracing.js";
 import { createPgClient } from "./infrastructure/sql/pg-client.js";
 import type { SqlClient } from "./infrastructure/sql/sql-client.js";
 import { paymentFinder, SimulatedPaymentGateway, type SimulatedGatewayOptions } from "./payments/simulated-gateway.js";
 import { simulatedGatewayRoutes } from "./payments/simulated-gateway-routes.js";
+import { createOperationsConsole } from "./operations/console.js";
 import { startProjections, type RunningProjections } from "./projections/index.js";
 import { getInventory, listOrders } from "./queries/index.js";
-import { startOrderSaga, type RunningOrderSaga } from "./sagas/index.js";
+import { startOrderSaga, type RunningOrderSaga, type SagaRetryPolicy } from "./sagas/index.js";
 import { systemClock } from "./scheduling/deadlines.js";
 
 export interface Secrets {
@@ -99,6 +101,8 @@ export interface BuildAppOptions {
   pollIntervalMs?: number;
   /** Milliseconds between the deadline scheduler's polls (default 250). */
   schedulerPollMs?: number;
+  /** The saga's gateway retry policy (tests park a saga in seconds rather than minutes). */
+  sagaRetry?: Partial<SagaRetryPolicy>;
 }
 
 export interface BuiltApp {
@@ -124,12 +128,12 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     for (const stop of stoppers.reverse().splice(0)) await stop().catch(() => undefined);
   };
   try {
-    const store = await openEventStore({
+    const store = tracedEventStore(await openEventStore({
       eventStore: config.eventStore,
       ...(config.eventStoreUrl ? { eventStoreUrl: config.eventStoreUrl } : {}),
       ...(options.pollIntervalMs ? { pollIntervalMs: options.pollIntervalMs } : {}),
       sql,
-    });
+    }));
     stoppers.push(() => store.close());
     await migrate(sql, idempotencyMigrations);
 
@@ -149,7 +153,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       sql,
       gateway,
       clock: systemClock,
-      config: { paymentTimeoutMs: config.paymentTimeoutMs, reservationTtlMs: config.reservationTtlMs },
+      config: { paymentTimeoutMs: config.paymentTimeoutMs, reservationTtlMs: config.reservationTtlMs, ...(options.sagaRetry ? { retry: options.sagaRetry } : {}) },
       partitions: config.sagaPartitions,
       ...(options.schedulerPollMs ? { schedulerPollMs: options.schedulerPollMs } : {}),
       ...(processorLogger ? { logger: processorLogger } : {}),
@@ -223,6 +227,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       },
       applyGatewayEvent: (body) => applyGatewayEvent({ store }, body),
       readiness,
+      ops: createOperationsConsole({ store, sql, projections, resumeSaga: (orderId, by) => saga.resume(orderId, by) }),
     };
     const app = await buildServer(deps, {
       ...(options.logger === undefined ? {} : { logger: options.logger }),
