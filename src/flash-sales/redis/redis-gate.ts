@@ -1,0 +1,131 @@
+// The flash-sale gate on Redis: one Lua script per claim (scripts.ts), sent by EVALSHA through
+// ioredis' defineCommand (which falls back to EVAL after a restart emptied the script cache).
+// Redis may lose its data (FLUSHALL, a restart without persistence): every script then answers
+// "unknownSale" and the caller reloads the sale from the event log (load) before asking again.
+
+import { Redis } from "ioredis";
+import type { ClaimOutcome, CloseOutcome, FlashSaleGate, GateClaim, GateClaimStatus, GateSnapshot, GateStatus, ReleaseOutcome, UseOutcome } from "../gate.js";
+import { CLAIM, CLOSE, LOAD, RELEASE, saleKeys, USE } from "./scripts.js";
+
+type Reply = (string | null)[];
+type Script = (...args: (string | number)[]) => Promise<unknown>;
+
+interface GateCommands {
+  fsClaim: Script;
+  fsUse: Script;
+  fsRelease: Script;
+  fsClose: Script;
+  fsLoad: Script;
+}
+
+const num = (v: string | null | undefined): number => Number(v ?? 0);
+
+export class RedisFlashSaleGate implements FlashSaleGate {
+  readonly kind = "redis" as const;
+  private readonly redis: Redis & GateCommands;
+  private readonly owned: boolean;
+
+  /** `redis`: a URL (the gate opens and closes its own connection) or a client to share. */
+  constructor(redis: string | Redis) {
+    const client = typeof redis === "string" ? new Redis(redis, { lazyConnect: false, maxRetriesPerRequest: 2 }) : redis;
+    this.owned = typeof redis === "string";
+    for (const [name, lua] of Object.entries({ fsClaim: CLAIM, fsUse: USE, fsRelease: RELEASE, fsClose: CLOSE, fsLoad: LOAD })) {
+      client.defineCommand(name, { numberOfKeys: 4, lua });
+    }
+    this.redis = client as Redis & GateCommands;
+  }
+
+  async load(snapshot: GateSnapshot): Promise<void> {
+    await this.redis.fsLoad(...saleKeys(snapshot.sale.saleId), JSON.stringify(snapshot));
+  }
+
+  async claim(r: { saleId: string; claimId: string; customerId: string; quantity: number; nowMs: number }): Promise<ClaimOutcome> {
+    const [outcome, a, b, c] = (await this.redis.fsClaim(...saleKeys(r.saleId), r.claimId, r.customerId, r.quantity, r.nowMs)) as Reply;
+    switch (outcome) {
+      case "granted":
+        return { outcome, claimId: r.claimId, quantity: num(c), expiresAtMs: num(a), remaining: num(b) };
+      case "soldOut":
+        return { outcome, remaining: num(a) };
+      case "overLimit":
+        return { outcome, held: num(a), limit: num(b) };
+      case "notStarted":
+        return { outcome, startsAtMs: num(a) };
+      case "ended":
+        return { outcome, endsAtMs: num(a) };
+      default:
+        return { outcome: "unknownSale" };
+    }
+  }
+
+  async use(r: { saleId: string; claimId: string; customerId: string; orderId: string; nowMs: number }): Promise<UseOutcome> {
+    const [outcome, a, b] = (await this.redis.fsUse(...saleKeys(r.saleId), r.claimId, r.customerId, r.orderId, r.nowMs)) as Reply;
+    switch (outcome) {
+      case "used":
+        return { outcome, quantity: num(a) };
+      case "alreadyUsed":
+        return { outcome, orderId: a ?? "", quantity: num(b) };
+      case "notFound":
+      case "notOwner":
+      case "expired":
+      case "released":
+        return { outcome };
+      default:
+        return { outcome: "unknownSale" };
+    }
+  }
+
+  async release(r: { saleId: string; claimId: string; from: "HELD" | "USED"; orderId?: string; nowMs: number }): Promise<ReleaseOutcome> {
+    const [outcome, a, b] = (await this.redis.fsRelease(...saleKeys(r.saleId), r.claimId, r.from, r.orderId ?? "", r.nowMs)) as Reply;
+    switch (outcome) {
+      case "released":
+        return { outcome, quantity: num(a), remaining: num(b) };
+      case "notReleasable":
+        return { outcome, status: a as GateClaimStatus };
+      case "notFound":
+      case "closed":
+        return { outcome };
+      default:
+        return { outcome: "unknownSale" };
+    }
+  }
+
+  async due(r: { saleId: string; nowMs: number; limit: number }) {
+    const [, , claims, holds] = saleKeys(r.saleId);
+    const ids = await this.redis.zrangebyscore(holds, "-inf", r.nowMs, "LIMIT", 0, r.limit);
+    if (ids.length === 0) return [];
+    const values = await this.redis.hmget(claims, ...ids);
+    const out: { claimId: string; customerId: string; quantity: number; expiresAtMs: number }[] = [];
+    ids.forEach((claimId, i) => {
+      const c = parse(claimId, values[i] ?? null);
+      if (c?.status === "HELD") out.push({ claimId, customerId: c.customerId, quantity: c.quantity, expiresAtMs: c.expiresAtMs });
+    });
+    return out;
+  }
+
+  async closeSale(r: { saleId: string; nowMs: number }): Promise<CloseOutcome> {
+    const [outcome, a] = (await this.redis.fsClose(...saleKeys(r.saleId))) as Reply;
+    if (outcome === "closed") return { outcome, unsold: num(a) };
+    if (outcome === "holdsOutstanding") return { outcome, held: num(a) };
+    return { outcome: "unknownSale" };
+  }
+
+  async status(saleId: string): Promise<GateStatus | undefined> {
+    const [remaining, closed, unsold] = await this.redis.hmget(saleKeys(saleId)[0], "remaining", "closed", "unsold");
+    if (remaining === null) return undefined;
+    return { remaining: num(remaining), closed: closed === "1", ...(closed === "1" ? { unsold: num(unsold) } : {}) };
+  }
+
+  async claimOf(saleId: string, claimId: string): Promise<GateClaim | undefined> {
+    return parse(claimId, await this.redis.hget(saleKeys(saleId)[2], claimId));
+  }
+
+  async dispose(): Promise<void> {
+    if (this.owned) await this.redis.quit().catch(() => undefined);
+  }
+}
+
+function parse(claimId: string, value: string | null): GateClaim | undefined {
+  if (value === null) return undefined;
+  const [customerId = "", quantity, expiresAt, status, orderId] = value.split("|");
+  return { claimId, customerId, quantity: num(quantity), expiresAtMs: num(expiresAt), status: status as GateClaimStatus, ...(orderId ? { orderId } : {}) };
+}
