@@ -1,6 +1,8 @@
 // The process configuration, parsed once from the environment (CONTRACT.md "Configuration").
 // A bad value throws ConfigError naming the variable; main.ts prints its one line and exits 1.
 
+import { hostname } from "node:os";
+
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
   constructor(
@@ -33,6 +35,10 @@ export interface Config {
   rateLimitPerMinute: number;
   /** SAGA_PARTITIONS: processors the order saga runs as, each owning the orders hashed to it (1-64, default 4). */
   sagaPartitions: number;
+  /** INSTANCE_ID: this process among the instances sharing the database (default: hostname-pid). */
+  instanceId: string;
+  /** ROLES: "api" serves HTTP, "processors" runs leased units of work (projectors, saga partitions, scheduler); default both. */
+  roles: InstanceRole[];
   /** AUTH_TOKEN_MAX_TTL_MS: a bearer token whose `exp` lies further ahead than this is refused (default a day). */
   authTokenMaxTtlMs: number;
   /** AUTH_JWKS_URL: an identity provider's JWKS; its RS256/ES256 tokens are accepted beside HS256 ones. */
@@ -45,6 +51,25 @@ export interface Config {
 }
 
 type Env = Record<string, string | undefined>;
+
+export const INSTANCE_ROLES = ["api", "processors"] as const;
+export type InstanceRole = (typeof INSTANCE_ROLES)[number];
+
+function instanceId(env: Env): string {
+  const v = env.INSTANCE_ID?.trim();
+  if (v === undefined || v === "") return `${hostname()}-${process.pid}`;
+  if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(v)) throw new ConfigError("INSTANCE_ID", `must be 1-128 letters, digits, ".", "_", ":" or "-", got "${v}"`);
+  return v;
+}
+
+function roles(env: Env): InstanceRole[] {
+  const v = env.ROLES?.trim();
+  if (v === undefined || v === "") return [...INSTANCE_ROLES];
+  const list = v.split(",").map((r) => r.trim());
+  const unknown = list.filter((r) => !(INSTANCE_ROLES as readonly string[]).includes(r));
+  if (unknown.length > 0) throw new ConfigError("ROLES", `must be a comma-separated list of ${INSTANCE_ROLES.join(", ")}, got "${v}"`);
+  return INSTANCE_ROLES.filter((r) => list.includes(r));
+}
 
 const present = (env: Env, name: string): string | undefined => {
   const v = env[name];
@@ -126,11 +151,15 @@ export function loadConfig(env: Env = process.env): Config {
     sagaPartitions: duration(env, "SAGA_PARTITIONS", 4, ""),
     authTokenMaxTtlMs: duration(env, "AUTH_TOKEN_MAX_TTL_MS", 24 * 3600 * 1000),
     corsOrigins: origins(env, "CORS_ORIGINS"),
+    instanceId: instanceId(env),
+    roles: roles(env),
   };
   if (config.sagaPartitions > 64) throw new ConfigError("SAGA_PARTITIONS", `must be at most 64, got ${config.sagaPartitions}`);
   if (config.pgPoolMax > 1000) throw new ConfigError("PG_POOL_MAX", `must be at most 1000, got ${config.pgPoolMax}`);
   const databaseUrl = url(env, "DATABASE_URL", ["postgres:", "postgresql:"]);
   if (databaseUrl) config.databaseUrl = databaseUrl;
+  // The embedded database lives in this process: no other instance could run its processors.
+  if (!databaseUrl && !config.roles.includes("processors")) throw new ConfigError("ROLES", `without "processors" needs DATABASE_URL (a worker instance must share the database)`);
   if (eventStoreUrl) config.eventStoreUrl = eventStoreUrl;
   const redisUrl = url(env, "REDIS_URL", ["redis:", "rediss:"]);
   if (redisUrl) config.redisUrl = redisUrl;
