@@ -1,0 +1,66 @@
+// Where an order's events live outside its own streams: one row per event of a payment, an
+// inventory stream (its reservations), a cart or a coupon that names the order in `data.orderId`.
+// Inventory streams are shared by every order of a SKU and warehouse, so reading them whole for
+// one order's history would grow with the shop; this index lets the history query
+// (src/queries/order-history.ts) read exactly the order's events from them by revision.
+// The order's own streams (order-<id>, orderSaga-<id>, orderSagaInbox-<id>) are read directly and
+// are indexed only for events that name another order.
+
+import type { RecordedEvent } from "../eventstore/port.js";
+import { streamCategory } from "../eventstore/port.js";
+import type { SqlExecutor } from "../infrastructure/sql/sql-client.js";
+import { ident, type Projection } from "./projection.js";
+
+export const ORDER_HISTORY_TABLES = { index: "rm_order_history" } as const;
+export type OrderHistoryTables = { readonly [K in keyof typeof ORDER_HISTORY_TABLES]: string };
+
+/** Categories whose streams are one order's own: read whole by the history query. */
+// (The saga's categories are spelled out: projections may not import src/sagas; a test checks they agree.)
+export const ORDER_OWN_CATEGORIES = ["order", "orderSaga", "orderSagaInbox"] as const;
+/** Categories whose events belong to an order when they name it. */
+export const ORDER_RELATED_CATEGORIES = ["payment", "inventory", "cart", "coupon"] as const;
+
+function schema(t: OrderHistoryTables): string {
+  const i = ident(t.index);
+  return `
+    CREATE TABLE ${i} (
+      order_id text NOT NULL,
+      stream_id text NOT NULL,
+      revision bigint NOT NULL,
+      position text NOT NULL,
+      PRIMARY KEY (order_id, stream_id, revision)
+    );`;
+}
+
+/** The order an event names, when it must be indexed (null otherwise). */
+export function indexedOrderOf(event: Pick<RecordedEvent, "streamId" | "data">): string | null {
+  const data = event.data as { orderId?: unknown } | null;
+  const orderId = data !== null && typeof data === "object" && typeof data.orderId === "string" ? data.orderId : null;
+  if (orderId === null) return null;
+  const category = streamCategory(event.streamId);
+  if ((ORDER_RELATED_CATEGORIES as readonly string[]).includes(category)) return orderId;
+  // An order's own stream naming another order (none today; kept so the history stays complete).
+  if ((ORDER_OWN_CATEGORIES as readonly string[]).includes(category) && event.streamId !== `${category}-${orderId}`) return orderId;
+  return null;
+}
+
+async function apply(event: RecordedEvent, sql: SqlExecutor, t: OrderHistoryTables = ORDER_HISTORY_TABLES): Promise<void> {
+  const orderId = indexedOrderOf(event);
+  if (orderId === null) return;
+  // The key is the event's place in its stream, so a redelivered event changes nothing.
+  await sql.query(`INSERT INTO ${ident(t.index)} (order_id, stream_id, revision, position) VALUES ($1, $2, $3::bigint, $4) ON CONFLICT DO NOTHING`, [
+    orderId,
+    event.streamId,
+    event.revision,
+    event.position,
+  ]);
+}
+
+export const orderHistoryProjection: Projection<OrderHistoryTables> = {
+  name: "projections/order-history",
+  filter: { streamCategories: [...ORDER_OWN_CATEGORIES, ...ORDER_RELATED_CATEGORIES] },
+  tables: ORDER_HISTORY_TABLES,
+  schema,
+  migrations: [{ id: "projections/order-history/001-tables", sql: schema(ORDER_HISTORY_TABLES) }],
+  apply,
+};
