@@ -11,10 +11,12 @@ import { catalogRoutes } from "./catalog.js";
 import type { ApiDeps } from "./deps.js";
 import { registerIdempotency } from "./idempotency.js";
 import { operationsRoutes } from "./operations.js";
+import { opsRoutes } from "./ops.js";
 import { orderRoutes } from "./orders.js";
 import { paymentRoutes } from "./payments.js";
 import { clientErrorHandler, errorHandler, ProblemError, sendProblem } from "./problem.js";
 import { Problem } from "./schemas.js";
+import { backOfficeRoutes } from "../web/routes.js";
 
 export interface ServerOptions {
   logger?: FastifyServerOptions["logger"];
@@ -77,6 +79,8 @@ export async function buildServer(deps: ApiDeps, options: ServerOptions = {}): P
   await cartRoutes(app, deps);
   await orderRoutes(app, deps);
   await paymentRoutes(app, deps);
+  await opsRoutes(app, deps);
+  await backOfficeRoutes(app);
   for (const plugin of options.plugins ?? []) await plugin(app);
   return app;
 }
