@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildApp, type BuiltApp } from "../../src/app.js";
+import { buildApp, type BuildAppOptions, type BuiltApp } from "../../src/app.js";
 import { signToken, type Role } from "../../src/api/auth.js";
 import { loadConfig, type Config } from "../../src/config.js";
 import { signWebhook } from "../../src/payments/webhook-signature.js";
@@ -53,7 +53,7 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-export async function startApp(storage: Storage, env: Record<string, string> = {}): Promise<TestApp> {
+export async function startApp(storage: Storage, env: Record<string, string> = {}, options: BuildAppOptions = {}): Promise<TestApp> {
   const config = loadConfig({
     PORT: "0",
     DATA_DIR: storage.dataDir,
@@ -62,7 +62,7 @@ export async function startApp(storage: Storage, env: Record<string, string> = {
     ...(storage.database ? { DATABASE_URL: storage.database.url } : {}),
     ...env,
   });
-  const built = await buildApp(config, { publicBaseUrl: "http://127.0.0.1:0", pollIntervalMs: 20 });
+  const built = await buildApp(config, { publicBaseUrl: "http://127.0.0.1:0", pollIntervalMs: 20, ...options });
   const url = await built.app.listen({ port: 0, host: "127.0.0.1" });
   built.setPublicBaseUrl(url);
   const request: TestApp["request"] = async (method, path, options = {}) => {
