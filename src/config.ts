@@ -22,6 +22,8 @@ export interface Config {
   eventStoreUrl?: string;
   redisUrl?: string;
   elasticsearchUrl?: string;
+  /** OTEL_EXPORTER_OTLP_ENDPOINT: where traces go (OTLP over HTTP); absent: no traces exported. */
+  otlpEndpoint?: string;
   kafkaBrokers?: string[];
   /** Absent: the app generates one (and stores it under dataDir so restarts and `npm run token` agree). */
   authJwtSecret?: string;
@@ -163,6 +165,8 @@ export function loadConfig(env: Env = process.env): Config {
   if (eventStoreUrl) config.eventStoreUrl = eventStoreUrl;
   const redisUrl = url(env, "REDIS_URL", ["redis:", "rediss:"]);
   if (redisUrl) config.redisUrl = redisUrl;
+  const otlp = url(env, "OTEL_EXPORTER_OTLP_ENDPOINT", ["http:", "https:"]);
+  if (otlp) config.otlpEndpoint = otlp;
   const es = url(env, "ELASTICSEARCH_URL", ["http:", "https:"]);
   if (es) config.elasticsearchUrl = es;
   if (kafkaBrokers) config.kafkaBrokers = kafkaBrokers;

@@ -5,6 +5,7 @@
 import { buildApp } from "./app.js";
 import { signToken } from "./api/auth.js";
 import { ConfigError, loadConfig, type Config } from "./config.js";
+import { startTracing } from "./observability/sdk.js";
 
 async function main(): Promise<void> {
   let config: Config;
@@ -17,6 +18,8 @@ async function main(): Promise<void> {
     }
     throw error;
   }
+  // Before the app is built, so every span it makes goes to the exporter.
+  const tracing = config.otlpEndpoint ? startTracing() : undefined;
   const built = await buildApp(config, { logger: { level: process.env.LOG_LEVEL ?? "info" } });
   const address = await built.app.listen({ port: config.port, host: config.host });
   if (config.port === 0) built.setPublicBaseUrl(address);
@@ -42,6 +45,7 @@ async function main(): Promise<void> {
     force.unref();
     try {
       await built.close();
+      await tracing?.shutdown();
       process.exit(0);
     } catch (error) {
       console.error(`shutdown failed: ${(error as Error).message}`);
