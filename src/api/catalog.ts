@@ -1,4 +1,4 @@
-// Catalog, inventory and coupons (admin); product reads; search (501 until the search issue lands).
+// Catalog, inventory and coupons (admin); product reads; search (its routes live in search.ts).
 
 import { Type, type Static } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
@@ -10,7 +10,9 @@ import { receiveStock } from "../commands/inventory.js";
 import type { EventStore, RecordedEvent } from "../eventstore/port.js";
 import { requireRoles, secretKey } from "./auth.js";
 import { commandContext, committed, etag, ifMatch, readYourWrites, type ApiDeps } from "./deps.js";
-import { notFound, notImplemented } from "./problem.js";
+import { notFound } from "./problem.js";
+import { searchRoutes } from "./search.js";
+import { CouponDefined, InventoryResource, ProductCreated, ProductResource, problems, StockReceived } from "./responses.js";
 import { Currency, Id, IsoTime, Money, NonEmpty, Quantity, Sku } from "./schemas.js";
 
 const Attributes = Type.Record(Type.String({ maxLength: 64 }), Type.Union([Type.String({ maxLength: 500 }), Type.Number(), Type.Boolean()]), { maxProperties: 50 });
@@ -99,7 +101,7 @@ export async function catalogRoutes(app: FastifyInstance, deps: ApiDeps): Promis
 
   app.post<{ Body: Static<typeof CreateProduct> }>(
     "/api/products",
-    { schema: { tags: ["catalog"], summary: "Create a product (admin)", body: CreateProduct }, onRequest: admin },
+    { schema: { tags: ["catalog"], summary: "Create a product (admin)", body: CreateProduct, response: { 201: ProductCreated, ...problems(409, 413, 415, 422) } }, onRequest: admin },
     async (request, reply) => {
       const { attributes, ...rest } = request.body;
       const result = await createProduct(commandContext(deps, request), { ...rest, ...(attributes ? { attributes } : {}) });
@@ -110,7 +112,7 @@ export async function catalogRoutes(app: FastifyInstance, deps: ApiDeps): Promis
 
   app.patch<{ Params: Static<typeof SkuParams>; Body: Static<typeof PatchProduct> }>(
     "/api/products/:sku",
-    { schema: { tags: ["catalog"], summary: "Change a product (admin); If-Match applies it only at that version", params: SkuParams, body: PatchProduct }, onRequest: admin },
+    { schema: { tags: ["catalog"], summary: "Change a product (admin); If-Match applies it only at that version", params: SkuParams, body: PatchProduct, response: { 200: ProductResource, ...problems(404, 409, 412, 413, 415, 422) } }, onRequest: admin },
     async (request, reply) => {
       const { sku } = request.params;
       const expected = ifMatch(request);
@@ -123,7 +125,7 @@ export async function catalogRoutes(app: FastifyInstance, deps: ApiDeps): Promis
 
   app.get<{ Params: Static<typeof SkuParams> }>(
     "/api/products/:sku",
-    { schema: { tags: ["catalog"], summary: "A product with its price and available stock", params: SkuParams }, onRequest: anyone },
+    { schema: { tags: ["catalog"], summary: "A product with its price and available stock", params: SkuParams, response: { 200: ProductResource, ...problems(404) } }, onRequest: anyone },
     async (request, reply) => {
       await readYourWrites(deps, request);
       const found = await getProductFromLog(deps.store, request.params.sku);
@@ -136,7 +138,7 @@ export async function catalogRoutes(app: FastifyInstance, deps: ApiDeps): Promis
 
   app.post<{ Params: Static<typeof SkuParams>; Body: Static<typeof Receipt> }>(
     "/api/inventory/:sku/receipts",
-    { schema: { tags: ["inventory"], summary: "Receive stock into a warehouse (admin)", params: SkuParams, body: Receipt }, onRequest: admin },
+    { schema: { tags: ["inventory"], summary: "Receive stock into a warehouse (admin)", params: SkuParams, body: Receipt, response: { 201: StockReceived, ...problems(409, 413, 415, 422) } }, onRequest: admin },
     async (request, reply) => {
       const result = await receiveStock(commandContext(deps, request), { sku: request.params.sku, ...request.body });
       const s = result.state;
@@ -146,7 +148,7 @@ export async function catalogRoutes(app: FastifyInstance, deps: ApiDeps): Promis
 
   app.get<{ Params: Static<typeof SkuParams> }>(
     "/api/inventory/:sku",
-    { schema: { tags: ["inventory"], summary: "Stock of a SKU per warehouse", params: SkuParams }, onRequest: anyone },
+    { schema: { tags: ["inventory"], summary: "Stock of a SKU per warehouse", params: SkuParams, response: { 200: InventoryResource, ...problems(404) } }, onRequest: anyone },
     async (request) => {
       await readYourWrites(deps, request);
       if (!(await getProductFromLog(deps.store, request.params.sku))) throw notFound(`product ${request.params.sku}`);
@@ -156,7 +158,7 @@ export async function catalogRoutes(app: FastifyInstance, deps: ApiDeps): Promis
 
   app.post<{ Body: Static<typeof CouponBody> }>(
     "/api/coupons",
-    { schema: { tags: ["coupons"], summary: "Define a coupon (admin); an existing code answers 409", body: CouponBody }, onRequest: admin },
+    { schema: { tags: ["coupons"], summary: "Define a coupon (admin); an existing code answers 409", body: CouponBody, response: { 201: CouponDefined, ...problems(409, 413, 415, 422) } }, onRequest: admin },
     async (request, reply) => {
       const b = request.body;
       const result = await defineCoupon(commandContext(deps, request), b);
@@ -164,28 +166,8 @@ export async function catalogRoutes(app: FastifyInstance, deps: ApiDeps): Promis
     },
   );
 
-  const SearchQuery = Type.Object(
-    {
-      q: Type.Optional(Type.String({ maxLength: 200 })),
-      category: Type.Optional(Type.String({ maxLength: 100 })),
-      brand: Type.Optional(Type.String({ maxLength: 100 })),
-      minPrice: Type.Optional(Type.String({ pattern: "^[0-9]{1,12}$" })),
-      maxPrice: Type.Optional(Type.String({ pattern: "^[0-9]{1,12}$" })),
-      inStock: Type.Optional(Type.Union([Type.Literal("true"), Type.Literal("false")])),
-      sort: Type.Optional(Type.Union([Type.Literal("relevance"), Type.Literal("price_asc"), Type.Literal("price_desc"), Type.Literal("newest")])),
-      page: Type.Optional(Type.String({ pattern: "^[1-9][0-9]{0,2}$" })),
-      size: Type.Optional(Type.String({ pattern: "^([1-9]|[1-9][0-9]|100)$" })),
-    },
-    { additionalProperties: false },
-  );
-  app.get(
-    "/api/search/products",
-    { schema: { tags: ["search"], summary: "Product search (501 until the search read model is wired)", querystring: SearchQuery }, onRequest: anyone },
-    async (request) => {
-      if (!deps.read.searchProducts) throw notImplemented("product search");
-      return deps.read.searchProducts(request.query as Record<string, unknown>);
-    },
-  );
+  // GET /api/search/products and /api/search/suggest (src/api/search.ts).
+  await searchRoutes(app, deps);
 }
 
 export { Quantity };
