@@ -13,6 +13,7 @@ import {
   resetProcessor,
   startProcessor,
   type ProcessorDefinition,
+  type ProcessorDeps,
   type RetryPolicy,
   type RunningProcessor,
 } from "../processing/processor.js";
@@ -64,6 +65,8 @@ export interface ProjectionDeps {
   sql: SqlClient;
   logger?: Logger;
   retry?: Partial<RetryPolicy>;
+  /** Starts each projector (default startProcessor); several instances pass the leased one (src/processing/ownership). */
+  startProcessor?: (definition: ProcessorDefinition, deps: ProcessorDeps) => Promise<RunningProcessor>;
 }
 
 export interface ProjectionStatus {
@@ -156,7 +159,7 @@ export interface StartProjectionsOptions extends ProjectionDeps {
 export async function startProjections(options: StartProjectionsOptions): Promise<RunningProjections> {
   const list = options.projections ?? projections;
   const define = options.define ?? ((p: Projection) => projectorDefinition(p));
-  const deps = { store: options.store, sql: options.sql, logger: options.logger, retry: options.retry };
+  const deps = { store: options.store, sql: options.sql, logger: options.logger, retry: options.retry, startProcessor: options.startProcessor };
   await migrateProjections(options.sql, list);
   const running = new Map<string, RunningProcessor>();
   const rebuilding = new Set<string>();
@@ -225,7 +228,8 @@ export async function startProjections(options: StartProjectionsOptions): Promis
  * subscription exists would otherwise open it afterwards and never finish stopping.)
  */
 async function startProjector(definition: ProcessorDefinition, deps: ProjectionDeps): Promise<RunningProcessor> {
-  const projector = await startProcessor(definition, deps);
+  const { startProcessor: start = startProcessor, ...processorDeps } = deps;
+  const projector = await start(definition, processorDeps);
   await projector.caughtUpTo(START, 30_000);
   return projector;
 }

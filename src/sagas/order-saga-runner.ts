@@ -397,6 +397,9 @@ export interface StartOrderSagaDeps extends OrderSagaDeps {
   processorRetry?: { maxAttempts?: number; baseDelayMs?: number; maxDelayMs?: number };
   /** Processors the saga runs as, each owning the orders hashed to it (default 1; see partitions.ts). */
   partitions?: number;
+  /** Start each partition's processor and the scheduler (defaults: here, now); several instances pass the leased ones (src/processing/ownership). */
+  startProcessor?: typeof startProcessor;
+  startScheduler?: typeof startScheduler;
 }
 
 /** Several partitions seen as one processor (the readiness check, tests). */
@@ -435,7 +438,7 @@ export async function startOrderSaga(deps: StartOrderSagaDeps): Promise<RunningO
   const rebalanced = await rebalanceSagaCheckpoints(deps.sql, partitions);
   if (rebalanced) deps.logger?.info({ partitions, from: rebalanced.from, replaced: rebalanced.replaced }, "saga partition count changed: every partition starts from the lowest old checkpoint");
   const schedulerLogger = deps.logger ? { warn: (obj: object, msg?: string) => deps.logger?.warn(obj, msg) } : undefined;
-  const scheduler = await startScheduler({
+  const scheduler = await (deps.startScheduler ?? startScheduler)({
     store: deps.store,
     sql: deps.sql,
     clock: deps.clock,
@@ -451,7 +454,7 @@ export async function startOrderSaga(deps: StartOrderSagaDeps): Promise<RunningO
   };
   const parts: RunningProcessor[] = [];
   try {
-    for (let index = 0; index < partitions; index++) parts.push(await startProcessor(orderSagaProcessor(deps, { index, of: partitions }, handle), processorDeps));
+    for (let index = 0; index < partitions; index++) parts.push(await (deps.startProcessor ?? startProcessor)(orderSagaProcessor(deps, { index, of: partitions }, handle), processorDeps));
     // Wait until the processors' subscriptions exist: a stop() issued before that would not reach them.
     await Promise.all(parts.map((p) => p.caughtUpTo(START, 30_000)));
   } catch (error) {
