@@ -7,6 +7,7 @@ import { addCartItem, applyCartCoupon, changeCartItem, checkOutCart, loadCart, r
 import { principalOf, requireRoles, secretKey } from "./auth.js";
 import { commandContext, committed, etag, type ApiDeps } from "./deps.js";
 import { requestId } from "./idempotency.js";
+import { CartResource, OrderAccepted, problems } from "./responses.js";
 import { PaymentMethod, Quantity, ShippingAddress, Sku } from "./schemas.js";
 
 const AddItem = Type.Object({ sku: Sku, quantity: Quantity }, { additionalProperties: false });
@@ -35,13 +36,13 @@ export async function cartRoutes(app: FastifyInstance, deps: ApiDeps): Promise<v
     return { ...cartView(me(request), state, revision), position, etag: etag(revision) };
   };
 
-  app.get("/api/cart", { schema: { tags: ["cart"], summary: "The caller's cart" }, onRequest: customer }, async (request, reply) => {
+  app.get("/api/cart", { schema: { tags: ["cart"], summary: "The caller's cart", response: { 200: CartResource } }, onRequest: customer }, async (request, reply) => {
     const { etag: tag, position: _p, ...body } = await answer(request, null);
     reply.header("ETag", tag);
     return body;
   });
 
-  app.post<{ Body: Static<typeof AddItem> }>("/api/cart/items", { schema: { tags: ["cart"], summary: "Add an item (price from the catalog)", body: AddItem }, onRequest: customer }, async (request, reply) => {
+  app.post<{ Body: Static<typeof AddItem> }>("/api/cart/items", { schema: { tags: ["cart"], summary: "Add an item (price from the catalog)", body: AddItem, response: { 200: CartResource, ...problems(409, 413, 415, 422) } }, onRequest: customer }, async (request, reply) => {
     const r = await addCartItem(commandContext(deps, request), me(request), request.body);
     const { etag: tag, ...body } = await answer(request, r.position);
     reply.header("ETag", tag);
@@ -50,7 +51,7 @@ export async function cartRoutes(app: FastifyInstance, deps: ApiDeps): Promise<v
 
   app.put<{ Params: Static<typeof SkuParams>; Body: Static<typeof SetQuantity> }>(
     "/api/cart/items/:sku",
-    { schema: { tags: ["cart"], summary: "Change an item's quantity", params: SkuParams, body: SetQuantity }, onRequest: customer },
+    { schema: { tags: ["cart"], summary: "Change an item's quantity", params: SkuParams, body: SetQuantity, response: { 200: CartResource, ...problems(409, 413, 415, 422) } }, onRequest: customer },
     async (request, reply) => {
       const r = await changeCartItem(commandContext(deps, request), me(request), request.params.sku, request.body.quantity);
       const { etag: tag, ...body } = await answer(request, r.position);
@@ -61,7 +62,7 @@ export async function cartRoutes(app: FastifyInstance, deps: ApiDeps): Promise<v
 
   app.delete<{ Params: Static<typeof SkuParams> }>(
     "/api/cart/items/:sku",
-    { schema: { tags: ["cart"], summary: "Remove an item", params: SkuParams }, onRequest: customer },
+    { schema: { tags: ["cart"], summary: "Remove an item", params: SkuParams, response: { 200: CartResource, ...problems(409) } }, onRequest: customer },
     async (request, reply) => {
       const r = await removeCartItem(commandContext(deps, request), me(request), request.params.sku);
       const { etag: tag, ...body } = await answer(request, r.position);
@@ -70,7 +71,7 @@ export async function cartRoutes(app: FastifyInstance, deps: ApiDeps): Promise<v
     },
   );
 
-  app.post<{ Body: Static<typeof CouponBody> }>("/api/cart/coupon", { schema: { tags: ["cart"], summary: "Apply a coupon", body: CouponBody }, onRequest: customer }, async (request, reply) => {
+  app.post<{ Body: Static<typeof CouponBody> }>("/api/cart/coupon", { schema: { tags: ["cart"], summary: "Apply a coupon", body: CouponBody, response: { 200: CartResource, ...problems(409, 413, 415, 422) } }, onRequest: customer }, async (request, reply) => {
     const r = await applyCartCoupon(commandContext(deps, request), me(request), request.body.code);
     const { etag: tag, ...body } = await answer(request, r.position);
     reply.header("ETag", tag);
@@ -79,7 +80,7 @@ export async function cartRoutes(app: FastifyInstance, deps: ApiDeps): Promise<v
 
   app.post<{ Body: Static<typeof Checkout> }>(
     "/api/cart/checkout",
-    { schema: { tags: ["cart"], summary: "Check the cart out into an order: the same 202 as placing an order", body: Checkout }, onRequest: customer },
+    { schema: { tags: ["cart"], summary: "Check the cart out into an order: the same 202 as placing an order", body: Checkout, response: { 202: OrderAccepted, ...problems(409, 413, 415, 422) } }, onRequest: customer },
     async (request, reply) => {
       const orderId = requestId(request, "order");
       const r = await checkOutCart(commandContext(deps, request), me(request), { orderId, ...request.body });

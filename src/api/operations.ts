@@ -3,6 +3,7 @@
 import type { FastifyInstance } from "fastify";
 import { Histogram } from "prom-client";
 import type { ApiDeps } from "./deps.js";
+import { Liveness, MetricsText, Readiness } from "./responses.js";
 
 export async function operationsRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const duration = new Histogram({
@@ -16,9 +17,9 @@ export async function operationsRoutes(app: FastifyInstance, deps: ApiDeps): Pro
     duration.observe({ method: request.method, route: request.routeOptions.url ?? "unmatched", status: String(reply.statusCode) }, reply.elapsedTime / 1000);
   });
 
-  app.get("/health/live", { schema: { tags: ["operations"], summary: "The process is up" } }, async () => ({ status: "ok" }));
+  app.get("/health/live", { schema: { tags: ["operations"], summary: "The process is up", security: [], response: { 200: Liveness } } }, async () => ({ status: "ok" }));
 
-  app.get("/health/ready", { schema: { tags: ["operations"], summary: "Every configured dependency is reachable (per-dependency detail)" } }, async (_request, reply) => {
+  app.get("/health/ready", { schema: { tags: ["operations"], summary: "Every configured dependency is reachable (per-dependency detail); 503 with the same body when one is down", security: [], response: { 200: Readiness, 503: Readiness } } }, async (_request, reply) => {
     const results = await Promise.all(
       deps.readiness.map(async (c) => {
         const started = performance.now();
@@ -34,7 +35,7 @@ export async function operationsRoutes(app: FastifyInstance, deps: ApiDeps): Pro
     return reply.code(ready ? 200 : 503).send({ status: ready ? "ready" : "not_ready", dependencies: Object.fromEntries(results) });
   });
 
-  app.get("/metrics", { schema: { tags: ["operations"], summary: "Prometheus metrics" } }, async (_request, reply) => {
+  app.get("/metrics", { schema: { tags: ["operations"], summary: "Prometheus metrics", security: [], response: { 200: { description: "Prometheus text exposition format", content: { "text/plain": { schema: MetricsText } } } } } }, async (_request, reply) => {
     reply.type(deps.registry.contentType);
     return deps.registry.metrics();
   });

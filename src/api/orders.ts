@@ -13,6 +13,7 @@ import { hasRole, principalOf, requireRoles, secretKey, type Principal } from ".
 import { commandContext, committed, etag, ifMatch, readYourWrites, type ApiDeps } from "./deps.js";
 import { requestId } from "./idempotency.js";
 import { notFound, notImplemented, ProblemError } from "./problem.js";
+import { OrderAccepted, OrderHistory, OrderList, OrderResource, problems } from "./responses.js";
 import { Id, IsoTime, NonEmpty, PaymentMethod, Quantity, ShippingAddress, Sku } from "./schemas.js";
 
 const Line = Type.Object({ sku: Sku, quantity: Quantity }, { additionalProperties: false });
@@ -129,7 +130,7 @@ export async function orderRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
 
   app.post<{ Body: Static<typeof PlaceOrderBody> }>(
     "/api/orders",
-    { schema: { tags: ["orders"], summary: "Place an order; prices come from the catalog", body: PlaceOrderBody }, onRequest: customer },
+    { schema: { tags: ["orders"], summary: "Place an order; prices come from the catalog", body: PlaceOrderBody, response: { 202: OrderAccepted, ...problems(409, 413, 415, 422) } }, onRequest: customer },
     async (request, reply) => {
       const p = principalOf(request);
       const b = request.body;
@@ -143,7 +144,7 @@ export async function orderRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
 
   app.get<{ Params: Static<typeof OrderParams>; Querystring: Static<typeof WaitQuery> }>(
     "/api/orders/:orderId",
-    { schema: { tags: ["orders"], summary: "An order (with ETag); read from its own stream, so always current", params: OrderParams, querystring: WaitQuery }, onRequest: anyReader },
+    { schema: { tags: ["orders"], summary: "An order (with ETag); read from its own stream, so always current", params: OrderParams, querystring: WaitQuery, response: { 200: OrderResource, 304: { description: "If-None-Match names the current version", type: "null" }, ...problems(404) } }, onRequest: anyReader },
     async (request, reply) => {
       const { order, revision } = await visibleOrder(deps.store, principalOf(request), request.params.orderId);
       reply.header("ETag", etag(revision));
@@ -154,7 +155,7 @@ export async function orderRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
 
   app.get<{ Querystring: Static<typeof ListQuery> }>(
     "/api/orders",
-    { schema: { tags: ["orders"], summary: "List orders (a customer sees only their own)", querystring: ListQuery }, onRequest: anyReader },
+    { schema: { tags: ["orders"], summary: "List orders (a customer sees only their own)", querystring: ListQuery, response: { 200: OrderList, ...problems(501) } }, onRequest: anyReader },
     async (request) => {
       if (!deps.read.listOrders) throw notImplemented("listing orders");
       await readYourWrites(deps, request);
@@ -174,7 +175,7 @@ export async function orderRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
 
   app.post<{ Params: Static<typeof OrderParams>; Body: Static<typeof CancelBody> }>(
     "/api/orders/:orderId/cancel",
-    { schema: { tags: ["orders"], summary: "Cancel before shipping; after payment the saga refunds in full", params: OrderParams, body: CancelBody }, onRequest: customer },
+    { schema: { tags: ["orders"], summary: "Cancel before shipping; after payment the saga refunds in full", params: OrderParams, body: CancelBody, response: { 202: OrderAccepted, ...problems(404, 409, 412, 413, 415, 422) } }, onRequest: customer },
     async (request, reply) => {
       const p = principalOf(request);
       const { revision } = await ownedForWrite(request, request.params.orderId);
@@ -192,7 +193,7 @@ export async function orderRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
 
   app.post<{ Params: Static<typeof OrderParams>; Body: Static<typeof ShipBody> }>(
     "/api/orders/:orderId/ship",
-    { schema: { tags: ["orders"], summary: "Ship (ops): PROCESSING -> SHIPPED", params: OrderParams, body: ShipBody }, onRequest: ops },
+    { schema: { tags: ["orders"], summary: "Ship (ops): PROCESSING -> SHIPPED", params: OrderParams, body: ShipBody, response: { 202: OrderAccepted, ...problems(404, 409, 412, 413, 415, 422) } }, onRequest: ops },
     async (request, reply) => {
       const { revision } = await ownedForWrite(request, request.params.orderId);
       const result = await shipOrder(commandContext(deps, request), request.params.orderId, request.body, ifMatch(request, revision));
@@ -203,7 +204,7 @@ export async function orderRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
 
   app.post<{ Params: Static<typeof OrderParams> }>(
     "/api/orders/:orderId/deliver",
-    { schema: { tags: ["orders"], summary: "Deliver (ops): SHIPPED -> DELIVERED", params: OrderParams, body: EmptyBody }, onRequest: ops },
+    { schema: { tags: ["orders"], summary: "Deliver (ops): SHIPPED -> DELIVERED", params: OrderParams, body: EmptyBody, response: { 202: OrderAccepted, ...problems(404, 409, 412, 413, 415, 422) } }, onRequest: ops },
     async (request, reply) => {
       const { revision } = await ownedForWrite(request, request.params.orderId);
       const result = await deliverOrder(commandContext(deps, request), request.params.orderId, ifMatch(request, revision));
@@ -214,7 +215,7 @@ export async function orderRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
 
   app.post<{ Params: Static<typeof OrderParams>; Body: Static<typeof ReturnBody> }>(
     "/api/orders/:orderId/returns",
-    { schema: { tags: ["orders"], summary: "Request a return (owner): only DELIVERED and inside the return window", params: OrderParams, body: ReturnBody }, onRequest: customer },
+    { schema: { tags: ["orders"], summary: "Request a return (owner): only DELIVERED and inside the return window", params: OrderParams, body: ReturnBody, response: { 202: OrderAccepted, ...problems(404, 409, 412, 413, 415, 422) } }, onRequest: customer },
     async (request, reply) => {
       const { revision } = await visibleOrder(deps.store, principalOf(request), request.params.orderId, []);
       const returnId = requestId(request, "return");
@@ -232,7 +233,7 @@ export async function orderRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
 
   app.post<{ Params: Static<typeof ReturnParams> }>(
     "/api/orders/:orderId/returns/:returnId/receive",
-    { schema: { tags: ["orders"], summary: "The returned goods are back (ops): restock and refund follow", params: ReturnParams, body: EmptyBody }, onRequest: ops },
+    { schema: { tags: ["orders"], summary: "The returned goods are back (ops): restock and refund follow", params: ReturnParams, body: EmptyBody, response: { 202: OrderAccepted, ...problems(404, 409, 412, 413, 415, 422) } }, onRequest: ops },
     async (request, reply) => {
       const { revision } = await ownedForWrite(request, request.params.orderId);
       const result = await receiveReturn(commandContext(deps, request), request.params.orderId, request.params.returnId, ifMatch(request, revision));
@@ -243,7 +244,7 @@ export async function orderRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
 
   app.get<{ Params: Static<typeof OrderParams>; Querystring: Static<typeof HistoryQuery> }>(
     "/api/orders/:orderId/history",
-    { schema: { tags: ["audit"], summary: "Every event of the order, its payment, reservations and saga; ?asOf adds the state at that time", params: OrderParams, querystring: HistoryQuery }, onRequest: historyReaders },
+    { schema: { tags: ["audit"], summary: "Every event of the order, its payment, reservations and saga; ?asOf adds the state at that time", params: OrderParams, querystring: HistoryQuery, response: { 200: OrderHistory, ...problems(404) } }, onRequest: historyReaders },
     async (request) => {
       const { orderId } = request.params;
       await visibleOrder(deps.store, principalOf(request), orderId, ["auditor"]);

@@ -10,6 +10,7 @@ import { SIGNATURE_HEADER, verifyWebhookSignature } from "../payments/webhook-si
 import { hasRole, principalOf, requireRoles, secretKey } from "./auth.js";
 import { etag, type ApiDeps } from "./deps.js";
 import { notFound, notImplemented, ProblemError } from "./problem.js";
+import { PaymentResource, problems, RefundReconciliation, WebhookReceived } from "./responses.js";
 import { Id, IsoTime } from "./schemas.js";
 
 declare module "fastify" {
@@ -67,6 +68,8 @@ export async function paymentRoutes(app: FastifyInstance, deps: ApiDeps): Promis
           tags: ["payments"],
           summary: "Payment gateway webhook: X-Webhook-Signature t=<unix s>,v1=<HMAC-SHA256 of '<t>.<raw body>'>; the same event id again is 200 with no effect",
           body: WebhookBody,
+          security: [],
+          response: { 200: WebhookReceived, ...problems(401, 404, 409, 413, 415, 422) },
         },
         preValidation: async (request) => {
           const header = request.headers[SIGNATURE_HEADER];
@@ -85,7 +88,7 @@ export async function paymentRoutes(app: FastifyInstance, deps: ApiDeps): Promis
 
   app.get<{ Params: Static<typeof PaymentParams> }>(
     "/api/payments/:paymentId",
-    { schema: { tags: ["payments"], summary: "A payment with its refunds (finance, or the order's owner)", params: PaymentParams }, onRequest: requireRoles(key, "customer", "finance") },
+    { schema: { tags: ["payments"], summary: "A payment with its refunds (finance, or the order's owner)", params: PaymentParams, response: { 200: PaymentResource, ...problems(404) } }, onRequest: requireRoles(key, "customer", "finance") },
     async (request, reply) => {
       const p = principalOf(request);
       const { state, revision } = await loadAggregate(deps.store, paymentDecider, paymentStream(request.params.paymentId));
@@ -117,7 +120,7 @@ export async function paymentRoutes(app: FastifyInstance, deps: ApiDeps): Promis
   const Range = Type.Object({ from: IsoTime, to: IsoTime }, { additionalProperties: false });
   app.get<{ Querystring: Static<typeof Range> }>(
     "/api/finance/refunds/reconciliation",
-    { schema: { tags: ["finance"], summary: "Refund reconciliation from the event log (finance)", querystring: Range }, onRequest: requireRoles(key, "finance") },
+    { schema: { tags: ["finance"], summary: "Refund reconciliation from the event log (finance)", querystring: Range, response: { 200: RefundReconciliation, ...problems(422, 501) } }, onRequest: requireRoles(key, "finance") },
     async (request) => {
       if (!deps.read.reconciliation) throw notImplemented("refund reconciliation");
       if (Date.parse(request.query.from) >= Date.parse(request.query.to)) throw new ProblemError(422, "Unprocessable Content", "from must be before to", { field: "from" });

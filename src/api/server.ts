@@ -15,6 +15,7 @@ import { opsRoutes } from "./ops.js";
 import { orderRoutes } from "./orders.js";
 import { paymentRoutes } from "./payments.js";
 import { clientErrorHandler, errorHandler, ProblemError, sendProblem } from "./problem.js";
+import { documentProblems } from "./responses.js";
 import { Problem } from "./schemas.js";
 import { backOfficeRoutes } from "../web/routes.js";
 
@@ -46,6 +47,8 @@ export async function buildServer(deps: ApiDeps, options: ServerOptions = {}): P
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) => sendProblem(reply, 404, "Not Found", `no route ${request.method} ${request.url.split("?")[0]}`));
   app.addSchema(Problem);
+  // Every route documents the problems any route can answer, as application/problem+json.
+  app.addHook("onRoute", documentProblems);
 
   await app.register(swagger, {
     openapi: {
