@@ -11,9 +11,15 @@
 //
 // Reservations are keyed by order: one order holds at most one live reservation per SKU and
 // warehouse. RESERVED -> COMMITTED -> SHIPPED, and RESERVED|COMMITTED -> RELEASED, RESERVED -> EXPIRED.
+//
+// A flash sale sets its units aside with one reservation (SetAsideForSale): they count as
+// `reserved`, so ordinary orders cannot take them. Orders from the sale's claims draw their units
+// from it in batches (DrawFromSale: one event for many orders, each getting a COMMITTED
+// reservation), an order given up during the sale puts its units back (ReturnToSale), and the
+// units the sale did not sell go back to `available` (ReleaseSaleStock). The law above is unchanged.
 
 import { DomainError, type Decider, type DomainEvent } from "./decider.js";
-import { illegalTransition, isMinorUnits, requireInstant, requirePositiveQuantity, requireText } from "./rules.js";
+import { illegalTransition, isMinorUnits, requireDistinct, requireInstant, requirePositiveQuantity, requireText } from "./rules.js";
 
 export const INVENTORY_CATEGORY = "inventory";
 
@@ -37,7 +43,11 @@ export type InventoryCommand =
   | (StockCommand & { type: "ExpireReservation"; orderId: string })
   | (StockCommand & { type: "ShipStock"; orderId: string })
   | (StockCommand & { type: "RestockReturn"; orderId: string; returnId: string; quantity: number })
-  | (StockCommand & { type: "AdjustStock"; countedAvailable: number; reason: string });
+  | (StockCommand & { type: "AdjustStock"; countedAvailable: number; reason: string })
+  | (StockCommand & { type: "SetAsideForSale"; saleId: string; quantity: number })
+  | (StockCommand & { type: "DrawFromSale"; saleId: string; allocations: { orderId: string; quantity: number }[] })
+  | (StockCommand & { type: "ReturnToSale"; saleId: string; orderId: string })
+  | (StockCommand & { type: "ReleaseSaleStock"; saleId: string; quantity: number; reason: string });
 
 // ---------------------------------------------------------------- events
 
@@ -62,7 +72,20 @@ export type StockRestocked = DomainEvent<"StockRestocked", StockFact & { orderId
 /** A physical count: available becomes `countedAvailable`; `delta` = counted - previous goes into `adjusted`. */
 export type StockAdjusted = DomainEvent<"StockAdjusted", StockFact & { countedAvailable: number; previousAvailable: number; delta: number; reason: string }>;
 
+export type StockSetAsideForSale = DomainEvent<"StockSetAsideForSale", StockFact & { saleId: string; quantity: number }>;
+/** A business outcome: the warehouse does not hold the units the sale asks for. */
+export type SaleSetAsideRejected = DomainEvent<"SaleSetAsideRejected", StockFact & { saleId: string; quantity: number; available: number; reason: "OUT_OF_STOCK" }>;
+/** Many orders at once take their units from the sale's reservation; each gets a COMMITTED reservation. */
+export type StockDrawnFromSale = DomainEvent<"StockDrawnFromSale", StockFact & { saleId: string; allocations: { orderId: string; quantity: number }[] }>;
+export type StockReturnedToSale = DomainEvent<"StockReturnedToSale", StockFact & { saleId: string; orderId: string; quantity: number }>;
+export type SaleStockReleased = DomainEvent<"SaleStockReleased", StockFact & { saleId: string; quantity: number; reason: string }>;
+
 export type InventoryEvent =
+  | StockSetAsideForSale
+  | SaleSetAsideRejected
+  | StockDrawnFromSale
+  | StockReturnedToSale
+  | SaleStockReleased
   | StockReceived
   | StockReserved
   | StockReservationRejected
@@ -83,6 +106,11 @@ export const inventorySchemaVersions: Readonly<Record<InventoryEvent["type"], nu
   StockShipped: 1,
   StockRestocked: 1,
   StockAdjusted: 1,
+  StockSetAsideForSale: 1,
+  SaleSetAsideRejected: 1,
+  StockDrawnFromSale: 1,
+  StockReturnedToSale: 1,
+  SaleStockReleased: 1,
 };
 
 // ---------------------------------------------------------------- state
@@ -113,6 +141,8 @@ export interface InventoryState {
   reservations: ReadonlyMap<string, Reservation>;
   /** Return ids already restocked here (a second restock of the same return is a no-op). */
   restockedReturns: ReadonlySet<string>;
+  /** Flash sales' reservations: units set aside and still `left` (counted in `reserved`). */
+  sales: ReadonlyMap<string, { setAside: number; left: number }>;
 }
 
 export const initialInventoryState: InventoryState = {
@@ -127,6 +157,7 @@ export const initialInventoryState: InventoryState = {
   adjusted: 0,
   reservations: new Map(),
   restockedReturns: new Set(),
+  sales: new Map(),
 };
 
 /** True when the stock law holds; used by tests and by the reconciliation job. */
@@ -215,6 +246,40 @@ function decide(command: InventoryCommand, state: InventoryState): InventoryEven
       return [{ type: "StockRestocked", data: { ...fact, orderId: r.orderId, returnId, quantity } }];
     }
 
+    case "SetAsideForSale": {
+      const saleId = requireText(command.saleId, "saleId");
+      const quantity = requirePositiveQuantity(command.quantity, "quantity");
+      if (state.sales.has(saleId)) return [];
+      if (state.available < quantity) return [{ type: "SaleSetAsideRejected", data: { ...fact, saleId, quantity, available: state.available, reason: "OUT_OF_STOCK" } }];
+      return [{ type: "StockSetAsideForSale", data: { ...fact, saleId, quantity } }];
+    }
+
+    case "DrawFromSale": {
+      const sale = saleOf(state, command.saleId);
+      // An order that already holds a reservation here drew before (a retried batch): skipped.
+      const fresh = command.allocations.filter((a) => !state.reservations.has(requireText(a.orderId, "orderId")));
+      requireDistinct(fresh, (a) => a.orderId, "allocations");
+      const units = fresh.reduce((n, a) => n + requirePositiveQuantity(a.quantity, "quantity"), 0);
+      if (fresh.length === 0) return [];
+      if (units > sale.left) throw new DomainError("sale_stock_exhausted", `sale ${command.saleId} has ${sale.left} units left, ${units} asked`);
+      return [{ type: "StockDrawnFromSale", data: { ...fact, saleId: command.saleId, allocations: fresh.map((a) => ({ orderId: a.orderId, quantity: a.quantity })) } }];
+    }
+
+    case "ReturnToSale": {
+      saleOf(state, command.saleId);
+      const r = reservationOf(state, command.orderId);
+      if (r.status === "RELEASED") return [];
+      if (r.status !== "COMMITTED") throw illegalTransition("ReturnToSale", r.status);
+      return [{ type: "StockReturnedToSale", data: { ...fact, saleId: command.saleId, orderId: r.orderId, quantity: r.quantity } }];
+    }
+
+    case "ReleaseSaleStock": {
+      const sale = saleOf(state, command.saleId);
+      const quantity = requirePositiveQuantity(command.quantity, "quantity");
+      if (quantity > sale.left) throw new DomainError("sale_stock_exhausted", `sale ${command.saleId} has ${sale.left} units left, ${quantity} to release`);
+      return [{ type: "SaleStockReleased", data: { ...fact, saleId: command.saleId, quantity, reason: requireText(command.reason, "reason") } }];
+    }
+
     case "AdjustStock": {
       if (!isMinorUnits(command.countedAvailable)) throw new DomainError("invalid_quantity", `countedAvailable must be a non-negative integer, got ${String(command.countedAvailable)}`);
       const reason = requireText(command.reason, "reason");
@@ -222,6 +287,12 @@ function decide(command: InventoryCommand, state: InventoryState): InventoryEven
       return [{ type: "StockAdjusted", data: { ...fact, countedAvailable: command.countedAvailable, previousAvailable: state.available, delta, reason } }];
     }
   }
+}
+
+function saleOf(state: InventoryState, saleId: string): { setAside: number; left: number } {
+  const sale = state.sales.get(saleId);
+  if (!sale) throw new DomainError("sale_reservation_not_found", `no stock set aside here for sale ${saleId}`, "NONE");
+  return sale;
 }
 
 function reservationOf(state: InventoryState, orderId: string): Reservation {
@@ -289,11 +360,40 @@ function evolve(state: InventoryState, event: InventoryEvent): InventoryState {
     }
     case "StockAdjusted":
       return { ...s, available: event.data.countedAvailable, adjusted: s.adjusted + event.data.delta };
+    case "StockSetAsideForSale":
+      return { ...s, available: s.available - event.data.quantity, reserved: s.reserved + event.data.quantity, sales: withSale(s.sales, event.data.saleId, { setAside: event.data.quantity, left: event.data.quantity }) };
+    case "SaleSetAsideRejected":
+      return s;
+    case "StockDrawnFromSale": {
+      const units = event.data.allocations.reduce((n, a) => n + a.quantity, 0);
+      let reservations = s.reservations;
+      for (const a of event.data.allocations) reservations = withReservation(reservations, { orderId: a.orderId, quantity: a.quantity, expiresAt: event.data.at, status: "COMMITTED", restocked: 0 });
+      const sale = s.sales.get(event.data.saleId) ?? { setAside: 0, left: 0 };
+      return { ...s, reserved: s.reserved - units, committed: s.committed + units, reservations, sales: withSale(s.sales, event.data.saleId, { ...sale, left: sale.left - units }) };
+    }
+    case "StockReturnedToSale": {
+      const sale = s.sales.get(event.data.saleId) ?? { setAside: 0, left: 0 };
+      return {
+        ...s,
+        committed: s.committed - event.data.quantity,
+        reserved: s.reserved + event.data.quantity,
+        reservations: moved(s.reservations, event.data.orderId, "RELEASED"),
+        sales: withSale(s.sales, event.data.saleId, { ...sale, left: sale.left + event.data.quantity }),
+      };
+    }
+    case "SaleStockReleased": {
+      const sale = s.sales.get(event.data.saleId) ?? { setAside: 0, left: 0 };
+      return { ...s, reserved: s.reserved - event.data.quantity, available: s.available + event.data.quantity, sales: withSale(s.sales, event.data.saleId, { ...sale, left: sale.left - event.data.quantity }) };
+    }
   }
 }
 
 function withReservation(reservations: ReadonlyMap<string, Reservation>, r: Reservation): ReadonlyMap<string, Reservation> {
   return new Map(reservations).set(r.orderId, r);
+}
+
+function withSale(sales: ReadonlyMap<string, { setAside: number; left: number }>, saleId: string, sale: { setAside: number; left: number }) {
+  return new Map(sales).set(saleId, sale);
 }
 
 function moved(reservations: ReadonlyMap<string, Reservation>, orderId: string, status: ReservationStatus): ReadonlyMap<string, Reservation> {

@@ -49,6 +49,17 @@ function deltas(event: InventoryEvent): Deltas {
       return { available: event.data.quantity, restocked: event.data.quantity };
     case "StockAdjusted":
       return { available: event.data.countedAvailable - event.data.previousAvailable, adjusted: event.data.delta };
+    // A flash sale's one reservation, its batched draw-down, returns and unsold units.
+    case "StockSetAsideForSale":
+      return { available: -event.data.quantity, reserved: event.data.quantity };
+    case "StockDrawnFromSale": {
+      const units = event.data.allocations.reduce((n, a) => n + a.quantity, 0);
+      return { reserved: -units, committed: units };
+    }
+    case "StockReturnedToSale":
+      return { committed: -event.data.quantity, reserved: event.data.quantity };
+    case "SaleStockReleased":
+      return { reserved: -event.data.quantity, available: event.data.quantity };
     default:
       return {};
   }

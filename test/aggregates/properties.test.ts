@@ -40,6 +40,8 @@ function run<C, E extends DomainEvent, S>(decider: Decider<C, E, S>, commands: r
 const orderIds = fc.constantFrom("o-1", "o-2", "o-3");
 const qty = fc.integer({ min: 1, max: 12 });
 const stock = { sku: "SKU-1", warehouseId: "BLR-1" };
+const saleIds = fc.constantFrom("s-1", "s-2");
+const saleOrderIds = fc.constantFrom("o-1", "fo-1", "fo-2", "fo-3", "fo-4");
 
 const inventoryCommand: fc.Arbitrary<InventoryCommand> = fc
   .tuple(
@@ -53,6 +55,11 @@ const inventoryCommand: fc.Arbitrary<InventoryCommand> = fc
       { weight: 2, arbitrary: orderIds.map((orderId) => ({ type: "ShipStock" as const, orderId })) },
       fc.record({ orderId: orderIds, returnId: fc.constantFrom("r-1", "r-2", "r-3", "r-4"), quantity: fc.integer({ min: 1, max: 4 }) }).map((r) => ({ type: "RestockReturn" as const, ...r })),
       fc.integer({ min: 0, max: 30 }).map((countedAvailable) => ({ type: "AdjustStock" as const, countedAvailable, reason: "COUNT" })),
+      // flash sales: one reservation per sale, batched draws, returns, unsold units released
+      fc.record({ saleId: saleIds, quantity: qty }).map((r) => ({ type: "SetAsideForSale" as const, ...r })),
+      fc.record({ saleId: saleIds, allocations: fc.array(fc.record({ orderId: saleOrderIds, quantity: fc.integer({ min: 1, max: 3 }) }), { minLength: 1, maxLength: 3 }) }).map((r) => ({ type: "DrawFromSale" as const, ...r })),
+      fc.record({ saleId: saleIds, orderId: saleOrderIds }).map((r) => ({ type: "ReturnToSale" as const, ...r })),
+      fc.record({ saleId: saleIds, quantity: fc.integer({ min: 1, max: 6 }) }).map((r) => ({ type: "ReleaseSaleStock" as const, ...r, reason: "sale ended" })),
     ),
   )
   .map(([t, c]): InventoryCommand => {
@@ -77,7 +84,8 @@ describe("Inventory properties", () => {
         run(inventoryDecider, commands, (s) => {
           expect(stockLawHolds(s)).toBe(true);
           expect(s.available).toBeGreaterThanOrEqual(0);
-          expect(s.reserved).toBe(sumByStatus(s, "RESERVED"));
+          expect(s.reserved).toBe(sumByStatus(s, "RESERVED") + [...s.sales.values()].reduce((n, sale) => n + sale.left, 0));
+          for (const sale of s.sales.values()) expect(sale.left).toBeGreaterThanOrEqual(0);
           expect(s.committed).toBe(sumByStatus(s, "COMMITTED"));
           expect(s.shipped).toBe(sumByStatus(s, "SHIPPED"));
         });
