@@ -13,7 +13,6 @@ import { commandContext, committed, etag, ifMatch, readYourWrites, type ApiDeps 
 import { notFound } from "./problem.js";
 import { searchRoutes } from "./search.js";
 import { CouponDefined, InventoryResource, ProductCreated, ProductResource, problems, StockReceived } from "./responses.js";
-import { CouponDefined, InventoryResource, ProductCreated, ProductResource, problems, StockReceived } from "./responses.js";
 import { Currency, Id, IsoTime, Money, NonEmpty, Quantity, Sku } from "./schemas.js";
 
 const Attributes = Type.Record(Type.String({ maxLength: 64 }), Type.Union([Type.String({ maxLength: 500 }), Type.Number(), Type.Boolean()]), { maxProperties: 50 });
