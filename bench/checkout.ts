@@ -28,8 +28,9 @@ const program = new Command()
   .option("--products <n>", "products to seed", "50")
   .option("--rate <orders/s>", "cap the placing rate (all workers together); default: as fast as the workers go", "0")
   .option("--drain <seconds>", "how long to wait for placed orders to reach CONFIRMED after the load stops", "60")
+  .option("--cpu-prof <dir>", "write a V8 CPU profile of the server (node --cpu-prof) into this directory")
   .parse();
-const opts = program.opts<{ duration: string; concurrency: string; products: string; drain: string; rate: string }>();
+const opts = program.opts<{ duration: string; concurrency: string; products: string; drain: string; rate: string; cpuProf?: string }>();
 const RATE = Number(opts.rate);
 const DURATION_S = Number(opts.duration);
 const CONCURRENCIES = opts.concurrency.split(",").map(Number);
@@ -140,7 +141,7 @@ async function main(): Promise<void> {
   const base = `http://127.0.0.1:${port}`;
   let child: ChildProcess | undefined;
   try {
-    child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    child = spawn(process.execPath, [...(opts.cpuProf ? ["--cpu-prof", "--cpu-prof-dir", opts.cpuProf] : []), "--import", "tsx", "src/main.ts"], {
       env: {
         ...process.env,
         PORT: String(port),

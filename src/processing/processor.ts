@@ -7,12 +7,23 @@
 //   must be idempotent.
 // A failing event is retried with backoff, then parked (visible in processor_parked_events,
 // retryable) and the processor moves on: one bad event never stops it or any other processor.
-// A failure of the store itself (database down) restarts the subscription from the stored
+// A failure of the store itself (database down) restarts the processor from the stored
 // checkpoint after a pause, so nothing is lost.
+//
+// Batches: every processor of a process takes its batches from one shared reader of the log
+// (log-reader.ts) and stores its checkpoint once per batch, after the whole batch is handled (in
+// the batch's transaction in "transactional" mode). An at-least-once processor with an
+// `orderingKey` handles the events of different keys of a batch concurrently (up to
+// `concurrency` at once) and the events of one key strictly in log order: the saga keys by order
+// id, so one order's inputs stay in order while steps of different orders overlap. A crash
+// between a batch's effects and its checkpoint re-delivers the whole batch (handlers are
+// idempotent). A stop lets the events in progress finish and stores the checkpoint of the longest
+// fully handled prefix of the batch.
 
 import type { Logger } from "pino";
-import type { AllFilter, Checkpoint, EventStore, RecordedEvent, Subscription } from "../eventstore/port.js";
+import type { AllFilter, Checkpoint, EventStore, RecordedEvent } from "../eventstore/port.js";
 import { START } from "../eventstore/port.js";
+import { sharedLogReader, type LogPage, type LogReader } from "./log-reader.js";
 import { migrate, type Migration } from "../infrastructure/sql/migrations.js";
 import type { SqlClient, SqlExecutor } from "../infrastructure/sql/sql-client.js";
 
@@ -24,6 +35,13 @@ export interface ProcessorDefinition {
   /** In "transactional" mode `sql` is the checkpoint's transaction; otherwise the plain client. */
   handle(event: RecordedEvent, context: { sql: SqlExecutor }): Promise<void>;
   batchSize?: number;
+  /**
+   * At-least-once mode only: events with different keys may be handled at the same time, events
+   * with the same key (or no key) one after another in log order. Without it, one at a time.
+   */
+  orderingKey?(event: RecordedEvent): string | undefined;
+  /** With `orderingKey`: at most this many keys in flight at once (default 16). */
+  concurrency?: number;
 }
 
 export interface RetryPolicy {
@@ -37,6 +55,10 @@ export interface ProcessorDeps {
   sql: SqlClient;
   retry?: Partial<RetryPolicy>;
   logger?: Logger;
+  /** The shared reader of the log (default: the one of `store` in this process). */
+  reader?: LogReader;
+  /** Tests only: called after a batch's events are handled and before its checkpoint is stored; throwing there simulates a crash at that point. */
+  beforeCheckpoint?(name: string, events: readonly RecordedEvent[], checkpoint: Checkpoint): void | Promise<void>;
 }
 
 export interface ProcessorStatus {
@@ -54,7 +76,7 @@ export interface RunningProcessor {
   /** Resolves once everything up to `checkpoint` was handled (or parked). */
   caughtUpTo(checkpoint: Checkpoint, timeoutMs?: number): Promise<void>;
   status(): Promise<ProcessorStatus>;
-  /** Stops after the event in progress; its checkpoint is stored. */
+  /** Stops after the events in progress; the checkpoint of what is fully handled is stored. */
   stop(): Promise<void>;
 }
 
@@ -108,7 +130,7 @@ export async function loadCheckpoint(sql: SqlExecutor, name: string): Promise<Ch
   return rows[0]?.checkpoint ?? START;
 }
 
-async function saveCheckpoint(sql: SqlExecutor, name: string, checkpoint: Checkpoint): Promise<void> {
+export async function saveCheckpoint(sql: SqlExecutor, name: string, checkpoint: Checkpoint): Promise<void> {
   await sql.query(
     `INSERT INTO processor_checkpoints (name, checkpoint, updated_at) VALUES ($1, $2, now())
      ON CONFLICT (name) DO UPDATE SET checkpoint = excluded.checkpoint, updated_at = now()
@@ -172,25 +194,43 @@ export async function startProcessor(definition: ProcessorDefinition, deps: Proc
   const { store, sql, logger } = deps;
   const retry: RetryPolicy = { ...DEFAULT_RETRY, ...deps.retry };
   const log = logger?.child({ processor: definition.name });
+  const reader = deps.reader ?? sharedLogReader(store);
+  const batchSize = definition.batchSize ?? 200;
   await migrate(sql, processingMigrations);
+  await reader.attach();
 
   let stopped = false;
-  let subscription: Subscription | undefined;
-  let subscriptionChanged: () => void = () => {};
-  let nextSubscription = new Promise<void>((resolve) => (subscriptionChanged = resolve));
+  /** How far this processor has handled the log (in memory; the stored checkpoint may lag behind for skipped pages). */
+  let position: Checkpoint | undefined;
   let lastProcessedAt: Date | null = null;
   const stopSignal = new AbortController();
+  const waiters = new Set<{ target: Checkpoint; resolve: () => void }>();
+  let started!: () => void;
+  const running = new Promise<void>((resolve) => (started = resolve));
 
   const pause = (ms: number) =>
     new Promise<void>((resolve) => {
       if (stopSignal.signal.aborted) return resolve();
-      const timer = setTimeout(resolve, ms);
-      stopSignal.signal.addEventListener("abort", () => {
+      const timer = setTimeout(done, ms);
+      function done() {
         clearTimeout(timer);
+        stopSignal.signal.removeEventListener("abort", done);
         resolve();
-      });
+      }
+      stopSignal.signal.addEventListener("abort", done);
     });
 
+  const moveTo = (checkpoint: Checkpoint) => {
+    position = checkpoint;
+    for (const waiter of [...waiters]) {
+      if (waiter.target <= checkpoint) {
+        waiters.delete(waiter);
+        waiter.resolve();
+      }
+    }
+  };
+
+  /** Parks an event. In transactional mode (events handled one by one) its checkpoint moves with it. */
   const park = async (event: RecordedEvent, error: unknown, attempts: number) => {
     const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     log?.error({ eventId: event.id, type: event.type, streamId: event.streamId, attempts, err: error }, "event parked");
@@ -200,7 +240,7 @@ export async function startProcessor(definition: ProcessorDefinition, deps: Proc
          VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8) ON CONFLICT (processor, event_id) DO NOTHING`,
         [definition.name, event.id, event.streamId, event.position, event.type, JSON.stringify(event), message, attempts],
       );
-      await saveCheckpoint(tx, definition.name, event.position);
+      if (definition.mode === "transactional") await saveCheckpoint(tx, definition.name, event.position);
     });
   };
 
@@ -216,7 +256,6 @@ export async function startProcessor(definition: ProcessorDefinition, deps: Proc
           });
         } else {
           await definition.handle(event, { sql });
-          await saveCheckpoint(sql, definition.name, event.position);
         }
         return;
       } catch (error) {
@@ -227,64 +266,120 @@ export async function startProcessor(definition: ProcessorDefinition, deps: Proc
     }
   };
 
-  const handleBatch = async (events: RecordedEvent[], checkpoint: Checkpoint) => {
-    if (definition.mode === "transactional" && events.length > 1) {
+  const storeCheckpoint = async (events: readonly RecordedEvent[], checkpoint: Checkpoint) => {
+    await deps.beforeCheckpoint?.(definition.name, events, checkpoint);
+    await saveCheckpoint(sql, definition.name, checkpoint);
+  };
+
+  const handleTransactional = async (events: RecordedEvent[], checkpoint: Checkpoint) => {
+    if (events.length > 1) {
       // The fast path: the whole batch and its checkpoint in one transaction. If any event fails,
       // the batch rolls back and is replayed one event at a time to isolate the culprit.
       try {
         await sql.transaction(async (tx) => {
           for (const event of events) await definition.handle(event, { sql: tx });
+          await deps.beforeCheckpoint?.(definition.name, events, checkpoint);
           await saveCheckpoint(tx, definition.name, checkpoint);
         });
-        lastProcessedAt = new Date();
         return;
       } catch (error) {
+        if (stopped) throw new StopRequested();
         log?.warn({ err: error }, "batch failed, replaying it event by event");
       }
     }
-    for (const event of events) {
-      await handleOne(event);
-      lastProcessedAt = new Date();
-    }
-    if (events.at(-1)?.position !== checkpoint) await saveCheckpoint(sql, definition.name, checkpoint);
+    for (const event of events) await handleOne(event);
+    if (events.at(-1)?.position !== checkpoint) await storeCheckpoint(events, checkpoint);
   };
 
-  // Supervises the subscription: a store failure ends it, and it starts again from the stored checkpoint.
-  const supervise = (async () => {
+  const handleAtLeastOnce = async (events: RecordedEvent[], checkpoint: Checkpoint) => {
+    const handled = new Array<boolean>(events.length).fill(false);
+    // Events of one key in log order; keys side by side, at most `concurrency` at once.
+    const groups = new Map<string, number[]>();
+    events.forEach((event, index) => {
+      const key = definition.orderingKey?.(event) ?? "";
+      const group = groups.get(key);
+      if (group) group.push(index);
+      else groups.set(key, [index]);
+    });
+    const queue = [...groups.values()];
+    const lanes = definition.orderingKey ? Math.max(1, definition.concurrency ?? 16) : 1;
+    const lane = async () => {
+      for (let group = queue.shift(); group; group = queue.shift()) {
+        for (const index of group) {
+          await handleOne(events[index]!);
+          handled[index] = true;
+        }
+      }
+    };
+    const outcomes = await Promise.allSettled(Array.from({ length: Math.min(lanes, queue.length) }, lane));
+    const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === "rejected");
+    if (!failure) return storeCheckpoint(events, checkpoint);
+    if (failure.reason instanceof StopRequested) {
+      // Stopping: keep what is fully handled from the start of the batch; the rest comes again.
+      const prefix = handled.indexOf(false);
+      if (prefix > 0) await saveCheckpoint(sql, definition.name, events[prefix - 1]!.position);
+    }
+    throw failure.reason;
+  };
+
+  const handleBatch = async (events: RecordedEvent[], checkpoint: Checkpoint) => {
+    if (definition.mode === "transactional") await handleTransactional(events, checkpoint);
+    else await handleAtLeastOnce(events, checkpoint);
+    lastProcessedAt = new Date();
+  };
+
+  /** The next page: from the shared reader when this processor is inside its window, else from the store. */
+  const nextPage = async (from: Checkpoint): Promise<LogPage & { shared: boolean }> => {
+    const page = reader.take(from, definition.filter, batchSize);
+    if (page) return { ...page, shared: true };
+    return { ...(await store.readAll({ from, maxCount: batchSize, ...(definition.filter ? { filter: definition.filter } : {}) })), shared: false };
+  };
+
+  // Runs batches from the stored checkpoint; a store failure restarts it from there after a pause.
+  const run = (async () => {
     while (!stopped) {
       try {
-        const from = await loadCheckpoint(sql, definition.name);
+        let checkpoint = await loadCheckpoint(sql, definition.name);
         if (stopped) break; // stop() came while the checkpoint was loading
-        subscription = store.subscribeToAll({ from, filter: definition.filter, batchSize: definition.batchSize ?? 200 }, handleBatch);
-        subscriptionChanged();
-        nextSubscription = new Promise<void>((resolve) => (subscriptionChanged = resolve));
-        await subscription.done;
+        moveTo(checkpoint);
+        started();
+        while (!stopped) {
+          const page = await nextPage(checkpoint);
+          if (page.events.length > 0) await handleBatch(page.events, page.checkpoint);
+          if (page.checkpoint === checkpoint) {
+            if (page.shared) await reader.waitBeyond(checkpoint, 1_000, stopSignal.signal);
+            else await pause(20);
+            continue;
+          }
+          checkpoint = page.checkpoint;
+          moveTo(checkpoint);
+        }
       } catch (error) {
         if (stopped || error instanceof StopRequested) break;
         log?.error({ err: error }, "processor failed; restarting from its checkpoint");
         await pause(RESTART_DELAY_MS);
       }
     }
+    started();
   })();
+  await running;
 
   return {
     name: definition.name,
     async caughtUpTo(checkpoint, timeoutMs = 30_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        if (stopped) throw new Error(`processor ${definition.name} is stopped`);
-        const current = subscription;
-        const remaining = deadline - Date.now();
-        if (remaining <= 0) throw new Error(`processor ${definition.name} did not reach ${checkpoint} within ${timeoutMs} ms`);
-        let timer: NodeJS.Timeout | undefined;
-        const outcome = await Promise.race([
-          current ? current.caughtUpTo!(checkpoint).then(() => "reached" as const) : nextSubscription.then(() => "restarted" as const),
-          current ? current.done.then(() => "restarted" as const, () => "restarted" as const) : new Promise<never>(() => {}),
-          new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), remaining))),
-        ]);
+      if (stopped) throw new Error(`processor ${definition.name} is stopped`);
+      if (position !== undefined && checkpoint <= position) return;
+      let timer: NodeJS.Timeout | undefined;
+      const waiter = { target: checkpoint, resolve: () => {} };
+      try {
+        await new Promise<void>((resolve, reject) => {
+          waiter.resolve = resolve;
+          waiters.add(waiter);
+          timer = setTimeout(() => reject(new Error(`processor ${definition.name} did not reach ${checkpoint} within ${timeoutMs} ms`)), timeoutMs);
+        });
+      } finally {
         clearTimeout(timer);
-        if (outcome === "reached") return;
-        if (outcome === "restarted" && current) await Promise.race([nextSubscription, pause(RESTART_DELAY_MS * 2)]);
+        waiters.delete(waiter);
       }
     },
     async status() {
@@ -293,9 +388,9 @@ export async function startProcessor(definition: ProcessorDefinition, deps: Proc
         store.headCheckpoint(),
         sql.query<{ n: number }>("SELECT count(*)::int AS n FROM processor_parked_events WHERE processor = $1 AND resolved_at IS NULL", [definition.name]),
       ]);
-      // The stored checkpoint only moves with events this processor handles; whether it has also
-      // read past everything else up to the head is the live subscription's to say.
-      const caughtUp = checkpoint >= head || (await Promise.race([subscription?.caughtUpTo!(head).then(() => true) ?? Promise.resolve(false), pause(0).then(() => false)]));
+      // The stored checkpoint only moves with batches this processor handles; whether it has also
+      // read past everything else up to the head is the running loop's to say.
+      const caughtUp = checkpoint >= head || (position !== undefined && position >= head);
       return {
         name: definition.name,
         checkpoint,
@@ -306,10 +401,11 @@ export async function startProcessor(definition: ProcessorDefinition, deps: Proc
       };
     },
     async stop() {
+      if (stopped) return run;
       stopped = true;
       stopSignal.abort();
-      await subscription?.stop();
-      await supervise;
+      await run;
+      await reader.detach();
     },
   };
 }
