@@ -128,6 +128,8 @@ function parseHash() {
   return { name: name || "", arg: rest.map(decodeURIComponent).join("/"), query: new URLSearchParams(query) };
 }
 
+let navigated = false; // the first render leaves focus at the top (the skip link comes first); later ones move it to the new heading
+
 async function render() {
   stopPolling();
   stopPolling = () => {};
@@ -161,9 +163,7 @@ async function render() {
 /** Moves focus to the view's heading after navigation, so keyboard and screen-reader users start there. */
 function heading(text) {
   const el = h("h1", { tabindex: "-1" }, text);
-  queueMicrotask(() => {
-    if (!document.activeElement || document.activeElement === document.body || document.activeElement === view || document.activeElement.closest("nav")) el.focus();
-  });
+  if (navigated) queueMicrotask(() => el.focus());
   return el;
 }
 
@@ -729,5 +729,8 @@ document.getElementById("sign-out").addEventListener("click", () => {
   location.hash = "#/signin";
   render();
 });
-window.addEventListener("hashchange", () => render());
+window.addEventListener("hashchange", () => {
+  navigated = true;
+  render();
+});
 render();
