@@ -28,8 +28,11 @@ async function main(): Promise<void> {
   // Configured secrets are never printed; dev secrets (generated, kept under DATA_DIR) are, with a token for trying things out.
   if (built.secrets.dev.jwt) {
     lines.push(`AUTH_JWT_SECRET not set: ${built.secrets.generated.jwt ? "generated a dev secret" : "using the dev secret"} stored under ${config.dataDir} (npm run token mints more). Dev admin token (12 h):`);
-    lines.push(`  ${await signToken(built.secrets.jwtSecret, { sub: "admin", roles: ["admin"] })}`);
-  }
+    const devToken = await signToken(built.secrets.jwtSecret, { sub: "admin", roles: ["admin"] });
+    lines.push(`  ${devToken}`);
+    // The token rides in the fragment, which browsers never send to a server; the page drops it from the address bar.
+    lines.push(`back office, signed in with that token: ${address}/admin#token=${devToken}`);
+  } else lines.push(`back office: ${address}/admin`);
   if (built.secrets.dev.webhook) lines.push(`PAYMENT_WEBHOOK_SECRET not set: ${built.secrets.generated.webhook ? "generated" : "using the stored dev secret"} ${built.secrets.webhookSecret}`);
   console.log(lines.join("\n"));
 
