@@ -2,7 +2,7 @@
 // and the HTTP server. buildApp(config) -> { app, close() }.
 
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import type { FastifyInstance, FastifyServerOptions } from "fastify";
@@ -23,10 +23,12 @@ import type { SqlClient } from "./infrastructure/sql/sql-client.js";
 import { paymentFinder, SimulatedPaymentGateway, type SimulatedGatewayOptions } from "./payments/simulated-gateway.js";
 import { simulatedGatewayRoutes } from "./payments/simulated-gateway-routes.js";
 import { createOperationsConsole } from "./operations/console.js";
+import { leasedProcessors, leasedScheduler, startOwnership, type Ownership } from "./processing/ownership/index.js";
 import { startProjections, type RunningProjections } from "./projections/index.js";
 import { getInventory, listOrders } from "./queries/index.js";
 import { startOrderSaga, type RunningOrderSaga, type SagaRetryPolicy } from "./sagas/index.js";
-import { systemClock } from "./scheduling/deadlines.js";
+import { startScheduler, systemClock } from "./scheduling/deadlines.js";
+import { buildWorkerServer } from "./api/worker-server.js";
 
 export interface Secrets {
   jwtSecret: string;
@@ -54,7 +56,20 @@ export function resolveSecrets(config: Pick<Config, "authJwtSecret" | "paymentWe
   if (generated.jwt || generated.webhook) {
     mkdirSync(config.dataDir, { recursive: true });
     const next = { ...stored, ...(config.authJwtSecret ? {} : { jwtSecret }), ...(config.paymentWebhookSecret ? {} : { webhookSecret }) };
-    writeFileSync(file, JSON.stringify(next, null, 2), { mode: 0o600 });
+    // Several instances starting at once on one DATA_DIR must end up with the same secrets: the
+    // file appears whole (written aside, then linked into place), and only if it is not there yet;
+    // the instance that finds it there already takes the secrets of the one that wrote it first.
+    const aside = `${file}.${process.pid}.${randomBytes(4).toString("hex")}`;
+    writeFileSync(aside, JSON.stringify(next, null, 2), { mode: 0o600 });
+    try {
+      if (Object.keys(stored).length > 0) renameSync(aside, file);
+      else linkSync(aside, file);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      return resolveSecrets(config);
+    } finally {
+      rmSync(aside, { force: true });
+    }
   }
   return { jwtSecret, webhookSecret, generated, dev: { jwt: !config.authJwtSecret, webhook: !config.paymentWebhookSecret } };
 }
@@ -113,6 +128,8 @@ export interface BuiltApp {
   gateway: SimulatedPaymentGateway;
   projections: RunningProjections;
   saga: RunningOrderSaga;
+  /** Which units of work this instance runs, and the registry of every instance. */
+  ownership: Ownership;
   /** Where clients reach the server, once known (after listening on port 0): payment links and the simulated gateway's webhooks use it. */
   setPublicBaseUrl(url: string): void;
   close(): Promise<void>;
@@ -140,7 +157,13 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     // Processors log their retries and parked events; an app built without a logger (tests) stays quiet.
     const processorLogger: Logger | undefined =
       options.logger && typeof options.logger === "object" && "level" in options.logger ? pino({ level: String(options.logger.level), name: "processors" }) : undefined;
-    const projections = await startProjections({ store, sql, ...(processorLogger ? { logger: processorLogger } : {}) });
+    // Every unit of work (each projector, each saga partition, the scheduler) runs on one live
+    // instance at a time, through leases in the database (src/processing/ownership). An instance
+    // without the "processors" role runs none and reads the stored checkpoints instead.
+    const ownership = await startOwnership({ sql, instanceId: config.instanceId, roles: config.roles, ...(processorLogger ? { logger: processorLogger } : {}) });
+    stoppers.push(() => ownership.stop());
+    const startLeased = leasedProcessors(ownership);
+    const projections = await startProjections({ store, sql, startProcessor: startLeased, ...(processorLogger ? { logger: processorLogger } : {}) });
     stoppers.push(() => projections.stop());
 
     const baseUrl = options.publicBaseUrl ?? `http://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${config.port}`;
@@ -155,10 +178,16 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       clock: systemClock,
       config: { paymentTimeoutMs: config.paymentTimeoutMs, reservationTtlMs: config.reservationTtlMs, ...(options.sagaRetry ? { retry: options.sagaRetry } : {}) },
       partitions: config.sagaPartitions,
+      startProcessor: startLeased,
+      startScheduler: leasedScheduler(ownership, startScheduler),
       ...(options.schedulerPollMs ? { schedulerPollMs: options.schedulerPollMs } : {}),
       ...(processorLogger ? { logger: processorLogger } : {}),
     });
     stoppers.push(() => saga.stop());
+    // On close (after the HTTP server drained): hand every unit over at a checkpoint, then leave.
+    stoppers.push(() => ownership.stop());
+    // Take this instance's share now, so a lone instance runs everything once buildApp returns.
+    await ownership.rebalance();
 
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
@@ -189,6 +218,10 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
           if (status.some((s) => !s.running)) throw new Error(`not running: ${status.filter((s) => !s.running).map((s) => s.name).join(", ")}`);
           return { lagEvents: Object.fromEntries(status.map((s) => [s.name, s.lagEvents])), parked };
         },
+      },
+      {
+        name: "instance",
+        check: async () => ({ instanceId: ownership.instanceId, roles: config.roles, owns: ownership.owned() }),
       },
       {
         name: "orderSaga",
@@ -227,12 +260,15 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       },
       applyGatewayEvent: (body) => applyGatewayEvent({ store }, body),
       readiness,
+      instances: ownership,
       ops: createOperationsConsole({ store, sql, projections, resumeSaga: (orderId, by) => saga.resume(orderId, by) }),
     };
-    const app = await buildServer(deps, {
-      ...(options.logger === undefined ? {} : { logger: options.logger }),
-      plugins: [async (a) => void (await a.register(simulatedGatewayRoutes, { gateway }))],
-    });
+    const app = config.roles.includes("api")
+      ? await buildServer(deps, {
+          ...(options.logger === undefined ? {} : { logger: options.logger }),
+          plugins: [async (a) => void (await a.register(simulatedGatewayRoutes, { gateway }))],
+        })
+      : await buildWorkerServer(deps, options.logger === undefined ? {} : { logger: options.logger });
     // First the server drains its requests, then the processors stop at a checkpoint, then the stores close.
     stoppers.push(() => app.close());
 
@@ -240,7 +276,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       gatewayOptions.publicBaseUrl = url;
       gatewayOptions.webhookUrl = `${url.replace(/\/$/, "")}/api/payments/webhook`;
     };
-    return { app, store, sql, secrets, gateway, projections, saga, setPublicBaseUrl, close: stopAll };
+    return { app, store, sql, secrets, gateway, projections, saga, ownership, setPublicBaseUrl, close: stopAll };
   } catch (error) {
     await stopAll();
     throw error;

@@ -10,6 +10,7 @@ import { actorOf, principalOf, type TokenPolicy } from "./auth.js";
 import { ProblemError } from "./problem.js";
 import { requestId } from "./idempotency.js";
 import type { CommandContext } from "../commands/context.js";
+import type { InstancesSource } from "./instances.js";
 import type { OperationsConsole } from "../operations/console.js";
 
 /** The read side (src/queries), each function optional until it exists. Results are CONTRACT.md shapes or undefined when not found. */
@@ -40,6 +41,8 @@ export interface ApiDeps {
   readiness: ReadinessCheck[];
   /** Operator views and actions behind /api/ops (src/operations/console.ts); absent: those routes answer 501. */
   ops?: OperationsConsole;
+  /** The instance registry and leases (GET /api/ops/instances); absent: 501. */
+  instances?: InstancesSource;
   /** Requests per minute per caller; 0 or absent: no limit. */
   rateLimitPerMinute?: number;
   /** The clock for commands and webhook timestamps (tests pin it); absent: the system clock. */

@@ -11,6 +11,7 @@ import { catalogRoutes } from "./catalog.js";
 import type { ApiDeps } from "./deps.js";
 import { registerIdempotency } from "./idempotency.js";
 import { operationsRoutes } from "./operations.js";
+import { instancesRoutes } from "./instances.js";
 import { opsRoutes } from "./ops.js";
 import { orderRoutes } from "./orders.js";
 import { paymentRoutes } from "./payments.js";
@@ -83,6 +84,7 @@ export async function buildServer(deps: ApiDeps, options: ServerOptions = {}): P
   await orderRoutes(app, deps);
   await paymentRoutes(app, deps);
   await opsRoutes(app, deps);
+  await instancesRoutes(app, deps);
   await backOfficeRoutes(app);
   for (const plugin of options.plugins ?? []) await plugin(app);
   return app;
