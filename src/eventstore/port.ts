@@ -65,6 +65,14 @@ export interface AppendResult {
   appended: boolean;
 }
 
+/** One stream's part of a multi-stream append. */
+export interface StreamAppend {
+  streamId: string;
+  events: readonly NewEvent[];
+  /** As for appendToStream; defaults to "any". */
+  expectedRevision?: ExpectedRevision;
+}
+
 export interface ReadStreamOptions {
   direction?: "forwards" | "backwards";
   /** Inclusive. Forwards defaults to 0, backwards to the last revision. */
@@ -118,7 +126,21 @@ export interface Subscription {
 export interface EventStore {
   readonly kind: "postgres" | "pglite" | "eventstoredb";
   appendToStream(streamId: string, events: readonly NewEvent[], options?: { expectedRevision?: ExpectedRevision }): Promise<AppendResult>;
+  /**
+   * Appends to several streams at once, each checked against its own expected revision (a
+   * mismatch on any throws WrongExpectedVersionError naming that stream). Where
+   * `atomicMultiStreamAppend` is true (PostgreSQL, PGlite) it is one transaction: all of it or
+   * nothing, and its events are consecutive in the log. Otherwise (EventStoreDB) the streams are
+   * appended one after another in the given order, and a failure leaves the earlier ones written.
+   * Idempotency as for appendToStream, per stream: a call whose every batch is already stored in
+   * its stream writes nothing and answers `appended: false` for each. Results in the given order.
+   * A stream may appear once per call.
+   */
+  appendToStreams(appends: readonly StreamAppend[]): Promise<AppendResult[]>;
+  readonly atomicMultiStreamAppend: boolean;
   readStream(streamId: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
+  /** Several whole streams read at once (one query where the adapter can): stream id -> its events (empty when it does not exist). */
+  readStreams(streamIds: readonly string[]): Promise<Map<string, RecordedEvent[]>>;
   readAll(options?: ReadAllOptions): Promise<ReadAllResult>;
   subscribeToAll(options: SubscribeOptions, handler: BatchHandler): Subscription;
   /** The checkpoint of the newest event a subscriber can see now (START for an empty log). */

@@ -50,6 +50,9 @@ function instrumented(store: EventStore, conflicts: number) {
   let left = conflicts;
   const wrapped: EventStore = {
     kind: store.kind,
+    atomicMultiStreamAppend: store.atomicMultiStreamAppend,
+    appendToStreams: (appends) => store.appendToStreams(appends),
+    readStreams: (ids) => store.readStreams(ids),
     readAll: (options) => store.readAll(options),
     subscribeToAll: (options, handler) => store.subscribeToAll(options, handler),
     headCheckpoint: () => store.headCheckpoint(),

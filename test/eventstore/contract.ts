@@ -164,6 +164,62 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
       });
     });
 
+    describe("appendToStreams (several streams in one call)", () => {
+      it("appends to each stream at its expected revision and reads them back together", async () => {
+        const cat = category();
+        const [a, b] = [`${cat}-a`, `${cat}-b`];
+        await store.appendToStream(a, events(2));
+        const results = await store.appendToStreams([
+          { streamId: a, events: events(1), expectedRevision: 1 },
+          { streamId: b, events: events(2), expectedRevision: "no_stream" },
+        ]);
+        expect(results.map((r) => [r.nextExpectedRevision, r.appended])).toEqual([
+          [2, true],
+          [1, true],
+        ]);
+        const read = await store.readStreams([a, b, `${cat}-none`]);
+        expect(read.get(a)!.map((e) => e.revision)).toEqual([0, 1, 2]);
+        expect(read.get(b)!.map((e) => e.revision)).toEqual([0, 1]);
+        expect(read.get(`${cat}-none`)).toEqual([]);
+        expect(read.get(a)![2]!.position).toBe(results[0]!.position);
+        expect(read.get(b)![1]!.position).toBe(results[1]!.position);
+      });
+
+      it("rejects a call whose one stream is not at its expected revision, naming that stream", async () => {
+        const cat = category();
+        const [a, b] = [`${cat}-a`, `${cat}-b`];
+        await store.appendToStream(b, events(1));
+        const call = store.appendToStreams([
+          { streamId: a, events: events(1), expectedRevision: "no_stream" },
+          { streamId: b, events: events(1), expectedRevision: "no_stream" },
+        ]);
+        await expect(call).rejects.toMatchObject({ name: "WrongExpectedVersionError", streamId: b, expected: "no_stream", actual: 0 });
+        // Atomic adapters wrote nothing; the others appended the streams before the failing one.
+        expect(await store.readStream(a)).toHaveLength(store.atomicMultiStreamAppend ? 0 : 1);
+        expect(await store.readStream(b)).toHaveLength(1);
+      });
+
+      it("treats a retried call (same ids in the same streams) as a no-op answering the first results", async () => {
+        const cat = category();
+        const appends = [
+          { streamId: `${cat}-a`, events: events(2), expectedRevision: "no_stream" as const },
+          { streamId: `${cat}-b`, events: events(1), expectedRevision: "no_stream" as const },
+        ];
+        const first = await store.appendToStreams(appends);
+        const retry = await store.appendToStreams(appends);
+        expect(retry).toEqual(first.map((r) => ({ ...r, appended: false })));
+        expect(await store.readStream(`${cat}-a`)).toHaveLength(2);
+      });
+
+      it("rejects bad input (no appends, a stream twice, a bad event) and writes nothing", async () => {
+        const stream = `${category()}-a`;
+        await expect(store.appendToStreams([])).rejects.toBeInstanceOf(InvalidAppendError);
+        await expect(store.appendToStreams([{ streamId: stream, events: events(1) }, { streamId: stream, events: events(1) }])).rejects.toBeInstanceOf(InvalidAppendError);
+        await expect(store.appendToStreams([{ streamId: stream, events: events(1) }, { streamId: `${stream}x`, events: [{ ...event(), id: "not-a-uuid" }] }])).rejects.toBeInstanceOf(InvalidAppendError);
+        expect(await store.readStream(stream)).toHaveLength(0);
+      });
+    });
+
     describe("readStream", () => {
       it("reads forwards and backwards, from and to a revision, with a maximum count", async () => {
         const stream = `${category()}-1`;

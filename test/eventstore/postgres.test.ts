@@ -52,6 +52,35 @@ describe.skipIf(missing(databaseUrl))("PostgreSQL event store", () => {
     expect(await store.readStream(stream)).toHaveLength(2);
   });
 
+  it("multi-stream appends racing on overlapping streams: each stream's revisions stay gapless, every loser wrote nothing, and no deadlock", async () => {
+    const store = await PostgresEventStore.open(sql);
+    const streams = Array.from({ length: 4 }, (_, i) => `race-${randomUUID()}-${i}`);
+    for (const s of streams) await store.appendToStream(s, [event()]);
+    // 40 writers, each at the revisions it last read, over two or three of the streams in varying order.
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 40 }, async (_, w) => {
+        const mine = [streams[w % 4]!, streams[(w + 1) % 4]!, ...(w % 3 === 0 ? [streams[(w + 2) % 4]!] : [])];
+        if (w % 2 === 1) mine.reverse();
+        const read = await store.readStreams(mine);
+        return store.appendToStreams(mine.map((s) => ({ streamId: s, events: [event({ writer: w })], expectedRevision: read.get(s)!.at(-1)!.revision })));
+      }),
+    );
+    const won = outcomes.filter((o) => o.status === "fulfilled").length;
+    const lost = outcomes.filter((o): o is PromiseRejectedResult => o.status === "rejected");
+    expect(won).toBeGreaterThanOrEqual(1);
+    for (const loss of lost) expect(loss.reason).toBeInstanceOf(WrongExpectedVersionError);
+    const all = await store.readStreams(streams);
+    // Every event is from a winner (losers wrote nothing), and each winner's events landed in all its streams.
+    const writers = new Map<number, number>();
+    for (const s of streams) {
+      const stored = all.get(s)!;
+      expect(stored.map((e) => e.revision)).toEqual(stored.map((_, i) => i));
+      for (const e of stored.slice(1)) writers.set((e.data as { writer: number }).writer, (writers.get((e.data as { writer: number }).writer) ?? 0) + 1);
+    }
+    expect(writers.size).toBe(won);
+    for (const [w, n] of writers) expect(n).toBe(w % 3 === 0 ? 3 : 2);
+  });
+
   it("lets exactly one of 50 concurrent no_stream appends create a stream", async () => {
     const store = await PostgresEventStore.open(sql);
     const stream = `race-${randomUUID()}`;

@@ -28,7 +28,7 @@ import {
   type Position,
   type ResolvedEvent,
 } from "@eventstore/db-client";
-import { EventIdConflictError, WrongExpectedVersionError } from "../errors.js";
+import { EventIdConflictError, InvalidAppendError, WrongExpectedVersionError } from "../errors.js";
 import type {
   AllFilter,
   AppendResult,
@@ -43,6 +43,7 @@ import type {
   ReadAllResult,
   ReadStreamOptions,
   RecordedEvent,
+  StreamAppend,
   SubscribeOptions,
   Subscription,
 } from "../port.js";
@@ -69,6 +70,8 @@ const isSystem = (event: { type: string; streamId: string }) => event.type.start
 
 export class EventStoreDbEventStore implements EventStore {
   readonly kind = "eventstoredb" as const;
+  /** The v6 client has no multi-stream append: streams are appended one after another. */
+  readonly atomicMultiStreamAppend = false;
   private readonly client: EventStoreDBClient;
   private readonly upcasters: UpcasterRegistry;
 
@@ -104,6 +107,25 @@ export class EventStoreDbEventStore implements EventStore {
       }
       throw error;
     }
+  }
+
+  async appendToStreams(appends: readonly StreamAppend[]): Promise<AppendResult[]> {
+    if (!Array.isArray(appends) || appends.length === 0) throw new InvalidAppendError("appends must be a non-empty array", "appends");
+    const streams = appends.map((a) => validateStreamId(a?.streamId));
+    if (new Set(streams).size !== streams.length) throw new InvalidAppendError("appends repeat a stream", "appends");
+    for (const a of appends) {
+      validateEvents(a.events);
+      validateExpectedRevision(a.expectedRevision);
+    }
+    const results: AppendResult[] = [];
+    for (const a of appends) results.push(await this.appendToStream(a.streamId, a.events, { expectedRevision: a.expectedRevision ?? "any" }));
+    return results;
+  }
+
+  async readStreams(streamIds: readonly string[]): Promise<Map<string, RecordedEvent[]>> {
+    const ids = [...new Set(streamIds)];
+    const read = await Promise.all(ids.map((id) => this.readStream(id)));
+    return new Map(ids.map((id, i) => [id, read[i]!]));
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {

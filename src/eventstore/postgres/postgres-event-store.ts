@@ -1,7 +1,7 @@
 // The event store on PostgreSQL, through the SqlClient seam: the same code and SQL serve the
 // real server (`pg`) and embedded PGlite. See schema.ts for the ordering technique.
 
-import { EventIdConflictError, WrongExpectedVersionError } from "../errors.js";
+import { EventIdConflictError, InvalidAppendError, WrongExpectedVersionError } from "../errors.js";
 import type {
   AllFilter,
   AppendResult,
@@ -14,6 +14,7 @@ import type {
   ReadAllResult,
   ReadStreamOptions,
   RecordedEvent,
+  StreamAppend,
   SubscribeOptions,
   Subscription,
 } from "../port.js";
@@ -64,6 +65,7 @@ const EVENT_COLUMNS = `e.event_id::text AS event_id, e.stream_id, e.stream_revis
 
 export class PostgresEventStore implements EventStore {
   readonly kind: "postgres" | "pglite";
+  readonly atomicMultiStreamAppend = true;
   private readonly upcasters: UpcasterRegistry;
   private readonly wakeups = new Set<() => void>();
   private readonly subscriptions = new Set<Subscription>();
@@ -109,6 +111,68 @@ export class PostgresEventStore implements EventStore {
       if (code === "ES409") throw new WrongExpectedVersionError(streamId, expected, Number((error as { detail?: string }).detail));
       throw error;
     }
+  }
+
+  async appendToStreams(appends: readonly StreamAppend[]): Promise<AppendResult[]> {
+    if (!Array.isArray(appends) || appends.length === 0) throw new InvalidAppendError("appends must be a non-empty array", "appends");
+    const seenStreams = new Set<string>();
+    const seenIds = new Set<string>();
+    const checked = appends.map((a, index) => {
+      const streamId = validateStreamId(a?.streamId);
+      if (seenStreams.has(streamId)) throw new InvalidAppendError(`appends[${index}].streamId repeats a stream of the same call`, `appends[${index}].streamId`);
+      seenStreams.add(streamId);
+      const events = validateEvents(a.events);
+      for (const e of events) {
+        if (seenIds.has(e.id)) throw new InvalidAppendError(`appends[${index}] repeats an event id of the same call`, `appends[${index}].events`);
+        seenIds.add(e.id);
+      }
+      return { streamId, expected: validateExpectedRevision(a.expectedRevision), events };
+    });
+    try {
+      const { rows } = await this.sql.query<{ stream_id: string; next_revision: string; transaction_id: string; global_position: string }>(
+        "SELECT stream_id, next_revision::text AS next_revision, transaction_id, global_position FROM es_append_many($1::jsonb)",
+        [JSON.stringify(checked.map((a) => ({ stream: a.streamId, expected: String(a.expected), events: a.events })))],
+      );
+      this.wake();
+      const byStream = new Map(rows.map((r) => [r.stream_id, r]));
+      return checked.map((a) => {
+        const row = byStream.get(a.streamId)!;
+        return { nextExpectedRevision: Number(row.next_revision), position: encodeCheckpoint(row.transaction_id, row.global_position), appended: true };
+      });
+    } catch (error) {
+      const code = sqlErrorCode(error);
+      const duplicateId = code === SqlState.uniqueViolation && (error as { constraint?: string }).constraint === "es_events_event_id";
+      if (code !== "ES409" && !duplicateId) throw error;
+      // A retried call: every id already stored, each in its own stream, is the same call stored before.
+      const earlier = await this.storedEvents([...seenIds]);
+      const streamOf = new Map(checked.flatMap((a) => a.events.map((e) => [e.id, a.streamId] as const)));
+      if (earlier.length === seenIds.size && earlier.every((e) => streamOf.get(e.event_id) === e.stream_id)) {
+        return checked.map((a) => {
+          const mine = earlier.filter((e) => e.stream_id === a.streamId);
+          const last = mine.reduce((x, y) => (Number(x.stream_revision) > Number(y.stream_revision) ? x : y));
+          return { nextExpectedRevision: Number(last.stream_revision), position: encodeCheckpoint(last.transaction_id, last.global_position), appended: false };
+        });
+      }
+      if (earlier.length > 0) throw new EventIdConflictError(earlier[0]!.stream_id, earlier.map((e) => e.event_id));
+      if (code === "ES409") {
+        const streamId = String((error as { hint?: string }).hint);
+        const expected = checked.find((a) => a.streamId === streamId)?.expected ?? "any";
+        throw new WrongExpectedVersionError(streamId, expected, Number((error as { detail?: string }).detail));
+      }
+      throw error;
+    }
+  }
+
+  async readStreams(streamIds: readonly string[]): Promise<Map<string, RecordedEvent[]>> {
+    const ids = [...new Set(streamIds.map((id) => validateStreamId(id)))];
+    const result = new Map<string, RecordedEvent[]>(ids.map((id) => [id, []]));
+    if (ids.length === 0) return result;
+    const { rows } = await this.sql.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM es_events e WHERE e.stream_id = ANY ($1::text[]) ORDER BY e.stream_id, e.stream_revision`,
+      [ids],
+    );
+    for (const row of rows) result.get(row.stream_id)!.push(this.toRecorded(row));
+    return result;
   }
 
   private async storedEvents(ids: string[]): Promise<Pick<EventRow, "event_id" | "stream_id" | "stream_revision" | "transaction_id" | "global_position">[]> {

@@ -80,4 +80,57 @@ export const eventStoreMigrations: readonly Migration[] = [
       $fn$;
     `,
   },
+  {
+    // Several streams in one transaction: every stream's advisory lock first (in stream id order,
+    // so two multi-stream appends cannot deadlock), then each stream's expected revision checked,
+    // then all rows inserted. A mismatch raises ES409 with DETAIL '<current revision>' and HINT
+    // the stream id. Same first-write rule as es_append.
+    //   p_appends: [{stream, expected, events: [{id, type, schemaVersion, data, metadata}, ...]}, ...]
+    id: "eventstore/002-append-many",
+    sql: `
+      CREATE FUNCTION es_append_many(p_appends jsonb)
+      RETURNS TABLE (stream_id text, next_revision bigint, transaction_id text, global_position text)
+      LANGUAGE plpgsql AS $fn$
+      DECLARE
+        v_stream text;
+        v_append jsonb;
+        v_expected text;
+        v_current bigint;
+        v_last_position bigint;
+      BEGIN
+        IF pg_current_xact_id_if_assigned() IS NOT NULL THEN
+          RAISE EXCEPTION USING ERRCODE = 'ES001', MESSAGE = 'es_append_many must be the first write of its transaction';
+        END IF;
+        FOR v_stream IN SELECT a->>'stream' FROM jsonb_array_elements(p_appends) a ORDER BY 1 LOOP
+          PERFORM pg_advisory_xact_lock(hashtextextended(v_stream, 7302));
+        END LOOP;
+        FOR v_append IN SELECT a FROM jsonb_array_elements(p_appends) WITH ORDINALITY AS t(a, n) ORDER BY n LOOP
+          v_stream := v_append->>'stream';
+          v_expected := v_append->>'expected';
+          SELECT coalesce(max(ev.stream_revision), -1) INTO v_current FROM es_events ev WHERE ev.stream_id = v_stream;
+          IF NOT (v_expected = 'any'
+               OR (v_expected = 'no_stream' AND v_current = -1)
+               OR (v_expected = 'stream_exists' AND v_current >= 0)
+               OR (v_expected ~ '^[0-9]+$' AND v_current = v_expected::bigint)) THEN
+            RAISE EXCEPTION USING ERRCODE = 'ES409', MESSAGE = 'wrong expected version', DETAIL = v_current::text, HINT = v_stream;
+          END IF;
+          WITH inserted AS (
+            INSERT INTO es_events (event_id, stream_id, stream_revision, category, type, schema_version, data, metadata)
+            SELECT (e->>'id')::uuid, v_stream, v_current + n, split_part(v_stream, '-', 1), e->>'type',
+                   (e->>'schemaVersion')::int, e->'data', e->'metadata'
+              FROM jsonb_array_elements(v_append->'events') WITH ORDINALITY AS t(e, n)
+             ORDER BY n
+            RETURNING es_events.global_position
+          )
+          SELECT max(inserted.global_position) INTO v_last_position FROM inserted;
+          stream_id := v_stream;
+          next_revision := v_current + jsonb_array_length(v_append->'events');
+          transaction_id := pg_current_xact_id()::text;
+          global_position := v_last_position::text;
+          RETURN NEXT;
+        END LOOP;
+      END
+      $fn$;
+    `,
+  },
 ];
