@@ -54,6 +54,13 @@ export interface OrderLine {
   unitPrice: number;
 }
 
+/** The flash-sale claim an order was placed with. */
+export interface FlashSaleRef {
+  saleId: string;
+  claimId: string;
+  warehouseId: string;
+}
+
 export interface ReturnLine {
   sku: string;
   quantity: number;
@@ -76,6 +83,8 @@ export type OrderCommand =
       couponCode?: string;
       paymentMethod: PaymentMethod;
       shippingAddress: ShippingAddress;
+      /** Placed with a flash-sale claim: its units come from the sale's reservation, at the sale price. */
+      flashSale?: FlashSaleRef;
     })
   | (OrderCommandBase & { type: "MarkPaymentPending"; paymentId: string; paymentUrl?: string })
   /** `payment` is the capture that confirms a prepaid order; absent for COD and zero-total orders. */
@@ -112,6 +121,7 @@ export type OrderPlaced = DomainEvent<
     /** false for COD and for orders whose total is zero. */
     paymentRequired: boolean;
     shippingAddress: ShippingAddress;
+    flashSale?: FlashSaleRef;
     at: string;
   }
 >;
@@ -230,6 +240,7 @@ export interface Order {
   paymentMethod: PaymentMethod;
   paymentRequired: boolean;
   shippingAddress: ShippingAddress;
+  flashSale?: FlashSaleRef;
   payment?: { paymentId: string; paymentUrl?: string };
   capturedAmount: number;
   refundedAmount: number;
@@ -459,9 +470,15 @@ function placed(command: Extract<OrderCommand, { type: "PlaceOrder" }>): OrderPl
       paymentMethod,
       paymentRequired: paymentMethod !== "COD" && totalAmount > 0,
       shippingAddress: validAddress(command.shippingAddress),
+      ...(command.flashSale === undefined ? {} : { flashSale: validFlashSale(command.flashSale, lines) }),
       at: command.at,
     },
   };
+}
+
+function validFlashSale(f: FlashSaleRef, lines: readonly OrderLine[]): FlashSaleRef {
+  if (lines.length !== 1) throw new DomainError("invalid_field", "an order with a flash-sale claim has the claim's SKU as its only line", "NONE");
+  return { saleId: requireText(f.saleId, "flashSale.saleId", "NONE"), claimId: requireText(f.claimId, "flashSale.claimId", "NONE"), warehouseId: requireText(f.warehouseId, "flashSale.warehouseId", "NONE") };
 }
 
 function validAddress(a: ShippingAddress): ShippingAddress {

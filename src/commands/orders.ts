@@ -16,12 +16,15 @@ export interface PlaceOrderInput {
   shippingAddress: ShippingAddress;
   paymentMethod: PaymentMethod;
   coupon?: { code: string; discountFor: (subtotal: number) => number };
+  /** An order from a flash-sale claim (already taken at the gate): the sale's price instead of the catalog's. */
+  flashSale?: { saleId: string; claimId: string; warehouseId: string; price: number; currency: string };
 }
 
 export async function placeOrder(ctx: CommandContext, input: PlaceOrderInput) {
   const skus = input.items.map((i) => i.sku);
   if (new Set(skus).size !== skus.length) throw new DomainError("invalid_duplicate", "items lists the same SKU more than once");
-  const prices = await catalogPrices(ctx.store, skus);
+  const sale = input.flashSale;
+  const prices = sale ? new Map(skus.map((sku) => [sku, { price: sale.price, currency: sale.currency }])) : await catalogPrices(ctx.store, skus);
   const currencies = new Set([...prices.values()].map((p) => p.currency));
   if (currencies.size > 1) throw new DomainError("invalid_currency", "an order's items must share one currency");
   const lines = input.items.map((i) => ({ sku: i.sku, quantity: i.quantity, unitPrice: prices.get(i.sku)!.price }));
@@ -40,6 +43,7 @@ export async function placeOrder(ctx: CommandContext, input: PlaceOrderInput) {
       ...(input.coupon ? { couponCode: input.coupon.code } : {}),
       paymentMethod: input.paymentMethod,
       shippingAddress: input.shippingAddress,
+      ...(sale ? { flashSale: { saleId: sale.saleId, claimId: sale.claimId, warehouseId: sale.warehouseId } } : {}),
       at: nowIso(ctx),
     },
     commandId: ctx.commandId,
