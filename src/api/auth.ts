@@ -9,7 +9,7 @@ import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from "fa
 import { createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from "jose";
 import { ProblemError } from "./problem.js";
 
-export const ROLES = ["customer", "admin", "ops", "auditor", "finance"] as const;
+export const ROLES = ["customer", "admin", "ops", "auditor", "finance", "analyst"] as const;
 export type Role = (typeof ROLES)[number];
 
 export interface Principal {
