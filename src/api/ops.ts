@@ -4,8 +4,14 @@
 
 import { Type, type Static } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
-import { NothingToResumeError, RebuildRunningError, StillFailingError, UnknownReadModelError, type OperationsConsole } from "../operations/console.js";
-import { actorOf, principalOf, requireRoles, secretKey, type Role } from "./auth.js";
+import {
+  NothingToResumeError,
+  RebuildRunningError,
+  StillFailingError,
+  UnknownReadModelError,
+  type OperationsConsole,
+} from "../operations/console.js";
+import { actorOf, principalOf, requireRoles, secretKey } from "./auth.js";
 import type { ApiDeps } from "./deps.js";
 import { notImplemented, ProblemError } from "./problem.js";
 import { Id, Problem } from "./schemas.js";
@@ -15,7 +21,8 @@ const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union(
 const AttentionItem = Type.Object(
   {
     kind: Type.Union([Type.Literal("gateway"), Type.Literal("event"), Type.Literal("processor")], {
-      description: "gateway: the saga's gateway step kept failing; event: the saga processor parked one of the order's events; processor: another processor parked an event",
+      description:
+        "gateway: the saga's gateway step kept failing; event: the saga processor parked one of the order's events; processor: another processor parked an event",
     }),
     orderId: Nullable(Type.String()),
     processor: Type.String(),
@@ -34,7 +41,10 @@ const ResumeAccepted = Type.Object(
   {
     orderId: Type.String(),
     retriedEvents: Type.Integer({ minimum: 0, description: "parked saga events run through the saga again (they succeeded)" }),
-    gatewaySteps: Type.Integer({ minimum: 0, description: "parked gateway steps the saga was asked to re-run (it does so on its own; the item leaves the list when they succeed)" }),
+    gatewaySteps: Type.Integer({
+      minimum: 0,
+      description: "parked gateway steps the saga was asked to re-run (it does so on its own; the item leaves the list when they succeed)",
+    }),
     requestedBy: Type.String(),
   },
   { additionalProperties: false },
@@ -70,7 +80,10 @@ const ReadModel = Type.Object(
 const ReadModelList = Type.Object({ projections: Type.Array(ReadModel) }, { additionalProperties: false });
 
 const OrderParams = Type.Object({ orderId: Id }, { additionalProperties: false });
-const NameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 100, pattern: "^[a-z][a-z0-9_/-]*$" }) }, { additionalProperties: false });
+const NameParams = Type.Object(
+  { name: Type.String({ minLength: 1, maxLength: 100, pattern: "^[a-z][a-z0-9_/-]*$" }) },
+  { additionalProperties: false },
+);
 const EmptyBody = Type.Union([Type.Object({}, { additionalProperties: false }), Type.Null()]);
 
 const problems = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, Problem]));
@@ -78,7 +91,7 @@ const problems = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c,
 export async function opsRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const key = secretKey(deps.jwtSecret);
   const opsOnly = requireRoles(key, "ops");
-  const readModelReaders = requireRoles(key, "ops", "analyst" as Role);
+  const readModelReaders = requireRoles(key, "ops", "analyst");
   const adminOnly = requireRoles(key);
   const ops = (): OperationsConsole => {
     if (!deps.ops) throw notImplemented("operator routes");
@@ -103,7 +116,8 @@ export async function opsRoutes(app: FastifyInstance, deps: ApiDeps): Promise<vo
     {
       schema: {
         tags: ["operations"],
-        summary: "Resume a parked saga once its cause is fixed: its parked events run again, its parked gateway step is re-run (ops, admin)",
+        summary:
+          "Resume a parked saga once its cause is fixed: its parked events run again, its parked gateway step is re-run (ops, admin)",
         params: OrderParams,
         body: EmptyBody,
         response: { 202: ResumeAccepted, ...problems(400, 401, 403, 404, 409, 501) },
@@ -141,7 +155,8 @@ export async function opsRoutes(app: FastifyInstance, deps: ApiDeps): Promise<vo
     {
       schema: {
         tags: ["operations"],
-        summary: "Start a shadow rebuild of a read model (admin): built beside the live one, swapped in when caught up; GET /api/ops/projections shows its progress",
+        summary:
+          "Start a shadow rebuild of a read model (admin): built beside the live one, swapped in when caught up; GET /api/ops/projections shows its progress",
         params: NameParams,
         body: EmptyBody,
         response: { 202: ReadModel, ...problems(400, 401, 403, 404, 409, 501) },

@@ -147,7 +147,11 @@ export function createOperationsConsole(deps: OperationsConsoleDeps): Operations
     } catch (error) {
       throw new StillFailingError(`the saga of order ${orderId} still fails: ${(error as Error).message}`);
     }
-    return { orderId, retriedEvents: mine.filter((i) => i.kind === "event").length, gatewaySteps: mine.filter((i) => i.kind === "gateway").length };
+    return {
+      orderId,
+      retriedEvents: mine.filter((i) => i.kind === "event").length,
+      gatewaySteps: mine.filter((i) => i.kind === "gateway").length,
+    };
   }
 
   async function readModels(): Promise<ReadModelView[]> {
@@ -171,7 +175,14 @@ export function createOperationsConsole(deps: OperationsConsoleDeps): Operations
           lagCapped: s.lagCapped,
           lagSeconds: Math.round(lagSeconds * 1000) / 1000,
           parked: s.parked,
-          status: rebuild?.state === "running" ? ("rebuilding" as const) : !s.running ? ("stopped" as const) : s.lagEvents > 0 ? ("catching-up" as const) : ("live" as const),
+          status:
+            rebuild?.state === "running"
+              ? ("rebuilding" as const)
+              : !s.running
+                ? ("stopped" as const)
+                : s.lagEvents > 0
+                  ? ("catching-up" as const)
+                  : ("live" as const),
           ...(rebuild ? { rebuild: { ...rebuild } } : {}),
         };
       }),
@@ -195,8 +206,10 @@ export function createOperationsConsole(deps: OperationsConsoleDeps): Operations
   async function rebuild(name: string): Promise<ReadModelView> {
     const statuses = await deps.projections.projectionStatus();
     const status = statuses.find((s) => s.name === name || shortName(s.name) === name);
-    if (!status) throw new UnknownReadModelError(`no read model ${JSON.stringify(name)}; known: ${statuses.map((s) => shortName(s.name)).join(", ")}`);
-    if (rebuilds.get(status.name)?.state === "running") throw new RebuildRunningError(`read model ${shortName(status.name)} is already being rebuilt`);
+    if (!status)
+      throw new UnknownReadModelError(`no read model ${JSON.stringify(name)}; known: ${statuses.map((s) => shortName(s.name)).join(", ")}`);
+    if (rebuilds.get(status.name)?.state === "running")
+      throw new RebuildRunningError(`read model ${shortName(status.name)} is already being rebuilt`);
     const progress: RebuildProgress = { state: "running", startedAt: now().toISOString(), replayed: 0, total: null, progress: 0 };
     rebuilds.set(status.name, progress);
     const fraction = () => (progress.total ? Math.min(0.99, progress.replayed / progress.total) : 0);
@@ -226,7 +239,8 @@ export function createOperationsConsole(deps: OperationsConsoleDeps): Operations
     running.add(work);
     void work.finally(() => running.delete(work));
     const view = (await readModels()).find((v) => v.processor === status.name);
-    return view!;
+    if (!view) throw new UnknownReadModelError(`read model ${shortName(status.name)} disappeared`);
+    return view;
   }
 
   return {

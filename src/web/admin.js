@@ -37,12 +37,26 @@ function table(headers, rows, caption) {
   return h(
     "div",
     { class: "table-wrap" },
-    h("table", {}, caption ? h("caption", { class: "visually-hidden" }, caption) : null, h("thead", {}, h("tr", {}, headers.map((t) => h("th", { scope: "col", class: /amount|attempts|lag|parked|#/i.test(t) ? "num" : null }, t)))), h("tbody", {}, rows)),
+    h(
+      "table",
+      {},
+      caption ? h("caption", { class: "visually-hidden" }, caption) : null,
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          headers.map((t) => h("th", { scope: "col", class: /amount|attempts|lag|parked|#/i.test(t) ? "num" : null }, t)),
+        ),
+      ),
+      h("tbody", {}, rows),
+    ),
   );
 }
 
 const money = (paise, currency = "INR") => new Intl.NumberFormat("en-IN", { style: "currency", currency }).format((paise ?? 0) / 100);
-const when = (iso) => (iso ? new Date(iso).toLocaleString("en-GB", { timeZone: "UTC", hour12: false }) + " UTC" : "");
+const when = (iso) => (iso ? `${new Date(iso).toLocaleString("en-GB", { timeZone: "UTC", hour12: false })} UTC` : "");
 const timeOnly = (iso) => new Date(iso).toISOString().slice(11, 23);
 
 // ---------- session ----------
@@ -50,9 +64,18 @@ const timeOnly = (iso) => new Date(iso).toISOString().slice(11, 23);
 function decodeToken(token) {
   const part = token.split(".")[1];
   if (!part) throw new Error("a bearer token has three parts separated by dots");
-  const json = atob(part.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(part.length / 4) * 4, "="));
+  const json = atob(
+    part
+      .replace(/-/g, "+")
+      .replace(/_/g, "/")
+      .padEnd(Math.ceil(part.length / 4) * 4, "="),
+  );
   const claims = JSON.parse(json);
-  return { sub: String(claims.sub ?? "?"), roles: Array.isArray(claims.roles) ? claims.roles.map(String) : [], exp: typeof claims.exp === "number" ? claims.exp : null };
+  return {
+    sub: String(claims.sub ?? "?"),
+    roles: Array.isArray(claims.roles) ? claims.roles.map(String) : [],
+    exp: typeof claims.exp === "number" ? claims.exp : null,
+  };
 }
 
 const session = {
@@ -102,9 +125,20 @@ async function api(method, path, body) {
 function problemBox(res, doing) {
   const p = res.body ?? {};
   const me = session.principal;
-  const lines = [h("strong", {}, `${res.status || ""} ${p.title ?? "Error"}`.trim()), h("span", {}, `${doing}: ${p.detail ?? "the request failed"}.`)];
-  if (res.status === 403 && me) lines.push(h("p", {}, `You are signed in as ${me.sub} with the roles: ${me.roles.join(", ") || "none"}. Sign in with a token that has the role this view needs.`));
-  if (res.status === 401) lines.push(h("p", {}, "Your token was refused (expired or invalid). ", h("a", { href: "#/signin" }, "Sign in again"), "."));
+  const lines = [
+    h("strong", {}, `${res.status || ""} ${p.title ?? "Error"}`.trim()),
+    h("span", {}, `${doing}: ${p.detail ?? "the request failed"}.`),
+  ];
+  if (res.status === 403 && me)
+    lines.push(
+      h(
+        "p",
+        {},
+        `You are signed in as ${me.sub} with the roles: ${me.roles.join(", ") || "none"}. Sign in with a token that has the role this view needs.`,
+      ),
+    );
+  if (res.status === 401)
+    lines.push(h("p", {}, "Your token was refused (expired or invalid). ", h("a", { href: "#/signin" }, "Sign in again"), "."));
   return h("div", { class: "problem", role: "alert" }, lines);
 }
 
@@ -118,7 +152,14 @@ const routes = {
   attention: viewAttention,
   "read-models": viewReadModels,
 };
-const titles = { signin: "Sign in", orders: "Orders", timeline: "Order timeline", reconciliation: "Refund reconciliation", attention: "Needs attention", "read-models": "Read models" };
+const titles = {
+  signin: "Sign in",
+  orders: "Orders",
+  timeline: "Order timeline",
+  reconciliation: "Refund reconciliation",
+  attention: "Needs attention",
+  "read-models": "Read models",
+};
 let stopPolling = () => {};
 
 function parseHash() {
@@ -191,7 +232,13 @@ function poll(fn, everyMs) {
 // ---------- Sign in ----------
 
 function viewSignIn(root) {
-  const input = h("textarea", { name: "token", autocomplete: "off", spellcheck: "false", required: true, "aria-describedby": "token-help" });
+  const input = h("textarea", {
+    name: "token",
+    autocomplete: "off",
+    spellcheck: "false",
+    required: true,
+    "aria-describedby": "token-help",
+  });
   const error = h("div", { role: "alert" });
   const form = h(
     "form",
@@ -207,7 +254,11 @@ function viewSignIn(root) {
       },
     },
     field("Bearer token", input),
-    h("p", { id: "token-help", class: "empty" }, "A JWT from npm run token, or the dev admin token npm start prints (its /admin#token=… link signs you in)."),
+    h(
+      "p",
+      { id: "token-help", class: "empty" },
+      "A JWT from npm run token, or the dev admin token npm start prints (its /admin#token=… link signs you in).",
+    ),
     h("button", { type: "submit" }, "Sign in"),
     error,
   );
@@ -216,10 +267,25 @@ function viewSignIn(root) {
 
 // ---------- Orders list ----------
 
-const STATUSES = ["CREATED", "PAYMENT_PENDING", "CONFIRMED", "PROCESSING", "SHIPPED", "DELIVERED", "CANCELLED", "RETURN_REQUESTED", "RETURNED"];
+const STATUSES = [
+  "CREATED",
+  "PAYMENT_PENDING",
+  "CONFIRMED",
+  "PROCESSING",
+  "SHIPPED",
+  "DELIVERED",
+  "CANCELLED",
+  "RETURN_REQUESTED",
+  "RETURNED",
+];
 
 async function viewOrders(root, _arg, query) {
-  const status = h("select", { name: "status" }, h("option", { value: "" }, "Any"), STATUSES.map((s) => h("option", { value: s, selected: query.get("status") === s }, s)));
+  const status = h(
+    "select",
+    { name: "status" },
+    h("option", { value: "" }, "Any"),
+    STATUSES.map((s) => h("option", { value: s, selected: query.get("status") === s }, s)),
+  );
   const customer = h("input", { name: "customerId", type: "text", value: query.get("customerId") ?? "" });
   const from = h("input", { name: "from", type: "date", value: query.get("from") ?? "" });
   const to = h("input", { name: "to", type: "date", value: query.get("to") ?? "" });
@@ -238,7 +304,13 @@ async function viewOrders(root, _arg, query) {
     heading("Orders"),
     h(
       "form",
-      { class: "filters", onsubmit: (e) => (e.preventDefault(), go(1)) },
+      {
+        class: "filters",
+        onsubmit: (e) => {
+          e.preventDefault();
+          go(1);
+        },
+      },
       field("Status", status),
       field("Customer id", customer),
       field("Placed from (UTC date)", from),
@@ -315,7 +387,14 @@ async function viewTimeline(root, orderId) {
     heading("Order timeline"),
     h(
       "form",
-      { class: "filters", onsubmit: (e) => (e.preventDefault(), idInput.value.trim() && (location.hash = `#/timeline/${encodeURIComponent(idInput.value.trim())}`)) },
+      {
+        class: "filters",
+        onsubmit: (e) => {
+          e.preventDefault();
+          const id = idInput.value.trim();
+          if (id) location.hash = `#/timeline/${encodeURIComponent(id)}`;
+        },
+      },
       field("Order id", idInput),
       h("button", { type: "submit" }, "Open"),
     ),
@@ -343,7 +422,11 @@ async function viewTimeline(root, orderId) {
   axisLabel.style.gridColumn = "1";
   grid.append(axisLabel);
   events.forEach((e, i) => {
-    const tick = h("span", { class: "axis", "aria-hidden": "true" }, i === 0 || events[i - 1].occurredAt.slice(0, 19) !== e.occurredAt.slice(0, 19) ? timeOnly(e.occurredAt).slice(0, 8) : "");
+    const tick = h(
+      "span",
+      { class: "axis", "aria-hidden": "true" },
+      i === 0 || events[i - 1].occurredAt.slice(0, 19) !== e.occurredAt.slice(0, 19) ? timeOnly(e.occurredAt).slice(0, 8) : "",
+    );
     tick.style.gridColumn = String(i + 2);
     tick.style.gridRow = "1";
     grid.append(tick);
@@ -367,8 +450,11 @@ async function viewTimeline(root, orderId) {
         onclick: () => select(i),
         onkeydown: (ev) => {
           // Arrow keys walk the axis: left/right to the previous/next event in any stream.
-          if (ev.key === "ArrowRight" && i + 1 < events.length) (ev.preventDefault(), buttons[i + 1].focus(), select(i + 1));
-          if (ev.key === "ArrowLeft" && i > 0) (ev.preventDefault(), buttons[i - 1].focus(), select(i - 1));
+          const next = ev.key === "ArrowRight" ? i + 1 : ev.key === "ArrowLeft" ? i - 1 : -1;
+          if (next < 0 || next >= events.length) return;
+          ev.preventDefault();
+          buttons[next].focus();
+          select(next);
         },
       },
       String(i + 1),
@@ -387,7 +473,14 @@ async function viewTimeline(root, orderId) {
   );
 
   // As-of picker: a slider over the events; the state is the server's (GET …/history?asOf=).
-  const slider = h("input", { type: "range", min: "1", max: String(events.length), value: String(events.length), step: "1", "aria-describedby": "asof-out" });
+  const slider = h("input", {
+    type: "range",
+    min: "1",
+    max: String(events.length),
+    value: String(events.length),
+    step: "1",
+    "aria-describedby": "asof-out",
+  });
   const asOfOut = h("output", { id: "asof-out" });
   const stateBox = h("div", { "aria-live": "polite", id: "asof-state" });
   let asOfSeq = 0;
@@ -395,8 +488,8 @@ async function viewTimeline(root, orderId) {
     asOfIndex = i;
     slider.value = String(i + 1);
     asOfOut.textContent = `after event ${i + 1} of ${events.length}: ${events[i].type} at ${when(events[i].occurredAt)}`;
-    buttons.forEach((b, j) => b.classList.toggle("later", j > i));
-    rows.forEach((r, j) => r.classList.toggle("later", j > i));
+    for (const [j, b] of buttons.entries()) b.classList.toggle("later", j > i);
+    for (const [j, r] of rows.entries()) r.classList.toggle("later", j > i);
     const seq = ++asOfSeq;
     const r = await api("GET", `/api/orders/${encodeURIComponent(orderId)}/history?asOf=${encodeURIComponent(events[i].occurredAt)}`);
     if (seq !== asOfSeq) return; // a later move of the slider won
@@ -426,7 +519,7 @@ async function viewTimeline(root, orderId) {
   slider.addEventListener("input", () => {
     clearTimeout(debounce);
     const i = Number(slider.value) - 1;
-    buttons.forEach((b, j) => b.classList.toggle("later", j > i));
+    for (const [j, b] of buttons.entries()) b.classList.toggle("later", j > i);
     debounce = setTimeout(() => showAsOf(i), 120);
   });
 
@@ -439,15 +532,39 @@ async function viewTimeline(root, orderId) {
       b.tabIndex = j === i ? 0 : -1;
       b.classList.toggle("cause", cause[i] === j);
     });
-    rows.forEach((r, j) => r.classList.toggle("selected", j === i));
+    for (const [j, r] of rows.entries()) r.classList.toggle("selected", j === i);
     const e = events[i];
     const caused = events.map((_, j) => j).filter((j) => cause[j] === i);
-    const jump = (j) => h("button", { type: "button", class: "secondary", onclick: () => (select(j), buttons[j].focus()) }, `#${j + 1} ${events[j].type}`);
+    const jump = (j) =>
+      h(
+        "button",
+        {
+          type: "button",
+          class: "secondary",
+          onclick: () => {
+            select(j);
+            buttons[j].focus();
+          },
+        },
+        `#${j + 1} ${events[j].type}`,
+      );
     detail.replaceChildren(
       h("h2", { id: "detail-h" }, `Event ${i + 1}: ${e.type}`),
       h("p", {}, `Stream ${e.streamId}, revision ${e.revision}, at ${when(e.occurredAt)}, by ${e.metadata?.actor ?? "?"}.`),
-      h("p", {}, "Caused by: ", cause[i] === null ? h("span", { class: "mono" }, e.metadata?.causationId ?? "nothing recorded") : jump(cause[i])),
-      caused.length ? h("p", {}, "Caused: ", caused.map((j) => [jump(j), " "])) : null,
+      h(
+        "p",
+        {},
+        "Caused by: ",
+        cause[i] === null ? h("span", { class: "mono" }, e.metadata?.causationId ?? "nothing recorded") : jump(cause[i]),
+      ),
+      caused.length
+        ? h(
+            "p",
+            {},
+            "Caused: ",
+            caused.map((j) => [jump(j), " "]),
+          )
+        : null,
       h("pre", { tabindex: "0", "aria-label": "Raw event (JSON)", "data-testid": "raw-event" }, JSON.stringify(e, null, 2)),
     );
   }
@@ -464,7 +581,23 @@ async function viewTimeline(root, orderId) {
         h("td", {}, e.type),
         h("td", {}, e.metadata?.actor ?? ""),
         h("td", {}, cause[i] === null ? "" : `#${cause[i] + 1} ${events[cause[i]].type}`),
-        h("td", {}, h("button", { type: "button", class: "secondary", onclick: () => (select(i), detail.scrollIntoView?.({ block: "nearest" })), "aria-label": `Show raw event ${i + 1} ${e.type}` }, "Raw")),
+        h(
+          "td",
+          {},
+          h(
+            "button",
+            {
+              type: "button",
+              class: "secondary",
+              onclick: () => {
+                select(i);
+                detail.scrollIntoView?.({ block: "nearest" });
+              },
+              "aria-label": `Show raw event ${i + 1} ${e.type}`,
+            },
+            "Raw",
+          ),
+        ),
       );
       rows.push(tr);
       return tr;
@@ -473,7 +606,11 @@ async function viewTimeline(root, orderId) {
   );
 
   box.replaceChildren(
-    h("p", {}, `${events.length} events in ${streams.length} streams, first ${when(events[0].occurredAt)}, last ${when(events.at(-1).occurredAt)}.`),
+    h(
+      "p",
+      {},
+      `${events.length} events in ${streams.length} streams, first ${when(events[0].occurredAt)}, last ${when(events.at(-1).occurredAt)}.`,
+    ),
     h("div", { class: "asof" }, field("Show the order as of event", slider), asOfOut, stateBox),
     h(
       "div",
@@ -497,16 +634,38 @@ function csvOf(report) {
   };
   const mismatched = new Set(report.mismatches.map((m) => m.orderId));
   const lines = [["record", "refundId", "orderId", "paymentId", "amount", "status", "requestedAt", "processedAt", "mismatch", "detail"]];
-  for (const r of report.refunds) lines.push(["refund", r.refundId, r.orderId, r.paymentId, r.amount, r.status, r.requestedAt, r.processedAt, mismatched.has(r.orderId) ? "yes" : "no", ""]);
+  for (const r of report.refunds)
+    lines.push([
+      "refund",
+      r.refundId,
+      r.orderId,
+      r.paymentId,
+      r.amount,
+      r.status,
+      r.requestedAt,
+      r.processedAt,
+      mismatched.has(r.orderId) ? "yes" : "no",
+      "",
+    ]);
   for (const m of report.mismatches) lines.push(["mismatch", "", m.orderId, "", "", "", "", "", m.kind, m.detail]);
   for (const [k, v] of Object.entries(report.totals)) lines.push(["total", "", "", "", v, k, report.from, report.to, "", ""]);
-  return lines.map((l) => l.map(cell).join(",")).join("\r\n") + "\r\n";
+  return `${lines.map((l) => l.map(cell).join(",")).join("\r\n")}\r\n`;
 }
 
 async function viewReconciliation(root, _arg, query) {
   const today = new Date();
-  const from = h("input", { name: "from", type: "date", required: true, value: query.get("from") ?? isoDay(new Date(today.getTime() - 7 * 86400_000)) });
-  const to = h("input", { name: "to", type: "date", required: true, value: query.get("to") ?? isoDay(new Date(today.getTime() + 86400_000)) });
+  const from = h("input", {
+    name: "from",
+    type: "date",
+    required: true,
+    value: query.get("from") ?? isoDay(new Date(today.getTime() - 7 * 86400_000)),
+  });
+  const to = h("input", {
+    name: "to",
+    type: "date",
+    required: true,
+    value: query.get("to") ?? isoDay(new Date(today.getTime() + 86400_000)),
+  });
   const out = h("div", { "aria-live": "polite" });
   root.append(
     heading("Refund reconciliation"),
@@ -533,7 +692,11 @@ async function viewReconciliation(root, _arg, query) {
   const report = res.body;
   const mismatched = new Set(report.mismatches.map((m) => m.orderId));
   const csvUrl = URL.createObjectURL(new Blob([csvOf(report)], { type: "text/csv" }));
-  poll(() => (URL.revokeObjectURL(csvUrl), false), 600_000);
+  // The CSV's object URL is released when the view changes (the poll stops) or after ten minutes.
+  poll(() => {
+    URL.revokeObjectURL(csvUrl);
+    return false;
+  }, 600_000);
   const t = report.totals;
   out.replaceChildren(
     h("p", {}, `From ${when(report.from)} to ${when(report.to)}.`),
@@ -547,14 +710,25 @@ async function viewReconciliation(root, _arg, query) {
         ["Failed refunds", t.failedRefunds],
       ].map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", {}, money(v)))),
     ),
-    h("p", {}, h("a", { href: csvUrl, download: `refund-reconciliation-${from.value}-to-${to.value}.csv`, class: "button-link" }, "Download CSV")),
+    h(
+      "p",
+      {},
+      h("a", { href: csvUrl, download: `refund-reconciliation-${from.value}-to-${to.value}.csv`, class: "button-link" }, "Download CSV"),
+    ),
     h("h2", {}, `Mismatches (${report.mismatches.length})`),
     report.mismatches.length === 0
       ? h("p", { class: "notice ok" }, "No mismatches: payments and orders agree.")
       : table(
           ["", "Kind", "Order", "Detail"],
           report.mismatches.map((m) =>
-            h("tr", { class: "mismatch" }, h("td", { class: "mark" }, "⚠ mismatch"), h("td", {}, m.kind), h("td", {}, h("a", { href: `#/timeline/${encodeURIComponent(m.orderId)}`, class: "mono" }, m.orderId)), h("td", {}, m.detail)),
+            h(
+              "tr",
+              { class: "mismatch" },
+              h("td", { class: "mark" }, "⚠ mismatch"),
+              h("td", {}, m.kind),
+              h("td", {}, h("a", { href: `#/timeline/${encodeURIComponent(m.orderId)}`, class: "mono" }, m.orderId)),
+              h("td", {}, m.detail),
+            ),
           ),
           "Mismatches",
         ),
@@ -587,7 +761,12 @@ async function viewReconciliation(root, _arg, query) {
 async function viewAttention(root) {
   const result = h("div", { role: "status", "aria-live": "polite", id: "resume-result" });
   const listBox = h("div", {});
-  root.append(heading("Needs attention"), h("div", { class: "controls" }, h("button", { type: "button", class: "secondary", onclick: () => load() }, "Refresh")), result, listBox);
+  root.append(
+    heading("Needs attention"),
+    h("div", { class: "controls" }, h("button", { type: "button", class: "secondary", onclick: () => load() }, "Refresh")),
+    result,
+    listBox,
+  );
 
   async function load() {
     const res = await api("GET", "/api/ops/attention");
@@ -612,7 +791,21 @@ async function viewAttention(root) {
                 h("td", {}, it.error),
                 h("td", { class: "num" }, String(it.attempts)),
                 h("td", {}, when(it.since)),
-                h("td", {}, it.resumable ? h("button", { type: "button", onclick: (e) => resume(it.orderId, e.currentTarget), "aria-label": `Resume the saga of order ${it.orderId}` }, "Resume") : "retry from the command line"),
+                h(
+                  "td",
+                  {},
+                  it.resumable
+                    ? h(
+                        "button",
+                        {
+                          type: "button",
+                          onclick: (e) => resume(it.orderId, e.currentTarget),
+                          "aria-label": `Resume the saga of order ${it.orderId}`,
+                        },
+                        "Resume",
+                      )
+                    : "retry from the command line",
+                ),
               ),
             ),
             "Parked work",
@@ -631,7 +824,13 @@ async function viewAttention(root) {
       return;
     }
     const r = res.body;
-    result.replaceChildren(h("p", { class: "notice" }, `Resume accepted (${res.status}) for order ${orderId}: ${r.retriedEvents} parked event(s) ran again, ${r.gatewaySteps} gateway step(s) asked to re-run. Waiting for the saga…`));
+    result.replaceChildren(
+      h(
+        "p",
+        { class: "notice" },
+        `Resume accepted (${res.status}) for order ${orderId}: ${r.retriedEvents} parked event(s) ran again, ${r.gatewaySteps} gateway step(s) asked to re-run. Waiting for the saga…`,
+      ),
+    );
     const started = Date.now();
     poll(async () => {
       const items = await load();
@@ -642,7 +841,12 @@ async function viewAttention(root) {
       }
       if (Date.now() - started > 20_000) {
         const still = items.find((i) => i.orderId === orderId);
-        result.replaceChildren(problemBox({ status: 409, body: { title: "Still failing", detail: still?.error ?? "the saga did not recover" } }, `Order ${orderId}`));
+        result.replaceChildren(
+          problemBox(
+            { status: 409, body: { title: "Still failing", detail: still?.error ?? "the saga did not recover" } },
+            `Order ${orderId}`,
+          ),
+        );
         return false;
       }
       return true;
@@ -657,7 +861,12 @@ async function viewAttention(root) {
 async function viewReadModels(root) {
   const result = h("div", { role: "status", "aria-live": "polite", id: "rebuild-result" });
   const listBox = h("div", {});
-  root.append(heading("Read models"), h("div", { class: "controls" }, h("button", { type: "button", class: "secondary", onclick: () => load() }, "Refresh")), result, listBox);
+  root.append(
+    heading("Read models"),
+    h("div", { class: "controls" }, h("button", { type: "button", class: "secondary", onclick: () => load() }, "Refresh")),
+    result,
+    listBox,
+  );
   let polling = false;
 
   function progressCell(r) {
@@ -669,7 +878,13 @@ async function viewReadModels(root) {
         : r.state === "failed"
           ? `failed: ${r.error}`
           : `${r.replayed}${r.total === null ? "" : ` of ${r.total}`} events (${pct}%)`;
-    return h("span", {}, h("progress", { max: "1", value: String(r.progress), "aria-label": `rebuild progress ${pct}%` }), " ", h("span", { class: "rebuild-text" }, text));
+    return h(
+      "span",
+      {},
+      h("progress", { max: "1", value: String(r.progress), "aria-label": `rebuild progress ${pct}%` }),
+      " ",
+      h("span", { class: "rebuild-text" }, text),
+    );
   }
 
   async function load() {
@@ -688,12 +903,24 @@ async function viewReadModels(root) {
             { dataset: { name: m.name } },
             h("td", {}, m.name),
             h("td", { class: "status" }, m.status),
-            h("td", { class: "mono", title: m.checkpoint }, m.checkpoint.length > 24 ? `…${m.checkpoint.slice(-24)}` : m.checkpoint || "(start)"),
+            h(
+              "td",
+              { class: "mono", title: m.checkpoint },
+              m.checkpoint.length > 24 ? `…${m.checkpoint.slice(-24)}` : m.checkpoint || "(start)",
+            ),
             h("td", { class: "num" }, `${m.lagEvents}${m.lagCapped ? "+" : ""}`),
             h("td", { class: "num" }, m.lagSeconds.toFixed(1)),
             h("td", { class: "num" }, String(m.parked)),
             h("td", { class: "progress-cell" }, progressCell(m.rebuild)),
-            h("td", {}, h("button", { type: "button", disabled: m.status === "rebuilding", onclick: () => rebuild(m.name), "aria-label": `Rebuild ${m.name}` }, "Rebuild")),
+            h(
+              "td",
+              {},
+              h(
+                "button",
+                { type: "button", disabled: m.status === "rebuilding", onclick: () => rebuild(m.name), "aria-label": `Rebuild ${m.name}` },
+                "Rebuild",
+              ),
+            ),
           ),
         ),
         "Read models",
@@ -715,7 +942,13 @@ async function viewReadModels(root) {
     result.replaceChildren(h("p", { class: "notice" }, `Starting a shadow rebuild of ${name}…`));
     const res = await api("POST", `/api/ops/projections/${encodeURIComponent(name)}/rebuild`, {});
     if (!res.ok) return result.replaceChildren(problemBox(res, `Rebuilding ${name}`));
-    result.replaceChildren(h("p", { class: "notice" }, `Rebuild of ${name} started (${res.status}): built beside the live tables and swapped in when caught up.`));
+    result.replaceChildren(
+      h(
+        "p",
+        { class: "notice" },
+        `Rebuild of ${name} started (${res.status}): built beside the live tables and swapped in when caught up.`,
+      ),
+    );
     await load();
   }
 

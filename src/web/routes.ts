@@ -37,17 +37,42 @@ export async function backOfficeRoutes(app: FastifyInstance): Promise<void> {
   };
   for (const url of ["/admin", "/admin/"]) {
     app.get(url, { schema: page }, async (_request, reply) =>
-      reply.type("text/html; charset=utf-8").header("content-security-policy", CONTENT_SECURITY_POLICY).header("x-content-type-options", "nosniff").header("cache-control", "no-cache").send(files.html),
+      reply
+        .type("text/html; charset=utf-8")
+        .header("content-security-policy", CONTENT_SECURITY_POLICY)
+        .header("x-content-type-options", "nosniff")
+        .header("cache-control", "no-cache")
+        .send(files.html),
     );
   }
   app.get(
     "/admin/assets/admin.js",
-    { schema: { tags: ["back-office"], summary: "The back-office page's script", security: [], response: { 200: text("text/javascript", "the script") } } },
-    async (_request, reply) => reply.type("text/javascript; charset=utf-8").header("x-content-type-options", "nosniff").header("cache-control", "no-cache").send(files.js),
+    {
+      schema: {
+        tags: ["back-office"],
+        summary: "The back-office page's script",
+        security: [],
+        response: { 200: text("text/javascript", "the script") },
+      },
+    },
+    async (_request, reply) =>
+      reply
+        .type("text/javascript; charset=utf-8")
+        .header("x-content-type-options", "nosniff")
+        .header("cache-control", "no-cache")
+        .send(files.js),
   );
   app.get(
     "/admin/assets/admin.css",
-    { schema: { tags: ["back-office"], summary: "The back-office page's stylesheet", security: [], response: { 200: text("text/css", "the stylesheet") } } },
-    async (_request, reply) => reply.type("text/css; charset=utf-8").header("x-content-type-options", "nosniff").header("cache-control", "no-cache").send(files.css),
+    {
+      schema: {
+        tags: ["back-office"],
+        summary: "The back-office page's stylesheet",
+        security: [],
+        response: { 200: text("text/css", "the stylesheet") },
+      },
+    },
+    async (_request, reply) =>
+      reply.type("text/css; charset=utf-8").header("x-content-type-options", "nosniff").header("cache-control", "no-cache").send(files.css),
   );
 }

@@ -16,7 +16,11 @@ describe.each(backends())("operator routes (%s)", (backend) => {
   beforeAll(async () => {
     storage = await createStorage(backend);
     // Gateway steps: two attempts 50 ms apart, then parked (minutes in production).
-    app = await startApp(storage, { PAYMENT_TIMEOUT_MS: "600000" }, { sagaRetry: { maxAttempts: 2, baseDelayMs: 50, maxDelayMs: 100 }, schedulerPollMs: 50 });
+    app = await startApp(
+      storage,
+      { PAYMENT_TIMEOUT_MS: "600000" },
+      { sagaRetry: { maxAttempts: 2, baseDelayMs: 50, maxDelayMs: 100 }, schedulerPollMs: 50 },
+    );
     await seedProduct(app, "OPS-1", 10_000, 100);
     admin = await app.token("admin", "admin-1");
     ops = await app.token("ops", "ops-1");
@@ -35,11 +39,21 @@ describe.each(backends())("operator routes (%s)", (backend) => {
     return placed.orderId;
   };
   /** Resume requests in the log: a refused resume writes none. */
-  const resumeRequests = async () => (await app.built.store.readAll({ filter: { eventTypes: ["SagaResumeRequested"] }, maxCount: 10_000 })).events.length;
+  const resumeRequests = async () =>
+    (await app.built.store.readAll({ filter: { eventTypes: ["SagaResumeRequested"] }, maxCount: 10_000 })).events.length;
   const attention = async () => {
     const res = await app.request("GET", "/api/ops/attention", { token: ops });
     expect(res.status).toBe(200);
-    return res.body.items as { kind: string; orderId: string | null; processor: string; error: string; attempts: number; since: string; resumable: boolean; eventType?: string }[];
+    return res.body.items as {
+      kind: string;
+      orderId: string | null;
+      processor: string;
+      error: string;
+      attempts: number;
+      since: string;
+      resumable: boolean;
+      eventType?: string;
+    }[];
   };
 
   it("answers 401 without a token and 403 problem+json to a wrong role, on every route", async () => {
@@ -68,7 +82,9 @@ describe.each(backends())("operator routes (%s)", (backend) => {
     const orderId = await paidOrder();
     app.built.gateway.failRefunds = true;
     try {
-      expect((await app.request("POST", `/api/orders/${orderId}/cancel`, { token: customer, body: { reason: "changed my mind" } })).status).toBe(202);
+      expect(
+        (await app.request("POST", `/api/orders/${orderId}/cancel`, { token: customer, body: { reason: "changed my mind" } })).status,
+      ).toBe(202);
       const parked = await eventually(async () => (await attention()).find((i) => i.orderId === orderId), 20_000, "the saga to be parked");
       expect(parked).toMatchObject({ kind: "gateway", orderId, processor: "order-saga", attempts: 2, resumable: true });
       expect(parked.error).toMatch(/refund .* failed/);
@@ -77,10 +93,14 @@ describe.each(backends())("operator routes (%s)", (backend) => {
       // Resumed while the gateway still refuses: accepted, tried again (with its retries), parked again.
       const early = await app.request("POST", `/api/ops/attention/${orderId}/resume`, { token: ops, body: {} });
       expect(early.status).toBe(202);
-      await eventually(async () => {
-        const saga = await app.built.store.readStream(`orderSaga-${orderId}`);
-        return saga.filter((e) => e.type === "SagaCommandFailed" && (e.data as { parked?: boolean }).parked).length >= 2;
-      }, 20_000, "the resumed attempts to fail and park again");
+      await eventually(
+        async () => {
+          const saga = await app.built.store.readStream(`orderSaga-${orderId}`);
+          return saga.filter((e) => e.type === "SagaCommandFailed" && (e.data as { parked?: boolean }).parked).length >= 2;
+        },
+        20_000,
+        "the resumed attempts to fail and park again",
+      );
       await eventually(async () => (await attention()).filter((i) => i.orderId === orderId).length === 1, 10_000, "the saga listed again");
     } finally {
       app.built.gateway.failRefunds = false;
@@ -118,7 +138,11 @@ describe.each(backends())("operator routes (%s)", (backend) => {
     let orderId: string;
     try {
       orderId = (await placeOrder(app, customer, [{ sku: "OPS-1", quantity: 1 }])).orderId;
-      const parked = await eventually(async () => (await attention()).find((i) => i.orderId === orderId), 30_000, "the saga event to be parked");
+      const parked = await eventually(
+        async () => (await attention()).find((i) => i.orderId === orderId),
+        30_000,
+        "the saga event to be parked",
+      );
       expect(parked).toMatchObject({ kind: "event", orderId, resumable: true });
       expect(parked.processor).toMatch(/^order-saga/);
       expect(parked.error).toContain("deadline table refused");
@@ -162,12 +186,16 @@ describe.each(backends())("operator routes (%s)", (backend) => {
     expect(["running", "done"]).toContain(started.body.rebuild.state);
 
     const seen: number[] = [];
-    const done = await eventually(async () => {
-      const res = await app.request("GET", "/api/ops/projections", { token: ops });
-      const orders = res.body.projections.find((p: { name: string }) => p.name === "orders");
-      seen.push(orders.rebuild.progress);
-      return orders.rebuild.state === "done" ? orders : undefined;
-    }, 30_000, "the rebuild to finish");
+    const done = await eventually(
+      async () => {
+        const res = await app.request("GET", "/api/ops/projections", { token: ops });
+        const orders = res.body.projections.find((p: { name: string }) => p.name === "orders");
+        seen.push(orders.rebuild.progress);
+        return orders.rebuild.state === "done" ? orders : undefined;
+      },
+      30_000,
+      "the rebuild to finish",
+    );
     expect(done.rebuild).toMatchObject({ state: "done", progress: 1, finishedAt: expect.any(String) });
     expect(done.rebuild.replayed).toBeGreaterThan(0);
     expect(done.rebuild.total).toBe(done.rebuild.replayed);
@@ -194,7 +222,11 @@ describe.each(backends())("operator routes (%s)", (backend) => {
     `);
     try {
       const { orderId } = await placeOrder(app, customer, [{ sku: "OPS-1", quantity: 1 }]);
-      const parked = await eventually(async () => (await attention()).find((i) => i.kind === "processor" && i.orderId === orderId), 30_000, "the projector to park the event");
+      const parked = await eventually(
+        async () => (await attention()).find((i) => i.kind === "processor" && i.orderId === orderId),
+        30_000,
+        "the projector to park the event",
+      );
       expect(parked).toMatchObject({ processor: "projections/orders", eventType: "OrderPlaced", resumable: false });
       expect(parked.error).toContain("read model refused");
       const models = await app.request("GET", "/api/ops/projections", { token: ops });

@@ -35,11 +35,18 @@ describe(`back-office page in Chromium (${backend})`, { timeout: 120_000 }, () =
     await awaitStatus(app, customer, placed.orderId, "PROCESSING");
     return { orderId: placed.orderId, paymentId: pending.payment.paymentId as string };
   };
-  const cancel = async (customer: string, orderId: string) => expect((await app.request("POST", `/api/orders/${orderId}/cancel`, { token: customer, body: { reason: "changed my mind" } })).status).toBe(202);
+  const cancel = async (customer: string, orderId: string) =>
+    expect(
+      (await app.request("POST", `/api/orders/${orderId}/cancel`, { token: customer, body: { reason: "changed my mind" } })).status,
+    ).toBe(202);
 
   beforeAll(async () => {
     storage = await createStorage(backend);
-    app = await startApp(storage, { PAYMENT_TIMEOUT_MS: "600000" }, { sagaRetry: { maxAttempts: 2, baseDelayMs: 50, maxDelayMs: 100 }, schedulerPollMs: 50 });
+    app = await startApp(
+      storage,
+      { PAYMENT_TIMEOUT_MS: "600000" },
+      { sagaRetry: { maxAttempts: 2, baseDelayMs: 50, maxDelayMs: 100 }, schedulerPollMs: 50 },
+    );
     await seedProduct(app, "WEB-1", 25_000, 100);
     for (const [role, sub] of [
       ["admin", "admin-1"],
@@ -47,7 +54,8 @@ describe(`back-office page in Chromium (${backend})`, { timeout: 120_000 }, () =
       ["finance", "fin-1"],
       ["ops", "ops-1"],
       ["customer", "c-web"],
-    ] as const) tokens[role] = await app.token(role, sub);
+    ] as const)
+      tokens[role] = await app.token(role, sub);
     const customer = tokens.customer!;
 
     // Paid, cancelled, refunded: the timeline's order.
@@ -60,21 +68,31 @@ describe(`back-office page in Chromium (${backend})`, { timeout: 120_000 }, () =
     const failing = await paid(customer);
     failedRefundOrder = failing.orderId;
     await cancel(customer, failedRefundOrder);
-    const refund = await eventually(async () => {
-      const p = await app.request("GET", `/api/payments/${failing.paymentId}`, { token: tokens.finance });
-      return p.body?.refunds?.[0] as { refundId: string; amount: number } | undefined;
-    }, 20_000, "the refund to be requested");
+    const refund = await eventually(
+      async () => {
+        const p = await app.request("GET", `/api/payments/${failing.paymentId}`, { token: tokens.finance });
+        return p.body?.refunds?.[0] as { refundId: string; amount: number } | undefined;
+      },
+      20_000,
+      "the refund to be requested",
+    );
     app.built.gateway.refundsPending = false;
-    expect((await app.webhook(await app.built.gateway.refundWebhookBody(failing.paymentId, refund.refundId, refund.amount, "failed"))).status).toBe(200);
+    expect(
+      (await app.webhook(await app.built.gateway.refundWebhookBody(failing.paymentId, refund.refundId, refund.amount, "failed"))).status,
+    ).toBe(200);
 
     // A saga the gateway keeps failing: parked, waiting for an operator.
     app.built.gateway.failRefunds = true;
     parkedOrder = (await paid(customer)).orderId;
     await cancel(customer, parkedOrder);
-    await eventually(async () => {
-      const a = await app.request("GET", "/api/ops/attention", { token: tokens.ops });
-      return a.body?.items?.some((i: { orderId: string }) => i.orderId === parkedOrder);
-    }, 20_000, "the saga to be parked");
+    await eventually(
+      async () => {
+        const a = await app.request("GET", "/api/ops/attention", { token: tokens.ops });
+        return a.body?.items?.some((i: { orderId: string }) => i.orderId === parkedOrder);
+      },
+      20_000,
+      "the saga to be parked",
+    );
 
     browser = await openBrowser();
     page = browser.page;
@@ -123,7 +141,8 @@ describe(`back-office page in Chromium (${backend})`, { timeout: 120_000 }, () =
         if (!visible(b)) continue;
         if (!(b.getAttribute("aria-label") || b.textContent?.trim())) problems.push(`nameless ${b.tagName}`);
       }
-      for (const el of document.querySelectorAll("[tabindex]")) if (Number(el.getAttribute("tabindex")) > 0) problems.push(`positive tabindex on ${el.tagName}`);
+      for (const el of document.querySelectorAll("[tabindex]"))
+        if (Number(el.getAttribute("tabindex")) > 0) problems.push(`positive tabindex on ${el.tagName}`);
       const rgb = (s: string) => (s.match(/[\d.]+/g) ?? []).map(Number);
       const lum = ([r, g, b]: number[]) => {
         const f = (v: number) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
@@ -194,9 +213,21 @@ describe(`back-office page in Chromium (${backend})`, { timeout: 120_000 }, () =
     await page.goto(`${app.url}/admin#/timeline/${refundedOrder}`);
     await poll(() => page.locator("tr[data-type]").count()).toBeGreaterThan(8);
     const types = await page.locator("tr[data-type]").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-type")));
-    const order = ["OrderPlaced", "StockReserved", "PaymentInitiated", "PaymentCaptured", "OrderConfirmed", "OrderCancelled", "RefundRequested", "RefundProcessed"];
+    const order = [
+      "OrderPlaced",
+      "StockReserved",
+      "PaymentInitiated",
+      "PaymentCaptured",
+      "OrderConfirmed",
+      "OrderCancelled",
+      "RefundRequested",
+      "RefundProcessed",
+    ];
     const at = order.map((t) => types.indexOf(t));
-    expect(at.every((i) => i >= 0), `${order} in ${types}`).toBe(true);
+    expect(
+      at.every((i) => i >= 0),
+      `${order} in ${types}`,
+    ).toBe(true);
     expect([...at].sort((a, b) => a - b)).toEqual(at);
     // Grouped by stream: one lane per stream, the order's, its payment's, its reservation's and its saga's.
     const lanes = await page.locator(".lane-label.mono").allTextContents();
@@ -244,7 +275,9 @@ describe(`back-office page in Chromium (${backend})`, { timeout: 120_000 }, () =
 
     const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("link", { name: "Download CSV" }).click()]);
     expect(download.suggestedFilename()).toMatch(/^refund-reconciliation-\d{4}-\d{2}-\d{2}-to-\d{4}-\d{2}-\d{2}\.csv$/);
-    const csv = readFileSync((await download.path())!, "utf8").trim().split(/\r\n/);
+    const csv = readFileSync((await download.path())!, "utf8")
+      .trim()
+      .split(/\r\n/);
     expect(csv[0]).toBe("record,refundId,orderId,paymentId,amount,status,requestedAt,processedAt,mismatch,detail");
     expect(csv.find((l) => l.startsWith("refund,") && l.includes(refundedOrder))).toMatch(/,25000,PROCESSED,.*,no,$/);
     expect(csv.find((l) => l.startsWith("refund,") && l.includes(failedRefundOrder))).toMatch(/,FAILED,.*,yes,$/);
@@ -307,9 +340,12 @@ describe(`back-office page in Chromium (${backend})`, { timeout: 120_000 }, () =
     await page.keyboard.press("Tab");
     expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("Skip to content");
     // Tab to the "Order timeline" link and follow it with Enter: the new view's heading takes focus.
-    for (let i = 0; i < 10 && (await page.evaluate(() => document.activeElement?.textContent)) !== "Order timeline"; i++) await page.keyboard.press("Tab");
+    for (let i = 0; i < 10 && (await page.evaluate(() => document.activeElement?.textContent)) !== "Order timeline"; i++)
+      await page.keyboard.press("Tab");
     await page.keyboard.press("Enter");
-    await poll(() => page.evaluate(() => document.activeElement?.tagName + ":" + document.activeElement?.textContent)).toBe("H1:Order timeline");
+    await poll(() => page.evaluate(() => document.activeElement?.tagName + ":" + document.activeElement?.textContent)).toBe(
+      "H1:Order timeline",
+    );
     await page.keyboard.press("Tab");
     await page.keyboard.type(refundedOrder);
     await page.keyboard.press("Enter");
