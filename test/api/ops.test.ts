@@ -58,6 +58,7 @@ describe.each(backends())("operator routes (%s)", (backend) => {
 
   it("answers 401 without a token and 403 problem+json to a wrong role, on every route", async () => {
     const finance = await app.token("finance", "fin-1");
+    const analyst = await app.token("analyst", "an-1");
     const cases: [string, string, string | undefined, number][] = [
       ["GET", "/api/ops/attention", undefined, 401],
       ["GET", "/api/ops/attention", customer, 403],
@@ -65,7 +66,9 @@ describe.each(backends())("operator routes (%s)", (backend) => {
       ["POST", "/api/ops/attention/o-1/resume", undefined, 401],
       ["POST", "/api/ops/attention/o-1/resume", finance, 403],
       ["GET", "/api/ops/projections", undefined, 401],
+      ["GET", "/api/ops/attention", analyst, 403],
       ["GET", "/api/ops/projections", customer, 403],
+      ["POST", "/api/ops/projections/orders/rebuild", analyst, 403],
       ["POST", "/api/ops/projections/orders/rebuild", undefined, 401],
       ["POST", "/api/ops/projections/orders/rebuild", ops, 403],
     ];
@@ -75,6 +78,8 @@ describe.each(backends())("operator routes (%s)", (backend) => {
       expect(res.headers.get("content-type")).toContain("application/problem+json");
       expect(res.body).toMatchObject({ status, title: status === 401 ? "Unauthorized" : "Forbidden" });
     }
+    // An analyst reads the read models' status (and nothing else here).
+    expect((await app.request("GET", "/api/ops/projections", { token: analyst })).status).toBe(200);
   });
 
   it("lists a saga whose refund the gateway keeps refusing, keeps it while the cause lasts, and lets it go once resumed after the fix", async () => {
