@@ -57,7 +57,9 @@ export function tracedEventStore<Store extends EventStore>(store: Store): Store 
   return new Proxy(store, {
     get(target, property, receiver) {
       const value: unknown = Reflect.get(target, property, receiver);
-      if (typeof property !== "string" || !property.startsWith("append") || typeof value !== "function") return value;
+      if (typeof value !== "function") return value;
+      // Bound to the adapter itself: its methods may use private fields, which a proxy as `this` would break.
+      if (typeof property !== "string" || !property.startsWith("append")) return (value as (...a: unknown[]) => unknown).bind(target);
       return (...args: unknown[]) => {
         const [first, events] = args;
         const attributes: Attributes =
