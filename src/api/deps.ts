@@ -5,7 +5,7 @@ import type {} from "@fastify/swagger";
 import type { Registry } from "prom-client";
 import type { EventStore } from "../eventstore/port.js";
 import type { SqlClient } from "../infrastructure/sql/sql-client.js";
-import type { GatewayWebhookBody } from "../payments/payment-gateway.js";
+import type { GatewayWebhookBody } from "../payments/gateway-webhook.js";
 import { actorOf, principalOf, type TokenPolicy } from "./auth.js";
 import { ProblemError } from "./problem.js";
 import { requestId } from "./idempotency.js";
@@ -36,7 +36,7 @@ export interface ApiDeps {
   read: ReadSide;
   /** Waits until the read models have processed `position` (read-your-writes); absent: resolves at once. */
   waitFor?(position: string, timeoutMs: number): Promise<void>;
-  /** Applies a verified gateway webhook (src/commands/gateway-events.ts). */
+  /** Applies a verified gateway webhook (src/payments/gateway-events.ts). */
   applyGatewayEvent?(body: GatewayWebhookBody): Promise<unknown>;
   readiness: ReadinessCheck[];
   /** Operator views and actions behind /api/ops (src/operations/console.ts); absent: those routes answer 501. */

@@ -5,7 +5,7 @@ import type { FastifyInstance } from "fastify";
 import { orderDecider, streamId as orderStream } from "../aggregates/order.js";
 import { paymentDecider, streamId as paymentStream } from "../aggregates/payment.js";
 import { loadAggregate } from "../commands/load.js";
-import type { GatewayWebhookBody } from "../payments/payment-gateway.js";
+import { GatewayWebhook, type GatewayWebhookBody } from "../payments/gateway-webhook.js";
 import { SIGNATURE_HEADER, verifyWebhookSignature } from "../payments/webhook-signature.js";
 import { hasRole, principalOf, requireRoles, secretKey } from "./auth.js";
 import { etag, type ApiDeps } from "./deps.js";
@@ -19,26 +19,6 @@ declare module "fastify" {
     rawBodyError?: Error;
   }
 }
-
-const WebhookBody = Type.Object(
-  {
-    id: Type.String({ minLength: 1, maxLength: 255 }),
-    type: Type.Union([Type.Literal("payment.authorized"), Type.Literal("payment.captured"), Type.Literal("payment.failed"), Type.Literal("refund.processed"), Type.Literal("refund.failed")]),
-    created: Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Integer({ minimum: 0 })]),
-    data: Type.Object(
-      {
-        paymentId: Id,
-        gatewayPaymentId: Type.Optional(Type.String({ maxLength: 255 })),
-        amount: Type.Integer({ minimum: 0 }),
-        currency: Type.String({ pattern: "^[A-Z]{3}$" }),
-        refundId: Type.Optional(Type.String({ maxLength: 255 })),
-        reason: Type.Optional(Type.String({ maxLength: 1000 })),
-      },
-      { additionalProperties: true },
-    ),
-  },
-  { additionalProperties: true },
-);
 
 const PaymentParams = Type.Object({ paymentId: Id });
 
@@ -60,14 +40,14 @@ export async function paymentRoutes(app: FastifyInstance, deps: ApiDeps): Promis
       }
     });
 
-    scope.post<{ Body: Static<typeof WebhookBody> }>(
+    scope.post<{ Body: GatewayWebhookBody }>(
       "/api/payments/webhook",
       {
         config: { idempotent: false },
         schema: {
           tags: ["payments"],
           summary: "Payment gateway webhook: X-Webhook-Signature t=<unix s>,v1=<HMAC-SHA256 of '<t>.<raw body>'>; the same event id again is 200 with no effect",
-          body: WebhookBody,
+          body: GatewayWebhook,
           security: [],
           response: { 200: WebhookReceived, ...problems(401, 404, 409, 413, 415, 422) },
         },
@@ -80,7 +60,7 @@ export async function paymentRoutes(app: FastifyInstance, deps: ApiDeps): Promis
       },
       async (request) => {
         if (!deps.applyGatewayEvent) throw notImplemented("applying gateway events");
-        const result = (await deps.applyGatewayEvent(request.body as GatewayWebhookBody)) as { outcome?: string; paymentId?: string };
+        const result = (await deps.applyGatewayEvent(request.body)) as { outcome?: string; paymentId?: string };
         return { received: true, id: request.body.id, outcome: result?.outcome ?? "applied" };
       },
     );

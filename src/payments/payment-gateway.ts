@@ -3,7 +3,7 @@
 // timeout) is recognised by the provider and has no second effect.
 //
 // Outcomes of a payment (authorized, captured, failed) always arrive later as signed webhooks
-// (see webhook-signature.ts and commands/gateway-events.ts). A refund's outcome may come back at
+// (see webhook-signature.ts, gateway-webhook.ts and gateway-events.ts). A refund's outcome may come back at
 // once (`status: "processed"`) or later as a `refund.processed` / `refund.failed` webhook
 // (`status: "pending"`). A call that could not be made or was refused is a GatewayError: the saga
 // retries it with backoff, then parks the order as needing attention.
@@ -67,21 +67,3 @@ export class GatewayError extends Error {
     super(message);
   }
 }
-
-/** The body of a gateway webhook, as CONTRACT.md defines it. */
-export interface GatewayWebhookBody {
-  id: string;
-  type: "payment.authorized" | "payment.captured" | "payment.failed" | "refund.processed" | "refund.failed";
-  /** ISO-8601 time (unix seconds are accepted too). */
-  created: string | number;
-  data: {
-    paymentId: string;
-    gatewayPaymentId?: string;
-    amount: number;
-    currency: Currency;
-    refundId?: string;
-    reason?: string;
-  };
-}
-
-export const GATEWAY_EVENT_TYPES: readonly GatewayWebhookBody["type"][] = ["payment.authorized", "payment.captured", "payment.failed", "refund.processed", "refund.failed"];

@@ -7,7 +7,9 @@
 //
 // Register with: app.register(simulatedGatewayRoutes, { gateway })
 
+import { Type, type Static } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyPluginAsync } from "fastify";
+import { GatewayWebhook } from "./gateway-webhook.js";
 import type { SimulatedPaymentGateway } from "./simulated-gateway.js";
 
 export interface SimulatedGatewayRoutesOptions {
@@ -18,15 +20,32 @@ const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.ch
 
 const problem = (status: number, title: string, detail: string) => ({ type: "about:blank", title, status, detail });
 
+const Params = Type.Object({ paymentId: Type.String({ minLength: 1, maxLength: 128 }) });
+const Outcome = Type.Object({ outcome: Type.Union([Type.Literal("captured"), Type.Literal("failed")]) }, { additionalProperties: false });
+const Problem = Type.Object({ type: Type.String(), title: Type.String(), status: Type.Integer(), detail: Type.String() }, { additionalProperties: true });
+const notFound = { description: "No such payment", content: { "application/problem+json": { schema: Problem } } };
+const tags = ["simulated gateway"];
+
 export const simulatedGatewayRoutes: FastifyPluginAsync<SimulatedGatewayRoutesOptions> = async (app: FastifyInstance, options) => {
   const { gateway } = options;
 
-  app.get<{ Params: { paymentId: string } }>("/simulated-gateway/payments/:paymentId", async (request, reply) => {
-    const payment = await gateway.payment(request.params.paymentId);
-    if (!payment) return reply.code(404).type("application/problem+json").send(problem(404, "Not Found", `no payment ${request.params.paymentId}`));
-    const id = escapeHtml(payment.paymentId);
-    const amount = `${(payment.amount / 100).toFixed(2)} ${escapeHtml(payment.currency)}`;
-    const html = `<!doctype html>
+  app.get<{ Params: Static<typeof Params> }>(
+    "/simulated-gateway/payments/:paymentId",
+    {
+      schema: {
+        tags,
+        summary: "The simulated gateway's payment page (development): Pay and Fail buttons",
+        security: [],
+        params: Params,
+        response: { 200: { description: "An HTML page", content: { "text/html": { schema: Type.String() } } }, 404: notFound },
+      },
+    },
+    async (request, reply) => {
+      const payment = await gateway.payment(request.params.paymentId);
+      if (!payment) return reply.code(404).type("application/problem+json").send(problem(404, "Not Found", `no payment ${request.params.paymentId}`));
+      const id = escapeHtml(payment.paymentId);
+      const amount = `${(payment.amount / 100).toFixed(2)} ${escapeHtml(payment.currency)}`;
+      const html = `<!doctype html>
 <html><head><meta charset="utf-8"><title>Simulated gateway: ${id}</title></head>
 <body style="font-family: sans-serif; max-width: 30em; margin: 3em auto">
 <h1>Simulated payment</h1>
@@ -42,17 +61,30 @@ document.getElementById("pay").onclick = () => send("captured");
 document.getElementById("fail").onclick = () => send("failed");
 </script>
 </body></html>`;
-    return reply.type("text/html; charset=utf-8").send(html);
-  });
+      return reply.type("text/html; charset=utf-8").send(html);
+    },
+  );
 
-  app.post<{ Params: { paymentId: string }; Body: { outcome?: unknown } }>("/simulated-gateway/payments/:paymentId", async (request, reply) => {
-    const outcome = (request.body as { outcome?: unknown } | undefined)?.outcome;
-    if (outcome !== "captured" && outcome !== "failed") {
-      return reply.code(400).type("application/problem+json").send(problem(400, "Bad Request", 'outcome must be "captured" or "failed"'));
-    }
-    const payment = await gateway.payment(request.params.paymentId);
-    if (!payment) return reply.code(404).type("application/problem+json").send(problem(404, "Not Found", `no payment ${request.params.paymentId}`));
-    const { body, status } = await gateway.complete(payment.paymentId, outcome);
-    return reply.code(200).send({ sent: body, webhookStatus: status });
-  });
+  app.post<{ Params: Static<typeof Params>; Body: Static<typeof Outcome> }>(
+    "/simulated-gateway/payments/:paymentId",
+    {
+      schema: {
+        tags,
+        summary: "Complete a simulated payment: sends the gateway's signed webhook to this server and answers what was sent",
+        security: [],
+        params: Params,
+        body: Outcome,
+        response: {
+          200: Type.Object({ sent: GatewayWebhook, webhookStatus: Type.Integer({ description: "the status the webhook got" }) }, { additionalProperties: false }),
+          404: notFound,
+        },
+      },
+    },
+    async (request, reply) => {
+      const payment = await gateway.payment(request.params.paymentId);
+      if (!payment) return reply.code(404).type("application/problem+json").send(problem(404, "Not Found", `no payment ${request.params.paymentId}`));
+      const { body, status } = await gateway.complete(payment.paymentId, request.body.outcome);
+      return reply.code(200).send({ sent: body, webhookStatus: status });
+    },
+  );
 };

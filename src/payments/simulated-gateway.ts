@@ -16,9 +16,9 @@ import { paymentDecider, streamId as paymentStream } from "../aggregates/payment
 import { loadAggregate } from "../commands/load.js";
 import type { EventStore } from "../eventstore/port.js";
 import { signWebhook } from "./webhook-signature.js";
+import type { GatewayWebhookBody } from "./gateway-webhook.js";
 import {
   GatewayError,
-  type GatewayWebhookBody,
   type InitiateRequest,
   type InitiateResult,
   type PaymentGateway,

@@ -8,12 +8,12 @@ import { inventoryDecider, stockLawHolds, streamId as inventoryStream, type Inve
 import { orderDecider, streamId as orderStream, type Order, type OrderCommand, type OrderLine } from "../../src/aggregates/order.js";
 import { paymentDecider, streamId as paymentStream, type Payment } from "../../src/aggregates/payment.js";
 import type { PaymentMethod } from "../../src/aggregates/rules.js";
-import { applyGatewayEvent } from "../../src/commands/gateway-events.js";
+import { applyGatewayEvent } from "../../src/payments/gateway-events.js";
 import { handleCommand } from "../../src/commands/handle-command.js";
 import { openEventStore, openSqlClient, START, type Checkpoint, type EventStore, type RecordedEvent } from "../../src/eventstore/index.js";
 import { encodeCheckpoint } from "../../src/eventstore/postgres/postgres-event-store.js";
 import type { SqlClient } from "../../src/infrastructure/sql/sql-client.js";
-import type { GatewayWebhookBody } from "../../src/payments/payment-gateway.js";
+import type { GatewayWebhookBody } from "../../src/payments/gateway-webhook.js";
 import { SimulatedPaymentGateway } from "../../src/payments/simulated-gateway.js";
 import { paymentIdFor, sagaStreamId, type SagaEvent } from "../../src/sagas/order-saga.js";
 import { loadSaga, startOrderSaga, type FaultPoint, type RunningOrderSaga } from "../../src/sagas/order-saga-runner.js";

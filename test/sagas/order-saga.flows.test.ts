@@ -2,7 +2,7 @@
 // Runs on PGlite always and on PostgreSQL when DATABASE_URL is set.
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { applyGatewayEvent } from "../../src/commands/gateway-events.js";
+import { applyGatewayEvent } from "../../src/payments/gateway-events.js";
 import { listSagasNeedingAttention, resumeSaga } from "../../src/sagas/attention.js";
 import { listDeadlines } from "../../src/scheduling/deadlines.js";
 import { backends, openWorld, PAYMENT_TIMEOUT_MS, type World } from "./harness.js";

@@ -1,5 +1,6 @@
 // Verified payment-gateway webhooks -> Payment commands. The API's webhook route verifies the
-// signature (payments/webhook-signature.ts) and then calls applyGatewayEvent with the parsed body.
+// signature (webhook-signature.ts) and validates the body against GatewayWebhook, then calls
+// applyGatewayEvent with it.
 //
 //   payment.authorized -> RecordPaymentAuthorized     payment.captured -> RecordPaymentCaptured
 //   payment.failed     -> RecordPaymentFailed         refund.processed -> RecordRefundProcessed
@@ -10,11 +11,12 @@
 // has seen, and handleCommand recognises the command id). Out-of-order events never move a
 // payment backwards: the aggregate records them as GatewayEventIgnored and changes nothing else.
 
+import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { DomainError } from "../aggregates/decider.js";
 import { paymentDecider, streamId as paymentStream, type PaymentCommand, type PaymentEvent } from "../aggregates/payment.js";
+import { handleCommand } from "../commands/handle-command.js";
 import type { EventStore } from "../eventstore/port.js";
-import { GATEWAY_EVENT_TYPES, type GatewayWebhookBody } from "../payments/payment-gateway.js";
-import { handleCommand } from "./handle-command.js";
+import { GatewayWebhook, type GatewayWebhookBody } from "./gateway-webhook.js";
 
 export interface GatewayEventDeps {
   store: EventStore;
@@ -32,24 +34,16 @@ export interface GatewayEventOutcome {
   events: PaymentEvent[];
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const webhookCheck = TypeCompiler.Compile(GatewayWebhook);
 
-/** Checks the shape of a webhook body; throws DomainError("invalid_webhook_body") naming the field. */
+/** Checks a webhook body against GatewayWebhook; throws DomainError("invalid_webhook_body") naming the field. */
 export function parseGatewayEvent(body: unknown): GatewayWebhookBody {
   const bad = (field: string, why: string) => new DomainError("invalid_webhook_body", `${field} ${why}`);
-  if (!isObject(body)) throw bad("body", "must be a JSON object");
-  if (typeof body.id !== "string" || body.id === "" || body.id.length > 255) throw bad("id", "must be a non-empty string");
-  if (typeof body.type !== "string" || !GATEWAY_EVENT_TYPES.includes(body.type as GatewayWebhookBody["type"])) throw bad("type", `must be one of ${GATEWAY_EVENT_TYPES.join(", ")}`);
-  if (typeof body.created !== "string" && typeof body.created !== "number") throw bad("created", "must be an ISO time or unix seconds");
-  const data = body.data;
-  if (!isObject(data)) throw bad("data", "must be an object");
-  if (typeof data.paymentId !== "string" || data.paymentId === "") throw bad("data.paymentId", "must be a non-empty string");
-  if (typeof data.amount !== "number" || !Number.isSafeInteger(data.amount) || data.amount < 0) throw bad("data.amount", "must be a non-negative integer (minor units)");
-  if (typeof data.currency !== "string") throw bad("data.currency", "must be a currency code");
-  if (data.gatewayPaymentId !== undefined && typeof data.gatewayPaymentId !== "string") throw bad("data.gatewayPaymentId", "must be a string");
-  if (data.reason !== undefined && typeof data.reason !== "string") throw bad("data.reason", "must be a string");
-  if (body.type.startsWith("refund.") && (typeof data.refundId !== "string" || data.refundId === "")) throw bad("data.refundId", "is required for refund events");
-  return body as unknown as GatewayWebhookBody;
+  const first = webhookCheck.Errors(body).First();
+  if (first) throw bad(first.path === "" ? "body" : first.path.slice(1).replace(/\//g, "."), first.message.toLowerCase());
+  const valid = body as GatewayWebhookBody;
+  if (valid.type.startsWith("refund.") && valid.data.refundId === undefined) throw bad("data.refundId", "is required for refund events");
+  return valid;
 }
 
 function eventTime(created: string | number, clock?: { now(): Date }): string {
