@@ -3,7 +3,8 @@
 import type { FastifyInstance } from "fastify";
 import { Histogram } from "prom-client";
 import type { ApiDeps } from "./deps.js";
-import { Liveness, MetricsText, Readiness } from "./responses.js";
+import { sendProblem } from "./problem.js";
+import { Liveness, MetricsText, problems, Readiness } from "./responses.js";
 
 export async function operationsRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const duration = new Histogram({
@@ -19,7 +20,7 @@ export async function operationsRoutes(app: FastifyInstance, deps: ApiDeps): Pro
 
   app.get("/health/live", { schema: { tags: ["operations"], summary: "The process is up", security: [], response: { 200: Liveness } } }, async () => ({ status: "ok" }));
 
-  app.get("/health/ready", { schema: { tags: ["operations"], summary: "Every configured dependency is reachable (per-dependency detail); 503 with the same body when one is down", security: [], response: { 200: Readiness, 503: Readiness } } }, async (_request, reply) => {
+  app.get("/health/ready", { schema: { tags: ["operations"], summary: "Every configured dependency is reachable (per-dependency detail); 503 problem+json naming what is down, with the same detail", security: [], response: { 200: Readiness, ...problems(503) } } }, async (_request, reply) => {
     const results = await Promise.all(
       deps.readiness.map(async (c) => {
         const started = performance.now();
@@ -31,8 +32,11 @@ export async function operationsRoutes(app: FastifyInstance, deps: ApiDeps): Pro
         }
       }),
     );
-    const ready = results.every(([, r]) => r.status === "up");
-    return reply.code(ready ? 200 : 503).send({ status: ready ? "ready" : "not_ready", dependencies: Object.fromEntries(results) });
+    const dependencies = Object.fromEntries(results);
+    const down = results.filter(([, r]) => r.status !== "up").map(([name]) => name);
+    if (down.length === 0) return reply.code(200).send({ status: "ready", dependencies });
+    // Not ready is an error answer like any other: problem+json, with the per-dependency detail.
+    return sendProblem(reply, 503, "Service Unavailable", `not ready: ${down.join(", ")} down`, { dependencies });
   });
 
   app.get("/metrics", { schema: { tags: ["operations"], summary: "Prometheus metrics", security: [], response: { 200: { description: "Prometheus text exposition format", content: { "text/plain": { schema: MetricsText } } } } } }, async (_request, reply) => {

@@ -266,9 +266,10 @@ export const WebhookReceived = Type.Object(
 
 export const Liveness = Type.Object({ status: Type.Literal("ok") }, { additionalProperties: false });
 
+/** 200 of GET /health/ready; when a dependency is down the answer is a 503 problem carrying the same `dependencies`. */
 export const Readiness = Type.Object(
   {
-    status: OneOf(["ready", "not_ready"]),
+    status: Type.Literal("ready"),
     dependencies: Type.Record(
       Type.String(),
       Type.Object({ status: OneOf(["up", "down"]), latencyMs: Type.Integer(), error: Type.Optional(Type.String()) }, { additionalProperties: true, description: "plus what the check reports (kind, head, lag...)" }),

@@ -148,7 +148,8 @@ describe("readiness with a configured dependency that is down", () => {
     try {
       const ready = await app.request("GET", "/health/ready");
       expect(ready.status).toBe(503);
-      expect(ready.body.status).toBe("not_ready");
+      expect(ready.headers.get("content-type")).toContain("application/problem+json");
+      expect(ready.body).toMatchObject({ status: 503, detail: "not ready: redis down" });
       expect(ready.body.dependencies.redis.status).toBe("down");
       expect(ready.body.dependencies.database.status).toBe("up");
       expect((await app.request("GET", "/health/live")).status).toBe(200);
