@@ -564,7 +564,7 @@ async function viewTimeline(root, orderId) {
             "Caused: ",
             caused.map((j) => [jump(j), " "]),
           )
-        : null,
+        : "",
       h("pre", { tabindex: "0", "aria-label": "Raw event (JSON)", "data-testid": "raw-event" }, JSON.stringify(e, null, 2)),
     );
   }

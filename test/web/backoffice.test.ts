@@ -236,6 +236,14 @@ describe(`back-office page in Chromium (${backend})`, { timeout: 120_000 }, () =
     expect(lanes.some((l) => l.startsWith("inventory-"))).toBe(true);
     expect(lanes.some((l) => /saga/i.test(l))).toBe(true);
     await poll(() => page.getByTestId("asof-status").textContent()).toBe("CANCELLED");
+    // The last event is shown at first; it caused nothing, and the panel says only what there is.
+    expect(
+      await page.locator(".detail").evaluate((d) =>
+        Array.from(d.childNodes)
+          .filter((n) => n.nodeType === 3 && n.textContent?.trim())
+          .map((n) => n.textContent),
+      ),
+    ).toEqual([]);
 
     // Keyboard on the slider: Home = after the first event (CREATED), then to the capture, then to the cancellation.
     const slider = page.getByLabel("Show the order as of event");
