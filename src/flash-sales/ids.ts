@@ -1,0 +1,7 @@
+// Ids derived from a claim. An order from a claim has an id derived from the claim's, so the
+// order stream itself (appended only when it does not exist yet) guarantees one order per claim,
+// whatever the gate remembers.
+
+import { EVENT_ID_NAMESPACE, uuidV5 } from "../commands/event-id.js";
+
+export const orderIdForClaim = (claimId: string): string => uuidV5(JSON.stringify(["flashSale-order", claimId]), EVENT_ID_NAMESPACE);
