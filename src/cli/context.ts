@@ -1,0 +1,102 @@
+// What every command runs against, opened from the same environment variables as the server
+// (src/config.ts): the event store (PostgreSQL, embedded PGlite under DATA_DIR, or EventStoreDB)
+// and the SQL database of the read models. The log is opened twice over the same connections:
+// `store` as the application reads it (upcasters applied: rebuilds, checks) and `stored` as it
+// is stored (`events --view stored|both`, which apply the upcasters themselves to show both).
+
+import { join } from "node:path";
+import { loadConfig, type Config } from "../config.js";
+import { openEventStore, openSqlClient, UpcasterRegistry } from "../eventstore/index.js";
+import type { Checkpoint, EventStore, RecordedEvent } from "../eventstore/port.js";
+import { createPgClient } from "../infrastructure/sql/pg-client.js";
+import type { SqlClient } from "../infrastructure/sql/sql-client.js";
+import type { Output } from "./output.js";
+
+/** The application_name of the CLI's PostgreSQL sessions (the server's are "commerce"). */
+export const CLI_APPLICATION_NAME = "replay";
+
+export interface CliContext {
+  config: Config;
+  /** The log as the application reads it (upcasters applied). */
+  store: EventStore;
+  /** The log as stored (no upcasters applied). */
+  stored: EventStore;
+  sql: SqlClient;
+  upcasters: UpcasterRegistry;
+  out: Output;
+  /** The event as the application reads it (upcast to its current schema version). */
+  upcast(event: RecordedEvent): RecordedEvent;
+  close(): Promise<void>;
+}
+
+export async function openCliContext(out: Output, options: { env?: Record<string, string | undefined>; upcasters?: UpcasterRegistry } = {}): Promise<CliContext> {
+  const config = loadConfig(options.env ?? process.env);
+  const sql = config.databaseUrl
+    ? createPgClient({ connectionString: config.databaseUrl, max: 4, applicationName: CLI_APPLICATION_NAME, statementTimeoutMs: 30 * 60_000 })
+    : await openSqlClient({ dataDir: join(config.dataDir, "pglite") });
+  try {
+    // The server registers no upcasters today; commands take the same registry it would.
+    const upcasters = options.upcasters ?? new UpcasterRegistry();
+    const open = (registry: UpcasterRegistry) =>
+      openEventStore({ eventStore: config.eventStore, ...(config.eventStoreUrl ? { eventStoreUrl: config.eventStoreUrl } : {}), sql, upcasters: registry });
+    const store = await open(upcasters);
+    const stored = await open(new UpcasterRegistry());
+    return {
+      config,
+      store,
+      stored,
+      sql,
+      upcasters,
+      out,
+      upcast: (event) => upcasters.apply(event),
+      async close() {
+        await store.close().catch(() => undefined);
+        await stored.close().catch(() => undefined);
+        await sql.close().catch(() => undefined);
+      },
+    };
+  } catch (error) {
+    await sql.close().catch(() => undefined);
+    throw error;
+  }
+}
+
+/**
+ * How far through the log a checkpoint is, 0..1, for progress bars only. Checkpoints are opaque,
+ * but both adapters print "<a>:<b>" with a growing counter: PostgreSQL's second part is the
+ * global position, EventStoreDB's first is the commit position.
+ */
+export function logFraction(kind: EventStore["kind"], checkpoint: Checkpoint, head: Checkpoint): number {
+  const part = (c: Checkpoint) => {
+    const m = /^(\d+):(\d+)$/.exec(c);
+    return m ? Number(kind === "eventstoredb" ? m[1] : m[2]) : 0;
+  };
+  const h = part(head);
+  return h === 0 ? 1 : Math.min(1, part(checkpoint) / h);
+}
+
+/** Reads the whole log (or a filtered part) page by page, with a progress bar. */
+export async function forEachPage(
+  ctx: CliContext,
+  label: string,
+  options: { from?: Checkpoint; filter?: { eventTypes?: readonly string[]; streamCategories?: readonly string[] }; pageSize?: number },
+  handle: (events: RecordedEvent[]) => void | Promise<void>,
+): Promise<{ events: number; checkpoint: Checkpoint }> {
+  const head = await ctx.store.headCheckpoint();
+  const progress = ctx.out.progress(label, 1000);
+  let checkpoint = options.from ?? "";
+  let count = 0;
+  try {
+    for (;;) {
+      const page = await ctx.store.readAll({ from: checkpoint, maxCount: options.pageSize ?? 1000, ...(options.filter ? { filter: options.filter } : {}) });
+      count += page.events.length;
+      if (page.events.length > 0) await handle(page.events);
+      progress.update(Math.round(logFraction(ctx.store.kind, page.checkpoint, head) * 1000), 1000);
+      if (page.events.length === 0 || page.checkpoint === checkpoint) break;
+      checkpoint = page.checkpoint;
+    }
+  } finally {
+    progress.stop();
+  }
+  return { events: count, checkpoint };
+}
