@@ -324,6 +324,22 @@ export async function rebuildShadow(
       reached = await replayInto(deps, projection, shadow, reached, 500, onPage);
     }
     await deps.sql.transaction(async (tx) => {
+      if (!hooks.pause) {
+        // A script beside a running server (replay rebuild --shadow): the live projector keeps
+        // writing the live tables. Lock them (its next write waits, then finds the swapped-in
+        // tables) and bring the shadow up to everything committed by now inside this transaction,
+        // so nothing the projector applied to the old tables is missing from the new ones. It
+        // re-delivers from its own checkpoint; rows skip what they already hold by revision.
+        await tx.query(`LOCK TABLE ${Object.values(projection.tables).map(ident).join(", ")} IN ACCESS EXCLUSIVE MODE`);
+        for (;;) {
+          const page = await deps.store.readAll({ from: reached, filter: projection.filter, maxCount: 500 });
+          for (const event of page.events) await projection.apply(event, tx, shadow);
+          onPage(page.events.length);
+          const moved = page.checkpoint !== reached;
+          reached = page.checkpoint;
+          if (page.events.length === 0 || !moved) break;
+        }
+      }
       await swapTables(tx, projection.tables, shadow);
       await resetProcessor(tx, projection.name);
       if (reached !== START) await tx.query("INSERT INTO processor_checkpoints (name, checkpoint, updated_at) VALUES ($1, $2, now())", [projection.name, reached]);
