@@ -11,7 +11,6 @@ import { collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import { buildServer } from "./api/server.js";
 import type { ApiDeps, ReadinessCheck } from "./api/deps.js";
 import { idempotencyMigrations } from "./api/idempotency.js";
-import { reconcileRefunds } from "./api/reconciliation.js";
 import type { Config } from "./config.js";
 import { openEventStore, openSqlClient } from "./eventstore/index.js";
 import type { EventStore } from "./eventstore/port.js";
@@ -26,6 +25,7 @@ import { createOperationsConsole } from "./operations/console.js";
 import { leasedProcessors, leasedScheduler, startOwnership, type Ownership } from "./processing/ownership/index.js";
 import { startProjections, type RunningProjections } from "./projections/index.js";
 import { getInventory, listOrders } from "./queries/index.js";
+import { reconcileRefunds } from "./queries/refunds.js";
 import { startOrderSaga, type RunningOrderSaga, type SagaRetryPolicy } from "./sagas/index.js";
 import { startScheduler, systemClock } from "./scheduling/deadlines.js";
 import { buildWorkerServer } from "./api/worker-server.js";
@@ -253,7 +253,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       read: {
         listOrders: (filter) => listOrders(sql, filter) as Promise<{ total: number; items: unknown[] }>,
         getInventory: (sku) => getInventory(sql, sku) as never,
-        reconciliation: (range) => reconcileRefunds(store, range),
+        reconciliation: (range) => reconcileRefunds(sql, range),
       },
       waitFor: async (position, timeoutMs) => {
         if (!(await projections.waitFor(position, timeoutMs))) throw new Error("read models did not catch up in time");

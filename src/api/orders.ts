@@ -7,8 +7,8 @@ import { fold } from "../aggregates/decider.js";
 import { orderDecider, streamId as orderStream, type Order, type OrderEvent, type OrderState } from "../aggregates/order.js";
 import { cancelOrder, deliverOrder, placeOrder, receiveReturn, requestReturn, shipOrder } from "../commands/orders.js";
 import { loadAggregate } from "../commands/load.js";
-import type { EventStore, RecordedEvent } from "../eventstore/port.js";
-import { SAGA_CATEGORY, SAGA_INBOX_CATEGORY } from "../sagas/order-saga.js";
+import type { EventStore } from "../eventstore/port.js";
+import { orderHistory } from "../queries/order-history.js";
 import { hasRole, principalOf, requireRoles, secretKey, type Principal } from "./auth.js";
 import { commandContext, committed, etag, ifMatch, readYourWrites, type ApiDeps } from "./deps.js";
 import { requestId } from "./idempotency.js";
@@ -94,25 +94,6 @@ export async function visibleOrder(store: EventStore, principal: Principal, orde
   if (state.status === "NONE") throw notFound(`order ${orderId}`);
   if (!hasRole(principal, ...staff) && state.customerId !== principal.sub) throw notFound(`order ${orderId}`);
   return { order: state, revision: loaded.revision, events: loaded.events };
-}
-
-/** Streams that may hold an order's events: the order, its payment, stock reservations, its saga, the cart and coupon it came from. */
-const HISTORY_CATEGORIES = ["order", "payment", "inventory", SAGA_CATEGORY, SAGA_INBOX_CATEGORY, "cart", "coupon"];
-
-/** Every event of the order, its payment, its reservations and its saga, in commit order. */
-async function historyOf(store: EventStore, orderId: string): Promise<RecordedEvent[]> {
-  const out: RecordedEvent[] = [];
-  let from = "";
-  for (;;) {
-    const page = await store.readAll({ from, maxCount: 2000, filter: { streamCategories: HISTORY_CATEGORIES } });
-    for (const e of page.events) {
-      const data = e.data as { orderId?: unknown } | null;
-      if (e.streamId === orderStream(orderId) || (data !== null && typeof data === "object" && data.orderId === orderId) || e.streamId.endsWith(`-${orderId}`)) out.push(e);
-    }
-    if (page.events.length < 2000 || page.checkpoint === from) break;
-    from = page.checkpoint;
-  }
-  return out;
 }
 
 export async function orderRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
@@ -248,7 +229,7 @@ export async function orderRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
     async (request) => {
       const { orderId } = request.params;
       await visibleOrder(deps.store, principalOf(request), orderId, ["auditor"]);
-      const events = await historyOf(deps.store, orderId);
+      const events = await orderHistory(deps, orderId);
       const asOf = request.query.asOf;
       const body: Record<string, unknown> = {
         orderId,

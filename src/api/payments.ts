@@ -100,7 +100,7 @@ export async function paymentRoutes(app: FastifyInstance, deps: ApiDeps): Promis
   const Range = Type.Object({ from: IsoTime, to: IsoTime }, { additionalProperties: false });
   app.get<{ Querystring: Static<typeof Range> }>(
     "/api/finance/refunds/reconciliation",
-    { schema: { tags: ["finance"], summary: "Refund reconciliation from the event log (finance)", querystring: Range, response: { 200: RefundReconciliation, ...problems(422, 501) } }, onRequest: requireRoles(key, "finance") },
+    { schema: { tags: ["finance"], summary: "Refund reconciliation from the refunds read model, kept from the event log (finance)", querystring: Range, response: { 200: RefundReconciliation, ...problems(422, 501) } }, onRequest: requireRoles(key, "finance") },
     async (request) => {
       if (!deps.read.reconciliation) throw notImplemented("refund reconciliation");
       if (Date.parse(request.query.from) >= Date.parse(request.query.to)) throw new ProblemError(422, "Unprocessable Content", "from must be before to", { field: "from" });
