@@ -34,9 +34,10 @@
 // attention until an operator resumes it.
 
 import type { InventoryCommand } from "../aggregates/inventory.js";
-import type { CancellationReason, OrderCommand, OrderLine } from "../aggregates/order.js";
+import type { CancellationReason, FlashSaleRef, OrderCommand, OrderLine } from "../aggregates/order.js";
 import type { OnlinePaymentMethod, PaymentCommand } from "../aggregates/payment.js";
 import type { Currency, PaymentMethod } from "../aggregates/rules.js";
+import { drawFromSale, giveBackToSale, type FlashSaleStockCommand } from "./flash-sale-orders.js";
 
 export const SAGA_CATEGORY = "orderSaga";
 export const sagaStreamId = (orderId: string): string => `${SAGA_CATEGORY}-${orderId}`;
@@ -70,6 +71,8 @@ export type SagaInput =
         at: string;
         /** Added by the runner: each SKU's warehouses and their available stock when the order arrived. */
         stock: Record<string, WarehouseStock[]>;
+        /** Placed with a flash-sale claim: its units are held by the claim (see flash-sale-orders.ts). */
+        flashSale?: FlashSaleRef;
       }
     >
   | In<"OrderCancelled", { orderId: string; reason: CancellationReason; at: string }>
@@ -135,7 +138,9 @@ export type SagaCommand =
   /** gateway.void (the Payment is already VOIDED). */
   | (Issued & { target: "gateway"; op: "void"; paymentId: string; reason: string; at: string })
   /** gateway.refund; a direct "processed" answer is recorded as Payment RecordRefundProcessed. */
-  | (Issued & { target: "gateway"; op: "refund"; paymentId: string; refundId: string; amount: number; currency: Currency; reason: string; at: string });
+  | (Issued & { target: "gateway"; op: "refund"; paymentId: string; refundId: string; amount: number; currency: Currency; reason: string; at: string })
+  /** A flash-sale order's units drawn from, or given back to, the sale's reservation. */
+  | (Issued & FlashSaleStockCommand);
 
 export interface DeadlineToSchedule {
   kind: DeadlineKind;
@@ -230,6 +235,8 @@ export interface SagaState {
   paymentMethod: PaymentMethod;
   paymentRequired: boolean;
   allocations: Allocation[];
+  /** The flash-sale claim the order was placed with. */
+  flashSale?: FlashSaleRef;
   reservationExpiresAt?: string;
   paymentId?: string;
   payment: "NONE" | "INITIATED" | "CAPTURED" | "FAILED" | "VOIDED";
@@ -360,6 +367,17 @@ export function react(before: SagaState, input: SagaInput, ctx: ReactContext): R
     // ---------------------------------------------------------- the way forward
     case "OrderPlaced": {
       if (before.status !== "NEW") return null;
+      if (s.flashSale) {
+        // The claim holds the units already: straight to payment (or, COD, to confirmation and the draw).
+        if (!s.paymentRequired) return { status: "PROCESSING", commands: confirmAndAllocate(s, "confirm", undefined, at, order, inventory, id), schedule: [], cancel: [] };
+        const paymentId = paymentIdFor(orderId);
+        return {
+          status: "AWAITING_PAYMENT",
+          commands: [{ target: "gateway", op: "startPayment", commandId: id("start-payment", `payment-${paymentId}`), paymentId, orderId, amount: s.totalAmount, currency: s.currency, method: s.paymentMethod as OnlinePaymentMethod, at }],
+          schedule: [{ kind: "paymentTimeout", deadlineId: deadlineId(orderId, "paymentTimeout"), dueAt: addMs(at, ctx.config.paymentTimeoutMs) }],
+          cancel: [],
+        };
+      }
       const plan = planAllocations(input.data.lines, input.data.stock);
       if (!plan) return { ...nothing("CANCELLING"), commands: [order("cancel", { type: "CancelOrder", orderId, reason: "OUT_OF_STOCK", note: "no warehouse stocks an ordered SKU", at })], note: "no warehouse for a SKU" };
       const expiresAt = addMs(at, ctx.config.reservationTtlMs);
@@ -388,7 +406,7 @@ export function react(before: SagaState, input: SagaInput, ctx: ReactContext): R
         };
       }
       // Cash on delivery (or nothing to pay): straight to CONFIRMED, then PROCESSING.
-      return { status: "PROCESSING", commands: confirmAndAllocate(s, "confirm", undefined, at, order, inventory), schedule: [], cancel: allDeadlines };
+      return { status: "PROCESSING", commands: confirmAndAllocate(s, "confirm", undefined, at, order, inventory, id), schedule: [], cancel: allDeadlines };
     }
 
     case "StockReservationRejected":
@@ -413,7 +431,7 @@ export function react(before: SagaState, input: SagaInput, ctx: ReactContext): R
       if (s.status === "AWAITING_PAYMENT") {
         return {
           status: "PROCESSING",
-          commands: confirmAndAllocate(s, "confirm", { paymentId: input.data.paymentId, amount: input.data.amount }, at, order, inventory),
+          commands: confirmAndAllocate(s, "confirm", { paymentId: input.data.paymentId, amount: input.data.amount }, at, order, inventory, id),
           schedule: [],
           cancel: allDeadlines,
         };
@@ -503,9 +521,11 @@ export function react(before: SagaState, input: SagaInput, ctx: ReactContext): R
     case "OrderCancelled": {
       // Whoever cancelled (the saga itself or the customer): compensate in reverse order.
       if (before.status === "CANCELLED") return nothing("CANCELLED");
-      const releases = s.allocations
-        .filter((a) => LIVE.includes(a.status))
-        .map((a) => inventory("release", a, { type: "ReleaseReservation", sku: a.sku, warehouseId: a.warehouseId, orderId, reason: `order cancelled: ${input.data.reason}`, at }));
+      const releases = s.flashSale
+        ? giveBackToSale(s, input.data.reason, at, id)
+        : s.allocations
+            .filter((a) => LIVE.includes(a.status))
+            .map((a) => inventory("release", a, { type: "ReleaseReservation", sku: a.sku, warehouseId: a.warehouseId, orderId, reason: `order cancelled: ${input.data.reason}`, at }));
       const refund = refundRemaining("refund-cancel", `order cancelled: ${input.data.reason}`, true);
       return { status: "CANCELLED", commands: [...voidOpenPayment(s, `order cancelled: ${input.data.reason}`, at, id), ...releases, ...refund], schedule: [], cancel: allDeadlines };
     }
@@ -577,11 +597,13 @@ function confirmAndAllocate(
   at: string,
   order: (step: string, command: OrderCommand, mootOk?: boolean) => SagaCommand,
   inventory: (step: string, a: { sku: string; warehouseId: string }, command: InventoryCommand, mootOk?: boolean) => SagaCommand,
+  id: (step: string, target: string) => string,
 ): SagaCommand[] {
   const orderId = s.orderId;
   return [
     order(step, { type: "ConfirmOrder", orderId, ...(payment ? { payment } : {}), at }),
-    ...s.allocations.map((a) => inventory("commit", a, { type: "CommitReservation", sku: a.sku, warehouseId: a.warehouseId, orderId, at })),
+    // A flash-sale order's units come from the sale's reservation, drawn in batches with other orders'.
+    ...(s.flashSale ? drawFromSale(s, at, id) : s.allocations.map((a) => inventory("commit", a, { type: "CommitReservation", sku: a.sku, warehouseId: a.warehouseId, orderId, at }))),
     order("start-processing", { type: "StartProcessing", orderId, shipmentId: shipmentIdFor(orderId), ...(s.allocations[0] ? { warehouseId: s.allocations[0].warehouseId } : {}), at }),
   ];
 }
@@ -603,7 +625,11 @@ export function applyInput(state: SagaState, input: SagaInput): SagaState {
     case "OrderPlaced": {
       if (state.status !== "NEW") return state;
       const d = input.data;
-      return { ...state, orderId: d.orderId, lines: d.lines, totalAmount: d.totalAmount, currency: d.currency, paymentMethod: d.paymentMethod, paymentRequired: d.paymentRequired };
+      const placed = { ...state, orderId: d.orderId, lines: d.lines, totalAmount: d.totalAmount, currency: d.currency, paymentMethod: d.paymentMethod, paymentRequired: d.paymentRequired };
+      if (!d.flashSale) return placed;
+      // The claim holds the units in the sale's reservation: as good as reserved.
+      const warehouseId = d.flashSale.warehouseId;
+      return { ...placed, flashSale: d.flashSale, allocations: d.lines.map((l) => ({ sku: l.sku, warehouseId, quantity: l.quantity, status: "RESERVED" as const, restocked: 0 })) };
     }
     case "StockReserved": {
       const known = state.allocations.some((a) => allocKey(a) === allocKey(input.data));
@@ -679,6 +705,11 @@ function applyReaction(state: SagaState, reaction: Reaction, decidedAt: string):
       s = { ...s, allocations: s.allocations.map((a) => (allocKey(a) === allocKey(d) ? { ...a, restocked: a.restocked + d.quantity } : a)) };
     }
     if (c.target === "gateway" && c.op === "startPayment") s = { ...s, paymentId: c.paymentId };
+    if (c.target === "flashSale") {
+      // Drawn (committed) or given back as soon as the saga decides it: no per-order stock event follows a batched draw.
+      const status: AllocationStatus = c.op === "draw" ? "COMMITTED" : "RELEASED";
+      s = { ...s, allocations: s.allocations.map((a) => (allocKey(a) === allocKey(c) ? { ...a, status } : a)) };
+    }
     if (c.target === "payment" && c.command.type === "RequestRefund") {
       const d = c.command;
       if (!s.refunds.some((r) => r.refundId === d.refundId)) s = { ...s, refunds: [...s.refunds, { refundId: d.refundId, amount: d.amount, status: "REQUESTED" }] };

@@ -37,6 +37,7 @@ function given(...inputs: SagaInput[]) {
 /** A one-line summary of a command, for readable expectations. */
 function show(c: SagaCommand): string {
   if (c.target === "gateway") return `gateway.${c.op}${c.op === "refund" ? ` ${c.amount}` : ""}`;
+  if (c.target === "flashSale") return `flashSale.${c.op} ${c.sku}@${c.warehouseId} x${c.quantity}`;
   const cmd = c.command as unknown as Record<string, unknown>;
   const where = c.target === "inventory" ? ` ${String(cmd.sku)}@${String(cmd.warehouseId)}` : "";
   const extra = cmd.reason && c.target === "order" && cmd.type === "CancelOrder" ? ` ${String(cmd.reason)}` : cmd.type === "RequestRefund" || cmd.type === "RecordRefundRequested" ? ` ${String(cmd.amount)}` : cmd.quantity !== undefined ? ` x${String(cmd.quantity)}` : "";
