@@ -7,10 +7,10 @@
 // engines underneath can change without this file knowing.
 
 import type { EventStore } from "../eventstore/port.js";
-import type { SqlExecutor } from "../infrastructure/sql/sql-client.js";
+import { sqlErrorCode, type SqlExecutor } from "../infrastructure/sql/sql-client.js";
 import { listParked } from "../processing/processor.js";
 import { projections as knownProjections, type RunningProjections } from "../projections/index.js";
-import { listSagasNeedingAttention, ORDER_SAGA_PROCESSOR } from "../sagas/attention.js";
+import { listSagasNeedingAttention, ORDER_SAGA_PROCESSOR, parkedSagaEvents, type SagaNeedingAttention } from "../sagas/attention.js";
 
 /** One item of work that waits for an operator. */
 export interface AttentionItem {
@@ -107,8 +107,20 @@ export function createOperationsConsole(deps: OperationsConsoleDeps): Operations
   const rebuilds = new Map<string, RebuildProgress>();
   const running = new Set<Promise<void>>();
 
+  /** Where the saga never ran against this database its tables do not exist yet: nothing is waiting. */
+  const missingTable = (error: unknown) => sqlErrorCode(error) === "42P01";
+
+  async function sagasNeedingAttention(): Promise<SagaNeedingAttention[]> {
+    try {
+      return await listSagasNeedingAttention({ sql: deps.sql, store: deps.store });
+    } catch (error) {
+      if (!missingTable(error)) throw error;
+      return parkedSagaEvents(deps.sql, deps.store);
+    }
+  }
+
   async function attention(): Promise<AttentionItem[]> {
-    const sagas = await listSagasNeedingAttention({ sql: deps.sql, store: deps.store });
+    const sagas = await sagasNeedingAttention();
     const items: AttentionItem[] = sagas.map((s) => ({
       kind: s.kind,
       orderId: s.orderId,
@@ -119,7 +131,11 @@ export function createOperationsConsole(deps: OperationsConsoleDeps): Operations
       since: s.since,
       resumable: true,
     }));
-    for (const p of await listParked(deps.sql)) {
+    const parked = await listParked(deps.sql).catch((error: unknown) => {
+      if (missingTable(error)) return [];
+      throw error;
+    });
+    for (const p of parked) {
       if (isSagaProcessor(p.processor)) continue; // listed above, with its order
       const event = (await deps.store.readStream(p.streamId)).find((e) => e.id === p.eventId);
       const orderId = (event?.data as { orderId?: unknown } | undefined)?.orderId;
