@@ -25,6 +25,10 @@ export interface Config {
   /** OTEL_EXPORTER_OTLP_ENDPOINT: where traces go (OTLP over HTTP); absent: no traces exported. */
   otlpEndpoint?: string;
   kafkaBrokers?: string[];
+  /** KAFKA_CONNECT_URL: Kafka Connect's REST API; with PostgreSQL the Debezium outbox connector publishes instead of the in-process relay. */
+  kafkaConnectUrl?: string;
+  /** KAFKA_CONSUMERS: which integration-event consumers run in the server's process (default both, "none" for none). */
+  kafkaConsumers?: ("notifications" | "analytics")[];
   /** Absent: the app generates one (and stores it under dataDir so restarts and `npm run token` agree). */
   authJwtSecret?: string;
   paymentWebhookSecret?: string;
@@ -170,6 +174,15 @@ export function loadConfig(env: Env = process.env): Config {
   const es = url(env, "ELASTICSEARCH_URL", ["http:", "https:"]);
   if (es) config.elasticsearchUrl = es;
   if (kafkaBrokers) config.kafkaBrokers = kafkaBrokers;
+  const kafkaConnect = url(env, "KAFKA_CONNECT_URL", ["http:", "https:"]);
+  if (kafkaConnect) config.kafkaConnectUrl = kafkaConnect;
+  const consumers = present(env, "KAFKA_CONSUMERS");
+  if (consumers !== undefined) {
+    const names = consumers === "none" ? [] : consumers.split(",").map((c) => c.trim());
+    const bad = names.find((n) => n !== "notifications" && n !== "analytics");
+    if (bad !== undefined) throw new ConfigError("KAFKA_CONSUMERS", `must be "none" or a comma-separated list of notifications, analytics; got "${bad}"`);
+    config.kafkaConsumers = names as ("notifications" | "analytics")[];
+  }
   const jwt = secret(env, "AUTH_JWT_SECRET");
   if (jwt) config.authJwtSecret = jwt;
   const webhook = secret(env, "PAYMENT_WEBHOOK_SECRET");
