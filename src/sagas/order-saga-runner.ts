@@ -31,6 +31,7 @@ import { GatewayError, type PaymentGateway } from "../payments/payment-gateway.j
 import { retryParked, startProcessor, type ProcessorDefinition, type ProcessorStatus, type RunningProcessor } from "../processing/processor.js";
 import { cancelDeadline, migrateScheduling, scheduleDeadline, startScheduler, type Clock, type Scheduler } from "../scheduling/deadlines.js";
 import { clearAttention, markNeedsAttention, migrateSagas, ORDER_SAGA_PROCESSOR, parkedSagaEvents, resumeSaga } from "./attention.js";
+import type { FlashSaleStock } from "./flash-sale-orders.js";
 import { EventStoreInventoryLocator, type InventoryLocator } from "./inventory-locator.js";
 import { assertPartitions, rebalanceSagaCheckpoints, sagaPartitionOf, sagaProcessorName } from "./partitions.js";
 import {
@@ -65,6 +66,8 @@ export interface OrderSagaDeps {
   clock: Clock;
   config: SagaConfig & { retry?: Partial<SagaRetryPolicy> };
   locator?: InventoryLocator;
+  /** Where orders from flash-sale claims draw and give back their units (src/flash-sales/sale-stock.ts). */
+  flashSaleStock?: FlashSaleStock;
   logger?: Logger;
   /** Tests only: called at each point of the handler; throwing there simulates a crash at that point. */
   faults?: (point: FaultPoint, event: RecordedEvent) => void | Promise<void>;
@@ -113,7 +116,7 @@ export function toSagaInput(event: RecordedEvent): SagaInput | undefined {
   if (type === "OrderPlaced") {
     // Only what the saga decides on: no customer or address copied into the saga stream.
     const d = event.data as unknown as Extract<SagaInput, { type: "OrderPlaced" }>["data"];
-    return { type, data: { orderId: d.orderId, lines: d.lines, totalAmount: d.totalAmount, currency: d.currency, paymentMethod: d.paymentMethod, paymentRequired: d.paymentRequired, at: d.at, stock: {} } };
+    return { type, data: { orderId: d.orderId, lines: d.lines, totalAmount: d.totalAmount, currency: d.currency, paymentMethod: d.paymentMethod, paymentRequired: d.paymentRequired, at: d.at, stock: {}, ...(d.flashSale ? { flashSale: d.flashSale } : {}) } };
   }
   return { type, data } as SagaInput;
 }
@@ -169,7 +172,8 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
   return async function handle(event: RecordedEvent): Promise<void> {
     const input = toSagaInput(event);
     if (!input) return;
-    if (input.type === "OrderPlaced") return withSkuLocks(input.data.lines.map((l) => l.sku), () => handleInput(event, input));
+    // An order from a flash-sale claim plans on no stock: its claim holds the units.
+    if (input.type === "OrderPlaced" && !input.data.flashSale) return withSkuLocks(input.data.lines.map((l) => l.sku), () => handleInput(event, input));
     return handleInput(event, input);
   };
 
@@ -184,7 +188,7 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
     let step = saga.events.find((e) => e.id === stepId)?.data as SagaStepRecorded["data"] | undefined;
     if (!step) {
       if (saga.state.status === "NEW" && input.type !== "OrderPlaced") return;
-      if (input.type === "OrderPlaced") {
+      if (input.type === "OrderPlaced" && !input.data.flashSale) {
         const stock: Record<string, { warehouseId: string; available: number }[]> = {};
         for (const line of input.data.lines) stock[line.sku] = await locator.stockFor(line.sku);
         input = { type: "OrderPlaced", data: { ...input.data, stock } };
@@ -299,6 +303,10 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
           return;
         case "gateway":
           await callGateway(c, envelope);
+          return;
+        case "flashSale":
+          if (!deps.flashSaleStock) throw new Error(`order ${c.orderId} came from a flash-sale claim, but no flash-sale stock is wired into the saga`);
+          await deps.flashSaleStock.apply(c);
           return;
       }
     } catch (error) {
