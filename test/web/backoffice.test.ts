@@ -9,14 +9,15 @@ import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { awaitOrder, awaitStatus, paymentEvent, placeOrder } from "../api/flow.js";
 import { backends, createStorage, eventually, seedProduct, startApp, type Storage, type TestApp } from "../api/harness.js";
-import { openBrowser, SCREENSHOTS, type Browser } from "./browser.js";
+import { missing } from "../support/env.js";
+import { chromiumBrowser, openBrowser, SCREENSHOTS, type Browser } from "./browser.js";
 
 const backend = backends().at(-1)!; // PostgreSQL when configured: the page does not depend on the store
 
 /** Waits (up to `timeout` ms) for what the page shows to match. */
 const poll = <T>(read: () => Promise<T>, timeout = 15_000) => expect.poll(read, { timeout, interval: 100 });
 
-describe(`back-office page in Chromium (${backend})`, { timeout: 120_000 }, () => {
+describe.skipIf(missing(chromiumBrowser()))(`back-office page in Chromium (${backend})`, { timeout: 120_000 }, () => {
   let storage: Storage;
   let app: TestApp;
   let browser: Browser;

@@ -6,8 +6,15 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { RequiredServer } from "../support/env.js";
 
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+export const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
+
+/** The browser as a required "server" (test/support/env.ts): without one the suite is skipped and says how to get it; CI has it, and fails on a skip. */
+export const chromiumBrowser = (): RequiredServer => ({
+  variable: "CHROMIUM_PATH (or Debian's chromium package at /usr/bin/chromium)",
+  value: existsSync(CHROMIUM) ? CHROMIUM : undefined,
+});
 
 /** Where the page tests leave their screenshots (git-ignored). */
 export const SCREENSHOTS = join(process.cwd(), ".screenshots", "backoffice");
