@@ -140,6 +140,7 @@ export const OrderHistory = Type.Object(
     events: Type.Array(
       Type.Object(
         {
+          id: Type.String({ description: "the event's id; other events' metadata.causationId may name it" }),
           position: Type.String(),
           streamId: Type.String(),
           revision: Type.Integer(),
