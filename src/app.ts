@@ -6,6 +6,7 @@ import { linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } 
 import { connect } from "node:net";
 import { join } from "node:path";
 import type { FastifyInstance, FastifyServerOptions } from "fastify";
+import { Redis } from "ioredis";
 import { pino, type Logger } from "pino";
 import { collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import { buildServer } from "./api/server.js";
@@ -235,6 +236,12 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     if (config.elasticsearchUrl) readiness.push(tcpCheck("elasticsearch", config.elasticsearchUrl));
     for (const broker of config.kafkaBrokers ?? []) readiness.push(tcpCheck(`kafka:${broker}`, broker));
 
+    // Rate limits shared by every instance: counted in Redis when it is configured.
+    const rateLimitRedis = config.redisUrl && config.rateLimitPerMinute > 0 ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 2_000 }) : undefined;
+    if (rateLimitRedis) {
+      rateLimitRedis.on("error", () => undefined); // readiness reports Redis; the limiter lets requests through while it is down
+      stoppers.push(async () => void (await rateLimitRedis.quit().catch(() => rateLimitRedis.disconnect())));
+    }
     const deps: ApiDeps = {
       store,
       sql,
@@ -242,6 +249,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       webhookSecret: secrets.webhookSecret,
       returnWindowMs: config.returnWindowMs,
       rateLimitPerMinute: config.rateLimitPerMinute,
+      ...(rateLimitRedis ? { rateLimitRedis } : {}),
       tokenPolicy: {
         maxTtlMs: config.authTokenMaxTtlMs,
         ...(config.authJwksUrl ? { jwksUrl: config.authJwksUrl } : {}),

@@ -11,6 +11,7 @@ import { ProblemError } from "./problem.js";
 import { requestId } from "./idempotency.js";
 import type { CommandContext } from "../commands/context.js";
 import type { InstancesSource } from "./instances.js";
+import type { Redis } from "ioredis";
 import type { OperationsConsole } from "../operations/console.js";
 
 /** The read side (src/queries), each function optional until it exists. Results are CONTRACT.md shapes or undefined when not found. */
@@ -45,6 +46,8 @@ export interface ApiDeps {
   instances?: InstancesSource;
   /** Requests per minute per caller; 0 or absent: no limit. */
   rateLimitPerMinute?: number;
+  /** Where the rate limit counts (shared by every instance); absent: in this process. */
+  rateLimitRedis?: Redis;
   /** The clock for commands and webhook timestamps (tests pin it); absent: the system clock. */
   now?: () => Date;
   /** Bearer-token rules beyond AUTH_JWT_SECRET (src/api/auth.ts); absent: HS256 only, `exp` at most a day ahead. */

@@ -67,6 +67,9 @@ export async function buildServer(deps: ApiDeps, options: ServerOptions = {}): P
     await app.register(rateLimit, {
       max: deps.rateLimitPerMinute,
       timeWindow: 60_000,
+      // Counted in Redis when it is configured, so every instance behind the load balancer shares
+      // one count per caller; otherwise each instance counts on its own. Redis down: not limited.
+      ...(deps.rateLimitRedis ? { redis: deps.rateLimitRedis, nameSpace: "commerce:rate-limit:", skipOnError: true } : {}),
       keyGenerator: (request) => {
         const auth = request.headers.authorization;
         return auth ? `token:${createHash("sha256").update(auth).digest("hex")}` : `ip:${request.ip}`;
