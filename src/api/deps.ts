@@ -8,6 +8,7 @@ import type { SqlClient } from "../infrastructure/sql/sql-client.js";
 import type { GatewayWebhookBody } from "../payments/gateway-webhook.js";
 import { actorOf, principalOf, type TokenPolicy } from "./auth.js";
 import { ProblemError } from "./problem.js";
+import type { FlashSalesApi } from "./flash-sales.js";
 import { requestId } from "./idempotency.js";
 import type { CommandContext } from "../commands/context.js";
 import type { InstancesSource } from "./instances.js";
@@ -40,6 +41,8 @@ export interface ApiDeps {
   /** Applies a verified gateway webhook (src/payments/gateway-events.ts). */
   applyGatewayEvent?(body: GatewayWebhookBody): Promise<unknown>;
   readiness: ReadinessCheck[];
+  /** Flash sales: the gate behind claims and orders from claims (src/flash-sales); absent: those routes are not registered. */
+  flashSales?: FlashSalesApi;
   /** Operator views and actions behind /api/ops (src/operations/console.ts); absent: those routes answer 501. */
   ops?: OperationsConsole;
   /** The instance registry and leases (GET /api/ops/instances); absent: 501. */
