@@ -6,16 +6,24 @@
 
 import { existsSync, readFileSync } from "node:fs";
 import { Command, CommanderError, Option } from "commander";
-import { eventsCommand, type EventView } from "../src/cli/events.js";
-import { invariantsCommand } from "../src/cli/invariants.js";
-import { orderCommand } from "../src/cli/order.js";
-import { rebuildCommand } from "../src/cli/rebuild.js";
-import { reconcileCommand, type ReportFormat } from "../src/cli/reconcile.js";
+import type { EventView } from "../src/cli/events.js";
+import type { ReportFormat } from "../src/cli/reconcile.js";
 import { fail, runCommand } from "../src/cli/run.js";
-import { reportPeriod, settlementCommand } from "../src/cli/settlement.js";
+import { reportPeriod } from "../src/cli/settlement-period.js";
 import { parseSettlement } from "../src/cli/settlement-csv.js";
 import { ExitCode, parseAsOf, parseChoice, parseCount, parseInstant, parsePosition, UsageError, type ExitCodeValue } from "../src/cli/usage.js";
-import { verifyCommand } from "../src/cli/verify.js";
+
+// Each command's module (and the store adapters behind it) loads only when that command runs,
+// so --help and bad usage answer at once.
+const command = {
+  events: async () => (await import("../src/cli/events.js")).eventsCommand,
+  order: async () => (await import("../src/cli/order.js")).orderCommand,
+  rebuild: async () => (await import("../src/cli/rebuild.js")).rebuildCommand,
+  verify: async () => (await import("../src/cli/verify.js")).verifyCommand,
+  reconcile: async () => (await import("../src/cli/reconcile.js")).reconcileCommand,
+  settlement: async () => (await import("../src/cli/settlement.js")).settlementCommand,
+  invariants: async () => (await import("../src/cli/invariants.js")).invariantsCommand,
+};
 
 let exitCode: ExitCodeValue = ExitCode.ok;
 const done = (code: ExitCodeValue) => {
@@ -51,7 +59,7 @@ program
           ...(o.fromPosition !== undefined ? { fromPosition: parsePosition("--from-position", o.fromPosition) } : {}),
           ...(o.limit !== undefined ? { limit: parseCount("--limit", o.limit) } : {}),
         }),
-        eventsCommand,
+        async (ctx, options) => (await command.events())(ctx, options),
       ),
     ),
   );
@@ -64,7 +72,7 @@ program
   .addOption(view())
   .addOption(json())
   .action(async (orderId: string, o: { asOf?: string; view: EventView; json?: boolean }) =>
-    done(await runCommand(Boolean(o.json), () => ({ view: o.view, ...(o.asOf !== undefined ? { asOf: parseAsOf(o.asOf) } : {}) }), (ctx, options) => orderCommand(ctx, orderId, options))),
+    done(await runCommand(Boolean(o.json), () => ({ view: o.view, ...(o.asOf !== undefined ? { asOf: parseAsOf(o.asOf) } : {}) }), async (ctx, options) => (await command.order())(ctx, orderId, options))),
   );
 
 program
@@ -84,7 +92,7 @@ program
           if (o.shadow && o.force) throw new UsageError("rebuild: --force is for in-place rebuilds; a --shadow rebuild needs none");
           return { all: Boolean(o.all), shadow: Boolean(o.shadow), force: Boolean(o.force) };
         },
-        (ctx, options) => rebuildCommand(ctx, name, options),
+        async (ctx, options) => (await command.rebuild())(ctx, name, options),
       ),
     ),
   );
@@ -94,7 +102,7 @@ program
   .description("rebuild into scratch tables and diff against the live read model; exit 1 on a difference")
   .argument("[projection]")
   .addOption(json())
-  .action(async (name: string | undefined, o: { json?: boolean }) => done(await runCommand(Boolean(o.json), () => undefined, (ctx) => verifyCommand(ctx, name))));
+  .action(async (name: string | undefined, o: { json?: boolean }) => done(await runCommand(Boolean(o.json), () => undefined, async (ctx) => (await command.verify())(ctx, name))));
 
 program
   .command("reconcile")
@@ -131,7 +139,7 @@ program
             const lines = parseSettlement(readFileSync(file, "utf8"), file);
             return { lines, period: given ?? reportPeriod(lines), format };
           },
-          (ctx, p) => settlementCommand(ctx, p.lines, p.period, p.format),
+          async (ctx, p) => (await command.settlement())(ctx, p.lines, p.period, p.format),
         ),
       );
       return;
@@ -145,7 +153,7 @@ program
           const r = range()!;
           return { range: { from: r.from.toISOString(), to: r.to.toISOString() }, format };
         },
-        (ctx, p) => reconcileCommand(ctx, p.range, p.format),
+        async (ctx, p) => (await command.reconcile())(ctx, p.range, p.format),
       ),
     );
   });
@@ -154,7 +162,7 @@ program
   .command("invariants")
   .description("check stock conservation, refunds <= capture, one capture per payment, cancelled orders' reservations released and terminal orders' sagas finished, over the whole log; exit 1 naming streams and positions")
   .addOption(json())
-  .action(async (o: { json?: boolean }) => done(await runCommand(Boolean(o.json), () => undefined, invariantsCommand)));
+  .action(async (o: { json?: boolean }) => done(await runCommand(Boolean(o.json), () => undefined, async (ctx) => (await command.invariants())(ctx))));
 
 try {
   if (process.argv.length <= 2) throw new UsageError(`name a command: ${program.commands.map((c) => c.name()).join(", ")} (replay --help)`);

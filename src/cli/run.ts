@@ -4,7 +4,7 @@
 // dependency down, a crash).
 
 import { ConfigError } from "../config.js";
-import { openCliContext, type CliContext } from "./context.js";
+import type { CliContext } from "./context.js";
 import { Output } from "./output.js";
 import { ExitCode, UsageError, type ExitCodeValue } from "./usage.js";
 
@@ -23,6 +23,7 @@ export async function runCommand<T>(json: boolean, prepare: () => T | Promise<T>
   let ctx: CliContext | undefined;
   try {
     const prepared = await prepare();
+    const { openCliContext } = await import("./context.js");
     ctx = await openCliContext(Output.detect(json));
     return await work(ctx, prepared);
   } catch (error) {

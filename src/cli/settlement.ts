@@ -10,6 +10,7 @@ import { eventTime } from "../projections/refunds.js";
 import { forEachPage, type CliContext } from "./context.js";
 import type { ReportFormat } from "./reconcile.js";
 import type { SettlementLine } from "./settlement-csv.js";
+export { reportPeriod } from "./settlement-period.js";
 import { ExitCode, type ExitCodeValue } from "./usage.js";
 
 export type SettlementKind = "matched" | "missing_at_gateway" | "missing_in_log" | "amount_mismatch" | "currency_mismatch" | "duplicate_in_report" | "duplicate_in_log";
@@ -35,14 +36,6 @@ interface LogItem {
 }
 
 const keyOf = (x: { type: string; paymentId: string; refundId?: string }) => (x.type === "CAPTURE" ? `CAPTURE ${x.paymentId}` : `REFUND ${x.paymentId} ${x.refundId}`);
-
-/** The period a report covers when not given: from the first day of its lines to the end of the last. */
-export function reportPeriod(lines: readonly SettlementLine[]): { from: Date; to: Date } | null {
-  if (lines.length === 0) return null;
-  const times = lines.map((l) => Date.parse(l.settledAt));
-  const day = 86_400_000;
-  return { from: new Date(Math.floor(Math.min(...times) / day) * day), to: new Date(Math.floor(Math.max(...times) / day) * day + day) };
-}
 
 export function matchSettlement(logItems: readonly LogItem[], lines: readonly SettlementLine[], period: { from: Date; to: Date } | null): SettlementItem[] {
   const items: SettlementItem[] = [];
