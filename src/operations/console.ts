@@ -60,6 +60,7 @@ export interface ReadModelView {
   /** Age of the oldest event it has still to process (0 when caught up). */
   lagSeconds: number;
   parked: number;
+  /** rebuilding; live (caught up); catching-up (behind, its projector runs here); stopped (behind, no projector here). */
   status: "live" | "catching-up" | "stopped" | "rebuilding";
   rebuild?: RebuildProgress;
 }
@@ -191,14 +192,16 @@ export function createOperationsConsole(deps: OperationsConsoleDeps): Operations
           lagCapped: s.lagCapped,
           lagSeconds: Math.round(lagSeconds * 1000) / 1000,
           parked: s.parked,
+          // Caught up is live wherever its projector runs (another instance may own it); behind with
+          // no projector here is "stopped" as far as this process can tell.
           status:
             rebuild?.state === "running"
               ? ("rebuilding" as const)
-              : !s.running
-                ? ("stopped" as const)
-                : s.lagEvents > 0
+              : s.lagEvents === 0
+                ? ("live" as const)
+                : s.running
                   ? ("catching-up" as const)
-                  : ("live" as const),
+                  : ("stopped" as const),
           ...(rebuild ? { rebuild: { ...rebuild } } : {}),
         };
       }),
