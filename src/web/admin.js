@@ -804,7 +804,15 @@ async function viewAttention(root) {
                         },
                         "Resume",
                       )
-                    : "retry from the command line",
+                    : it.processor.startsWith("projections/")
+                      ? // A read model's projector moved on past this event: rebuilding the model replays it once the cause is fixed.
+                        h(
+                          "span",
+                          {},
+                          "fix the cause, then ",
+                          h("a", { href: "#/read-models" }, `rebuild ${it.processor.slice("projections/".length)}`),
+                        )
+                      : "fix the cause; see the server log",
                 ),
               ),
             ),
