@@ -13,6 +13,8 @@ import type { WarehouseStock } from "./order-saga.js";
 
 export interface InventoryLocator {
   stockFor(sku: string): Promise<WarehouseStock[]>;
+  /** The warehouses that have ever stocked the SKU, sorted. */
+  warehousesOf(sku: string): Promise<string[]>;
 }
 
 export class EventStoreInventoryLocator implements InventoryLocator {
@@ -22,10 +24,14 @@ export class EventStoreInventoryLocator implements InventoryLocator {
 
   constructor(private readonly store: EventStore) {}
 
-  async stockFor(sku: string): Promise<WarehouseStock[]> {
+  async warehousesOf(sku: string): Promise<string[]> {
     await this.refresh();
+    return [...(this.warehouses.get(sku) ?? [])].sort();
+  }
+
+  async stockFor(sku: string): Promise<WarehouseStock[]> {
     const result: WarehouseStock[] = [];
-    for (const warehouseId of [...(this.warehouses.get(sku) ?? [])].sort()) {
+    for (const warehouseId of await this.warehousesOf(sku)) {
       const events = await this.store.readStream(inventoryStream(sku, warehouseId));
       const state = fold(
         inventoryDecider,

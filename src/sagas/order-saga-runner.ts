@@ -23,7 +23,9 @@ import { inventoryDecider, streamId as inventoryStream } from "../aggregates/inv
 import { orderDecider, streamId as orderStream } from "../aggregates/order.js";
 import { paymentDecider, streamId as paymentStream, type PaymentState } from "../aggregates/payment.js";
 import { EVENT_ID_NAMESPACE, uuidV5 } from "../commands/event-id.js";
+import { decideBatch, loadTargets, type BatchedCommand, type LoadedStream } from "../commands/command-batch.js";
 import { handleCommand } from "../commands/handle-command.js";
+import { WrongExpectedVersionError } from "../eventstore/errors.js";
 import { loadAggregate } from "../commands/load.js";
 import { START, streamCategory, type Checkpoint, type EventMetadata, type EventStore, type RecordedEvent } from "../eventstore/port.js";
 import type { SqlClient } from "../infrastructure/sql/sql-client.js";
@@ -73,8 +75,12 @@ export interface OrderSagaDeps {
   faults?: (point: FaultPoint, event: RecordedEvent) => void | Promise<void>;
 }
 
-/** "recorded" (step appended), "deadlines" (kept), "command:<i>" (after the i-th command), "commands" (all done), "failed" (a gateway failure recorded). */
-export type FaultPoint = `command:${number}` | "recorded" | "commands" | "deadlines" | "failed";
+/**
+ * "decided" (a new step decided, nothing written yet), "recorded" (step appended, together with its
+ * leading aggregate commands on the fast path), "deadlines" (kept), "command:<i>" (after the i-th
+ * command), "commands" (all done), "failed" (a gateway failure recorded).
+ */
+export type FaultPoint = `command:${number}` | "decided" | "recorded" | "commands" | "deadlines" | "failed";
 
 /** Which categories (and types) the saga listens to. */
 export const ORDER_SAGA_FILTER = {
@@ -136,6 +142,21 @@ export async function loadSaga(store: EventStore, orderId: string): Promise<Load
   return { state: foldSaga(events.map((e) => ({ type: e.type, data: e.data }) as unknown as SagaEvent)), revision: events.at(-1)?.revision ?? -1, events };
 }
 
+const MAX_STEP_ATTEMPTS = 8;
+
+/** The aggregate commands at the head of a step, before its first gateway call, as batched commands. */
+function batchablePrefix(commands: readonly SagaCommand[]): BatchedCommand[] {
+  const batch: BatchedCommand[] = [];
+  for (const c of commands) {
+    const common = { commandId: c.commandId, ...(c.mootOk ? { mootOk: true } : {}) };
+    if (c.target === "order") batch.push({ ...common, decider: orderDecider, streamId: orderStream(c.command.orderId), command: c.command });
+    else if (c.target === "inventory") batch.push({ ...common, decider: inventoryDecider, streamId: inventoryStream(c.command.sku, c.command.warehouseId), command: c.command });
+    else if (c.target === "payment") batch.push({ ...common, decider: paymentDecider, streamId: paymentStream(c.command.paymentId), command: c.command });
+    else break;
+  }
+  return batch;
+}
+
 /** The saga's event handler (what the processor calls for each event). */
 export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEvent) => Promise<void> {
   const { store, sql, gateway, clock, logger } = deps;
@@ -181,31 +202,74 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
     let input = firstInput;
     const orderId = input.data.orderId;
     const streamId = sagaStreamId(orderId);
-    const saga = await loadSaga(store, orderId);
     const stepId = stepIdFor(orderId, event.id);
     const meta: EventMetadata = { correlationId: event.metadata.correlationId, causationId: event.id, actor: SAGA_ACTOR };
+    // Decided once: a retry after a concurrent write decides again at the same time.
+    const now = clock.now().toISOString();
 
-    let step = saga.events.find((e) => e.id === stepId)?.data as SagaStepRecorded["data"] | undefined;
-    if (!step) {
+    let step: SagaStepRecorded["data"] | undefined;
+    /** Commands of the step already written together with it (the fast path). */
+    let written = 0;
+    for (let attempt = 1; ; attempt++) {
+      const saga = await loadSaga(store, orderId);
+      step = saga.events.find((e) => e.id === stepId)?.data as SagaStepRecorded["data"] | undefined;
+      if (step) break;
       if (saga.state.status === "NEW" && input.type !== "OrderPlaced") return;
+      const loaded = new Map<string, LoadedStream>();
       if (input.type === "OrderPlaced" && !input.data.flashSale) {
+        // Where the stock is, read from the inventory streams themselves: the reservations below
+        // are appended at exactly the revisions this plan was made from, so a concurrent
+        // reservation (another partition, another instance) fails the append and the step is
+        // planned again; the per-SKU lock only makes that rare.
         const stock: Record<string, { warehouseId: string; available: number }[]> = {};
-        for (const line of input.data.lines) stock[line.sku] = await locator.stockFor(line.sku);
+        const warehouses = new Map<string, string[]>();
+        for (const line of input.data.lines) if (!warehouses.has(line.sku)) warehouses.set(line.sku, await locator.warehousesOf(line.sku));
+        const candidates = [...warehouses].flatMap(([sku, ids]) => ids.map((warehouseId): BatchedCommand => ({ decider: inventoryDecider, streamId: inventoryStream(sku, warehouseId), command: null, commandId: "" })));
+        await loadTargets(store, candidates, loaded);
+        for (const line of input.data.lines) {
+          stock[line.sku] = warehouses.get(line.sku)!.map((warehouseId) => ({
+            warehouseId,
+            available: (loaded.get(inventoryStream(line.sku, warehouseId))?.state as { available: number } | undefined)?.available ?? 0,
+          }));
+        }
         input = { type: "OrderPlaced", data: { ...input.data, stock } };
       }
-      const now = clock.now().toISOString();
       const reaction = react(saga.state, input, { now, config: deps.config });
       if (!reaction) return;
       step = { stepId, input, inputEventId: event.id, decidedAt: now, ...reaction };
-      const appended = await store.appendToStream(streamId, [{ id: stepId, type: "SagaStepRecorded", data: step as never, metadata: meta }], {
-        expectedRevision: saga.revision === -1 ? "no_stream" : saga.revision,
-      });
-      if (!appended.appended) {
-        // Another saga instance recorded this step first: follow its decision, not ours.
-        const stored = await store.readStream(streamId);
-        step = stored.find((e) => e.id === stepId)?.data as unknown as SagaStepRecorded["data"];
+      const sagaAppend = { streamId, events: [{ id: stepId, type: "SagaStepRecorded", data: step as never, metadata: meta }], expectedRevision: saga.revision === -1 ? ("no_stream" as const) : saga.revision };
+
+      // The fast path: the step and its aggregate commands up to the first gateway call, in one
+      // transaction. A command that fails on a rule it may not fail on takes the slow path below
+      // (the step recorded alone, then each command), where it fails the event as before.
+      const batchable = store.atomicMultiStreamAppend ? batchablePrefix(step.commands) : [];
+      let batch: ReturnType<typeof decideBatch> | undefined;
+      if (batchable.length > 0) {
+        try {
+          batch = decideBatch(batchable, await loadTargets(store, batchable, loaded), { correlationId: meta.correlationId, actor: SAGA_ACTOR });
+        } catch (error) {
+          if (!(error instanceof DomainError)) throw error;
+          batch = undefined;
+        }
       }
-      logger?.debug({ orderId, input: input.type, status: reaction.status, commands: reaction.commands.length }, "saga step recorded");
+      await fault("decided", event);
+      try {
+        if (batch) {
+          await store.appendToStreams([sagaAppend, ...batch.appends]);
+          for (const m of batch.moot) logger?.info({ commandId: m.commandId, rule: m.error.rule, err: m.error.message }, "saga command moot");
+          written = batchable.length;
+        } else {
+          const appended = await store.appendToStream(streamId, sagaAppend.events, { expectedRevision: sagaAppend.expectedRevision });
+          if (!appended.appended) continue; // recorded by another instance meanwhile: follow its decision
+        }
+      } catch (error) {
+        if (!(error instanceof WrongExpectedVersionError) || attempt >= MAX_STEP_ATTEMPTS) throw error;
+        // Someone else wrote to the saga or to a target stream: read again and decide again.
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(200, 5 * 2 ** attempt)));
+        continue;
+      }
+      logger?.debug({ orderId, input: input.type, status: reaction.status, commands: reaction.commands.length, batched: written }, "saga step recorded");
+      break;
     }
     await fault("recorded", event);
     const recorded = step;
@@ -226,7 +290,7 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
 
     try {
       for (const [i, command] of recorded.commands.entries()) {
-        await issue(command, meta);
+        if (i >= written) await issue(command, meta);
         await fault(`command:${i}`, event);
       }
     } catch (error) {
@@ -382,9 +446,15 @@ export function orderSagaProcessor(deps: OrderSagaDeps, partition: { index: numb
       }
       await handle(event);
     },
-    batchSize: 100,
+    // One order's inputs in log order; different orders' steps side by side.
+    orderingKey: (event) => toSagaInput(event)?.data.orderId,
+    concurrency: SAGA_CONCURRENCY,
+    batchSize: 200,
   };
 }
+
+/** Orders whose steps one partition runs at once. */
+const SAGA_CONCURRENCY = 16;
 
 export interface RunningOrderSaga {
   /** All partitions as one: caughtUpTo waits for every one; status() is the aggregate (lowest checkpoint, caughtUp when all are, parked summed). */

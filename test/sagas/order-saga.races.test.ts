@@ -177,7 +177,8 @@ describe.each(backends())("order saga: duplicates, races, restarts (%s)", (backe
     let broken = true;
     w = await openWorld(backend, {
       faults: (point, event) => {
-        if (broken && point === "recorded" && event.type === "PaymentCaptured") throw new Error("read model of the warehouse is down");
+        // "decided": before anything of the step is written (from "recorded" on, the step's leading commands are written with it).
+        if (broken && point === "decided" && event.type === "PaymentCaptured") throw new Error("read model of the warehouse is down");
       },
     });
     A = `A-${w.id}`;
