@@ -27,6 +27,8 @@ import { leasedProcessors, leasedScheduler, startOwnership, type Ownership } fro
 import { startProjections, type RunningProjections } from "./projections/index.js";
 import { getInventory, listOrders } from "./queries/index.js";
 import { reconcileRefunds } from "./queries/refunds.js";
+import { startInProcessConsumers, type ConsumerName } from "./consumers/index.js";
+import { startIntegration } from "./integration/runtime.js";
 import { startOrderSaga, type RunningOrderSaga, type SagaRetryPolicy } from "./sagas/index.js";
 import { startScheduler, systemClock } from "./scheduling/deadlines.js";
 import { buildWorkerServer } from "./api/worker-server.js";
@@ -185,6 +187,19 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       ...(processorLogger ? { logger: processorLogger } : {}),
     });
     stoppers.push(() => saga.stop());
+    // Integration events: the translator always; Debezium or the in-process relay when Kafka is configured (src/integration/runtime.ts).
+    const integration = await startIntegration(
+      { store, sql, startProcessor: startLeased, ...(processorLogger ? { logger: processorLogger } : {}) },
+      {
+        ...(config.kafkaBrokers ? { kafkaBrokers: config.kafkaBrokers } : {}),
+        ...(config.kafkaConnectUrl ? { kafkaConnectUrl: config.kafkaConnectUrl } : {}),
+        ...(config.databaseUrl ? { databaseUrl: process.env.DEBEZIUM_DATABASE_URL || config.databaseUrl } : {}),
+      },
+    );
+    stoppers.push(() => integration.stop());
+    const consumerNames: ConsumerName[] = config.kafkaBrokers ? (config.kafkaConsumers ?? ["notifications", "analytics"]) : [];
+    const consumers = consumerNames.length > 0 ? startInProcessConsumers(consumerNames, { sql, brokers: config.kafkaBrokers ?? [], ...(processorLogger ? { logger: processorLogger } : {}) }) : undefined;
+    if (consumers) stoppers.push(() => consumers.stop());
     // On close (after the HTTP server drained): hand every unit over at a checkpoint, then leave.
     stoppers.push(() => ownership.stop());
     // Take this instance's share now, so a lone instance runs everything once buildApp returns.
@@ -192,6 +207,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
 
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
+    integration.registerMetrics(registry);
     new Gauge({
       name: "projection_lag_events",
       help: "Events a projection has still to process",
@@ -235,6 +251,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     if (config.redisUrl) readiness.push(tcpCheck("redis", config.redisUrl));
     if (config.elasticsearchUrl) readiness.push(tcpCheck("elasticsearch", config.elasticsearchUrl));
     for (const broker of config.kafkaBrokers ?? []) readiness.push(tcpCheck(`kafka:${broker}`, broker));
+    readiness.push({ name: "integrationEvents", check: () => integration.status() });
+    if (consumers) readiness.push({ name: "consumers", check: async () => consumers.status() });
 
     // Rate limits shared by every instance: counted in Redis when it is configured.
     const rateLimitRedis = config.redisUrl && config.rateLimitPerMinute > 0 ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 2_000 }) : undefined;

@@ -9,7 +9,7 @@ import type { Logger } from "pino";
 import { Gauge, type Registry } from "prom-client";
 import type { EventStore } from "../eventstore/port.js";
 import type { SqlClient } from "../infrastructure/sql/sql-client.js";
-import { startProcessor, type RunningProcessor } from "../processing/processor.js";
+import { startProcessor, type ProcessorDefinition, type ProcessorDeps, type RunningProcessor } from "../processing/processor.js";
 import { outboxBacklog } from "./outbox.js";
 import { migrateIntegration, translatorDefinition } from "./translator.js";
 import { replicationSlotLag, startDebeziumTransport } from "./transport/debezium.js";
@@ -32,8 +32,17 @@ export interface RunningIntegration {
   stop(): Promise<void>;
 }
 
-export async function startIntegration(deps: { store: EventStore; sql: SqlClient; logger?: Logger }, settings: IntegrationSettings): Promise<RunningIntegration> {
+export interface IntegrationDeps {
+  store: EventStore;
+  sql: SqlClient;
+  logger?: Logger;
+  /** How the translator is started (the app passes its leased starter, so one instance runs it). */
+  startProcessor?: (definition: ProcessorDefinition, deps: ProcessorDeps) => Promise<RunningProcessor>;
+}
+
+export async function startIntegration(deps: IntegrationDeps, settings: IntegrationSettings): Promise<RunningIntegration> {
   const { store, sql, logger } = deps;
+  const start = deps.startProcessor ?? startProcessor;
   await migrateIntegration(sql);
   let transport: IntegrationTransport | undefined;
   const brokers = settings.kafkaBrokers ?? [];
@@ -52,7 +61,7 @@ export async function startIntegration(deps: { store: EventStore; sql: SqlClient
       transport = startRelay({ sql, brokers, ...(settings.namespace ? { namespace: settings.namespace } : {}), ...(logger ? { logger } : {}) });
     }
   }
-  const translator = await startProcessor(translatorDefinition({ mode: transport?.outboxMode ?? "capture" }), { store, sql, ...(logger ? { logger } : {}) });
+  const translator = await start(translatorDefinition({ mode: transport?.outboxMode ?? "capture" }), { store, sql, ...(logger ? { logger } : {}) });
 
   return {
     translator,
