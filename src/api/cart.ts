@@ -7,6 +7,9 @@ import { addCartItem, applyCartCoupon, changeCartItem, checkOutCart, loadCart, r
 import { principalOf, requireRoles, secretKey } from "./auth.js";
 import { commandContext, committed, etag, type ApiDeps } from "./deps.js";
 import { requestId } from "./idempotency.js";
+import { takeClaimForOrder, type ClaimedOrder } from "../flash-sales/claim-orders.js";
+import { ClaimId } from "./flash-sales.js";
+import { notImplemented, ProblemError } from "./problem.js";
 import { CartResource, OrderAccepted, problems } from "./responses.js";
 import { PaymentMethod, Quantity, ShippingAddress, Sku } from "./schemas.js";
 
@@ -14,7 +17,14 @@ const AddItem = Type.Object({ sku: Sku, quantity: Quantity }, { additionalProper
 const SetQuantity = Type.Object({ quantity: Quantity }, { additionalProperties: false });
 const SkuParams = Type.Object({ sku: Sku });
 const CouponBody = Type.Object({ code: Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_-]+$" }) }, { additionalProperties: false });
-const Checkout = Type.Object({ shippingAddress: ShippingAddress, paymentMethod: PaymentMethod }, { additionalProperties: false });
+const Checkout = Type.Object(
+  {
+    shippingAddress: ShippingAddress,
+    paymentMethod: PaymentMethod,
+    flashSaleClaimId: Type.Optional({ ...ClaimId, description: "a flash-sale claim of this customer: the cart must hold exactly the claim's SKU and quantity, ordered at the sale price" }),
+  },
+  { additionalProperties: false },
+);
 
 export function cartView(customerId: string, cart: CartState, revision: number): Record<string, unknown> {
   return {
@@ -80,10 +90,18 @@ export async function cartRoutes(app: FastifyInstance, deps: ApiDeps): Promise<v
 
   app.post<{ Body: Static<typeof Checkout> }>(
     "/api/cart/checkout",
-    { schema: { tags: ["cart"], summary: "Check the cart out into an order: the same 202 as placing an order", body: Checkout, response: { 202: OrderAccepted, ...problems(409, 413, 415, 422) } }, onRequest: customer },
+    { schema: { tags: ["cart"], summary: "Check the cart out into an order: the same 202 as placing an order", body: Checkout, response: { 202: OrderAccepted, ...problems(404, 409, 413, 415, 422, 501) } }, onRequest: customer },
     async (request, reply) => {
-      const orderId = requestId(request, "order");
-      const r = await checkOutCart(commandContext(deps, request), me(request), { orderId, ...request.body });
+      const { flashSaleClaimId, ...body } = request.body;
+      let orderId = requestId(request, "order");
+      let flashSale: ClaimedOrder["flashSale"] | undefined;
+      if (flashSaleClaimId !== undefined) {
+        if (!deps.flashSales) throw notImplemented("flash sales");
+        const { state } = await loadCart(deps, me(request));
+        if (state.coupon) throw new ProblemError(422, "Unprocessable Content", "a coupon does not apply to a flash-sale order", { field: "flashSaleClaimId" });
+        ({ orderId, flashSale } = await takeClaimForOrder(deps.flashSales.desk, { claimId: flashSaleClaimId, customerId: me(request), items: state.items }));
+      }
+      const r = await checkOutCart(commandContext(deps, request), me(request), { orderId, ...body, ...(flashSale ? { flashSale } : {}) });
       reply.header("Location", `/api/orders/${orderId}`).header("ETag", etag(r.nextExpectedRevision));
       return reply.code(202).send({ orderId, status: "CREATED", ...committed(reply, r.position) });
     },

@@ -7,6 +7,7 @@ import type { FastifyInstance } from "fastify";
 import type { FlashSale } from "../aggregates/flash-sale.js";
 import type { ClaimDesk } from "../flash-sales/claim-desk.js";
 import type { FlashSaleDeps } from "../flash-sales/deps.js";
+import { claimIdFor } from "../flash-sales/ids.js";
 import { scheduleSale } from "../flash-sales/schedule.js";
 import { principalOf, requireRoles, secretKey } from "./auth.js";
 import { commandContext, committed, type ApiDeps } from "./deps.js";
@@ -36,6 +37,8 @@ const CreateSaleBody = Type.Object(
   { additionalProperties: false },
 );
 const SaleParams = Type.Object({ saleId: Id });
+/** `<saleId>:<unique part>`, as POST /api/flash-sales/{saleId}/claims answered it. */
+export const ClaimId = Type.String({ minLength: 3, maxLength: 200, pattern: "^[A-Za-z0-9][A-Za-z0-9._:-]*:[A-Za-z0-9-]+$" });
 const ClaimBody = Type.Object({ quantity: Quantity }, { additionalProperties: false });
 
 const Time = Type.String({ format: "date-time" });
@@ -149,7 +152,7 @@ export async function flashSaleRoutes(app: FastifyInstance, deps: ApiDeps, flash
       if (!sale) throw notFound(`flash sale ${saleId}`);
       if (quantity > sale.perCustomerLimit) throw new ProblemError(422, "Unprocessable Content", `body.quantity must be at most the sale's per-customer limit ${sale.perCustomerLimit}`, { field: "quantity", limit: sale.perCustomerLimit });
       const customerId = principalOf(request).sub;
-      const outcome = await flash.desk.claim({ saleId, claimId: requestId(request, "claim"), customerId, quantity });
+      const outcome = await flash.desk.claim({ saleId, claimId: claimIdFor(saleId, requestId(request, "claim")), customerId, quantity });
       switch (outcome.outcome) {
         case "granted":
           reply.header("Location", `/api/flash-sales/${saleId}/claims/${outcome.claimId}`);

@@ -9,6 +9,8 @@ import { cancelOrder, deliverOrder, placeOrder, receiveReturn, requestReturn, sh
 import { loadAggregate } from "../commands/load.js";
 import type { EventStore } from "../eventstore/port.js";
 import { orderHistory } from "../queries/order-history.js";
+import { takeClaimForOrder, type ClaimedOrder } from "../flash-sales/claim-orders.js";
+import { ClaimId } from "./flash-sales.js";
 import { hasRole, principalOf, requireRoles, secretKey, type Principal } from "./auth.js";
 import { commandContext, committed, etag, ifMatch, readYourWrites, type ApiDeps } from "./deps.js";
 import { requestId } from "./idempotency.js";
@@ -24,6 +26,7 @@ export const PlaceOrderBody = Type.Object(
     shippingAddress: ShippingAddress,
     paymentMethod: PaymentMethod,
     customerId: Type.Optional(Id),
+    flashSaleClaimId: Type.Optional({ ...ClaimId, description: "a flash-sale claim of this customer: the order's one item is the claim's SKU and quantity, at the sale price" }),
   },
   { additionalProperties: false },
 );
@@ -111,13 +114,18 @@ export async function orderRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
 
   app.post<{ Body: Static<typeof PlaceOrderBody> }>(
     "/api/orders",
-    { schema: { tags: ["orders"], summary: "Place an order; prices come from the catalog", body: PlaceOrderBody, response: { 202: OrderAccepted, ...problems(409, 413, 415, 422) } }, onRequest: customer },
+    { schema: { tags: ["orders"], summary: "Place an order; prices come from the catalog (or the flash sale of flashSaleClaimId)", body: PlaceOrderBody, response: { 202: OrderAccepted, ...problems(404, 409, 413, 415, 422, 501) } }, onRequest: customer },
     async (request, reply) => {
       const p = principalOf(request);
       const b = request.body;
       const customerId = b.customerId !== undefined && p.roles.includes("admin") ? b.customerId : p.sub;
-      const orderId = requestId(request, "order");
-      const result = await placeOrder(commandContext(deps, request), { orderId, customerId, items: b.items, shippingAddress: b.shippingAddress, paymentMethod: b.paymentMethod });
+      let orderId = requestId(request, "order");
+      let flashSale: ClaimedOrder["flashSale"] | undefined;
+      if (b.flashSaleClaimId !== undefined) {
+        if (!deps.flashSales) throw notImplemented("flash sales");
+        ({ orderId, flashSale } = await takeClaimForOrder(deps.flashSales.desk, { claimId: b.flashSaleClaimId, customerId, items: b.items }));
+      }
+      const result = await placeOrder(commandContext(deps, request), { orderId, customerId, items: b.items, shippingAddress: b.shippingAddress, paymentMethod: b.paymentMethod, ...(flashSale ? { flashSale } : {}) });
       reply.header("Location", `/api/orders/${orderId}`).header("ETag", etag(result.nextExpectedRevision));
       return reply.code(202).send({ orderId, status: "CREATED", ...committed(reply, result.position) });
     },

@@ -9,7 +9,7 @@ import { nowIso, type CommandContext } from "./context.js";
 import { couponDefinition, redeemCoupon, usableCoupon } from "./coupons.js";
 import { handleCommand } from "./handle-command.js";
 import { loadAggregate } from "./load.js";
-import { placeOrder } from "./orders.js";
+import { placeOrder, type PlaceOrderInput } from "./orders.js";
 
 const cartCommand = (ctx: CommandContext, customerId: string, command: CartCommand, commandId = ctx.commandId) =>
   handleCommand(ctx.store, cartDecider, { streamId: cartStream(customerId), command, commandId, actor: ctx.actor, correlationId: ctx.correlationId });
@@ -37,7 +37,7 @@ export const loadCart = (ctx: Pick<CommandContext, "store">, customerId: string)
  * the catalog's current prices. Every step's id derives from the request, so a retry completes
  * a checkout that stopped half way and repeats nothing.
  */
-export async function checkOutCart(ctx: CommandContext, customerId: string, input: { orderId: string; shippingAddress: ShippingAddress; paymentMethod: PaymentMethod }) {
+export async function checkOutCart(ctx: CommandContext, customerId: string, input: { orderId: string; shippingAddress: ShippingAddress; paymentMethod: PaymentMethod; flashSale?: PlaceOrderInput["flashSale"] }) {
   const { state } = await loadCart(ctx, customerId);
   const already = state.checkedOutOrders.includes(input.orderId);
   if (!already && state.items.length === 0) throw new DomainError("empty_cart", "an empty cart cannot be checked out", state.status);
@@ -58,6 +58,14 @@ export async function checkOutCart(ctx: CommandContext, customerId: string, inpu
   const c = coupon;
   return placeOrder(
     { ...ctx, commandId: `${ctx.commandId}:order` },
-    { orderId: input.orderId, customerId, items, shippingAddress: input.shippingAddress, paymentMethod: input.paymentMethod, ...(c ? { coupon: { code: c.code, discountFor: (subtotal: number) => discountFor(c, subtotal) } } : {}) },
+    {
+      orderId: input.orderId,
+      customerId,
+      items,
+      shippingAddress: input.shippingAddress,
+      paymentMethod: input.paymentMethod,
+      ...(c ? { coupon: { code: c.code, discountFor: (subtotal: number) => discountFor(c, subtotal) } } : {}),
+      ...(input.flashSale ? { flashSale: input.flashSale } : {}),
+    },
   );
 }

@@ -8,7 +8,7 @@
 import type { FlashSale, FlashSaleState } from "../aggregates/flash-sale.js";
 import { DomainError } from "../aggregates/decider.js";
 import type { FlashSaleDeps } from "./deps.js";
-import type { ClaimOutcome, GateStatus, UseOutcome } from "./gate.js";
+import type { ClaimOutcome, GateClaim, GateStatus, UseOutcome } from "./gate.js";
 import { snapshotOf } from "./snapshot.js";
 
 export type DeskClaimOutcome = ClaimOutcome | { outcome: "notOpen"; status: string };
@@ -56,6 +56,13 @@ export class ClaimDesk {
       if (!(await this.reload(request.saleId))) return outcome;
     }
     throw new Error(`flash sale ${request.saleId}: the gate still does not hold the sale after reloading it`);
+  }
+
+  /** A claim as the gate holds it (reloading the sale when the gate lost it). */
+  async claimOf(saleId: string, claimId: string): Promise<GateClaim | undefined> {
+    const claim = await this.deps.gate.claimOf(saleId, claimId);
+    if (claim || (await this.deps.gate.status(saleId)) || !(await this.reload(saleId))) return claim;
+    return this.deps.gate.claimOf(saleId, claimId);
   }
 
   /** Units left in the gate's pool (reloading the sale when the gate lost it). */
