@@ -29,6 +29,8 @@ export class RedisFlashSaleGate implements FlashSaleGate {
   constructor(redis: string | Redis) {
     const client = typeof redis === "string" ? new Redis(redis, { lazyConnect: false, maxRetriesPerRequest: 2 }) : redis;
     this.owned = typeof redis === "string";
+    // Readiness reports Redis being down; the claims that fail answer 5xx. No unhandled 'error' events.
+    if (this.owned) client.on("error", () => undefined);
     for (const [name, lua] of Object.entries({ fsClaim: CLAIM, fsUse: USE, fsRelease: RELEASE, fsClose: CLOSE, fsLoad: LOAD })) {
       client.defineCommand(name, { numberOfKeys: 4, lua });
     }
