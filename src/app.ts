@@ -30,6 +30,9 @@ import { reconcileRefunds } from "./queries/refunds.js";
 import { startInProcessConsumers, type ConsumerName } from "./consumers/index.js";
 import { startIntegration } from "./integration/runtime.js";
 import { startOrderSaga, type RunningOrderSaga, type SagaRetryPolicy } from "./sagas/index.js";
+import { openFlashSales, type FlashSales } from "./flash-sales/index.js";
+import { PostgresFlashSaleGate } from "./flash-sales/postgres/postgres-gate.js";
+import { RedisFlashSaleGate } from "./flash-sales/redis/redis-gate.js";
 import { startScheduler, systemClock } from "./scheduling/deadlines.js";
 import { buildWorkerServer } from "./api/worker-server.js";
 
@@ -121,6 +124,8 @@ export interface BuildAppOptions {
   schedulerPollMs?: number;
   /** The saga's gateway retry policy (tests park a saga in seconds rather than minutes). */
   sagaRetry?: Partial<SagaRetryPolicy>;
+  /** Milliseconds between passes over open flash sales (expired holds, sales that ended); false: none (tests call flashSales.timers.tick()). Default 1000. */
+  flashSaleTimerMs?: number | false;
 }
 
 export interface BuiltApp {
@@ -131,6 +136,7 @@ export interface BuiltApp {
   gateway: SimulatedPaymentGateway;
   projections: RunningProjections;
   saga: RunningOrderSaga;
+  flashSales: FlashSales;
   /** Which units of work this instance runs, and the registry of every instance. */
   ownership: Ownership;
   /** Where clients reach the server, once known (after listening on port 0): payment links and the simulated gateway's webhooks use it. */
@@ -173,6 +179,11 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     // findPayment: the payment page also works for payments initiated before a restart.
     const gatewayOptions: SimulatedGatewayOptions = { publicBaseUrl: baseUrl, webhookUrl: `${baseUrl}/api/payments/webhook`, webhookSecret: secrets.webhookSecret, findPayment: paymentFinder(store) };
     const gateway = new SimulatedPaymentGateway(gatewayOptions);
+    // Flash sales: the admission gate is Redis (one Lua script per claim) when REDIS_URL is set, else
+    // PostgreSQL (one conditional UPDATE per claim); claims are recorded in the log either way.
+    const flashSaleGate = config.redisUrl ? new RedisFlashSaleGate(config.redisUrl) : await PostgresFlashSaleGate.open(sql);
+    const flashSales = openFlashSales({ store, gate: flashSaleGate, timerIntervalMs: options.flashSaleTimerMs ?? 1000, ...(processorLogger ? { logger: processorLogger } : {}) });
+    stoppers.push(() => flashSales.close());
     // The order saga and its deadline scheduler (payment timeout, reservation expiry, retries).
     const saga: RunningOrderSaga = await startOrderSaga({
       store,
@@ -182,6 +193,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       config: { paymentTimeoutMs: config.paymentTimeoutMs, reservationTtlMs: config.reservationTtlMs, ...(options.sagaRetry ? { retry: options.sagaRetry } : {}) },
       partitions: config.sagaPartitions,
       startProcessor: startLeased,
+      flashSaleStock: flashSales.stock,
       startScheduler: leasedScheduler(ownership, startScheduler),
       ...(options.schedulerPollMs ? { schedulerPollMs: options.schedulerPollMs } : {}),
       ...(processorLogger ? { logger: processorLogger } : {}),
@@ -286,6 +298,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       },
       applyGatewayEvent: (body) => applyGatewayEvent({ store }, body),
       readiness,
+      flashSales: { deps: flashSales.deps, desk: flashSales.desk },
       instances: ownership,
       ops: createOperationsConsole({ store, sql, projections, resumeSaga: (orderId, by) => saga.resume(orderId, by) }),
     };
@@ -302,7 +315,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       gatewayOptions.publicBaseUrl = url;
       gatewayOptions.webhookUrl = `${url.replace(/\/$/, "")}/api/payments/webhook`;
     };
-    return { app, store, sql, secrets, gateway, projections, saga, ownership, setPublicBaseUrl, close: stopAll };
+    return { app, store, sql, secrets, gateway, projections, saga, flashSales, ownership, setPublicBaseUrl, close: stopAll };
   } catch (error) {
     await stopAll();
     throw error;

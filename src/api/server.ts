@@ -15,6 +15,7 @@ import { instancesRoutes } from "./instances.js";
 import { opsRoutes } from "./ops.js";
 import { orderRoutes } from "./orders.js";
 import { paymentRoutes } from "./payments.js";
+import { flashSaleRoutes } from "./flash-sales.js";
 import { clientErrorHandler, errorHandler, ProblemError, sendProblem } from "./problem.js";
 import { documentProblems } from "./responses.js";
 import { Problem } from "./schemas.js";
@@ -86,6 +87,7 @@ export async function buildServer(deps: ApiDeps, options: ServerOptions = {}): P
   await cartRoutes(app, deps);
   await orderRoutes(app, deps);
   await paymentRoutes(app, deps);
+  if (deps.flashSales) await flashSaleRoutes(app, deps, deps.flashSales);
   await opsRoutes(app, deps);
   await instancesRoutes(app, deps);
   await backOfficeRoutes(app);
