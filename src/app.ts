@@ -205,12 +205,13 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       {
         ...(config.kafkaBrokers ? { kafkaBrokers: config.kafkaBrokers } : {}),
         ...(config.kafkaConnectUrl ? { kafkaConnectUrl: config.kafkaConnectUrl } : {}),
+        ...(config.kafkaNamespace ? { namespace: config.kafkaNamespace } : {}),
         ...(config.databaseUrl ? { databaseUrl: process.env.DEBEZIUM_DATABASE_URL || config.databaseUrl } : {}),
       },
     );
     stoppers.push(() => integration.stop());
     const consumerNames: ConsumerName[] = config.kafkaBrokers ? (config.kafkaConsumers ?? ["notifications", "analytics"]) : [];
-    const consumers = consumerNames.length > 0 ? startInProcessConsumers(consumerNames, { sql, brokers: config.kafkaBrokers ?? [], ...(processorLogger ? { logger: processorLogger } : {}) }) : undefined;
+    const consumers = consumerNames.length > 0 ? startInProcessConsumers(consumerNames, { sql, brokers: config.kafkaBrokers ?? [], ...(config.kafkaNamespace ? { namespace: config.kafkaNamespace } : {}), ...(processorLogger ? { logger: processorLogger } : {}) }) : undefined;
     if (consumers) stoppers.push(() => consumers.stop());
     // On close (after the HTTP server drained): hand every unit over at a checkpoint, then leave.
     stoppers.push(() => ownership.stop());

@@ -27,6 +27,8 @@ export interface Config {
   kafkaBrokers?: string[];
   /** KAFKA_CONNECT_URL: Kafka Connect's REST API; with PostgreSQL the Debezium outbox connector publishes instead of the in-process relay. */
   kafkaConnectUrl?: string;
+  /** KAFKA_NAMESPACE: the topics' first segment (`<namespace>.order.events`) and consumer groups' prefix (default "commerce"). */
+  kafkaNamespace?: string;
   /** KAFKA_CONSUMERS: which integration-event consumers run in the server's process (default both, "none" for none). */
   kafkaConsumers?: ("notifications" | "analytics")[];
   /** Absent: the app generates one (and stores it under dataDir so restarts and `npm run token` agree). */
@@ -176,6 +178,11 @@ export function loadConfig(env: Env = process.env): Config {
   if (kafkaBrokers) config.kafkaBrokers = kafkaBrokers;
   const kafkaConnect = url(env, "KAFKA_CONNECT_URL", ["http:", "https:"]);
   if (kafkaConnect) config.kafkaConnectUrl = kafkaConnect;
+  const kafkaNamespace = present(env, "KAFKA_NAMESPACE");
+  if (kafkaNamespace !== undefined) {
+    if (!/^[a-z][a-z0-9_-]{0,62}$/.test(kafkaNamespace)) throw new ConfigError("KAFKA_NAMESPACE", `must be lower-case letters, digits, _ or - (starting with a letter), got "${kafkaNamespace}"`);
+    config.kafkaNamespace = kafkaNamespace;
+  }
   const consumers = present(env, "KAFKA_CONSUMERS");
   if (consumers !== undefined) {
     const names = consumers === "none" ? [] : consumers.split(",").map((c) => c.trim());

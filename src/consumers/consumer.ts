@@ -16,7 +16,7 @@ import { admit, inboxMigrations } from "./inbox.js";
 import { PoisonMessageError, readEvent, type ReceivedEvent } from "./message.js";
 
 export interface ConsumerDefinition {
-  /** The inbox key and the default consumer group (`commerce-<name>`). */
+  /** The inbox key and the default consumer group (`<namespace>-<name>`). */
   name: string;
   aggregateTypes: readonly AggregateType[];
   migrations: readonly Migration[];
@@ -49,7 +49,7 @@ export async function startConsumer(definition: ConsumerDefinition, options: Con
   const { sql, logger } = options;
   const log = logger?.child({ consumer: definition.name });
   const namespace = options.namespace ?? DEFAULT_NAMESPACE;
-  const groupId = options.groupId ?? `commerce-${definition.name}`;
+  const groupId = options.groupId ?? `${namespace}-${definition.name}`;
   const maxAttempts = options.maxAttempts ?? 5;
   const retryBaseMs = options.retryBaseMs ?? 200;
   const retryMaxMs = options.retryMaxMs ?? 5_000;

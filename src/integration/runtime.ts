@@ -51,7 +51,7 @@ export async function startIntegration(deps: IntegrationDeps, settings: Integrat
       const dbname = decodeURIComponent(new URL(settings.databaseUrl).pathname.replace(/^\//, "")) || "postgres";
       transport = startDebeziumTransport({
         connectUrl: settings.kafkaConnectUrl,
-        name: `commerce-outbox-${dbname}`,
+        name: `${settings.namespace ?? "commerce"}-outbox-${dbname}`,
         databaseUrl: settings.databaseUrl,
         ...(settings.namespace ? { namespace: settings.namespace } : {}),
         sql,
