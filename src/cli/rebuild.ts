@@ -5,7 +5,8 @@
 // live tables while the server keeps serving and projecting, then swap them in under a lock
 // (rebuildShadow in src/projections/index.ts).
 
-import { START, type Checkpoint } from "../eventstore/port.js";
+import { START, type Checkpoint, type EventStore } from "../eventstore/port.js";
+import type { SqlClient } from "../infrastructure/sql/sql-client.js";
 import { findProjection, projections, rebuildShadow, resetInPlace, type Projection } from "../projections/index.js";
 import { logFraction, type CliContext } from "./context.js";
 import { liveProjectors } from "./liveness.js";
@@ -28,7 +29,8 @@ export function chosenProjections(name: string | undefined, all: boolean): Proje
   }
 }
 
-async function replayInPlace(ctx: CliContext, projection: Projection, onPage: (checkpoint: Checkpoint, events: number) => void): Promise<number> {
+/** Empties the projection and replays the log into its live tables, page by page, each page with its checkpoint. */
+export async function replayInPlace(ctx: { store: EventStore; sql: SqlClient }, projection: Projection, onPage: (checkpoint: Checkpoint, events: number) => void): Promise<number> {
   await resetInPlace(ctx.sql, projection);
   let checkpoint: Checkpoint = START;
   let replayed = 0;
