@@ -1,5 +1,7 @@
 // The Fastify server: error handling, docs, idempotency, and every route area.
 
+import cors from "@fastify/cors";
+import helmet from "@fastify/helmet";
 import rateLimit from "@fastify/rate-limit";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
@@ -59,7 +61,22 @@ export async function buildServer(deps: ApiDeps, options: ServerOptions = {}): P
       security: [{ bearer: [] }],
     },
   });
-  await app.register(swaggerUi, { routePrefix: "/docs" });
+  // Browser-facing defaults. Security headers on every answer; the Content-Security-Policy allows
+  // same-origin scripts and styles only (a page with its own .js file, like /admin, works; inline
+  // scripts do not). The server speaks plain HTTP behind whatever terminates TLS, so it does not
+  // ask browsers to upgrade requests. /docs sets its own policy with the hashes of swagger-ui's
+  // inline scripts and styles (staticCSP).
+  await app.register(helmet, { contentSecurityPolicy: { directives: { "upgrade-insecure-requests": null } } });
+  // CORS: only the configured origins (CORS_ORIGINS) may call the API from a browser; bearer
+  // tokens, not cookies, so no credentials.
+  await app.register(cors, {
+    origin: deps.corsOrigins && deps.corsOrigins.length > 0 ? deps.corsOrigins : false,
+    methods: ["GET", "POST", "PUT", "PATCH", "DELETE"],
+    allowedHeaders: ["authorization", "content-type", "idempotency-key", "if-match", "if-none-match", "x-wait-for", "x-request-id"],
+    exposedHeaders: ["etag", "location", "x-commit-position", "retry-after", "idempotent-replayed", "x-request-id"],
+    maxAge: 600,
+  });
+  await app.register(swaggerUi, { routePrefix: "/docs", staticCSP: true, transformStaticCSP: (csp) => csp.replace(/\s*upgrade-insecure-requests;?/, "") });
 
   if (deps.rateLimitPerMinute && deps.rateLimitPerMinute > 0) {
     // Per caller: the bearer token when there is one (one customer behind a shared IP is not

@@ -7,7 +7,9 @@
 //
 // Register with: app.register(simulatedGatewayRoutes, { gateway })
 
+import type {} from "@fastify/helmet";
 import { Type, type Static } from "@sinclair/typebox";
+import { createHash } from "node:crypto";
 import type { FastifyInstance, FastifyPluginAsync } from "fastify";
 import { GatewayWebhook } from "./gateway-webhook.js";
 import type { SimulatedPaymentGateway } from "./simulated-gateway.js";
@@ -26,12 +28,25 @@ const Problem = Type.Object({ type: Type.String(), title: Type.String(), status:
 const notFound = { description: "No such payment", content: { "application/problem+json": { schema: Problem } } };
 const tags = ["simulated gateway"];
 
+const PAGE_SCRIPT = `
+async function send(outcome) {
+  const r = await fetch(location.pathname, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ outcome }) });
+  document.getElementById("out").textContent = r.status + " " + await r.text();
+}
+document.getElementById("pay").onclick = () => send("captured");
+document.getElementById("fail").onclick = () => send("failed");
+`;
+// The page's one inline script, allowed by its hash: the server's Content-Security-Policy lets no
+// other inline script run (src/api/server.ts).
+const PAGE_CSP = { contentSecurityPolicy: { directives: { "script-src": ["'self'", `'sha256-${createHash("sha256").update(PAGE_SCRIPT).digest("base64")}'`], "upgrade-insecure-requests": null } } };
+
 export const simulatedGatewayRoutes: FastifyPluginAsync<SimulatedGatewayRoutesOptions> = async (app: FastifyInstance, options) => {
   const { gateway } = options;
 
   app.get<{ Params: Static<typeof Params> }>(
     "/simulated-gateway/payments/:paymentId",
     {
+      helmet: PAGE_CSP,
       schema: {
         tags,
         summary: "The simulated gateway's payment page (development): Pay and Fail buttons",
@@ -52,14 +67,7 @@ export const simulatedGatewayRoutes: FastifyPluginAsync<SimulatedGatewayRoutesOp
 <p>Payment <code>${id}</code>${payment.orderId ? ` for order <code>${escapeHtml(payment.orderId)}</code>` : ""}: <strong>${amount}</strong></p>
 <button id="pay">Pay</button> <button id="fail">Fail</button>
 <pre id="out"></pre>
-<script>
-async function send(outcome) {
-  const r = await fetch(location.pathname, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ outcome }) });
-  document.getElementById("out").textContent = r.status + " " + await r.text();
-}
-document.getElementById("pay").onclick = () => send("captured");
-document.getElementById("fail").onclick = () => send("failed");
-</script>
+<script>${PAGE_SCRIPT}</script>
 </body></html>`;
       return reply.type("text/html; charset=utf-8").send(html);
     },
