@@ -250,7 +250,13 @@ export function createOperationsConsole(deps: OperationsConsoleDeps): Operations
             progress.progress = fraction();
           },
         });
-        Object.assign(progress, { state: "done", progress: 1, finishedAt: now().toISOString() });
+        // Events that became visible after the count was taken were replayed too.
+        Object.assign(progress, {
+          state: "done",
+          progress: 1,
+          total: Math.max(progress.total ?? 0, progress.replayed),
+          finishedAt: now().toISOString(),
+        });
       } catch (error) {
         Object.assign(progress, { state: "failed", error: (error as Error).message, finishedAt: now().toISOString() });
       }
