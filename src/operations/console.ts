@@ -237,8 +237,9 @@ export function createOperationsConsole(deps: OperationsConsoleDeps): Operations
       // appears as soon as the total is known.
       void countEvents(status.name).then(
         (total) => {
+          if (progress.state !== "running") return; // finished first: its total is what it replayed
           progress.total = total;
-          if (progress.state === "running") progress.progress = fraction();
+          progress.progress = fraction();
         },
         () => undefined,
       );
