@@ -28,8 +28,9 @@ import { startProjections, type RunningProjections } from "./projections/index.j
 import { getInventory, listOrders } from "./queries/index.js";
 import { reconcileRefunds } from "./queries/refunds.js";
 import { startInProcessConsumers, type ConsumerName } from "./consumers/index.js";
+import { integrationEventRoutes } from "./api/integration-events.js";
 import { startIntegration } from "./integration/runtime.js";
-import { startOrderSaga, type RunningOrderSaga, type SagaRetryPolicy } from "./sagas/index.js";
+import { postgresStockPlanningLock, startOrderSaga, type RunningOrderSaga, type SagaRetryPolicy } from "./sagas/index.js";
 import { openFlashSales, type FlashSales } from "./flash-sales/index.js";
 import { PostgresFlashSaleGate } from "./flash-sales/postgres/postgres-gate.js";
 import { RedisFlashSaleGate } from "./flash-sales/redis/redis-gate.js";
@@ -172,6 +173,9 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     const ownership = await startOwnership({ sql, instanceId: config.instanceId, roles: config.roles, ...(processorLogger ? { logger: processorLogger } : {}) });
     stoppers.push(() => ownership.stop());
     const startLeased = leasedProcessors(ownership);
+    // The stock planning lock's own small pool: its waiters never starve the connections the saga's work needs.
+    const stockLockSql = config.databaseUrl ? createPgClient({ connectionString: config.databaseUrl, max: 8, applicationName: "commerce-stock-planning", idleInTransactionTimeoutMs: 60_000 }) : undefined;
+    if (stockLockSql) stoppers.push(() => stockLockSql.close());
     const projections = await startProjections({ store, sql, startProcessor: startLeased, ...(processorLogger ? { logger: processorLogger } : {}) });
     stoppers.push(() => projections.stop());
 
@@ -195,6 +199,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       startProcessor: startLeased,
       flashSaleStock: flashSales.stock,
       startScheduler: leasedScheduler(ownership, startScheduler),
+      // Planning on stock holds the order's SKUs across every instance of the database (advisory locks).
+      ...(stockLockSql ? { stockLock: postgresStockPlanningLock(stockLockSql) } : {}),
       ...(options.schedulerPollMs ? { schedulerPollMs: options.schedulerPollMs } : {}),
       ...(processorLogger ? { logger: processorLogger } : {}),
     });
@@ -306,7 +312,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     const app = config.roles.includes("api")
       ? await buildServer(deps, {
           ...(options.logger === undefined ? {} : { logger: options.logger }),
-          plugins: [async (a) => void (await a.register(simulatedGatewayRoutes, { gateway }))],
+          plugins: [async (a) => void (await a.register(simulatedGatewayRoutes, { gateway })), (a) => integrationEventRoutes(a, deps)],
         })
       : await buildWorkerServer(deps, options.logger === undefined ? {} : { logger: options.logger });
     // First the server drains its requests, then the processors stop at a checkpoint, then the stores close.
