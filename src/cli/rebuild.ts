@@ -38,7 +38,8 @@ export async function replayInPlace(ctx: { store: EventStore; sql: SqlClient }, 
     const page = await ctx.store.readAll({ from: checkpoint, filter: projection.filter, maxCount: 1000 });
     const moved = page.checkpoint !== checkpoint;
     await ctx.sql.transaction(async (tx) => {
-      for (const event of page.events) await projection.apply(event, tx);
+      if (projection.applyBatch) await projection.applyBatch(page.events, tx);
+      else for (const event of page.events) await projection.apply(event, tx);
       // The rows and the checkpoint of the processor commit together, as the projector does.
       if (moved)
         await tx.query(

@@ -276,7 +276,8 @@ export async function replayInto(
     const page = await deps.store.readAll({ from: checkpoint, filter: projection.filter, maxCount: pageSize });
     if (page.events.length > 0) {
       await deps.sql.transaction(async (tx) => {
-        for (const event of page.events) await projection.apply(event, tx, tables);
+        if (projection.applyBatch) await projection.applyBatch(page.events, tx, tables);
+        else for (const event of page.events) await projection.apply(event, tx, tables);
       });
       onPage?.(page.events.length);
     }

@@ -56,6 +56,19 @@ async function apply(event: RecordedEvent, sql: SqlExecutor, t: OrderHistoryTabl
   ]);
 }
 
+async function applyBatch(events: readonly RecordedEvent[], sql: SqlExecutor, t: OrderHistoryTables = ORDER_HISTORY_TABLES): Promise<void> {
+  const rows = events.flatMap((event) => {
+    const orderId = indexedOrderOf(event);
+    return orderId === null ? [] : [[orderId, event.streamId, event.revision, event.position] as const];
+  });
+  if (rows.length === 0) return;
+  await sql.query(
+    `INSERT INTO ${ident(t.index)} (order_id, stream_id, revision, position)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) ON CONFLICT DO NOTHING`,
+    [rows.map((r) => r[0]), rows.map((r) => r[1]), rows.map((r) => r[2]), rows.map((r) => r[3])],
+  );
+}
+
 export const orderHistoryProjection: Projection<OrderHistoryTables> = {
   name: "projections/order-history",
   filter: { streamCategories: [...ORDER_OWN_CATEGORIES, ...ORDER_RELATED_CATEGORIES] },
@@ -63,4 +76,5 @@ export const orderHistoryProjection: Projection<OrderHistoryTables> = {
   schema,
   migrations: [{ id: "projections/order-history/001-tables", sql: schema(ORDER_HISTORY_TABLES) }],
   apply,
+  applyBatch,
 };

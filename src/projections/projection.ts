@@ -27,6 +27,11 @@ export interface Projection<Tables extends TableNames = TableNames> {
   readonly migrations: readonly Migration[];
   /** Applies one event to the tables named by `tables` (the live ones by default). */
   apply(event: RecordedEvent, sql: SqlExecutor, tables?: Tables): Promise<void>;
+  /**
+   * Optional: applies a page of events (in log order) with the same effect as `apply` on each,
+   * in a few set-based statements instead of a few per event. Rebuilds and replays use it.
+   */
+  applyBatch?(events: readonly RecordedEvent[], sql: SqlExecutor, tables?: Tables): Promise<void>;
 }
 
 /** The same logical tables under "<name>_shadow". */

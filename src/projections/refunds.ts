@@ -80,62 +80,107 @@ export const paymentFromJson = (json: unknown): PaymentState => {
 };
 export const orderFromJson = (json: unknown): OrderState => (typeof json === "string" ? JSON.parse(json) : json) as OrderState;
 
-async function applyPayment(event: RecordedEvent, sql: SqlExecutor, t: RefundTables): Promise<void> {
-  const paymentId = (event.data as { paymentId?: unknown }).paymentId;
-  if (typeof paymentId !== "string") return;
-  const { rows } = await sql.query<{ state: unknown; revision: string | number }>(`SELECT state, revision FROM ${ident(t.payments)} WHERE payment_id = $1`, [paymentId]);
-  const row = rows[0];
-  if (row && Number(row.revision) >= event.revision) return; // already applied
-  const before = row ? paymentFromJson(row.state) : paymentDecider.initialState;
-  const after = paymentDecider.evolve(before, { type: event.type, data: event.data } as PaymentEvent);
-  if (after.status === "NONE") return; // an event before the payment was initiated changes nothing (as in the aggregate)
-  await sql.query(
-    `INSERT INTO ${ident(t.payments)} (payment_id, order_id, state, first_position, revision) VALUES ($1, $2, $3::jsonb, $4, $5::bigint)
-     ON CONFLICT (payment_id) DO UPDATE SET state = excluded.state, revision = excluded.revision`,
-    [paymentId, after.orderId, paymentToJson(after), event.position, event.revision],
-  );
-  const at = eventTime(event).toISOString();
-  await sql.query(`INSERT INTO ${ident(t.activity)} (payment_id, revision, at) VALUES ($1, $2::bigint, $3::timestamptz) ON CONFLICT DO NOTHING`, [paymentId, event.revision, at]);
-  if (event.type === "PaymentCaptured") {
-    await sql.query(`INSERT INTO ${ident(t.captures)} (payment_id, revision, amount, at) VALUES ($1, $2::bigint, $3::bigint, $4::timestamptz) ON CONFLICT DO NOTHING`, [
-      paymentId,
-      event.revision,
-      (event.data as { amount: number }).amount,
-      at,
+/**
+ * Applies a page of events: reads the states the page touches in one query per table, folds the
+ * events in memory in log order, and writes each table back with one set-based statement.
+ * `apply` is a page of one, so a live projector and a rebuild share every rule.
+ */
+async function applyBatch(events: readonly RecordedEvent[], sql: SqlExecutor, t: RefundTables = REFUND_TABLES): Promise<void> {
+  const paymentIds = [...new Set(events.filter((e) => e.streamId.startsWith("payment-")).map((e) => (e.data as { paymentId?: unknown }).paymentId).filter((id): id is string => typeof id === "string"))];
+  const orderIds = [...new Set(events.filter((e) => e.streamId.startsWith("order-")).map((e) => e.streamId.slice("order-".length)))];
+  const [paymentRows, orderRows] = await Promise.all([
+    paymentIds.length === 0 ? { rows: [] } : sql.query<{ payment_id: string; state: unknown; revision: string | number }>(`SELECT payment_id, state, revision FROM ${ident(t.payments)} WHERE payment_id = ANY($1::text[])`, [paymentIds]),
+    orderIds.length === 0 ? { rows: [] } : sql.query<{ order_id: string; state: unknown; revision: string | number }>(`SELECT order_id, state, revision FROM ${ident(t.orders)} WHERE order_id = ANY($1::text[])`, [orderIds]),
+  ]);
+  const payments = new Map(paymentRows.rows.map((r) => [r.payment_id, { state: paymentFromJson(r.state), revision: Number(r.revision), firstPosition: null as string | null, dirty: false }]));
+  const orders = new Map(orderRows.rows.map((r) => [r.order_id, { state: orderFromJson(r.state), revision: Number(r.revision), dirty: false }]));
+  const activity: [string, number, string][] = [];
+  const captures: [string, number, number, string][] = [];
+  const refunds = new Map<string, { paymentId: string; seq: number; refund: Payment["refunds"][number] }>();
+
+  for (const event of events) {
+    if (event.streamId.startsWith("order-")) {
+      const orderId = event.streamId.slice("order-".length);
+      const row = orders.get(orderId);
+      if (row && row.revision >= event.revision) continue; // already applied
+      const after = orderDecider.evolve(row ? row.state : orderDecider.initialState, { type: event.type, data: event.data } as OrderEvent);
+      if (after.status === "NONE") continue;
+      orders.set(orderId, { state: after, revision: event.revision, dirty: true });
+      continue;
+    }
+    if (!event.streamId.startsWith("payment-")) continue;
+    const paymentId = (event.data as { paymentId?: unknown }).paymentId;
+    if (typeof paymentId !== "string") continue;
+    const row = payments.get(paymentId);
+    if (row && row.revision >= event.revision) continue;
+    const after = paymentDecider.evolve(row ? row.state : paymentDecider.initialState, { type: event.type, data: event.data } as PaymentEvent);
+    if (after.status === "NONE") continue; // an event before the payment was initiated changes nothing (as in the aggregate)
+    payments.set(paymentId, { state: after, revision: event.revision, firstPosition: row ? row.firstPosition : event.position, dirty: true });
+    const at = eventTime(event).toISOString();
+    activity.push([paymentId, event.revision, at]);
+    if (event.type === "PaymentCaptured") captures.push([paymentId, event.revision, (event.data as { amount: number }).amount, at]);
+    if (event.type.startsWith("Refund")) {
+      const seq = after.refunds.findIndex((r) => r.refundId === (event.data as { refundId?: unknown }).refundId);
+      const refund = after.refunds[seq];
+      if (refund) refunds.set(`${paymentId}\u0000${refund.refundId}`, { paymentId, seq, refund });
+    }
+  }
+
+  const changedPayments = [...payments].filter(([, p]) => p.dirty);
+  if (changedPayments.length > 0) {
+    const live = changedPayments.map(([id, p]) => [id, p.state as Payment, p] as const);
+    // first_position is kept from the row's first insert (a page that meets a stored payment passes null and leaves it).
+    await sql.query(
+      `INSERT INTO ${ident(t.payments)} (payment_id, order_id, state, first_position, revision)
+       SELECT id, o, st, coalesce(fp, ''), r FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::bigint[]) AS x(id, o, st, fp, r)
+       ON CONFLICT (payment_id) DO UPDATE SET state = excluded.state, revision = excluded.revision`,
+      [live.map((x) => x[0]), live.map((x) => x[1].orderId), live.map((x) => paymentToJson(x[1])), live.map((x) => x[2].firstPosition), live.map((x) => x[2].revision)],
+    );
+  }
+  const changedOrders = [...orders].filter(([, o]) => o.dirty);
+  if (changedOrders.length > 0) {
+    await sql.query(
+      `INSERT INTO ${ident(t.orders)} (order_id, state, revision) SELECT * FROM unnest($1::text[], $2::jsonb[], $3::bigint[])
+       ON CONFLICT (order_id) DO UPDATE SET state = excluded.state, revision = excluded.revision`,
+      [changedOrders.map(([id]) => id), changedOrders.map(([, o]) => JSON.stringify(o.state)), changedOrders.map(([, o]) => o.revision)],
+    );
+  }
+  if (activity.length > 0) {
+    await sql.query(`INSERT INTO ${ident(t.activity)} (payment_id, revision, at) SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[]) ON CONFLICT DO NOTHING`, [
+      activity.map((a) => a[0]),
+      activity.map((a) => a[1]),
+      activity.map((a) => a[2]),
     ]);
   }
-  if (event.type.startsWith("Refund")) {
-    const seq = after.refunds.findIndex((r) => r.refundId === (event.data as { refundId?: unknown }).refundId);
-    const refund = after.refunds[seq];
-    if (!refund) return;
+  if (captures.length > 0) {
+    await sql.query(`INSERT INTO ${ident(t.captures)} (payment_id, revision, amount, at) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::timestamptz[]) ON CONFLICT DO NOTHING`, [
+      captures.map((c) => c[0]),
+      captures.map((c) => c[1]),
+      captures.map((c) => c[2]),
+      captures.map((c) => c[3]),
+    ]);
+  }
+  if (refunds.size > 0) {
+    const list = [...refunds.values()];
     await sql.query(
       `INSERT INTO ${ident(t.refunds)} (payment_id, refund_id, seq, status, amount, requested_at, processed_at, refund)
-       VALUES ($1, $2, $3, $4, $5::bigint, $6::timestamptz, $7::timestamptz, $8::jsonb)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::bigint[], $6::timestamptz[], $7::timestamptz[], $8::jsonb[])
        ON CONFLICT (payment_id, refund_id) DO UPDATE SET status = excluded.status, amount = excluded.amount, processed_at = excluded.processed_at, refund = excluded.refund`,
-      [paymentId, refund.refundId, seq, refund.status, refund.amount, refund.requestedAt, refund.processedAt ?? null, JSON.stringify(refund)],
+      [
+        list.map((r) => r.paymentId),
+        list.map((r) => r.refund.refundId),
+        list.map((r) => r.seq),
+        list.map((r) => r.refund.status),
+        list.map((r) => r.refund.amount),
+        list.map((r) => r.refund.requestedAt),
+        list.map((r) => r.refund.processedAt ?? null),
+        list.map((r) => JSON.stringify(r.refund)),
+      ],
     );
   }
 }
 
-async function applyOrder(event: RecordedEvent, sql: SqlExecutor, t: RefundTables): Promise<void> {
-  const orderId = event.streamId.slice("order-".length);
-  const { rows } = await sql.query<{ state: unknown; revision: string | number }>(`SELECT state, revision FROM ${ident(t.orders)} WHERE order_id = $1`, [orderId]);
-  const row = rows[0];
-  if (row && Number(row.revision) >= event.revision) return;
-  const before = row ? orderFromJson(row.state) : orderDecider.initialState;
-  const after = orderDecider.evolve(before, { type: event.type, data: event.data } as OrderEvent);
-  if (after.status === "NONE") return;
-  await sql.query(
-    `INSERT INTO ${ident(t.orders)} (order_id, state, revision) VALUES ($1, $2::jsonb, $3::bigint)
-     ON CONFLICT (order_id) DO UPDATE SET state = excluded.state, revision = excluded.revision`,
-    [orderId, JSON.stringify(after), event.revision],
-  );
-}
-
-async function apply(event: RecordedEvent, sql: SqlExecutor, t: RefundTables = REFUND_TABLES): Promise<void> {
-  if (event.streamId.startsWith("payment-")) return applyPayment(event, sql, t);
-  if (event.streamId.startsWith("order-")) return applyOrder(event, sql, t);
-}
+const apply = (event: RecordedEvent, sql: SqlExecutor, t: RefundTables = REFUND_TABLES): Promise<void> => applyBatch([event], sql, t);
 
 export const refundsProjection: Projection<RefundTables> = {
   name: "projections/refunds",
@@ -144,4 +189,5 @@ export const refundsProjection: Projection<RefundTables> = {
   schema,
   migrations: [{ id: "projections/refunds/001-tables", sql: schema(REFUND_TABLES) }],
   apply,
+  applyBatch,
 };

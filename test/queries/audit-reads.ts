@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SAGA_CATEGORY, SAGA_INBOX_CATEGORY } from "../../src/sagas/order-saga.js";
 import { ORDER_OWN_CATEGORIES } from "../../src/projections/order-history.js";
-import { startProjections, type RunningProjections } from "../../src/projections/index.js";
+import { orderHistoryProjection, refundsProjection, startProjections, verifyProjection, type RunningProjections } from "../../src/projections/index.js";
 import { orderHistory } from "../../src/queries/order-history.js";
 import { orderHistoryByScan } from "../../src/queries/order-history-scan.js";
 import { reconcileRefunds } from "../../src/queries/refunds.js";
@@ -55,6 +55,13 @@ export function auditReadsSuite(label: string, open: () => Promise<Backend>): vo
     afterAll(async () => {
       await projections?.stop();
       await backend?.close();
+    });
+
+    it("builds the same rows page by page (rebuilds: applyBatch) as event by event (the live projector: apply)", async () => {
+      for (const projection of [orderHistoryProjection, refundsProjection]) {
+        expect(projection.applyBatch).toBeTypeOf("function");
+        expect(await verifyProjection(backend, projection), projection.name).toEqual([]);
+      }
     });
 
     it("spells the saga's categories as the saga does", () => {
