@@ -154,6 +154,27 @@ describe.each(backends())("order lifecycle over HTTP (%s)", (backend) => {
     expect((await app.webhook(paymentEvent("payment.failed", pending.payment.paymentId, 2_500, undefined, { reason: "insufficient funds" }))).status).toBe(200);
     const cancelled = await awaitStatus(app, customer, placed.orderId, "CANCELLED");
     expect(cancelled).toMatchObject({ cancellationReason: "PAYMENT_FAILED", paymentStatus: "FAILED" });
+
+    // Another order is paid; then the gateway reports a failure for the same payment, late.
+    const paid = await placeOrder(app, customer, [{ sku: "SKU-B", quantity: 1 }]);
+    const paidPending = await awaitStatus(app, customer, paid.orderId, "PAYMENT_PENDING");
+    const paymentId = paidPending.payment.paymentId as string;
+    expect((await app.webhook(paymentEvent("payment.captured", paymentId, 2_500))).status).toBe(200);
+    await awaitStatus(app, customer, paid.orderId, "PROCESSING");
+    await app.built.saga.processor.caughtUpTo(await app.built.store.headCheckpoint(), 20_000);
+    const before = (await app.request("GET", `/api/orders/${paid.orderId}`, { token: customer })).body;
+    const paymentBefore = await app.request("GET", `/api/payments/${paymentId}`, { token: customer });
+    const late = await app.webhook(paymentEvent("payment.failed", paymentId, 2_500, undefined, { reason: "timeout at the bank" }));
+    expect(late.status).toBe(200);
+    expect(late.body.outcome).toBe("ignored");
+    // Once the saga has handled everything up to now, neither the order nor the payment has moved.
+    await app.built.saga.processor.caughtUpTo(await app.built.store.headCheckpoint(), 20_000);
+    const after = await app.request("GET", `/api/orders/${paid.orderId}`, { token: customer });
+    expect(after.body).toEqual(before);
+    const paymentAfter = await app.request("GET", `/api/payments/${paymentId}`, { token: customer });
+    expect(paymentAfter.body).toMatchObject({ status: "CAPTURED", capturedAmount: 2_500 });
+    expect(paymentAfter.body.failureReason).toBeUndefined();
+    expect(paymentAfter.body.refunds).toEqual(paymentBefore.body.refunds);
   });
 
   it("webhooks: bad signature and stale timestamp are 401 and write nothing; a duplicate id is 200 with no second effect; out of order never moves backwards", async () => {

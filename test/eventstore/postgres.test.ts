@@ -97,11 +97,15 @@ describe.skipIf(missing(databaseUrl))("PostgreSQL event store", () => {
     const slow = event({ slow: true });
     const fast = event({ fast: true });
     let releaseSlow!: () => void;
+    let slowAppended!: () => void;
+    const slowHasAppended = new Promise<void>((resolve) => (slowAppended = resolve));
     const slowCommitted = sql.transaction(async (tx) => {
       await tx.query("SELECT * FROM es_append($1, 'any', $2::jsonb)", [`late-${randomUUID()}`, JSON.stringify([{ ...slow, schemaVersion: 1 }])]);
+      slowAppended();
       await new Promise<void>((resolve) => (releaseSlow = resolve));
     });
-    await sleep(50);
+    // The slow transaction holds its id and its appended row, uncommitted, before the fast one starts.
+    await slowHasAppended;
     const fastAppended = await store.appendToStream(`late-${randomUUID()}`, [fast]);
     expect((await store.readAll({ from: head })).events.map((e) => e.id)).not.toContain(fast.id);
     releaseSlow();

@@ -106,11 +106,16 @@ describe.skipIf(missing(brokers))("Kafka smoke", () => {
     for (const p of committed?.partitions ?? []) expect(p.offset).toBe(byPartition.get(p.partition));
     expect(committed?.partitions).toHaveLength(PARTITIONS);
 
-    // Same group again: it resumes from the committed offsets, so nothing arrives.
+    // Same group again: it resumes from the committed offsets, so nothing old arrives. A sentinel
+    // produced to each partition after it joined proves it has read every partition past the
+    // committed offset: Kafka delivers a partition in order, so a message seen again would come
+    // before that partition's sentinel.
     const again: string[] = [];
     const second = await startConsumer(again);
     await second.joined;
-    await sleep(4_000);
-    expect(again).toEqual([]);
+    const sentinels = Array.from({ length: PARTITIONS }, (_, partition) => `sentinel-${partition}`);
+    await producer.send({ topic, acks: -1, messages: sentinels.map((value, partition) => ({ value, partition })) });
+    await waitFor("a sentinel from every partition", () => sentinels.every((s) => again.includes(s)), 60_000);
+    expect([...again].sort()).toEqual(sentinels);
   }, 120_000);
 });
