@@ -1,4 +1,4 @@
-// The process configuration, parsed once from the environment (CONTRACT.md "Configuration").
+// The process configuration, parsed once from the environment (docs/CONTRACT.md "Configuration").
 // A bad value throws ConfigError naming the variable; main.ts prints its one line and exits 1.
 
 import { hostname } from "node:os";

@@ -15,7 +15,7 @@ import type { InstancesSource } from "./instances.js";
 import type { Redis } from "ioredis";
 import type { OperationsConsole } from "../operations/console.js";
 
-/** The read side (src/queries), each function optional until it exists. Results are CONTRACT.md shapes or undefined when not found. */
+/** The read side (src/queries), each function optional until it exists. Results are docs/CONTRACT.md shapes or undefined when not found. */
 export interface ReadSide {
   listOrders?(filter: { status?: string; customerId?: string; from?: string; to?: string; page: number; size: number }): Promise<{ total: number; items: unknown[] }>;
   getInventory?(sku: string): Promise<{ sku: string; available: number; reserved: number; committed: number; warehouses: unknown[] } | undefined | null>;

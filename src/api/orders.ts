@@ -54,7 +54,7 @@ const ListQuery = Type.Object(
 const HistoryQuery = Type.Object({ asOf: Type.Optional(IsoTime) }, { additionalProperties: false });
 const WaitQuery = Type.Object({ waitFor: Type.Optional(Type.String({ maxLength: 100 })) }, { additionalProperties: false });
 
-/** The CONTRACT.md order resource, from the order's own state. */
+/** The docs/CONTRACT.md order resource, from the order's own state. */
 export function orderView(o: Order, revision: number): Record<string, unknown> {
   return {
     orderId: o.orderId,

@@ -1,4 +1,4 @@
-// Payment gateway webhook signatures, exactly as CONTRACT.md says:
+// Payment gateway webhook signatures, exactly as docs/CONTRACT.md says:
 //
 //   X-Webhook-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>" keyed by the secret>
 //

@@ -1,4 +1,4 @@
-// The query side: plain functions over the SQL read models, returning the JSON shapes of CONTRACT.md.
+// The query side: plain functions over the SQL read models, returning the JSON shapes of docs/CONTRACT.md.
 
 export { getCart, type CartView } from "./carts.js";
 export { getInventory, type InventoryView, type WarehouseStock } from "./inventory.js";

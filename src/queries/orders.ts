@@ -1,4 +1,4 @@
-// Order queries over the orders read model, in the JSON shape of CONTRACT.md
+// Order queries over the orders read model, in the JSON shape of docs/CONTRACT.md
 // (GET /api/orders/{orderId} and GET /api/orders).
 
 import type { SqlExecutor } from "../infrastructure/sql/sql-client.js";
