@@ -16,11 +16,11 @@ const SECOND = 1000;
 
 async function inventoryOf(store: EventStore, sku: string, warehouseId = "w-blr"): Promise<InventoryState> {
   const events = await store.readStream(inventoryStream(sku, warehouseId));
-  return fold(inventoryDecider, events.map((e) => ({ type: e.type, data: e.data }) as InventoryEvent));
+  return fold(inventoryDecider, events.map((e) => ({ type: e.type, data: e.data }) as unknown as InventoryEvent));
 }
 async function saleOf(store: EventStore, saleId: string): Promise<FlashSale> {
   const events = await store.readStream(saleStream(saleId));
-  return fold(flashSaleDecider, events.map((e) => ({ type: e.type, data: e.data }) as FlashSaleEvent)) as FlashSale;
+  return fold(flashSaleDecider, events.map((e) => ({ type: e.type, data: e.data }) as unknown as FlashSaleEvent)) as FlashSale;
 }
 
 interface SaleOptions {
