@@ -161,9 +161,12 @@ describe.each(backends())("operator routes (%s)", (backend) => {
     } finally {
       await app.built.sql.exec(`DROP TRIGGER IF EXISTS ops_test_refuse ON scheduled_deadlines; DROP FUNCTION IF EXISTS ops_test_refuse();`);
     }
+    // Each parked event of the order (one per saga processor that parked it) runs again.
+    const waiting = (await attention()).filter((i) => i.orderId === orderId && i.kind === "event");
+    expect(waiting.length).toBeGreaterThanOrEqual(1);
     const resumed = await app.request("POST", `/api/ops/attention/${orderId}/resume`, { token: admin, body: {} });
     expect(resumed.status).toBe(202);
-    expect(resumed.body).toMatchObject({ orderId, retriedEvents: 1, requestedBy: "admin:admin-1" });
+    expect(resumed.body).toMatchObject({ orderId, retriedEvents: waiting.length, requestedBy: "admin:admin-1" });
     expect((await attention()).some((i) => i.orderId === orderId)).toBe(false);
     await awaitStatus(app, customer, orderId, "PAYMENT_PENDING");
   });
