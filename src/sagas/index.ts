@@ -5,3 +5,5 @@ export * from "./order-saga-runner.js";
 export * from "./attention.js";
 export * from "./inventory-locator.js";
 export * from "./partitions.js";
+export * from "./stock-planning-lock.js";
+export * from "./stock-planning-lock-postgres.js";

@@ -35,6 +35,7 @@ import { cancelDeadline, migrateScheduling, scheduleDeadline, startScheduler, ty
 import { clearAttention, markNeedsAttention, migrateSagas, ORDER_SAGA_PROCESSOR, parkedSagaEvents, resumeSaga } from "./attention.js";
 import type { FlashSaleStock } from "./flash-sale-orders.js";
 import { EventStoreInventoryLocator, type InventoryLocator } from "./inventory-locator.js";
+import { inProcessStockPlanningLock, type StockPlanningLock } from "./stock-planning-lock.js";
 import { assertPartitions, rebalanceSagaCheckpoints, sagaPartitionOf, sagaProcessorName } from "./partitions.js";
 import {
   foldSaga,
@@ -70,6 +71,8 @@ export interface OrderSagaDeps {
   locator?: InventoryLocator;
   /** Where orders from flash-sale claims draw and give back their units (src/flash-sales/sale-stock.ts). */
   flashSaleStock?: FlashSaleStock;
+  /** Holds an order's SKUs while its stock is planned; default: within this process only. */
+  stockLock?: StockPlanningLock;
   logger?: Logger;
   /** Tests only: called at each point of the handler; throwing there simulates a crash at that point. */
   faults?: (point: FaultPoint, event: RecordedEvent) => void | Promise<void>;
@@ -164,37 +167,16 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
   const retry: SagaRetryPolicy = { ...DEFAULT_RETRY, ...deps.config.retry };
   const fault = async (point: FaultPoint, event: RecordedEvent) => deps.faults?.(point, event);
 
-  // Saga partitions run side by side in this process: an OrderPlaced step reads where the stock is
-  // and reserves it. Serialised per SKU, two orders placed at once cannot both plan on the same
-  // units (one would be rejected as out of stock while another warehouse still had them), as with
-  // one sequential processor.
-  const skuLocks = new Map<string, Promise<void>>();
-  async function withSkuLocks<T>(skus: readonly string[], work: () => Promise<T>): Promise<T> {
-    const releases: (() => void)[] = [];
-    try {
-      for (const sku of [...new Set(skus)].sort()) {
-        const previous = skuLocks.get(sku) ?? Promise.resolve();
-        let release!: () => void;
-        const held = new Promise<void>((resolve) => (release = resolve));
-        const tail = previous.then(() => held);
-        skuLocks.set(sku, tail);
-        releases.push(() => {
-          release();
-          if (skuLocks.get(sku) === tail) skuLocks.delete(sku);
-        });
-        await previous;
-      }
-      return await work();
-    } finally {
-      for (const release of releases) release();
-    }
-  }
+  // An OrderPlaced step reads where the stock is and reserves it while holding the order's SKUs
+  // (stock-planning-lock.ts), so two orders placed at once, in this process or another, never
+  // plan on the same units.
+  const stockLock = deps.stockLock ?? inProcessStockPlanningLock();
 
   return async function handle(event: RecordedEvent): Promise<void> {
     const input = toSagaInput(event);
     if (!input) return;
     // An order from a flash-sale claim plans on no stock: its claim holds the units.
-    if (input.type === "OrderPlaced" && !input.data.flashSale) return withSkuLocks(input.data.lines.map((l) => l.sku), () => handleInput(event, input));
+    if (input.type === "OrderPlaced" && !input.data.flashSale) return stockLock.withSkus(input.data.lines.map((l) => l.sku), () => handleInput(event, input));
     return handleInput(event, input);
   };
 
