@@ -170,7 +170,18 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     // Every unit of work (each projector, each saga partition, the scheduler) runs on one live
     // instance at a time, through leases in the database (src/processing/ownership). An instance
     // without the "processors" role runs none and reads the stored checkpoints instead.
-    const ownership = await startOwnership({ sql, instanceId: config.instanceId, roles: config.roles, ...(processorLogger ? { logger: processorLogger } : {}) });
+    // Leases are renewed on connections of their own: a busy pool must never delay a renewal past
+    // the lease's expiry. The embedded database belongs to this process alone: leases left by an
+    // earlier process are void, and a long TTL costs nothing.
+    const ownershipSql = config.databaseUrl ? createPgClient({ connectionString: config.databaseUrl, max: 2, applicationName: "commerce-ownership" }) : sql;
+    if (ownershipSql !== sql) stoppers.push(() => ownershipSql.close());
+    const ownership = await startOwnership({
+      sql: ownershipSql,
+      instanceId: config.instanceId,
+      roles: config.roles,
+      ...(config.databaseUrl ? {} : { solo: true, ttlMs: 60_000 }),
+      ...(processorLogger ? { logger: processorLogger } : {}),
+    });
     stoppers.push(() => ownership.stop());
     const startLeased = leasedProcessors(ownership);
     // The stock planning lock's own small pool: its waiters never starve the connections the saga's work needs.

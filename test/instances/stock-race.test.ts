@@ -76,4 +76,34 @@ describe.skipIf(missing(server("DATABASE_URL")))("two instances racing on the la
     const leases = (await call(b.url, "GET", "/api/ops/instances", { token: admin })).body.leases as { unit: string; owner: string }[];
     expect(new Set(leases.filter((l) => l.unit.startsWith("order-saga")).map((l) => l.owner))).toEqual(new Set(["race-a", "race-b"]));
   }, 240_000);
+
+  it("an order of each instance at once, for a SKU with one unit in each of two warehouses: both planned on different warehouses, never on the same unit", async () => {
+    const [a, b] = servers as [ServerProcess, ServerProcess];
+    const admin = await token("admin");
+    const customers = await Promise.all([token("customer", "split-c-0"), token("customer", "split-c-1")]);
+    for (let round = 0; round < ROUNDS; round++) {
+      const sku = `SPLIT-${round}`;
+      expect((await call(a.url, "POST", "/api/products", { token: admin, body: { sku, name: sku, category: ["Race"], price: 1000 } })).status).toBe(201);
+      for (const warehouseId of ["w-east", "w-west"]) expect((await call(b.url, "POST", `/api/inventory/${sku}/receipts`, { token: admin, body: { warehouseId, quantity: 1 } })).status).toBe(201);
+      const placed = await Promise.all(
+        [a, b].map(async (s, i) => {
+          const res = await call(s.url, "POST", "/api/orders", { token: customers[i], body: { items: [{ sku, quantity: 1 }], shippingAddress: address, paymentMethod: "COD" } });
+          expect(res.status).toBe(202);
+          return res.body.orderId as string;
+        }),
+      );
+      const final = await Promise.all(
+        placed.map(async (orderId, i) => {
+          for (let n = 0; ; n++) {
+            const res = await call((i === 0 ? b : a).url, "GET", `/api/orders/${orderId}`, { token: customers[i] });
+            if (res.status === 200 && ["PROCESSING", "CANCELLED"].includes(res.body.status)) return `${res.body.status}${res.body.cancellationReason ? `:${res.body.cancellationReason}` : ""}`;
+            if (n > 300) throw new Error(`order ${orderId} still ${res.body?.status} after 30 s`);
+            await sleep(100);
+          }
+        }),
+      );
+      expect(final, `round ${round}`).toEqual(["PROCESSING", "PROCESSING"]);
+    }
+    expect(lawViolations(await readWholeLog(db.url))).toEqual([]);
+  }, 240_000);
 });

@@ -11,8 +11,9 @@
 //
 // Every time a unit changes hands its token grows by one. An owner renews with its token; a unit's
 // transactional work checks, in its own transaction, that the lease is still its own (fence()):
-// `FOR SHARE` makes a takeover wait for that transaction, so a stale owner can never commit work
-// after somebody else took the unit over.
+// `FOR KEY SHARE` makes a takeover (INSERT ... ON CONFLICT DO UPDATE locks the row exclusively)
+// wait for that transaction, so a stale owner can never commit work after somebody else took the
+// unit over, while the owner's own renewals (a plain UPDATE of non-key columns) never wait for it.
 //
 // All times are the database's `now()`: instances on several machines never compare their clocks.
 
@@ -118,6 +119,12 @@ export async function deregisterInstance(sql: SqlExecutor, me: InstanceIdentity)
   await sql.query(`DELETE FROM processing_instances WHERE instance_id = $1 AND incarnation = $2`, [me.instanceId, me.incarnation]);
 }
 
+/** Voids every lease and registration: only for a database no other process can reach (embedded), whose leases were all left by dead processes. */
+export async function voidAllLeases(sql: SqlExecutor): Promise<void> {
+  await sql.query(`UPDATE processing_leases SET owner = NULL, incarnation = NULL, expires_at = now() WHERE owner IS NOT NULL`);
+  await sql.query(`DELETE FROM processing_instances`);
+}
+
 /** Forgets instances dead for longer than `olderThanMs` (they stay listed, as not live, until then). */
 export async function forgetDeadInstances(sql: SqlExecutor, olderThanMs: number): Promise<void> {
   await sql.query(`DELETE FROM processing_instances WHERE expires_at < now() - $1::int * interval '1 millisecond'`, [olderThanMs]);
@@ -196,7 +203,7 @@ export class LeaseLostError extends Error {
  */
 export async function fenceLease(tx: SqlExecutor, me: InstanceIdentity, lease: HeldLease): Promise<void> {
   const { rows } = await tx.query(
-    `SELECT 1 FROM processing_leases WHERE unit = $1 AND token = $2 AND owner = $3 AND incarnation = $4 AND expires_at > now() FOR SHARE`,
+    `SELECT 1 FROM processing_leases WHERE unit = $1 AND token = $2 AND owner = $3 AND incarnation = $4 AND expires_at > now() FOR KEY SHARE`,
     [lease.unit, lease.token, me.instanceId, me.incarnation],
   );
   if (rows.length === 0) throw new LeaseLostError(lease.unit);

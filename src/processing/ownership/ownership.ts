@@ -41,6 +41,7 @@ import {
   type InstanceIdentity,
   type InstanceRecord,
   type LeaseRecord,
+  voidAllLeases,
 } from "./leases.js";
 
 /** The role that runs units of work; instances without it (API-only) never take a lease. */
@@ -80,6 +81,8 @@ export interface OwnershipOptions {
   logger?: Logger;
   /** How long to wait for a previous process with the same INSTANCE_ID to expire before giving up (default 2 x ttlMs). */
   registerTimeoutMs?: number;
+  /** The database is embedded in this process (no other can reach it): leases left by earlier processes are void at start. */
+  solo?: boolean;
 }
 
 export interface OwnershipSnapshot {
@@ -133,6 +136,7 @@ export async function startOwnership(options: OwnershipOptions): Promise<Ownersh
   const worker = options.roles.includes(PROCESSORS_ROLE);
   const log = logger?.child({ instance: me.instanceId });
   await migrateOwnership(sql);
+  if (options.solo) await voidAllLeases(sql);
 
   const registerDeadline = Date.now() + (options.registerTimeoutMs ?? 2 * ttlMs);
   while (!(await registerInstance(sql, me, { roles: options.roles, host: hostname(), pid: process.pid }, ttlMs))) {
