@@ -86,6 +86,8 @@ export class ClaimDesk {
     // Grants whose gate answer this process already has must be in the log before it is read.
     await new Promise((resolve) => setImmediate(resolve));
     await this.deps.recorder.flush(saleId);
+    // Claims that heard "unknown sale" just before another reload finished: nothing left to do.
+    if (await this.deps.gate.status(saleId)) return true;
     const sale = await this.sale(saleId);
     if (!sale || (sale.status !== "OPEN" && sale.status !== "ENDED")) return false;
     this.deps.logger?.warn({ saleId, claims: sale.claims.size }, "flash-sale gate lost the sale: reloading it from the event log");
