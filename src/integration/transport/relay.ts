@@ -56,8 +56,9 @@ export function startRelay(options: RelayOptions): RunningRelay {
   const pause = (ms: number) =>
     new Promise<void>((resolve) => {
       if (stopSignal.signal.aborted) return resolve();
-      const timer = setTimeout(resolve, ms);
-      stopSignal.signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+      const onAbort = () => (clearTimeout(timer), resolve());
+      const timer = setTimeout(() => (stopSignal.signal.removeEventListener("abort", onAbort), resolve()), ms);
+      stopSignal.signal.addEventListener("abort", onAbort, { once: true });
     });
 
   const connected = async (): Promise<Producer> => {
