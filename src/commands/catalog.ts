@@ -1,8 +1,11 @@
 // Catalog commands: products (admin), and the catalog price lookup every order and cart uses.
 
 import { DomainError } from "../aggregates/decider.js";
-import { productDecider, streamId as productStream, type Attributes, type Product, type ProductCommand } from "../aggregates/product.js";
+import { productDecider, streamId as productStream, type Attributes, type Product, type ProductCommand, type ProductState } from "../aggregates/product.js";
+import { WrongExpectedVersionError } from "../eventstore/errors.js";
 import type { EventStore } from "../eventstore/port.js";
+import { activeTraceId } from "../observability/tracing.js";
+import { decideBatch, loadedFrom } from "./command-batch.js";
 import { envelopeOf, nowIso, type CommandContext } from "./context.js";
 import { handleCommand } from "./handle-command.js";
 import { loadAggregate } from "./load.js";
@@ -33,26 +36,42 @@ export interface UpdateProductInput {
   active?: boolean;
 }
 
-/** One PATCH, up to three commands on the product's stream, each idempotent by its derived id. */
+/**
+ * One PATCH: up to three commands on the product's stream (price, details, active), decided together
+ * from one read and written in one append, so a PATCH applies entirely or not at all. Without
+ * If-Match a concurrent write makes it read and decide again; with If-Match it answers 412.
+ * Command ids derive from the request's, so a retried PATCH appends nothing twice.
+ */
 export async function updateProduct(ctx: CommandContext, sku: string, input: UpdateProductInput, expectedRevision?: number) {
   const at = nowIso(ctx);
-  const base = { store: ctx.store, streamId: productStream(sku), actor: ctx.actor, correlationId: ctx.correlationId ?? ctx.commandId };
-  const { state } = await loadAggregate(ctx.store, productDecider, productStream(sku));
-  if (state.status === "NONE") throw new DomainError("product_not_found", `no product ${sku}`, "NONE");
-  const commands: ProductCommand[] = [];
-  const { price, active, ...details } = input;
-  if (price !== undefined) commands.push({ type: "ChangeProductPrice", sku, price, at });
-  if (Object.keys(details).length > 0) commands.push({ type: "ChangeProductDetails", sku, ...details, at });
-  if (active === true && state.status === "INACTIVE") commands.push({ type: "ReactivateProduct", sku, at });
-  if (active === false && state.status === "ACTIVE") commands.push({ type: "DeactivateProduct", sku, at });
-  let last = null;
-  let expected: number | undefined = expectedRevision;
-  for (const [i, command] of commands.entries()) {
-    last = await handleCommand(ctx.store, productDecider, { ...base, command, commandId: `${ctx.commandId}:${i}`, ...(expected === undefined ? {} : { expectedRevision: expected }) });
-    if (expected !== undefined) expected = last.nextExpectedRevision;
+  const streamId = productStream(sku);
+  const traceId = activeTraceId();
+  const metadata = { correlationId: ctx.correlationId ?? ctx.commandId, actor: ctx.actor, ...(traceId === undefined ? {} : { traceId }) };
+  for (let attempt = 1; ; attempt++) {
+    const stream = loadedFrom(productDecider, await ctx.store.readStream(streamId));
+    const state = stream.state as ProductState;
+    if (state.status === "NONE") throw new DomainError("product_not_found", `no product ${sku}`, "NONE");
+    if (expectedRevision !== undefined && stream.revision !== expectedRevision) throw new WrongExpectedVersionError(streamId, expectedRevision, stream.revision);
+    const commands: ProductCommand[] = [];
+    const { price, active, ...details } = input;
+    if (price !== undefined) commands.push({ type: "ChangeProductPrice", sku, price, at });
+    if (Object.keys(details).length > 0) commands.push({ type: "ChangeProductDetails", sku, ...details, at });
+    if (active === true && state.status === "INACTIVE") commands.push({ type: "ReactivateProduct", sku, at });
+    if (active === false && state.status === "ACTIVE") commands.push({ type: "DeactivateProduct", sku, at });
+    const batch = commands.map((command, i) => ({ decider: productDecider, streamId, command, commandId: `${ctx.commandId}:${i}` }));
+    const [append] = decideBatch(batch, new Map([[streamId, stream]]), metadata).appends;
+    let position: string | null = null;
+    if (append) {
+      try {
+        position = (await ctx.store.appendToStream(streamId, append.events, { expectedRevision: append.expectedRevision })).position;
+      } catch (error) {
+        if (error instanceof WrongExpectedVersionError && expectedRevision === undefined && attempt < 8) continue;
+        throw error;
+      }
+    }
+    const after = await loadAggregate(ctx.store, productDecider, streamId);
+    return { state: after.state as Product, revision: after.revision, position: position ?? after.events.at(-1)?.position ?? null };
   }
-  const after = await loadAggregate(ctx.store, productDecider, productStream(sku));
-  return { state: after.state as Product, revision: after.revision, position: last?.position ?? after.events.at(-1)?.position ?? null };
 }
 
 export async function getProductFromLog(store: EventStore, sku: string): Promise<{ product: Product; revision: number } | undefined> {

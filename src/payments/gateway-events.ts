@@ -46,9 +46,10 @@ export function parseGatewayEvent(body: unknown): GatewayWebhookBody {
   return valid;
 }
 
+/** The event's own time when it names a real instant, else now (a gateway's clock is not ours to trust blindly). */
 function eventTime(created: string | number, clock?: { now(): Date }): string {
-  const ms = typeof created === "number" ? created * 1000 : Date.parse(created);
-  return Number.isFinite(ms) ? new Date(ms).toISOString() : (clock?.now() ?? new Date()).toISOString();
+  const at = new Date(typeof created === "number" ? created * 1000 : Date.parse(created));
+  return Number.isNaN(at.getTime()) ? (clock?.now() ?? new Date()).toISOString() : at.toISOString();
 }
 
 export function commandForGatewayEvent(body: GatewayWebhookBody, at: string): PaymentCommand {

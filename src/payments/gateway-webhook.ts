@@ -11,7 +11,7 @@ export const GatewayWebhook = Type.Object(
   {
     id: Type.String({ minLength: 1, maxLength: 255, description: "the gateway's event id: the same id again has no second effect" }),
     type: Type.Union(GATEWAY_EVENT_TYPES.map((t) => Type.Literal(t))),
-    created: Type.Union([Type.String({ minLength: 1, maxLength: 64, description: "ISO-8601 time" }), Type.Integer({ minimum: 0, description: "unix seconds" })]),
+    created: Type.Union([Type.String({ minLength: 1, maxLength: 64, description: "ISO-8601 time" }), Type.Integer({ minimum: 0, maximum: 8_640_000_000_000, description: "unix seconds" })]),
     data: Type.Object(
       {
         paymentId: Type.String({ minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9][A-Za-z0-9._:-]*$" }),

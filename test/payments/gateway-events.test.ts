@@ -87,6 +87,17 @@ describe("applyGatewayEvent", () => {
     expect((await payment(p)).refunds.map((r) => r.status)).toEqual(["PROCESSED", "FAILED"]);
   });
 
+  it("takes the time of the event from `created` only when it names a real instant", async () => {
+    const p = await initiated();
+    const before = Date.now();
+    await expect(applyGatewayEvent({ store }, { ...body("evt-far", "payment.authorized", p), created: 1e21 })).rejects.toMatchObject({ rule: "invalid_webhook_body" });
+    await applyGatewayEvent({ store }, { ...body("evt-bad", "payment.captured", p), created: "+999999-01-01T00:00:00Z" });
+    const last = (await store.readStream(paymentStream(p))).at(-1)!;
+    expect(last.type).toBe("PaymentCaptured");
+    expect(Date.parse((last.data as { at: string }).at)).toBeGreaterThanOrEqual(before - 1000);
+    expect(Date.parse((last.data as { at: string }).at)).toBeLessThanOrEqual(Date.now());
+  });
+
   it("accepts `created` as unix seconds", async () => {
     const p = await initiated();
     await applyGatewayEvent({ store }, { ...body("evt-s", "payment.captured", p), created: 1_772_359_260 });
