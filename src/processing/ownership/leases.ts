@@ -11,9 +11,9 @@
 //
 // Every time a unit changes hands its token grows by one. An owner renews with its token; a unit's
 // transactional work checks, in its own transaction, that the lease is still its own (fence()):
-// `FOR KEY SHARE` makes a takeover (INSERT ... ON CONFLICT DO UPDATE locks the row exclusively)
-// wait for that transaction, so a stale owner can never commit work after somebody else took the
-// unit over, while the owner's own renewals (a plain UPDATE of non-key columns) never wait for it.
+// `FOR KEY SHARE` makes a takeover (which locks the row FOR UPDATE first) wait for that
+// transaction, so a stale owner can never commit work after somebody else took the unit over,
+// while the owner's own renewals (a plain UPDATE of non-key columns) never wait for it.
 //
 // All times are the database's `now()`: instances on several machines never compare their clocks.
 
@@ -155,13 +155,20 @@ export async function listInstances(sql: SqlExecutor): Promise<InstanceRecord[]>
  * undefined when somebody else holds it.
  */
 export async function acquireLease(sql: SqlExecutor, me: InstanceIdentity, unit: string, ttlMs: number, freeForMs = 0): Promise<number | undefined> {
-  const { rows } = await sql.query<{ token: string | number }>(
-    `INSERT INTO processing_leases AS l (unit, owner, incarnation, token, acquired_at, renewed_at, expires_at)
+  const created = await sql.query<{ token: string | number }>(
+    `INSERT INTO processing_leases (unit, owner, incarnation, token, acquired_at, renewed_at, expires_at)
      VALUES ($1, $2, $3, 1, now(), now(), now() + $4::int * interval '1 millisecond')
-     ON CONFLICT (unit) DO UPDATE SET owner = excluded.owner, incarnation = excluded.incarnation, token = l.token + 1,
-       acquired_at = now(), renewed_at = now(), expires_at = excluded.expires_at
-     WHERE l.expires_at <= now() - $5::int * interval '1 millisecond'
-     RETURNING token`,
+     ON CONFLICT (unit) DO NOTHING RETURNING token`,
+    [unit, me.instanceId, me.incarnation, ttlMs],
+  );
+  if (created.rows[0] !== undefined) return Number(created.rows[0].token);
+  // FOR UPDATE: waits for any fenced transaction of the previous owner (FOR KEY SHARE) to end.
+  const { rows } = await sql.query<{ token: string | number }>(
+    `UPDATE processing_leases AS l SET owner = $2, incarnation = $3, token = l.token + 1, acquired_at = now(), renewed_at = now(),
+            expires_at = now() + $4::int * interval '1 millisecond'
+       FROM (SELECT unit FROM processing_leases WHERE unit = $1 AND expires_at <= now() - $5::int * interval '1 millisecond' FOR UPDATE) AS free
+      WHERE l.unit = free.unit AND l.expires_at <= now() - $5::int * interval '1 millisecond'
+      RETURNING l.token`,
     [unit, me.instanceId, me.incarnation, ttlMs, freeForMs],
   );
   return rows[0] === undefined ? undefined : Number(rows[0].token);
