@@ -13,6 +13,7 @@ import { awaitOrder, awaitStatus, paymentEvent, placeOrder } from "../api/flow.j
 import { createStorage, seedProduct, startApp, type Storage, type TestApp } from "../api/harness.js";
 import { missing, server } from "../support/env.js";
 import { settlementCsv, settlementRowsFromLog, type SettlementRow } from "../support/settlement.js";
+import { caughtUp } from "./caught-up.js";
 import { replay, replayOnTerminal } from "./spawn.js";
 
 describe.skipIf(missing(server("DATABASE_URL")))("scripts/replay.ts as a process (PostgreSQL)", () => {
@@ -60,8 +61,7 @@ describe.skipIf(missing(server("DATABASE_URL")))("scripts/replay.ts as a process
       ids.cod = (await placeOrder(app, customer, [{ sku: "SKU-R", quantity: 1 }], "COD")).orderId;
       await awaitStatus(app, customer, ids.cod, "PROCESSING");
       // Everything the saga started has settled, and every read model has caught up.
-      const head = await app.built.store.headCheckpoint();
-      expect(await app.built.projections.waitFor(head, 30_000)).toBe(true);
+      await caughtUp(app);
       settled = await settlementRowsFromLog(app.built.store);
     } finally {
       await app.close();

@@ -14,6 +14,7 @@ import { Output } from "../../src/cli/output.js";
 import { UpcasterRegistry } from "../../src/eventstore/index.js";
 import { awaitStatus, placeOrder } from "../api/flow.js";
 import { createStorage, seedProduct, startApp, type Storage } from "../api/harness.js";
+import { caughtUp } from "./caught-up.js";
 import { replay } from "./spawn.js";
 
 describe("replay on the embedded PGlite database (DATA_DIR)", () => {
@@ -27,7 +28,7 @@ describe("replay on the embedded PGlite database (DATA_DIR)", () => {
       const customer = await app.token("customer", "c-p");
       orderId = (await placeOrder(app, customer, [{ sku: "SKU-P", quantity: 1 }], "COD")).orderId;
       await awaitStatus(app, customer, orderId, "PROCESSING");
-      expect(await app.built.projections.waitFor(await app.built.store.headCheckpoint(), 30_000)).toBe(true);
+      await caughtUp(app);
     } finally {
       await app.close();
     }
