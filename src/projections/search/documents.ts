@@ -17,6 +17,7 @@ import { deletionVariants } from "../../search/fuzzy.js";
 import { indexTokens, normalisedName } from "../../search/normalise.js";
 import type { SearchDocument } from "../../search/port.js";
 import { ident, int, iso, type Projection } from "../projection.js";
+import { COUNTED_STOCK_EVENTS, stockDeltas } from "../stock-counters.js";
 
 export const SEARCH_TABLES = {
   documents: "search_documents",
@@ -30,8 +31,7 @@ export type SearchTables = { readonly [K in keyof typeof SEARCH_TABLES]: string 
 export const POPULARITY_WINDOW_DAYS = 30;
 
 const PRODUCT_TYPES = ["ProductCreated", "ProductPriceChanged", "ProductDetailsChanged", "ProductDeactivated", "ProductReactivated"];
-// Only the stock events that move `available` (commit and ship move reserved and committed units).
-const STOCK_TYPES = ["StockReceived", "StockReserved", "StockReleased", "StockReservationExpired", "StockRestocked", "StockAdjusted"];
+const STOCK_TYPES: readonly string[] = COUNTED_STOCK_EVENTS;
 const ORDER_TYPES = ["OrderPlaced", "OrderCancelled"];
 
 function schema(t: SearchTables): string {
@@ -170,23 +170,6 @@ async function refreshPopularity(sql: SqlExecutor, t: SearchTables, skus: readon
   }
 }
 
-function stockDelta(event: InventoryEvent): number {
-  switch (event.type) {
-    case "StockReceived":
-      return event.data.quantity;
-    case "StockReserved":
-      return -event.data.quantity;
-    case "StockReleased":
-    case "StockReservationExpired":
-    case "StockRestocked":
-      return event.data.quantity;
-    case "StockAdjusted":
-      return event.data.countedAvailable - event.data.previousAvailable;
-    default:
-      return 0;
-  }
-}
-
 async function apply(recorded: RecordedEvent, sql: SqlExecutor, t: SearchTables = SEARCH_TABLES): Promise<void> {
   const d = ident(t.documents);
   if (PRODUCT_TYPES.includes(recorded.type)) {
@@ -220,7 +203,7 @@ async function apply(recorded: RecordedEvent, sql: SqlExecutor, t: SearchTables 
   if (STOCK_TYPES.includes(recorded.type)) {
     const event = recorded as unknown as RecordedEvent & InventoryEvent;
     const { sku, warehouseId } = event.data;
-    const delta = stockDelta(event);
+    const delta = stockDeltas(event).available;
     const { rows } = await sql.query(
       `INSERT INTO ${ident(t.stock)} AS cur (sku, warehouse_id, available, revision) VALUES ($1, $2, $3::bigint, $4::bigint)
        ON CONFLICT (sku, warehouse_id) DO UPDATE SET available = cur.available + EXCLUDED.available, revision = EXCLUDED.revision

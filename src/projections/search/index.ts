@@ -1,18 +1,27 @@
-// Search, running: the search read model's projector (SQL, transactional) and, when
-// Elasticsearch is configured, the shipper that copies changed documents into its index. Offers
-// read-your-writes, lag, and a rebuild without downtime (`rebuildSearch`).
+// Search, running: the search read model's projector (SQL, transactional) and, when an
+// Elasticsearch engine is given, the shipper that copies changed documents into its index behind
+// a read alias. Offers read-your-writes (`waitFor`), lag, and a rebuild from position 0 without
+// downtime (`rebuildSearch`, also what `scripts/replay.ts` calls).
 
+import type { Client } from "@elastic/elasticsearch";
 import type { Logger } from "pino";
 import type { Checkpoint, EventStore } from "../../eventstore/port.js";
 import { START } from "../../eventstore/port.js";
-import type { SqlClient } from "../../infrastructure/sql/sql-client.js";
-import { startProcessor, type RetryPolicy, type RunningProcessor } from "../../processing/processor.js";
+import { migrate } from "../../infrastructure/sql/migrations.js";
+import type { SqlClient, SqlExecutor } from "../../infrastructure/sql/sql-client.js";
+import { resetProcessor, startProcessor, type RetryPolicy, type RunningProcessor } from "../../processing/processor.js";
+import { aliasTargets, createProductIndex, ElasticsearchSearchEngine, indexExists, pointAlias } from "../../search/elasticsearch/engine.js";
 import type { SearchEngine } from "../../search/port.js";
 import { PostgresSearchEngine } from "../../search/postgres/engine.js";
-import { migrateProjections, projectionStatus, projectorDefinition, rebuildShadow, type ProjectionStatus } from "../index.js";
-import { searchProjection } from "./documents.js";
+import { createTables, migrateProjections, projectorDefinition, replayInto } from "../index.js";
+import { readModelLag, type ReadModelLag } from "../lag.js";
+import { ident, shadowTables, type TableNames } from "../projection.js";
+import { SEARCH_TABLES, searchProjection } from "./documents.js";
+import { IndexShipper, indexGenerationMigrations, shipPending } from "./shipper.js";
 
 export { searchProjection, SEARCH_TABLES, toDocument } from "./documents.js";
+export { shipPending } from "./shipper.js";
+export type { ReadModelLag } from "../lag.js";
 
 export interface SearchDeps {
   store: EventStore;
@@ -21,14 +30,22 @@ export interface SearchDeps {
   retry?: Partial<RetryPolicy>;
 }
 
+export interface ElasticsearchTarget {
+  client: Client;
+  /** The read alias searches go through; indices are named `<alias>-<generation>`. */
+  alias: string;
+}
+
 export interface RunningSearch {
   readonly engine: SearchEngine;
-  /** Resolves true once documents reflect everything up to `position` and are searchable; false on timeout. */
+  /** Resolves true once search reflects everything up to `position`; false on timeout. */
   waitFor(position: Checkpoint, timeoutMs?: number): Promise<boolean>;
-  /** Lag of the search read model (and of the index it feeds). */
-  status(): Promise<ProjectionStatus[]>;
-  /** Rebuilds from position 0 beside the live model and swaps it in when caught up; searches keep being served meanwhile. */
-  rebuild(options?: { until?: Checkpoint }): Promise<void>;
+  /** Lag of the search read model, and of the Elasticsearch index when there is one. */
+  status(): Promise<ReadModelLag[]>;
+  /** Throws when search cannot answer (Elasticsearch unreachable); detail for /health/ready otherwise. */
+  readiness(): Promise<Record<string, unknown>>;
+  /** Rebuilds from position 0 beside the live model (and index) and swaps it in when caught up; searches keep being served meanwhile. */
+  rebuild(options?: { until?: Checkpoint; onAliasFlip?: RebuildSearchOptions["onAliasFlip"] }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -38,53 +55,188 @@ async function startProjector(deps: SearchDeps): Promise<RunningProcessor> {
   return projector;
 }
 
-/** Starts search on the embedded engine: PostgreSQL full-text over the search read model. */
-export async function startSearch(deps: SearchDeps): Promise<RunningSearch> {
+/**
+ * Makes the alias point at the index recorded for it (after a crash between a rebuild's swap and
+ * its alias flip), or creates the first index. A new index starts empty, so every document is
+ * marked for shipping.
+ */
+export async function ensureSearchIndex(sql: SqlClient, target: ElasticsearchTarget): Promise<string> {
+  await migrate(sql, indexGenerationMigrations);
+  const { rows } = await sql.query<{ index_name: string }>("SELECT index_name FROM search_index_generation WHERE alias = $1", [target.alias]);
+  let index = rows[0]?.index_name;
+  if (index && !(await indexExists(target.client, index))) index = undefined;
+  if (!index) {
+    index = (await aliasTargets(target.client, target.alias))[0];
+    if (!index) {
+      index = `${target.alias}-${Date.now()}`;
+      await createProductIndex(target.client, index);
+      await sql.query(`UPDATE ${ident(SEARCH_TABLES.documents)} SET ship_pending = true`);
+    }
+    await sql.query(
+      "INSERT INTO search_index_generation (alias, index_name) VALUES ($1, $2) ON CONFLICT (alias) DO UPDATE SET index_name = EXCLUDED.index_name, updated_at = now()",
+      [target.alias, index],
+    );
+  }
+  const current = await aliasTargets(target.client, target.alias);
+  if (current.length !== 1 || current[0] !== index) await pointAlias(target.client, target.alias, index);
+  return index;
+}
+
+/** Starts search: the embedded PostgreSQL engine, or Elasticsearch when `elasticsearch` is given. */
+export async function startSearch(deps: SearchDeps & { elasticsearch?: ElasticsearchTarget }): Promise<RunningSearch> {
   await migrateProjections(deps.sql, [searchProjection]);
+  const target = deps.elasticsearch;
+  const es = target ? new ElasticsearchSearchEngine(target.client, target.alias) : undefined;
+  let shipper: IndexShipper | undefined;
+  const startShipper = async () => {
+    if (!target || !es) return;
+    // The alias is the write target too (is_write_index), so a rebuild's flip redirects writes as well.
+    await ensureSearchIndex(deps.sql, target);
+    shipper = new IndexShipper(deps.sql, es, target.alias, deps.logger?.child({ processor: "search/elasticsearch" }));
+    shipper.start();
+  };
+  if (target) await migrate(deps.sql, indexGenerationMigrations);
   let projector: RunningProcessor | undefined = await startProjector(deps);
+  await startShipper().catch((error) => deps.logger?.warn({ err: error }, "Elasticsearch not reachable at start; search answers 503 until it is"));
   let rebuilding = false;
+
   return {
-    engine: new PostgresSearchEngine(deps.sql),
+    engine: es ?? new PostgresSearchEngine(deps.sql),
     async waitFor(position, timeoutMs = 5_000) {
-      if (position === START) return true;
       try {
-        await projector?.caughtUpTo(position, timeoutMs);
-        return projector !== undefined;
+        if (position !== START) await projector?.caughtUpTo(position, timeoutMs);
+        if (!projector) return false;
+        if (es && shipper) {
+          await shipper.drain();
+          await es.refresh();
+        }
+        return true;
       } catch {
         return false;
       }
     },
-    status: () => projectionStatus(deps, [searchProjection], new Set(projector ? [searchProjection.name] : [])),
+    async status() {
+      const lag = await readModelLag(deps, searchProjection.name, searchProjection.filter, projector !== undefined);
+      if (!shipper) return [lag];
+      const s = await shipper.status();
+      const behindSeconds = s.pending > 0 && s.lastShippedAt ? (Date.now() - Date.parse(s.lastShippedAt)) / 1000 : 0;
+      return [lag, { ...lag, name: "search/elasticsearch", lagSeconds: lag.lagSeconds + behindSeconds, pendingDocuments: s.pending, lastError: s.lastError }];
+    },
+    async readiness() {
+      if (!target) return { engine: "postgres" };
+      const health = await target.client.cluster.health({ index: target.alias, timeout: "2s" });
+      if (!shipper) await startShipper();
+      const s = await shipper!.status();
+      if (s.lastError) throw new Error(`index shipping failing: ${s.lastError}`);
+      return { engine: "elasticsearch", alias: target.alias, cluster: health.status, pendingDocuments: s.pending };
+    },
     async rebuild(options = {}) {
       if (rebuilding) throw new Error("search is already being rebuilt");
       rebuilding = true;
       try {
         await rebuildSearch(deps, {
+          ...(target ? { elasticsearch: target } : {}),
           pause: async () => {
             await projector?.stop();
+            await shipper?.stop();
             projector = undefined;
           },
           resume: async () => {
             projector = await startProjector(deps);
+            await startShipper();
           },
           ...(options.until === undefined ? {} : { until: options.until }),
+          ...(options.onAliasFlip ? { onAliasFlip: options.onAliasFlip } : {}),
         });
       } finally {
         rebuilding = false;
       }
     },
     async stop() {
+      await shipper?.stop();
       await projector?.stop();
       projector = undefined;
     },
   };
 }
 
+export interface RebuildSearchOptions {
+  /** Also build a new Elasticsearch index and flip the alias to it. */
+  elasticsearch?: ElasticsearchTarget;
+  /** Stop the live projector (and shipper) for the final catch-up; omit from a script where none runs. */
+  pause?: () => Promise<void>;
+  resume?: () => Promise<void>;
+  /** Do not finish before this position is in. */
+  until?: Checkpoint;
+  /** Called once, when the alias flipped (tests count flips). */
+  onAliasFlip?: (from: string[], to: string) => void;
+}
+
 /**
  * Rebuilds search from position 0 without downtime: the documents are rebuilt into shadow tables
- * while the live ones keep serving, then the projector is paused for the final catch-up and the
- * swap. From a script (no projector running here) call it without `pause`/`resume`.
+ * (and, with Elasticsearch, shipped into a new index) while the live ones keep serving; then the
+ * projector is paused, the shadow catches up to the head, and in one transaction the shadow tables
+ * replace the live ones, the checkpoint moves to where the shadow got, and the new index is
+ * recorded for the alias; then one `_aliases` call flips the alias and the old index is deleted.
+ * Events appended meanwhile are in the shadow (caught up while paused) or after the checkpoint.
  */
-export async function rebuildSearch(deps: SearchDeps, hooks: { pause?: () => Promise<void>; resume?: () => Promise<void>; until?: Checkpoint } = {}): Promise<void> {
-  await rebuildShadow(deps, searchProjection, hooks);
+export async function rebuildSearch(deps: SearchDeps, options: RebuildSearchOptions = {}): Promise<void> {
+  await migrateProjections(deps.sql, [searchProjection]);
+  const shadow = shadowTables(SEARCH_TABLES);
+  await createTables(deps.sql, searchProjection, shadow);
+  const target = options.elasticsearch;
+  const es = target ? new ElasticsearchSearchEngine(target.client, target.alias) : undefined;
+  let newIndex: string | undefined;
+  if (target) {
+    await migrate(deps.sql, indexGenerationMigrations);
+    newIndex = `${target.alias}-${Date.now()}`;
+    await createProductIndex(target.client, newIndex);
+  }
+  const ship = async () => {
+    if (es && newIndex) await shipPending(deps.sql, es, newIndex, shadow);
+  };
+  let reached = await replayInto(deps, searchProjection, shadow);
+  await ship();
+  await options.pause?.();
+  try {
+    reached = await replayInto(deps, searchProjection, shadow, reached);
+    while (options.until !== undefined && reached < options.until) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      reached = await replayInto(deps, searchProjection, shadow, reached);
+    }
+    await ship();
+    if (es && newIndex) await es.refresh(newIndex);
+    const old = target ? await aliasTargets(target.client, target.alias) : [];
+    await deps.sql.transaction(async (tx) => {
+      await swapIn(tx, SEARCH_TABLES, shadow);
+      await resetProcessor(tx, searchProjection.name);
+      if (reached !== START) await tx.query("INSERT INTO processor_checkpoints (name, checkpoint, updated_at) VALUES ($1, $2, now())", [searchProjection.name, reached]);
+      if (target && newIndex) {
+        await tx.query(
+          "INSERT INTO search_index_generation (alias, index_name) VALUES ($1, $2) ON CONFLICT (alias) DO UPDATE SET index_name = EXCLUDED.index_name, updated_at = now()",
+          [target.alias, newIndex],
+        );
+      }
+    });
+    if (target && newIndex) {
+      await pointAlias(target.client, target.alias, newIndex);
+      options.onAliasFlip?.(old, newIndex);
+      for (const index of old.filter((i) => i !== newIndex)) await target.client.indices.delete({ index, ignore_unavailable: true }).catch(() => undefined);
+    }
+  } finally {
+    await options.resume?.();
+  }
+}
+
+/** Drops each live table and renames its shadow into its place, indexes included. */
+async function swapIn(tx: SqlExecutor, live: TableNames, shadow: TableNames): Promise<void> {
+  for (const [logical, liveName] of Object.entries(live)) {
+    const shadowName = shadow[logical]!;
+    await tx.query(`DROP TABLE IF EXISTS ${ident(liveName)}`);
+    await tx.query(`ALTER TABLE ${ident(shadowName)} RENAME TO ${ident(liveName)}`);
+    const { rows } = await tx.query<{ indexname: string }>("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = $1", [liveName]);
+    for (const { indexname } of rows) {
+      if (indexname.startsWith(shadowName)) await tx.query(`ALTER INDEX ${ident(indexname)} RENAME TO ${ident(liveName + indexname.slice(shadowName.length))}`);
+    }
+  }
 }

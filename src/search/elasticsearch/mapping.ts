@@ -1,0 +1,80 @@
+// The Elasticsearch index of products: settings, mappings and the document as indexed. Only what
+// the core server build has: whitespace-analysed text (our normaliser has already folded, split
+// and expanded synonyms), keywords, numbers, booleans and a completion field.
+
+import { indexTokens, normalisedName } from "../normalise.js";
+import type { SearchDocument } from "../port.js";
+
+export const INDEX_SETTINGS = { number_of_shards: 1, number_of_replicas: 0, refresh_interval: "1s" } as const;
+
+const text = { type: "text", analyzer: "whitespace" } as const;
+
+export const INDEX_MAPPINGS = {
+  dynamic: "strict",
+  properties: {
+    sku: { type: "keyword" },
+    name: { type: "keyword", index: false },
+    name_normalised: { type: "keyword" },
+    name_terms: text,
+    brand_terms: text,
+    category_terms: text,
+    description_terms: text,
+    brand: { type: "keyword" },
+    category: { type: "keyword" },
+    price: { type: "long" },
+    currency: { type: "keyword" },
+    available: { type: "long" },
+    in_stock: { type: "boolean" },
+    active: { type: "boolean" },
+    popularity: { type: "long" },
+    created_ms: { type: "long" },
+    attribute_pairs: { type: "keyword" },
+    suggest: { type: "completion", analyzer: "whitespace", preserve_separators: true, max_input_length: 100 },
+  },
+} as const;
+
+export interface IndexedProduct {
+  sku: string;
+  name: string;
+  name_normalised: string;
+  name_terms: string;
+  brand_terms: string;
+  category_terms: string;
+  description_terms: string;
+  brand: string | null;
+  category: string[];
+  price: number;
+  currency: string;
+  available: number;
+  in_stock: boolean;
+  active: boolean;
+  popularity: number;
+  created_ms: number;
+  attribute_pairs: string[];
+  /** Absent for inactive products, so the suggester never offers them. */
+  suggest?: { input: string[] };
+}
+
+export function indexedProduct(d: SearchDocument): IndexedProduct {
+  const name = normalisedName(d.name);
+  return {
+    sku: d.sku,
+    name: d.name,
+    name_normalised: name,
+    name_terms: indexTokens(d.name).join(" "),
+    brand_terms: indexTokens(d.brand ?? "").join(" "),
+    category_terms: indexTokens(d.category.join(" ")).join(" "),
+    description_terms: indexTokens(d.description ?? "").join(" "),
+    brand: d.brand,
+    category: d.category,
+    price: d.price,
+    currency: d.currency,
+    available: d.available,
+    in_stock: d.inStock,
+    active: d.active,
+    popularity: d.popularity,
+    created_ms: Date.parse(d.createdAt),
+    attribute_pairs: Object.entries(d.attributes).map(([k, v]) => `${k}=${String(v)}`),
+    ...(d.active && name !== "" ? { suggest: { input: [name] } } : {}),
+  };
+}
