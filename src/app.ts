@@ -6,10 +6,15 @@ import { linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } 
 import { connect } from "node:net";
 import { join } from "node:path";
 import type { FastifyInstance, FastifyServerOptions } from "fastify";
+import { Client as ElasticsearchClient } from "@elastic/elasticsearch";
 import { Redis } from "ioredis";
 import { pino, type Logger } from "pino";
 import { collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import { buildServer } from "./api/server.js";
+import { hotReadRoutes } from "./api/hot-reads.js";
+import { startRedisModels } from "./projections/redis/index.js";
+import { startSearch } from "./projections/search/index.js";
+import { hotReads } from "./queries/hot.js";
 import type { ApiDeps, ReadinessCheck } from "./api/deps.js";
 import { idempotencyMigrations } from "./api/idempotency.js";
 import type { Config } from "./config.js";
@@ -189,6 +194,24 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     if (stockLockSql) stoppers.push(() => stockLockSql.close());
     const projections = await startProjections({ store, sql, startProcessor: startLeased, ...(processorLogger ? { logger: processorLogger } : {}) });
     stoppers.push(() => projections.stop());
+    // Search: Elasticsearch (index behind the alias "products") when ELASTICSEARCH_URL is set, else
+    // PostgreSQL full-text over the search read model. Hot read models in Redis when REDIS_URL is set;
+    // their reads fall back to SQL whenever Redis cannot answer. Both writers are idempotent and
+    // guarded by version/position, so they run on every instance rather than under a lease.
+    const elasticsearch = config.elasticsearchUrl ? new ElasticsearchClient({ node: config.elasticsearchUrl, requestTimeout: 10_000 }) : undefined;
+    if (elasticsearch) stoppers.push(() => elasticsearch.close());
+    const search = await startSearch({ store, sql, ...(elasticsearch ? { elasticsearch: { client: elasticsearch, alias: "products" } } : {}), ...(processorLogger ? { logger: processorLogger } : {}) });
+    stoppers.push(() => search.stop());
+    // Fails fast while Redis is down (no offline queue), so reads fall back at once instead of waiting.
+    const hotRedis = config.redisUrl ? new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000, commandTimeout: 2_000 }) : undefined;
+    if (hotRedis) {
+      hotRedis.on("error", () => undefined); // readiness reports it; the projector waits and reads fall back
+      stoppers.push(async () => void (await hotRedis.quit().catch(() => hotRedis.disconnect())));
+    }
+    const redisModels = hotRedis ? await startRedisModels({ store, sql, redis: hotRedis, ...(processorLogger ? { logger: processorLogger } : {}) }) : undefined;
+    if (redisModels) stoppers.push(() => redisModels.stop());
+    const readModelLags = async () => [...(await search.status()), ...(redisModels ? [await redisModels.status()] : [])];
+
 
     const baseUrl = options.publicBaseUrl ?? `http://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${config.port}`;
     // findPayment: the payment page also works for payments initiated before a restart.
@@ -248,6 +271,25 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       },
     });
 
+    new Gauge({
+      name: "read_model_lag_events",
+      help: "Events a search or Redis read model has still to process",
+      labelNames: ["read_model"] as const,
+      registers: [registry],
+      async collect() {
+        for (const s of await readModelLags().catch(() => [])) this.set({ read_model: s.name }, s.lagEvents);
+      },
+    });
+    new Gauge({
+      name: "read_model_lag_seconds",
+      help: "Age of the oldest event a search or Redis read model has not processed (0 when caught up)",
+      labelNames: ["read_model"] as const,
+      registers: [registry],
+      async collect() {
+        for (const s of await readModelLags().catch(() => [])) this.set({ read_model: s.name }, s.lagSeconds);
+      },
+    });
+
     const readiness: ReadinessCheck[] = [
       {
         name: "database",
@@ -278,8 +320,9 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         },
       },
     ];
-    if (config.redisUrl) readiness.push(tcpCheck("redis", config.redisUrl));
-    if (config.elasticsearchUrl) readiness.push(tcpCheck("elasticsearch", config.elasticsearchUrl));
+    if (redisModels) readiness.push({ name: "redis", check: () => redisModels.readiness() });
+    readiness.push({ name: "search", check: () => search.readiness() });
+    readiness.push({ name: "readModels", check: async () => ({ lag: Object.fromEntries((await readModelLags()).map((s) => [s.name, { events: s.lagEvents, seconds: s.lagSeconds }])) }) });
     for (const broker of config.kafkaBrokers ?? []) readiness.push(tcpCheck(`kafka:${broker}`, broker));
     readiness.push({ name: "integrationEvents", check: () => integration.status() });
     if (consumers) readiness.push({ name: "consumers", check: async () => consumers.status() });
@@ -312,8 +355,11 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         reconciliation: (range) => reconcileRefunds(sql, range),
       },
       waitFor: async (position, timeoutMs) => {
-        if (!(await projections.waitFor(position, timeoutMs))) throw new Error("read models did not catch up in time");
+        const [sqlModels, redis] = await Promise.all([projections.waitFor(position, timeoutMs), redisModels?.waitFor(position, timeoutMs) ?? true]);
+        if (!sqlModels || !redis) throw new Error("read models did not catch up in time");
       },
+      search: { engine: search.engine, waitFor: search.waitFor },
+      hot: hotReads({ sql, ...(hotRedis ? { redis: hotRedis } : {}) }),
       applyGatewayEvent: (body) => applyGatewayEvent({ store }, body),
       readiness,
       flashSales: { deps: flashSales.deps, desk: flashSales.desk },
@@ -323,7 +369,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     const app = config.roles.includes("api")
       ? await buildServer(deps, {
           ...(options.logger === undefined ? {} : { logger: options.logger }),
-          plugins: [async (a) => void (await a.register(simulatedGatewayRoutes, { gateway })), (a) => integrationEventRoutes(a, deps)],
+          plugins: [async (a) => void (await a.register(simulatedGatewayRoutes, { gateway })), (a) => integrationEventRoutes(a, deps), (a) => hotReadRoutes(a, deps)],
         })
       : await buildWorkerServer(deps, options.logger === undefined ? {} : { logger: options.logger });
     // First the server drains its requests, then the processors stop at a checkpoint, then the stores close.
