@@ -12,7 +12,7 @@ import { migrate, type Migration } from "../infrastructure/sql/migrations.js";
 import type { SqlClient, SqlExecutor } from "../infrastructure/sql/sql-client.js";
 import { DEFAULT_NAMESPACE, topicOf, type AggregateType } from "../integration/catalog.js";
 import { sendToDeadLetters } from "./dead-letters.js";
-import { admit, inboxMigrations } from "./inbox.js";
+import { admit, admitMany, inboxMigrations } from "./inbox.js";
 import { PoisonMessageError, readEvent, type ReceivedEvent } from "./message.js";
 
 export interface ConsumerDefinition {
@@ -103,13 +103,20 @@ export async function startConsumer(definition: ConsumerDefinition, options: Con
       if (messages.length === 0) return;
       // Fast path: the whole batch in one transaction.
       try {
-        const events = messages.map((m) => readEvent(batch.topic, batch.partition, m));
+        const events = messages.map((m) => readEvent(batch.topic, batch.partition, m)).filter((e): e is ReceivedEvent => e !== undefined);
+        // One statement admits the batch; the side effects of the new ones follow in the same transaction.
         const fresh = await sql.transaction(async (tx) => {
-          const out: boolean[] = [];
-          for (const e of events) if (e) out.push(await apply(tx, e));
-          return out;
+          const admitted = await admitMany(tx, events.map((e) => ({ consumer: definition.name, eventId: e.id, eventType: e.type, topic: e.topic, partition: e.partition, offset: e.offset })));
+          const handled = new Set<string>();
+          for (const e of events) {
+            if (!admitted.has(e.id) || handled.has(e.id)) continue;
+            handled.add(e.id);
+            await definition.handle(e, tx);
+          }
+          return { handled: handled.size, duplicates: events.length - handled.size };
         });
-        fresh.forEach(count);
+        stats.handled += fresh.handled;
+        stats.duplicates += fresh.duplicates;
         await commitThrough(messages[messages.length - 1]!.offset);
         return;
       } catch (error) {

@@ -43,3 +43,20 @@ export async function admit(sql: SqlExecutor, e: InboxEntry): Promise<boolean> {
   );
   return Number(rows[0]?.deliveries) === 1;
 }
+
+/**
+ * admit() for a whole batch in one statement: the ids delivered for the first time. An id
+ * repeated inside the batch counts once here; its later copies are duplicates.
+ */
+export async function admitMany(sql: SqlExecutor, entries: readonly InboxEntry[]): Promise<Set<string>> {
+  const unique = [...new Map(entries.map((e) => [`${e.consumer}\u0000${e.eventId}`, e])).values()];
+  if (unique.length === 0) return new Set();
+  const { rows } = await sql.query<{ event_id: string; deliveries: number }>(
+    `INSERT INTO consumer_inbox (consumer, event_id, event_type, topic, "partition", "offset")
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::bigint[])
+     ON CONFLICT (consumer, event_id) DO UPDATE SET deliveries = consumer_inbox.deliveries + 1
+     RETURNING event_id, deliveries`,
+    [unique.map((e) => e.consumer), unique.map((e) => e.eventId), unique.map((e) => e.eventType), unique.map((e) => e.topic), unique.map((e) => e.partition), unique.map((e) => e.offset)],
+  );
+  return new Set(rows.filter((r) => Number(r.deliveries) === 1).map((r) => r.event_id));
+}

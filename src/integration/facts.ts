@@ -69,11 +69,30 @@ function thresholdFrom(attributes: unknown): number | null {
   return typeof n === "number" && Number.isInteger(n) && n >= 0 ? n : null;
 }
 
+/**
+ * An order's facts never change once placed, so the translator keeps the recent ones in memory
+ * and saves a query on each later event of the order. (A cached entry whose transaction rolled
+ * back is harmless: the same event is handled again and yields the same facts.)
+ */
+export class OrderFactsCache {
+  private readonly entries = new Map<string, OrderFacts>();
+  constructor(private readonly capacity = 20_000) {}
+  get(orderId: string): OrderFacts | undefined {
+    return this.entries.get(orderId);
+  }
+  set(orderId: string, facts: OrderFacts): void {
+    if (this.entries.size >= this.capacity) this.entries.delete(this.entries.keys().next().value as string);
+    this.entries.set(orderId, facts);
+  }
+}
+
 /** Records what `event` teaches and returns the facts its translation needs. */
-export async function learn(sql: SqlExecutor, event: RecordedEvent): Promise<TranslationFacts> {
+export async function learn(sql: SqlExecutor, event: RecordedEvent, cache?: OrderFactsCache): Promise<TranslationFacts> {
   const d = (event.data ?? {}) as Data;
   const facts: TranslationFacts = {
     async order(orderId) {
+      const cached = cache?.get(orderId);
+      if (cached) return cached;
       const { rows } = await sql.query<{ customer_id: string; currency: string; total_amount: string | number }>(
         "SELECT customer_id, currency, total_amount FROM integration_order_facts WHERE order_id = $1",
         [orderId],
@@ -91,6 +110,7 @@ export async function learn(sql: SqlExecutor, event: RecordedEvent): Promise<Tra
 
   switch (event.type) {
     case "OrderPlaced":
+      cache?.set(String(d.orderId), { customerId: String(d.customerId), currency: String(d.currency), totalAmount: Number(d.totalAmount) });
       await sql.query(
         "INSERT INTO integration_order_facts (order_id, customer_id, currency, total_amount) VALUES ($1, $2, $3, $4) ON CONFLICT (order_id) DO NOTHING",
         [d.orderId, d.customerId, d.currency, d.totalAmount],

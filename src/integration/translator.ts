@@ -7,7 +7,7 @@ import type { SqlClient } from "../infrastructure/sql/sql-client.js";
 import { migrate } from "../infrastructure/sql/migrations.js";
 import { resetProcessor, type ProcessorDefinition } from "../processing/processor.js";
 import { AGGREGATE_TYPES } from "./catalog.js";
-import { FACT_TABLES, factsMigrations, learn } from "./facts.js";
+import { FACT_TABLES, factsMigrations, learn, OrderFactsCache } from "./facts.js";
 import { outboxMigrations, writeOutbox, type OutboxMode } from "./outbox.js";
 import { translate } from "./translate.js";
 
@@ -18,13 +18,14 @@ export async function migrateIntegration(sql: SqlClient): Promise<void> {
 }
 
 export function translatorDefinition(options: { mode: OutboxMode; name?: string }): ProcessorDefinition {
+  const cache = new OrderFactsCache();
   return {
     name: options.name ?? TRANSLATOR_NAME,
     mode: "transactional",
     filter: { streamCategories: AGGREGATE_TYPES },
     batchSize: 500,
     async handle(event, { sql }) {
-      const facts = await learn(sql, event);
+      const facts = await learn(sql, event, cache);
       await writeOutbox(sql, await translate(event, facts), options.mode);
     },
   };

@@ -23,6 +23,14 @@ export function notificationsConsumer(sender: NotificationSender = storedNotific
           "INSERT INTO notification_contacts (order_id, customer_id, name, phone) VALUES ($1, $2, $3, $4) ON CONFLICT (order_id) DO NOTHING",
           [d.orderId, d.customerId, a.name, a.phone],
         );
+        // Texts of this order's events that arrived before the number did.
+        const { rows: waiting } = await sql.query<{ id: string; template: string; body: string; created_at: Date | string }>(
+          "DELETE FROM notification_sms_awaiting_contact WHERE order_id = $1 RETURNING id::text AS id, template, body, created_at",
+          [d.orderId],
+        );
+        for (const w of waiting) {
+          await sender.send({ id: w.id, customerId: String(d.customerId), orderId: String(d.orderId), channel: "sms", template: w.template, recipient: a.phone, body: w.body, createdAt: new Date(w.created_at).toISOString() }, { sql });
+        }
         return;
       }
       const { rows } = await sql.query<{ name: string; phone: string }>("SELECT name, phone FROM notification_contacts WHERE order_id = $1", [d.orderId]);
@@ -31,8 +39,15 @@ export function notificationsConsumer(sender: NotificationSender = storedNotific
       if (!message) return;
       const base = { customerId: String(d.customerId), orderId: String(d.orderId), template: message.template, createdAt: event.time };
       await sender.send({ ...base, id: integrationEventId(event.id, "email"), channel: "email", recipient: String(d.customerId), subject: message.subject, body: message.email }, { sql });
-      // Without the order's placed event (it predates this consumer) there is no number to text.
-      if (contact) await sender.send({ ...base, id: integrationEventId(event.id, "sms"), channel: "sms", recipient: contact.phone, body: message.sms }, { sql });
+      const smsId = integrationEventId(event.id, "sms");
+      if (contact) await sender.send({ ...base, id: smsId, channel: "sms", recipient: contact.phone, body: message.sms }, { sql });
+      else {
+        // The placed event (with the phone) has not arrived yet: the text waits for it.
+        await sql.query(
+          "INSERT INTO notification_sms_awaiting_contact (id, order_id, customer_id, template, body, created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+          [smsId, base.orderId, base.customerId, base.template, message.sms, base.createdAt],
+        );
+      }
     },
   };
 }

@@ -51,6 +51,22 @@ export const notificationMigrations: readonly Migration[] = [
       CREATE INDEX notification_messages_customer ON notification_messages (customer_id, created_at DESC);
     `,
   },
+  {
+    // Topics are ordered each on its own: a payment event may arrive before its order's placed
+    // event (the one that carries the phone). Its SMS waits here until the number is known.
+    id: "consumers/notifications/002-sms-awaiting-contact",
+    sql: `
+      CREATE TABLE notification_sms_awaiting_contact (
+        id uuid PRIMARY KEY,
+        order_id text NOT NULL,
+        customer_id text NOT NULL,
+        template text NOT NULL,
+        body text NOT NULL,
+        created_at timestamptz NOT NULL
+      );
+      CREATE INDEX notification_sms_awaiting_contact_order ON notification_sms_awaiting_contact (order_id);
+    `,
+  },
 ];
 
 /** The default sender: keeps every message in notification_messages. */
