@@ -211,6 +211,11 @@ for setting in max_replication_slots max_wal_senders; do
     psql -qc "ALTER SYSTEM SET $setting = 10" && pg_restart=yes
   fi
 done
+# A stalled replication slot may hold at most this much WAL (infra/postgres/README.md); a reload applies it.
+if [[ $(pg_show max_slot_wal_keep_size) == -1 ]]; then
+  log "postgres: max_slot_wal_keep_size = 4GB"
+  psql -qc "ALTER SYSTEM SET max_slot_wal_keep_size = '4GB'" -c "SELECT pg_reload_conf()" >/dev/null
+fi
 if [[ $pg_restart == yes ]]; then
   [[ $PGHOST == 127.0.0.1 || $PGHOST == localhost ]] ||
     die "PostgreSQL at $PGHOST needs a restart for wal_level=logical; restart it yourself"
