@@ -116,10 +116,6 @@ function tcpCheck(name: string, target: string): ReadinessCheck {
   };
 }
 
-export interface SagaHandle {
-  stop(): Promise<void>;
-}
-
 export interface BuildAppOptions {
   logger?: FastifyServerOptions["logger"];
   /** Base URL clients reach this server at (payment page links, the simulated gateway's webhooks). */

@@ -15,8 +15,6 @@ export const Problem = Type.Object(
   { additionalProperties: true, $id: "Problem", description: "RFC 9457 problem details (application/problem+json)" },
 );
 
-export const Accepted = Type.Object({ position: Type.Union([Type.String(), Type.Null()]) }, { additionalProperties: true });
-
 export const ShippingAddress = Type.Object(
   {
     name: NonEmpty(),
@@ -35,12 +33,3 @@ export const PaymentMethod = Type.Union([Type.Literal("UPI"), Type.Literal("CARD
 
 export const IsoTime = Type.String({ format: "date-time" });
 
-export const errorResponses = {
-  400: Problem,
-  401: Problem,
-  403: Problem,
-  404: Problem,
-  409: Problem,
-  412: Problem,
-  422: Problem,
-};

@@ -82,7 +82,6 @@ export async function dumpTables(sql: SqlExecutor, projection: Projection, table
 
 /** ISO-8601 UTC text of a timestamp column (pg and PGlite both return Date; text is tolerated). */
 export const iso = (value: unknown): string => (value instanceof Date ? value : new Date(String(value))).toISOString();
-export const isoOrNull = (value: unknown): string | null => (value === null || value === undefined ? null : iso(value));
 
 /** bigint columns come back as strings from pg and as numbers or bigints from PGlite. */
 export const int = (value: unknown): number => (value === null || value === undefined ? 0 : Number(value));
