@@ -148,7 +148,7 @@ export async function flashSaleRoutes(app: FastifyInstance, deps: ApiDeps, flash
     async (request, reply) => {
       const { saleId } = request.params;
       const { quantity } = request.body;
-      const sale = await flash.desk.sale(saleId);
+      const sale = await flash.desk.terms(saleId);
       if (!sale) throw notFound(`flash sale ${saleId}`);
       if (quantity > sale.perCustomerLimit) throw new ProblemError(422, "Unprocessable Content", `body.quantity must be at most the sale's per-customer limit ${sale.perCustomerLimit}`, { field: "quantity", limit: sale.perCustomerLimit });
       const customerId = principalOf(request).sub;

@@ -15,6 +15,7 @@ export type DeskClaimOutcome = ClaimOutcome | { outcome: "notOpen"; status: stri
 
 export class ClaimDesk {
   private readonly reloading = new Map<string, Promise<boolean>>();
+  private readonly known = new Map<string, FlashSale>();
 
   constructor(private readonly deps: FlashSaleDeps) {}
 
@@ -22,6 +23,19 @@ export class ClaimDesk {
   async sale(saleId: string): Promise<FlashSale | undefined> {
     const s: FlashSaleState = await this.deps.writer.read(saleId);
     return s.status === "NONE" ? undefined : s;
+  }
+
+  /**
+   * The sale's terms for the claim path: read from the log once, then kept (terms never change
+   * once scheduled). Claims must not queue behind the sale's writes to learn its limit; the gate
+   * decides the rest (window, pool, counts) atomically.
+   */
+  async terms(saleId: string): Promise<FlashSale | undefined> {
+    const known = this.known.get(saleId);
+    if (known) return known;
+    const sale = await this.sale(saleId);
+    if (sale && sale.status !== "SCHEDULED") this.known.set(saleId, sale);
+    return sale;
   }
 
   async claim(request: { saleId: string; claimId: string; customerId: string; quantity: number }): Promise<DeskClaimOutcome> {

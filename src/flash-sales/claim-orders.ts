@@ -17,7 +17,7 @@ export async function takeClaimForOrder(desk: ClaimDesk, request: { claimId: str
   const { claimId, customerId } = request;
   const notFound = () => new DomainError("claim_not_found", `no flash-sale claim ${claimId} of yours`);
   const saleId = saleIdOfClaim(claimId);
-  const sale = saleId === undefined ? undefined : await desk.sale(saleId);
+  const sale = saleId === undefined ? undefined : await desk.terms(saleId);
   if (!saleId || !sale) throw notFound();
   const claim = await desk.claimOf(saleId, claimId);
   if (!claim || claim.customerId !== customerId) throw notFound();
