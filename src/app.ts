@@ -10,6 +10,8 @@ import { Client as ElasticsearchClient } from "@elastic/elasticsearch";
 import { Redis } from "ioredis";
 import { pino, type Logger } from "pino";
 import { collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import { startLagAdmission } from "./api/admission.js";
+import { pipelineLag } from "./processing/lag.js";
 import { buildServer } from "./api/server.js";
 import { hotReadRoutes } from "./api/hot-reads.js";
 import { startRedisModels } from "./projections/redis/index.js";
@@ -266,6 +268,21 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         for (const s of await projections.projectionStatus().catch(() => [])) this.set({ projection: s.name }, s.lagEvents);
       },
     });
+    // Admission control of new orders: the lag of the saga partitions and the SQL read models,
+    // measured from their stored checkpoints (src/processing/lag.ts; PostgreSQL/PGlite log only).
+    const pipeline = [...saga.partitions.map((p) => p.name), ...projections.projectors.map((p) => p.name)];
+    const admission = startLagAdmission({
+      maxLagEvents: config.eventStore === "postgres" ? config.admissionMaxLagEvents : 0,
+      maxLagSeconds: config.eventStore === "postgres" ? config.admissionMaxLagSeconds : 0,
+      measure: () => pipelineLag(sql, pipeline),
+      ...(processorLogger ? { onError: (error: unknown) => processorLogger.warn({ err: error }, "pipeline lag not measured") } : {}),
+    });
+    stoppers.push(async () => admission.stop());
+    new Gauge({ name: "order_pipeline_lag_events", help: "Events the slowest of the saga partitions and SQL read models is behind the log", registers: [registry], collect() { this.set(admission.state().events); } });
+    new Gauge({ name: "order_pipeline_lag_seconds", help: "Age of the oldest event the slowest of the saga partitions and SQL read models has not handled", registers: [registry], collect() { this.set(admission.state().seconds); } });
+    new Gauge({ name: "order_admission_open", help: "1 while new orders are admitted, 0 while they get 503 (pipeline over ADMISSION_MAX_LAG_*)", registers: [registry], collect() { this.set(admission.state().open ? 1 : 0); } });
+    new Gauge({ name: "order_admission_refused", help: "Orders and checkouts refused with 503 by admission control since start", registers: [registry], collect() { this.set(admission.state().refused); } });
+
 
     new Gauge({
       name: "read_model_lag_events",
@@ -307,6 +324,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       {
         name: "instance",
         check: async () => ({ instanceId: ownership.instanceId, roles: config.roles, owns: ownership.owned() }),
+      // Not a failure when closed: the instance is healthy and drains the backlog; only new orders wait.
+      { name: "admission", check: async () => ({ ...admission.state() }) },
       },
       {
         name: "orderSaga",
@@ -361,6 +380,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       flashSales: { deps: flashSales.deps, desk: flashSales.desk },
       instances: ownership,
       ops: createOperationsConsole({ store, sql, projections, resumeSaga: (orderId, by) => saga.resume(orderId, by) }),
+      admission,
     };
     const app = config.roles.includes("api")
       ? await buildServer(deps, {

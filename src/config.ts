@@ -43,6 +43,10 @@ export interface Config {
   rateLimitPerMinute: number;
   /** SAGA_PARTITIONS: processors the order saga runs as, each owning the orders hashed to it (1-64, default 4). */
   sagaPartitions: number;
+  /** ADMISSION_MAX_LAG_SECONDS: new orders get 503 while the order pipeline's oldest unhandled event is older than this (0 = no bound; default 10). */
+  admissionMaxLagSeconds: number;
+  /** ADMISSION_MAX_LAG_EVENTS: new orders get 503 while the order pipeline is more than this many events behind (0 = no bound; default 50,000). */
+  admissionMaxLagEvents: number;
   /** INSTANCE_ID: this process among the instances sharing the database (default: hostname-pid). */
   instanceId: string;
   /** ROLES: "api" serves HTTP, "processors" runs leased units of work (projectors, saga partitions, scheduler); default both. */
@@ -157,6 +161,8 @@ export function loadConfig(env: Env = process.env): Config {
     pgPoolMax: duration(env, "PG_POOL_MAX", 40, ""),
     rateLimitPerMinute: wholeNumber(env, "RATE_LIMIT_PER_MINUTE", 6000),
     sagaPartitions: duration(env, "SAGA_PARTITIONS", 4, ""),
+    admissionMaxLagSeconds: wholeNumber(env, "ADMISSION_MAX_LAG_SECONDS", 10),
+    admissionMaxLagEvents: wholeNumber(env, "ADMISSION_MAX_LAG_EVENTS", 50_000),
     authTokenMaxTtlMs: duration(env, "AUTH_TOKEN_MAX_TTL_MS", 24 * 3600 * 1000),
     corsOrigins: origins(env, "CORS_ORIGINS"),
     instanceId: instanceId(env),

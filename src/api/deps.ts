@@ -12,6 +12,7 @@ import type { FlashSalesApi } from "./flash-sales.js";
 import { requestId } from "./idempotency.js";
 import type { CommandContext } from "../commands/context.js";
 import type { InstancesSource } from "./instances.js";
+import type { AdmissionGate } from "./admission.js";
 import type { Redis } from "ioredis";
 import type { OperationsConsole } from "../operations/console.js";
 
@@ -55,6 +56,8 @@ export interface ApiDeps {
   now?: () => Date;
   /** Bearer-token rules beyond AUTH_JWT_SECRET (src/api/auth.ts); absent: HS256 only, `exp` at most a day ahead. */
   tokenPolicy?: Omit<TokenPolicy, "secret" | "now">;
+  /** Admission control of new orders (src/api/admission.ts): 503 while the order pipeline is over its lag bound; absent: always admitted. */
+  admission?: AdmissionGate;
   /** CORS_ORIGINS: browser origins allowed to call the API; absent or empty: none (same origin only). */
   corsOrigins?: string[];
 }

@@ -118,6 +118,7 @@ export async function orderRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
     async (request, reply) => {
       const p = principalOf(request);
       const b = request.body;
+      deps.admission?.admit(); // before anything is written: 503 while the order pipeline is over its lag bound
       const customerId = b.customerId !== undefined && p.roles.includes("admin") ? b.customerId : p.sub;
       let orderId = requestId(request, "order");
       let flashSale: ClaimedOrder["flashSale"] | undefined;

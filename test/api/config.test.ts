@@ -3,7 +3,7 @@ import { ConfigError, loadConfig } from "../../src/config.js";
 
 describe("configuration", () => {
   it("has the contract's defaults", () => {
-    expect(loadConfig({})).toEqual({ port: 3000, host: "127.0.0.1", dataDir: "./data", eventStore: "postgres", paymentTimeoutMs: 900_000, reservationTtlMs: 900_000, returnWindowMs: 864_000_000, pgPoolMax: 40, rateLimitPerMinute: 6000, sagaPartitions: 4, authTokenMaxTtlMs: 86_400_000, corsOrigins: [] });
+    expect(loadConfig({})).toEqual({ port: 3000, host: "127.0.0.1", dataDir: "./data", eventStore: "postgres", paymentTimeoutMs: 900_000, reservationTtlMs: 900_000, returnWindowMs: 864_000_000, pgPoolMax: 40, rateLimitPerMinute: 6000, sagaPartitions: 4, admissionMaxLagSeconds: 10, admissionMaxLagEvents: 50_000, authTokenMaxTtlMs: 86_400_000, corsOrigins: [] });
   });
   it("reads every variable", () => {
     const c = loadConfig({
@@ -38,6 +38,8 @@ describe("configuration", () => {
     ["RESERVATION_TTL_MS", "0"],
     ["RETURN_WINDOW_MS", "10 days"],
     ["PG_POOL_MAX", "0"],
+    ["ADMISSION_MAX_LAG_SECONDS", "-1"],
+    ["ADMISSION_MAX_LAG_EVENTS", "lots"],
     ["PG_POOL_MAX", "5000"],
   ])("rejects %s=%s with an error naming the variable", (variable, value) => {
     let caught: unknown;
