@@ -90,7 +90,7 @@ export async function cartRoutes(app: FastifyInstance, deps: ApiDeps): Promise<v
 
   app.post<{ Body: Static<typeof Checkout> }>(
     "/api/cart/checkout",
-    { schema: { tags: ["cart"], summary: "Check the cart out into an order: the same 202 as placing an order", body: Checkout, response: { 202: OrderAccepted, ...problems(404, 409, 413, 415, 422, 501) } }, onRequest: customer },
+    { schema: { tags: ["cart"], summary: "Check the cart out into an order: the same 202 as placing an order", body: Checkout, response: { 202: OrderAccepted, ...problems(404, 409, 413, 415, 422, 501, 503) } }, onRequest: customer },
       deps.admission?.admit(); // before anything is written: 503 while the order pipeline is over its lag bound
     async (request, reply) => {
       const { flashSaleClaimId, ...body } = request.body;

@@ -114,7 +114,7 @@ export async function orderRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
 
   app.post<{ Body: Static<typeof PlaceOrderBody> }>(
     "/api/orders",
-    { schema: { tags: ["orders"], summary: "Place an order; prices come from the catalog (or the flash sale of flashSaleClaimId)", body: PlaceOrderBody, response: { 202: OrderAccepted, ...problems(404, 409, 413, 415, 422, 501) } }, onRequest: customer },
+    { schema: { tags: ["orders"], summary: "Place an order; prices come from the catalog (or the flash sale of flashSaleClaimId)", body: PlaceOrderBody, response: { 202: OrderAccepted, ...problems(404, 409, 413, 415, 422, 501, 503) } }, onRequest: customer },
     async (request, reply) => {
       const p = principalOf(request);
       const b = request.body;
