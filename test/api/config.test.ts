@@ -1,9 +1,10 @@
+import { hostname } from "node:os";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../src/config.js";
 
 describe("configuration", () => {
   it("has the contract's defaults", () => {
-    expect(loadConfig({})).toEqual({ port: 3000, host: "127.0.0.1", dataDir: "./data", eventStore: "postgres", paymentTimeoutMs: 900_000, reservationTtlMs: 900_000, returnWindowMs: 864_000_000, pgPoolMax: 40, rateLimitPerMinute: 6000, sagaPartitions: 4, admissionMaxLagSeconds: 10, admissionMaxLagEvents: 50_000, authTokenMaxTtlMs: 86_400_000, corsOrigins: [] });
+    expect(loadConfig({})).toEqual({ port: 3000, host: "127.0.0.1", dataDir: "./data", eventStore: "postgres", paymentTimeoutMs: 900_000, reservationTtlMs: 900_000, returnWindowMs: 864_000_000, pgPoolMax: 40, rateLimitPerMinute: 6000, sagaPartitions: 4, admissionMaxLagSeconds: 10, admissionMaxLagEvents: 50_000, authTokenMaxTtlMs: 86_400_000, corsOrigins: [], instanceId: `${hostname()}-${process.pid}`, roles: ["api", "processors"] });
   });
   it("reads every variable", () => {
     const c = loadConfig({
@@ -41,6 +42,10 @@ describe("configuration", () => {
     ["ADMISSION_MAX_LAG_SECONDS", "-1"],
     ["ADMISSION_MAX_LAG_EVENTS", "lots"],
     ["PG_POOL_MAX", "5000"],
+    ["INSTANCE_ID", "has spaces"],
+    ["INSTANCE_ID", "-leading-dash"],
+    ["ROLES", "api,worker"],
+    ["ROLES", "api"],
   ])("rejects %s=%s with an error naming the variable", (variable, value) => {
     let caught: unknown;
     try {
@@ -51,6 +56,13 @@ describe("configuration", () => {
     expect(caught).toBeInstanceOf(ConfigError);
     expect((caught as ConfigError).variable).toBe(variable);
     expect((caught as Error).message.split("\n")).toHaveLength(1);
+  });
+  it("reads INSTANCE_ID and ROLES (API-only or worker-only instances share a PostgreSQL database)", () => {
+    const db = { DATABASE_URL: "postgres://u@db:5432/shop" };
+    expect(loadConfig({ ...db, INSTANCE_ID: "api-1.eu:2", ROLES: "api" })).toMatchObject({ instanceId: "api-1.eu:2", roles: ["api"] });
+    expect(loadConfig({ ...db, ROLES: " processors " }).roles).toEqual(["processors"]);
+    expect(loadConfig({ ...db, ROLES: "processors,api" }).roles).toEqual(["api", "processors"]);
+    expect(loadConfig({ ROLES: "processors" }).roles).toEqual(["processors"]);
   });
   it("requires EVENTSTORE_URL for EVENT_STORE=eventstoredb", () => {
     expect(() => loadConfig({ EVENT_STORE: "eventstoredb" })).toThrow(/EVENTSTORE_URL/);
