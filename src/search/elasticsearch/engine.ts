@@ -135,6 +135,7 @@ export class ElasticsearchSearchEngine implements SearchEngine {
             field: "suggest",
             size: SUGGEST_CANDIDATES,
             skip_duplicates: false,
+            contexts: { stock: [{ context: "in", boost: 4 }, { context: "out", boost: 1 }] },
             ...([...q].length >= 3 ? { fuzzy: { fuzziness: 1, transpositions: true, min_length: 3, prefix_length: 1 } } : {}),
           },
         },

@@ -29,7 +29,8 @@ export const INDEX_MAPPINGS = {
     popularity: { type: "long" },
     created_ms: { type: "long" },
     attribute_pairs: { type: "keyword" },
-    suggest: { type: "completion", analyzer: "whitespace", preserve_separators: true, max_input_length: 100 },
+    // The stock context lets the suggester rank in-stock names first before it cuts its list.
+    suggest: { type: "completion", analyzer: "whitespace", preserve_separators: true, max_input_length: 100, contexts: [{ name: "stock", type: "category" }] },
   },
 } as const;
 
@@ -52,7 +53,7 @@ export interface IndexedProduct {
   created_ms: number;
   attribute_pairs: string[];
   /** Absent for inactive products, so the suggester never offers them. */
-  suggest?: { input: string[] };
+  suggest?: { input: string[]; contexts: { stock: string[] } };
 }
 
 export function indexedProduct(d: SearchDocument): IndexedProduct {
@@ -75,6 +76,6 @@ export function indexedProduct(d: SearchDocument): IndexedProduct {
     popularity: d.popularity,
     created_ms: Date.parse(d.createdAt),
     attribute_pairs: Object.entries(d.attributes).map(([k, v]) => `${k}=${String(v)}`),
-    ...(d.active && name !== "" ? { suggest: { input: [name] } } : {}),
+    ...(d.active && name !== "" ? { suggest: { input: [name], contexts: { stock: [d.inStock ? "in" : "out"] } } } : {}),
   };
 }
