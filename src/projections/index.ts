@@ -325,7 +325,9 @@ export async function rebuildShadow(
       reached = await replayInto(deps, projection, shadow, reached, 500, onPage);
     }
     await deps.sql.transaction(async (tx) => {
-      if (!hooks.pause) {
+      // (Embedded PGlite is one process's alone, with one connection: no projector can run
+      // elsewhere, and the store's reads would queue behind this very transaction.)
+      if (!hooks.pause && deps.sql.dialect === "postgres") {
         // A script beside a running server (replay rebuild --shadow): the live projector keeps
         // writing the live tables. Lock them (its next write waits, then finds the swapped-in
         // tables) and bring the shadow up to everything committed by now inside this transaction,
