@@ -22,7 +22,7 @@ describe("replay on the embedded PGlite database (DATA_DIR)", () => {
   let orderId: string;
   beforeAll(async () => {
     storage = await createStorage("pglite");
-    const app = await startApp(storage);
+    const app = await startApp(storage, { ADMISSION_MAX_LAG_SECONDS: "0", ADMISSION_MAX_LAG_EVENTS: "0" });
     try {
       await seedProduct(app, "SKU-P", 5_000, 10);
       const customer = await app.token("customer", "c-p");
