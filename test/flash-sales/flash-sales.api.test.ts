@@ -146,7 +146,7 @@ export function flashSaleApiSuite(name: string, env: () => Record<string, string
       expect(await app.eventCount()).toBe(afterFirst);
     });
 
-    it("claims become orders at the sale price; paid orders draw from the sale's reservation in batches; a failed payment returns the units to the pool; after the end the unsold units go back and the stock law holds", async () => {
+    it("claims become orders at the sale price; paid orders draw from the sale's reservation in batches; a failed payment and a cancellation return the units to the pool; after the end the unsold units go back and the stock law holds", async () => {
       const sale = await putOnSale({ quantity: 6, perCustomerLimit: 2, endsInMs: 20 * SECOND, holdTtlMs: 8 * SECOND, price: 12_300 });
       const buyers = await Promise.all(["b1", "b2", "b3"].map((b) => customer(`c-${b}-${sale.saleId}`)));
       const claims = await Promise.all(buyers.map((t) => claim(sale.saleId, t, 2)));
@@ -173,6 +173,13 @@ export function flashSaleApiSuite(name: string, env: () => Record<string, string
       await eventually(async () => (await app.request("GET", `/api/flash-sales/${sale.saleId}`, { token: admin })).body.remaining === 2, 10_000, "the units back in the pool");
       const late = await claim(sale.saleId, await customer(`c-late-${sale.saleId}`), 2);
       expect(late.status).toBe(201);
+      // a paid, drawn order cancelled while the sale runs: its units go back into the sale's pool
+      expect((await app.request("POST", `/api/orders/${ids[0]}/cancel`, { token: buyers[0]!, body: { reason: "changed my mind" } })).status).toBe(202);
+      await awaitStatus(app, buyers[0]!, ids[0]!, "CANCELLED");
+      await eventually(async () => (await app.request("GET", `/api/flash-sales/${sale.saleId}`, { token: admin })).body.remaining === 2, 10_000, "the cancelled order's units back in the pool");
+      const returned = await inventoryOf(app.built.store, sale.sku);
+      expect(returned.reservations.get(ids[0]!)?.status).toBe("RELEASED");
+      expect(returned).toMatchObject({ committed: 2, reserved: 4 });
 
       // the late claimant never orders: the hold expires, the sale ends, 2 unsold units go back
       await eventually(
@@ -184,13 +191,13 @@ export function flashSaleApiSuite(name: string, env: () => Record<string, string
         "the sale to end",
       );
       const ended = await saleOf(app.built.store, sale.saleId);
-      expect(ended.unsold).toBe(2);
+      expect(ended.unsold).toBe(4);
       expect(saleLawHolds(ended)).toBe(true);
       const after = await inventoryOf(app.built.store, sale.sku);
       expect(stockLawHolds(after)).toBe(true);
-      expect(after).toMatchObject({ available: 20 - 6 + 2, reserved: 0, committed: 4 });
+      expect(after).toMatchObject({ available: 20 - 6 + 4, reserved: 0, committed: 2 });
       expect(after.sales.get(sale.saleId)).toEqual({ setAside: 6, left: 0 });
-      expect((await app.request("GET", `/api/flash-sales/${sale.saleId}`, { token: admin })).body).toMatchObject({ status: "ENDED", remaining: 0, unsold: 2 });
+      expect((await app.request("GET", `/api/flash-sales/${sale.saleId}`, { token: admin })).body).toMatchObject({ status: "ENDED", remaining: 0, unsold: 4 });
       expect((await claim(sale.saleId, await customer("c-after"), 1)).status).toBe(410);
     }, 90_000);
 
