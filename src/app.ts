@@ -198,7 +198,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     // guarded by version/position, so they run on every instance rather than under a lease.
     const elasticsearch = config.elasticsearchUrl ? new ElasticsearchClient({ node: config.elasticsearchUrl, requestTimeout: 10_000 }) : undefined;
     if (elasticsearch) stoppers.push(() => elasticsearch.close());
-    const search = await startSearch({ store, sql, ...(elasticsearch ? { elasticsearch: { client: elasticsearch, alias: "products" } } : {}), ...(processorLogger ? { logger: processorLogger } : {}) });
+    const search = await startSearch({ store, sql, startProcessor: startLeased, ...(elasticsearch ? { elasticsearch: { client: elasticsearch, alias: "products" } } : {}), ...(processorLogger ? { logger: processorLogger } : {}) });
     stoppers.push(() => search.stop());
     // Fails fast while Redis is down (no offline queue), so reads fall back at once instead of waiting.
     const hotRedis = config.redisUrl ? new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000, commandTimeout: 2_000 }) : undefined;
@@ -206,7 +206,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       hotRedis.on("error", () => undefined); // readiness reports it; the projector waits and reads fall back
       stoppers.push(async () => void (await hotRedis.quit().catch(() => hotRedis.disconnect())));
     }
-    const redisModels = hotRedis ? await startRedisModels({ store, sql, redis: hotRedis, ...(processorLogger ? { logger: processorLogger } : {}) }) : undefined;
+    const redisModels = hotRedis ? await startRedisModels({ store, sql, redis: hotRedis, startProcessor: startLeased, ...(processorLogger ? { logger: processorLogger } : {}) }) : undefined;
     if (redisModels) stoppers.push(() => redisModels.stop());
     const readModelLags = async () => [...(await search.status()), ...(redisModels ? [await redisModels.status()] : [])];
 

@@ -11,7 +11,7 @@ import type { Logger } from "pino";
 import type { Checkpoint, EventStore } from "../../eventstore/port.js";
 import { START } from "../../eventstore/port.js";
 import type { SqlClient } from "../../infrastructure/sql/sql-client.js";
-import { resetProcessor, startProcessor, type ProcessorDefinition, type RetryPolicy, type RunningProcessor } from "../../processing/processor.js";
+import { resetProcessor, startProcessor, type ProcessorDefinition, type ProcessorDeps, type RetryPolicy, type RunningProcessor } from "../../processing/processor.js";
 import { readModelLag, type ReadModelLag } from "../lag.js";
 import { HOT_EVENT_TYPES, hotKeyOf, hotOperations, type HotOperation } from "./operations.js";
 import { applyBatch } from "./script.js";
@@ -31,6 +31,8 @@ export interface RedisModelDeps {
   base?: string;
   logger?: Logger;
   retry?: Partial<RetryPolicy>;
+  /** Starts the projector (default startProcessor); several instances pass the leased one (src/processing/ownership). */
+  startProcessor?: (definition: ProcessorDefinition, deps: ProcessorDeps) => Promise<RunningProcessor>;
 }
 
 export interface RunningRedisModels {
@@ -133,7 +135,7 @@ export async function startRedisModels(deps: RedisModelDeps): Promise<RunningRed
   };
 
   const start = async () => {
-    const p = await startProcessor(definition, deps);
+    const p = await (deps.startProcessor ?? startProcessor)(definition, deps);
     await p.caughtUpTo(START, 30_000);
     return p;
   };

@@ -9,7 +9,7 @@ import type { Checkpoint, EventStore } from "../../eventstore/port.js";
 import { START } from "../../eventstore/port.js";
 import { migrate } from "../../infrastructure/sql/migrations.js";
 import type { SqlClient, SqlExecutor } from "../../infrastructure/sql/sql-client.js";
-import { resetProcessor, startProcessor, type RetryPolicy, type RunningProcessor } from "../../processing/processor.js";
+import { resetProcessor, startProcessor, type ProcessorDefinition, type ProcessorDeps, type RetryPolicy, type RunningProcessor } from "../../processing/processor.js";
 import { aliasTargets, createProductIndex, ElasticsearchSearchEngine, indexExists, pointAlias } from "../../search/elasticsearch/engine.js";
 import type { SearchEngine } from "../../search/port.js";
 import { PostgresSearchEngine } from "../../search/postgres/engine.js";
@@ -28,6 +28,8 @@ export interface SearchDeps {
   sql: SqlClient;
   logger?: Logger;
   retry?: Partial<RetryPolicy>;
+  /** Starts the projector (default startProcessor); several instances pass the leased one (src/processing/ownership). */
+  startProcessor?: (definition: ProcessorDefinition, deps: ProcessorDeps) => Promise<RunningProcessor>;
 }
 
 export interface ElasticsearchTarget {
@@ -50,7 +52,7 @@ export interface RunningSearch {
 }
 
 async function startProjector(deps: SearchDeps): Promise<RunningProcessor> {
-  const projector = await startProcessor(projectorDefinition(searchProjection), deps);
+  const projector = await (deps.startProcessor ?? startProcessor)(projectorDefinition(searchProjection), deps);
   await projector.caughtUpTo(START, 30_000);
   return projector;
 }
