@@ -96,9 +96,15 @@ export async function startConsumer(definition: ConsumerDefinition, options: Con
   const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
   await consumer.subscribe({ topics: definition.aggregateTypes.map((a) => topicOf(a, namespace)), fromBeginning: true });
   await consumer.run({
-    autoCommit: false,
-    eachBatch: async ({ batch, heartbeat, isRunning, isStale }) => {
-      const commitThrough = (offset: string) => consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(offset) + 1n).toString() }]);
+    // Offsets are resolved only once a message's transaction (or dead letter) is durable, and
+    // committed at most once a second and on leaving the group: a crash re-delivers at most
+    // that second's messages, which the inbox drops. Partitions are handled concurrently.
+    autoCommit: true,
+    autoCommitInterval: 1_000,
+    eachBatchAutoResolve: false,
+    partitionsConsumedConcurrently: 3,
+    eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
+      const commitThrough = async (offset: string) => resolveOffset(offset);
       const messages = batch.messages;
       if (messages.length === 0) return;
       // Fast path: the whole batch in one transaction.
