@@ -1,0 +1,168 @@
+// Search benchmark: query latency at concurrency 16 (a typo query with facets) on the embedded
+// engine and on Elasticsearch, the indexing rate from the log against a raw `_bulk` of the same
+// documents, and event -> searchable lag while orders flow at a fixed rate.
+//
+//   npm run bench:search -- [--products 20000] [--seconds 10] [--order-rate 200]
+//
+// PostgreSQL (a throwaway database) when DATABASE_URL is set, else PGlite; the Elasticsearch part
+// runs when ELASTICSEARCH_URL is set. The last line is one JSON object.
+
+import { randomUUID } from "node:crypto";
+import { Client } from "@elastic/elasticsearch";
+import { Command } from "commander";
+import { openEventStore, openSqlClient, type EventStore, type NewEvent } from "../src/eventstore/index.js";
+import { createPgClient } from "../src/infrastructure/sql/pg-client.js";
+import type { SqlClient } from "../src/infrastructure/sql/sql-client.js";
+import { startSearch, toDocument, type RunningSearch } from "../src/projections/search/index.js";
+import { createProductIndex } from "../src/search/elasticsearch/engine.js";
+import { indexedProduct } from "../src/search/elasticsearch/mapping.js";
+import { DEFAULT_FACETS, type ProductSearchQuery } from "../src/search/port.js";
+import { createTestDatabase, type TestDatabase } from "../test/support/database.js";
+import { percentile, round, runFor } from "./support.js";
+
+const options = new Command()
+  .option("--products <n>", "products in the catalog", "20000")
+  .option("--seconds <n>", "seconds per latency run", "10")
+  .option("--order-rate <n>", "orders per second during the lag run", "200")
+  .parse()
+  .opts<{ products: string; seconds: string; orderRate: string }>();
+const PRODUCTS = Number(options.products);
+const SECONDS = Number(options.seconds);
+const ORDER_RATE = Number(options.orderRate);
+
+const WORDS = ["Swift", "Silent", "Bright", "Compact", "Rugged", "Classic", "Ultra", "Smart"];
+const NOUNS = ["Phone", "Laptop", "Headphones", "Speaker", "Kettle", "Lamp", "Sneakers", "Watch"];
+const BRANDS = ["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark"];
+const meta = { correlationId: "bench", causationId: "bench", actor: "bench:search" };
+const at = new Date().toISOString();
+
+async function openSql(): Promise<{ sql: SqlClient; drop(): Promise<void> }> {
+  if (process.env.DATABASE_URL) {
+    const db: TestDatabase = await createTestDatabase();
+    const sql = createPgClient({ connectionString: db.url, max: 20 });
+    return { sql, drop: async () => { await sql.close(); await db.drop(); } };
+  }
+  const sql = await openSqlClient({});
+  return { sql, drop: () => sql.close() };
+}
+
+async function seed(store: EventStore): Promise<number> {
+  let next = 0;
+  let events = 0;
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      for (let i = next++; i < PRODUCTS; i = next++) {
+        const sku = `B-${i}`;
+        const created: NewEvent = {
+          id: randomUUID(),
+          type: "ProductCreated",
+          data: { sku, name: `${WORDS[i % 8]} ${NOUNS[(i >> 3) % 8]} ${i}`, description: `Item ${i}`, category: ["Catalog", NOUNS[(i >> 3) % 8]!], brand: BRANDS[i % 6]!, price: 1_000 + ((i * 7919) % 5_000_000), currency: "INR", attributes: { color: ["black", "white", "red"][i % 3]! }, at },
+          metadata: meta,
+        };
+        await store.appendToStream(`product-${sku}`, [created]);
+        await store.appendToStream(`inventory-${sku}@BLR`, [{ id: randomUUID(), type: "StockReceived", data: { sku, warehouseId: "BLR", quantity: 1 + (i % 20), at }, metadata: meta }]);
+        events += 2;
+      }
+    }),
+  );
+  return events;
+}
+
+const typoQuery: ProductSearchQuery = { q: "swfit phnoe", categories: [], brands: ["Acme", "Hooli"], attributes: {}, sort: "relevance", page: 1, size: 20, facets: [...DEFAULT_FACETS, "attr.color"] };
+
+async function indexRun(store: EventStore, sql: SqlClient, elasticsearch?: { client: Client; alias: string }): Promise<{ search: RunningSearch; seconds: number }> {
+  const head = await store.headCheckpoint();
+  const started = performance.now();
+  const search = await startSearch({ store, sql, ...(elasticsearch ? { elasticsearch } : {}) });
+  if (!(await search.waitFor(head, 30 * 60_000))) throw new Error("indexing did not finish");
+  return { search, seconds: (performance.now() - started) / 1000 };
+}
+
+async function lagRun(store: EventStore, search: RunningSearch): Promise<{ p50Ms: number; p99Ms: number; orders: number }> {
+  const lags: number[] = [];
+  const waits: Promise<void>[] = [];
+  const interval = 1000 / ORDER_RATE;
+  const started = performance.now();
+  let n = 0;
+  while (performance.now() - started < SECONDS * 1000) {
+    const due = started + n * interval;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    const i = n++;
+    const sku = `B-${i % PRODUCTS}`;
+    const t0 = performance.now();
+    const placed = store.appendToStream(`order-bench-${randomUUID()}`, [
+      { id: randomUUID(), type: "OrderPlaced", data: { orderId: `bench-${i}-${randomUUID()}`, customerId: "c", lines: [{ sku, quantity: 1, unitPrice: 1_000 }], subtotal: 1_000, discountAmount: 0, totalAmount: 1_000, currency: "INR", paymentMethod: "COD", paymentRequired: false, shippingAddress: {}, at: new Date().toISOString() }, metadata: meta },
+    ]);
+    // Every 10th order is followed until searchable (its product's popularity changed).
+    if (i % 10 === 0) waits.push(placed.then(async (r) => { if (await search.waitFor(r.position, 60_000)) lags.push(performance.now() - t0); }));
+    else waits.push(placed.then(() => undefined));
+  }
+  await Promise.all(waits);
+  lags.sort((a, b) => a - b);
+  return { p50Ms: round(percentile(lags, 50)), p99Ms: round(percentile(lags, 99)), orders: n };
+}
+
+async function main(): Promise<void> {
+  const log = await openSql();
+  const store = await openEventStore({ sql: log.sql, pollIntervalMs: 10 });
+  const result: Record<string, unknown> = { products: PRODUCTS, database: process.env.DATABASE_URL ? "postgres" : "pglite", concurrency: 16, seconds: SECONDS };
+  try {
+    const t0 = performance.now();
+    const events = await seed(store);
+    console.log(`seeded ${PRODUCTS} products (${events} events) in ${round((performance.now() - t0) / 1000)} s`);
+
+    const embedded = await indexRun(store, log.sql);
+    result.embeddedIndexEventsPerS = round(events / embedded.seconds);
+    const e = await runFor(SECONDS, 16, async () => void (await embedded.search.engine.search(typoQuery)));
+    result.embedded = { p50Ms: round(e.p50Ms), p99Ms: round(e.p99Ms), queriesPerS: round(e.perSecond) };
+    console.log(`embedded: indexed ${result.embeddedIndexEventsPerS} events/s; typo query with facets p50 ${round(e.p50Ms)} ms, p99 ${round(e.p99Ms)} ms (${round(e.perSecond)}/s)`);
+    result.embeddedLag = await lagRun(store, embedded.search);
+    console.log(`embedded: event -> searchable at ${ORDER_RATE} orders/s: p50 ${(result.embeddedLag as { p50Ms: number }).p50Ms} ms, p99 ${(result.embeddedLag as { p99Ms: number }).p99Ms} ms`);
+    await embedded.search.stop();
+
+    if (process.env.ELASTICSEARCH_URL) {
+      const client = new Client({ node: process.env.ELASTICSEARCH_URL });
+      const alias = `bench-products-${Date.now()}`;
+      const readModel = await openSql();
+      try {
+        const es = await indexRun(store, readModel.sql, { client, alias });
+        const indexRate = events / es.seconds;
+        // The baseline: the same documents, already built, sent by raw _bulk in pages of 500.
+        const { rows } = await readModel.sql.query<Record<string, unknown>>("SELECT * FROM search_documents");
+        const documents = rows.map(toDocument).map(indexedProduct);
+        const raw = `${alias}-raw`;
+        await createProductIndex(client, raw);
+        const b0 = performance.now();
+        for (let i = 0; i < documents.length; i += 500) {
+          await client.bulk({ operations: documents.slice(i, i + 500).flatMap((d) => [{ index: { _index: raw, _id: d.sku } }, d]) });
+        }
+        const rawSeconds = (performance.now() - b0) / 1000;
+        // Raw _bulk moves documents, the pipeline moves events (2 per product here): compare per product.
+        const rawDocsPerS = documents.length / rawSeconds;
+        const pipelineDocsPerS = PRODUCTS / es.seconds;
+        result.elasticsearchIndexEventsPerS = round(indexRate);
+        result.rawBulkDocsPerS = round(rawDocsPerS);
+        result.indexRatio = round(pipelineDocsPerS / rawDocsPerS, 2);
+        console.log(`elasticsearch: indexed ${round(indexRate)} events/s (${round(pipelineDocsPerS)} products/s) vs raw _bulk ${round(rawDocsPerS)} docs/s: ratio ${result.indexRatio}`);
+        const s = await runFor(SECONDS, 16, async () => void (await es.search.engine.search(typoQuery)));
+        result.elasticsearch = { p50Ms: round(s.p50Ms), p99Ms: round(s.p99Ms), queriesPerS: round(s.perSecond) };
+        console.log(`elasticsearch: typo query with facets p50 ${round(s.p50Ms)} ms, p99 ${round(s.p99Ms)} ms (${round(s.perSecond)}/s)`);
+        result.elasticsearchLag = await lagRun(store, es.search);
+        console.log(`elasticsearch: event -> searchable at ${ORDER_RATE} orders/s: p50 ${(result.elasticsearchLag as { p50Ms: number }).p50Ms} ms, p99 ${(result.elasticsearchLag as { p99Ms: number }).p99Ms} ms`);
+        await es.search.stop();
+        await client.indices.delete({ index: raw, ignore_unavailable: true });
+        for (const index of Object.keys(await client.indices.getAlias({ name: alias }))) await client.indices.delete({ index });
+      } finally {
+        await readModel.drop();
+        await client.close();
+      }
+    }
+  } finally {
+    await store.close();
+    await log.drop();
+  }
+  console.log(JSON.stringify(result));
+}
+
+await main();
