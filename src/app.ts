@@ -323,8 +323,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       },
       {
         name: "instance",
-      },
         check: async () => ({ instanceId: ownership.instanceId, roles: config.roles, owns: ownership.owned() }),
+      },
       // Not a failure when closed: the instance is healthy and drains the backlog; only new orders wait.
       { name: "admission", check: async () => ({ ...admission.state() }) },
       {
