@@ -36,7 +36,7 @@ export async function operationsRoutes(app: FastifyInstance, deps: ApiDeps): Pro
     const down = results.filter(([, r]) => r.status !== "up").map(([name]) => name);
     if (down.length === 0) return reply.code(200).send({ status: "ready", dependencies });
     // Not ready is an error answer like any other: problem+json, with the per-dependency detail.
-    return sendProblem(reply, 503, "Service Unavailable", `not ready: ${down.join(", ")} down`, { dependencies });
+    return sendProblem(reply.header("Retry-After", "5"), 503, "Service Unavailable", `not ready: ${down.join(", ")} down`, { dependencies });
   });
 
   app.get("/metrics", { schema: { tags: ["operations"], summary: "Prometheus metrics", security: [], response: { 200: { description: "Prometheus text exposition format", content: { "text/plain": { schema: MetricsText } } } } } }, async (_request, reply) => {
