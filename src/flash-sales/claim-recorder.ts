@@ -1,7 +1,8 @@
 // Records the gate's granted claims in the sale's stream in batches (ClaimsRecorded), so the log
 // says who got what and the gate can be rebuilt from it. Group commit: the first grant starts an
 // append at once; grants arriving while it runs wait and go together in the next one. `record`
-// resolves once the grant is in the log, so a 201 is only answered for a claim the log holds.
+// resolves once the grant is in the log; `flush` waits for every grant handed over so far (the
+// reload of a gate that lost its data, and the sale's expiry and end, read the log after it).
 
 import type { ClaimGrant } from "../aggregates/flash-sale.js";
 import { uuidV5, EVENT_ID_NAMESPACE } from "../commands/event-id.js";
