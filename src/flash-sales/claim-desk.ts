@@ -43,6 +43,7 @@ export class ClaimDesk {
     for (let attempt = 0; attempt < 3; attempt++) {
       const outcome = await this.deps.gate.claim({ ...request, nowMs });
       if (outcome.outcome === "granted") {
+        // In the log (next batch) before the answer: a 201 is a claim an auditor can replay.
         await this.deps.recorder.record(request.saleId, {
           claimId: outcome.claimId,
           customerId: request.customerId,
