@@ -32,7 +32,7 @@ import { simulatedGatewayRoutes } from "./payments/simulated-gateway-routes.js";
 import { createOperationsConsole } from "./operations/console.js";
 import { leasedProcessors, leasedScheduler, startOwnership, type Ownership } from "./processing/ownership/index.js";
 import { startProjections, type RunningProjections } from "./projections/index.js";
-import { getInventory, listOrders } from "./queries/index.js";
+import { getCart, getInventory, getOrder, getPayment, getProduct, listOrders } from "./queries/index.js";
 import { reconcileRefunds } from "./queries/refunds.js";
 import { startInProcessConsumers, type ConsumerName } from "./consumers/index.js";
 import { integrationEventRoutes } from "./api/integration-events.js";
@@ -365,8 +365,12 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       corsOrigins: config.corsOrigins,
       registry,
       read: {
-        listOrders: (filter) => listOrders(sql, filter) as Promise<{ total: number; items: unknown[] }>,
-        getInventory: (sku) => getInventory(sql, sku) as never,
+        getOrder: (orderId) => getOrder(sql, orderId),
+        getPayment: (paymentId) => getPayment(sql, paymentId),
+        getProduct: (sku) => getProduct(sql, sku),
+        getCart: (customerId) => getCart(sql, customerId),
+        getInventory: (sku) => getInventory(sql, sku),
+        listOrders: (filter) => listOrders(sql, filter),
         reconciliation: (range) => reconcileRefunds(sql, range),
       },
       waitFor: async (position, timeoutMs) => {

@@ -1,17 +1,18 @@
-// The customer's cart (stream cart-<customerId>), read from its own stream.
+// The customer's cart (stream cart-<customerId>): commands fold the stream; every answer is read
+// from the carts read model (a write's answer once the model holds that write).
 
 import { Type, type Static } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { cartTotals, type CartState } from "../aggregates/cart.js";
 import { addCartItem, applyCartCoupon, changeCartItem, checkOutCart, loadCart, removeCartItem } from "../commands/cart.js";
 import { principalOf, requireRoles, secretKey } from "./auth.js";
-import { commandContext, committed, etag, type ApiDeps } from "./deps.js";
+import { commandContext, committed, etag, readModelsAt, readYourWrites, type ApiDeps } from "./deps.js";
+import { cartResource } from "../queries/carts.js";
 import { requestId } from "./idempotency.js";
 import { takeClaimForOrder, type ClaimedOrder } from "../flash-sales/claim-orders.js";
 import { ClaimId } from "./flash-sales.js";
 import { notImplemented, ProblemError } from "./problem.js";
 import { CartResource, OrderAccepted, problems } from "./responses.js";
-import { PaymentMethod, Quantity, ShippingAddress, Sku } from "./schemas.js";
+import { PaymentMethod, Quantity, ShippingAddress, Sku, WaitForQuery } from "./schemas.js";
 
 const AddItem = Type.Object({ sku: Sku, quantity: Quantity }, { additionalProperties: false });
 const SetQuantity = Type.Object({ quantity: Quantity }, { additionalProperties: false });
@@ -26,31 +27,29 @@ const Checkout = Type.Object(
   { additionalProperties: false },
 );
 
-export function cartView(customerId: string, cart: CartState, revision: number): Record<string, unknown> {
-  return {
-    customerId,
-    status: cart.status,
-    items: cart.items.map((l) => ({ sku: l.sku, quantity: l.quantity, unitPrice: l.unitPrice })),
-    ...cartTotals(cart),
-    currency: cart.currency,
-    ...(cart.coupon ? { coupon: cart.coupon } : {}),
-    version: revision,
-  };
-}
-
 export async function cartRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const customer = requireRoles(secretKey(deps.jwtSecret), "customer");
   const me = (request: FastifyRequest) => principalOf(request).sub;
+  /** The caller's cart from the carts read model, once it holds `position` (the write just made, if any). */
   const answer = async (request: FastifyRequest, position: string | null) => {
-    const { state, revision } = await loadCart(deps, me(request));
-    return { ...cartView(me(request), state, revision), position, etag: etag(revision) };
+    await readModelsAt(deps, request, position);
+    const view = await deps.read.getCart(me(request));
+    return { ...cartResource(view), position, etag: etag(view.version) };
   };
 
-  app.get("/api/cart", { schema: { tags: ["cart"], summary: "The caller's cart", response: { 200: CartResource } }, onRequest: customer }, async (request, reply) => {
-    const { etag: tag, position: _p, ...body } = await answer(request, null);
-    reply.header("ETag", tag);
-    return body;
-  });
+  app.get<{ Querystring: Static<typeof WaitForQuery> }>(
+    "/api/cart",
+    {
+      schema: { tags: ["cart"], summary: "The caller's cart from the carts read model; ?waitFor=<a write's position> (or X-Wait-For) waits for it first", querystring: WaitForQuery, response: { 200: CartResource } },
+      onRequest: customer,
+    },
+    async (request, reply) => {
+      await readYourWrites(deps, request);
+      const { etag: tag, position: _p, ...body } = await answer(request, null);
+      reply.header("ETag", tag);
+      return body;
+    },
+  );
 
   app.post<{ Body: Static<typeof AddItem> }>("/api/cart/items", { schema: { tags: ["cart"], summary: "Add an item (price from the catalog)", body: AddItem, response: { 200: CartResource, ...problems(409, 413, 415, 422) } }, onRequest: customer }, async (request, reply) => {
     const r = await addCartItem(commandContext(deps, request), me(request), request.body);
@@ -91,8 +90,8 @@ export async function cartRoutes(app: FastifyInstance, deps: ApiDeps): Promise<v
   app.post<{ Body: Static<typeof Checkout> }>(
     "/api/cart/checkout",
     { schema: { tags: ["cart"], summary: "Check the cart out into an order: the same 202 as placing an order", body: Checkout, response: { 202: OrderAccepted, ...problems(404, 409, 413, 415, 422, 501, 503) } }, onRequest: customer },
-      deps.admission?.admit(); // before anything is written: 503 while the order pipeline is over its lag bound
     async (request, reply) => {
+      deps.admission?.admit(); // before anything is written: 503 while the order pipeline is over its lag bound
       const { flashSaleClaimId, ...body } = request.body;
       let orderId = requestId(request, "order");
       let flashSale: ClaimedOrder["flashSale"] | undefined;

@@ -1,19 +1,16 @@
 // Catalog, inventory and coupons (admin); product reads; search (its routes live in search.ts).
 
 import { Type, type Static } from "@sinclair/typebox";
-import type { FastifyInstance } from "fastify";
-import { inventoryDecider } from "../aggregates/inventory.js";
-import { fold } from "../aggregates/decider.js";
-import { createProduct, getProductFromLog, updateProduct } from "../commands/catalog.js";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { createProduct, updateProduct } from "../commands/catalog.js";
 import { defineCoupon } from "../commands/coupons.js";
 import { receiveStock } from "../commands/inventory.js";
-import type { EventStore, RecordedEvent } from "../eventstore/port.js";
 import { requireRoles, secretKey } from "./auth.js";
-import { commandContext, committed, etag, ifMatch, readYourWrites, type ApiDeps } from "./deps.js";
-import { notFound } from "./problem.js";
+import { commandContext, committed, etag, ifMatch, readModelsAt, readYourWrites, type ApiDeps } from "./deps.js";
+import { notFound, ProblemError } from "./problem.js";
 import { searchRoutes } from "./search.js";
 import { CouponDefined, InventoryResource, ProductCreated, ProductResource, problems, StockReceived } from "./responses.js";
-import { Currency, Id, IsoTime, Money, NonEmpty, Quantity, Sku } from "./schemas.js";
+import { Currency, Id, IsoTime, Money, NonEmpty, Quantity, Sku, WaitForQuery } from "./schemas.js";
 
 const Attributes = Type.Record(Type.String({ maxLength: 64 }), Type.Union([Type.String({ maxLength: 500 }), Type.Number(), Type.Boolean()]), { maxProperties: 50 });
 
@@ -60,44 +57,16 @@ const CouponBody = Type.Object(
 
 const SkuParams = Type.Object({ sku: Sku });
 
-interface WarehouseStock {
-  warehouseId: string;
-  available: number;
-  reserved: number;
-  committed: number;
-}
-
-/** Stock of a SKU folded from the inventory streams of the log (used when no inventory read model is wired). */
-async function inventoryFromLog(store: EventStore, sku: string): Promise<{ sku: string; available: number; reserved: number; committed: number; warehouses: WarehouseStock[] }> {
-  const byStream = new Map<string, RecordedEvent[]>();
-  let from = "";
-  for (;;) {
-    const page = await store.readAll({ from, maxCount: 1000, filter: { streamCategories: ["inventory"] } });
-    for (const e of page.events) {
-      if ((e.data as { sku?: string }).sku !== sku) continue;
-      const list = byStream.get(e.streamId) ?? [];
-      list.push(e);
-      byStream.set(e.streamId, list);
-    }
-    if (page.events.length < 1000 || page.checkpoint === from) break;
-    from = page.checkpoint;
-  }
-  const warehouses: WarehouseStock[] = [...byStream.values()].map((events) => {
-    const s = fold(
-      inventoryDecider,
-      events.map((e) => ({ type: e.type, data: e.data }) as never),
-    );
-    return { warehouseId: s.warehouseId ?? "", available: s.available, reserved: s.reserved, committed: s.committed };
-  });
-  const sum = (k: "available" | "reserved" | "committed") => warehouses.reduce((n, w) => n + w[k], 0);
-  return { sku, available: sum("available"), reserved: sum("reserved"), committed: sum("committed"), warehouses };
-}
-
 export async function catalogRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const key = secretKey(deps.jwtSecret);
   const admin = requireRoles(key, "admin");
   const anyone = requireRoles(key, "customer", "ops", "auditor", "finance");
-  const stock = async (sku: string) => (deps.read.getInventory ? ((await deps.read.getInventory(sku)) ?? { sku, available: 0, reserved: 0, committed: 0, warehouses: [] }) : inventoryFromLog(deps.store, sku));
+  const stock = async (sku: string) => (await deps.read.getInventory(sku)) ?? { sku, available: 0, reserved: 0, committed: 0, warehouses: [] };
+  /** The product from the products read model, once it holds `position`; null when there is no such product. */
+  const product = async (request: FastifyRequest, sku: string, position?: string | null) => {
+    await readModelsAt(deps, request, position);
+    return deps.read.getProduct(sku);
+  };
 
   app.post<{ Body: Static<typeof CreateProduct> }>(
     "/api/products",
@@ -112,27 +81,39 @@ export async function catalogRoutes(app: FastifyInstance, deps: ApiDeps): Promis
 
   app.patch<{ Params: Static<typeof SkuParams>; Body: Static<typeof PatchProduct> }>(
     "/api/products/:sku",
-    { schema: { tags: ["catalog"], summary: "Change a product (admin); If-Match applies it only at that version", params: SkuParams, body: PatchProduct, response: { 200: ProductResource, ...problems(404, 409, 412, 413, 415, 422) } }, onRequest: admin },
+    { schema: { tags: ["catalog"], summary: "Change a product (admin); If-Match applies it only at that version", params: SkuParams, body: PatchProduct, response: { 200: ProductResource, ...problems(404, 409, 412, 413, 415, 422, 503) } }, onRequest: admin },
     async (request, reply) => {
       const { sku } = request.params;
       const expected = ifMatch(request);
       const { attributes, ...rest } = request.body;
       const result = await updateProduct(commandContext(deps, request), sku, { ...rest, ...(attributes ? { attributes } : {}) }, expected);
-      reply.header("ETag", etag(result.revision));
-      return { ...result.state, version: result.revision, ...committed(reply, result.position) };
+      // The answer is the product as GET shows it, read once the read model holds this write.
+      const found = await product(request, sku, result.position);
+      // Only when the read model is more than 5 s behind: the change is written, say where.
+      if (!found) throw new ProblemError(503, "Service Unavailable", `the change is written (position ${result.position ?? "none"}); read it with GET ?waitFor=<position>`, { position: result.position });
+      reply.header("ETag", etag(found.version));
+      return { ...found, ...committed(reply, result.position) };
     },
   );
 
-  app.get<{ Params: Static<typeof SkuParams> }>(
+  app.get<{ Params: Static<typeof SkuParams>; Querystring: Static<typeof WaitForQuery> }>(
     "/api/products/:sku",
-    { schema: { tags: ["catalog"], summary: "A product with its price and available stock", params: SkuParams, response: { 200: ProductResource, ...problems(404) } }, onRequest: anyone },
+    {
+      schema: {
+        tags: ["catalog"],
+        summary: "A product with its price and available stock, from the products and inventory read models; ?waitFor=<a write's position> (or X-Wait-For) waits for it first",
+        params: SkuParams,
+        querystring: WaitForQuery,
+        response: { 200: ProductResource, ...problems(404) },
+      },
+      onRequest: anyone,
+    },
     async (request, reply) => {
       await readYourWrites(deps, request);
-      const found = await getProductFromLog(deps.store, request.params.sku);
+      const found = await product(request, request.params.sku);
       if (!found) throw notFound(`product ${request.params.sku}`);
-      const inventory = await stock(request.params.sku);
-      reply.header("ETag", etag(found.revision));
-      return { ...found.product, active: found.product.status === "ACTIVE", available: inventory.available, version: found.revision };
+      reply.header("ETag", etag(found.version));
+      return found;
     },
   );
 
@@ -146,12 +127,15 @@ export async function catalogRoutes(app: FastifyInstance, deps: ApiDeps): Promis
     },
   );
 
-  app.get<{ Params: Static<typeof SkuParams> }>(
+  app.get<{ Params: Static<typeof SkuParams>; Querystring: Static<typeof WaitForQuery> }>(
     "/api/inventory/:sku",
-    { schema: { tags: ["inventory"], summary: "Stock of a SKU per warehouse", params: SkuParams, response: { 200: InventoryResource, ...problems(404) } }, onRequest: anyone },
+    {
+      schema: { tags: ["inventory"], summary: "Stock of a SKU per warehouse (inventory read model; ?waitFor as for a product)", params: SkuParams, querystring: WaitForQuery, response: { 200: InventoryResource, ...problems(404) } },
+      onRequest: anyone,
+    },
     async (request) => {
       await readYourWrites(deps, request);
-      if (!(await getProductFromLog(deps.store, request.params.sku))) throw notFound(`product ${request.params.sku}`);
+      if (!(await deps.read.getProduct(request.params.sku))) throw notFound(`product ${request.params.sku}`);
       return stock(request.params.sku);
     },
   );

@@ -15,11 +15,19 @@ import type { InstancesSource } from "./instances.js";
 import type { AdmissionGate } from "./admission.js";
 import type { Redis } from "ioredis";
 import type { OperationsConsole } from "../operations/console.js";
+import type { CartView, InventoryView, OrderView, PaymentView, ProductView } from "../queries/index.js";
 
-/** The read side (src/queries), each function optional until it exists. Results are docs/CONTRACT.md shapes or undefined when not found. */
+/**
+ * The read side (src/queries): every GET of a resource reads its read model through these (docs/adr/0005-read-path.md);
+ * the optional ones answer 501 while absent. Results are docs/CONTRACT.md shapes, null when not found.
+ */
 export interface ReadSide {
+  getOrder(orderId: string): Promise<OrderView | null>;
+  getPayment(paymentId: string): Promise<PaymentView | null>;
+  getProduct(sku: string): Promise<ProductView | null>;
+  getCart(customerId: string): Promise<CartView>;
+  getInventory(sku: string): Promise<InventoryView | null>;
   listOrders?(filter: { status?: string; customerId?: string; from?: string; to?: string; page: number; size: number }): Promise<{ total: number; items: unknown[] }>;
-  getInventory?(sku: string): Promise<{ sku: string; available: number; reserved: number; committed: number; warehouses: unknown[] } | undefined | null>;
   searchProducts?(query: Record<string, unknown>): Promise<unknown>;
   reconciliation?(range: { from: string; to: string }): Promise<unknown>;
 }
@@ -95,8 +103,12 @@ export function committed(reply: FastifyReply, position: string | null | undefin
 export async function readYourWrites(deps: ApiDeps, request: FastifyRequest): Promise<void> {
   const q = (request.query as Record<string, unknown> | undefined)?.waitFor;
   const h = request.headers["x-wait-for"];
-  const position = typeof q === "string" && q !== "" ? q : typeof h === "string" && h !== "" ? h : undefined;
-  if (position === undefined || !deps.waitFor) return;
+  await readModelsAt(deps, request, typeof q === "string" && q !== "" ? q : typeof h === "string" && h !== "" ? h : undefined);
+}
+
+/** Waits (at most 5 s) for the read models to reach `position`: a write route that answers with the resource reads it after its own write. */
+export async function readModelsAt(deps: ApiDeps, request: FastifyRequest, position: string | null | undefined): Promise<void> {
+  if (!position || !deps.waitFor) return;
   try {
     await deps.waitFor(position, 5000);
   } catch {

@@ -16,7 +16,7 @@ import { commandContext, committed, etag, ifMatch, readYourWrites, type ApiDeps 
 import { requestId } from "./idempotency.js";
 import { notFound, notImplemented, ProblemError } from "./problem.js";
 import { OrderAccepted, OrderHistory, OrderList, OrderResource, problems } from "./responses.js";
-import { Id, IsoTime, NonEmpty, PaymentMethod, Quantity, ShippingAddress, Sku } from "./schemas.js";
+import { Id, IsoTime, NonEmpty, PaymentMethod, Quantity, ShippingAddress, Sku, WaitForQuery } from "./schemas.js";
 
 const Line = Type.Object({ sku: Sku, quantity: Quantity }, { additionalProperties: false });
 
@@ -52,10 +52,12 @@ const ListQuery = Type.Object(
   { additionalProperties: false },
 );
 const HistoryQuery = Type.Object({ asOf: Type.Optional(IsoTime) }, { additionalProperties: false });
-const WaitQuery = Type.Object({ waitFor: Type.Optional(Type.String({ maxLength: 100 })) }, { additionalProperties: false });
 
-/** The docs/CONTRACT.md order resource, from the order's own state. */
-export function orderView(o: Order, revision: number): Record<string, unknown> {
+/**
+ * The order resource from the order's own state, for the one read no read model holds: the state
+ * as of a past time in the audit history (?asOf). Every current read comes from src/queries/orders.ts.
+ */
+function orderView(o: Order, revision: number): Record<string, unknown> {
   return {
     orderId: o.orderId,
     customerId: o.customerId,
@@ -132,14 +134,27 @@ export async function orderRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
     },
   );
 
-  app.get<{ Params: Static<typeof OrderParams>; Querystring: Static<typeof WaitQuery> }>(
+  app.get<{ Params: Static<typeof OrderParams>; Querystring: Static<typeof WaitForQuery> }>(
     "/api/orders/:orderId",
-    { schema: { tags: ["orders"], summary: "An order (with ETag); read from its own stream, so always current", params: OrderParams, querystring: WaitQuery, response: { 200: OrderResource, 304: { description: "If-None-Match names the current version", type: "null" }, ...problems(404) } }, onRequest: anyReader },
+    {
+      schema: {
+        tags: ["orders"],
+        summary: "An order (with ETag) from the orders read model; ?waitFor=<a write's position> (or X-Wait-For) first waits for the model to reach that write",
+        params: OrderParams,
+        querystring: WaitForQuery,
+        response: { 200: OrderResource, 304: { description: "If-None-Match names the current version", type: "null" }, ...problems(404) },
+      },
+      onRequest: anyReader,
+    },
     async (request, reply) => {
-      const { order, revision } = await visibleOrder(deps.store, principalOf(request), request.params.orderId);
-      reply.header("ETag", etag(revision));
-      if (request.headers["if-none-match"] === etag(revision)) return reply.code(304).send();
-      return orderView(order, revision);
+      await readYourWrites(deps, request);
+      const p = principalOf(request);
+      const order = await deps.read.getOrder(request.params.orderId);
+      // Another customer's order is "not found".
+      if (!order || (!hasRole(p, ...STAFF_READERS) && order.customerId !== p.sub)) throw notFound(`order ${request.params.orderId}`);
+      reply.header("ETag", etag(order.version));
+      if (request.headers["if-none-match"] === etag(order.version)) return reply.code(304).send();
+      return order;
     },
   );
 

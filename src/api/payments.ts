@@ -2,16 +2,14 @@
 
 import { Type, type Static } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
-import { orderDecider, streamId as orderStream } from "../aggregates/order.js";
-import { paymentDecider, streamId as paymentStream } from "../aggregates/payment.js";
-import { loadAggregate } from "../commands/load.js";
 import { GatewayWebhook, type GatewayWebhookBody } from "../payments/gateway-webhook.js";
 import { SIGNATURE_HEADER, verifyWebhookSignature } from "../payments/webhook-signature.js";
 import { hasRole, principalOf, requireRoles, secretKey } from "./auth.js";
-import { etag, type ApiDeps } from "./deps.js";
+import { etag, readYourWrites, type ApiDeps } from "./deps.js";
+import { paymentResource } from "../queries/payments.js";
 import { notFound, notImplemented, ProblemError } from "./problem.js";
 import { PaymentResource, problems, RefundReconciliation, WebhookReceived } from "./responses.js";
-import { Id, IsoTime } from "./schemas.js";
+import { Id, IsoTime, WaitForQuery } from "./schemas.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -66,34 +64,26 @@ export async function paymentRoutes(app: FastifyInstance, deps: ApiDeps): Promis
     );
   });
 
-  app.get<{ Params: Static<typeof PaymentParams> }>(
+  app.get<{ Params: Static<typeof PaymentParams>; Querystring: Static<typeof WaitForQuery> }>(
     "/api/payments/:paymentId",
-    { schema: { tags: ["payments"], summary: "A payment with its refunds (finance, or the order's owner)", params: PaymentParams, response: { 200: PaymentResource, ...problems(404) } }, onRequest: requireRoles(key, "customer", "finance") },
+    {
+      schema: {
+        tags: ["payments"],
+        summary: "A payment with its refunds (finance, or the order's owner) from the payments read model; ?waitFor=<a write's position> (or X-Wait-For) waits for it first",
+        params: PaymentParams,
+        querystring: WaitForQuery,
+        response: { 200: PaymentResource, ...problems(404) },
+      },
+      onRequest: requireRoles(key, "customer", "finance"),
+    },
     async (request, reply) => {
+      await readYourWrites(deps, request);
       const p = principalOf(request);
-      const { state, revision } = await loadAggregate(deps.store, paymentDecider, paymentStream(request.params.paymentId));
-      if (state.status === "NONE") throw notFound(`payment ${request.params.paymentId}`);
-      if (!hasRole(p, "finance")) {
-        const order = await loadAggregate(deps.store, orderDecider, orderStream(state.orderId));
-        if (order.state.status === "NONE" || order.state.customerId !== p.sub) throw notFound(`payment ${request.params.paymentId}`);
-      }
-      reply.header("ETag", etag(revision));
-      return {
-        paymentId: state.paymentId,
-        orderId: state.orderId,
-        amount: state.amount,
-        currency: state.currency,
-        method: state.method,
-        status: state.status,
-        capturedAmount: state.capturedAmount,
-        refundedAmount: state.refundedAmount,
-        refunds: state.refunds.map((r) => ({ refundId: r.refundId, amount: r.amount, status: r.status, reason: r.reason, requestedAt: r.requestedAt, ...(r.processedAt ? { processedAt: r.processedAt } : {}) })),
-        ...(state.paymentUrl ? { paymentUrl: state.paymentUrl } : {}),
-        ...(state.failureReason ? { failureReason: state.failureReason } : {}),
-        createdAt: state.initiatedAt,
-        updatedAt: state.updatedAt,
-        version: revision,
-      };
+      const found = await deps.read.getPayment(request.params.paymentId);
+      // Another customer's payment (or one whose order is not in its read model yet) is "not found".
+      if (!found || (!hasRole(p, "finance") && found.customerId !== p.sub)) throw notFound(`payment ${request.params.paymentId}`);
+      reply.header("ETag", etag(found.version));
+      return paymentResource(found);
     },
   );
 

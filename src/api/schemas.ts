@@ -33,3 +33,6 @@ export const PaymentMethod = Type.Union([Type.Literal("UPI"), Type.Literal("CARD
 
 export const IsoTime = Type.String({ format: "date-time" });
 
+
+/** ?waitFor=<the X-Commit-Position a write answered with>: a read waits (at most 5 s) for the read models to reach it. */
+export const WaitForQuery = Type.Object({ waitFor: Type.Optional(Type.String({ maxLength: 100 })) }, { additionalProperties: false });

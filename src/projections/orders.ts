@@ -1,4 +1,4 @@
-// Read model of orders: one row per order (stream order-<orderId>) with its lines and refunds.
+// Read model of orders: one row per order (stream order-<orderId>) with its lines, refunds and returns.
 // Mirrors the Order aggregate's evolve (src/aggregates/order.ts) in SQL.
 
 import type { OrderEvent } from "../aggregates/order.js";
@@ -6,10 +6,32 @@ import type { RecordedEvent } from "../eventstore/port.js";
 import type { SqlExecutor } from "../infrastructure/sql/sql-client.js";
 import { advance, ident, type Projection } from "./projection.js";
 
-export const ORDER_TABLES = { orders: "rm_orders", lines: "rm_order_lines", refunds: "rm_order_refunds" } as const;
+export const ORDER_TABLES = { orders: "rm_orders", lines: "rm_order_lines", refunds: "rm_order_refunds", returns: "rm_order_returns" } as const;
 export type OrderTables = { readonly [K in keyof typeof ORDER_TABLES]: string };
 
 function schema(t: OrderTables): string {
+  return baseSchema(t) + returnsSchema(t);
+}
+
+/** The returns of an order (GET /api/orders/{orderId} shows them since the single order is read here too). */
+function returnsSchema(t: OrderTables): string {
+  return `
+    CREATE TABLE ${ident(t.returns)} (
+      order_id text NOT NULL,
+      return_id text NOT NULL,
+      seq bigint NOT NULL,
+      status text NOT NULL,
+      refund_amount bigint NOT NULL,
+      reason text NOT NULL,
+      lines jsonb NOT NULL,
+      refund_id text,
+      requested_at timestamptz NOT NULL,
+      PRIMARY KEY (order_id, return_id)
+    );`;
+}
+
+/** The tables as migration 001 created them (kept as they were: applied migrations never change). */
+function baseSchema(t: OrderTables): string {
   const o = ident(t.orders);
   const l = ident(t.lines);
   const r = ident(t.refunds);
@@ -143,14 +165,24 @@ async function apply(recorded: RecordedEvent, sql: SqlExecutor, t: OrderTables =
       );
       return;
     case "OrderReturnRequested":
-      await step("status = 'RETURN_REQUESTED', fulfillment_status = 'RETURN_REQUESTED'");
+      if (!(await step("status = 'RETURN_REQUESTED', fulfillment_status = 'RETURN_REQUESTED'"))) return;
+      await sql.query(
+        `INSERT INTO ${ident(t.returns)} (order_id, return_id, seq, status, refund_amount, reason, lines, requested_at)
+         VALUES ($1, $2, $3::bigint, 'REQUESTED', $4::bigint, $5, $6::jsonb, $7::timestamptz) ON CONFLICT DO NOTHING`,
+        [d.orderId, event.data.returnId, event.revision, event.data.refundAmount, event.data.reason, JSON.stringify(event.data.lines.map((l) => ({ sku: l.sku, quantity: l.quantity }))), d.at],
+      );
       return;
     case "OrderReturnReceived":
-      await step("fulfillment_status = 'RETURN_RECEIVED'");
+      if (!(await step("fulfillment_status = 'RETURN_RECEIVED'"))) return;
+      await sql.query(`UPDATE ${ident(t.returns)} SET status = 'RECEIVED' WHERE order_id = $1 AND return_id = $2`, [d.orderId, event.data.returnId]);
       return;
     case "OrderReturned":
-      if (event.data.fullyReturned) await step("status = 'RETURNED', fulfillment_status = 'RETURNED'");
-      else await step("status = 'DELIVERED', fulfillment_status = 'PARTIALLY_RETURNED'");
+      if (!(await step(event.data.fullyReturned ? "status = 'RETURNED', fulfillment_status = 'RETURNED'" : "status = 'DELIVERED', fulfillment_status = 'PARTIALLY_RETURNED'"))) return;
+      await sql.query(`UPDATE ${ident(t.returns)} SET status = 'COMPLETED', refund_id = $3 WHERE order_id = $1 AND return_id = $2`, [
+        d.orderId,
+        event.data.returnId,
+        event.data.refundId ?? null,
+      ]);
       return;
     case "OrderPaymentFailed":
       await step("payment_status = 'FAILED'");
@@ -199,6 +231,16 @@ export const ordersProjection: Projection<OrderTables> = {
   filter: { streamCategories: ["order"] },
   tables: ORDER_TABLES,
   schema,
-  migrations: [{ id: "projections/orders/001-tables", sql: schema(ORDER_TABLES) }],
+  migrations: [
+    { id: "projections/orders/001-tables", sql: baseSchema(ORDER_TABLES) },
+    // Returns joined the model later: create their table, then empty the model and forget its
+    // checkpoint so the projector replays the log and fills the returns of existing orders too.
+    {
+      id: "projections/orders/002-returns",
+      sql: `${returnsSchema(ORDER_TABLES)}
+        TRUNCATE ${ORDER_TABLES.orders}, ${ORDER_TABLES.lines}, ${ORDER_TABLES.refunds};
+        DELETE FROM processor_checkpoints WHERE name = 'projections/orders';`,
+    },
+  ],
   apply,
 };

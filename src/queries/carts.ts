@@ -48,3 +48,18 @@ export async function getCart(sql: SqlExecutor, customerId: string): Promise<Car
     version: int(cart.revision),
   };
 }
+
+/** GET /api/cart's body (docs/CONTRACT.md): the lines' unit prices and the totals, the coupon when one applies. */
+export function cartResource(view: CartView): Record<string, unknown> {
+  return {
+    customerId: view.customerId,
+    status: view.status,
+    items: view.items.map((l) => ({ sku: l.sku, quantity: l.quantity, unitPrice: l.unitPrice })),
+    subtotal: view.subtotal,
+    discountAmount: view.discountAmount,
+    totalAmount: view.totalAmount,
+    currency: view.currency,
+    ...(view.coupon ? { coupon: view.coupon } : {}),
+    version: view.version,
+  };
+}

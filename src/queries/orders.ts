@@ -23,6 +23,7 @@ export interface OrderView {
   /** `paymentId` is null for orders without an online payment (COD, zero total, or not started yet). */
   payment: { paymentId: string | null; status: string; method: string; paymentUrl?: string };
   refunds: { refundId: string; amount: number; status: string; reason: string; returnId?: string; requestedAt: string; processedAt?: string }[];
+  returns: { returnId: string; status: string; refundAmount: number; reason: string; items: { sku: string; quantity: number }[] }[];
   shipment?: { carrier: string; trackingNumber: string; status: string; shipmentId?: string; warehouseId?: string };
   cancellationReason?: string;
   shippingAddress: Record<string, string>;
@@ -84,14 +85,16 @@ export async function listOrders(sql: SqlExecutor, filter: ListOrdersFilter = {}
 async function withChildren(sql: SqlExecutor, rows: Row[]): Promise<OrderView[]> {
   if (rows.length === 0) return [];
   const ids = rows.map((r) => String(r.order_id));
-  const [{ rows: lines }, { rows: refunds }] = [
+  const [{ rows: lines }, { rows: refunds }, { rows: returns }] = [
     await sql.query<Row>(`SELECT * FROM ${ORDER_TABLES.lines} WHERE order_id = ANY ($1::text[]) ORDER BY order_id, line_no`, [ids]),
     await sql.query<Row>(`SELECT * FROM ${ORDER_TABLES.refunds} WHERE order_id = ANY ($1::text[]) ORDER BY order_id, seq`, [ids]),
+    await sql.query<Row>(`SELECT * FROM ${ORDER_TABLES.returns} WHERE order_id = ANY ($1::text[]) ORDER BY order_id, seq`, [ids]),
   ];
-  return rows.map((r) => toView(r, lines.filter((l) => l.order_id === r.order_id), refunds.filter((f) => f.order_id === r.order_id)));
+  const of = (list: Row[], r: Row) => list.filter((x) => x.order_id === r.order_id);
+  return rows.map((r) => toView(r, of(lines, r), of(refunds, r), of(returns, r)));
 }
 
-function toView(r: Row, lines: Row[], refunds: Row[]): OrderView {
+function toView(r: Row, lines: Row[], refunds: Row[], returns: Row[]): OrderView {
   const text = (v: unknown): string | undefined => (v === null || v === undefined ? undefined : String(v));
   const paymentUrl = text(r.payment_url);
   const couponCode = text(r.coupon_code);
@@ -131,6 +134,13 @@ function toView(r: Row, lines: Row[], refunds: Row[]): OrderView {
         ...(f.processed_at == null ? {} : { processedAt: iso(f.processed_at) }),
       };
     }),
+    returns: returns.map((x) => ({
+      returnId: String(x.return_id),
+      status: String(x.status),
+      refundAmount: int(x.refund_amount),
+      reason: String(x.reason),
+      items: (typeof x.lines === "string" ? JSON.parse(x.lines) : x.lines) as { sku: string; quantity: number }[],
+    })),
     ...(r.carrier == null
       ? {}
       : {

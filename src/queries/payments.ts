@@ -18,6 +18,7 @@ export interface PaymentView {
   refundedAmount: number;
   refunds: { refundId: string; amount: number; status: string; reason: string; failureReason?: string; requestedAt: string; processedAt?: string }[];
   paymentUrl?: string;
+  failureReason?: string;
   captureAfterVoid: boolean;
   createdAt: string;
   updatedAt: string;
@@ -54,9 +55,16 @@ export async function getPayment(sql: SqlExecutor, paymentId: string): Promise<P
       ...(f.processed_at == null ? {} : { processedAt: iso(f.processed_at) }),
     })),
     ...(p.payment_url == null ? {} : { paymentUrl: String(p.payment_url) }),
+    ...(p.failure_reason == null ? {} : { failureReason: String(p.failure_reason) }),
     captureAfterVoid: p.capture_after_void === true,
     createdAt: iso(p.created_at),
     updatedAt: iso(p.updated_at),
     version: int(p.revision),
   };
+}
+
+/** GET /api/payments/{paymentId}'s body (docs/CONTRACT.md): the view without what only the server uses (the owner, the late-capture flag). */
+export function paymentResource(view: PaymentView): Record<string, unknown> {
+  const { customerId: _owner, captureAfterVoid: _late, refunds, ...rest } = view;
+  return { ...rest, refunds: refunds.map(({ failureReason: _why, ...refund }) => refund) };
 }

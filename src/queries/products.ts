@@ -15,6 +15,7 @@ export interface ProductView {
   price: number;
   currency: string;
   attributes: Record<string, string | number | boolean>;
+  status: "ACTIVE" | "INACTIVE";
   active: boolean;
   /** Units available to sell, summed over warehouses. */
   available: number;
@@ -50,6 +51,7 @@ function toView(r: Row): ProductView {
     price: int(r.price),
     currency: String(r.currency),
     attributes: json(r.attributes) as ProductView["attributes"],
+    status: r.active === true ? "ACTIVE" : "INACTIVE",
     active: r.active === true,
     available: int(r.available),
     createdAt: iso(r.created_at),

@@ -1,5 +1,6 @@
 // Helpers for driving orders through the API in tests.
 
+import { currentHead } from "../../src/projections/index.js";
 import { address, eventually, type TestApp } from "./harness.js";
 
 export async function placeOrder(app: TestApp, token: string, items: { sku: string; quantity: number }[], paymentMethod = "UPI", key?: string) {
@@ -21,3 +22,6 @@ export function paymentEvent(type: string, paymentId: string, amount: number, id
   return { id, type, created: new Date().toISOString(), data: { paymentId, gatewayPaymentId: `sim_pay_${paymentId}`, amount, currency: "INR", ...extra } };
 }
 
+
+/** The log's head now, URL-encoded for ?waitFor=: reads after writes that answer no position (the saga's, a webhook's) wait for it. */
+export const logHead = async (app: TestApp): Promise<string> => encodeURIComponent(await currentHead(app.built.store));

@@ -1,7 +1,7 @@
 // The order lifecycle end to end over HTTP, driven by the real saga, projections and webhooks.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { awaitOrder, awaitStatus, paymentEvent, placeOrder } from "./flow.js";
+import { awaitOrder, awaitStatus, logHead, paymentEvent, placeOrder } from "./flow.js";
 import { address, backends, createStorage, eventually, seedProduct, startApp, type Storage, type TestApp } from "./harness.js";
 
 describe.each(backends())("order lifecycle over HTTP (%s)", (backend) => {
@@ -38,7 +38,8 @@ describe.each(backends())("order lifecycle over HTTP (%s)", (backend) => {
     const processing = await awaitStatus(app, customer, placed.orderId, "PROCESSING");
     expect(processing.paymentStatus).toBe("CAPTURED");
 
-    const payment = await app.request("GET", `/api/payments/${paymentId}`, { token: customer });
+    // Reads come from the read models: wait for what the log holds now (the saga's writes answer no position).
+    const payment = await app.request("GET", `/api/payments/${paymentId}?waitFor=${await logHead(app)}`, { token: customer });
     expect(payment.body).toMatchObject({ paymentId, orderId: placed.orderId, amount: 22_500, status: "CAPTURED", capturedAmount: 22_500, refundedAmount: 0 });
 
     const shipped = await app.request("POST", `/api/orders/${placed.orderId}/ship`, { token: ops, body: { carrier: "BlueDart", trackingNumber: "BD123" } });
@@ -46,7 +47,7 @@ describe.each(backends())("order lifecycle over HTTP (%s)", (backend) => {
     expect(shipped.body.status).toBe("SHIPPED");
     const delivered = await app.request("POST", `/api/orders/${placed.orderId}/deliver`, { token: ops });
     expect(delivered.status).toBe(202);
-    const order = await app.request("GET", `/api/orders/${placed.orderId}`, { token: customer });
+    const order = await app.request("GET", `/api/orders/${placed.orderId}?waitFor=${encodeURIComponent(delivered.body.position)}`, { token: customer });
     expect(order.body).toMatchObject({ status: "DELIVERED", shipment: { carrier: "BlueDart", trackingNumber: "BD123" } });
 
     const ret = await app.request("POST", `/api/orders/${placed.orderId}/returns`, {
@@ -162,16 +163,18 @@ describe.each(backends())("order lifecycle over HTTP (%s)", (backend) => {
     expect((await app.webhook(paymentEvent("payment.captured", paymentId, 2_500))).status).toBe(200);
     await awaitStatus(app, customer, paid.orderId, "PROCESSING");
     await app.built.saga.processor.caughtUpTo(await app.built.store.headCheckpoint(), 20_000);
-    const before = (await app.request("GET", `/api/orders/${paid.orderId}`, { token: customer })).body;
-    const paymentBefore = await app.request("GET", `/api/payments/${paymentId}`, { token: customer });
+    const settled = await logHead(app);
+    const before = (await app.request("GET", `/api/orders/${paid.orderId}?waitFor=${settled}`, { token: customer })).body;
+    const paymentBefore = await app.request("GET", `/api/payments/${paymentId}?waitFor=${settled}`, { token: customer });
     const late = await app.webhook(paymentEvent("payment.failed", paymentId, 2_500, undefined, { reason: "timeout at the bank" }));
     expect(late.status).toBe(200);
     expect(late.body.outcome).toBe("ignored");
     // Once the saga has handled everything up to now, neither the order nor the payment has moved.
     await app.built.saga.processor.caughtUpTo(await app.built.store.headCheckpoint(), 20_000);
-    const after = await app.request("GET", `/api/orders/${paid.orderId}`, { token: customer });
+    const later = await logHead(app);
+    const after = await app.request("GET", `/api/orders/${paid.orderId}?waitFor=${later}`, { token: customer });
     expect(after.body).toEqual(before);
-    const paymentAfter = await app.request("GET", `/api/payments/${paymentId}`, { token: customer });
+    const paymentAfter = await app.request("GET", `/api/payments/${paymentId}?waitFor=${later}`, { token: customer });
     expect(paymentAfter.body).toMatchObject({ status: "CAPTURED", capturedAmount: 2_500 });
     expect(paymentAfter.body.failureReason).toBeUndefined();
     expect(paymentAfter.body.refunds).toEqual(paymentBefore.body.refunds);
@@ -211,9 +214,11 @@ describe.each(backends())("order lifecycle over HTTP (%s)", (backend) => {
     // A failure arriving after the capture changes nothing about the payment.
     const late = await app.webhook(paymentEvent("payment.failed", paymentId, 5_000, `evt-late-${paymentId}`, { reason: "timeout" }));
     expect(late.status).toBe(200);
-    const payment = await app.request("GET", `/api/payments/${paymentId}`, { token: customer });
+    await app.built.saga.processor.caughtUpTo(await app.built.store.headCheckpoint(), 20_000);
+    const head = await logHead(app);
+    const payment = await app.request("GET", `/api/payments/${paymentId}?waitFor=${head}`, { token: customer });
     expect(payment.body.status).toBe("CAPTURED");
-    const order = await app.request("GET", `/api/orders/${placed.orderId}`, { token: customer });
+    const order = await app.request("GET", `/api/orders/${placed.orderId}?waitFor=${head}`, { token: customer });
     expect(order.body.status).toBe("PROCESSING");
     expect(afterFirst).toBeGreaterThan(before);
   });
@@ -229,7 +234,7 @@ describe.each(backends())("order lifecycle over HTTP (%s)", (backend) => {
     expect(out.body.status).toBe("CREATED");
     const order = await awaitStatus(app, buyer, out.body.orderId, "CONFIRMED", "PROCESSING");
     expect(order).toMatchObject({ totalAmount: 9_500, discountAmount: 500, couponCode: "FLAT500" });
-    const cart = await app.request("GET", "/api/cart", { token: buyer });
+    const cart = await app.request("GET", `/api/cart?waitFor=${encodeURIComponent(out.body.position)}`, { token: buyer });
     expect(cart.body.items).toEqual([]);
     const empty = await app.request("POST", "/api/cart/checkout", { token: buyer, body: { shippingAddress: address, paymentMethod: "COD" } });
     expect(empty.status).toBe(409);

@@ -1,16 +1,17 @@
 // The OpenAPI document describes every answer: each operation has a success response schema and
 // its problem responses (application/problem+json). Fastify serialises with those schemas, so the
-// second half checks that serialising drops nothing a client saw before: the bodies served equal
-// the views the routes build.
+// second half checks that serialising drops nothing: the bodies served equal the read models'
+// views (src/queries), and hold every field the streams know.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { orderDecider } from "../../src/aggregates/order.js";
-import { cartView } from "../../src/api/cart.js";
-import { orderView } from "../../src/api/orders.js";
+import { cartTotals } from "../../src/aggregates/cart.js";
+import { orderDecider, type Order } from "../../src/aggregates/order.js";
 import { loadCart } from "../../src/commands/cart.js";
 import { getProductFromLog } from "../../src/commands/catalog.js";
 import { loadAggregate } from "../../src/commands/load.js";
-import { getInventory, listOrders } from "../../src/queries/index.js";
+import { cartResource } from "../../src/queries/carts.js";
+import { getCart, getInventory, getOrder, getPayment, getProduct, listOrders } from "../../src/queries/index.js";
+import { paymentResource } from "../../src/queries/payments.js";
 import { awaitStatus, paymentEvent, placeOrder } from "./flow.js";
 import { createStorage, seedProduct, startApp, type Storage, type TestApp } from "./harness.js";
 
@@ -99,33 +100,68 @@ describe("the OpenAPI document and the bodies served with it", () => {
     expect(ret.body.refundAmount).toBe(12_345);
     await app.request("POST", "/api/cart/items", { token: customer, body: { sku: "SER-1", quantity: 1 } });
 
+    // Reads come from the read models (one serialiser per resource, src/queries); each read waits
+    // for the writes above, and must still serve every field the streams know, with their values.
     const store = app.built.store;
-    const served = await app.request("GET", `/api/orders/${placed.orderId}`, { token: customer });
-    const loaded = await loadAggregate(store, orderDecider, `order-${placed.orderId}`);
-    expect(served.body).toEqual(JSON.parse(JSON.stringify(orderView(loaded.state as never, loaded.revision))));
-    expect(served.body.returns).toHaveLength(1);
-
+    const sql = app.built.sql;
     const head = await store.headCheckpoint();
-    const list = await app.request("GET", `/api/orders?waitFor=${encodeURIComponent(head)}`, { token: customer });
-    expect(list.body).toEqual(JSON.parse(JSON.stringify(await listOrders(app.built.sql, { customerId: "c-ser", page: 1, size: 20 }))));
-    expect(list.body.items[0]).toHaveProperty("capturedAmount", 24_690);
+    const wait = { "x-wait-for": head };
+    const served = await app.request("GET", `/api/orders/${placed.orderId}`, { token: customer, headers: wait });
+    expect(served.body).toEqual(JSON.parse(JSON.stringify(await getOrder(sql, placed.orderId))));
+    const loaded = await loadAggregate(store, orderDecider, `order-${placed.orderId}`);
+    const o = loaded.state as Order;
+    expect(served.body).toMatchObject(
+      JSON.parse(
+        JSON.stringify({
+          orderId: o.orderId,
+          customerId: o.customerId,
+          status: o.status,
+          paymentStatus: o.paymentStatus,
+          fulfillmentStatus: o.fulfillmentStatus,
+          items: o.lines.map((l) => ({ sku: l.sku, quantity: l.quantity, unitPrice: l.unitPrice })),
+          subtotal: o.subtotal,
+          discountAmount: o.discountAmount,
+          totalAmount: o.totalAmount,
+          refundedAmount: o.refundedAmount,
+          currency: o.currency,
+          payment: { paymentId: o.payment?.paymentId ?? null, method: o.paymentMethod, paymentUrl: o.payment?.paymentUrl },
+          refunds: o.refunds.map((r) => ({ refundId: r.refundId, amount: r.amount, status: r.status, reason: r.reason })),
+          returns: o.returns.map((r) => ({ returnId: r.returnId, status: r.status, refundAmount: r.refundAmount, reason: r.reason, items: r.lines.map((l) => ({ sku: l.sku, quantity: l.quantity })) })),
+          shipment: { carrier: o.shipment?.carrier, trackingNumber: o.shipment?.trackingNumber, status: "DELIVERED" },
+          shippingAddress: o.shippingAddress,
+          createdAt: o.placedAt,
+          updatedAt: o.updatedAt,
+          version: loaded.revision,
+        }),
+      ),
+    );
+    expect(served.body.returns).toHaveLength(1);
+    expect(served.headers.get("etag")).toBe(`W/"${loaded.revision}"`);
 
-    const product = await app.request("GET", "/api/products/SER-1", { token: customer, headers: { "x-wait-for": head } });
+    const list = await app.request("GET", `/api/orders?waitFor=${encodeURIComponent(head)}`, { token: customer });
+    expect(list.body).toEqual(JSON.parse(JSON.stringify(await listOrders(sql, { customerId: "c-ser", page: 1, size: 20 }))));
+    expect(list.body.items[0]).toHaveProperty("capturedAmount", 24_690);
+    expect(list.body.items[0]).toEqual(served.body);
+
+    const product = await app.request("GET", "/api/products/SER-1", { token: customer, headers: wait });
+    expect(product.body).toEqual(JSON.parse(JSON.stringify(await getProduct(sql, "SER-1"))));
     const found = (await getProductFromLog(store, "SER-1"))!;
-    const inventory = (await getInventory(app.built.sql, "SER-1"))!;
+    const inventory = (await getInventory(sql, "SER-1"))!;
     expect(product.body).toEqual(JSON.parse(JSON.stringify({ ...found.product, active: true, available: inventory.available, version: found.revision })));
     expect(product.body.attributes).toEqual({ colour: "red", weightGrams: 180, waterproof: true });
-    const stock = await app.request("GET", "/api/inventory/SER-1", { token: customer, headers: { "x-wait-for": head } });
+    const stock = await app.request("GET", "/api/inventory/SER-1", { token: customer, headers: wait });
     expect(stock.body).toEqual(JSON.parse(JSON.stringify(inventory)));
 
-    const cart = await app.request("GET", "/api/cart", { token: customer });
-    const loadedCart = await loadCart({ store }, "c-ser");
-    expect(cart.body).toEqual(JSON.parse(JSON.stringify(cartView("c-ser", loadedCart.state, loadedCart.revision))));
+    const cart = await app.request("GET", "/api/cart", { token: customer, headers: wait });
+    expect(cart.body).toEqual(JSON.parse(JSON.stringify(cartResource(await getCart(sql, "c-ser")))));
+    const { state: c, revision: cartRevision } = await loadCart({ store }, "c-ser");
+    expect(cart.body).toEqual({ customerId: "c-ser", status: c.status, items: c.items.map((l) => ({ sku: l.sku, quantity: l.quantity, unitPrice: l.unitPrice })), ...cartTotals(c), currency: c.currency, version: cartRevision });
 
-    const payment = await app.request("GET", `/api/payments/${pending.payment.paymentId}`, { token: customer });
+    const payment = await app.request("GET", `/api/payments/${pending.payment.paymentId}`, { token: customer, headers: wait });
     expect(Object.keys(payment.body).sort()).toEqual(
       ["paymentId", "orderId", "amount", "currency", "method", "status", "capturedAmount", "refundedAmount", "refunds", "paymentUrl", "createdAt", "updatedAt", "version"].sort(),
     );
+    expect(payment.body).toEqual(JSON.parse(JSON.stringify(paymentResource((await getPayment(sql, pending.payment.paymentId))!))));
     const ready = await app.request("GET", "/health/ready");
     expect(ready.body.dependencies.eventStore).toMatchObject({ status: "up", kind: expect.any(String), head: expect.any(String) });
   });

@@ -149,7 +149,12 @@ export function projectionSuite(label: string, open: () => Promise<Backend>): vo
         "SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE 'rm\\_%' UNION ALL SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename LIKE 'rm\\_%'",
       );
       expect(rows.filter((r) => r.name.includes("_shadow") || r.name.includes("_verify"))).toEqual([]);
-      expect(await getOrder(backend.sql, "shadow2-o1")).toMatchObject({ status: "DELIVERED", fulfillmentStatus: "PARTIALLY_RETURNED", refundedAmount: 9_000 });
+      expect(await getOrder(backend.sql, "shadow2-o1")).toMatchObject({
+        status: "DELIVERED",
+        fulfillmentStatus: "PARTIALLY_RETURNED",
+        refundedAmount: 9_000,
+        returns: [{ returnId: "shadow2-ret", status: "COMPLETED", refundAmount: 9_000, reason: "too big", items: [{ sku: "shadow2-SKU", quantity: 1 }] }],
+      });
     });
 
     it("rebuilds from a script (projectors stopped): in place and shadow give the same tables", async () => {
@@ -172,7 +177,7 @@ export function projectionSuite(label: string, open: () => Promise<Backend>): vo
     });
 
     it("shadow tables are named from the live ones", () => {
-      expect(shadowTables(ordersProjection.tables)).toEqual({ orders: "rm_orders_shadow", lines: "rm_order_lines_shadow", refunds: "rm_order_refunds_shadow" });
+      expect(shadowTables(ordersProjection.tables)).toEqual({ orders: "rm_orders_shadow", lines: "rm_order_lines_shadow", refunds: "rm_order_refunds_shadow", returns: "rm_order_returns_shadow" });
     });
 
     it("commits rows and checkpoint together: a handler failing mid-batch leaves neither moved for its event", async () => {
