@@ -5,7 +5,7 @@ import { Type, type Static } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { addCartItem, applyCartCoupon, changeCartItem, checkOutCart, loadCart, removeCartItem } from "../commands/cart.js";
 import { principalOf, requireRoles, secretKey } from "./auth.js";
-import { commandContext, committed, etag, readModelsAt, readYourWrites, type ApiDeps } from "./deps.js";
+import { commandContext, committed, etag, readModelsAt, readYourWrites, written, type ApiDeps } from "./deps.js";
 import { cartResource } from "../queries/carts.js";
 import { requestId } from "./idempotency.js";
 import { takeClaimForOrder, type ClaimedOrder } from "../flash-sales/claim-orders.js";
@@ -102,8 +102,8 @@ export async function cartRoutes(app: FastifyInstance, deps: ApiDeps): Promise<v
         ({ orderId, flashSale } = await takeClaimForOrder(deps.flashSales.desk, { claimId: flashSaleClaimId, customerId: me(request), items: state.items }));
       }
       const r = await checkOutCart(commandContext(deps, request), me(request), { orderId, ...body, ...(flashSale ? { flashSale } : {}) });
-      reply.header("Location", `/api/orders/${orderId}`).header("ETag", etag(r.nextExpectedRevision));
-      return reply.code(202).send({ orderId, status: "CREATED", ...committed(reply, r.position) });
+      reply.header("Location", `/api/orders/${orderId}`);
+      return reply.code(202).send({ orderId, status: "CREATED", ...written(reply, r) });
     },
   );
 }

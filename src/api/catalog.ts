@@ -6,7 +6,7 @@ import { createProduct, updateProduct } from "../commands/catalog.js";
 import { defineCoupon } from "../commands/coupons.js";
 import { receiveStock } from "../commands/inventory.js";
 import { requireRoles, secretKey } from "./auth.js";
-import { commandContext, committed, etag, ifMatch, readModelsAt, readYourWrites, type ApiDeps } from "./deps.js";
+import { commandContext, committed, etag, ifMatch, readModelsAt, readYourWrites, written, type ApiDeps } from "./deps.js";
 import { notFound, ProblemError } from "./problem.js";
 import { searchRoutes } from "./search.js";
 import { CouponDefined, InventoryResource, ProductCreated, ProductResource, problems, StockReceived } from "./responses.js";
@@ -74,8 +74,8 @@ export async function catalogRoutes(app: FastifyInstance, deps: ApiDeps): Promis
     async (request, reply) => {
       const { attributes, ...rest } = request.body;
       const result = await createProduct(commandContext(deps, request), { ...rest, ...(attributes ? { attributes } : {}) });
-      reply.header("ETag", etag(result.nextExpectedRevision)).header("Location", `/api/products/${encodeURIComponent(request.body.sku)}`);
-      return reply.code(201).send({ sku: request.body.sku, version: result.nextExpectedRevision, ...committed(reply, result.position) });
+      reply.header("Location", `/api/products/${encodeURIComponent(request.body.sku)}`);
+      return reply.code(201).send({ sku: request.body.sku, version: result.nextExpectedRevision, ...written(reply, result) });
     },
   );
 

@@ -99,6 +99,12 @@ export function committed(reply: FastifyReply, position: string | null | undefin
   return { position: position ?? null };
 }
 
+/** A write's reply: ETag of the stream version the command reached, X-Commit-Position, and the body's `position`. */
+export function written(reply: FastifyReply, result: { nextExpectedRevision: number; position: string | null | undefined }): { position: string | null } {
+  reply.header("ETag", etag(result.nextExpectedRevision));
+  return committed(reply, result.position);
+}
+
 /** ?waitFor=<position> or X-Wait-For: waits (at most 5 s) for the read models to reach it. */
 export async function readYourWrites(deps: ApiDeps, request: FastifyRequest): Promise<void> {
   const q = (request.query as Record<string, unknown> | undefined)?.waitFor;

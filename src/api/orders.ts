@@ -12,7 +12,7 @@ import { orderHistory } from "../queries/order-history.js";
 import { takeClaimForOrder, type ClaimedOrder } from "../flash-sales/claim-orders.js";
 import { ClaimId } from "./flash-sales.js";
 import { hasRole, principalOf, requireRoles, secretKey, type Principal } from "./auth.js";
-import { commandContext, committed, etag, ifMatch, readYourWrites, type ApiDeps } from "./deps.js";
+import { commandContext, etag, ifMatch, readYourWrites, written, type ApiDeps } from "./deps.js";
 import { requestId } from "./idempotency.js";
 import { notFound, notImplemented, ProblemError } from "./problem.js";
 import { OrderAccepted, OrderHistory, OrderList, OrderResource, problems } from "./responses.js";
@@ -129,8 +129,8 @@ export async function orderRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
         ({ orderId, flashSale } = await takeClaimForOrder(deps.flashSales.desk, { claimId: b.flashSaleClaimId, customerId, items: b.items }));
       }
       const result = await placeOrder(commandContext(deps, request), { orderId, customerId, items: b.items, shippingAddress: b.shippingAddress, paymentMethod: b.paymentMethod, ...(flashSale ? { flashSale } : {}) });
-      reply.header("Location", `/api/orders/${orderId}`).header("ETag", etag(result.nextExpectedRevision));
-      return reply.code(202).send({ orderId, status: "CREATED", ...committed(reply, result.position) });
+      reply.header("Location", `/api/orders/${orderId}`);
+      return reply.code(202).send({ orderId, status: "CREATED", ...written(reply, result) });
     },
   );
 
@@ -191,8 +191,7 @@ export async function orderRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
         { reason: p.roles.includes("admin") ? "ADMIN_REQUEST" : "CUSTOMER_REQUEST", note: request.body.reason },
         expected,
       );
-      reply.header("ETag", etag(result.nextExpectedRevision));
-      return reply.code(202).send({ orderId: request.params.orderId, status: (result.state as Order).status, ...committed(reply, result.position) });
+      return reply.code(202).send({ orderId: request.params.orderId, status: (result.state as Order).status, ...written(reply, result) });
     },
   );
 
@@ -202,8 +201,7 @@ export async function orderRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
     async (request, reply) => {
       const { revision } = await ownedForWrite(request, request.params.orderId);
       const result = await shipOrder(commandContext(deps, request), request.params.orderId, request.body, ifMatch(request, revision));
-      reply.header("ETag", etag(result.nextExpectedRevision));
-      return reply.code(202).send({ orderId: request.params.orderId, status: (result.state as Order).status, ...committed(reply, result.position) });
+      return reply.code(202).send({ orderId: request.params.orderId, status: (result.state as Order).status, ...written(reply, result) });
     },
   );
 
@@ -213,8 +211,7 @@ export async function orderRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
     async (request, reply) => {
       const { revision } = await ownedForWrite(request, request.params.orderId);
       const result = await deliverOrder(commandContext(deps, request), request.params.orderId, ifMatch(request, revision));
-      reply.header("ETag", etag(result.nextExpectedRevision));
-      return reply.code(202).send({ orderId: request.params.orderId, status: (result.state as Order).status, ...committed(reply, result.position) });
+      return reply.code(202).send({ orderId: request.params.orderId, status: (result.state as Order).status, ...written(reply, result) });
     },
   );
 
@@ -230,9 +227,8 @@ export async function orderRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
         { returnId, lines: request.body.items, reason: request.body.reason, returnWindowMs: deps.returnWindowMs },
         ifMatch(request, revision),
       );
-      reply.header("ETag", etag(result.nextExpectedRevision));
       const r = (result.state as Order).returns.find((x) => x.returnId === returnId);
-      return reply.code(202).send({ orderId: request.params.orderId, returnId, refundAmount: r?.refundAmount, status: (result.state as Order).status, ...committed(reply, result.position) });
+      return reply.code(202).send({ orderId: request.params.orderId, returnId, refundAmount: r?.refundAmount, status: (result.state as Order).status, ...written(reply, result) });
     },
   );
 
@@ -242,8 +238,7 @@ export async function orderRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
     async (request, reply) => {
       const { revision } = await ownedForWrite(request, request.params.orderId);
       const result = await receiveReturn(commandContext(deps, request), request.params.orderId, request.params.returnId, ifMatch(request, revision));
-      reply.header("ETag", etag(result.nextExpectedRevision));
-      return reply.code(202).send({ orderId: request.params.orderId, returnId: request.params.returnId, status: (result.state as Order).status, ...committed(reply, result.position) });
+      return reply.code(202).send({ orderId: request.params.orderId, returnId: request.params.returnId, status: (result.state as Order).status, ...written(reply, result) });
     },
   );
 
