@@ -12,7 +12,7 @@
 //     never retried: the conflict is thrown at once.
 //   - DomainError from the decider propagates unchanged; nothing is written.
 
-import { fold, type Decider, type DomainEvent } from "../aggregates/decider.js";
+import { asEvent, fold, type Decider, type DomainEvent } from "../aggregates/decider.js";
 import { WrongExpectedVersionError } from "../eventstore/errors.js";
 import type { Checkpoint, EventMetadata, EventStore, ExpectedRevision, JsonValue, NewEvent, RecordedEvent } from "../eventstore/port.js";
 import { activeTraceId, inSpan } from "../observability/tracing.js";
@@ -70,8 +70,6 @@ function satisfies(expected: ExpectedRevision, actual: number): boolean {
   return expected === actual;
 }
 
-/** A stored event as the decider sees it (the store has already upcast it to the current schema). */
-const asDomainEvent = <Event extends DomainEvent>(e: RecordedEvent): Event => ({ type: e.type, data: e.data }) as unknown as Event;
 
 /** Handles one command in a span of its own; see the top of this file. */
 export function handleCommand<Command, Event extends DomainEvent, State>(
@@ -117,7 +115,7 @@ async function decideAndAppend<Command, Event extends DomainEvent, State>(
       throw new WrongExpectedVersionError(streamId, envelope.expectedRevision, revision);
     }
 
-    const state = fold(decider, stored.map((e) => asDomainEvent<Event>(e)));
+    const state = fold(decider, stored.map((e) => asEvent<Event>(e)));
     const decided = decider.decide(command, state);
     if (decided.length === 0) {
       return { events: [], nextExpectedRevision: revision, position: stored.at(-1)?.position ?? null, alreadyApplied: false, state };
@@ -158,9 +156,9 @@ function originalResult<Command, Event extends DomainEvent, State>(
   const caused = stored.filter((e) => e.metadata.causationId === commandId);
   const last = caused.at(-1);
   if (!last) return undefined;
-  const upToLast = stored.filter((e) => e.revision <= last.revision).map((e) => asDomainEvent<Event>(e));
+  const upToLast = stored.filter((e) => e.revision <= last.revision).map((e) => asEvent<Event>(e));
   return {
-    events: caused.map((e) => asDomainEvent<Event>(e)),
+    events: caused.map((e) => asEvent<Event>(e)),
     nextExpectedRevision: last.revision,
     position: last.position,
     alreadyApplied: true,

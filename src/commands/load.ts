@@ -1,7 +1,7 @@
 // Read an aggregate's current state straight from its stream (strongly consistent reads for
 // command preconditions and for resources the API serves from the log itself).
 
-import { fold, type Decider, type DomainEvent } from "../aggregates/decider.js";
+import { asEvent, fold, type Decider, type DomainEvent } from "../aggregates/decider.js";
 import type { EventStore, RecordedEvent } from "../eventstore/port.js";
 
 export interface Loaded<State> {
@@ -13,9 +13,6 @@ export interface Loaded<State> {
 
 export async function loadAggregate<Command, Event extends DomainEvent, State>(store: EventStore, decider: Decider<Command, Event, State>, streamId: string): Promise<Loaded<State>> {
   const events = await store.readStream(streamId);
-  const state = fold(
-    decider,
-    events.map((e) => ({ type: e.type, data: e.data }) as unknown as Event),
-  );
+  const state = fold(decider, events.map(asEvent<Event>));
   return { state, revision: events.at(-1)?.revision ?? -1, events };
 }

@@ -5,6 +5,7 @@
 // claims would make recording the sale quadratic.
 
 import { flashSaleDecider, streamId as saleStream, type FlashSaleCommand, type FlashSaleEvent, type FlashSaleState } from "../aggregates/flash-sale.js";
+import { asEvent } from "../aggregates/decider.js";
 import { eventIdFor } from "../commands/event-id.js";
 import { WrongExpectedVersionError } from "../eventstore/errors.js";
 import type { EventStore, JsonValue } from "../eventstore/port.js";
@@ -67,7 +68,7 @@ export class SaleWriter {
     const cached = this.cache.get(saleId) ?? { state: flashSaleDecider.initialState, revision: -1 };
     const fresh = await this.store.readStream(saleStream(saleId), { fromRevision: cached.revision + 1 });
     if (fresh.length === 0) return cached;
-    const state = fresh.reduce((s, e) => flashSaleDecider.evolve(s, { type: e.type, data: e.data } as unknown as FlashSaleEvent), cached.state);
+    const state = fresh.reduce((s, e) => flashSaleDecider.evolve(s, asEvent<FlashSaleEvent>(e)), cached.state);
     const next = { state, revision: fresh.at(-1)!.revision };
     this.cache.set(saleId, next);
     return next;

@@ -5,7 +5,7 @@
 import type { CartEvent } from "../aggregates/cart.js";
 import type { RecordedEvent } from "../eventstore/port.js";
 import type { SqlExecutor } from "../infrastructure/sql/sql-client.js";
-import { ident, type Projection } from "./projection.js";
+import { ident, recordedAs, type Projection } from "./projection.js";
 
 export const CART_TABLES = { carts: "rm_carts", items: "rm_cart_items" } as const;
 export type CartTables = { readonly [K in keyof typeof CART_TABLES]: string };
@@ -35,7 +35,7 @@ function schema(t: CartTables): string {
 }
 
 async function apply(recorded: RecordedEvent, sql: SqlExecutor, t: CartTables = CART_TABLES): Promise<void> {
-  const event = recorded as unknown as RecordedEvent & CartEvent;
+  const event = recordedAs<CartEvent>(recorded);
   const { customerId, at } = event.data;
   const c = ident(t.carts);
   const i = ident(t.items);

@@ -5,7 +5,7 @@
 import type { InventoryEvent } from "../aggregates/inventory.js";
 import type { RecordedEvent } from "../eventstore/port.js";
 import type { SqlExecutor } from "../infrastructure/sql/sql-client.js";
-import { ident, type Projection } from "./projection.js";
+import { ident, recordedAs, type Projection } from "./projection.js";
 
 export const INVENTORY_TABLES = { levels: "rm_inventory" } as const;
 export type InventoryTables = { readonly [K in keyof typeof INVENTORY_TABLES]: string };
@@ -66,7 +66,7 @@ function deltas(event: InventoryEvent): Deltas {
 }
 
 async function apply(recorded: RecordedEvent, sql: SqlExecutor, t: InventoryTables = INVENTORY_TABLES): Promise<void> {
-  const event = recorded as unknown as RecordedEvent & InventoryEvent;
+  const event = recordedAs<InventoryEvent>(recorded);
   const { sku, warehouseId, at } = event.data;
   const change = deltas(event);
   const l = ident(t.levels);

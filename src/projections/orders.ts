@@ -4,7 +4,7 @@
 import type { OrderEvent } from "../aggregates/order.js";
 import type { RecordedEvent } from "../eventstore/port.js";
 import type { SqlExecutor } from "../infrastructure/sql/sql-client.js";
-import { advance, ident, type Projection } from "./projection.js";
+import { advance, ident, recordedAs, type Projection } from "./projection.js";
 
 export const ORDER_TABLES = { orders: "rm_orders", lines: "rm_order_lines", refunds: "rm_order_refunds", returns: "rm_order_returns" } as const;
 export type OrderTables = { readonly [K in keyof typeof ORDER_TABLES]: string };
@@ -92,7 +92,7 @@ function baseSchema(t: OrderTables): string {
 }
 
 async function apply(recorded: RecordedEvent, sql: SqlExecutor, t: OrderTables = ORDER_TABLES): Promise<void> {
-  const event = recorded as unknown as RecordedEvent & OrderEvent;
+  const event = recordedAs<OrderEvent>(recorded);
   const d = event.data;
   const o = t.orders;
 

@@ -4,7 +4,7 @@
 import type { PaymentEvent } from "../aggregates/payment.js";
 import type { RecordedEvent } from "../eventstore/port.js";
 import type { SqlExecutor } from "../infrastructure/sql/sql-client.js";
-import { advance, ident, type Projection } from "./projection.js";
+import { advance, ident, recordedAs, type Projection } from "./projection.js";
 
 export const PAYMENT_TABLES = { payments: "rm_payments", refunds: "rm_payment_refunds" } as const;
 export type PaymentTables = { readonly [K in keyof typeof PAYMENT_TABLES]: string };
@@ -47,7 +47,7 @@ function schema(t: PaymentTables): string {
 }
 
 async function apply(recorded: RecordedEvent, sql: SqlExecutor, t: PaymentTables = PAYMENT_TABLES): Promise<void> {
-  const event = recorded as unknown as RecordedEvent & PaymentEvent;
+  const event = recordedAs<PaymentEvent>(recorded);
   const d = event.data;
 
   if (event.type === "PaymentInitiated") {

@@ -4,7 +4,7 @@
 import type { ProductEvent } from "../aggregates/product.js";
 import type { RecordedEvent } from "../eventstore/port.js";
 import type { SqlExecutor } from "../infrastructure/sql/sql-client.js";
-import { advance, ident, type Projection } from "./projection.js";
+import { advance, ident, recordedAs, type Projection } from "./projection.js";
 
 export const PRODUCT_TABLES = { products: "rm_products" } as const;
 export type ProductTables = { readonly [K in keyof typeof PRODUCT_TABLES]: string };
@@ -30,7 +30,7 @@ function schema(t: ProductTables): string {
 }
 
 async function apply(recorded: RecordedEvent, sql: SqlExecutor, t: ProductTables = PRODUCT_TABLES): Promise<void> {
-  const event = recorded as unknown as RecordedEvent & ProductEvent;
+  const event = recordedAs<ProductEvent>(recorded);
   const p = ident(t.products);
 
   if (event.type === "ProductCreated") {

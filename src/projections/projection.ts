@@ -8,6 +8,7 @@
 // revision changes nothing, so redelivery (a checkpoint reset, a retried batch, a replay over a
 // live table) can never move a row backwards or count a delta twice.
 
+import type { DomainEvent } from "../aggregates/decider.js";
 import type { AllFilter, RecordedEvent } from "../eventstore/port.js";
 import type { Migration } from "../infrastructure/sql/migrations.js";
 import type { SqlExecutor } from "../infrastructure/sql/sql-client.js";
@@ -33,6 +34,9 @@ export interface Projection<Tables extends TableNames = TableNames> {
    */
   applyBatch?(events: readonly RecordedEvent[], sql: SqlExecutor, tables?: Tables): Promise<void>;
 }
+
+/** A recorded event with its aggregate's event type and data (the one type assertion of the projections; see asEvent in src/aggregates/decider.ts). */
+export const recordedAs = <Event extends DomainEvent>(recorded: RecordedEvent): RecordedEvent & Event => recorded as RecordedEvent & Event;
 
 /** The same logical tables under "<name>_shadow". */
 export const shadowTables = <Tables extends TableNames>(tables: Tables): Tables =>

@@ -6,7 +6,7 @@
 // (`inventory-<sku>@<warehouseId>`, StockReceived events), caching what it has read and
 // continuing from its checkpoint on the next call; availability is folded from each stream.
 
-import { fold } from "../aggregates/decider.js";
+import { asEvent, fold } from "../aggregates/decider.js";
 import { inventoryDecider, streamId as inventoryStream, type InventoryEvent } from "../aggregates/inventory.js";
 import { START, type Checkpoint, type EventStore } from "../eventstore/port.js";
 import type { WarehouseStock } from "./order-saga.js";
@@ -33,10 +33,7 @@ export class EventStoreInventoryLocator implements InventoryLocator {
     const result: WarehouseStock[] = [];
     for (const warehouseId of await this.warehousesOf(sku)) {
       const events = await this.store.readStream(inventoryStream(sku, warehouseId));
-      const state = fold(
-        inventoryDecider,
-        events.map((e) => ({ type: e.type, data: e.data }) as unknown as InventoryEvent),
-      );
+      const state = fold(inventoryDecider, events.map(asEvent<InventoryEvent>));
       result.push({ warehouseId, available: state.available });
     }
     return result;
