@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { loadConfig, type Config } from "../config.js";
 import { openEventStore, openSqlClient, UpcasterRegistry } from "../eventstore/index.js";
 import type { Checkpoint, EventStore, RecordedEvent } from "../eventstore/port.js";
+import { logPages } from "../eventstore/pages.js";
 import { createPgClient } from "../infrastructure/sql/pg-client.js";
 import type { SqlClient } from "../infrastructure/sql/sql-client.js";
 import type { Output } from "./output.js";
@@ -84,16 +85,14 @@ export async function forEachPage(
 ): Promise<{ events: number; checkpoint: Checkpoint }> {
   const head = await ctx.store.headCheckpoint();
   const progress = ctx.out.progress(label, 1000);
-  let checkpoint = options.from ?? "";
   let count = 0;
+  let checkpoint = options.from ?? "";
   try {
-    for (;;) {
-      const page = await ctx.store.readAll({ from: checkpoint, maxCount: options.pageSize ?? 1000, ...(options.filter ? { filter: options.filter } : {}) });
+    for await (const page of logPages(ctx.store, options)) {
       count += page.events.length;
+      checkpoint = page.checkpoint;
       if (page.events.length > 0) await handle(page.events);
       progress.update(Math.round(logFraction(ctx.store.kind, page.checkpoint, head) * 1000), 1000);
-      if (page.events.length === 0 || page.checkpoint === checkpoint) break;
-      checkpoint = page.checkpoint;
     }
   } finally {
     progress.stop();

@@ -2,6 +2,7 @@
 // or both side by side, filtered by stream, type and position.
 
 import type { Checkpoint, RecordedEvent } from "../eventstore/port.js";
+import { logPages } from "../eventstore/pages.js";
 import type { CliContext } from "./context.js";
 import { ExitCode, type ExitCodeValue } from "./usage.js";
 
@@ -55,17 +56,14 @@ export async function eventsCommand(ctx: CliContext, options: EventsOptions): Pr
       emit(event);
     }
   } else {
-    let checkpoint = options.fromPosition ?? "";
     // The type filter goes to the store, which matches stored type names.
     const filter = options.types ? { eventTypes: options.types } : undefined;
-    while (printed < limit) {
-      const page = await ctx.stored.readAll({ from: checkpoint, maxCount: 1000, ...(filter ? { filter } : {}) });
+    for await (const page of logPages(ctx.stored, { ...(options.fromPosition ? { from: options.fromPosition } : {}), ...(filter ? { filter } : {}) })) {
       for (const event of page.events) {
         if (printed >= limit) break;
         emit(event);
       }
-      if (page.events.length === 0 || page.checkpoint === checkpoint) break;
-      checkpoint = page.checkpoint;
+      if (printed >= limit) break;
     }
   }
   if (out.mode === "table") {

@@ -5,20 +5,17 @@
 // against (test/queries/order-history.test.ts) and as the baseline of bench/rebuild.ts.
 
 import type { EventStore, RecordedEvent } from "../eventstore/port.js";
+import { logPages } from "../eventstore/pages.js";
 
 const HISTORY_CATEGORIES = ["order", "payment", "inventory", "orderSaga", "orderSagaInbox", "cart", "coupon"];
 
 export async function orderHistoryByScan(store: EventStore, orderId: string): Promise<RecordedEvent[]> {
   const out: RecordedEvent[] = [];
-  let from = "";
-  for (;;) {
-    const page = await store.readAll({ from, maxCount: 2000, filter: { streamCategories: HISTORY_CATEGORIES } });
+  for await (const page of logPages(store, { pageSize: 2000, filter: { streamCategories: HISTORY_CATEGORIES } })) {
     for (const e of page.events) {
       const data = e.data as { orderId?: unknown } | null;
       if (e.streamId === `order-${orderId}` || (data !== null && typeof data === "object" && data.orderId === orderId) || e.streamId.endsWith(`-${orderId}`)) out.push(e);
     }
-    if (page.events.length < 2000 || page.checkpoint === from) break;
-    from = page.checkpoint;
   }
   return out;
 }

@@ -7,6 +7,7 @@ import { fold } from "../aggregates/decider.js";
 import { orderDecider, type OrderEvent, type OrderState } from "../aggregates/order.js";
 import { paymentDecider, type PaymentEvent, type PaymentState } from "../aggregates/payment.js";
 import type { Checkpoint, EventStore, RecordedEvent } from "../eventstore/port.js";
+import { logPages } from "../eventstore/pages.js";
 import { eventTime } from "../projections/refunds.js";
 import { byRequestTime, paymentMismatches, type DateRange, type Reconciliation } from "./refunds.js";
 
@@ -14,17 +15,13 @@ export async function reconcileRefundsFromLog(store: EventStore, range: DateRang
   const fromMs = Date.parse(range.from);
   const toMs = Date.parse(range.to);
   const streams = new Map<string, RecordedEvent[]>();
-  let checkpoint = "";
-  for (;;) {
-    const page = await store.readAll({ from: checkpoint, maxCount: 5000, filter: { streamCategories: ["payment", "order"] } });
+  for await (const page of logPages(store, { pageSize: 5000, filter: { streamCategories: ["payment", "order"] } })) {
     for (const e of page.events) {
       const list = streams.get(e.streamId) ?? [];
       list.push(e);
       streams.set(e.streamId, list);
     }
     onPage?.(page.events.length, page.checkpoint);
-    if (page.events.length === 0 || page.checkpoint === checkpoint) break;
-    checkpoint = page.checkpoint;
   }
   const inWindow = (ms: number) => ms >= fromMs && ms < toMs;
   const totals = { captured: 0, refunded: 0, pendingRefunds: 0, failedRefunds: 0 };
