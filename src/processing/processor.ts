@@ -20,9 +20,11 @@
 // idempotent). A stop lets the events in progress finish and stores the checkpoint of the longest
 // fully handled prefix of the batch.
 
+import { ROOT_CONTEXT } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import type { AllFilter, Checkpoint, EventStore, RecordedEvent } from "../eventstore/port.js";
 import { START } from "../eventstore/port.js";
+import { inSpan } from "../observability/tracing.js";
 import { sharedLogReader, type LogPage, type LogReader } from "./log-reader.js";
 import { migrate, type Migration } from "../infrastructure/sql/migrations.js";
 import type { SqlClient, SqlExecutor } from "../infrastructure/sql/sql-client.js";
@@ -326,11 +328,14 @@ export async function startProcessor(definition: ProcessorDefinition, deps: Proc
     throw failure.reason;
   };
 
-  const handleBatch = async (events: RecordedEvent[], checkpoint: Checkpoint) => {
-    if (definition.mode === "transactional") await handleTransactional(events, checkpoint);
-    else await handleAtLeastOnce(events, checkpoint);
-    lastProcessedAt = new Date();
-  };
+  const handleBatch = (events: RecordedEvent[], checkpoint: Checkpoint) =>
+    // A batch spans many orders' traces, so it is a root span of its own; handlers that continue an
+    // event's trace (the saga's steps) start their spans from the event.
+    inSpan(`process ${definition.name}`, { "processor.name": definition.name, "processor.events": events.length }, async () => {
+      if (definition.mode === "transactional") await handleTransactional(events, checkpoint);
+      else await handleAtLeastOnce(events, checkpoint);
+      lastProcessedAt = new Date();
+    }, ROOT_CONTEXT);
 
   /** The next page: from the shared reader when this processor is inside its window, else from the store. */
   const nextPage = async (from: Checkpoint): Promise<LogPage & { shared: boolean }> => {

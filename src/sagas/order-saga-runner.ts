@@ -18,6 +18,7 @@
 // attention.ts) until `resumeSaga` is called.
 
 import type { Logger } from "pino";
+import { activeTraceId, continueTraceOf, inSpan } from "../observability/tracing.js";
 import { DomainError } from "../aggregates/decider.js";
 import { inventoryDecider, streamId as inventoryStream } from "../aggregates/inventory.js";
 import { orderDecider, streamId as orderStream } from "../aggregates/order.js";
@@ -175,9 +176,11 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
   return async function handle(event: RecordedEvent): Promise<void> {
     const input = toSagaInput(event);
     if (!input) return;
+    // One span per step, in the trace of the event it reacts to, so an order's flow stays one trace.
+    const step = () => inSpan(`saga step ${input.type}`, { "order.id": input.data.orderId, "event.id": event.id }, () => handleInput(event, input), continueTraceOf(event));
     // An order from a flash-sale claim plans on no stock: its claim holds the units.
-    if (input.type === "OrderPlaced" && !input.data.flashSale) return stockLock.withSkus(input.data.lines.map((l) => l.sku), () => handleInput(event, input));
-    return handleInput(event, input);
+    if (input.type === "OrderPlaced" && !input.data.flashSale) return stockLock.withSkus(input.data.lines.map((l) => l.sku), step);
+    return step();
   };
 
   async function handleInput(event: RecordedEvent, firstInput: SagaInput): Promise<void> {
@@ -185,7 +188,9 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
     const orderId = input.data.orderId;
     const streamId = sagaStreamId(orderId);
     const stepId = stepIdFor(orderId, event.id);
-    const meta: EventMetadata = { correlationId: event.metadata.correlationId, causationId: event.id, actor: SAGA_ACTOR };
+    // handle() runs this in a span continuing the input's trace: the step's events store that trace too.
+    const traceId = activeTraceId();
+    const meta: EventMetadata = { correlationId: event.metadata.correlationId, causationId: event.id, actor: SAGA_ACTOR, ...(traceId ? { traceId } : {}) };
     // Decided once: a retry after a concurrent write decides again at the same time.
     const now = clock.now().toISOString();
 
@@ -228,7 +233,7 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
       let batch: ReturnType<typeof decideBatch> | undefined;
       if (batchable.length > 0) {
         try {
-          batch = decideBatch(batchable, await loadTargets(store, batchable, loaded), { correlationId: meta.correlationId, actor: SAGA_ACTOR });
+          batch = decideBatch(batchable, await loadTargets(store, batchable, loaded), { correlationId: meta.correlationId, actor: SAGA_ACTOR, ...(traceId ? { traceId } : {}) });
         } catch (error) {
           if (!(error instanceof DomainError)) throw error;
           batch = undefined;

@@ -10,6 +10,7 @@ import type { SqlClient } from "../../infrastructure/sql/sql-client.js";
 import { DEFAULT_NAMESPACE, topicOf } from "../catalog.js";
 import { deleteOutboxThrough, outboxBacklog, readOutbox } from "../outbox.js";
 import type { IntegrationTransport } from "./port.js";
+import { inSpan } from "../../observability/tracing.js";
 
 export interface RelayOptions {
   sql: SqlClient;
@@ -89,8 +90,10 @@ export function startRelay(options: RelayOptions): RunningRelay {
           if (!list) byTopic.set(topic, (list = []));
           list.push(r.record);
         }
-        await p.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
-        await deleteOutboxThrough(sql, rows[rows.length - 1]!.seq);
+        await inSpan("outbox publish", { "messaging.system": "kafka", "messaging.batch.message_count": rows.length }, async () => {
+          await p.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+          await deleteOutboxThrough(sql, rows[rows.length - 1]!.seq);
+        });
         published += rows.length;
         if (failures > 0) logger?.info({ after: failures }, "outbox relay: Kafka reachable again");
         failures = 0;
