@@ -6,6 +6,7 @@
 // (rebuildShadow in src/projections/index.ts).
 
 import { START, type Checkpoint, type EventStore } from "../eventstore/port.js";
+import { logPages } from "../eventstore/pages.js";
 import type { SqlClient } from "../infrastructure/sql/sql-client.js";
 import { findProjection, projections, rebuildShadow, resetInPlace, type Projection } from "../projections/index.js";
 import { logFraction, type CliContext } from "./context.js";
@@ -34,8 +35,7 @@ export async function replayInPlace(ctx: { store: EventStore; sql: SqlClient }, 
   await resetInPlace(ctx.sql, projection);
   let checkpoint: Checkpoint = START;
   let replayed = 0;
-  for (;;) {
-    const page = await ctx.store.readAll({ from: checkpoint, filter: projection.filter, maxCount: 1000 });
+  for await (const page of logPages(ctx.store, { filter: projection.filter })) {
     const moved = page.checkpoint !== checkpoint;
     await ctx.sql.transaction(async (tx) => {
       if (projection.applyBatch) await projection.applyBatch(page.events, tx);
@@ -51,8 +51,8 @@ export async function replayInPlace(ctx: { store: EventStore; sql: SqlClient }, 
     replayed += page.events.length;
     onPage(page.checkpoint, replayed);
     checkpoint = page.checkpoint;
-    if (page.events.length === 0 || !moved) return replayed;
   }
+  return replayed;
 }
 
 export async function rebuildCommand(ctx: CliContext, name: string | undefined, options: RebuildOptions): Promise<ExitCodeValue> {

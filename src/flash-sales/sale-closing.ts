@@ -10,6 +10,7 @@ import { inventoryDecider, streamId as inventoryStream } from "../aggregates/inv
 import type { FlashSale } from "../aggregates/flash-sale.js";
 import { streamId as orderStream } from "../aggregates/order.js";
 import { START, type Checkpoint } from "../eventstore/port.js";
+import { logPages } from "../eventstore/pages.js";
 import type { ClaimDesk } from "./claim-desk.js";
 import { SALE_ACTOR, type FlashSaleDeps } from "./deps.js";
 import { orderIdForClaim } from "./ids.js";
@@ -104,14 +105,12 @@ export function startSaleTimers(deps: FlashSaleDeps, desk: ClaimDesk, options: {
   let running: Promise<void> = Promise.resolve();
 
   async function discover(): Promise<void> {
-    for (;;) {
-      const page = await deps.store.readAll({ from: checkpoint, maxCount: 500, filter: { streamCategories: ["flashSale"], eventTypes: ["SaleStockSetAside", "SaleEnded"] } });
+    for await (const page of logPages(deps.store, { from: checkpoint, pageSize: 500, filter: { streamCategories: ["flashSale"], eventTypes: ["SaleStockSetAside", "SaleEnded"] } })) {
       for (const e of page.events) {
         const saleId = (e.data as { saleId: string }).saleId;
         if (e.type === "SaleEnded") open.delete(saleId);
         else open.add(saleId);
       }
-      if (page.events.length === 0 || page.checkpoint === checkpoint) return;
       checkpoint = page.checkpoint;
     }
   }

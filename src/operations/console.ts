@@ -7,6 +7,7 @@
 // engines underneath can change without this file knowing.
 
 import type { EventStore } from "../eventstore/port.js";
+import { logPages } from "../eventstore/pages.js";
 import { sqlErrorCode, type SqlExecutor } from "../infrastructure/sql/sql-client.js";
 import { listParked } from "../processing/processor.js";
 import { projections as knownProjections, type RunningProjections } from "../projections/index.js";
@@ -212,14 +213,9 @@ export function createOperationsConsole(deps: OperationsConsoleDeps): Operations
   async function countEvents(processor: string): Promise<number> {
     const projection = knownProjections.find((p) => p.name === processor);
     if (!projection) return 0;
-    let from = "";
     let n = 0;
-    for (;;) {
-      const page = await deps.store.readAll({ from, filter: projection.filter, maxCount: COUNT_PAGE });
-      n += page.events.length;
-      if (page.events.length < COUNT_PAGE || page.checkpoint === from) return n;
-      from = page.checkpoint;
-    }
+    for await (const page of logPages(deps.store, { filter: projection.filter, pageSize: COUNT_PAGE })) n += page.events.length;
+    return n;
   }
 
   async function rebuild(name: string): Promise<ReadModelView> {
