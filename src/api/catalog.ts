@@ -10,7 +10,7 @@ import { commandContext, committed, etag, ifMatch, readModelsAt, readYourWrites,
 import { notFound, ProblemError } from "./problem.js";
 import { searchRoutes } from "./search.js";
 import { CouponDefined, InventoryResource, ProductCreated, ProductResource, problems, StockReceived } from "./responses.js";
-import { Currency, Id, IsoTime, Money, NonEmpty, Quantity, Sku, WaitForQuery } from "./schemas.js";
+import { Currency, Id, IsoTime, Money, NonEmpty, Sku, WaitForQuery } from "./schemas.js";
 
 const Attributes = Type.Record(Type.String({ maxLength: 64 }), Type.Union([Type.String({ maxLength: 500 }), Type.Number(), Type.Boolean()]), { maxProperties: 50 });
 
@@ -154,4 +154,3 @@ export async function catalogRoutes(app: FastifyInstance, deps: ApiDeps): Promis
   await searchRoutes(app, deps);
 }
 
-export { Quantity };

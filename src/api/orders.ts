@@ -14,7 +14,7 @@ import { ClaimId } from "./flash-sales.js";
 import { hasRole, principalOf, requireRoles, secretKey, type Principal } from "./auth.js";
 import { commandContext, etag, ifMatch, readYourWrites, written, type ApiDeps } from "./deps.js";
 import { requestId } from "./idempotency.js";
-import { notFound, notImplemented, ProblemError } from "./problem.js";
+import { notFound, notImplemented } from "./problem.js";
 import { OrderAccepted, OrderHistory, OrderList, OrderResource, problems } from "./responses.js";
 import { Id, IsoTime, NonEmpty, PaymentMethod, Quantity, ShippingAddress, Sku, WaitForQuery } from "./schemas.js";
 
@@ -280,4 +280,3 @@ export async function orderRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
   );
 }
 
-export { ProblemError };

@@ -4,16 +4,13 @@
 // verifying them (./verify.ts). Importers use this file.
 
 export * from "./projection.js";
-export { cartsProjection } from "./carts.js";
-export { inventoryProjection } from "./inventory.js";
 export { orderHistoryProjection } from "./order-history.js";
 export { ordersProjection } from "./orders.js";
-export { paymentsProjection } from "./payments.js";
 export { productsProjection } from "./products.js";
 export { refundsProjection } from "./refunds.js";
-export { findProjection, migrateProjections, projectionMigrations, projections } from "./registry.js";
-export { projectorDefinition, type ProjectionDeps } from "./projector.js";
-export { currentHead, LAG_COUNT_LIMIT, projectionStatus, type ProjectionStatus } from "./status.js";
-export { startProjections, type RebuildOptions, type RunningProjections, type StartProjectionsOptions } from "./runtime.js";
-export { createTables, dropTables, rebuildInPlace, rebuildShadow, replayInto, resetInPlace } from "./rebuild.js";
+export { findProjection, migrateProjections, projections } from "./registry.js";
+export { projectorDefinition } from "./projector.js";
+export { currentHead, projectionStatus } from "./status.js";
+export { startProjections, type RunningProjections } from "./runtime.js";
+export { createTables, rebuildInPlace, rebuildShadow, replayInto, resetInPlace } from "./rebuild.js";
 export { verifyProjection } from "./verify.js";

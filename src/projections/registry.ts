@@ -24,7 +24,7 @@ export const projections: readonly Projection[] = [
   refundsProjection,
 ];
 
-export const projectionMigrations: readonly Migration[] = projections.flatMap((p) => p.migrations);
+const projectionMigrations: readonly Migration[] = projections.flatMap((p) => p.migrations);
 
 export function findProjection(name: string): Projection {
   const found = projections.find((p) => p.name === name || p.name === `projections/${name}`);

@@ -18,7 +18,7 @@ export interface ProjectionStatus {
   running: boolean;
 }
 
-export const LAG_COUNT_LIMIT = 10_000;
+const LAG_COUNT_LIMIT = 10_000;
 
 /**
  * The newest position a subscriber can see now. `store.headCheckpoint()` is asked first and then

@@ -33,13 +33,6 @@ export async function getProduct(sql: SqlExecutor, sku: string): Promise<Product
   return rows[0] ? toView(rows[0]) : null;
 }
 
-/** Several products at once (cart and order pages), in the order of `skus`; unknown SKUs are left out. */
-export async function getProducts(sql: SqlExecutor, skus: readonly string[]): Promise<ProductView[]> {
-  const { rows } = await sql.query<Row>(`${SELECT} WHERE p.sku = ANY ($1::text[])`, [[...skus]]);
-  const bySku = new Map(rows.map((r) => [String(r.sku), toView(r)]));
-  return skus.flatMap((sku) => bySku.get(sku) ?? []);
-}
-
 function toView(r: Row): ProductView {
   const json = (v: unknown) => (typeof v === "string" ? JSON.parse(v) : v);
   return {
