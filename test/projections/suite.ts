@@ -176,6 +176,20 @@ export function projectionSuite(label: string, open: () => Promise<Backend>): vo
       expect(await verifyProjection(backend, ordersProjection)).toEqual([]);
     });
 
+    it("an orders model from before returns were kept gets the returns of existing orders on upgrade (migration 002 replays it)", async () => {
+      await caughtUp();
+      const before = await dumpTables(backend.sql, ordersProjection);
+      expect(before.returns!.length).toBeGreaterThan(0);
+      // The database as the previous version left it: no returns table, migration 002 not applied.
+      await stop();
+      await backend.sql.query("DROP TABLE rm_order_returns");
+      await backend.sql.query("DELETE FROM schema_migrations WHERE id = 'projections/orders/002-returns'");
+      await start();
+      await caughtUp();
+      expect(await dumpTables(backend.sql, ordersProjection)).toEqual(before);
+      expect(await getOrder(backend.sql, "a-o1")).toMatchObject({ returns: [{ returnId: "a-ret", status: "COMPLETED" }] });
+    });
+
     it("shadow tables are named from the live ones", () => {
       expect(shadowTables(ordersProjection.tables)).toEqual({ orders: "rm_orders_shadow", lines: "rm_order_lines_shadow", refunds: "rm_order_refunds_shadow", returns: "rm_order_returns_shadow" });
     });
