@@ -210,7 +210,6 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     if (redisModels) stoppers.push(() => redisModels.stop());
     const readModelLags = async () => [...(await search.status()), ...(redisModels ? [await redisModels.status()] : [])];
 
-
     const baseUrl = options.publicBaseUrl ?? `http://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${config.port}`;
     // findPayment: the payment page also works for payments initiated before a restart.
     const gatewayOptions: SimulatedGatewayOptions = { publicBaseUrl: baseUrl, webhookUrl: `${baseUrl}/api/payments/webhook`, webhookSecret: secrets.webhookSecret, findPayment: paymentFinder(store) };
@@ -268,6 +267,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         for (const s of await projections.projectionStatus().catch(() => [])) this.set({ projection: s.name }, s.lagEvents);
       },
     });
+
     // Admission control of new orders: the lag of the saga partitions and the SQL read models,
     // measured from their stored checkpoints (src/processing/lag.ts; PostgreSQL/PGlite log only).
     const pipeline = [...saga.partitions.map((p) => p.name), ...projections.projectors.map((p) => p.name)];
@@ -282,7 +282,6 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     new Gauge({ name: "order_pipeline_lag_seconds", help: "Age of the oldest event the slowest of the saga partitions and SQL read models has not handled", registers: [registry], collect() { this.set(admission.state().seconds); } });
     new Gauge({ name: "order_admission_open", help: "1 while new orders are admitted, 0 while they get 503 (pipeline over ADMISSION_MAX_LAG_*)", registers: [registry], collect() { this.set(admission.state().open ? 1 : 0); } });
     new Gauge({ name: "order_admission_refused", help: "Orders and checkouts refused with 503 by admission control since start", registers: [registry], collect() { this.set(admission.state().refused); } });
-
 
     new Gauge({
       name: "read_model_lag_events",
@@ -381,10 +380,10 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       hot: hotReads({ sql, ...(hotRedis ? { redis: hotRedis } : {}) }),
       applyGatewayEvent: (body) => applyGatewayEvent({ store }, body),
       readiness,
+      admission,
       flashSales: { deps: flashSales.deps, desk: flashSales.desk },
       instances: ownership,
       ops: createOperationsConsole({ store, sql, projections, resumeSaga: (orderId, by) => saga.resume(orderId, by) }),
-      admission,
     };
     const app = config.roles.includes("api")
       ? await buildServer(deps, {

@@ -56,6 +56,8 @@ export interface ApiDeps {
   ops?: OperationsConsole;
   /** The instance registry and leases (GET /api/ops/instances); absent: 501. */
   instances?: InstancesSource;
+  /** Admission control of new orders (src/api/admission.ts): 503 while the order pipeline is over its lag bound; absent: always admitted. */
+  admission?: AdmissionGate;
   /** Requests per minute per caller; 0 or absent: no limit. */
   rateLimitPerMinute?: number;
   /** Where the rate limit counts (shared by every instance); absent: in this process. */
@@ -64,8 +66,6 @@ export interface ApiDeps {
   now?: () => Date;
   /** Bearer-token rules beyond AUTH_JWT_SECRET (src/api/auth.ts); absent: HS256 only, `exp` at most a day ahead. */
   tokenPolicy?: Omit<TokenPolicy, "secret" | "now">;
-  /** Admission control of new orders (src/api/admission.ts): 503 while the order pipeline is over its lag bound; absent: always admitted. */
-  admission?: AdmissionGate;
   /** CORS_ORIGINS: browser origins allowed to call the API; absent or empty: none (same origin only). */
   corsOrigins?: string[];
 }

@@ -118,9 +118,9 @@ export async function orderRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
     "/api/orders",
     { schema: { tags: ["orders"], summary: "Place an order; prices come from the catalog (or the flash sale of flashSaleClaimId)", body: PlaceOrderBody, response: { 202: OrderAccepted, ...problems(404, 409, 413, 415, 422, 501, 503) } }, onRequest: customer },
     async (request, reply) => {
+      deps.admission?.admit(); // before anything is written: 503 while the order pipeline is over its lag bound
       const p = principalOf(request);
       const b = request.body;
-      deps.admission?.admit(); // before anything is written: 503 while the order pipeline is over its lag bound
       const customerId = b.customerId !== undefined && p.roles.includes("admin") ? b.customerId : p.sub;
       let orderId = requestId(request, "order");
       let flashSale: ClaimedOrder["flashSale"] | undefined;

@@ -21,6 +21,7 @@ import { flashSaleRoutes } from "./flash-sales.js";
 import { clientErrorHandler, errorHandler, ProblemError, sendProblem } from "./problem.js";
 import { documentProblems } from "./responses.js";
 import { Problem } from "./schemas.js";
+import { registerRequestTracing } from "./tracing.js";
 import { backOfficeRoutes } from "../web/routes.js";
 
 export interface ServerOptions {
@@ -53,6 +54,8 @@ export async function buildServer(deps: ApiDeps, options: ServerOptions = {}): P
   app.addSchema(Problem);
   // Every route documents the problems any route can answer, as application/problem+json.
   app.addHook("onRoute", documentProblems);
+  // Before any route: it wraps each route's handler as the route is added.
+  await registerRequestTracing(app);
 
   await app.register(swagger, {
     openapi: {
