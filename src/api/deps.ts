@@ -8,10 +8,10 @@ import type { SqlClient } from "../infrastructure/sql/sql-client.js";
 import type { GatewayWebhookBody } from "../payments/gateway-webhook.js";
 import { actorOf, principalOf, type TokenPolicy } from "./auth.js";
 import { ProblemError } from "./problem.js";
-import type { FlashSalesApi } from "./flash-sales.js";
+import type { ClaimDesk } from "../flash-sales/claim-desk.js";
+import type { FlashSaleDeps } from "../flash-sales/deps.js";
 import { requestId } from "./idempotency.js";
 import type { CommandContext } from "../commands/context.js";
-import type { InstancesSource } from "./instances.js";
 import type { AdmissionGate } from "./admission.js";
 import type { Redis } from "ioredis";
 import type { OperationsConsole } from "../operations/console.js";
@@ -35,6 +35,23 @@ export interface ReadSide {
 export interface ReadinessCheck {
   name: string;
   check(): Promise<Record<string, unknown> | void>;
+}
+
+/** The flash sales behind their routes (src/api/flash-sales.ts). */
+export interface FlashSalesApi {
+  deps: FlashSaleDeps;
+  desk: ClaimDesk;
+}
+
+/** The instance registry and leases behind GET /api/ops/instances (src/api/instances.ts). */
+export interface InstancesSource {
+  instanceId: string;
+  ttlMs: number;
+  heartbeatMs: number;
+  snapshot(): Promise<{
+    instances: { instanceId: string; roles: string[]; host: string; pid: number; startedAt: string; lastSeenAt: string; live: boolean; stopping: boolean; owns: string[] }[];
+    leases: { unit: string; owner: string | null; token: number; held: boolean; acquiredAt: string | null; renewedAt: string | null; expiresAt: string }[];
+  }>;
 }
 
 export interface ApiDeps {

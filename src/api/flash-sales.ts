@@ -5,22 +5,16 @@
 import { Type, type Static } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { FlashSale } from "../aggregates/flash-sale.js";
-import type { ClaimDesk } from "../flash-sales/claim-desk.js";
-import type { FlashSaleDeps } from "../flash-sales/deps.js";
 import { claimIdFor } from "../flash-sales/ids.js";
 import { scheduleSale } from "../flash-sales/schedule.js";
 import { principalOf, requireRoles, secretKey } from "./auth.js";
-import { commandContext, committed, type ApiDeps } from "./deps.js";
+import { commandContext, committed, type ApiDeps, type FlashSalesApi } from "./deps.js";
 import { requestId } from "./idempotency.js";
 import { notFound, ProblemError } from "./problem.js";
 import { problems } from "./responses.js";
 import { Id, IsoTime, Money, Quantity, Sku } from "./schemas.js";
 
 /** What the flash-sale routes need (app.ts builds it). */
-export interface FlashSalesApi {
-  deps: FlashSaleDeps;
-  desk: ClaimDesk;
-}
 
 const CreateSaleBody = Type.Object(
   {

@@ -50,15 +50,6 @@ const InstancesView = Type.Object(
   { additionalProperties: false },
 );
 
-export interface InstancesSource {
-  instanceId: string;
-  ttlMs: number;
-  heartbeatMs: number;
-  snapshot(): Promise<{
-    instances: { instanceId: string; roles: string[]; host: string; pid: number; startedAt: string; lastSeenAt: string; live: boolean; stopping: boolean; owns: string[] }[];
-    leases: { unit: string; owner: string | null; token: number; held: boolean; acquiredAt: string | null; renewedAt: string | null; expiresAt: string }[];
-  }>;
-}
 
 export async function instancesRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const opsOnly = requireRoles(secretKey(deps.jwtSecret), "ops");

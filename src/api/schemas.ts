@@ -1,5 +1,4 @@
 // TypeBox schemas shared by several route files.
-import type {} from "./deps.js";
 
 import { Type, type Static } from "@sinclair/typebox";
 

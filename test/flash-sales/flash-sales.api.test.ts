@@ -144,11 +144,15 @@ export function flashSaleApiSuite(name: string, env: () => Record<string, string
       const placed = await order(c1, granted.body.claimId, sale.sku, 2);
       expect(placed.status, placed.text).toBe(202);
       await awaitStatus(app, c1, placed.body.orderId, "PAYMENT_PENDING");
-      const afterFirst = await domainEvents();
+      // The saga keeps writing the first order's steps in the background, so here only what a
+      // second use of the claim would write is counted: a placed order, or a flash-sale event.
+      const placements = async () =>
+        (await app.built.sql.query<{ n: number }>("SELECT count(*)::int AS n FROM es_events WHERE type = 'OrderPlaced' OR category = 'flashSale'")).rows[0]!.n;
+      const afterFirst = await placements();
       const twice = await order(c1, granted.body.claimId, sale.sku, 2);
       expect(twice.status).toBe(409);
       expect(twice.headers.get("content-type")).toContain("application/problem+json");
-      expect(await domainEvents()).toBe(afterFirst);
+      expect(await placements()).toBe(afterFirst);
     });
 
     it("claims become orders at the sale price; paid orders draw from the sale's reservation in batches; a failed payment and a cancellation return the units to the pool; after the end the unsold units go back and the stock law holds", async () => {
