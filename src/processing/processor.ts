@@ -420,6 +420,9 @@ export async function startProcessor(definition: ProcessorDefinition, deps: Proc
       stopped = true;
       stopSignal.abort();
       await run;
+      // Hand over at how far it has read: everything before `position` is handled (it moves only
+      // after a whole batch), including events of no interest whose idle save was still due.
+      if (position !== undefined) await saveCheckpoint(sql, definition.name, position).catch((error: unknown) => log?.warn({ err: error }, "checkpoint not stored at stop"));
       await reader.detach();
     },
   };

@@ -80,6 +80,11 @@ export async function startServer(id: string, databaseUrl: string, env: Record<s
       RATE_LIMIT_PER_MINUTE: "0",
       PG_POOL_MAX: "10",
       LOG_LEVEL: "warn",
+      // These servers test ownership on PostgreSQL: no Kafka, Debezium or Elasticsearch (a Debezium
+      // connector would hold a replication slot on the test's database and keep it from being dropped).
+      KAFKA_BROKERS: "",
+      KAFKA_CONNECT_URL: "",
+      ELASTICSEARCH_URL: "",
       ...env,
     },
     stdio: ["ignore", "pipe", "pipe"],
