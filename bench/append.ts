@@ -27,11 +27,14 @@ const sql = createPgClient({ connectionString: url.toString(), max: 20 });
 
 try {
   const store = await PostgresEventStore.open(sql);
-  await sql.exec(`CREATE TABLE bare_events (event_id uuid, stream_id text, stream_revision bigint, type text, schema_version int, data jsonb, metadata jsonb, recorded_at timestamptz DEFAULT now())`);
+  await sql.exec(
+    `CREATE TABLE bare_events (event_id uuid, stream_id text, stream_revision bigint, type text, schema_version int, data jsonb, metadata jsonb, recorded_at timestamptz DEFAULT now())`,
+  );
 
   const metadata = { correlationId: randomUUID(), causationId: randomUUID(), actor: "bench:append" };
   const data = { orderId: "o-1", sku: "SKU-12345", quantity: 2, unitPrice: 49900, warehouseId: "BLR-1" };
-  const makeEvents = (count: number): NewEvent[] => Array.from({ length: count }, () => ({ id: randomUUID(), type: "StockReserved", data, metadata }));
+  const makeEvents = (count: number): NewEvent[] =>
+    Array.from({ length: count }, () => ({ id: randomUUID(), type: "StockReserved", data, metadata }));
 
   const rows: Record<string, unknown>[] = [];
   const figures: Record<string, unknown> = {};
@@ -43,14 +46,29 @@ try {
         await store.appendToStream(`bench-${w}-${Math.floor(n / 50)}`, makeEvents(batch));
       });
       const values = (count: number, offset: number) =>
-        Array.from({ length: count }, (_, i) => `($${offset + i * 5 + 1}::uuid, $${offset + i * 5 + 2}, $${offset + i * 5 + 3}, 'StockReserved', 1, $${offset + i * 5 + 4}::jsonb, $${offset + i * 5 + 5}::jsonb)`).join(", ");
+        Array.from(
+          { length: count },
+          (_, i) =>
+            `($${offset + i * 5 + 1}::uuid, $${offset + i * 5 + 2}, $${offset + i * 5 + 3}, 'StockReserved', 1, $${offset + i * 5 + 4}::jsonb, $${offset + i * 5 + 5}::jsonb)`,
+        ).join(", ");
       const insertSql = `INSERT INTO bare_events (event_id, stream_id, stream_revision, type, schema_version, data, metadata) VALUES ${values(batch, 0)}`;
       const baseline = await runFor(seconds, writers, async (w, n) => {
-        const params = makeEvents(batch).flatMap((e, i) => [e.id, `bench-${w}-${n}`, i, JSON.stringify(e.data), JSON.stringify(e.metadata)]);
+        const params = makeEvents(batch).flatMap((e, i) => [
+          e.id,
+          `bench-${w}-${n}`,
+          i,
+          JSON.stringify(e.data),
+          JSON.stringify(e.metadata),
+        ]);
         await sql.query(insertSql, params);
       });
       const key = `w${writers}_e${batch}`;
-      const describe = (f: RunFigures) => ({ perSecond: round(f.perSecond), eventsPerSecond: round(f.perSecond * batch), p50Ms: round(f.p50Ms, 2), p99Ms: round(f.p99Ms, 2) });
+      const describe = (f: RunFigures) => ({
+        perSecond: round(f.perSecond),
+        eventsPerSecond: round(f.perSecond * batch),
+        p50Ms: round(f.p50Ms, 2),
+        p99Ms: round(f.p99Ms, 2),
+      });
       figures[key] = { append: describe(append), bareInsert: describe(baseline), ratio: round(append.perSecond / baseline.perSecond, 3) };
       rows.push(
         { scenario: `${writers} writer(s), ${batch} event(s)/append`, what: "appendToStream", ...describe(append) },

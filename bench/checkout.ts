@@ -91,10 +91,20 @@ interface Http {
 }
 
 function client(base: string) {
-  return async (method: string, path: string, token: string | undefined, body?: unknown, headers: Record<string, string> = {}): Promise<Http> => {
+  return async (
+    method: string,
+    path: string,
+    token: string | undefined,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<Http> => {
     const res = await fetch(`${base}${path}`, {
       method,
-      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers },
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+        ...headers,
+      },
       ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) }),
     });
     const text = await res.text();
@@ -141,20 +151,24 @@ async function main(): Promise<void> {
   const base = `http://127.0.0.1:${port}`;
   let child: ChildProcess | undefined;
   try {
-    child = spawn(process.execPath, [...(opts.cpuProf ? ["--cpu-prof", "--cpu-prof-dir", opts.cpuProf] : []), "--import", "tsx", "src/main.ts"], {
-      env: {
-        ...process.env,
-        PORT: String(port),
-        HOST: "127.0.0.1",
-        RATE_LIMIT_PER_MINUTE: "0", // one load generator stands for many customers
-        DATA_DIR: dataDir,
-        DATABASE_URL: db.url,
-        AUTH_JWT_SECRET: JWT_SECRET,
-        PAYMENT_WEBHOOK_SECRET: WEBHOOK_SECRET,
-        LOG_LEVEL: "warn",
+    child = spawn(
+      process.execPath,
+      [...(opts.cpuProf ? ["--cpu-prof", "--cpu-prof-dir", opts.cpuProf] : []), "--import", "tsx", "src/main.ts"],
+      {
+        env: {
+          ...process.env,
+          PORT: String(port),
+          HOST: "127.0.0.1",
+          RATE_LIMIT_PER_MINUTE: "0", // one load generator stands for many customers
+          DATA_DIR: dataDir,
+          DATABASE_URL: db.url,
+          AUTH_JWT_SECRET: JWT_SECRET,
+          PAYMENT_WEBHOOK_SECRET: WEBHOOK_SECRET,
+          LOG_LEVEL: "warn",
+        },
+        stdio: ["ignore", "ignore", "inherit"],
       },
-      stdio: ["ignore", "ignore", "inherit"],
-    });
+    );
     const exited = new Promise<number | null>((resolve) => child!.once("exit", resolve));
     const http = client(base);
     for (let i = 0; ; i++) {
@@ -171,12 +185,20 @@ async function main(): Promise<void> {
     const admin = await signToken(JWT_SECRET, { sub: "bench-admin", roles: ["admin"] });
     const skus = Array.from({ length: PRODUCTS }, (_, i) => `BENCH-${i}`);
     for (const [i, sku] of skus.entries()) {
-      const p = await http("POST", "/api/products", admin, { sku, name: `Bench product ${i}`, category: ["Bench"], brand: "Bench", price: 10_000 + i * 100 });
+      const p = await http("POST", "/api/products", admin, {
+        sku,
+        name: `Bench product ${i}`,
+        category: ["Bench"],
+        brand: "Bench",
+        price: 10_000 + i * 100,
+      });
       if (p.status !== 201) throw new Error(`seed ${sku}: ${p.status} ${JSON.stringify(p.body)}`);
       const r = await http("POST", `/api/inventory/${sku}/receipts`, admin, { warehouseId: "w-bench", quantity: 1_000_000 });
       if (r.status !== 201) throw new Error(`stock ${sku}: ${r.status} ${JSON.stringify(r.body)}`);
     }
-    const customers = await Promise.all(Array.from({ length: 64 }, (_, i) => signToken(JWT_SECRET, { sub: `bench-c-${i}`, roles: ["customer"] })));
+    const customers = await Promise.all(
+      Array.from({ length: 64 }, (_, i) => signToken(JWT_SECRET, { sub: `bench-c-${i}`, roles: ["customer"] })),
+    );
 
     const sagaDb = new pg.Client({ connectionString: db.url });
     await sagaDb.connect();
@@ -187,7 +209,11 @@ async function main(): Promise<void> {
       );
       return rows[0]!;
     };
-    const autocannon = ((await import("autocannon" as string)) as { default: (o: object) => Promise<{ requests: { average: number }; latency: { p99: number }; non2xx: number; errors: number }> }).default;
+    const autocannon = (
+      (await import("autocannon" as string)) as {
+        default: (o: object) => Promise<{ requests: { average: number }; latency: { p99: number }; non2xx: number; errors: number }>;
+      }
+    ).default;
     const phases: PhaseFigures[] = [];
 
     for (const concurrency of CONCURRENCIES) {
@@ -201,7 +227,7 @@ async function main(): Promise<void> {
       let lastPosition = "";
       let drainUntil = Number.POSITIVE_INFINITY;
       const paid = new Set<string>();
-      const sampled = new Map<string, number>();
+      const _sampled = new Map<string, number>();
       let loadRunning = true;
 
       // The gateway side: finds orders waiting for payment in the orders read model and pays them by signed webhook.
@@ -215,7 +241,9 @@ async function main(): Promise<void> {
           created: new Date().toISOString(),
           data: { paymentId, gatewayPaymentId: `sim_pay_${paymentId}`, amount: o.totalAmount, currency: o.currency },
         });
-        const hook = await http("POST", "/api/payments/webhook", undefined, raw, { "x-webhook-signature": signWebhook(WEBHOOK_SECRET, raw, Math.floor(Date.now() / 1000)) }).catch(() => ({ status: 0 }));
+        const hook = await http("POST", "/api/payments/webhook", undefined, raw, {
+          "x-webhook-signature": signWebhook(WEBHOOK_SECRET, raw, Math.floor(Date.now() / 1000)),
+        }).catch(() => ({ status: 0 }));
         if (hook.status !== 200) {
           error(`webhook:${hook.status}`);
           paid.delete(o.orderId);
@@ -223,7 +251,10 @@ async function main(): Promise<void> {
       };
       const payer = (async () => {
         while (loadRunning || paid.size < placed) {
-          const list = await http("GET", "/api/orders?status=PAYMENT_PENDING&size=100", admin).catch(() => ({ status: 0, body: undefined }));
+          const list = await http("GET", "/api/orders?status=PAYMENT_PENDING&size=100", admin).catch(() => ({
+            status: 0,
+            body: undefined,
+          }));
           const items = (list.status === 200 ? list.body.items : []) as Parameters<typeof pay>[0][];
           const fresh = items.filter((o) => !paid.has(o.orderId));
           for (let i = 0; i < fresh.length; i += 16) await Promise.all(fresh.slice(i, i + 16).map(pay));
@@ -282,7 +313,11 @@ async function main(): Promise<void> {
             const sku = skus[(worker * 7 + n) % skus.length]!;
             const t0 = performance.now();
             try {
-              const res = await http("POST", "/api/orders", token, { items: [{ sku, quantity: 1 }], shippingAddress: address, paymentMethod: "UPI" });
+              const res = await http("POST", "/api/orders", token, {
+                items: [{ sku, quantity: 1 }],
+                shippingAddress: address,
+                paymentMethod: "UPI",
+              });
               postLatencies.push(performance.now() - t0);
               if (res.status !== 202) {
                 error(`post:${res.status}`);
@@ -290,7 +325,8 @@ async function main(): Promise<void> {
               }
               placed++;
               if (typeof res.body.position === "string" && res.body.position > lastPosition) lastPosition = res.body.position;
-              if (placed % (RATE > 0 && RATE < 50 ? 1 : 25) === 0 && watching < 10) completions.push(watch(res.body.orderId as string, token, t0));
+              if (placed % (RATE > 0 && RATE < 50 ? 1 : 25) === 0 && watching < 10)
+                completions.push(watch(res.body.orderId as string, token, t0));
             } catch (e) {
               error(`post:${(e as Error).message}`);
             }
@@ -313,7 +349,11 @@ async function main(): Promise<void> {
       drainUntil = 0;
       await Promise.all([...completions, payer]);
 
-      const baseline = await autocannon({ url: `${base}/health/live`, connections: concurrency, duration: Math.max(5, Math.min(10, DURATION_S)) });
+      const baseline = await autocannon({
+        url: `${base}/health/live`,
+        connections: concurrency,
+        duration: Math.max(5, Math.min(10, DURATION_S)),
+      });
 
       postLatencies.sort((a, b) => a - b);
       confirmLatencies.sort((a, b) => a - b);
@@ -345,15 +385,57 @@ async function main(): Promise<void> {
 
     await sagaDb.end();
     const peakRss = round(peakRssMiB(child.pid!));
-    const header = ["concurrency", "placed/s", "CONFIRMED/s (window)", "CONFIRMED/s (incl. drain)", "unconfirmed", "saga steps/s", "POST p50", "POST p95", "POST p99", "->CONFIRMED p50", "->CONFIRMED p99", "errors", "/health/live req/s"];
-    const rows = phases.map((p) => [p.concurrency, p.placedPerS, p.confirmedInWindowPerS, p.confirmedPerS, p.placed - p.confirmedAfterDrain, p.sagaStepsPerS, `${p.postP50Ms} ms`, `${p.postP95Ms} ms`, `${p.postP99Ms} ms`, `${p.toConfirmedP50Ms} ms`, `${p.toConfirmedP99Ms} ms`, p.errors, p.healthLiveRps].map(String));
+    const header = [
+      "concurrency",
+      "placed/s",
+      "CONFIRMED/s (window)",
+      "CONFIRMED/s (incl. drain)",
+      "unconfirmed",
+      "saga steps/s",
+      "POST p50",
+      "POST p95",
+      "POST p99",
+      "->CONFIRMED p50",
+      "->CONFIRMED p99",
+      "errors",
+      "/health/live req/s",
+    ];
+    const rows = phases.map((p) =>
+      [
+        p.concurrency,
+        p.placedPerS,
+        p.confirmedInWindowPerS,
+        p.confirmedPerS,
+        p.placed - p.confirmedAfterDrain,
+        p.sagaStepsPerS,
+        `${p.postP50Ms} ms`,
+        `${p.postP95Ms} ms`,
+        `${p.postP99Ms} ms`,
+        `${p.toConfirmedP50Ms} ms`,
+        `${p.toConfirmedP99Ms} ms`,
+        p.errors,
+        p.healthLiveRps,
+      ].map(String),
+    );
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
     const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i]!)).join("  ");
-    console.log(`checkout benchmark: ${DURATION_S} s per concurrency, ${PRODUCTS} products, ${RATE > 0 ? `placing capped at ${RATE} orders/s, ` : ""}PostgreSQL, server peak RSS ${peakRss} MiB`);
+    console.log(
+      `checkout benchmark: ${DURATION_S} s per concurrency, ${PRODUCTS} products, ${RATE > 0 ? `placing capped at ${RATE} orders/s, ` : ""}PostgreSQL, server peak RSS ${peakRss} MiB`,
+    );
     console.log(line(header));
     for (const r of rows) console.log(line(r));
     console.log("targets: POST /api/orders p99 < 50 ms at concurrency 16; >= 300 orders/s reaching CONFIRMED");
-    console.log(JSON.stringify({ benchmark: "checkout", durationS: DURATION_S, rateCap: RATE || null, products: PRODUCTS, database: "postgres", serverPeakRssMiB: peakRss, phases }));
+    console.log(
+      JSON.stringify({
+        benchmark: "checkout",
+        durationS: DURATION_S,
+        rateCap: RATE || null,
+        products: PRODUCTS,
+        database: "postgres",
+        serverPeakRssMiB: peakRss,
+        phases,
+      }),
+    );
 
     child.kill("SIGTERM");
     await Promise.race([exited, sleep(20_000)]);

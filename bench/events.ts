@@ -25,7 +25,11 @@ import { startRelay } from "../src/integration/transport/relay.js";
 import { startProcessor } from "../src/processing/processor.js";
 import { percentile, round } from "./support.js";
 
-const opts = new Command().option("--orders <n>", "orders per path", "1500").option("--writers <n>", "concurrent appenders", "8").parse().opts<{ orders: string; writers: string }>();
+const opts = new Command()
+  .option("--orders <n>", "orders per path", "1500")
+  .option("--writers <n>", "concurrent appenders", "8")
+  .parse()
+  .opts<{ orders: string; writers: string }>();
 const ORDERS = Number(opts.orders);
 const WRITERS = Number(opts.writers);
 const PER_ORDER = 4;
@@ -50,7 +54,13 @@ interface Figures {
 
 const figures = (latencies: number[], seconds: number): Figures => {
   latencies.sort((a, b) => a - b);
-  return { events: latencies.length, seconds: round(seconds, 2), eventsPerSecond: round(latencies.length / seconds), p50Ms: round(percentile(latencies, 50)), p99Ms: round(percentile(latencies, 99)) };
+  return {
+    events: latencies.length,
+    seconds: round(seconds, 2),
+    eventsPerSecond: round(latencies.length / seconds),
+    p50Ms: round(percentile(latencies, 50)),
+    p99Ms: round(percentile(latencies, 99)),
+  };
 };
 
 async function database(name: string): Promise<{ url: string; drop(): Promise<void> }> {
@@ -75,7 +85,12 @@ function orderEvents(i: number): { streamId: string; events: NewEvent[] } {
   const orderId = `b-${run}-${i}`;
   const at = new Date().toISOString();
   const meta = { correlationId: `bench-${i}`, causationId: `bench-${i}`, actor: "bench" };
-  const e = (type: string, data: Record<string, unknown>): NewEvent => ({ id: randomUUID(), type, data: { orderId, ...data, at } as never, metadata: meta });
+  const e = (type: string, data: Record<string, unknown>): NewEvent => ({
+    id: randomUUID(),
+    type,
+    data: { orderId, ...data, at } as never,
+    metadata: meta,
+  });
   return {
     streamId: `order-${orderId}`,
     events: [
@@ -127,7 +142,8 @@ async function pipeline(path: "relay" | "debezium"): Promise<Figures> {
     else {
       const t = startDebeziumTransport({ connectUrl: connectUrl!, name: connectorName, databaseUrl: db.url, namespace, sql });
       await t.registered;
-      while ((await sql.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1", [slotNameOf(connectorName)])).rows.length === 0) await sleep(200);
+      while ((await sql.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1", [slotNameOf(connectorName)])).rows.length === 0)
+        await sleep(200);
       transport = t;
     }
     const translator = await startProcessor(translatorDefinition({ mode: transport.outboxMode }), { store, sql });
@@ -139,7 +155,9 @@ async function pipeline(path: "relay" | "debezium"): Promise<Figures> {
       migrations: [],
       async handle(event) {
         last = Date.now();
-        latencies.push(last - Date.parse(String(event.data.placedAt ?? event.data.confirmedAt ?? event.data.shippedAt ?? event.data.deliveredAt)));
+        latencies.push(
+          last - Date.parse(String(event.data.placedAt ?? event.data.confirmedAt ?? event.data.shippedAt ?? event.data.deliveredAt)),
+        );
       },
     };
     const consumer = await startConsumer(bench, { sql, brokers: brokers!, namespace, groupId: `bench-${path}-${run}` });
@@ -157,7 +175,8 @@ async function pipeline(path: "relay" | "debezium"): Promise<Figures> {
     await transport.stop();
     return result;
   } finally {
-    if (path === "debezium") await removeOutboxConnector({ connectUrl: connectUrl!, name: connectorName, sql }).catch((e: unknown) => console.error(e));
+    if (path === "debezium")
+      await removeOutboxConnector({ connectUrl: connectUrl!, name: connectorName, sql }).catch((e: unknown) => console.error(e));
     await sql.close();
     await db.drop();
     const admin = kafka.admin();
@@ -190,14 +209,32 @@ async function rawKafka(): Promise<Figures> {
   await joined;
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
-  const payload = payloadBytes({ orderId: "o", customerId: "c", confirmedAt: new Date().toISOString(), totalAmount: 49_900, currency: "INR", paymentId: null });
+  const payload = payloadBytes({
+    orderId: "o",
+    customerId: "c",
+    confirmedAt: new Date().toISOString(),
+    totalAmount: 49_900,
+    currency: "INR",
+    paymentId: null,
+  });
   const t0 = Date.now();
   for (let from = 0; from < total; from += 500) {
     const sentAt = String(Date.now());
     const messages = Array.from({ length: Math.min(500, total - from) }, (_, k) => ({
       key: `b-${(from + k) >> 2}`,
       value: payload,
-      headers: { ...headersOf({ id: randomUUID(), type: "commerce.order.confirmed.v1", source: "/commerce/order", time: new Date().toISOString(), correlationId: "c", causationId: "x", traceparent: `00-${"a".repeat(32)}-${"b".repeat(16)}-01` }), sent_at: sentAt },
+      headers: {
+        ...headersOf({
+          id: randomUUID(),
+          type: "commerce.order.confirmed.v1",
+          source: "/commerce/order",
+          time: new Date().toISOString(),
+          correlationId: "c",
+          causationId: "x",
+          traceparent: `00-${"a".repeat(32)}-${"b".repeat(16)}-01`,
+        }),
+        sent_at: sentAt,
+      },
     }));
     await producer.sendBatch({ acks: -1, topicMessages: [{ topic, messages }] });
   }
@@ -212,9 +249,14 @@ async function rawKafka(): Promise<Figures> {
   return result;
 }
 
-const print = (name: string, f: Figures) => console.log(`${name.padEnd(34)} ${String(f.events).padStart(6)} events  ${String(f.eventsPerSecond).padStart(8)} ev/s  p50 ${String(f.p50Ms).padStart(7)} ms  p99 ${String(f.p99Ms).padStart(7)} ms`);
+const print = (name: string, f: Figures) =>
+  console.log(
+    `${name.padEnd(34)} ${String(f.events).padStart(6)} events  ${String(f.eventsPerSecond).padStart(8)} ev/s  p50 ${String(f.p50Ms).padStart(7)} ms  p99 ${String(f.p99Ms).padStart(7)} ms`,
+  );
 
-console.log(`bench:events: ${ORDERS} orders x ${PER_ORDER} integration events per path, ${WRITERS} writers (shared 2-core machine: figures are noisy)`);
+console.log(
+  `bench:events: ${ORDERS} orders x ${PER_ORDER} integration events per path, ${WRITERS} writers (shared 2-core machine: figures are noisy)`,
+);
 const raw = await rawKafka();
 print("raw kafkajs batch producer->consumer", raw);
 const relay = await pipeline("relay");
@@ -225,5 +267,16 @@ else console.log("debezium: skipped (KAFKA_CONNECT_URL unset)");
 const relayRatio = round(relay.eventsPerSecond / raw.eventsPerSecond, 2);
 const debeziumRatio = debezium ? round(debezium.eventsPerSecond / raw.eventsPerSecond, 2) : null;
 console.log(`ratio to raw kafkajs: relay ${relayRatio} (target >= 0.5)${debezium ? `, debezium ${debeziumRatio}` : ""}`);
-console.log(JSON.stringify({ orders: ORDERS, events: ORDERS * PER_ORDER, raw, relay, debezium: debezium ?? null, relayRatio, debeziumRatio, relayTargetMet: relayRatio >= 0.5 }));
+console.log(
+  JSON.stringify({
+    orders: ORDERS,
+    events: ORDERS * PER_ORDER,
+    raw,
+    relay,
+    debezium: debezium ?? null,
+    relayRatio,
+    debeziumRatio,
+    relayTargetMet: relayRatio >= 0.5,
+  }),
+);
 process.exit(0);

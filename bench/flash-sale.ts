@@ -68,19 +68,36 @@ async function main(): Promise<void> {
   let child: ChildProcess | undefined;
   try {
     child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-      env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", DATA_DIR: dataDir, DATABASE_URL: database.url, REDIS_URL: redisUrl, AUTH_JWT_SECRET: secret, PAYMENT_WEBHOOK_SECRET: secret, RATE_LIMIT_PER_MINUTE: "0", LOG_LEVEL: "warn" },
+      env: {
+        ...process.env,
+        PORT: String(port),
+        HOST: "127.0.0.1",
+        DATA_DIR: dataDir,
+        DATABASE_URL: database.url,
+        REDIS_URL: redisUrl,
+        AUTH_JWT_SECRET: secret,
+        PAYMENT_WEBHOOK_SECRET: secret,
+        RATE_LIMIT_PER_MINUTE: "0",
+        LOG_LEVEL: "warn",
+      },
       stdio: ["ignore", "ignore", "inherit"],
     });
     for (let i = 0; ; i++) {
       if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
-      const up = await fetch(`${base}/health/live`).then((r) => r.ok).catch(() => false);
+      const up = await fetch(`${base}/health/live`)
+        .then((r) => r.ok)
+        .catch(() => false);
       if (up) break;
       if (i > 600) throw new Error("server did not start");
       await new Promise((r) => setTimeout(r, 100));
     }
     const admin = await signToken(secret, { sub: "admin", roles: ["admin"] });
     const post = async (path: string, token: string, body: unknown) => {
-      const res = await fetch(`${base}${path}`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+      const res = await fetch(`${base}${path}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
       return { status: res.status, body: (await res.json().catch(() => undefined)) as Record<string, unknown> };
     };
     const must = async (what: string, p: Promise<{ status: number; body: Record<string, unknown> }>, status: number) => {
@@ -91,15 +108,31 @@ async function main(): Promise<void> {
 
     // A sale big enough never to sell out during the run, each customer's limit out of reach.
     const sku = "BENCH-PHONE";
-    await must("product", post("/api/products", admin, { sku, name: "Bench phone", category: ["Phones"], brand: "Bench", price: 99_900 }), 201);
+    await must(
+      "product",
+      post("/api/products", admin, { sku, name: "Bench phone", category: ["Phones"], brand: "Bench", price: 99_900 }),
+      201,
+    );
     await must("stock", post(`/api/inventory/${sku}/receipts`, admin, { warehouseId: "w1", quantity: 1_000_000 }), 201);
     const saleId = `bench-${randomUUID().slice(0, 8)}`;
     await must(
       "sale",
-      post("/api/flash-sales", admin, { saleId, sku, warehouseId: "w1", quantity: 1_000_000, price: 49_900, startsAt: new Date(Date.now() - 60_000).toISOString(), endsAt: new Date(Date.now() + 3_600_000).toISOString(), perCustomerLimit: 10_000, holdTtlMs: 3_600_000 }),
+      post("/api/flash-sales", admin, {
+        saleId,
+        sku,
+        warehouseId: "w1",
+        quantity: 1_000_000,
+        price: 49_900,
+        startsAt: new Date(Date.now() - 60_000).toISOString(),
+        endsAt: new Date(Date.now() + 3_600_000).toISOString(),
+        perCustomerLimit: 10_000,
+        holdTtlMs: 3_600_000,
+      }),
       201,
     );
-    const tokens = await Promise.all(Array.from({ length: CONCURRENCY }, (_, i) => signToken(secret, { sub: `buyer-${i}`, roles: ["customer"] })));
+    const tokens = await Promise.all(
+      Array.from({ length: CONCURRENCY }, (_, i) => signToken(secret, { sub: `buyer-${i}`, roles: ["customer"] })),
+    );
 
     // 1. claims through HTTP
     const claimsForOrders: { token: string; claimId: string }[] = [];
@@ -109,19 +142,39 @@ async function main(): Promise<void> {
       if (r.status !== 201) httpErrors++;
       else if (claimsForOrders.length < ORDERS) claimsForOrders.push({ token: tokens[worker]!, claimId: String(r.body.claimId) });
     });
-    console.log(`HTTP claims          ${round(http.perSecond)} claims/s  p50 ${round(http.p50Ms, 2)} ms  p99 ${round(http.p99Ms, 2)} ms  (${http.operations} claims, ${httpErrors} not 201)`);
+    console.log(
+      `HTTP claims          ${round(http.perSecond)} claims/s  p50 ${round(http.p50Ms, 2)} ms  p99 ${round(http.p99Ms, 2)} ms  (${http.operations} claims, ${httpErrors} not 201)`,
+    );
 
     // 2. the gate alone (the same Lua claim script, from this process)
     const gateClient = new Redis(redisUrl!, { enableAutoPipelining: true });
     const gate = new RedisFlashSaleGate(gateClient);
     const gateSale = `bench-gate-${randomUUID().slice(0, 8)}`;
-    await gate.load({ sale: { saleId: gateSale, quantity: 100_000_000, startsAtMs: Date.now() - 60_000, endsAtMs: Date.now() + 3_600_000, perCustomerLimit: 1_000_000, holdTtlMs: 3_600_000 }, claims: [] });
+    await gate.load({
+      sale: {
+        saleId: gateSale,
+        quantity: 100_000_000,
+        startsAtMs: Date.now() - 60_000,
+        endsAtMs: Date.now() + 3_600_000,
+        perCustomerLimit: 1_000_000,
+        holdTtlMs: 3_600_000,
+      },
+      claims: [],
+    });
     let gateErrors = 0;
     const gateRun = await runFor(DURATION, CONCURRENCY, async (worker, n) => {
-      const o = await gate.claim({ saleId: gateSale, claimId: `${gateSale}:${worker}-${n}`, customerId: `buyer-${worker}`, quantity: 1, nowMs: Date.now() });
+      const o = await gate.claim({
+        saleId: gateSale,
+        claimId: `${gateSale}:${worker}-${n}`,
+        customerId: `buyer-${worker}`,
+        quantity: 1,
+        nowMs: Date.now(),
+      });
       if (o.outcome !== "granted") gateErrors++;
     });
-    console.log(`gate alone           ${round(gateRun.perSecond)} claims/s  p50 ${round(gateRun.p50Ms, 2)} ms  p99 ${round(gateRun.p99Ms, 2)} ms  (${gateErrors} not granted)`);
+    console.log(
+      `gate alone           ${round(gateRun.perSecond)} claims/s  p50 ${round(gateRun.p50Ms, 2)} ms  p99 ${round(gateRun.p99Ms, 2)} ms  (${gateErrors} not granted)`,
+    );
 
     // 3. raw EVALSHA of a bare decrement, pipelined by ioredis on one connection
     const raw = new Redis(redisUrl!, { enableAutoPipelining: true });
@@ -131,7 +184,9 @@ async function main(): Promise<void> {
     const rawRun = await runFor(DURATION, CONCURRENCY, async () => {
       await raw.evalsha(sha, 1, rawKey, 1);
     });
-    console.log(`raw EVALSHA          ${round(rawRun.perSecond)} ops/s    p50 ${round(rawRun.p50Ms, 2)} ms  p99 ${round(rawRun.p99Ms, 2)} ms`);
+    console.log(
+      `raw EVALSHA          ${round(rawRun.perSecond)} ops/s    p50 ${round(rawRun.p50Ms, 2)} ms  p99 ${round(rawRun.p99Ms, 2)} ms`,
+    );
     const ratio = gateRun.perSecond / rawRun.perSecond;
     console.log(`gate / raw EVALSHA   ${round(ratio, 2)}`);
     await raw.del(rawKey);
@@ -149,12 +204,22 @@ async function main(): Promise<void> {
         for (let i = next++; i < claimsForOrders.length; i = next++) {
           const c = claimsForOrders[i]!;
           // Admission control may refuse for a while (503 + Retry-After): the claim's hold covers the wait.
-          let r = await post("/api/orders", c.token, { items: [{ sku, quantity: 1 }], shippingAddress: address, paymentMethod: "COD", flashSaleClaimId: c.claimId });
+          let r = await post("/api/orders", c.token, {
+            items: [{ sku, quantity: 1 }],
+            shippingAddress: address,
+            paymentMethod: "COD",
+            flashSaleClaimId: c.claimId,
+          });
           while (r.status === 503) {
             refused++;
             if (performance.now() - started > ORDER_PHASE_LIMIT_MS) return; // the pipeline never reopened: report what was placed
             await new Promise((resolve) => setTimeout(resolve, 250));
-            r = await post("/api/orders", c.token, { items: [{ sku, quantity: 1 }], shippingAddress: address, paymentMethod: "COD", flashSaleClaimId: c.claimId });
+            r = await post("/api/orders", c.token, {
+              items: [{ sku, quantity: 1 }],
+              shippingAddress: address,
+              paymentMethod: "COD",
+              flashSaleClaimId: c.claimId,
+            });
           }
           const body = await must("order", Promise.resolve(r), 202);
           placed.push({ token: c.token, orderId: String(body.orderId) });
@@ -176,7 +241,9 @@ async function main(): Promise<void> {
     const confirmedS = (performance.now() - started) / 1000;
     const confirmed = placed.length - waiting.size;
     const ordersPerSec = confirmed / confirmedS;
-    console.log(`orders from claims   ${placed.length} placed in ${round(placedS, 2)} s (${refused} answers 503, retried); ${confirmed} confirmed in ${round(confirmedS, 2)} s = ${round(ordersPerSec)} orders/s`);
+    console.log(
+      `orders from claims   ${placed.length} placed in ${round(placedS, 2)} s (${refused} answers 503, retried); ${confirmed} confirmed in ${round(confirmedS, 2)} s = ${round(ordersPerSec)} orders/s`,
+    );
     console.log("(one shared 2-core machine, noisy: other work ran beside this benchmark)");
 
     console.log(

@@ -38,7 +38,13 @@ const CONCURRENCY = Number(opts.concurrency);
 const RATE = Number(opts.rate);
 const DRAIN_S = Number(opts.drain);
 const PRODUCTS = Number(opts.products);
-for (const [name, v] of Object.entries({ instances: INSTANCES, duration: DURATION_S, concurrency: CONCURRENCY, drain: DRAIN_S, products: PRODUCTS })) {
+for (const [name, v] of Object.entries({
+  instances: INSTANCES,
+  duration: DURATION_S,
+  concurrency: CONCURRENCY,
+  drain: DRAIN_S,
+  products: PRODUCTS,
+})) {
   if (!Number.isInteger(v) || v < 1) {
     console.error(`--${name} must be a positive integer`);
     process.exit(2);
@@ -47,7 +53,9 @@ for (const [name, v] of Object.entries({ instances: INSTANCES, duration: DURATIO
 
 const serverUrl = process.env.DATABASE_URL;
 if (!serverUrl) {
-  console.error("bench:instances needs DATABASE_URL (a PostgreSQL server; a throwaway database is created on it per phase and dropped afterwards)");
+  console.error(
+    "bench:instances needs DATABASE_URL (a PostgreSQL server; a throwaway database is created on it per phase and dropped afterwards)",
+  );
   process.exit(1);
 }
 
@@ -67,10 +75,21 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function http(base: string, method: string, path: string, token?: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
+async function http(
+  base: string,
+  method: string,
+  path: string,
+  token?: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: any }> {
   const res = await fetch(`${base}${path}`, {
     method,
-    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers },
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
+      ...headers,
+    },
     ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) }),
     signal: AbortSignal.timeout(15_000),
   });
@@ -144,7 +163,9 @@ async function runPhase(instances: number): Promise<Phase> {
     await db.connect();
     // Every unit owned before the load starts (with several instances: spread over them).
     for (let i = 0; ; i++) {
-      const { rows } = await db.query<{ owners: number; free: number }>("SELECT count(DISTINCT owner)::int AS owners, count(*) FILTER (WHERE owner IS NULL OR expires_at <= now())::int AS free FROM processing_leases");
+      const { rows } = await db.query<{ owners: number; free: number }>(
+        "SELECT count(DISTINCT owner)::int AS owners, count(*) FILTER (WHERE owner IS NULL OR expires_at <= now())::int AS free FROM processing_leases",
+      );
       if (rows[0]!.free === 0 && rows[0]!.owners === instances) break;
       if (i > 300) throw new Error(`units not spread over ${instances} instances`);
       await sleep(100);
@@ -153,10 +174,27 @@ async function runPhase(instances: number): Promise<Phase> {
     const skus = Array.from({ length: PRODUCTS }, (_, i) => `BENCH-${i}`);
     for (const [i, sku] of skus.entries()) {
       const base = bases[i % bases.length]!;
-      if ((await http(base, "POST", "/api/products", adminToken, { sku, name: `Bench ${i}`, category: ["Bench"], brand: "Bench", price: 10_000 + i })).status !== 201) throw new Error(`seed ${sku}`);
-      if ((await http(base, "POST", `/api/inventory/${sku}/receipts`, adminToken, { warehouseId: "w-bench", quantity: 1_000_000 })).status !== 201) throw new Error(`stock ${sku}`);
+      if (
+        (
+          await http(base, "POST", "/api/products", adminToken, {
+            sku,
+            name: `Bench ${i}`,
+            category: ["Bench"],
+            brand: "Bench",
+            price: 10_000 + i,
+          })
+        ).status !== 201
+      )
+        throw new Error(`seed ${sku}`);
+      if (
+        (await http(base, "POST", `/api/inventory/${sku}/receipts`, adminToken, { warehouseId: "w-bench", quantity: 1_000_000 })).status !==
+        201
+      )
+        throw new Error(`stock ${sku}`);
     }
-    const customers = await Promise.all(Array.from({ length: 64 }, (_, i) => signToken(JWT_SECRET, { sub: `bench-c-${i}`, roles: ["customer"] })));
+    const customers = await Promise.all(
+      Array.from({ length: 64 }, (_, i) => signToken(JWT_SECRET, { sub: `bench-c-${i}`, roles: ["customer"] })),
+    );
     const confirmedCount = async () => {
       const { rows } = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM es_events WHERE type = 'OrderConfirmed'");
       return rows[0]!.n;
@@ -171,14 +209,36 @@ async function runPhase(instances: number): Promise<Phase> {
     const payer = (async () => {
       for (let n = 0; !payerStop; n++) {
         const base = bases[n % bases.length]!;
-        const list = await http(base, "GET", "/api/orders?status=PAYMENT_PENDING&size=100", adminToken).catch(() => ({ status: 0, body: undefined }));
-        const fresh = ((list.status === 200 ? list.body.items : []) as { orderId: string; totalAmount: number; currency: string; payment: { paymentId: string | null } }[]).filter((o) => !paid.has(o.orderId) && o.payment.paymentId);
+        const list = await http(base, "GET", "/api/orders?status=PAYMENT_PENDING&size=100", adminToken).catch(() => ({
+          status: 0,
+          body: undefined,
+        }));
+        const fresh = (
+          (list.status === 200 ? list.body.items : []) as {
+            orderId: string;
+            totalAmount: number;
+            currency: string;
+            payment: { paymentId: string | null };
+          }[]
+        ).filter((o) => !paid.has(o.orderId) && o.payment.paymentId);
         for (let i = 0; i < fresh.length; i += 16) {
           await Promise.all(
             fresh.slice(i, i + 16).map(async (o) => {
               paid.add(o.orderId);
-              const raw = JSON.stringify({ id: `evt_bench_${o.orderId}`, type: "payment.captured", created: new Date().toISOString(), data: { paymentId: o.payment.paymentId, gatewayPaymentId: `sim_pay_${o.payment.paymentId}`, amount: o.totalAmount, currency: o.currency } });
-              const hook = await http(bases[(n + i) % bases.length]!, "POST", "/api/payments/webhook", undefined, raw, { "x-webhook-signature": signWebhook(WEBHOOK_SECRET, raw, Math.floor(Date.now() / 1000)) }).catch(() => ({ status: 0 }));
+              const raw = JSON.stringify({
+                id: `evt_bench_${o.orderId}`,
+                type: "payment.captured",
+                created: new Date().toISOString(),
+                data: {
+                  paymentId: o.payment.paymentId,
+                  gatewayPaymentId: `sim_pay_${o.payment.paymentId}`,
+                  amount: o.totalAmount,
+                  currency: o.currency,
+                },
+              });
+              const hook = await http(bases[(n + i) % bases.length]!, "POST", "/api/payments/webhook", undefined, raw, {
+                "x-webhook-signature": signWebhook(WEBHOOK_SECRET, raw, Math.floor(Date.now() / 1000)),
+              }).catch(() => ({ status: 0 }));
               if (hook.status !== 200) paid.delete(o.orderId);
             }),
           );
@@ -201,7 +261,11 @@ async function runPhase(instances: number): Promise<Phase> {
             if (slot > performance.now()) await sleep(slot - performance.now());
           }
           const base = bases[(worker + n) % bases.length]!;
-          const res = await http(base, "POST", "/api/orders", customers[worker % customers.length], { items: [{ sku: skus[(worker * 7 + n) % skus.length], quantity: 1 }], shippingAddress: address, paymentMethod: "UPI" }).catch(() => ({ status: 0 }));
+          const res = await http(base, "POST", "/api/orders", customers[worker % customers.length], {
+            items: [{ sku: skus[(worker * 7 + n) % skus.length], quantity: 1 }],
+            shippingAddress: address,
+            paymentMethod: "UPI",
+          }).catch(() => ({ status: 0 }));
           if (res.status === 202) placed++;
           else if (res.status === 503 || res.status === 429) {
             refused++;
@@ -223,7 +287,9 @@ async function runPhase(instances: number): Promise<Phase> {
     const drainS = (performance.now() - started) / 1000 - windowS;
     payerStop = true;
     await payer;
-    const { rows: owners } = await db.query<{ owner: string; n: number }>("SELECT owner, count(*)::int AS n FROM processing_leases WHERE owner IS NOT NULL GROUP BY owner ORDER BY owner");
+    const { rows: owners } = await db.query<{ owner: string; n: number }>(
+      "SELECT owner, count(*)::int AS n FROM processing_leases WHERE owner IS NOT NULL GROUP BY owner ORDER BY owner",
+    );
     return {
       instances,
       placed,
@@ -261,15 +327,51 @@ async function main(): Promise<void> {
   const many = await runPhase(INSTANCES);
   console.error(`${INSTANCES} instances: done (${many.confirmedPerS} confirmed/s)`);
   const ratio = round(many.confirmedPerS / one.confirmedPerS);
-  const header = ["instances", "placed/s", "refused", "errors", "CONFIRMED/s (window)", "CONFIRMED/s (incl. drain)", "drain s", "units per instance"];
-  const rows = [one, many].map((p) => [p.instances, p.placedPerS, p.refused, p.errors, p.confirmedInWindowPerS, p.confirmedPerS, p.drainS, Object.values(p.unitsPerInstance).join("/")].map(String));
+  const header = [
+    "instances",
+    "placed/s",
+    "refused",
+    "errors",
+    "CONFIRMED/s (window)",
+    "CONFIRMED/s (incl. drain)",
+    "drain s",
+    "units per instance",
+  ];
+  const rows = [one, many].map((p) =>
+    [
+      p.instances,
+      p.placedPerS,
+      p.refused,
+      p.errors,
+      p.confirmedInWindowPerS,
+      p.confirmedPerS,
+      p.drainS,
+      Object.values(p.unitsPerInstance).join("/"),
+    ].map(String),
+  );
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i]!)).join("  ");
-  console.log(`instances benchmark: ${DURATION_S} s of load at concurrency ${CONCURRENCY}${RATE > 0 ? `, placing capped at ${RATE}/s` : ""}, PostgreSQL, orders spread round-robin over the instances`);
+  console.log(
+    `instances benchmark: ${DURATION_S} s of load at concurrency ${CONCURRENCY}${RATE > 0 ? `, placing capped at ${RATE}/s` : ""}, PostgreSQL, orders spread round-robin over the instances`,
+  );
   console.log(line(header));
   for (const r of rows) console.log(line(r));
-  console.log(`confirmed/s ${INSTANCES}:1 = ${ratio} (target >= 0.8: on one machine the instances share its cores; the ratio is the cost of coordination)`);
-  console.log(JSON.stringify({ benchmark: "instances", durationS: DURATION_S, concurrency: CONCURRENCY, rateCap: RATE || null, instances: INSTANCES, confirmedPerS1: one.confirmedPerS, [`confirmedPerS${INSTANCES}`]: many.confirmedPerS, ratio, phases: [one, many] }));
+  console.log(
+    `confirmed/s ${INSTANCES}:1 = ${ratio} (target >= 0.8: on one machine the instances share its cores; the ratio is the cost of coordination)`,
+  );
+  console.log(
+    JSON.stringify({
+      benchmark: "instances",
+      durationS: DURATION_S,
+      concurrency: CONCURRENCY,
+      rateCap: RATE || null,
+      instances: INSTANCES,
+      confirmedPerS1: one.confirmedPerS,
+      [`confirmedPerS${INSTANCES}`]: many.confirmedPerS,
+      ratio,
+      phases: [one, many],
+    }),
+  );
 }
 
 main().catch((error: unknown) => {

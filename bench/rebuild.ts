@@ -25,7 +25,13 @@ import { reconcileRefunds } from "../src/queries/refunds.js";
 import { reconcileRefundsFromLog } from "../src/queries/refunds-from-log.js";
 import { percentile, round } from "./support.js";
 
-const { values: args } = parseArgs({ options: { events: { type: "string", default: "1000000" }, days: { type: "string", default: "10" }, samples: { type: "string", default: "300" } } });
+const { values: args } = parseArgs({
+  options: {
+    events: { type: "string", default: "1000000" },
+    days: { type: "string", default: "10" },
+    samples: { type: "string", default: "300" },
+  },
+});
 const TARGET = Number(args.events);
 const DAYS = Number(args.days);
 const SAMPLES = Number(args.samples);
@@ -59,27 +65,104 @@ function orderLife(i: number, at: (offsetMs: number) => string, cancelled: boole
   const pay = `payment-${paymentId}`;
   const saga = `orderSaga-${orderId}`;
   const rows: Row[] = [
-    { stream: ord, type: "OrderPlaced", actor: `customer:c-${i % 5000}`, data: { orderId, customerId: `c-${i % 5000}`, lines: [{ sku, quantity: 1, unitPrice: amount }], subtotal: amount, discountAmount: 0, totalAmount: amount, currency: "INR", paymentMethod: "UPI", paymentRequired: true, shippingAddress: { name: "A", line1: "1 Road", city: "Pune", state: "MH", pincode: "411001", phone: "9999999999" }, at: at(0) } },
-    { stream: saga, type: "SagaStepRecorded", actor: "saga:order", data: { stepId: `${orderId}/placed`, status: "RESERVING", decidedAt: at(1), commands: [], schedule: [], cancel: [] } },
-    { stream: inv, type: "StockReserved", actor: "saga:order", data: { sku, warehouseId, orderId, quantity: 1, expiresAt: at(900_000), at: at(2) } },
-    { stream: pay, type: "PaymentInitiated", actor: "saga:order", data: { paymentId, orderId, amount, currency: "INR", method: "UPI", paymentUrl: `http://gw/${paymentId}`, at: at(3) } },
-    { stream: ord, type: "OrderPaymentPending", actor: "saga:order", data: { orderId, paymentId, paymentUrl: `http://gw/${paymentId}`, at: at(4) } },
-    { stream: pay, type: "PaymentCaptured", actor: "gateway:simulated", data: { paymentId, orderId, gatewayEventId: `g-${i}`, amount, currency: "INR", previousStatus: "INITIATED", at: at(60_000) } },
+    {
+      stream: ord,
+      type: "OrderPlaced",
+      actor: `customer:c-${i % 5000}`,
+      data: {
+        orderId,
+        customerId: `c-${i % 5000}`,
+        lines: [{ sku, quantity: 1, unitPrice: amount }],
+        subtotal: amount,
+        discountAmount: 0,
+        totalAmount: amount,
+        currency: "INR",
+        paymentMethod: "UPI",
+        paymentRequired: true,
+        shippingAddress: { name: "A", line1: "1 Road", city: "Pune", state: "MH", pincode: "411001", phone: "9999999999" },
+        at: at(0),
+      },
+    },
+    {
+      stream: saga,
+      type: "SagaStepRecorded",
+      actor: "saga:order",
+      data: { stepId: `${orderId}/placed`, status: "RESERVING", decidedAt: at(1), commands: [], schedule: [], cancel: [] },
+    },
+    {
+      stream: inv,
+      type: "StockReserved",
+      actor: "saga:order",
+      data: { sku, warehouseId, orderId, quantity: 1, expiresAt: at(900_000), at: at(2) },
+    },
+    {
+      stream: pay,
+      type: "PaymentInitiated",
+      actor: "saga:order",
+      data: { paymentId, orderId, amount, currency: "INR", method: "UPI", paymentUrl: `http://gw/${paymentId}`, at: at(3) },
+    },
+    {
+      stream: ord,
+      type: "OrderPaymentPending",
+      actor: "saga:order",
+      data: { orderId, paymentId, paymentUrl: `http://gw/${paymentId}`, at: at(4) },
+    },
+    {
+      stream: pay,
+      type: "PaymentCaptured",
+      actor: "gateway:simulated",
+      data: { paymentId, orderId, gatewayEventId: `g-${i}`, amount, currency: "INR", previousStatus: "INITIATED", at: at(60_000) },
+    },
     { stream: ord, type: "OrderConfirmed", actor: "saga:order", data: { orderId, paymentId, capturedAmount: amount, at: at(60_001) } },
     { stream: inv, type: "StockCommitted", actor: "saga:order", data: { sku, warehouseId, orderId, quantity: 1, at: at(60_002) } },
     { stream: ord, type: "OrderProcessingStarted", actor: "saga:order", data: { orderId, warehouseId, at: at(60_003) } },
-    { stream: saga, type: "SagaStepRecorded", actor: "saga:order", data: { stepId: `${orderId}/captured`, status: "PROCESSING", decidedAt: at(60_004), commands: [], schedule: [], cancel: [] } },
+    {
+      stream: saga,
+      type: "SagaStepRecorded",
+      actor: "saga:order",
+      data: { stepId: `${orderId}/captured`, status: "PROCESSING", decidedAt: at(60_004), commands: [], schedule: [], cancel: [] },
+    },
   ];
   if (cancelled) {
     const refundId = `rf-${orderId}`;
     rows.push(
-      { stream: ord, type: "OrderCancelled", actor: `customer:c-${i % 5000}`, data: { orderId, reason: "CUSTOMER_REQUEST", previousStatus: "PROCESSING", refundDue: amount, at: at(120_000) } },
-      { stream: inv, type: "StockReleased", actor: "saga:order", data: { sku, warehouseId, orderId, quantity: 1, from: "COMMITTED", at: at(120_001) } },
-      { stream: pay, type: "RefundRequested", actor: "saga:order", data: { paymentId, orderId, refundId, amount, currency: "INR", reason: "CUSTOMER_REQUEST", at: at(120_002) } },
-      { stream: ord, type: "OrderRefundRequested", actor: "saga:order", data: { orderId, refundId, amount, reason: "CUSTOMER_REQUEST", at: at(120_003) } },
-      { stream: pay, type: "RefundProcessed", actor: "gateway:simulated", data: { paymentId, orderId, refundId, amount, gatewayEventId: `g-r-${i}`, at: at(180_000) } },
+      {
+        stream: ord,
+        type: "OrderCancelled",
+        actor: `customer:c-${i % 5000}`,
+        data: { orderId, reason: "CUSTOMER_REQUEST", previousStatus: "PROCESSING", refundDue: amount, at: at(120_000) },
+      },
+      {
+        stream: inv,
+        type: "StockReleased",
+        actor: "saga:order",
+        data: { sku, warehouseId, orderId, quantity: 1, from: "COMMITTED", at: at(120_001) },
+      },
+      {
+        stream: pay,
+        type: "RefundRequested",
+        actor: "saga:order",
+        data: { paymentId, orderId, refundId, amount, currency: "INR", reason: "CUSTOMER_REQUEST", at: at(120_002) },
+      },
+      {
+        stream: ord,
+        type: "OrderRefundRequested",
+        actor: "saga:order",
+        data: { orderId, refundId, amount, reason: "CUSTOMER_REQUEST", at: at(120_003) },
+      },
+      {
+        stream: pay,
+        type: "RefundProcessed",
+        actor: "gateway:simulated",
+        data: { paymentId, orderId, refundId, amount, gatewayEventId: `g-r-${i}`, at: at(180_000) },
+      },
       { stream: ord, type: "OrderRefundProcessed", actor: "saga:order", data: { orderId, refundId, amount, at: at(180_001) } },
-      { stream: saga, type: "SagaStepRecorded", actor: "saga:order", data: { stepId: `${orderId}/cancelled`, status: "CANCELLED", decidedAt: at(180_002), commands: [], schedule: [], cancel: [] } },
+      {
+        stream: saga,
+        type: "SagaStepRecorded",
+        actor: "saga:order",
+        data: { stepId: `${orderId}/cancelled`, status: "CANCELLED", decidedAt: at(180_002), commands: [], schedule: [], cancel: [] },
+      },
     );
   }
   return rows;
@@ -126,8 +209,28 @@ async function main(): Promise<void> {
     };
     const genStarted = performance.now();
     for (let s = 0; s < SKUS; s++) {
-      pending.push({ stream: `product-SKU-${s}`, type: "ProductCreated", actor: "admin:bench", data: { sku: `SKU-${s}`, name: `Item ${s}`, category: ["Bench"], brand: "Acme", attributes: {}, price: 1_000, currency: "INR", at: new Date(START_MS).toISOString() } });
-      for (const warehouseId of WAREHOUSES) pending.push({ stream: `inventory-SKU-${s}@${warehouseId}`, type: "StockReceived", actor: "admin:bench", data: { sku: `SKU-${s}`, warehouseId, quantity: 1_000_000, at: new Date(START_MS).toISOString() } });
+      pending.push({
+        stream: `product-SKU-${s}`,
+        type: "ProductCreated",
+        actor: "admin:bench",
+        data: {
+          sku: `SKU-${s}`,
+          name: `Item ${s}`,
+          category: ["Bench"],
+          brand: "Acme",
+          attributes: {},
+          price: 1_000,
+          currency: "INR",
+          at: new Date(START_MS).toISOString(),
+        },
+      });
+      for (const warehouseId of WAREHOUSES)
+        pending.push({
+          stream: `inventory-SKU-${s}@${warehouseId}`,
+          type: "StockReceived",
+          actor: "admin:bench",
+          data: { sku: `SKU-${s}`, warehouseId, quantity: 1_000_000, at: new Date(START_MS).toISOString() },
+        });
     }
     const perOrder = 10.7; // 10 events, and 7 more for one order in ten
     const orders = Math.max(1, Math.round((TARGET - pending.length) / perOrder));
@@ -220,9 +323,15 @@ async function main(): Promise<void> {
     console.log(`| figure | value |`);
     console.log(`| --- | --- |`);
     console.log(`| catch-up read (baseline) | ${figures.catchUpReadPerS.toLocaleString()} events/s |`);
-    console.log(`| rebuild all ${projections.length} read models | ${figures.rebuildPerS.toLocaleString()} log events/s (${figures.rebuildAllSeconds} s), ratio to the read rate ${figures.rebuildToReadRatio} |`);
-    console.log(`| order history, ${SAMPLES} orders | p50 ${figures.historyP50Ms} ms, p99 ${figures.historyP99Ms} ms (scan: ${figures.historyScanMs} ms each; same answer: ${historyEqual}) |`);
-    console.log(`| one day's reconciliation | ${figures.reconcileDayMs} ms, ${figures.reconcileDayRefunds} refunds (scan: ${figures.reconcileDayScanMs} ms; same answer: ${reconcileEqual}) |`);
+    console.log(
+      `| rebuild all ${projections.length} read models | ${figures.rebuildPerS.toLocaleString()} log events/s (${figures.rebuildAllSeconds} s), ratio to the read rate ${figures.rebuildToReadRatio} |`,
+    );
+    console.log(
+      `| order history, ${SAMPLES} orders | p50 ${figures.historyP50Ms} ms, p99 ${figures.historyP99Ms} ms (scan: ${figures.historyScanMs} ms each; same answer: ${historyEqual}) |`,
+    );
+    console.log(
+      `| one day's reconciliation | ${figures.reconcileDayMs} ms, ${figures.reconcileDayRefunds} refunds (scan: ${figures.reconcileDayScanMs} ms; same answer: ${reconcileEqual}) |`,
+    );
     console.log(`(shared 2-core machine, other work running: figures are noisy)`);
     console.log(JSON.stringify(figures));
   } finally {

@@ -40,7 +40,13 @@ async function openSql(): Promise<{ sql: SqlClient; drop(): Promise<void> }> {
   if (process.env.DATABASE_URL) {
     const db: TestDatabase = await createTestDatabase();
     const sql = createPgClient({ connectionString: db.url, max: 20 });
-    return { sql, drop: async () => { await sql.close(); await db.drop(); } };
+    return {
+      sql,
+      drop: async () => {
+        await sql.close();
+        await db.drop();
+      },
+    };
   }
   const sql = await openSqlClient({});
   return { sql, drop: () => sql.close() };
@@ -56,11 +62,23 @@ async function seed(store: EventStore): Promise<number> {
         const created: NewEvent = {
           id: randomUUID(),
           type: "ProductCreated",
-          data: { sku, name: `${WORDS[i % 8]} ${NOUNS[(i >> 3) % 8]} ${i}`, description: `Item ${i}`, category: ["Catalog", NOUNS[(i >> 3) % 8]!], brand: BRANDS[i % 6]!, price: 1_000 + ((i * 7919) % 5_000_000), currency: "INR", attributes: { color: ["black", "white", "red"][i % 3]! }, at },
+          data: {
+            sku,
+            name: `${WORDS[i % 8]} ${NOUNS[(i >> 3) % 8]} ${i}`,
+            description: `Item ${i}`,
+            category: ["Catalog", NOUNS[(i >> 3) % 8]!],
+            brand: BRANDS[i % 6]!,
+            price: 1_000 + ((i * 7919) % 5_000_000),
+            currency: "INR",
+            attributes: { color: ["black", "white", "red"][i % 3]! },
+            at,
+          },
           metadata: meta,
         };
         await store.appendToStream(`product-${sku}`, [created]);
-        await store.appendToStream(`inventory-${sku}@BLR`, [{ id: randomUUID(), type: "StockReceived", data: { sku, warehouseId: "BLR", quantity: 1 + (i % 20), at }, metadata: meta }]);
+        await store.appendToStream(`inventory-${sku}@BLR`, [
+          { id: randomUUID(), type: "StockReceived", data: { sku, warehouseId: "BLR", quantity: 1 + (i % 20), at }, metadata: meta },
+        ]);
         events += 2;
       }
     }),
@@ -68,9 +86,22 @@ async function seed(store: EventStore): Promise<number> {
   return events;
 }
 
-const typoQuery: ProductSearchQuery = { q: "swfit phnoe", categories: [], brands: ["Acme", "Hooli"], attributes: {}, sort: "relevance", page: 1, size: 20, facets: [...DEFAULT_FACETS, "attr.color"] };
+const typoQuery: ProductSearchQuery = {
+  q: "swfit phnoe",
+  categories: [],
+  brands: ["Acme", "Hooli"],
+  attributes: {},
+  sort: "relevance",
+  page: 1,
+  size: 20,
+  facets: [...DEFAULT_FACETS, "attr.color"],
+};
 
-async function indexRun(store: EventStore, sql: SqlClient, elasticsearch?: { client: Client; alias: string }): Promise<{ search: RunningSearch; seconds: number }> {
+async function indexRun(
+  store: EventStore,
+  sql: SqlClient,
+  elasticsearch?: { client: Client; alias: string },
+): Promise<{ search: RunningSearch; seconds: number }> {
   const head = await store.headCheckpoint();
   const started = performance.now();
   const search = await startSearch({ store, sql, ...(elasticsearch ? { elasticsearch } : {}) });
@@ -92,10 +123,32 @@ async function lagRun(store: EventStore, search: RunningSearch): Promise<{ p50Ms
     const sku = `B-${i % PRODUCTS}`;
     const t0 = performance.now();
     const placed = store.appendToStream(`order-bench-${randomUUID()}`, [
-      { id: randomUUID(), type: "OrderPlaced", data: { orderId: `bench-${i}-${randomUUID()}`, customerId: "c", lines: [{ sku, quantity: 1, unitPrice: 1_000 }], subtotal: 1_000, discountAmount: 0, totalAmount: 1_000, currency: "INR", paymentMethod: "COD", paymentRequired: false, shippingAddress: {}, at: new Date().toISOString() }, metadata: meta },
+      {
+        id: randomUUID(),
+        type: "OrderPlaced",
+        data: {
+          orderId: `bench-${i}-${randomUUID()}`,
+          customerId: "c",
+          lines: [{ sku, quantity: 1, unitPrice: 1_000 }],
+          subtotal: 1_000,
+          discountAmount: 0,
+          totalAmount: 1_000,
+          currency: "INR",
+          paymentMethod: "COD",
+          paymentRequired: false,
+          shippingAddress: {},
+          at: new Date().toISOString(),
+        },
+        metadata: meta,
+      },
     ]);
     // Every 10th order is followed until searchable (its product's popularity changed).
-    if (i % 10 === 0) waits.push(placed.then(async (r) => { if (await search.waitFor(r.position, 60_000)) lags.push(performance.now() - t0); }));
+    if (i % 10 === 0)
+      waits.push(
+        placed.then(async (r) => {
+          if (await search.waitFor(r.position, 60_000)) lags.push(performance.now() - t0);
+        }),
+      );
     else waits.push(placed.then(() => undefined));
   }
   await Promise.all(waits);
@@ -106,7 +159,12 @@ async function lagRun(store: EventStore, search: RunningSearch): Promise<{ p50Ms
 async function main(): Promise<void> {
   const log = await openSql();
   const store = await openEventStore({ sql: log.sql, pollIntervalMs: 10 });
-  const result: Record<string, unknown> = { products: PRODUCTS, database: process.env.DATABASE_URL ? "postgres" : "pglite", concurrency: 16, seconds: SECONDS };
+  const result: Record<string, unknown> = {
+    products: PRODUCTS,
+    database: process.env.DATABASE_URL ? "postgres" : "pglite",
+    concurrency: 16,
+    seconds: SECONDS,
+  };
   try {
     const t0 = performance.now();
     const events = await seed(store);
@@ -116,9 +174,13 @@ async function main(): Promise<void> {
     result.embeddedIndexEventsPerS = round(events / embedded.seconds);
     const e = await runFor(SECONDS, 16, async () => void (await embedded.search.engine.search(typoQuery)));
     result.embedded = { p50Ms: round(e.p50Ms), p99Ms: round(e.p99Ms), queriesPerS: round(e.perSecond) };
-    console.log(`embedded: indexed ${result.embeddedIndexEventsPerS} events/s; typo query with facets p50 ${round(e.p50Ms)} ms, p99 ${round(e.p99Ms)} ms (${round(e.perSecond)}/s)`);
+    console.log(
+      `embedded: indexed ${result.embeddedIndexEventsPerS} events/s; typo query with facets p50 ${round(e.p50Ms)} ms, p99 ${round(e.p99Ms)} ms (${round(e.perSecond)}/s)`,
+    );
     result.embeddedLag = await lagRun(store, embedded.search);
-    console.log(`embedded: event -> searchable at ${ORDER_RATE} orders/s: p50 ${(result.embeddedLag as { p50Ms: number }).p50Ms} ms, p99 ${(result.embeddedLag as { p99Ms: number }).p99Ms} ms`);
+    console.log(
+      `embedded: event -> searchable at ${ORDER_RATE} orders/s: p50 ${(result.embeddedLag as { p50Ms: number }).p50Ms} ms, p99 ${(result.embeddedLag as { p99Ms: number }).p99Ms} ms`,
+    );
     await embedded.search.stop();
 
     if (process.env.ELASTICSEARCH_URL) {
@@ -144,12 +206,16 @@ async function main(): Promise<void> {
         result.elasticsearchIndexEventsPerS = round(indexRate);
         result.rawBulkDocsPerS = round(rawDocsPerS);
         result.indexRatio = round(pipelineDocsPerS / rawDocsPerS, 2);
-        console.log(`elasticsearch: indexed ${round(indexRate)} events/s (${round(pipelineDocsPerS)} products/s) vs raw _bulk ${round(rawDocsPerS)} docs/s: ratio ${result.indexRatio}`);
+        console.log(
+          `elasticsearch: indexed ${round(indexRate)} events/s (${round(pipelineDocsPerS)} products/s) vs raw _bulk ${round(rawDocsPerS)} docs/s: ratio ${result.indexRatio}`,
+        );
         const s = await runFor(SECONDS, 16, async () => void (await es.search.engine.search(typoQuery)));
         result.elasticsearch = { p50Ms: round(s.p50Ms), p99Ms: round(s.p99Ms), queriesPerS: round(s.perSecond) };
         console.log(`elasticsearch: typo query with facets p50 ${round(s.p50Ms)} ms, p99 ${round(s.p99Ms)} ms (${round(s.perSecond)}/s)`);
         result.elasticsearchLag = await lagRun(store, es.search);
-        console.log(`elasticsearch: event -> searchable at ${ORDER_RATE} orders/s: p50 ${(result.elasticsearchLag as { p50Ms: number }).p50Ms} ms, p99 ${(result.elasticsearchLag as { p99Ms: number }).p99Ms} ms`);
+        console.log(
+          `elasticsearch: event -> searchable at ${ORDER_RATE} orders/s: p50 ${(result.elasticsearchLag as { p50Ms: number }).p50Ms} ms, p99 ${(result.elasticsearchLag as { p99Ms: number }).p99Ms} ms`,
+        );
         await es.search.stop();
         await client.indices.delete({ index: raw, ignore_unavailable: true });
         for (const index of Object.keys(await client.indices.getAlias({ name: alias }))) await client.indices.delete({ index });

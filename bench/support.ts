@@ -12,7 +12,11 @@ export interface RunFigures {
 }
 
 /** Runs `operation` from `concurrency` loops for `seconds`, timing each call. */
-export async function runFor(seconds: number, concurrency: number, operation: (worker: number, n: number) => Promise<void>): Promise<RunFigures> {
+export async function runFor(
+  seconds: number,
+  concurrency: number,
+  operation: (worker: number, n: number) => Promise<void>,
+): Promise<RunFigures> {
   const latencies: number[] = [];
   const started = performance.now();
   const deadline = started + seconds * 1000;
@@ -27,7 +31,13 @@ export async function runFor(seconds: number, concurrency: number, operation: (w
   );
   const elapsed = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
-  return { operations: latencies.length, seconds: elapsed, perSecond: latencies.length / elapsed, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) };
+  return {
+    operations: latencies.length,
+    seconds: elapsed,
+    perSecond: latencies.length / elapsed,
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+  };
 }
 
 export const round = (value: number, digits = 1): number => Math.round(value * 10 ** digits) / 10 ** digits;

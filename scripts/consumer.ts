@@ -32,7 +32,8 @@ const program = new Command().name("consumer").description("Integration-event co
 
 program
   .argument("<name>", `${CONSUMER_NAMES.join(" | ")} | replay-dlq`, (v) => {
-    if (v !== "replay-dlq" && !CONSUMER_NAMES.includes(v as ConsumerName)) throw new InvalidArgumentError(`expected ${CONSUMER_NAMES.join(", ")} or replay-dlq`);
+    if (v !== "replay-dlq" && !CONSUMER_NAMES.includes(v as ConsumerName))
+      throw new InvalidArgumentError(`expected ${CONSUMER_NAMES.join(", ")} or replay-dlq`);
     return v;
   })
   .argument("[topic]", "for replay-dlq: the dead-letter topic, e.g. commerce.order.events.dlq")
@@ -50,7 +51,12 @@ program
       return;
     }
     const sql = await openSqlClient(c.databaseUrl ? { databaseUrl: c.databaseUrl } : { dataDir: join(c.dataDir, "pglite") });
-    const running = await startConsumer(consumerDefinition(name as ConsumerName), { sql, brokers: c.kafkaBrokers!, logger, ...(opts.group ? { groupId: opts.group } : {}) });
+    const running = await startConsumer(consumerDefinition(name as ConsumerName), {
+      sql,
+      brokers: c.kafkaBrokers!,
+      logger,
+      ...(opts.group ? { groupId: opts.group } : {}),
+    });
     logger.info({ consumer: name, group: running.groupId }, "consuming; SIGINT or SIGTERM stops");
     await new Promise<void>((resolve) => {
       process.once("SIGINT", resolve);

@@ -11,7 +11,16 @@ import type { ReportFormat } from "../src/cli/reconcile.js";
 import { fail, runCommand } from "../src/cli/run.js";
 import { reportPeriod } from "../src/cli/settlement-period.js";
 import { parseSettlement } from "../src/cli/settlement-csv.js";
-import { ExitCode, parseAsOf, parseChoice, parseCount, parseInstant, parsePosition, UsageError, type ExitCodeValue } from "../src/cli/usage.js";
+import {
+  ExitCode,
+  parseAsOf,
+  parseChoice,
+  parseCount,
+  parseInstant,
+  parsePosition,
+  UsageError,
+  type ExitCodeValue,
+} from "../src/cli/usage.js";
 
 // Each command's module (and the store adapters behind it) loads only when that command runs,
 // so --help and bad usage answer at once.
@@ -34,9 +43,14 @@ const program = new Command("replay")
   .description("Audit, rebuilds and reconciliation from the event log. Exit codes: 0 fine, 1 a finding, 2 bad usage, 3 a fault.")
   .showHelpAfterError("(replay --help lists the commands)")
   .exitOverride()
-  .configureOutput({ writeErr: (text) => process.stderr.write(text.startsWith("error:") ? `replay: ${text.slice("error: ".length)}` : text) });
+  .configureOutput({
+    writeErr: (text) => process.stderr.write(text.startsWith("error:") ? `replay: ${text.slice("error: ".length)}` : text),
+  });
 
-const view = () => new Option("--view <view>", "events as the application reads them (upcast), as stored, or both").choices(["upcast", "stored", "both"]).default("upcast");
+const view = () =>
+  new Option("--view <view>", "events as the application reads them (upcast), as stored, or both")
+    .choices(["upcast", "stored", "both"])
+    .default("upcast");
 const json = () => new Option("--json", "one JSON document (events: one JSON object per line) for machines");
 
 program
@@ -72,12 +86,20 @@ program
   .addOption(view())
   .addOption(json())
   .action(async (orderId: string, o: { asOf?: string; view: EventView; json?: boolean }) =>
-    done(await runCommand(Boolean(o.json), () => ({ view: o.view, ...(o.asOf !== undefined ? { asOf: parseAsOf(o.asOf) } : {}) }), async (ctx, options) => (await command.order())(ctx, orderId, options))),
+    done(
+      await runCommand(
+        Boolean(o.json),
+        () => ({ view: o.view, ...(o.asOf !== undefined ? { asOf: parseAsOf(o.asOf) } : {}) }),
+        async (ctx, options) => (await command.order())(ctx, orderId, options),
+      ),
+    ),
   );
 
 program
   .command("rebuild")
-  .description("rebuild read models from the log: in place (refused while the projector runs elsewhere, unless --force) or --shadow (beside the live tables, swapped in when caught up)")
+  .description(
+    "rebuild read models from the log: in place (refused while the projector runs elsewhere, unless --force) or --shadow (beside the live tables, swapped in when caught up)",
+  )
   .argument("[projection]", "e.g. orders, payments, inventory, products, carts, order-history, refunds")
   .option("--all", "every read model")
   .option("--shadow", "build beside the live tables and swap them in: safe while the server runs")
@@ -102,11 +124,21 @@ program
   .description("rebuild into scratch tables and diff against the live read model; exit 1 on a difference")
   .argument("[projection]")
   .addOption(json())
-  .action(async (name: string | undefined, o: { json?: boolean }) => done(await runCommand(Boolean(o.json), () => undefined, async (ctx) => (await command.verify())(ctx, name))));
+  .action(async (name: string | undefined, o: { json?: boolean }) =>
+    done(
+      await runCommand(
+        Boolean(o.json),
+        () => undefined,
+        async (ctx) => (await command.verify())(ctx, name),
+      ),
+    ),
+  );
 
 program
   .command("reconcile")
-  .description("refund reconciliation for a date range (--from/--to), or the log against a gateway settlement report (--settlement); exit 1 on mismatches")
+  .description(
+    "refund reconciliation for a date range (--from/--to), or the log against a gateway settlement report (--settlement); exit 1 on mismatches",
+  )
   .option("--from <date>", "start (inclusive): 2026-03-01 or an ISO time")
   .option("--to <date>", "end (exclusive)")
   .option("--settlement <file.csv>", "a gateway settlement report (docs/settlement-csv.md)")
@@ -133,7 +165,8 @@ program
           formatOf() === "json",
           () => {
             const format = formatOf();
-            if ((o.from === undefined) !== (o.to === undefined)) throw new UsageError("give both --from and --to, or neither (the report's own days)");
+            if ((o.from === undefined) !== (o.to === undefined))
+              throw new UsageError("give both --from and --to, or neither (the report's own days)");
             const given = range();
             if (!existsSync(file)) throw new UsageError(`--settlement: no such file "${file}"`);
             const lines = parseSettlement(readFileSync(file, "utf8"), file);
@@ -149,7 +182,8 @@ program
         formatOf() === "json",
         () => {
           const format = formatOf();
-          if (o.from === undefined || o.to === undefined) throw new UsageError("reconcile needs --from and --to (or --settlement <file.csv>)");
+          if (o.from === undefined || o.to === undefined)
+            throw new UsageError("reconcile needs --from and --to (or --settlement <file.csv>)");
           const r = range()!;
           return { range: { from: r.from.toISOString(), to: r.to.toISOString() }, format };
         },
@@ -160,9 +194,19 @@ program
 
 program
   .command("invariants")
-  .description("check stock conservation, refunds <= capture, one capture per payment, cancelled orders' reservations released and terminal orders' sagas finished, over the whole log; exit 1 naming streams and positions")
+  .description(
+    "check stock conservation, refunds <= capture, one capture per payment, cancelled orders' reservations released and terminal orders' sagas finished, over the whole log; exit 1 naming streams and positions",
+  )
   .addOption(json())
-  .action(async (o: { json?: boolean }) => done(await runCommand(Boolean(o.json), () => undefined, async (ctx) => (await command.invariants())(ctx))));
+  .action(async (o: { json?: boolean }) =>
+    done(
+      await runCommand(
+        Boolean(o.json),
+        () => undefined,
+        async (ctx) => (await command.invariants())(ctx),
+      ),
+    ),
+  );
 
 try {
   if (process.argv.length <= 2) throw new UsageError(`name a command: ${program.commands.map((c) => c.name()).join(", ")} (replay --help)`);
@@ -170,7 +214,10 @@ try {
 } catch (error) {
   if (error instanceof CommanderError) {
     // --help and --version end "successfully"; anything else commander refuses is bad usage.
-    exitCode = error.code === "commander.helpDisplayed" || error.code === "commander.help" || error.code === "commander.version" ? ExitCode.ok : ExitCode.usage;
+    exitCode =
+      error.code === "commander.helpDisplayed" || error.code === "commander.help" || error.code === "commander.version"
+        ? ExitCode.ok
+        : ExitCode.usage;
   } else {
     exitCode = fail(error);
   }

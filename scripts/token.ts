@@ -31,7 +31,9 @@ if (!secret) {
     secret = undefined;
   }
   if (!secret) {
-    console.error(`AUTH_JWT_SECRET is not set and ${file} holds no generated secret: start the server once (npm start) or set AUTH_JWT_SECRET`);
+    console.error(
+      `AUTH_JWT_SECRET is not set and ${file} holds no generated secret: start the server once (npm start) or set AUTH_JWT_SECRET`,
+    );
     process.exit(1);
   }
 }

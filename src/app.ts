@@ -64,9 +64,11 @@ export function resolveSecrets(config: Pick<Config, "authJwtSecret" | "paymentWe
   } catch {
     stored = {};
   }
-  const generated = { jwt: false, webhook: false };
-  const jwtSecret = config.authJwtSecret ?? stored.jwtSecret ?? ((generated.jwt = true), randomBytes(32).toString("hex"));
-  const webhookSecret = config.paymentWebhookSecret ?? stored.webhookSecret ?? ((generated.webhook = true), `whsec_${randomBytes(24).toString("hex")}`);
+  const configuredJwt = config.authJwtSecret ?? stored.jwtSecret;
+  const configuredWebhook = config.paymentWebhookSecret ?? stored.webhookSecret;
+  const generated = { jwt: configuredJwt === undefined, webhook: configuredWebhook === undefined };
+  const jwtSecret = configuredJwt ?? randomBytes(32).toString("hex");
+  const webhookSecret = configuredWebhook ?? `whsec_${randomBytes(24).toString("hex")}`;
   if (generated.jwt || generated.webhook) {
     mkdirSync(config.dataDir, { recursive: true });
     const next = { ...stored, ...(config.authJwtSecret ? {} : { jwtSecret }), ...(config.paymentWebhookSecret ? {} : { webhookSecret }) };
@@ -158,25 +160,31 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     for (const stop of stoppers.reverse().splice(0)) await stop().catch(() => undefined);
   };
   try {
-    const store = tracedEventStore(await openEventStore({
-      eventStore: config.eventStore,
-      ...(config.eventStoreUrl ? { eventStoreUrl: config.eventStoreUrl } : {}),
-      ...(options.pollIntervalMs ? { pollIntervalMs: options.pollIntervalMs } : {}),
-      sql,
-    }));
+    const store = tracedEventStore(
+      await openEventStore({
+        eventStore: config.eventStore,
+        ...(config.eventStoreUrl ? { eventStoreUrl: config.eventStoreUrl } : {}),
+        ...(options.pollIntervalMs ? { pollIntervalMs: options.pollIntervalMs } : {}),
+        sql,
+      }),
+    );
     stoppers.push(() => store.close());
     await migrate(sql, idempotencyMigrations);
 
     // Processors log their retries and parked events; an app built without a logger (tests) stays quiet.
     const processorLogger: Logger | undefined =
-      options.logger && typeof options.logger === "object" && "level" in options.logger ? pino({ level: String(options.logger.level), name: "processors" }) : undefined;
+      options.logger && typeof options.logger === "object" && "level" in options.logger
+        ? pino({ level: String(options.logger.level), name: "processors" })
+        : undefined;
     // Every unit of work (each projector, each saga partition, the scheduler) runs on one live
     // instance at a time, through leases in the database (src/processing/ownership). An instance
     // without the "processors" role runs none and reads the stored checkpoints instead.
     // Leases are renewed on connections of their own: a busy pool must never delay a renewal past
     // the lease's expiry. The embedded database belongs to this process alone: leases left by an
     // earlier process are void, and a long TTL costs nothing.
-    const ownershipSql = config.databaseUrl ? createPgClient({ connectionString: config.databaseUrl, max: 2, applicationName: "commerce-ownership" }) : sql;
+    const ownershipSql = config.databaseUrl
+      ? createPgClient({ connectionString: config.databaseUrl, max: 2, applicationName: "commerce-ownership" })
+      : sql;
     if (ownershipSql !== sql) stoppers.push(() => ownershipSql.close());
     const ownership = await startOwnership({
       sql: ownershipSql,
@@ -188,36 +196,76 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     stoppers.push(() => ownership.stop());
     const startLeased = leasedProcessors(ownership);
     // The stock planning lock's own small pool: its waiters never starve the connections the saga's work needs.
-    const stockLockSql = config.databaseUrl ? createPgClient({ connectionString: config.databaseUrl, max: 8, applicationName: "commerce-stock-planning", idleInTransactionTimeoutMs: 60_000 }) : undefined;
+    const stockLockSql = config.databaseUrl
+      ? createPgClient({
+          connectionString: config.databaseUrl,
+          max: 8,
+          applicationName: "commerce-stock-planning",
+          idleInTransactionTimeoutMs: 60_000,
+        })
+      : undefined;
     if (stockLockSql) stoppers.push(() => stockLockSql.close());
-    const projections = await startProjections({ store, sql, startProcessor: startLeased, ...(processorLogger ? { logger: processorLogger } : {}) });
+    const projections = await startProjections({
+      store,
+      sql,
+      startProcessor: startLeased,
+      ...(processorLogger ? { logger: processorLogger } : {}),
+    });
     stoppers.push(() => projections.stop());
     // Search: Elasticsearch (index behind the alias "products") when ELASTICSEARCH_URL is set, else
     // PostgreSQL full-text over the search read model. Hot read models in Redis when REDIS_URL is set;
     // their reads fall back to SQL whenever Redis cannot answer. Both writers are idempotent and
     // guarded by version/position, so they run on every instance rather than under a lease.
-    const elasticsearch = config.elasticsearchUrl ? new ElasticsearchClient({ node: config.elasticsearchUrl, requestTimeout: 10_000 }) : undefined;
+    const elasticsearch = config.elasticsearchUrl
+      ? new ElasticsearchClient({ node: config.elasticsearchUrl, requestTimeout: 10_000 })
+      : undefined;
     if (elasticsearch) stoppers.push(() => elasticsearch.close());
-    const search = await startSearch({ store, sql, startProcessor: startLeased, ...(elasticsearch ? { elasticsearch: { client: elasticsearch, alias: "products" } } : {}), ...(processorLogger ? { logger: processorLogger } : {}) });
+    const search = await startSearch({
+      store,
+      sql,
+      startProcessor: startLeased,
+      ...(elasticsearch ? { elasticsearch: { client: elasticsearch, alias: "products" } } : {}),
+      ...(processorLogger ? { logger: processorLogger } : {}),
+    });
     stoppers.push(() => search.stop());
     // Fails fast while Redis is down (no offline queue), so reads fall back at once instead of waiting.
-    const hotRedis = config.redisUrl ? new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000, commandTimeout: 2_000 }) : undefined;
+    const hotRedis = config.redisUrl
+      ? new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000, commandTimeout: 2_000 })
+      : undefined;
     if (hotRedis) {
       hotRedis.on("error", () => undefined); // readiness reports it; the projector waits and reads fall back
       stoppers.push(async () => void (await hotRedis.quit().catch(() => hotRedis.disconnect())));
     }
-    const redisModels = hotRedis ? await startRedisModels({ store, sql, redis: hotRedis, startProcessor: startLeased, ...(processorLogger ? { logger: processorLogger } : {}) }) : undefined;
+    const redisModels = hotRedis
+      ? await startRedisModels({
+          store,
+          sql,
+          redis: hotRedis,
+          startProcessor: startLeased,
+          ...(processorLogger ? { logger: processorLogger } : {}),
+        })
+      : undefined;
     if (redisModels) stoppers.push(() => redisModels.stop());
     const readModelLags = async () => [...(await search.status()), ...(redisModels ? [await redisModels.status()] : [])];
 
     const baseUrl = options.publicBaseUrl ?? `http://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${config.port}`;
     // findPayment: the payment page also works for payments initiated before a restart.
-    const gatewayOptions: SimulatedGatewayOptions = { publicBaseUrl: baseUrl, webhookUrl: `${baseUrl}/api/payments/webhook`, webhookSecret: secrets.webhookSecret, findPayment: paymentFinder(store) };
+    const gatewayOptions: SimulatedGatewayOptions = {
+      publicBaseUrl: baseUrl,
+      webhookUrl: `${baseUrl}/api/payments/webhook`,
+      webhookSecret: secrets.webhookSecret,
+      findPayment: paymentFinder(store),
+    };
     const gateway = new SimulatedPaymentGateway(gatewayOptions);
     // Flash sales: the admission gate is Redis (one Lua script per claim) when REDIS_URL is set, else
     // PostgreSQL (one conditional UPDATE per claim); claims are recorded in the log either way.
     const flashSaleGate = config.redisUrl ? new RedisFlashSaleGate(config.redisUrl) : await PostgresFlashSaleGate.open(sql);
-    const flashSales = openFlashSales({ store, gate: flashSaleGate, timerIntervalMs: options.flashSaleTimerMs ?? 1000, ...(processorLogger ? { logger: processorLogger } : {}) });
+    const flashSales = openFlashSales({
+      store,
+      gate: flashSaleGate,
+      timerIntervalMs: options.flashSaleTimerMs ?? 1000,
+      ...(processorLogger ? { logger: processorLogger } : {}),
+    });
     stoppers.push(() => flashSales.close());
     // The order saga and its deadline scheduler (payment timeout, reservation expiry, retries).
     const saga: RunningOrderSaga = await startOrderSaga({
@@ -225,7 +273,11 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       sql,
       gateway,
       clock: systemClock,
-      config: { paymentTimeoutMs: config.paymentTimeoutMs, reservationTtlMs: config.reservationTtlMs, ...(options.sagaRetry ? { retry: options.sagaRetry } : {}) },
+      config: {
+        paymentTimeoutMs: config.paymentTimeoutMs,
+        reservationTtlMs: config.reservationTtlMs,
+        ...(options.sagaRetry ? { retry: options.sagaRetry } : {}),
+      },
       partitions: config.sagaPartitions,
       startProcessor: startLeased,
       flashSaleStock: flashSales.stock,
@@ -248,7 +300,15 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     );
     stoppers.push(() => integration.stop());
     const consumerNames: ConsumerName[] = config.kafkaBrokers ? (config.kafkaConsumers ?? ["notifications", "analytics"]) : [];
-    const consumers = consumerNames.length > 0 ? startInProcessConsumers(consumerNames, { sql, brokers: config.kafkaBrokers ?? [], ...(config.kafkaNamespace ? { namespace: config.kafkaNamespace } : {}), ...(processorLogger ? { logger: processorLogger } : {}) }) : undefined;
+    const consumers =
+      consumerNames.length > 0
+        ? startInProcessConsumers(consumerNames, {
+            sql,
+            brokers: config.kafkaBrokers ?? [],
+            ...(config.kafkaNamespace ? { namespace: config.kafkaNamespace } : {}),
+            ...(processorLogger ? { logger: processorLogger } : {}),
+          })
+        : undefined;
     if (consumers) stoppers.push(() => consumers.stop());
     // On close (after the HTTP server drained): hand every unit over at a checkpoint, then leave.
     stoppers.push(() => ownership.stop());
@@ -278,10 +338,38 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       ...(processorLogger ? { onError: (error: unknown) => processorLogger.warn({ err: error }, "pipeline lag not measured") } : {}),
     });
     stoppers.push(async () => admission.stop());
-    new Gauge({ name: "order_pipeline_lag_events", help: "Events the slowest of the saga partitions and SQL read models is behind the log", registers: [registry], collect() { this.set(admission.state().events); } });
-    new Gauge({ name: "order_pipeline_lag_seconds", help: "Age of the oldest event the slowest of the saga partitions and SQL read models has not handled", registers: [registry], collect() { this.set(admission.state().seconds); } });
-    new Gauge({ name: "order_admission_open", help: "1 while new orders are admitted, 0 while they get 503 (pipeline over ADMISSION_MAX_LAG_*)", registers: [registry], collect() { this.set(admission.state().open ? 1 : 0); } });
-    new Gauge({ name: "order_admission_refused", help: "Orders and checkouts refused with 503 by admission control since start", registers: [registry], collect() { this.set(admission.state().refused); } });
+    new Gauge({
+      name: "order_pipeline_lag_events",
+      help: "Events the slowest of the saga partitions and SQL read models is behind the log",
+      registers: [registry],
+      collect() {
+        this.set(admission.state().events);
+      },
+    });
+    new Gauge({
+      name: "order_pipeline_lag_seconds",
+      help: "Age of the oldest event the slowest of the saga partitions and SQL read models has not handled",
+      registers: [registry],
+      collect() {
+        this.set(admission.state().seconds);
+      },
+    });
+    new Gauge({
+      name: "order_admission_open",
+      help: "1 while new orders are admitted, 0 while they get 503 (pipeline over ADMISSION_MAX_LAG_*)",
+      registers: [registry],
+      collect() {
+        this.set(admission.state().open ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "order_admission_refused",
+      help: "Orders and checkouts refused with 503 by admission control since start",
+      registers: [registry],
+      collect() {
+        this.set(admission.state().refused);
+      },
+    });
 
     new Gauge({
       name: "read_model_lag_events",
@@ -316,7 +404,13 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         check: async () => {
           const status = await projections.projectionStatus();
           const parked = status.reduce((n, s) => n + s.parked, 0);
-          if (status.some((s) => !s.running)) throw new Error(`not running: ${status.filter((s) => !s.running).map((s) => s.name).join(", ")}`);
+          if (status.some((s) => !s.running))
+            throw new Error(
+              `not running: ${status
+                .filter((s) => !s.running)
+                .map((s) => s.name)
+                .join(", ")}`,
+            );
           return { lagEvents: Object.fromEntries(status.map((s) => [s.name, s.lagEvents])), parked };
         },
       },
@@ -336,13 +430,21 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     ];
     if (redisModels) readiness.push({ name: "redis", check: () => redisModels.readiness() });
     readiness.push({ name: "search", check: () => search.readiness() });
-    readiness.push({ name: "readModels", check: async () => ({ lag: Object.fromEntries((await readModelLags()).map((s) => [s.name, { events: s.lagEvents, seconds: s.lagSeconds }])) }) });
+    readiness.push({
+      name: "readModels",
+      check: async () => ({
+        lag: Object.fromEntries((await readModelLags()).map((s) => [s.name, { events: s.lagEvents, seconds: s.lagSeconds }])),
+      }),
+    });
     for (const broker of config.kafkaBrokers ?? []) readiness.push(tcpCheck(`kafka:${broker}`, broker));
     readiness.push({ name: "integrationEvents", check: () => integration.status() });
     if (consumers) readiness.push({ name: "consumers", check: async () => consumers.status() });
 
     // Rate limits shared by every instance: counted in Redis when it is configured.
-    const rateLimitRedis = config.redisUrl && config.rateLimitPerMinute > 0 ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 2_000 }) : undefined;
+    const rateLimitRedis =
+      config.redisUrl && config.rateLimitPerMinute > 0
+        ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 2_000 })
+        : undefined;
     if (rateLimitRedis) {
       rateLimitRedis.on("error", () => undefined); // readiness reports Redis; the limiter lets requests through while it is down
       stoppers.push(async () => void (await rateLimitRedis.quit().catch(() => rateLimitRedis.disconnect())));
@@ -373,7 +475,10 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         reconciliation: (range) => reconcileRefunds(sql, range),
       },
       waitFor: async (position, timeoutMs) => {
-        const [sqlModels, redis] = await Promise.all([projections.waitFor(position, timeoutMs), redisModels?.waitFor(position, timeoutMs) ?? true]);
+        const [sqlModels, redis] = await Promise.all([
+          projections.waitFor(position, timeoutMs),
+          redisModels?.waitFor(position, timeoutMs) ?? true,
+        ]);
         if (!sqlModels || !redis) throw new Error("read models did not catch up in time");
       },
       search: { engine: search.engine, waitFor: search.waitFor },
@@ -388,7 +493,11 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     const app = config.roles.includes("api")
       ? await buildServer(deps, {
           ...(options.logger === undefined ? {} : { logger: options.logger }),
-          plugins: [async (a) => void (await a.register(simulatedGatewayRoutes, { gateway })), (a) => integrationEventRoutes(a, deps), (a) => hotReadRoutes(a, deps)],
+          plugins: [
+            async (a) => void (await a.register(simulatedGatewayRoutes, { gateway })),
+            (a) => integrationEventRoutes(a, deps),
+            (a) => hotReadRoutes(a, deps),
+          ],
         })
       : await buildWorkerServer(deps, options.logger === undefined ? {} : { logger: options.logger });
     // First the server drains its requests, then the processors stop at a checkpoint, then the stores close.

@@ -70,7 +70,8 @@ export type InstanceRole = (typeof INSTANCE_ROLES)[number];
 function instanceId(env: Env): string {
   const v = env.INSTANCE_ID?.trim();
   if (v === undefined || v === "") return `${hostname()}-${process.pid}`;
-  if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(v)) throw new ConfigError("INSTANCE_ID", `must be 1-128 letters, digits, ".", "_", ":" or "-", got "${v}"`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(v))
+    throw new ConfigError("INSTANCE_ID", `must be 1-128 letters, digits, ".", "_", ":" or "-", got "${v}"`);
   return v;
 }
 
@@ -97,7 +98,8 @@ function url(env: Env, name: string, protocols: readonly string[]): string | und
   } catch {
     throw new ConfigError(name, `not a valid URL`);
   }
-  if (!protocols.includes(parsed.protocol)) throw new ConfigError(name, `protocol must be one of ${protocols.join(", ")}, got ${parsed.protocol}`);
+  if (!protocols.includes(parsed.protocol))
+    throw new ConfigError(name, `protocol must be one of ${protocols.join(", ")}, got ${parsed.protocol}`);
   return v;
 }
 
@@ -128,7 +130,8 @@ function origins(env: Env, name: string): string[] {
     } catch {
       throw new ConfigError(name, `"${origin}" is not an origin such as https://shop.example`);
     }
-    if ((parsed.protocol !== "http:" && parsed.protocol !== "https:") || parsed.origin !== origin) throw new ConfigError(name, `"${origin}" is not an origin such as https://shop.example (no path, no trailing slash)`);
+    if ((parsed.protocol !== "http:" && parsed.protocol !== "https:") || parsed.origin !== origin)
+      throw new ConfigError(name, `"${origin}" is not an origin such as https://shop.example (no path, no trailing slash)`);
     return origin;
   });
 }
@@ -144,12 +147,14 @@ export function loadConfig(env: Env = process.env): Config {
   const portText = present(env, "PORT") ?? "3000";
   if (!/^\d+$/.test(portText) || Number(portText) > 65535) throw new ConfigError("PORT", `must be an integer 0-65535, got "${portText}"`);
   const eventStore = present(env, "EVENT_STORE") ?? "postgres";
-  if (eventStore !== "postgres" && eventStore !== "eventstoredb") throw new ConfigError("EVENT_STORE", `must be "postgres" or "eventstoredb", got "${eventStore}"`);
+  if (eventStore !== "postgres" && eventStore !== "eventstoredb")
+    throw new ConfigError("EVENT_STORE", `must be "postgres" or "eventstoredb", got "${eventStore}"`);
   const eventStoreUrl = url(env, "EVENTSTORE_URL", ["esdb:", "esdb+discover:", "kurrentdb:", "kurrentdb+discover:", "kurrent:", "kdb:"]);
   if (eventStore === "eventstoredb" && !eventStoreUrl) throw new ConfigError("EVENTSTORE_URL", "is required when EVENT_STORE=eventstoredb");
   const brokers = present(env, "KAFKA_BROKERS");
   const kafkaBrokers = brokers?.split(",").map((b) => b.trim());
-  if (kafkaBrokers?.some((b) => !/^[^\s:/]+:\d{1,5}$/.test(b))) throw new ConfigError("KAFKA_BROKERS", `must be comma-separated host:port pairs, got "${brokers}"`);
+  if (kafkaBrokers?.some((b) => !/^[^\s:/]+:\d{1,5}$/.test(b)))
+    throw new ConfigError("KAFKA_BROKERS", `must be comma-separated host:port pairs, got "${brokers}"`);
   const config: Config = {
     port: Number(portText),
     host: present(env, "HOST") ?? "127.0.0.1",
@@ -173,7 +178,8 @@ export function loadConfig(env: Env = process.env): Config {
   const databaseUrl = url(env, "DATABASE_URL", ["postgres:", "postgresql:"]);
   if (databaseUrl) config.databaseUrl = databaseUrl;
   // The embedded database lives in this process: no other instance could run its processors.
-  if (!databaseUrl && !config.roles.includes("processors")) throw new ConfigError("ROLES", `without "processors" needs DATABASE_URL (a worker instance must share the database)`);
+  if (!databaseUrl && !config.roles.includes("processors"))
+    throw new ConfigError("ROLES", `without "processors" needs DATABASE_URL (a worker instance must share the database)`);
   if (eventStoreUrl) config.eventStoreUrl = eventStoreUrl;
   const redisUrl = url(env, "REDIS_URL", ["redis:", "rediss:"]);
   if (redisUrl) config.redisUrl = redisUrl;
@@ -186,14 +192,19 @@ export function loadConfig(env: Env = process.env): Config {
   if (kafkaConnect) config.kafkaConnectUrl = kafkaConnect;
   const kafkaNamespace = present(env, "KAFKA_NAMESPACE");
   if (kafkaNamespace !== undefined) {
-    if (!/^[a-z][a-z0-9_-]{0,62}$/.test(kafkaNamespace)) throw new ConfigError("KAFKA_NAMESPACE", `must be lower-case letters, digits, _ or - (starting with a letter), got "${kafkaNamespace}"`);
+    if (!/^[a-z][a-z0-9_-]{0,62}$/.test(kafkaNamespace))
+      throw new ConfigError(
+        "KAFKA_NAMESPACE",
+        `must be lower-case letters, digits, _ or - (starting with a letter), got "${kafkaNamespace}"`,
+      );
     config.kafkaNamespace = kafkaNamespace;
   }
   const consumers = present(env, "KAFKA_CONSUMERS");
   if (consumers !== undefined) {
     const names = consumers === "none" ? [] : consumers.split(",").map((c) => c.trim());
     const bad = names.find((n) => n !== "notifications" && n !== "analytics");
-    if (bad !== undefined) throw new ConfigError("KAFKA_CONSUMERS", `must be "none" or a comma-separated list of notifications, analytics; got "${bad}"`);
+    if (bad !== undefined)
+      throw new ConfigError("KAFKA_CONSUMERS", `must be "none" or a comma-separated list of notifications, analytics; got "${bad}"`);
     config.kafkaConsumers = names as ("notifications" | "analytics")[];
   }
   const jwt = secret(env, "AUTH_JWT_SECRET");
@@ -202,7 +213,10 @@ export function loadConfig(env: Env = process.env): Config {
   if (webhook) config.paymentWebhookSecret = webhook;
   const jwks = url(env, "AUTH_JWKS_URL", ["http:", "https:"]);
   if (jwks) config.authJwksUrl = jwks;
-  for (const [name, key] of [["AUTH_ISSUER", "authIssuer"], ["AUTH_AUDIENCE", "authAudience"]] as const) {
+  for (const [name, key] of [
+    ["AUTH_ISSUER", "authIssuer"],
+    ["AUTH_AUDIENCE", "authAudience"],
+  ] as const) {
     const v = present(env, name);
     if (v === undefined) continue;
     if (!jwks) throw new ConfigError(name, "applies to identity-provider tokens and needs AUTH_JWKS_URL");

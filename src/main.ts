@@ -25,23 +25,32 @@ async function main(): Promise<void> {
   if (config.port === 0) built.setPublicBaseUrl(address);
   const lines = [`listening on ${address}  (docs: ${address}/docs)`];
   lines.push(`storage: ${config.databaseUrl ? "PostgreSQL (DATABASE_URL)" : `embedded PGlite under ${config.dataDir}`}`);
-  lines.push(`instance ${config.instanceId}, roles ${config.roles.join(",")}: runs ${built.ownership.owned().length} unit(s) of work now (GET /api/ops/instances)`);
+  lines.push(
+    `instance ${config.instanceId}, roles ${config.roles.join(",")}: runs ${built.ownership.owned().length} unit(s) of work now (GET /api/ops/instances)`,
+  );
   // Configured secrets are never printed; dev secrets (generated, kept under DATA_DIR) are, with a token for trying things out.
   if (built.secrets.dev.jwt) {
-    lines.push(`AUTH_JWT_SECRET not set: ${built.secrets.generated.jwt ? "generated a dev secret" : "using the dev secret"} stored under ${config.dataDir} (npm run token mints more). Dev admin token (12 h):`);
+    lines.push(
+      `AUTH_JWT_SECRET not set: ${built.secrets.generated.jwt ? "generated a dev secret" : "using the dev secret"} stored under ${config.dataDir} (npm run token mints more). Dev admin token (12 h):`,
+    );
     const devToken = await signToken(built.secrets.jwtSecret, { sub: "admin", roles: ["admin"] });
     lines.push(`  ${devToken}`);
     // The token rides in the fragment, which browsers never send to a server; the page drops it from the address bar.
     lines.push(`back office, signed in with that token: ${address}/admin#token=${devToken}`);
   } else lines.push(`back office: ${address}/admin`);
-  if (built.secrets.dev.webhook) lines.push(`PAYMENT_WEBHOOK_SECRET not set: ${built.secrets.generated.webhook ? "generated" : "using the stored dev secret"} ${built.secrets.webhookSecret}`);
+  if (built.secrets.dev.webhook)
+    lines.push(
+      `PAYMENT_WEBHOOK_SECRET not set: ${built.secrets.generated.webhook ? "generated" : "using the stored dev secret"} ${built.secrets.webhookSecret}`,
+    );
   console.log(lines.join("\n"));
 
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    console.log(`${signal}: draining requests and stopping processors at a checkpoint (handing over ${built.ownership.owned().length} unit(s) of work)`);
+    console.log(
+      `${signal}: draining requests and stopping processors at a checkpoint (handing over ${built.ownership.owned().length} unit(s) of work)`,
+    );
     const force = setTimeout(() => {
       console.error("shutdown took more than 20 s; exiting");
       process.exit(1);

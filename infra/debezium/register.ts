@@ -72,7 +72,9 @@ export async function registerConnector({ connectUrl, name, config, timeoutMs = 
       last = (await res.json()) as ConnectorStatus;
       const failed = [last.connector, ...last.tasks].find((s) => s.state === "FAILED");
       if (failed) {
-        throw new Error(`connector ${name} FAILED (${"id" in failed ? `task ${failed.id}` : "connector"}):\n${failed.trace ?? "(no trace)"}`);
+        throw new Error(
+          `connector ${name} FAILED (${"id" in failed ? `task ${failed.id}` : "connector"}):\n${failed.trace ?? "(no trace)"}`,
+        );
       }
       if (last.connector.state === "RUNNING" && last.tasks.length > 0 && last.tasks.every((t) => t.state === "RUNNING")) {
         return last;
@@ -99,9 +101,7 @@ async function validationErrors(connectUrl: string, config: ConnectorConfig): Pr
     });
     if (!res.ok) return "";
     const result = (await res.json()) as { configs?: { value?: { name: string; errors?: string[] } }[] };
-    return (result.configs ?? [])
-      .flatMap((c) => (c.value?.errors ?? []).map((e) => `  ${c.value?.name}: ${e}`))
-      .join("\n");
+    return (result.configs ?? []).flatMap((c) => (c.value?.errors ?? []).map((e) => `  ${c.value?.name}: ${e}`)).join("\n");
   } catch {
     return "";
   }

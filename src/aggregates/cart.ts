@@ -65,8 +65,14 @@ export type CartCommand =
 export type CouponRemovalReason = "CUSTOMER_REQUEST" | "MIN_ORDER_NOT_MET";
 
 /** `quantity` is the number added; the line's price becomes `unitPrice`. */
-export type CartItemAdded = DomainEvent<"CartItemAdded", { customerId: string; sku: string; quantity: number; unitPrice: number; currency: Currency; at: string }>;
-export type CartItemQuantityChanged = DomainEvent<"CartItemQuantityChanged", { customerId: string; sku: string; quantity: number; previousQuantity: number; at: string }>;
+export type CartItemAdded = DomainEvent<
+  "CartItemAdded",
+  { customerId: string; sku: string; quantity: number; unitPrice: number; currency: Currency; at: string }
+>;
+export type CartItemQuantityChanged = DomainEvent<
+  "CartItemQuantityChanged",
+  { customerId: string; sku: string; quantity: number; previousQuantity: number; at: string }
+>;
 export type CartItemRemoved = DomainEvent<"CartItemRemoved", { customerId: string; sku: string; at: string }>;
 export type CouponApplied = DomainEvent<"CouponApplied", { customerId: string; coupon: Coupon; at: string }>;
 export type CouponRemoved = DomainEvent<"CouponRemoved", { customerId: string; code: string; reason: CouponRemovalReason; at: string }>;
@@ -86,7 +92,14 @@ export type CartCheckedOut = DomainEvent<
 >;
 export type CartAbandoned = DomainEvent<"CartAbandoned", { customerId: string; at: string }>;
 
-export type CartEvent = CartItemAdded | CartItemQuantityChanged | CartItemRemoved | CouponApplied | CouponRemoved | CartCheckedOut | CartAbandoned;
+export type CartEvent =
+  | CartItemAdded
+  | CartItemQuantityChanged
+  | CartItemRemoved
+  | CouponApplied
+  | CouponRemoved
+  | CartCheckedOut
+  | CartAbandoned;
 
 export const cartSchemaVersions: Readonly<Record<CartEvent["type"], number>> = {
   CartItemAdded: 1,
@@ -114,7 +127,13 @@ export interface CartState {
   updatedAt?: string;
 }
 
-export const initialCartState: CartState = { status: "OPEN", customerId: null, items: [], currency: DEFAULT_CURRENCY, checkedOutOrders: [] };
+export const initialCartState: CartState = {
+  status: "OPEN",
+  customerId: null,
+  items: [],
+  currency: DEFAULT_CURRENCY,
+  checkedOutOrders: [],
+};
 
 export const subtotalOf = (items: readonly CartLine[]): number => items.reduce((sum, l) => sum + l.quantity * l.unitPrice, 0);
 
@@ -135,7 +154,8 @@ export const cartTotals = (cart: CartState): { subtotal: number; discountAmount:
 
 function decide(command: CartCommand, state: CartState): CartEvent[] {
   const customerId = requireText(command.customerId, "customerId", state.status);
-  if (state.customerId !== null && customerId !== state.customerId) throw new DomainError("wrong_stream", `command for customer ${customerId} sent to the cart of ${state.customerId}`, state.status);
+  if (state.customerId !== null && customerId !== state.customerId)
+    throw new DomainError("wrong_stream", `command for customer ${customerId} sent to the cart of ${state.customerId}`, state.status);
   const atMs = requireInstant(command.at, "at", state.status);
   const { at } = command;
 
@@ -145,7 +165,8 @@ function decide(command: CartCommand, state: CartState): CartEvent[] {
       const quantity = requirePositiveQuantity(command.quantity, "quantity", state.status);
       const unitPrice = requirePositiveAmount(command.unitPrice, "unitPrice", state.status);
       const currency = requireCurrency(command.currency, state.status);
-      if (state.items.length > 0 && currency !== state.currency) throw new DomainError("currency_mismatch", `the cart is in ${state.currency}, not ${currency}`, state.status);
+      if (state.items.length > 0 && currency !== state.currency)
+        throw new DomainError("currency_mismatch", `the cart is in ${state.currency}, not ${currency}`, state.status);
       return [{ type: "CartItemAdded", data: { customerId, sku, quantity, unitPrice, currency, at } }];
     }
 
@@ -154,7 +175,10 @@ function decide(command: CartCommand, state: CartState): CartEvent[] {
       const quantity = requirePositiveQuantity(command.quantity, "quantity", state.status);
       if (quantity === line.quantity) return [];
       const items = state.items.map((l) => (l.sku === line.sku ? { ...l, quantity } : l));
-      return [{ type: "CartItemQuantityChanged", data: { customerId, sku: line.sku, quantity, previousQuantity: line.quantity, at } }, ...couponNoLongerMet(state, items, customerId, at)];
+      return [
+        { type: "CartItemQuantityChanged", data: { customerId, sku: line.sku, quantity, previousQuantity: line.quantity, at } },
+        ...couponNoLongerMet(state, items, customerId, at),
+      ];
     }
 
     case "RemoveCartItem": {
@@ -165,10 +189,15 @@ function decide(command: CartCommand, state: CartState): CartEvent[] {
 
     case "ApplyCoupon": {
       const coupon = validCoupon(command.coupon, state.status);
-      if (coupon.expiresAt !== undefined && atMs >= Date.parse(coupon.expiresAt)) throw new DomainError("coupon_expired", `coupon ${coupon.code} expired at ${coupon.expiresAt}`, state.status);
+      if (coupon.expiresAt !== undefined && atMs >= Date.parse(coupon.expiresAt))
+        throw new DomainError("coupon_expired", `coupon ${coupon.code} expired at ${coupon.expiresAt}`, state.status);
       const subtotal = subtotalOf(state.items);
       if (subtotal < (coupon.minOrderAmount ?? 0)) {
-        throw new DomainError("coupon_min_order_not_met", `coupon ${coupon.code} needs a subtotal of ${coupon.minOrderAmount}, the cart has ${subtotal}`, state.status);
+        throw new DomainError(
+          "coupon_min_order_not_met",
+          `coupon ${coupon.code} needs a subtotal of ${coupon.minOrderAmount}, the cart has ${subtotal}`,
+          state.status,
+        );
       }
       return [{ type: "CouponApplied", data: { customerId, coupon, at } }];
     }
@@ -179,23 +208,37 @@ function decide(command: CartCommand, state: CartState): CartEvent[] {
 
     case "CheckOutCart": {
       const orderId = requireText(command.orderId, "orderId", state.status);
-      if (state.checkedOutOrders.includes(orderId)) throw new DomainError("already_checked_out", `order ${orderId} was already checked out of this cart`, state.status);
+      if (state.checkedOutOrders.includes(orderId))
+        throw new DomainError("already_checked_out", `order ${orderId} was already checked out of this cart`, state.status);
       if (state.status === "CHECKED_OUT") throw illegalTransition("CheckOutCart", state.status);
       if (state.items.length === 0) throw new DomainError("empty_cart", "an empty cart cannot be checked out", state.status);
       const coupon = state.coupon;
       if (coupon?.expiresAt !== undefined && atMs >= Date.parse(coupon.expiresAt)) {
-        throw new DomainError("coupon_expired", `coupon ${coupon.code} expired at ${coupon.expiresAt}; remove it or apply another`, state.status);
+        throw new DomainError(
+          "coupon_expired",
+          `coupon ${coupon.code} expired at ${coupon.expiresAt}; remove it or apply another`,
+          state.status,
+        );
       }
       return [
         {
           type: "CartCheckedOut",
-          data: { customerId, orderId, items: state.items.map((l) => ({ ...l })), ...cartTotals(state), currency: state.currency, ...(coupon ? { couponCode: coupon.code } : {}), at },
+          data: {
+            customerId,
+            orderId,
+            items: state.items.map((l) => ({ ...l })),
+            ...cartTotals(state),
+            currency: state.currency,
+            ...(coupon ? { couponCode: coupon.code } : {}),
+            at,
+          },
         },
       ];
     }
 
     case "AbandonCart":
-      if (state.status !== "OPEN" || state.items.length === 0) throw illegalTransition("AbandonCart", state.items.length === 0 ? "EMPTY" : state.status);
+      if (state.status !== "OPEN" || state.items.length === 0)
+        throw illegalTransition("AbandonCart", state.items.length === 0 ? "EMPTY" : state.status);
       return [{ type: "CartAbandoned", data: { customerId, at } }];
   }
 }
@@ -216,10 +259,13 @@ function couponNoLongerMet(state: CartState, items: readonly CartLine[], custome
 function validCoupon(coupon: Coupon, status: string): Coupon {
   if (typeof coupon !== "object" || coupon === null) throw new DomainError("invalid_coupon", "coupon must be given", status);
   const code = requireText(coupon.code, "coupon.code", status);
-  if (coupon.kind !== "percent" && coupon.kind !== "flat") throw new DomainError("invalid_coupon", `coupon kind must be "percent" or "flat", got ${String(coupon.kind)}`, status);
+  if (coupon.kind !== "percent" && coupon.kind !== "flat")
+    throw new DomainError("invalid_coupon", `coupon kind must be "percent" or "flat", got ${String(coupon.kind)}`, status);
   const value = requirePositiveAmount(coupon.value, "coupon.value", status);
-  if (coupon.kind === "percent" && value > 100) throw new DomainError("invalid_coupon", `a percent coupon takes 1..100, got ${value}`, status);
-  if (coupon.minOrderAmount !== undefined && !isMinorUnits(coupon.minOrderAmount)) throw new DomainError("invalid_amount", "coupon.minOrderAmount must be a non-negative integer", status);
+  if (coupon.kind === "percent" && value > 100)
+    throw new DomainError("invalid_coupon", `a percent coupon takes 1..100, got ${value}`, status);
+  if (coupon.minOrderAmount !== undefined && !isMinorUnits(coupon.minOrderAmount))
+    throw new DomainError("invalid_amount", "coupon.minOrderAmount must be a non-negative integer", status);
   if (coupon.expiresAt !== undefined) requireInstant(coupon.expiresAt, "coupon.expiresAt", status);
   return {
     code,
@@ -238,7 +284,9 @@ function evolve(state: CartState, event: CartEvent): CartState {
     case "CartItemAdded": {
       const { sku, quantity, unitPrice, currency } = event.data;
       const existing = s.items.find((l) => l.sku === sku);
-      const items = existing ? s.items.map((l) => (l.sku === sku ? { sku, quantity: l.quantity + quantity, unitPrice } : l)) : [...s.items, { sku, quantity, unitPrice }];
+      const items = existing
+        ? s.items.map((l) => (l.sku === sku ? { sku, quantity: l.quantity + quantity, unitPrice } : l))
+        : [...s.items, { sku, quantity, unitPrice }];
       return { ...s, status: "OPEN", items, currency };
     }
     case "CartItemQuantityChanged":

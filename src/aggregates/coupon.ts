@@ -42,10 +42,12 @@ function decide(command: CouponCommand, state: CouponState): CouponEvent[] {
   if (command.type === "DefineCoupon") {
     if (state.status !== "NONE") throw new DomainError("coupon_already_exists", `coupon ${code} already exists`, state.status);
     if (!/^[A-Z0-9_-]{1,64}$/.test(code)) throw new DomainError("invalid_field", "code must be 1-64 letters, digits, '_' or '-'", "NONE");
-    if (command.kind !== "percent" && command.kind !== "flat") throw new DomainError("invalid_field", `kind must be "percent" or "flat"`, "NONE");
+    if (command.kind !== "percent" && command.kind !== "flat")
+      throw new DomainError("invalid_field", `kind must be "percent" or "flat"`, "NONE");
     const value = requirePositiveAmount(command.value, "value", "NONE");
     if (command.kind === "percent" && value > 100) throw new DomainError("invalid_field", "a percent coupon's value is 1 to 100", "NONE");
-    if (command.minOrderAmount !== undefined && !isMinorUnits(command.minOrderAmount)) throw new DomainError("invalid_amount", "minOrderAmount must be a non-negative integer", "NONE");
+    if (command.minOrderAmount !== undefined && !isMinorUnits(command.minOrderAmount))
+      throw new DomainError("invalid_amount", "minOrderAmount must be a non-negative integer", "NONE");
     if (command.expiresAt !== undefined) requireInstant(command.expiresAt, "expiresAt", "NONE");
     if (command.maxRedemptions !== undefined) requirePositiveAmount(command.maxRedemptions, "maxRedemptions", "NONE");
     return [
@@ -67,8 +69,10 @@ function decide(command: CouponCommand, state: CouponState): CouponEvent[] {
   const orderId = requireText(command.orderId, "orderId", state.status);
   const customerId = requireText(command.customerId, "customerId", state.status);
   if (state.redemptions.includes(orderId)) return [];
-  if (state.expiresAt !== undefined && atMs >= Date.parse(state.expiresAt)) throw new DomainError("coupon_expired", `coupon ${code} expired at ${state.expiresAt}`, "EXPIRED");
-  if (state.maxRedemptions !== undefined && state.redemptions.length >= state.maxRedemptions) throw new DomainError("coupon_exhausted", `coupon ${code} was redeemed ${state.maxRedemptions} times already`, "EXHAUSTED");
+  if (state.expiresAt !== undefined && atMs >= Date.parse(state.expiresAt))
+    throw new DomainError("coupon_expired", `coupon ${code} expired at ${state.expiresAt}`, "EXPIRED");
+  if (state.maxRedemptions !== undefined && state.redemptions.length >= state.maxRedemptions)
+    throw new DomainError("coupon_exhausted", `coupon ${code} was redeemed ${state.maxRedemptions} times already`, "EXHAUSTED");
   return [{ type: "CouponRedeemed", data: { code, orderId, customerId, at: command.at } }];
 }
 
@@ -83,7 +87,9 @@ function evolve(state: CouponState, event: CouponEvent): CouponState {
 
 /** Whether the coupon can still be applied at `atMs` (not expired, not exhausted). */
 export const couponUsable = (state: CouponState, atMs: number): boolean =>
-  state.status === "ACTIVE" && (state.expiresAt === undefined || atMs < Date.parse(state.expiresAt)) && (state.maxRedemptions === undefined || state.redemptions.length < state.maxRedemptions);
+  state.status === "ACTIVE" &&
+  (state.expiresAt === undefined || atMs < Date.parse(state.expiresAt)) &&
+  (state.maxRedemptions === undefined || state.redemptions.length < state.maxRedemptions);
 
 export const couponDecider: Decider<CouponCommand, CouponEvent, CouponState> = {
   category: COUPON_CATEGORY,

@@ -33,7 +33,11 @@ export class DomainError extends Error {
  * A stored event as its aggregate's event type. The store keeps type and data untyped (and has
  * already upcast data to the current schema), so this is the one place that asserts the type.
  */
-export const asEvent = <Event extends DomainEvent>(stored: { readonly type: string; readonly data: unknown }): Event => ({ type: stored.type, data: stored.data }) as Event;
+export const asEvent = <Event extends DomainEvent>(stored: { readonly type: string; readonly data: unknown }): Event =>
+  ({ type: stored.type, data: stored.data }) as Event;
 
-export const fold = <Event extends DomainEvent, State>(decider: Pick<Decider<unknown, Event, State>, "evolve" | "initialState">, events: readonly Event[], from: State = decider.initialState): State =>
-  events.reduce(decider.evolve, from);
+export const fold = <Event extends DomainEvent, State>(
+  decider: Pick<Decider<unknown, Event, State>, "evolve" | "initialState">,
+  events: readonly Event[],
+  from: State = decider.initialState,
+): State => events.reduce(decider.evolve, from);

@@ -20,7 +20,15 @@
 // Whether the sale is "live" is a matter of time (startsAt <= now < endsAt), not of an event.
 
 import { DomainError, type Decider, type DomainEvent } from "./decider.js";
-import { isPositiveInteger, requireCurrency, requireInstant, requirePositiveAmount, requirePositiveQuantity, requireText, type Currency } from "./rules.js";
+import {
+  isPositiveInteger,
+  requireCurrency,
+  requireInstant,
+  requirePositiveAmount,
+  requirePositiveQuantity,
+  requireText,
+  type Currency,
+} from "./rules.js";
 
 export const FLASH_SALE_CATEGORY = "flashSale";
 export const streamId = (saleId: string): string => `${FLASH_SALE_CATEGORY}-${saleId}`;
@@ -64,15 +72,34 @@ export type FlashSaleCommand =
 // ---------------------------------------------------------------- events
 
 export type SaleScheduled = DomainEvent<"SaleScheduled", SaleTerms & { at: string }>;
-export type SaleStockSetAside = DomainEvent<"SaleStockSetAside", { saleId: string; sku: string; warehouseId: string; quantity: number; at: string }>;
+export type SaleStockSetAside = DomainEvent<
+  "SaleStockSetAside",
+  { saleId: string; sku: string; warehouseId: string; quantity: number; at: string }
+>;
 /** A business outcome, not an error: the warehouse did not hold the units. */
-export type SaleStockRefused = DomainEvent<"SaleStockRefused", { saleId: string; quantity: number; available: number; reason: "OUT_OF_STOCK"; at: string }>;
+export type SaleStockRefused = DomainEvent<
+  "SaleStockRefused",
+  { saleId: string; quantity: number; available: number; reason: "OUT_OF_STOCK"; at: string }
+>;
 export type ClaimsRecorded = DomainEvent<"ClaimsRecorded", { saleId: string; claims: ClaimGrant[]; at: string }>;
-export type ClaimsExpired = DomainEvent<"ClaimsExpired", { saleId: string; claims: { claimId: string; customerId: string; quantity: number }[]; at: string }>;
-export type ClaimReturned = DomainEvent<"ClaimReturned", { saleId: string; claimId: string; customerId: string; orderId: string; quantity: number; reason: string; at: string }>;
+export type ClaimsExpired = DomainEvent<
+  "ClaimsExpired",
+  { saleId: string; claims: { claimId: string; customerId: string; quantity: number }[]; at: string }
+>;
+export type ClaimReturned = DomainEvent<
+  "ClaimReturned",
+  { saleId: string; claimId: string; customerId: string; orderId: string; quantity: number; reason: string; at: string }
+>;
 export type SaleEnded = DomainEvent<"SaleEnded", { saleId: string; unsold: number; at: string }>;
 
-export type FlashSaleEvent = SaleScheduled | SaleStockSetAside | SaleStockRefused | ClaimsRecorded | ClaimsExpired | ClaimReturned | SaleEnded;
+export type FlashSaleEvent =
+  | SaleScheduled
+  | SaleStockSetAside
+  | SaleStockRefused
+  | ClaimsRecorded
+  | ClaimsExpired
+  | ClaimReturned
+  | SaleEnded;
 
 export const flashSaleSchemaVersions: Readonly<Record<FlashSaleEvent["type"], number>> = {
   SaleScheduled: 1,
@@ -107,7 +134,8 @@ export type FlashSaleState = { status: "NONE" } | FlashSale;
 export const initialFlashSaleState: FlashSaleState = { status: "NONE" };
 
 /** True when the sale's law holds (tests, replay). */
-export const saleLawHolds = (s: FlashSaleState): boolean => s.status === "NONE" || (s.granted >= 0 && s.granted + (s.unsold ?? 0) <= s.quantity);
+export const saleLawHolds = (s: FlashSaleState): boolean =>
+  s.status === "NONE" || (s.granted >= 0 && s.granted + (s.unsold ?? 0) <= s.quantity);
 
 // ---------------------------------------------------------------- decide
 
@@ -130,16 +158,20 @@ function decide(command: FlashSaleCommand, state: FlashSaleState): FlashSaleEven
   switch (command.type) {
     case "RecordStockSetAside":
       if (s.status === "OPEN") return [];
-      if (s.status !== "SCHEDULED") throw new DomainError("illegal_transition", `the stock of a ${s.status} sale cannot be set aside`, s.status);
+      if (s.status !== "SCHEDULED")
+        throw new DomainError("illegal_transition", `the stock of a ${s.status} sale cannot be set aside`, s.status);
       return [{ type: "SaleStockSetAside", data: { saleId, sku: s.sku, warehouseId: s.warehouseId, quantity: s.quantity, at } }];
 
     case "RecordStockRefused":
       if (s.status === "CANCELLED") return [];
       if (s.status !== "SCHEDULED") throw new DomainError("illegal_transition", `a ${s.status} sale's stock is already settled`, s.status);
-      return [{ type: "SaleStockRefused", data: { saleId, quantity: s.quantity, available: command.available, reason: "OUT_OF_STOCK", at } }];
+      return [
+        { type: "SaleStockRefused", data: { saleId, quantity: s.quantity, available: command.available, reason: "OUT_OF_STOCK", at } },
+      ];
 
     case "RecordClaims": {
-      if (s.status !== "OPEN" && s.status !== "ENDED") throw new DomainError("illegal_transition", `a ${s.status} sale has no claims`, s.status);
+      if (s.status !== "OPEN" && s.status !== "ENDED")
+        throw new DomainError("illegal_transition", `a ${s.status} sale has no claims`, s.status);
       const fresh = command.claims.filter((c) => !s.claims.has(c.claimId));
       if (fresh.length === 0) return [];
       let units = 0;
@@ -152,8 +184,24 @@ function decide(command: FlashSaleCommand, state: FlashSaleState): FlashSaleEven
         units += c.quantity;
       }
       // The gate's guarantee, checked again here: a breach is a fault, never a business outcome.
-      if (s.granted + units + (s.unsold ?? 0) > s.quantity) throw new Error(`flash sale ${saleId}: recording ${units} more units would hand out more than the ${s.quantity} on offer`);
-      return [{ type: "ClaimsRecorded", data: { saleId, claims: fresh.map(({ claimId, customerId, quantity, claimedAt, expiresAt }) => ({ claimId, customerId, quantity, claimedAt, expiresAt })), at } }];
+      if (s.granted + units + (s.unsold ?? 0) > s.quantity)
+        throw new Error(`flash sale ${saleId}: recording ${units} more units would hand out more than the ${s.quantity} on offer`);
+      return [
+        {
+          type: "ClaimsRecorded",
+          data: {
+            saleId,
+            claims: fresh.map(({ claimId, customerId, quantity, claimedAt, expiresAt }) => ({
+              claimId,
+              customerId,
+              quantity,
+              claimedAt,
+              expiresAt,
+            })),
+            at,
+          },
+        },
+      ];
     }
 
     case "ExpireClaims": {
@@ -162,7 +210,12 @@ function decide(command: FlashSaleCommand, state: FlashSaleState): FlashSaleEven
         .map((id) => s.claims.get(id))
         .filter((c): c is RecordedClaim => c !== undefined && c.status === "HELD" && Date.parse(c.expiresAt) <= atMs);
       if (expiring.length === 0) return [];
-      return [{ type: "ClaimsExpired", data: { saleId, claims: expiring.map((c) => ({ claimId: c.claimId, customerId: c.customerId, quantity: c.quantity })), at } }];
+      return [
+        {
+          type: "ClaimsExpired",
+          data: { saleId, claims: expiring.map((c) => ({ claimId: c.claimId, customerId: c.customerId, quantity: c.quantity })), at },
+        },
+      ];
     }
 
     case "ReturnClaim": {
@@ -170,15 +223,30 @@ function decide(command: FlashSaleCommand, state: FlashSaleState): FlashSaleEven
       if (!c) throw new DomainError("claim_not_found", `sale ${saleId} has no claim ${command.claimId}`, s.status);
       if (c.status === "RETURNED") return [];
       if (c.status !== "HELD") throw new DomainError("illegal_transition", `claim ${c.claimId} is ${c.status}`, s.status);
-      return [{ type: "ClaimReturned", data: { saleId, claimId: c.claimId, customerId: c.customerId, orderId: requireText(command.orderId, "orderId"), quantity: c.quantity, reason: requireText(command.reason, "reason"), at } }];
+      return [
+        {
+          type: "ClaimReturned",
+          data: {
+            saleId,
+            claimId: c.claimId,
+            customerId: c.customerId,
+            orderId: requireText(command.orderId, "orderId"),
+            quantity: c.quantity,
+            reason: requireText(command.reason, "reason"),
+            at,
+          },
+        },
+      ];
     }
 
     case "EndSale": {
       if (s.status === "ENDED") return [];
       if (s.status !== "OPEN") throw new DomainError("illegal_transition", `a ${s.status} sale cannot end`, s.status);
       if (Date.parse(at) < Date.parse(s.endsAt)) throw new DomainError("sale_not_over", `sale ${saleId} runs until ${s.endsAt}`, s.status);
-      if (!Number.isSafeInteger(command.unsold) || command.unsold < 0) throw new DomainError("invalid_quantity", `unsold must be a non-negative integer, got ${String(command.unsold)}`, s.status);
-      if (s.granted + command.unsold > s.quantity) throw new Error(`flash sale ${saleId}: ${command.unsold} unsold + ${s.granted} granted is more than the ${s.quantity} on offer`);
+      if (!Number.isSafeInteger(command.unsold) || command.unsold < 0)
+        throw new DomainError("invalid_quantity", `unsold must be a non-negative integer, got ${String(command.unsold)}`, s.status);
+      if (s.granted + command.unsold > s.quantity)
+        throw new Error(`flash sale ${saleId}: ${command.unsold} unsold + ${s.granted} granted is more than the ${s.quantity} on offer`);
       return [{ type: "SaleEnded", data: { saleId, unsold: command.unsold, at } }];
     }
   }
@@ -205,11 +273,22 @@ function validTerms(c: Extract<FlashSaleCommand, { type: "ScheduleSale" }>): Sal
   };
 }
 
-const TERM_KEYS: readonly (keyof SaleTerms)[] = ["saleId", "sku", "warehouseId", "quantity", "price", "currency", "startsAt", "endsAt", "perCustomerLimit", "holdTtlMs"];
+const TERM_KEYS: readonly (keyof SaleTerms)[] = [
+  "saleId",
+  "sku",
+  "warehouseId",
+  "quantity",
+  "price",
+  "currency",
+  "startsAt",
+  "endsAt",
+  "perCustomerLimit",
+  "holdTtlMs",
+];
 const sameTerms = (a: SaleTerms, b: SaleTerms): boolean => TERM_KEYS.every((k) => a[k] === b[k]);
 
 /** The terms of a sale, without its state. */
-export const termsOf = (s: FlashSale): SaleTerms => Object.fromEntries(TERM_KEYS.map((k) => [k, s[k]])) as unknown as SaleTerms;
+const _termsOf = (s: FlashSale): SaleTerms => Object.fromEntries(TERM_KEYS.map((k) => [k, s[k]])) as unknown as SaleTerms;
 
 // ---------------------------------------------------------------- evolve
 

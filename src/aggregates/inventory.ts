@@ -65,18 +65,33 @@ export type StockReservationRejected = DomainEvent<
   StockFact & { orderId: string; quantity: number; available: number; reason: "OUT_OF_STOCK" }
 >;
 export type StockCommitted = DomainEvent<"StockCommitted", StockFact & { orderId: string; quantity: number }>;
-export type StockReleased = DomainEvent<"StockReleased", StockFact & { orderId: string; quantity: number; from: "RESERVED" | "COMMITTED"; reason?: string }>;
-export type StockReservationExpired = DomainEvent<"StockReservationExpired", StockFact & { orderId: string; quantity: number; expiresAt: string }>;
+export type StockReleased = DomainEvent<
+  "StockReleased",
+  StockFact & { orderId: string; quantity: number; from: "RESERVED" | "COMMITTED"; reason?: string }
+>;
+export type StockReservationExpired = DomainEvent<
+  "StockReservationExpired",
+  StockFact & { orderId: string; quantity: number; expiresAt: string }
+>;
 export type StockShipped = DomainEvent<"StockShipped", StockFact & { orderId: string; quantity: number }>;
 export type StockRestocked = DomainEvent<"StockRestocked", StockFact & { orderId: string; returnId: string; quantity: number }>;
 /** A physical count: available becomes `countedAvailable`; `delta` = counted - previous goes into `adjusted`. */
-export type StockAdjusted = DomainEvent<"StockAdjusted", StockFact & { countedAvailable: number; previousAvailable: number; delta: number; reason: string }>;
+export type StockAdjusted = DomainEvent<
+  "StockAdjusted",
+  StockFact & { countedAvailable: number; previousAvailable: number; delta: number; reason: string }
+>;
 
 export type StockSetAsideForSale = DomainEvent<"StockSetAsideForSale", StockFact & { saleId: string; quantity: number }>;
 /** A business outcome: the warehouse does not hold the units the sale asks for. */
-export type SaleSetAsideRejected = DomainEvent<"SaleSetAsideRejected", StockFact & { saleId: string; quantity: number; available: number; reason: "OUT_OF_STOCK" }>;
+export type SaleSetAsideRejected = DomainEvent<
+  "SaleSetAsideRejected",
+  StockFact & { saleId: string; quantity: number; available: number; reason: "OUT_OF_STOCK" }
+>;
 /** Many orders at once take their units from the sale's reservation; each gets a COMMITTED reservation. */
-export type StockDrawnFromSale = DomainEvent<"StockDrawnFromSale", StockFact & { saleId: string; allocations: { orderId: string; quantity: number }[] }>;
+export type StockDrawnFromSale = DomainEvent<
+  "StockDrawnFromSale",
+  StockFact & { saleId: string; allocations: { orderId: string; quantity: number }[] }
+>;
 export type StockReturnedToSale = DomainEvent<"StockReturnedToSale", StockFact & { saleId: string; orderId: string; quantity: number }>;
 export type SaleStockReleased = DomainEvent<"SaleStockReleased", StockFact & { saleId: string; quantity: number; reason: string }>;
 
@@ -183,7 +198,12 @@ function decide(command: InventoryCommand, state: InventoryState): InventoryEven
   switch (command.type) {
     case "ReceiveStock": {
       const quantity = requirePositiveQuantity(command.quantity, "quantity");
-      return [{ type: "StockReceived", data: { ...fact, quantity, ...(command.receiptId === undefined ? {} : { receiptId: command.receiptId }) } }];
+      return [
+        {
+          type: "StockReceived",
+          data: { ...fact, quantity, ...(command.receiptId === undefined ? {} : { receiptId: command.receiptId }) },
+        },
+      ];
     }
 
     case "ReserveStock": {
@@ -194,9 +214,12 @@ function decide(command: InventoryCommand, state: InventoryState): InventoryEven
       const existing = state.reservations.get(orderId);
       // The same order reserving again while its reservation is live: nothing to do.
       if (existing && LIVE.includes(existing.status)) return [];
-      if (existing?.status === "SHIPPED") throw new DomainError("reservation_already_shipped", `order ${orderId} already shipped from here`, existing.status);
+      if (existing?.status === "SHIPPED")
+        throw new DomainError("reservation_already_shipped", `order ${orderId} already shipped from here`, existing.status);
       if (state.available < quantity) {
-        return [{ type: "StockReservationRejected", data: { ...fact, orderId, quantity, available: state.available, reason: "OUT_OF_STOCK" } }];
+        return [
+          { type: "StockReservationRejected", data: { ...fact, orderId, quantity, available: state.available, reason: "OUT_OF_STOCK" } },
+        ];
       }
       return [{ type: "StockReserved", data: { ...fact, orderId, quantity, expiresAt: command.expiresAt } }];
     }
@@ -213,7 +236,13 @@ function decide(command: InventoryCommand, state: InventoryState): InventoryEven
       return [
         {
           type: "StockReleased",
-          data: { ...fact, orderId: r.orderId, quantity: r.quantity, from: r.status, ...(command.reason === undefined ? {} : { reason: command.reason }) },
+          data: {
+            ...fact,
+            orderId: r.orderId,
+            quantity: r.quantity,
+            from: r.status,
+            ...(command.reason === undefined ? {} : { reason: command.reason }),
+          },
         },
       ];
     }
@@ -241,7 +270,11 @@ function decide(command: InventoryCommand, state: InventoryState): InventoryEven
       const r = reservationOf(state, command.orderId);
       if (r.status !== "SHIPPED") throw illegalTransition("RestockReturn", r.status);
       if (quantity > r.quantity - r.restocked) {
-        throw new DomainError("restock_exceeds_shipped", `order ${r.orderId} shipped ${r.quantity} and ${r.restocked} came back already; cannot restock ${quantity}`, r.status);
+        throw new DomainError(
+          "restock_exceeds_shipped",
+          `order ${r.orderId} shipped ${r.quantity} and ${r.restocked} came back already; cannot restock ${quantity}`,
+          r.status,
+        );
       }
       return [{ type: "StockRestocked", data: { ...fact, orderId: r.orderId, returnId, quantity } }];
     }
@@ -250,7 +283,8 @@ function decide(command: InventoryCommand, state: InventoryState): InventoryEven
       const saleId = requireText(command.saleId, "saleId");
       const quantity = requirePositiveQuantity(command.quantity, "quantity");
       if (state.sales.has(saleId)) return [];
-      if (state.available < quantity) return [{ type: "SaleSetAsideRejected", data: { ...fact, saleId, quantity, available: state.available, reason: "OUT_OF_STOCK" } }];
+      if (state.available < quantity)
+        return [{ type: "SaleSetAsideRejected", data: { ...fact, saleId, quantity, available: state.available, reason: "OUT_OF_STOCK" } }];
       return [{ type: "StockSetAsideForSale", data: { ...fact, saleId, quantity } }];
     }
 
@@ -261,8 +295,14 @@ function decide(command: InventoryCommand, state: InventoryState): InventoryEven
       requireDistinct(fresh, (a) => a.orderId, "allocations");
       const units = fresh.reduce((n, a) => n + requirePositiveQuantity(a.quantity, "quantity"), 0);
       if (fresh.length === 0) return [];
-      if (units > sale.left) throw new DomainError("sale_stock_exhausted", `sale ${command.saleId} has ${sale.left} units left, ${units} asked`);
-      return [{ type: "StockDrawnFromSale", data: { ...fact, saleId: command.saleId, allocations: fresh.map((a) => ({ orderId: a.orderId, quantity: a.quantity })) } }];
+      if (units > sale.left)
+        throw new DomainError("sale_stock_exhausted", `sale ${command.saleId} has ${sale.left} units left, ${units} asked`);
+      return [
+        {
+          type: "StockDrawnFromSale",
+          data: { ...fact, saleId: command.saleId, allocations: fresh.map((a) => ({ orderId: a.orderId, quantity: a.quantity })) },
+        },
+      ];
     }
 
     case "ReturnToSale": {
@@ -276,15 +316,27 @@ function decide(command: InventoryCommand, state: InventoryState): InventoryEven
     case "ReleaseSaleStock": {
       const sale = saleOf(state, command.saleId);
       const quantity = requirePositiveQuantity(command.quantity, "quantity");
-      if (quantity > sale.left) throw new DomainError("sale_stock_exhausted", `sale ${command.saleId} has ${sale.left} units left, ${quantity} to release`);
-      return [{ type: "SaleStockReleased", data: { ...fact, saleId: command.saleId, quantity, reason: requireText(command.reason, "reason") } }];
+      if (quantity > sale.left)
+        throw new DomainError("sale_stock_exhausted", `sale ${command.saleId} has ${sale.left} units left, ${quantity} to release`);
+      return [
+        { type: "SaleStockReleased", data: { ...fact, saleId: command.saleId, quantity, reason: requireText(command.reason, "reason") } },
+      ];
     }
 
     case "AdjustStock": {
-      if (!isMinorUnits(command.countedAvailable)) throw new DomainError("invalid_quantity", `countedAvailable must be a non-negative integer, got ${String(command.countedAvailable)}`);
+      if (!isMinorUnits(command.countedAvailable))
+        throw new DomainError(
+          "invalid_quantity",
+          `countedAvailable must be a non-negative integer, got ${String(command.countedAvailable)}`,
+        );
       const reason = requireText(command.reason, "reason");
       const delta = command.countedAvailable - state.available;
-      return [{ type: "StockAdjusted", data: { ...fact, countedAvailable: command.countedAvailable, previousAvailable: state.available, delta, reason } }];
+      return [
+        {
+          type: "StockAdjusted",
+          data: { ...fact, countedAvailable: command.countedAvailable, previousAvailable: state.available, delta, reason },
+        },
+      ];
     }
   }
 }
@@ -361,15 +413,33 @@ function evolve(state: InventoryState, event: InventoryEvent): InventoryState {
     case "StockAdjusted":
       return { ...s, available: event.data.countedAvailable, adjusted: s.adjusted + event.data.delta };
     case "StockSetAsideForSale":
-      return { ...s, available: s.available - event.data.quantity, reserved: s.reserved + event.data.quantity, sales: withSale(s.sales, event.data.saleId, { setAside: event.data.quantity, left: event.data.quantity }) };
+      return {
+        ...s,
+        available: s.available - event.data.quantity,
+        reserved: s.reserved + event.data.quantity,
+        sales: withSale(s.sales, event.data.saleId, { setAside: event.data.quantity, left: event.data.quantity }),
+      };
     case "SaleSetAsideRejected":
       return s;
     case "StockDrawnFromSale": {
       const units = event.data.allocations.reduce((n, a) => n + a.quantity, 0);
       let reservations = s.reservations;
-      for (const a of event.data.allocations) reservations = withReservation(reservations, { orderId: a.orderId, quantity: a.quantity, expiresAt: event.data.at, status: "COMMITTED", restocked: 0 });
+      for (const a of event.data.allocations)
+        reservations = withReservation(reservations, {
+          orderId: a.orderId,
+          quantity: a.quantity,
+          expiresAt: event.data.at,
+          status: "COMMITTED",
+          restocked: 0,
+        });
       const sale = s.sales.get(event.data.saleId) ?? { setAside: 0, left: 0 };
-      return { ...s, reserved: s.reserved - units, committed: s.committed + units, reservations, sales: withSale(s.sales, event.data.saleId, { ...sale, left: sale.left - units }) };
+      return {
+        ...s,
+        reserved: s.reserved - units,
+        committed: s.committed + units,
+        reservations,
+        sales: withSale(s.sales, event.data.saleId, { ...sale, left: sale.left - units }),
+      };
     }
     case "StockReturnedToSale": {
       const sale = s.sales.get(event.data.saleId) ?? { setAside: 0, left: 0 };
@@ -383,7 +453,12 @@ function evolve(state: InventoryState, event: InventoryEvent): InventoryState {
     }
     case "SaleStockReleased": {
       const sale = s.sales.get(event.data.saleId) ?? { setAside: 0, left: 0 };
-      return { ...s, reserved: s.reserved - event.data.quantity, available: s.available + event.data.quantity, sales: withSale(s.sales, event.data.saleId, { ...sale, left: sale.left - event.data.quantity }) };
+      return {
+        ...s,
+        reserved: s.reserved - event.data.quantity,
+        available: s.available + event.data.quantity,
+        sales: withSale(s.sales, event.data.saleId, { ...sale, left: sale.left - event.data.quantity }),
+      };
     }
   }
 }
@@ -392,11 +467,19 @@ function withReservation(reservations: ReadonlyMap<string, Reservation>, r: Rese
   return new Map(reservations).set(r.orderId, r);
 }
 
-function withSale(sales: ReadonlyMap<string, { setAside: number; left: number }>, saleId: string, sale: { setAside: number; left: number }) {
+function withSale(
+  sales: ReadonlyMap<string, { setAside: number; left: number }>,
+  saleId: string,
+  sale: { setAside: number; left: number },
+) {
   return new Map(sales).set(saleId, sale);
 }
 
-function moved(reservations: ReadonlyMap<string, Reservation>, orderId: string, status: ReservationStatus): ReadonlyMap<string, Reservation> {
+function moved(
+  reservations: ReadonlyMap<string, Reservation>,
+  orderId: string,
+  status: ReservationStatus,
+): ReadonlyMap<string, Reservation> {
   const r = reservations.get(orderId);
   return r ? withReservation(reservations, { ...r, status }) : reservations;
 }

@@ -34,7 +34,14 @@ export const ORDER_CATEGORY = "order";
 
 export const streamId = (orderId: string): string => `${ORDER_CATEGORY}-${orderId}`;
 
-export const CANCELLATION_REASONS = ["OUT_OF_STOCK", "PAYMENT_FAILED", "PAYMENT_TIMEOUT", "CUSTOMER_REQUEST", "ADMIN_REQUEST", "FRAUD_SUSPECTED"] as const;
+export const CANCELLATION_REASONS = [
+  "OUT_OF_STOCK",
+  "PAYMENT_FAILED",
+  "PAYMENT_TIMEOUT",
+  "CUSTOMER_REQUEST",
+  "ADMIN_REQUEST",
+  "FRAUD_SUSPECTED",
+] as const;
 export type CancellationReason = (typeof CANCELLATION_REASONS)[number];
 
 export interface ShippingAddress {
@@ -125,25 +132,46 @@ export type OrderPlaced = DomainEvent<
     at: string;
   }
 >;
-export type OrderPaymentPending = DomainEvent<"OrderPaymentPending", { orderId: string; paymentId: string; paymentUrl?: string; at: string }>;
+export type OrderPaymentPending = DomainEvent<
+  "OrderPaymentPending",
+  { orderId: string; paymentId: string; paymentUrl?: string; at: string }
+>;
 export type OrderConfirmed = DomainEvent<"OrderConfirmed", { orderId: string; paymentId?: string; capturedAmount: number; at: string }>;
-export type OrderProcessingStarted = DomainEvent<"OrderProcessingStarted", { orderId: string; shipmentId?: string; warehouseId?: string; at: string }>;
+export type OrderProcessingStarted = DomainEvent<
+  "OrderProcessingStarted",
+  { orderId: string; shipmentId?: string; warehouseId?: string; at: string }
+>;
 export type OrderShipped = DomainEvent<"OrderShipped", { orderId: string; carrier: string; trackingNumber: string; at: string }>;
 export type OrderDelivered = DomainEvent<"OrderDelivered", { orderId: string; at: string }>;
 /** `refundDue`: captured money not yet promised back, which the saga must refund. */
-export type OrderCancelled = DomainEvent<"OrderCancelled", { orderId: string; reason: CancellationReason; previousStatus: OrderStatus; refundDue: number; note?: string; at: string }>;
+export type OrderCancelled = DomainEvent<
+  "OrderCancelled",
+  { orderId: string; reason: CancellationReason; previousStatus: OrderStatus; refundDue: number; note?: string; at: string }
+>;
 export type OrderReturnRequested = DomainEvent<
   "OrderReturnRequested",
   { orderId: string; returnId: string; lines: OrderLine[]; reason: string; refundAmount: number; at: string }
 >;
 export type OrderReturnReceived = DomainEvent<"OrderReturnReceived", { orderId: string; returnId: string; at: string }>;
-export type OrderReturned = DomainEvent<"OrderReturned", { orderId: string; returnId: string; refundId?: string; fullyReturned: boolean; at: string }>;
+export type OrderReturned = DomainEvent<
+  "OrderReturned",
+  { orderId: string; returnId: string; refundId?: string; fullyReturned: boolean; at: string }
+>;
 export type OrderPaymentFailed = DomainEvent<"OrderPaymentFailed", { orderId: string; paymentId: string; reason: string; at: string }>;
 export type OrderPaymentVoided = DomainEvent<"OrderPaymentVoided", { orderId: string; paymentId: string; at: string }>;
-export type OrderPaymentCaptured = DomainEvent<"OrderPaymentCaptured", { orderId: string; paymentId: string; amount: number; refundDue: number; at: string }>;
-export type OrderRefundRequested = DomainEvent<"OrderRefundRequested", { orderId: string; refundId: string; amount: number; reason: string; returnId?: string; at: string }>;
+export type OrderPaymentCaptured = DomainEvent<
+  "OrderPaymentCaptured",
+  { orderId: string; paymentId: string; amount: number; refundDue: number; at: string }
+>;
+export type OrderRefundRequested = DomainEvent<
+  "OrderRefundRequested",
+  { orderId: string; refundId: string; amount: number; reason: string; returnId?: string; at: string }
+>;
 export type OrderRefundProcessed = DomainEvent<"OrderRefundProcessed", { orderId: string; refundId: string; amount: number; at: string }>;
-export type OrderRefundFailed = DomainEvent<"OrderRefundFailed", { orderId: string; refundId: string; amount: number; reason: string; at: string }>;
+export type OrderRefundFailed = DomainEvent<
+  "OrderRefundFailed",
+  { orderId: string; refundId: string; amount: number; reason: string; at: string }
+>;
 
 export type OrderEvent =
   | OrderPlaced
@@ -184,7 +212,16 @@ export const orderSchemaVersions: Readonly<Record<OrderEvent["type"], number>> =
 
 // ---------------------------------------------------------------- state
 
-export type OrderStatus = "CREATED" | "PAYMENT_PENDING" | "CONFIRMED" | "PROCESSING" | "SHIPPED" | "DELIVERED" | "CANCELLED" | "RETURN_REQUESTED" | "RETURNED";
+export type OrderStatus =
+  | "CREATED"
+  | "PAYMENT_PENDING"
+  | "CONFIRMED"
+  | "PROCESSING"
+  | "SHIPPED"
+  | "DELIVERED"
+  | "CANCELLED"
+  | "RETURN_REQUESTED"
+  | "RETURNED";
 export type OrderPaymentStatus = "NOT_REQUIRED" | "PENDING" | "CAPTURED" | "FAILED" | "PARTIALLY_REFUNDED" | "REFUNDED" | "VOIDED";
 export type FulfillmentStatus =
   | "UNFULFILLED"
@@ -292,15 +329,26 @@ function decide(command: OrderCommand, state: OrderState): OrderEvent[] {
     return [placed(command)];
   }
   if (state.status === "NONE") throw new DomainError("order_not_found", `no order ${orderId}`, "NONE");
-  if (orderId !== state.orderId) throw new DomainError("wrong_stream", `command for order ${orderId} sent to order ${state.orderId}`, state.status);
+  if (orderId !== state.orderId)
+    throw new DomainError("wrong_stream", `command for order ${orderId} sent to order ${state.orderId}`, state.status);
   const o = state;
 
   switch (command.type) {
     case "MarkPaymentPending": {
       if (o.status !== "CREATED") throw illegalTransition("MarkPaymentPending", o.status);
-      if (!o.paymentRequired) throw new DomainError("payment_not_required", `order ${orderId} is ${o.paymentMethod} with total ${o.totalAmount}: no online payment`, o.status);
+      if (!o.paymentRequired)
+        throw new DomainError(
+          "payment_not_required",
+          `order ${orderId} is ${o.paymentMethod} with total ${o.totalAmount}: no online payment`,
+          o.status,
+        );
       const paymentId = requireText(command.paymentId, "paymentId", o.status);
-      return [{ type: "OrderPaymentPending", data: { orderId, paymentId, ...(command.paymentUrl === undefined ? {} : { paymentUrl: command.paymentUrl }), at } }];
+      return [
+        {
+          type: "OrderPaymentPending",
+          data: { orderId, paymentId, ...(command.paymentUrl === undefined ? {} : { paymentUrl: command.paymentUrl }), at },
+        },
+      ];
     }
 
     case "ConfirmOrder": {
@@ -313,7 +361,8 @@ function decide(command: OrderCommand, state: OrderState): OrderEvent[] {
       if (!command.payment) throw new DomainError("payment_required", `order ${orderId} is confirmed by its payment's capture`, o.status);
       const amount = requirePositiveAmount(command.payment.amount, "payment.amount", o.status);
       requirePayment(o, command.payment.paymentId);
-      if (amount !== o.totalAmount) throw new DomainError("capture_amount_mismatch", `captured ${amount}, the order total is ${o.totalAmount}`, o.status);
+      if (amount !== o.totalAmount)
+        throw new DomainError("capture_amount_mismatch", `captured ${amount}, the order total is ${o.totalAmount}`, o.status);
       return [{ type: "OrderConfirmed", data: { orderId, paymentId: command.payment.paymentId, capturedAmount: amount, at } }];
     }
 
@@ -333,19 +382,41 @@ function decide(command: OrderCommand, state: OrderState): OrderEvent[] {
 
     case "ShipOrder":
       if (o.status !== "PROCESSING") throw illegalTransition("ShipOrder", o.status);
-      return [{ type: "OrderShipped", data: { orderId, carrier: requireText(command.carrier, "carrier", o.status), trackingNumber: requireText(command.trackingNumber, "trackingNumber", o.status), at } }];
+      return [
+        {
+          type: "OrderShipped",
+          data: {
+            orderId,
+            carrier: requireText(command.carrier, "carrier", o.status),
+            trackingNumber: requireText(command.trackingNumber, "trackingNumber", o.status),
+            at,
+          },
+        },
+      ];
 
     case "DeliverOrder":
       if (o.status !== "SHIPPED") throw illegalTransition("DeliverOrder", o.status);
       return [{ type: "OrderDelivered", data: { orderId, at } }];
 
     case "CancelOrder": {
-      if (!CANCELLATION_REASONS.includes(command.reason)) throw new DomainError("invalid_reason", `reason must be one of ${CANCELLATION_REASONS.join(", ")}, got ${String(command.reason)}`, o.status);
+      if (!CANCELLATION_REASONS.includes(command.reason))
+        throw new DomainError(
+          "invalid_reason",
+          `reason must be one of ${CANCELLATION_REASONS.join(", ")}, got ${String(command.reason)}`,
+          o.status,
+        );
       if (!CANCELLABLE.includes(o.status)) throw illegalTransition("CancelOrder", o.status);
       return [
         {
           type: "OrderCancelled",
-          data: { orderId, reason: command.reason, previousStatus: o.status, refundDue: o.capturedAmount - promisedRefunds(o), ...(command.note === undefined ? {} : { note: command.note }), at },
+          data: {
+            orderId,
+            reason: command.reason,
+            previousStatus: o.status,
+            refundDue: o.capturedAmount - promisedRefunds(o),
+            ...(command.note === undefined ? {} : { note: command.note }),
+            at,
+          },
         },
       ];
     }
@@ -354,11 +425,15 @@ function decide(command: OrderCommand, state: OrderState): OrderEvent[] {
       if (o.status !== "DELIVERED") throw illegalTransition("RequestReturn", o.status);
       const returnId = requireText(command.returnId, "returnId", o.status);
       const reason = requireText(command.reason, "reason", o.status);
-      if (!isMinorUnits(command.returnWindowMs)) throw new DomainError("invalid_field", "returnWindowMs must be a non-negative integer", o.status);
-      if (o.returns.some((r) => r.returnId === returnId)) throw new DomainError("duplicate_return_id", `return ${returnId} already exists`, o.status);
+      if (!isMinorUnits(command.returnWindowMs))
+        throw new DomainError("invalid_field", "returnWindowMs must be a non-negative integer", o.status);
+      if (o.returns.some((r) => r.returnId === returnId))
+        throw new DomainError("duplicate_return_id", `return ${returnId} already exists`, o.status);
       const closesAt = Date.parse(o.deliveredAt ?? o.updatedAt) + command.returnWindowMs;
-      if (atMs > closesAt) throw new DomainError("return_window_closed", `the return window closed at ${new Date(closesAt).toISOString()}`, o.status);
-      if (!Array.isArray(command.lines) || command.lines.length === 0) throw new DomainError("invalid_field", "a return lists at least one line", o.status);
+      if (atMs > closesAt)
+        throw new DomainError("return_window_closed", `the return window closed at ${new Date(closesAt).toISOString()}`, o.status);
+      if (!Array.isArray(command.lines) || command.lines.length === 0)
+        throw new DomainError("invalid_field", "a return lists at least one line", o.status);
       requireDistinct(command.lines, (l) => l.sku, "lines", o.status);
       const before = returnedQuantities(o);
       const after = new Map(before);
@@ -367,7 +442,8 @@ function decide(command: OrderCommand, state: OrderState): OrderEvent[] {
         if (!bought) throw new DomainError("unknown_sku", `${String(l.sku)} is not in order ${orderId}`, o.status);
         const quantity = requirePositiveQuantity(l.quantity, `quantity of ${l.sku}`, o.status);
         const left = bought.quantity - (before.get(l.sku) ?? 0);
-        if (quantity > left) throw new DomainError("return_quantity_exceeds_purchase", `${l.sku}: ${quantity} asked back, ${left} left to return`, o.status);
+        if (quantity > left)
+          throw new DomainError("return_quantity_exceeds_purchase", `${l.sku}: ${quantity} asked back, ${left} left to return`, o.status);
         after.set(l.sku, (after.get(l.sku) ?? 0) + quantity);
         return { sku: l.sku, quantity, unitPrice: bought.unitPrice };
       });
@@ -385,17 +461,35 @@ function decide(command: OrderCommand, state: OrderState): OrderEvent[] {
     case "MarkReturned": {
       if (o.status !== "RETURN_REQUESTED") throw illegalTransition("MarkReturned", o.status);
       const r = returnOf(o, command.returnId);
-      if (r.status !== "RECEIVED") throw new DomainError("return_not_received", `return ${r.returnId} is ${r.status}: the goods are not back yet`, o.status);
-      if (command.refundId !== undefined && !o.refunds.some((f) => f.refundId === command.refundId)) throw new DomainError("refund_not_found", `no refund ${command.refundId}`, o.status);
+      if (r.status !== "RECEIVED")
+        throw new DomainError("return_not_received", `return ${r.returnId} is ${r.status}: the goods are not back yet`, o.status);
+      if (command.refundId !== undefined && !o.refunds.some((f) => f.refundId === command.refundId))
+        throw new DomainError("refund_not_found", `no refund ${command.refundId}`, o.status);
       const returned = returnedQuantities(o);
       const fullyReturned = o.lines.every((l) => (returned.get(l.sku) ?? 0) >= l.quantity);
-      return [{ type: "OrderReturned", data: { orderId, returnId: r.returnId, ...(command.refundId === undefined ? {} : { refundId: command.refundId }), fullyReturned, at } }];
+      return [
+        {
+          type: "OrderReturned",
+          data: {
+            orderId,
+            returnId: r.returnId,
+            ...(command.refundId === undefined ? {} : { refundId: command.refundId }),
+            fullyReturned,
+            at,
+          },
+        },
+      ];
     }
 
     case "RecordPaymentFailed": {
       requirePayment(o, command.paymentId);
       if (o.paymentStatus !== "PENDING") throw paymentConflict("RecordPaymentFailed", o);
-      return [{ type: "OrderPaymentFailed", data: { orderId, paymentId: command.paymentId, reason: requireText(command.reason, "reason", o.status), at } }];
+      return [
+        {
+          type: "OrderPaymentFailed",
+          data: { orderId, paymentId: command.paymentId, reason: requireText(command.reason, "reason", o.status), at },
+        },
+      ];
     }
 
     case "RecordPaymentVoided": {
@@ -405,7 +499,12 @@ function decide(command: OrderCommand, state: OrderState): OrderEvent[] {
     }
 
     case "RecordPaymentCaptured": {
-      if (o.status !== "CANCELLED") throw new DomainError("illegal_transition", `RecordPaymentCaptured is for captures after cancellation; a ${o.status} order is confirmed by ConfirmOrder`, o.status);
+      if (o.status !== "CANCELLED")
+        throw new DomainError(
+          "illegal_transition",
+          `RecordPaymentCaptured is for captures after cancellation; a ${o.status} order is confirmed by ConfirmOrder`,
+          o.status,
+        );
       requirePayment(o, command.paymentId);
       const amount = requirePositiveAmount(command.amount, "amount", o.status);
       if (!["PENDING", "FAILED", "VOIDED"].includes(o.paymentStatus)) throw paymentConflict("RecordPaymentCaptured", o);
@@ -418,32 +517,47 @@ function decide(command: OrderCommand, state: OrderState): OrderEvent[] {
       const reason = requireText(command.reason, "reason", o.status);
       const existing = o.refunds.find((r) => r.refundId === refundId);
       if (existing) {
-        if (existing.amount !== amount) throw new DomainError("refund_id_conflict", `refund ${refundId} was recorded for ${existing.amount}, not ${amount}`, o.status);
+        if (existing.amount !== amount)
+          throw new DomainError("refund_id_conflict", `refund ${refundId} was recorded for ${existing.amount}, not ${amount}`, o.status);
         return [];
       }
       if (o.paymentStatus !== "CAPTURED" && o.paymentStatus !== "PARTIALLY_REFUNDED") throw paymentConflict("RecordRefundRequested", o);
-      if (promisedRefunds(o) + amount > o.capturedAmount) throw new DomainError("refund_exceeds_capture", `refunds would exceed the captured ${o.capturedAmount}`, o.status);
+      if (promisedRefunds(o) + amount > o.capturedAmount)
+        throw new DomainError("refund_exceeds_capture", `refunds would exceed the captured ${o.capturedAmount}`, o.status);
       if (command.returnId !== undefined) returnOf(o, command.returnId);
-      return [{ type: "OrderRefundRequested", data: { orderId, refundId, amount, reason, ...(command.returnId === undefined ? {} : { returnId: command.returnId }), at } }];
+      return [
+        {
+          type: "OrderRefundRequested",
+          data: { orderId, refundId, amount, reason, ...(command.returnId === undefined ? {} : { returnId: command.returnId }), at },
+        },
+      ];
     }
 
     case "RecordRefundProcessed": {
       const refund = refundOf(o, command.refundId);
-      if (refund.status !== "PENDING") throw new DomainError("illegal_transition", `refund ${refund.refundId} is already ${refund.status}`, o.status);
+      if (refund.status !== "PENDING")
+        throw new DomainError("illegal_transition", `refund ${refund.refundId} is already ${refund.status}`, o.status);
       return [{ type: "OrderRefundProcessed", data: { orderId, refundId: refund.refundId, amount: refund.amount, at } }];
     }
 
     case "RecordRefundFailed": {
       const refund = refundOf(o, command.refundId);
-      if (refund.status !== "PENDING") throw new DomainError("illegal_transition", `refund ${refund.refundId} is already ${refund.status}`, o.status);
-      return [{ type: "OrderRefundFailed", data: { orderId, refundId: refund.refundId, amount: refund.amount, reason: requireText(command.reason, "reason", o.status), at } }];
+      if (refund.status !== "PENDING")
+        throw new DomainError("illegal_transition", `refund ${refund.refundId} is already ${refund.status}`, o.status);
+      return [
+        {
+          type: "OrderRefundFailed",
+          data: { orderId, refundId: refund.refundId, amount: refund.amount, reason: requireText(command.reason, "reason", o.status), at },
+        },
+      ];
     }
   }
 }
 
 function placed(command: Extract<OrderCommand, { type: "PlaceOrder" }>): OrderPlaced {
   const customerId = requireText(command.customerId, "customerId", "NONE");
-  if (!Array.isArray(command.lines) || command.lines.length === 0) throw new DomainError("invalid_field", "an order has at least one line", "NONE");
+  if (!Array.isArray(command.lines) || command.lines.length === 0)
+    throw new DomainError("invalid_field", "an order has at least one line", "NONE");
   const lines = command.lines.map((l, i) => ({
     sku: requireText(l.sku, `lines[${i}].sku`, "NONE"),
     quantity: requirePositiveQuantity(l.quantity, `lines[${i}].quantity`, "NONE"),
@@ -453,7 +567,8 @@ function placed(command: Extract<OrderCommand, { type: "PlaceOrder" }>): OrderPl
   const subtotal = lines.reduce((sum, l) => sum + l.quantity * l.unitPrice, 0);
   if (!Number.isSafeInteger(subtotal)) throw new DomainError("invalid_amount", "the order total is too large", "NONE");
   const discountAmount = command.discountAmount ?? 0;
-  if (!isMinorUnits(discountAmount) || discountAmount > subtotal) throw new DomainError("invalid_amount", `discountAmount must be an integer between 0 and the subtotal ${subtotal}`, "NONE");
+  if (!isMinorUnits(discountAmount) || discountAmount > subtotal)
+    throw new DomainError("invalid_amount", `discountAmount must be an integer between 0 and the subtotal ${subtotal}`, "NONE");
   const paymentMethod = requirePaymentMethod(command.paymentMethod, "NONE");
   const totalAmount = subtotal - discountAmount;
   return {
@@ -477,14 +592,20 @@ function placed(command: Extract<OrderCommand, { type: "PlaceOrder" }>): OrderPl
 }
 
 function validFlashSale(f: FlashSaleRef, lines: readonly OrderLine[]): FlashSaleRef {
-  if (lines.length !== 1) throw new DomainError("invalid_field", "an order with a flash-sale claim has the claim's SKU as its only line", "NONE");
-  return { saleId: requireText(f.saleId, "flashSale.saleId", "NONE"), claimId: requireText(f.claimId, "flashSale.claimId", "NONE"), warehouseId: requireText(f.warehouseId, "flashSale.warehouseId", "NONE") };
+  if (lines.length !== 1)
+    throw new DomainError("invalid_field", "an order with a flash-sale claim has the claim's SKU as its only line", "NONE");
+  return {
+    saleId: requireText(f.saleId, "flashSale.saleId", "NONE"),
+    claimId: requireText(f.claimId, "flashSale.claimId", "NONE"),
+    warehouseId: requireText(f.warehouseId, "flashSale.warehouseId", "NONE"),
+  };
 }
 
 function validAddress(a: ShippingAddress): ShippingAddress {
   if (typeof a !== "object" || a === null) throw new DomainError("invalid_field", "shippingAddress is required", "NONE");
   const field = (name: keyof ShippingAddress) => requireText(a[name], `shippingAddress.${name}`, "NONE");
-  if (a.line2 !== undefined && typeof a.line2 !== "string") throw new DomainError("invalid_field", "shippingAddress.line2 must be a string", "NONE");
+  if (a.line2 !== undefined && typeof a.line2 !== "string")
+    throw new DomainError("invalid_field", "shippingAddress.line2 must be a string", "NONE");
   return {
     name: field("name"),
     line1: field("line1"),
@@ -498,12 +619,20 @@ function validAddress(a: ShippingAddress): ShippingAddress {
 
 function requirePayment(o: Order, paymentId: string): void {
   if (o.payment?.paymentId !== paymentId) {
-    throw new DomainError("payment_mismatch", `payment ${paymentId} is not the payment of order ${o.orderId} (${o.payment?.paymentId ?? "none"})`, o.status);
+    throw new DomainError(
+      "payment_mismatch",
+      `payment ${paymentId} is not the payment of order ${o.orderId} (${o.payment?.paymentId ?? "none"})`,
+      o.status,
+    );
   }
 }
 
 const paymentConflict = (command: string, o: Order): DomainError =>
-  new DomainError("illegal_transition", `${command} is not allowed when the order is ${o.status} and its payment ${o.paymentStatus}`, o.status);
+  new DomainError(
+    "illegal_transition",
+    `${command} is not allowed when the order is ${o.status} and its payment ${o.paymentStatus}`,
+    o.status,
+  );
 
 function returnOf(o: Order, returnId: string): OrderReturn {
   const r = o.returns.find((x) => x.returnId === returnId);
@@ -565,7 +694,12 @@ function evolve(state: OrderState, event: OrderEvent): OrderState {
         },
       };
     case "OrderShipped":
-      return { ...o, status: "SHIPPED", fulfillmentStatus: "SHIPPED", shipment: { ...o.shipment, carrier: event.data.carrier, trackingNumber: event.data.trackingNumber } };
+      return {
+        ...o,
+        status: "SHIPPED",
+        fulfillmentStatus: "SHIPPED",
+        shipment: { ...o.shipment, carrier: event.data.carrier, trackingNumber: event.data.trackingNumber },
+      };
     case "OrderDelivered":
       return { ...o, status: "DELIVERED", fulfillmentStatus: "DELIVERED", deliveredAt: event.data.at };
     case "OrderCancelled":
@@ -584,18 +718,31 @@ function evolve(state: OrderState, event: OrderEvent): OrderState {
         fulfillmentStatus: "RETURN_REQUESTED",
         returns: [
           ...o.returns,
-          { returnId: event.data.returnId, lines: event.data.lines, reason: event.data.reason, refundAmount: event.data.refundAmount, status: "REQUESTED", requestedAt: event.data.at },
+          {
+            returnId: event.data.returnId,
+            lines: event.data.lines,
+            reason: event.data.reason,
+            refundAmount: event.data.refundAmount,
+            status: "REQUESTED",
+            requestedAt: event.data.at,
+          },
         ],
       };
     case "OrderReturnReceived":
-      return { ...o, fulfillmentStatus: "RETURN_RECEIVED", returns: o.returns.map((r) => (r.returnId === event.data.returnId ? { ...r, status: "RECEIVED" } : r)) };
+      return {
+        ...o,
+        fulfillmentStatus: "RETURN_RECEIVED",
+        returns: o.returns.map((r) => (r.returnId === event.data.returnId ? { ...r, status: "RECEIVED" } : r)),
+      };
     case "OrderReturned":
       return {
         ...o,
         status: event.data.fullyReturned ? "RETURNED" : "DELIVERED",
         fulfillmentStatus: event.data.fullyReturned ? "RETURNED" : "PARTIALLY_RETURNED",
         returns: o.returns.map((r) =>
-          r.returnId === event.data.returnId ? { ...r, status: "COMPLETED", ...(event.data.refundId === undefined ? {} : { refundId: event.data.refundId }) } : r,
+          r.returnId === event.data.returnId
+            ? { ...r, status: "COMPLETED", ...(event.data.refundId === undefined ? {} : { refundId: event.data.refundId }) }
+            : r,
         ),
       };
     case "OrderPaymentFailed":
@@ -618,7 +765,10 @@ function evolve(state: OrderState, event: OrderEvent): OrderState {
             requestedAt: event.data.at,
           },
         ],
-        returns: event.data.returnId === undefined ? o.returns : o.returns.map((r) => (r.returnId === event.data.returnId ? { ...r, refundId: event.data.refundId } : r)),
+        returns:
+          event.data.returnId === undefined
+            ? o.returns
+            : o.returns.map((r) => (r.returnId === event.data.returnId ? { ...r, refundId: event.data.refundId } : r)),
       };
     case "OrderRefundProcessed": {
       const refundedAmount = o.refundedAmount + event.data.amount;

@@ -67,9 +67,21 @@ export type GatewayEventType = "payment.authorized" | "payment.captured" | "paym
 
 export type PaymentInitiated = DomainEvent<
   "PaymentInitiated",
-  { paymentId: string; orderId: string; amount: number; currency: Currency; method: OnlinePaymentMethod; gatewayReference?: string; paymentUrl?: string; at: string }
+  {
+    paymentId: string;
+    orderId: string;
+    amount: number;
+    currency: Currency;
+    method: OnlinePaymentMethod;
+    gatewayReference?: string;
+    paymentUrl?: string;
+    at: string;
+  }
 >;
-export type PaymentAuthorized = DomainEvent<"PaymentAuthorized", { paymentId: string; orderId: string; gatewayEventId: string; gatewayPaymentId?: string; at: string }>;
+export type PaymentAuthorized = DomainEvent<
+  "PaymentAuthorized",
+  { paymentId: string; orderId: string; gatewayEventId: string; gatewayPaymentId?: string; at: string }
+>;
 export type PaymentCaptured = DomainEvent<
   "PaymentCaptured",
   {
@@ -85,15 +97,27 @@ export type PaymentCaptured = DomainEvent<
   }
 >;
 /** The customer was charged after we voided the payment: the money must go back. */
-export type CaptureAfterVoidFlagged = DomainEvent<"CaptureAfterVoidFlagged", { paymentId: string; orderId: string; amount: number; currency: Currency; at: string }>;
-export type PaymentFailed = DomainEvent<"PaymentFailed", { paymentId: string; orderId: string; gatewayEventId: string; reason: string; at: string }>;
+export type CaptureAfterVoidFlagged = DomainEvent<
+  "CaptureAfterVoidFlagged",
+  { paymentId: string; orderId: string; amount: number; currency: Currency; at: string }
+>;
+export type PaymentFailed = DomainEvent<
+  "PaymentFailed",
+  { paymentId: string; orderId: string; gatewayEventId: string; reason: string; at: string }
+>;
 export type PaymentVoided = DomainEvent<"PaymentVoided", { paymentId: string; orderId: string; reason: string; at: string }>;
 export type RefundRequested = DomainEvent<
   "RefundRequested",
   { paymentId: string; orderId: string; refundId: string; amount: number; currency: Currency; reason: string; at: string }
 >;
-export type RefundProcessed = DomainEvent<"RefundProcessed", { paymentId: string; orderId: string; refundId: string; amount: number; gatewayEventId: string; at: string }>;
-export type RefundFailed = DomainEvent<"RefundFailed", { paymentId: string; orderId: string; refundId: string; amount: number; gatewayEventId: string; reason: string; at: string }>;
+export type RefundProcessed = DomainEvent<
+  "RefundProcessed",
+  { paymentId: string; orderId: string; refundId: string; amount: number; gatewayEventId: string; at: string }
+>;
+export type RefundFailed = DomainEvent<
+  "RefundFailed",
+  { paymentId: string; orderId: string; refundId: string; amount: number; gatewayEventId: string; reason: string; at: string }
+>;
 /** A gateway fact that would move the payment backwards or capture twice: kept for audit, changes nothing else. */
 export type GatewayEventIgnored = DomainEvent<
   "GatewayEventIgnored",
@@ -178,7 +202,8 @@ export type PaymentState = { status: "NONE" } | Payment;
 export const initialPaymentState: PaymentState = { status: "NONE" };
 
 /** Refunds requested and not failed: what is promised back to the customer. */
-export const committedRefunds = (p: Payment): number => p.refunds.filter((r) => r.status !== "FAILED").reduce((sum, r) => sum + r.amount, 0);
+export const committedRefunds = (p: Payment): number =>
+  p.refunds.filter((r) => r.status !== "FAILED").reduce((sum, r) => sum + r.amount, 0);
 
 const CAPTURED_STATUSES: readonly PaymentStatus[] = ["CAPTURED", "PARTIALLY_REFUNDED", "REFUNDED"];
 const OPEN_STATUSES: readonly PaymentStatus[] = ["INITIATED", "AUTHORIZED"];
@@ -190,7 +215,8 @@ function decide(command: PaymentCommand, state: PaymentState): PaymentEvent[] {
   const { at } = command;
 
   if (command.type === "InitiatePayment") {
-    if (state.status !== "NONE") throw new DomainError("payment_already_initiated", `payment ${command.paymentId} already exists`, state.status);
+    if (state.status !== "NONE")
+      throw new DomainError("payment_already_initiated", `payment ${command.paymentId} already exists`, state.status);
     const method = requirePaymentMethod(command.method);
     if (method === "COD") throw new DomainError("invalid_payment_method", "cash on delivery has no online payment");
     return [
@@ -211,7 +237,8 @@ function decide(command: PaymentCommand, state: PaymentState): PaymentEvent[] {
   }
 
   if (state.status === "NONE") throw new DomainError("payment_not_found", `payment ${command.paymentId} was never initiated`, "NONE");
-  if (command.paymentId !== state.paymentId) throw new DomainError("wrong_stream", `command for payment ${command.paymentId} sent to payment ${state.paymentId}`, state.status);
+  if (command.paymentId !== state.paymentId)
+    throw new DomainError("wrong_stream", `command for payment ${command.paymentId} sent to payment ${state.paymentId}`, state.status);
   const p = state;
   const ids = { paymentId: p.paymentId, orderId: p.orderId };
 
@@ -219,7 +246,12 @@ function decide(command: PaymentCommand, state: PaymentState): PaymentEvent[] {
     requireText(command.gatewayEventId, "gatewayEventId", p.status);
     if (p.seenGatewayEvents.has(command.gatewayEventId)) return [];
   }
-  const ignored = (gatewayEventType: GatewayEventType, gatewayEventId: string, reason: "STALE" | "ALREADY_CAPTURED", extra: { refundId?: string; amount?: number } = {}): GatewayEventIgnored => ({
+  const ignored = (
+    gatewayEventType: GatewayEventType,
+    gatewayEventId: string,
+    reason: "STALE" | "ALREADY_CAPTURED",
+    extra: { refundId?: string; amount?: number } = {},
+  ): GatewayEventIgnored => ({
     type: "GatewayEventIgnored",
     data: { ...ids, gatewayEventId, gatewayEventType, reason, statusAtArrival: p.status, ...extra, at },
   });
@@ -230,7 +262,12 @@ function decide(command: PaymentCommand, state: PaymentState): PaymentEvent[] {
       return [
         {
           type: "PaymentAuthorized",
-          data: { ...ids, gatewayEventId: command.gatewayEventId, ...(command.gatewayPaymentId === undefined ? {} : { gatewayPaymentId: command.gatewayPaymentId }), at },
+          data: {
+            ...ids,
+            gatewayEventId: command.gatewayEventId,
+            ...(command.gatewayPaymentId === undefined ? {} : { gatewayPaymentId: command.gatewayPaymentId }),
+            at,
+          },
         },
       ];
     }
@@ -238,9 +275,12 @@ function decide(command: PaymentCommand, state: PaymentState): PaymentEvent[] {
     case "RecordPaymentCaptured": {
       const amount = requirePositiveAmount(command.amount, "amount", p.status);
       const currency = requireCurrency(command.currency ?? p.currency, p.status);
-      if (currency !== p.currency) throw new DomainError("currency_mismatch", `capture in ${currency} for a payment in ${p.currency}`, p.status);
-      if (amount > p.amount) throw new DomainError("capture_exceeds_amount", `capture of ${amount} exceeds the payment amount ${p.amount}`, p.status);
-      if (CAPTURED_STATUSES.includes(p.status)) return [ignored("payment.captured", command.gatewayEventId, "ALREADY_CAPTURED", { amount })];
+      if (currency !== p.currency)
+        throw new DomainError("currency_mismatch", `capture in ${currency} for a payment in ${p.currency}`, p.status);
+      if (amount > p.amount)
+        throw new DomainError("capture_exceeds_amount", `capture of ${amount} exceeds the payment amount ${p.amount}`, p.status);
+      if (CAPTURED_STATUSES.includes(p.status))
+        return [ignored("payment.captured", command.gatewayEventId, "ALREADY_CAPTURED", { amount })];
       const captured: PaymentCaptured = {
         type: "PaymentCaptured",
         data: {
@@ -259,7 +299,12 @@ function decide(command: PaymentCommand, state: PaymentState): PaymentEvent[] {
 
     case "RecordPaymentFailed": {
       if (!OPEN_STATUSES.includes(p.status)) return [ignored("payment.failed", command.gatewayEventId, "STALE")];
-      return [{ type: "PaymentFailed", data: { ...ids, gatewayEventId: command.gatewayEventId, reason: requireText(command.reason, "reason", p.status), at } }];
+      return [
+        {
+          type: "PaymentFailed",
+          data: { ...ids, gatewayEventId: command.gatewayEventId, reason: requireText(command.reason, "reason", p.status), at },
+        },
+      ];
     }
 
     case "VoidPayment": {
@@ -273,30 +318,49 @@ function decide(command: PaymentCommand, state: PaymentState): PaymentEvent[] {
       const reason = requireText(command.reason, "reason", p.status);
       const existing = p.refunds.find((r) => r.refundId === refundId);
       if (existing) {
-        if (existing.amount !== amount) throw new DomainError("refund_id_conflict", `refund ${refundId} was requested for ${existing.amount}, not ${amount}`, p.status);
+        if (existing.amount !== amount)
+          throw new DomainError("refund_id_conflict", `refund ${refundId} was requested for ${existing.amount}, not ${amount}`, p.status);
         return [];
       }
       if (!CAPTURED_STATUSES.includes(p.status)) throw illegalTransition("RequestRefund", p.status);
       const promised = committedRefunds(p);
       if (promised + amount > p.capturedAmount) {
-        throw new DomainError("refund_exceeds_capture", `refunds of ${promised} plus ${amount} would exceed the capture of ${p.capturedAmount}`, p.status);
+        throw new DomainError(
+          "refund_exceeds_capture",
+          `refunds of ${promised} plus ${amount} would exceed the capture of ${p.capturedAmount}`,
+          p.status,
+        );
       }
       return [{ type: "RefundRequested", data: { ...ids, refundId, amount, currency: p.currency, reason, at } }];
     }
 
     case "RecordRefundProcessed": {
       const refund = refundOf(p, command.refundId);
-      if (refund.status !== "PENDING") return [ignored("refund.processed", command.gatewayEventId, "STALE", { refundId: refund.refundId, amount: refund.amount })];
-      return [{ type: "RefundProcessed", data: { ...ids, refundId: refund.refundId, amount: refund.amount, gatewayEventId: command.gatewayEventId, at } }];
+      if (refund.status !== "PENDING")
+        return [ignored("refund.processed", command.gatewayEventId, "STALE", { refundId: refund.refundId, amount: refund.amount })];
+      return [
+        {
+          type: "RefundProcessed",
+          data: { ...ids, refundId: refund.refundId, amount: refund.amount, gatewayEventId: command.gatewayEventId, at },
+        },
+      ];
     }
 
     case "RecordRefundFailed": {
       const refund = refundOf(p, command.refundId);
-      if (refund.status !== "PENDING") return [ignored("refund.failed", command.gatewayEventId, "STALE", { refundId: refund.refundId, amount: refund.amount })];
+      if (refund.status !== "PENDING")
+        return [ignored("refund.failed", command.gatewayEventId, "STALE", { refundId: refund.refundId, amount: refund.amount })];
       return [
         {
           type: "RefundFailed",
-          data: { ...ids, refundId: refund.refundId, amount: refund.amount, gatewayEventId: command.gatewayEventId, reason: requireText(command.reason, "reason", p.status), at },
+          data: {
+            ...ids,
+            refundId: refund.refundId,
+            amount: refund.amount,
+            gatewayEventId: command.gatewayEventId,
+            reason: requireText(command.reason, "reason", p.status),
+            at,
+          },
         },
       ];
     }
@@ -361,7 +425,16 @@ function evolve(state: PaymentState, event: PaymentEvent): PaymentState {
     case "RefundRequested":
       return {
         ...p,
-        refunds: [...p.refunds, { refundId: event.data.refundId, amount: event.data.amount, status: "PENDING", reason: event.data.reason, requestedAt: event.data.at }],
+        refunds: [
+          ...p.refunds,
+          {
+            refundId: event.data.refundId,
+            amount: event.data.amount,
+            status: "PENDING",
+            reason: event.data.reason,
+            requestedAt: event.data.at,
+          },
+        ],
       };
     case "RefundProcessed": {
       const refundedAmount = p.refundedAmount + event.data.amount;
@@ -376,7 +449,9 @@ function evolve(state: PaymentState, event: PaymentEvent): PaymentState {
     case "RefundFailed":
       return {
         ...p,
-        refunds: p.refunds.map((r) => (r.refundId === event.data.refundId ? { ...r, status: "FAILED", failureReason: event.data.reason } : r)),
+        refunds: p.refunds.map((r) =>
+          r.refundId === event.data.refundId ? { ...r, status: "FAILED", failureReason: event.data.reason } : r,
+        ),
         seenGatewayEvents: seen(event.data.gatewayEventId),
       };
     case "GatewayEventIgnored":

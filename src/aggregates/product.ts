@@ -35,7 +35,10 @@ export type ProductCommand =
 // ---------------------------------------------------------------- events
 
 export type ProductCreated = DomainEvent<"ProductCreated", { sku: string; price: number; currency: Currency; at: string } & ProductDetails>;
-export type ProductPriceChanged = DomainEvent<"ProductPriceChanged", { sku: string; price: number; previousPrice: number; currency: Currency; at: string }>;
+export type ProductPriceChanged = DomainEvent<
+  "ProductPriceChanged",
+  { sku: string; price: number; previousPrice: number; currency: Currency; at: string }
+>;
 /** Only the fields that changed. */
 export type ProductDetailsChanged = DomainEvent<"ProductDetailsChanged", { sku: string; changes: Partial<ProductDetails>; at: string }>;
 export type ProductDeactivated = DomainEvent<"ProductDeactivated", { sku: string; reason?: string; at: string }>;
@@ -106,7 +109,8 @@ function decide(command: ProductCommand, state: ProductState): ProductEvent[] {
     case "ChangeProductDetails": {
       const requested = validDetails(command, state.status);
       if (command.name !== undefined) requested.name = requireText(command.name, "name", state.status);
-      if (Object.keys(requested).length === 0) throw new DomainError("invalid_field", "name, description, category, brand or attributes must be given", state.status);
+      if (Object.keys(requested).length === 0)
+        throw new DomainError("invalid_field", "name, description, category, brand or attributes must be given", state.status);
       const changes: Partial<ProductDetails> = {};
       for (const [field, value] of Object.entries(requested) as [keyof ProductDetails, ProductDetails[keyof ProductDetails]][]) {
         if (!sameValue(value, state[field])) Object.assign(changes, { [field]: value });
@@ -137,9 +141,11 @@ function validDetails(command: Partial<ProductDetails>, status: string): Partial
   }
   if (command.attributes !== undefined) {
     const a: unknown = command.attributes;
-    if (typeof a !== "object" || a === null || Array.isArray(a)) throw new DomainError("invalid_field", "attributes must be an object", status);
+    if (typeof a !== "object" || a === null || Array.isArray(a))
+      throw new DomainError("invalid_field", "attributes must be an object", status);
     for (const [key, value] of Object.entries(a)) {
-      if (!["string", "number", "boolean"].includes(typeof value)) throw new DomainError("invalid_field", `attribute ${key} must be a string, number or boolean`, status);
+      if (!["string", "number", "boolean"].includes(typeof value))
+        throw new DomainError("invalid_field", `attribute ${key} must be a string, number or boolean`, status);
     }
     details.attributes = { ...(a as Attributes) };
   }
@@ -151,7 +157,10 @@ function sameValue(a: unknown, b: unknown): boolean {
   if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => x === b[i]);
   if (a !== null && b !== null && typeof a === "object" && typeof b === "object" && !Array.isArray(a) && !Array.isArray(b)) {
     const ka = Object.keys(a);
-    return ka.length === Object.keys(b).length && ka.every((k) => Object.hasOwn(b, k) && (a as Record<string, unknown>)[k] === (b as Record<string, unknown>)[k]);
+    return (
+      ka.length === Object.keys(b).length &&
+      ka.every((k) => Object.hasOwn(b, k) && (a as Record<string, unknown>)[k] === (b as Record<string, unknown>)[k])
+    );
   }
   return a === b;
 }

@@ -19,24 +19,28 @@ export const isPositiveInteger = (value: unknown): value is number => typeof val
 export const isMinorUnits = (value: unknown): value is number => typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
 
 export function requirePositiveQuantity(value: unknown, field: string, status?: string): number {
-  if (!isPositiveInteger(value)) throw new DomainError("invalid_quantity", `${field} must be a positive integer, got ${String(value)}`, status);
+  if (!isPositiveInteger(value))
+    throw new DomainError("invalid_quantity", `${field} must be a positive integer, got ${String(value)}`, status);
   return value;
 }
 
 /** A money amount strictly above zero, in minor units. */
 export function requirePositiveAmount(value: unknown, field: string, status?: string): number {
-  if (!isPositiveInteger(value)) throw new DomainError("invalid_amount", `${field} must be a positive integer number of minor units, got ${String(value)}`, status);
+  if (!isPositiveInteger(value))
+    throw new DomainError("invalid_amount", `${field} must be a positive integer number of minor units, got ${String(value)}`, status);
   return value;
 }
 
 export function requireCurrency(value: unknown, status?: string): Currency {
   if (value === undefined) return DEFAULT_CURRENCY;
-  if (typeof value !== "string" || !/^[A-Z]{3}$/.test(value)) throw new DomainError("invalid_currency", `currency must be an ISO 4217 code such as "INR", got ${String(value)}`, status);
+  if (typeof value !== "string" || !/^[A-Z]{3}$/.test(value))
+    throw new DomainError("invalid_currency", `currency must be an ISO 4217 code such as "INR", got ${String(value)}`, status);
   return value;
 }
 
 export function requireText(value: unknown, field: string, status?: string): string {
-  if (typeof value !== "string" || value.trim() === "") throw new DomainError("invalid_field", `${field} must be a non-empty string`, status);
+  if (typeof value !== "string" || value.trim() === "")
+    throw new DomainError("invalid_field", `${field} must be a non-empty string`, status);
   return value;
 }
 
@@ -48,7 +52,12 @@ export function requireInstant(value: unknown, field: string, status?: string): 
 }
 
 export function requirePaymentMethod(value: unknown, status?: string): PaymentMethod {
-  if (!PAYMENT_METHODS.includes(value as PaymentMethod)) throw new DomainError("invalid_payment_method", `paymentMethod must be one of ${PAYMENT_METHODS.join(", ")}, got ${String(value)}`, status);
+  if (!PAYMENT_METHODS.includes(value as PaymentMethod))
+    throw new DomainError(
+      "invalid_payment_method",
+      `paymentMethod must be one of ${PAYMENT_METHODS.join(", ")}, got ${String(value)}`,
+      status,
+    );
   return value as PaymentMethod;
 }
 

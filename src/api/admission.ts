@@ -56,8 +56,16 @@ export function startLagAdmission(options: LagAdmissionOptions): RunningAdmissio
   let timer: NodeJS.Timeout | undefined;
   let inFlight: Promise<void> | undefined;
 
-  const over = (l: Lag) => (options.maxLagEvents > 0 && l.events > options.maxLagEvents) || (options.maxLagSeconds > 0 && l.seconds > options.maxLagSeconds);
-  const state = (): AdmissionState => ({ open: !over(lag), ...lag, maxLagEvents: options.maxLagEvents, maxLagSeconds: options.maxLagSeconds, measuredAt, refused });
+  const over = (l: Lag) =>
+    (options.maxLagEvents > 0 && l.events > options.maxLagEvents) || (options.maxLagSeconds > 0 && l.seconds > options.maxLagSeconds);
+  const state = (): AdmissionState => ({
+    open: !over(lag),
+    ...lag,
+    maxLagEvents: options.maxLagEvents,
+    maxLagSeconds: options.maxLagSeconds,
+    measuredAt,
+    refused,
+  });
 
   const measure = () =>
     (inFlight ??= options

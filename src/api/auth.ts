@@ -26,7 +26,12 @@ declare module "fastify" {
 export const secretKey = (secret: string): Uint8Array => new TextEncoder().encode(secret);
 
 export async function signToken(secret: string, principal: { sub: string; roles: readonly Role[] }, expiresIn = "12h"): Promise<string> {
-  return new SignJWT({ roles: [...principal.roles] }).setProtectedHeader({ alg: "HS256", typ: "JWT" }).setSubject(principal.sub).setIssuedAt().setExpirationTime(expiresIn).sign(secretKey(secret));
+  return new SignJWT({ roles: [...principal.roles] })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setSubject(principal.sub)
+    .setIssuedAt()
+    .setExpirationTime(expiresIn)
+    .sign(secretKey(secret));
 }
 
 const unauthorized = (detail: string) => new ProblemError(401, "Unauthorized", detail, {}, { "WWW-Authenticate": 'Bearer realm="api"' });
@@ -64,7 +69,9 @@ export function tokenVerifier(policy: TokenPolicy): TokenVerifier {
   const key = secretKey(policy.secret);
   // jose caches the keys and refetches on an unknown kid (at most every 30 s), so a key rotation
   // at the provider is picked up without a restart.
-  const jwks = policy.jwksUrl ? createRemoteJWKSet(new URL(policy.jwksUrl), { timeoutDuration: 5000, cooldownDuration: 30_000 }) : undefined;
+  const jwks = policy.jwksUrl
+    ? createRemoteJWKSet(new URL(policy.jwksUrl), { timeoutDuration: 5000, cooldownDuration: 30_000 })
+    : undefined;
   const nowSeconds = () => Math.floor((policy.now?.() ?? new Date()).getTime() / 1000);
   const maxTtlSeconds = Math.floor(policy.maxTtlMs / 1000);
   return {
@@ -88,16 +95,30 @@ export function tokenVerifier(policy: TokenPolicy): TokenVerifier {
               ...(policy.audience ? { audience: policy.audience } : {}),
             })
           ).payload;
-        } else throw unauthorized(`tokens signed with ${alg ?? "no algorithm"} are not accepted${jwks ? "" : " (only HS256: no AUTH_JWKS_URL is configured)"}`);
+        } else
+          throw unauthorized(
+            `tokens signed with ${alg ?? "no algorithm"} are not accepted${jwks ? "" : " (only HS256: no AUTH_JWKS_URL is configured)"}`,
+          );
       } catch (error) {
         if (error instanceof ProblemError) throw error;
         // The provider's keys could not be had: the token may well be good, so this is not a 401.
-        if (error instanceof joseErrors.JWKSTimeout || error instanceof joseErrors.JWKSInvalid || !(error instanceof joseErrors.JOSEError)) {
-          throw new ProblemError(503, "Service Unavailable", "the identity provider's keys (AUTH_JWKS_URL) could not be fetched", {}, { "Retry-After": "5" });
+        if (
+          error instanceof joseErrors.JWKSTimeout ||
+          error instanceof joseErrors.JWKSInvalid ||
+          !(error instanceof joseErrors.JOSEError)
+        ) {
+          throw new ProblemError(
+            503,
+            "Service Unavailable",
+            "the identity provider's keys (AUTH_JWKS_URL) could not be fetched",
+            {},
+            { "Retry-After": "5" },
+          );
         }
         throw unauthorized(reasonOf(error));
       }
-      if (typeof payload.exp === "number" && payload.exp - nowSeconds() > maxTtlSeconds) throw unauthorized(`the token expires more than ${maxTtlSeconds} s from now`);
+      if (typeof payload.exp === "number" && payload.exp - nowSeconds() > maxTtlSeconds)
+        throw unauthorized(`the token expires more than ${maxTtlSeconds} s from now`);
       if (typeof payload.sub !== "string" || payload.sub === "") throw unauthorized("the token names no subject");
       const roles = Array.isArray(payload.roles) ? payload.roles.filter((r): r is Role => ROLES.includes(r as Role)) : [];
       return { sub: payload.sub, roles };
@@ -108,7 +129,8 @@ export function tokenVerifier(policy: TokenPolicy): TokenVerifier {
 /** Why jose refused a token, in words a client can act on (never the key or the token itself). */
 function reasonOf(error: unknown): string {
   if (error instanceof joseErrors.JWTExpired) return "the token has expired";
-  if (error instanceof joseErrors.JWTClaimValidationFailed) return error.reason === "missing" ? `the token has no "${error.claim}" claim` : `the token's "${error.claim}" claim is not accepted`;
+  if (error instanceof joseErrors.JWTClaimValidationFailed)
+    return error.reason === "missing" ? `the token has no "${error.claim}" claim` : `the token's "${error.claim}" claim is not accepted`;
   if (error instanceof joseErrors.JWSSignatureVerificationFailed) return "the token's signature does not verify";
   if (error instanceof joseErrors.JWKSNoMatchingKey) return "no key of the identity provider matches the token";
   return "invalid token";
@@ -118,7 +140,10 @@ export async function authenticate(keyOrVerifier: Uint8Array | TokenVerifier, he
   if (!header) throw unauthorized("missing bearer token");
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!match?.[1]) throw unauthorized("the Authorization header must be 'Bearer <token>'");
-  const verifier = keyOrVerifier instanceof Uint8Array ? tokenVerifier({ secret: new TextDecoder().decode(keyOrVerifier), maxTtlMs: DEFAULT_MAX_TTL_MS }) : keyOrVerifier;
+  const verifier =
+    keyOrVerifier instanceof Uint8Array
+      ? tokenVerifier({ secret: new TextDecoder().decode(keyOrVerifier), maxTtlMs: DEFAULT_MAX_TTL_MS })
+      : keyOrVerifier;
   return verifier.verify(match[1]);
 }
 
@@ -130,7 +155,8 @@ export function requireRoles(key: Uint8Array, ...roles: Role[]): onRequestAsyncH
   return async (request: FastifyRequest, _reply: FastifyReply) => {
     const principal = await authenticate(request.server.tokenVerifier ?? own, request.headers.authorization);
     request.principal = principal;
-    if (!hasRole(principal, ...roles)) throw new ProblemError(403, "Forbidden", `this needs one of the roles: ${["admin", ...roles].join(", ")}`);
+    if (!hasRole(principal, ...roles))
+      throw new ProblemError(403, "Forbidden", `this needs one of the roles: ${["admin", ...roles].join(", ")}`);
   };
 }
 

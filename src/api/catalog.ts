@@ -12,7 +12,11 @@ import { searchRoutes } from "./search.js";
 import { CouponDefined, InventoryResource, ProductCreated, ProductResource, problems, StockReceived } from "./responses.js";
 import { Currency, Id, IsoTime, Money, NonEmpty, Sku, WaitForQuery } from "./schemas.js";
 
-const Attributes = Type.Record(Type.String({ maxLength: 64 }), Type.Union([Type.String({ maxLength: 500 }), Type.Number(), Type.Boolean()]), { maxProperties: 50 });
+const Attributes = Type.Record(
+  Type.String({ maxLength: 64 }),
+  Type.Union([Type.String({ maxLength: 500 }), Type.Number(), Type.Boolean()]),
+  { maxProperties: 50 },
+);
 
 const CreateProduct = Type.Object(
   {
@@ -41,7 +45,10 @@ const PatchProduct = Type.Object(
   { additionalProperties: false, minProperties: 1 },
 );
 
-const Receipt = Type.Object({ warehouseId: Id, quantity: Type.Integer({ minimum: 1, maximum: 1_000_000 }) }, { additionalProperties: false });
+const Receipt = Type.Object(
+  { warehouseId: Id, quantity: Type.Integer({ minimum: 1, maximum: 1_000_000 }) },
+  { additionalProperties: false },
+);
 
 const CouponBody = Type.Object(
   {
@@ -61,7 +68,8 @@ export async function catalogRoutes(app: FastifyInstance, deps: ApiDeps): Promis
   const key = secretKey(deps.jwtSecret);
   const admin = requireRoles(key, "admin");
   const anyone = requireRoles(key, "customer", "ops", "auditor", "finance");
-  const stock = async (sku: string) => (await deps.read.getInventory(sku)) ?? { sku, available: 0, reserved: 0, committed: 0, warehouses: [] };
+  const stock = async (sku: string) =>
+    (await deps.read.getInventory(sku)) ?? { sku, available: 0, reserved: 0, committed: 0, warehouses: [] };
   /** The product from the products read model, once it holds `position`; null when there is no such product. */
   const product = async (request: FastifyRequest, sku: string, position?: string | null) => {
     await readModelsAt(deps, request, position);
@@ -70,7 +78,15 @@ export async function catalogRoutes(app: FastifyInstance, deps: ApiDeps): Promis
 
   app.post<{ Body: Static<typeof CreateProduct> }>(
     "/api/products",
-    { schema: { tags: ["catalog"], summary: "Create a product (admin)", body: CreateProduct, response: { 201: ProductCreated, ...problems(409, 413, 415, 422) } }, onRequest: admin },
+    {
+      schema: {
+        tags: ["catalog"],
+        summary: "Create a product (admin)",
+        body: CreateProduct,
+        response: { 201: ProductCreated, ...problems(409, 413, 415, 422) },
+      },
+      onRequest: admin,
+    },
     async (request, reply) => {
       const { attributes, ...rest } = request.body;
       const result = await createProduct(commandContext(deps, request), { ...rest, ...(attributes ? { attributes } : {}) });
@@ -81,7 +97,16 @@ export async function catalogRoutes(app: FastifyInstance, deps: ApiDeps): Promis
 
   app.patch<{ Params: Static<typeof SkuParams>; Body: Static<typeof PatchProduct> }>(
     "/api/products/:sku",
-    { schema: { tags: ["catalog"], summary: "Change a product (admin); If-Match applies it only at that version", params: SkuParams, body: PatchProduct, response: { 200: ProductResource, ...problems(404, 409, 412, 413, 415, 422, 503) } }, onRequest: admin },
+    {
+      schema: {
+        tags: ["catalog"],
+        summary: "Change a product (admin); If-Match applies it only at that version",
+        params: SkuParams,
+        body: PatchProduct,
+        response: { 200: ProductResource, ...problems(404, 409, 412, 413, 415, 422, 503) },
+      },
+      onRequest: admin,
+    },
     async (request, reply) => {
       const { sku } = request.params;
       const expected = ifMatch(request);
@@ -90,7 +115,13 @@ export async function catalogRoutes(app: FastifyInstance, deps: ApiDeps): Promis
       // The answer is the product as GET shows it, read once the read model holds this write.
       const found = await product(request, sku, result.position);
       // Only when the read model is more than 5 s behind: the change is written, say where.
-      if (!found) throw new ProblemError(503, "Service Unavailable", `the change is written (position ${result.position ?? "none"}); read it with GET ?waitFor=<position>`, { position: result.position });
+      if (!found)
+        throw new ProblemError(
+          503,
+          "Service Unavailable",
+          `the change is written (position ${result.position ?? "none"}); read it with GET ?waitFor=<position>`,
+          { position: result.position },
+        );
       reply.header("ETag", etag(found.version));
       return { ...found, ...committed(reply, result.position) };
     },
@@ -101,7 +132,8 @@ export async function catalogRoutes(app: FastifyInstance, deps: ApiDeps): Promis
     {
       schema: {
         tags: ["catalog"],
-        summary: "A product with its price and available stock, from the products and inventory read models; ?waitFor=<a write's position> (or X-Wait-For) waits for it first",
+        summary:
+          "A product with its price and available stock, from the products and inventory read models; ?waitFor=<a write's position> (or X-Wait-For) waits for it first",
         params: SkuParams,
         querystring: WaitForQuery,
         response: { 200: ProductResource, ...problems(404) },
@@ -119,18 +151,39 @@ export async function catalogRoutes(app: FastifyInstance, deps: ApiDeps): Promis
 
   app.post<{ Params: Static<typeof SkuParams>; Body: Static<typeof Receipt> }>(
     "/api/inventory/:sku/receipts",
-    { schema: { tags: ["inventory"], summary: "Receive stock into a warehouse (admin)", params: SkuParams, body: Receipt, response: { 201: StockReceived, ...problems(409, 413, 415, 422) } }, onRequest: admin },
+    {
+      schema: {
+        tags: ["inventory"],
+        summary: "Receive stock into a warehouse (admin)",
+        params: SkuParams,
+        body: Receipt,
+        response: { 201: StockReceived, ...problems(409, 413, 415, 422) },
+      },
+      onRequest: admin,
+    },
     async (request, reply) => {
       const result = await receiveStock(commandContext(deps, request), { sku: request.params.sku, ...request.body });
       const s = result.state;
-      return reply.code(201).send({ sku: request.params.sku, warehouseId: request.body.warehouseId, received: request.body.quantity, available: s.available, ...committed(reply, result.position) });
+      return reply.code(201).send({
+        sku: request.params.sku,
+        warehouseId: request.body.warehouseId,
+        received: request.body.quantity,
+        available: s.available,
+        ...committed(reply, result.position),
+      });
     },
   );
 
   app.get<{ Params: Static<typeof SkuParams>; Querystring: Static<typeof WaitForQuery> }>(
     "/api/inventory/:sku",
     {
-      schema: { tags: ["inventory"], summary: "Stock of a SKU per warehouse (inventory read model; ?waitFor as for a product)", params: SkuParams, querystring: WaitForQuery, response: { 200: InventoryResource, ...problems(404) } },
+      schema: {
+        tags: ["inventory"],
+        summary: "Stock of a SKU per warehouse (inventory read model; ?waitFor as for a product)",
+        params: SkuParams,
+        querystring: WaitForQuery,
+        response: { 200: InventoryResource, ...problems(404) },
+      },
       onRequest: anyone,
     },
     async (request) => {
@@ -142,7 +195,15 @@ export async function catalogRoutes(app: FastifyInstance, deps: ApiDeps): Promis
 
   app.post<{ Body: Static<typeof CouponBody> }>(
     "/api/coupons",
-    { schema: { tags: ["coupons"], summary: "Define a coupon (admin); an existing code answers 409", body: CouponBody, response: { 201: CouponDefined, ...problems(409, 413, 415, 422) } }, onRequest: admin },
+    {
+      schema: {
+        tags: ["coupons"],
+        summary: "Define a coupon (admin); an existing code answers 409",
+        body: CouponBody,
+        response: { 201: CouponDefined, ...problems(409, 413, 415, 422) },
+      },
+      onRequest: admin,
+    },
     async (request, reply) => {
       const b = request.body;
       const result = await defineCoupon(commandContext(deps, request), b);
@@ -153,4 +214,3 @@ export async function catalogRoutes(app: FastifyInstance, deps: ApiDeps): Promis
   // GET /api/search/products and /api/search/suggest (src/api/search.ts).
   await searchRoutes(app, deps);
 }
-

@@ -27,14 +27,21 @@ export interface ReadSide {
   getProduct(sku: string): Promise<ProductView | null>;
   getCart(customerId: string): Promise<CartView>;
   getInventory(sku: string): Promise<InventoryView | null>;
-  listOrders?(filter: { status?: string; customerId?: string; from?: string; to?: string; page: number; size: number }): Promise<{ total: number; items: unknown[] }>;
+  listOrders?(filter: {
+    status?: string;
+    customerId?: string;
+    from?: string;
+    to?: string;
+    page: number;
+    size: number;
+  }): Promise<{ total: number; items: unknown[] }>;
   searchProducts?(query: Record<string, unknown>): Promise<unknown>;
   reconciliation?(range: { from: string; to: string }): Promise<unknown>;
 }
 
 export interface ReadinessCheck {
   name: string;
-  check(): Promise<Record<string, unknown> | void>;
+  check(): Promise<Record<string, unknown> | undefined>;
 }
 
 /** The flash sales behind their routes (src/api/flash-sales.ts). */
@@ -49,8 +56,26 @@ export interface InstancesSource {
   ttlMs: number;
   heartbeatMs: number;
   snapshot(): Promise<{
-    instances: { instanceId: string; roles: string[]; host: string; pid: number; startedAt: string; lastSeenAt: string; live: boolean; stopping: boolean; owns: string[] }[];
-    leases: { unit: string; owner: string | null; token: number; held: boolean; acquiredAt: string | null; renewedAt: string | null; expiresAt: string }[];
+    instances: {
+      instanceId: string;
+      roles: string[];
+      host: string;
+      pid: number;
+      startedAt: string;
+      lastSeenAt: string;
+      live: boolean;
+      stopping: boolean;
+      owns: string[];
+    }[];
+    leases: {
+      unit: string;
+      owner: string | null;
+      token: number;
+      held: boolean;
+      acquiredAt: string | null;
+      renewedAt: string | null;
+      expiresAt: string;
+    }[];
   }>;
 }
 
@@ -106,7 +131,12 @@ export function ifMatch(request: FastifyRequest, currentRevision?: number): numb
   const header = request.headers["if-match"];
   if (header === undefined || header.trim() === "*") return undefined;
   const m = /^\s*(?:W\/)?"(-?\d+)"\s*$/.exec(header);
-  if (!m) throw new ProblemError(412, "Precondition Failed", `If-Match must be an ETag such as W/"3"${currentRevision === undefined ? "" : `; the resource is at W/"${currentRevision}"`}`);
+  if (!m)
+    throw new ProblemError(
+      412,
+      "Precondition Failed",
+      `If-Match must be an ETag such as W/"3"${currentRevision === undefined ? "" : `; the resource is at W/"${currentRevision}"`}`,
+    );
   return Number(m[1]);
 }
 
@@ -117,7 +147,10 @@ export function committed(reply: FastifyReply, position: string | null | undefin
 }
 
 /** A write's reply: ETag of the stream version the command reached, X-Commit-Position, and the body's `position`. */
-export function written(reply: FastifyReply, result: { nextExpectedRevision: number; position: string | null | undefined }): { position: string | null } {
+export function written(
+  reply: FastifyReply,
+  result: { nextExpectedRevision: number; position: string | null | undefined },
+): { position: string | null } {
   reply.header("ETag", etag(result.nextExpectedRevision));
   return committed(reply, result.position);
 }

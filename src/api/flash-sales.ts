@@ -44,7 +44,10 @@ export const SaleResource = Type.Object(
     price: Type.Integer({ description: "minor units per unit" }),
     currency: Type.String(),
     quantity: Type.Integer(),
-    status: Type.String({ enum: ["SCHEDULED", "LIVE", "ENDED", "CANCELLED"], description: "CANCELLED: the warehouse did not hold the units" }),
+    status: Type.String({
+      enum: ["SCHEDULED", "LIVE", "ENDED", "CANCELLED"],
+      description: "CANCELLED: the warehouse did not hold the units",
+    }),
     remaining: Type.Integer({ description: "units no claim holds; approximate while the sale runs" }),
     startsAt: Time,
     endsAt: Time,
@@ -56,13 +59,26 @@ export const SaleResource = Type.Object(
   { additionalProperties: false },
 );
 export const ClaimResource = Type.Object(
-  { claimId: Type.String(), saleId: Type.String(), quantity: Type.Integer(), expiresAt: Time, remaining: Type.Integer({ description: "units left in the pool right after this claim" }) },
+  {
+    claimId: Type.String(),
+    saleId: Type.String(),
+    quantity: Type.Integer(),
+    expiresAt: Time,
+    remaining: Type.Integer({ description: "units left in the pool right after this claim" }),
+  },
   { additionalProperties: false },
 );
 
 function saleView(sale: FlashSale, remaining: number, now: Date): Static<typeof SaleResource> {
   const t = now.getTime();
-  const status = sale.status === "CANCELLED" ? "CANCELLED" : sale.status === "ENDED" || t >= Date.parse(sale.endsAt) ? "ENDED" : t < Date.parse(sale.startsAt) ? "SCHEDULED" : "LIVE";
+  const status =
+    sale.status === "CANCELLED"
+      ? "CANCELLED"
+      : sale.status === "ENDED" || t >= Date.parse(sale.endsAt)
+        ? "ENDED"
+        : t < Date.parse(sale.startsAt)
+          ? "SCHEDULED"
+          : "LIVE";
   return {
     saleId: sale.saleId,
     sku: sale.sku,
@@ -105,21 +121,37 @@ export async function flashSaleRoutes(app: FastifyInstance, deps: ApiDeps, flash
     },
     async (request, reply) => {
       const b = request.body;
-      if (Date.parse(b.endsAt) <= Date.parse(b.startsAt)) throw new ProblemError(422, "Unprocessable Content", "endsAt must be after startsAt", { field: "endsAt" });
-      if (b.perCustomerLimit > b.quantity) throw new ProblemError(422, "Unprocessable Content", "perCustomerLimit must not exceed quantity", { field: "perCustomerLimit" });
+      if (Date.parse(b.endsAt) <= Date.parse(b.startsAt))
+        throw new ProblemError(422, "Unprocessable Content", "endsAt must be after startsAt", { field: "endsAt" });
+      if (b.perCustomerLimit > b.quantity)
+        throw new ProblemError(422, "Unprocessable Content", "perCustomerLimit must not exceed quantity", { field: "perCustomerLimit" });
       const ctx = commandContext(deps, request, "flash-sale");
       const result = await scheduleSale(flash.deps, ctx, b);
       if (result.outcome === "refused") {
-        throw new ProblemError(409, "Conflict", `the warehouse holds ${result.available} units of ${b.sku} available, not ${b.quantity}`, { rule: "out_of_stock", available: result.available, currentStatus: "CANCELLED" });
+        throw new ProblemError(409, "Conflict", `the warehouse holds ${result.available} units of ${b.sku} available, not ${b.quantity}`, {
+          rule: "out_of_stock",
+          available: result.available,
+          currentStatus: "CANCELLED",
+        });
       }
       reply.header("Location", `/api/flash-sales/${b.saleId}`);
-      return reply.code(201).send({ ...saleView(result.sale, await remainingOf(result.sale), flash.deps.now()), ...committed(reply, result.position) });
+      return reply
+        .code(201)
+        .send({ ...saleView(result.sale, await remainingOf(result.sale), flash.deps.now()), ...committed(reply, result.position) });
     },
   );
 
   app.get<{ Params: Static<typeof SaleParams> }>(
     "/api/flash-sales/:saleId",
-    { schema: { tags: ["flash sales"], summary: "A flash sale: status, window, units remaining (approximate while it runs)", params: SaleParams, response: { 200: SaleResource, ...problems(404) } }, onRequest: reader },
+    {
+      schema: {
+        tags: ["flash sales"],
+        summary: "A flash sale: status, window, units remaining (approximate while it runs)",
+        params: SaleParams,
+        response: { 200: SaleResource, ...problems(404) },
+      },
+      onRequest: reader,
+    },
     async (request) => {
       const sale = await flash.desk.sale(request.params.saleId);
       if (!sale) throw notFound(`flash sale ${request.params.saleId}`);
@@ -132,7 +164,8 @@ export async function flashSaleRoutes(app: FastifyInstance, deps: ApiDeps, flash
     {
       schema: {
         tags: ["flash sales"],
-        summary: "Claim units of a live sale (customer): held for the sale's hold time, then used by placing an order with flashSaleClaimId",
+        summary:
+          "Claim units of a live sale (customer): held for the sale's hold time, then used by placing an order with flashSaleClaimId",
         params: SaleParams,
         body: ClaimBody,
         response: { 201: ClaimResource, ...problems(404, 409, 410, 413, 415, 422, 425, 429) },
@@ -144,23 +177,52 @@ export async function flashSaleRoutes(app: FastifyInstance, deps: ApiDeps, flash
       const { quantity } = request.body;
       const sale = await flash.desk.terms(saleId);
       if (!sale) throw notFound(`flash sale ${saleId}`);
-      if (quantity > sale.perCustomerLimit) throw new ProblemError(422, "Unprocessable Content", `body.quantity must be at most the sale's per-customer limit ${sale.perCustomerLimit}`, { field: "quantity", limit: sale.perCustomerLimit });
+      if (quantity > sale.perCustomerLimit)
+        throw new ProblemError(
+          422,
+          "Unprocessable Content",
+          `body.quantity must be at most the sale's per-customer limit ${sale.perCustomerLimit}`,
+          { field: "quantity", limit: sale.perCustomerLimit },
+        );
       const customerId = principalOf(request).sub;
       const outcome = await flash.desk.claim({ saleId, claimId: claimIdFor(saleId, requestId(request, "claim")), customerId, quantity });
       switch (outcome.outcome) {
         case "granted":
           reply.header("Location", `/api/flash-sales/${saleId}/claims/${outcome.claimId}`);
-          return reply.code(201).send({ claimId: outcome.claimId, saleId, quantity: outcome.quantity, expiresAt: new Date(outcome.expiresAtMs).toISOString(), remaining: outcome.remaining });
+          return reply.code(201).send({
+            claimId: outcome.claimId,
+            saleId,
+            quantity: outcome.quantity,
+            expiresAt: new Date(outcome.expiresAtMs).toISOString(),
+            remaining: outcome.remaining,
+          });
         case "soldOut":
-          throw new ProblemError(409, "Conflict", `sold out: ${outcome.remaining} units left`, { rule: "sold_out", remaining: outcome.remaining });
+          throw new ProblemError(409, "Conflict", `sold out: ${outcome.remaining} units left`, {
+            rule: "sold_out",
+            remaining: outcome.remaining,
+          });
         case "overLimit":
-          throw new ProblemError(429, "Too Many Requests", `you already hold ${outcome.held} of the ${outcome.limit} units one customer may claim`, { rule: "over_customer_limit", held: outcome.held, limit: outcome.limit });
+          throw new ProblemError(
+            429,
+            "Too Many Requests",
+            `you already hold ${outcome.held} of the ${outcome.limit} units one customer may claim`,
+            { rule: "over_customer_limit", held: outcome.held, limit: outcome.limit },
+          );
         case "notStarted":
-          throw new ProblemError(425, "Too Early", `the sale starts at ${new Date(outcome.startsAtMs).toISOString()}`, { rule: "sale_not_started", startsAt: new Date(outcome.startsAtMs).toISOString() });
+          throw new ProblemError(425, "Too Early", `the sale starts at ${new Date(outcome.startsAtMs).toISOString()}`, {
+            rule: "sale_not_started",
+            startsAt: new Date(outcome.startsAtMs).toISOString(),
+          });
         case "ended":
-          throw new ProblemError(410, "Gone", `the sale ended at ${new Date(outcome.endsAtMs).toISOString()}`, { rule: "sale_ended", endsAt: new Date(outcome.endsAtMs).toISOString() });
+          throw new ProblemError(410, "Gone", `the sale ended at ${new Date(outcome.endsAtMs).toISOString()}`, {
+            rule: "sale_ended",
+            endsAt: new Date(outcome.endsAtMs).toISOString(),
+          });
         case "notOpen":
-          throw new ProblemError(409, "Conflict", `the sale is ${outcome.status}`, { rule: "sale_not_open", currentStatus: outcome.status });
+          throw new ProblemError(409, "Conflict", `the sale is ${outcome.status}`, {
+            rule: "sale_not_open",
+            currentStatus: outcome.status,
+          });
         case "unknownSale":
           throw notFound(`flash sale ${saleId}`);
       }

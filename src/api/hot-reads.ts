@@ -54,7 +54,13 @@ export async function hotReadRoutes(app: FastifyInstance, deps: ApiDeps): Promis
       // Another customer's order is "not found", as for GET /api/orders/{orderId}.
       if (!found || (!hasRole(p, "ops") && found.customerId !== p.sub)) throw notFound(`order ${request.params.orderId}`);
       reply.header("ETag", `W/"${found.version}"`).header("X-Read-Source", found.source);
-      return { orderId: found.orderId, status: found.status, paymentStatus: found.paymentStatus, updatedAt: found.updatedAt, version: found.version };
+      return {
+        orderId: found.orderId,
+        status: found.status,
+        paymentStatus: found.paymentStatus,
+        updatedAt: found.updatedAt,
+        version: found.version,
+      };
     },
   );
 }

@@ -14,7 +14,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from
 import type { Migration } from "../infrastructure/sql/migrations.js";
 import type { SqlClient } from "../infrastructure/sql/sql-client.js";
 import { uuidV5 } from "../commands/event-id.js";
-import { ProblemError, sendProblem } from "./problem.js";
+import { ProblemError } from "./problem.js";
 
 export const idempotencyMigrations: Migration[] = [
   {
@@ -71,7 +71,10 @@ export function registerIdempotency(app: FastifyInstance, sql: SqlClient): void 
     if (raw === undefined) return;
     const key = Array.isArray(raw) ? raw[0] : raw;
     if (typeof key !== "string" || key.length < 1 || key.length > 255 || Array.isArray(raw)) {
-      throw new ProblemError(400, "Bad Request", "Idempotency-Key must be 1 to 255 characters", { field: "Idempotency-Key", in: "headers" });
+      throw new ProblemError(400, "Bad Request", "Idempotency-Key must be 1 to 255 characters", {
+        field: "Idempotency-Key",
+        in: "headers",
+      });
     }
     const scope = request.principal?.sub ?? "anonymous";
     const hash = hashOf(request);
@@ -84,24 +87,42 @@ export function registerIdempotency(app: FastifyInstance, sql: SqlClient): void 
       request.idempotency = { scope, key, seed, stored: true };
       return;
     }
-    const { rows } = await sql.query<{ request_hash: string; status: number | null; headers: Record<string, string> | string | null; body: string | null; age_ms: string | number }>(
+    const { rows } = await sql.query<{
+      request_hash: string;
+      status: number | null;
+      headers: Record<string, string> | string | null;
+      body: string | null;
+      age_ms: string | number;
+    }>(
       `SELECT request_hash, status, headers, body, (extract(epoch from (now() - created_at)) * 1000)::bigint AS age_ms FROM api_idempotency_keys WHERE scope = $1 AND key = $2`,
       [scope, key],
     );
     const row = rows[0];
     if (!row) throw new ProblemError(409, "Conflict", "the request with this Idempotency-Key changed state meanwhile; retry");
     if (row.request_hash !== hash) {
-      throw new ProblemError(422, "Unprocessable Content", "this Idempotency-Key was used with a different request", { field: "Idempotency-Key", in: "headers" });
+      throw new ProblemError(422, "Unprocessable Content", "this Idempotency-Key was used with a different request", {
+        field: "Idempotency-Key",
+        in: "headers",
+      });
     }
     if (row.status === null) {
       if (Number(row.age_ms) > STALE_MS) {
-        const taken = await sql.query(`UPDATE api_idempotency_keys SET created_at = now() WHERE scope = $1 AND key = $2 AND status IS NULL AND created_at < now() - interval '60 seconds' RETURNING key`, [scope, key]);
+        const taken = await sql.query(
+          `UPDATE api_idempotency_keys SET created_at = now() WHERE scope = $1 AND key = $2 AND status IS NULL AND created_at < now() - interval '60 seconds' RETURNING key`,
+          [scope, key],
+        );
         if (taken.rows.length === 1) {
           request.idempotency = { scope, key, seed, stored: true };
           return;
         }
       }
-      throw new ProblemError(409, "Conflict", "a request with this Idempotency-Key is still in progress", { field: "Idempotency-Key", in: "headers" }, { "Retry-After": "1" });
+      throw new ProblemError(
+        409,
+        "Conflict",
+        "a request with this Idempotency-Key is still in progress",
+        { field: "Idempotency-Key", in: "headers" },
+        { "Retry-After": "1" },
+      );
     }
     const headers = typeof row.headers === "string" ? (JSON.parse(row.headers) as Record<string, string>) : (row.headers ?? {});
     for (const [name, value] of Object.entries(headers)) reply.header(name, value);
@@ -129,22 +150,25 @@ export function registerIdempotency(app: FastifyInstance, sql: SqlClient): void 
       const v = reply.getHeader(name);
       if (v !== undefined) headers[name] = String(v);
     }
-    const body = typeof payload === "string" ? payload : Buffer.isBuffer(payload) ? payload.toString("utf8") : payload === null || payload === undefined ? "" : String(payload);
-    await sql.query(`UPDATE api_idempotency_keys SET status = $3, headers = $4, body = $5, completed_at = now() WHERE scope = $1 AND key = $2`, [
-      ctx.scope,
-      ctx.key,
-      reply.statusCode,
-      JSON.stringify(headers),
-      body,
-    ]);
+    const body =
+      typeof payload === "string"
+        ? payload
+        : Buffer.isBuffer(payload)
+          ? payload.toString("utf8")
+          : payload === null || payload === undefined
+            ? ""
+            : String(payload);
+    await sql.query(
+      `UPDATE api_idempotency_keys SET status = $3, headers = $4, body = $5, completed_at = now() WHERE scope = $1 AND key = $2`,
+      [ctx.scope, ctx.key, reply.statusCode, JSON.stringify(headers), body],
+    );
     return payload;
   });
 
   // A request that failed before sending anything (connection dropped) leaves no in-flight row behind.
   app.addHook("onResponse", async (request) => {
     const ctx = request.idempotency;
-    if (ctx?.stored) await sql.query(`DELETE FROM api_idempotency_keys WHERE scope = $1 AND key = $2 AND status IS NULL`, [ctx.scope, ctx.key]);
+    if (ctx?.stored)
+      await sql.query(`DELETE FROM api_idempotency_keys WHERE scope = $1 AND key = $2 AND status IS NULL`, [ctx.scope, ctx.key]);
   });
 }
-
-export { sendProblem };

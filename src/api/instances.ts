@@ -50,7 +50,6 @@ const InstancesView = Type.Object(
   { additionalProperties: false },
 );
 
-
 export async function instancesRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const opsOnly = requireRoles(secretKey(deps.jwtSecret), "ops");
   app.get(
@@ -83,7 +82,15 @@ export async function instancesRoutes(app: FastifyInstance, deps: ApiDeps): Prom
           owns: i.owns,
           self: i.instanceId === source.instanceId,
         })),
-        leases: leases.map((l) => ({ unit: l.unit, owner: l.held ? l.owner : null, token: l.token, held: l.held, acquiredAt: l.acquiredAt, renewedAt: l.renewedAt, expiresAt: l.expiresAt })),
+        leases: leases.map((l) => ({
+          unit: l.unit,
+          owner: l.held ? l.owner : null,
+          token: l.token,
+          held: l.held,
+          acquiredAt: l.acquiredAt,
+          renewedAt: l.renewedAt,
+          expiresAt: l.expiresAt,
+        })),
       };
     },
   );

@@ -39,7 +39,9 @@ const SalesQuery = Type.Object(
     from: Type.Optional(Type.String({ format: "date-time", description: "inclusive; default: 7 days before `to`" })),
     to: Type.Optional(Type.String({ format: "date-time", description: "exclusive; default: now" })),
     granularity: Type.Optional(Type.Union([Type.Literal("day"), Type.Literal("hour")], { default: "day" })),
-    category: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: "a top-level catalog category; absent: every category" })),
+    category: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 200, description: "a top-level catalog category; absent: every category" }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -72,7 +74,10 @@ const SalesReport = Type.Object(
   { additionalProperties: false },
 );
 
-const AsyncApiDocument = Type.Object({ asyncapi: Type.Literal("3.0.0"), info: Type.Object({}, { additionalProperties: true }) }, { additionalProperties: true, description: "AsyncAPI 3.0 document" });
+const AsyncApiDocument = Type.Object(
+  { asyncapi: Type.Literal("3.0.0"), info: Type.Object({}, { additionalProperties: true }) },
+  { additionalProperties: true, description: "AsyncAPI 3.0 document" },
+);
 
 const MAX_RANGE_MS = 366 * 24 * 3600 * 1000;
 
@@ -82,20 +87,39 @@ export async function integrationEventRoutes(app: FastifyInstance, deps: ApiDeps
 
   app.get(
     "/docs/asyncapi.json",
-    { schema: { tags: ["integration events"], summary: "AsyncAPI 3.0 document of every Kafka topic and message this service publishes", security: [], response: { 200: AsyncApiDocument } } },
+    {
+      schema: {
+        tags: ["integration events"],
+        summary: "AsyncAPI 3.0 document of every Kafka topic and message this service publishes",
+        security: [],
+        response: { 200: AsyncApiDocument },
+      },
+    },
     async () => doc,
   );
 
   app.get(
     "/api/me/notifications",
-    { schema: { tags: ["integration events"], summary: "The customer's notifications (email and SMS texts), newest first", response: { 200: NotificationList } }, onRequest: requireRoles(key, "customer") },
+    {
+      schema: {
+        tags: ["integration events"],
+        summary: "The customer's notifications (email and SMS texts), newest first",
+        response: { 200: NotificationList },
+      },
+      onRequest: requireRoles(key, "customer"),
+    },
     async (request) => ({ items: await listNotifications(deps.sql, principalOf(request).sub) }),
   );
 
   app.get<{ Querystring: Static<typeof SalesQuery> }>(
     "/api/analytics/sales",
     {
-      schema: { tags: ["integration events"], summary: "Sales per day or hour: orders, units, GMV, cancellations, refunds, conversion to delivered", querystring: SalesQuery, response: { 200: SalesReport, ...problems(400) } },
+      schema: {
+        tags: ["integration events"],
+        summary: "Sales per day or hour: orders, units, GMV, cancellations, refunds, conversion to delivered",
+        querystring: SalesQuery,
+        response: { 200: SalesReport, ...problems(400) },
+      },
       onRequest: requireRoles(key, "analyst"),
     },
     async (request) => {
@@ -104,10 +128,16 @@ export async function integrationEventRoutes(app: FastifyInstance, deps: ApiDeps
       if (Number.isNaN(to.getTime())) throw new ProblemError(400, "Bad Request", "to is not a date-time", { field: "to" });
       if (Number.isNaN(from.getTime())) throw new ProblemError(400, "Bad Request", "from is not a date-time", { field: "from" });
       if (from >= to) throw new ProblemError(400, "Bad Request", "from must be before to", { field: "from" });
-      if (to.getTime() - from.getTime() > MAX_RANGE_MS) throw new ProblemError(400, "Bad Request", "the range may span at most 366 days", { field: "from" });
+      if (to.getTime() - from.getTime() > MAX_RANGE_MS)
+        throw new ProblemError(400, "Bad Request", "the range may span at most 366 days", { field: "from" });
       const granularity = request.query.granularity ?? "day";
       const category = request.query.category;
-      const buckets = await salesBuckets(deps.sql, { from: from.toISOString(), to: to.toISOString(), granularity, ...(category ? { category } : {}) });
+      const buckets = await salesBuckets(deps.sql, {
+        from: from.toISOString(),
+        to: to.toISOString(),
+        granularity,
+        ...(category ? { category } : {}),
+      });
       return { from: from.toISOString(), to: to.toISOString(), granularity, category: category ?? null, buckets };
     },
   );

@@ -26,7 +26,10 @@ export const PlaceOrderBody = Type.Object(
     shippingAddress: ShippingAddress,
     paymentMethod: PaymentMethod,
     customerId: Type.Optional(Id),
-    flashSaleClaimId: Type.Optional({ ...ClaimId, description: "a flash-sale claim of this customer: the order's one item is the claim's SKU and quantity, at the sale price" }),
+    flashSaleClaimId: Type.Optional({
+      ...ClaimId,
+      description: "a flash-sale claim of this customer: the order's one item is the claim's SKU and quantity, at the sale price",
+    }),
   },
   { additionalProperties: false },
 );
@@ -36,11 +39,18 @@ const ReturnParams = Type.Object({ orderId: Id, returnId: Id });
 const CancelBody = Type.Object({ reason: NonEmpty(500) }, { additionalProperties: false });
 const ShipBody = Type.Object({ carrier: NonEmpty(100), trackingNumber: NonEmpty(100) }, { additionalProperties: false });
 const EmptyBody = Type.Union([Type.Object({}, { additionalProperties: false }), Type.Null()]);
-const ReturnBody = Type.Object({ items: Type.Array(Line, { minItems: 1, maxItems: 50 }), reason: NonEmpty(500) }, { additionalProperties: false });
+const ReturnBody = Type.Object(
+  { items: Type.Array(Line, { minItems: 1, maxItems: 50 }), reason: NonEmpty(500) },
+  { additionalProperties: false },
+);
 const ListQuery = Type.Object(
   {
     status: Type.Optional(
-      Type.Union(["CREATED", "PAYMENT_PENDING", "CONFIRMED", "PROCESSING", "SHIPPED", "DELIVERED", "CANCELLED", "RETURN_REQUESTED", "RETURNED"].map((s) => Type.Literal(s))),
+      Type.Union(
+        ["CREATED", "PAYMENT_PENDING", "CONFIRMED", "PROCESSING", "SHIPPED", "DELIVERED", "CANCELLED", "RETURN_REQUESTED", "RETURNED"].map(
+          (s) => Type.Literal(s),
+        ),
+      ),
     ),
     customerId: Type.Optional(Id),
     from: Type.Optional(IsoTime),
@@ -77,10 +87,28 @@ function orderView(o: Order, revision: number): Record<string, unknown> {
       method: o.paymentMethod,
       ...(o.payment?.paymentUrl ? { paymentUrl: o.payment.paymentUrl } : {}),
     },
-    refunds: o.refunds.map((r) => ({ refundId: r.refundId, amount: r.amount, status: r.status, reason: r.reason, ...(r.returnId ? { returnId: r.returnId } : {}) })),
-    returns: o.returns.map((r) => ({ returnId: r.returnId, status: r.status, refundAmount: r.refundAmount, reason: r.reason, items: r.lines.map((l) => ({ sku: l.sku, quantity: l.quantity })) })),
+    refunds: o.refunds.map((r) => ({
+      refundId: r.refundId,
+      amount: r.amount,
+      status: r.status,
+      reason: r.reason,
+      ...(r.returnId ? { returnId: r.returnId } : {}),
+    })),
+    returns: o.returns.map((r) => ({
+      returnId: r.returnId,
+      status: r.status,
+      refundAmount: r.refundAmount,
+      reason: r.reason,
+      items: r.lines.map((l) => ({ sku: l.sku, quantity: l.quantity })),
+    })),
     ...(o.shipment?.carrier || o.shipment?.trackingNumber
-      ? { shipment: { carrier: o.shipment.carrier, trackingNumber: o.shipment.trackingNumber, status: o.fulfillmentStatus === "DELIVERED" ? "DELIVERED" : "SHIPPED" } }
+      ? {
+          shipment: {
+            carrier: o.shipment.carrier,
+            trackingNumber: o.shipment.trackingNumber,
+            status: o.fulfillmentStatus === "DELIVERED" ? "DELIVERED" : "SHIPPED",
+          },
+        }
       : {}),
     ...(o.cancellationReason ? { cancellationReason: o.cancellationReason } : {}),
     shippingAddress: o.shippingAddress,
@@ -93,7 +121,12 @@ function orderView(o: Order, revision: number): Record<string, unknown> {
 const STAFF_READERS = ["ops", "auditor", "finance"] as const;
 
 /** The order if this principal may see it; another customer's order is "not found". */
-export async function visibleOrder(store: EventStore, principal: Principal, orderId: string, staff: readonly ("ops" | "auditor" | "finance")[] = STAFF_READERS) {
+export async function visibleOrder(
+  store: EventStore,
+  principal: Principal,
+  orderId: string,
+  staff: readonly ("ops" | "auditor" | "finance")[] = STAFF_READERS,
+) {
   const loaded = await loadAggregate(store, orderDecider, orderStream(orderId));
   const state = loaded.state;
   if (state.status === "NONE") throw notFound(`order ${orderId}`);
@@ -116,7 +149,15 @@ export async function orderRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
 
   app.post<{ Body: Static<typeof PlaceOrderBody> }>(
     "/api/orders",
-    { schema: { tags: ["orders"], summary: "Place an order; prices come from the catalog (or the flash sale of flashSaleClaimId)", body: PlaceOrderBody, response: { 202: OrderAccepted, ...problems(404, 409, 413, 415, 422, 501, 503) } }, onRequest: customer },
+    {
+      schema: {
+        tags: ["orders"],
+        summary: "Place an order; prices come from the catalog (or the flash sale of flashSaleClaimId)",
+        body: PlaceOrderBody,
+        response: { 202: OrderAccepted, ...problems(404, 409, 413, 415, 422, 501, 503) },
+      },
+      onRequest: customer,
+    },
     async (request, reply) => {
       deps.admission?.admit(); // before anything is written: 503 while the order pipeline is over its lag bound
       const p = principalOf(request);
@@ -126,9 +167,20 @@ export async function orderRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
       let flashSale: ClaimedOrder["flashSale"] | undefined;
       if (b.flashSaleClaimId !== undefined) {
         if (!deps.flashSales) throw notImplemented("flash sales");
-        ({ orderId, flashSale } = await takeClaimForOrder(deps.flashSales.desk, { claimId: b.flashSaleClaimId, customerId, items: b.items }));
+        ({ orderId, flashSale } = await takeClaimForOrder(deps.flashSales.desk, {
+          claimId: b.flashSaleClaimId,
+          customerId,
+          items: b.items,
+        }));
       }
-      const result = await placeOrder(commandContext(deps, request), { orderId, customerId, items: b.items, shippingAddress: b.shippingAddress, paymentMethod: b.paymentMethod, ...(flashSale ? { flashSale } : {}) });
+      const result = await placeOrder(commandContext(deps, request), {
+        orderId,
+        customerId,
+        items: b.items,
+        shippingAddress: b.shippingAddress,
+        paymentMethod: b.paymentMethod,
+        ...(flashSale ? { flashSale } : {}),
+      });
       reply.header("Location", `/api/orders/${orderId}`);
       return reply.code(202).send({ orderId, status: "CREATED", ...written(reply, result) });
     },
@@ -139,7 +191,8 @@ export async function orderRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
     {
       schema: {
         tags: ["orders"],
-        summary: "An order (with ETag) from the orders read model; ?waitFor=<a write's position> (or X-Wait-For) first waits for the model to reach that write",
+        summary:
+          "An order (with ETag) from the orders read model; ?waitFor=<a write's position> (or X-Wait-For) first waits for the model to reach that write",
         params: OrderParams,
         querystring: WaitForQuery,
         response: { 200: OrderResource, 304: { description: "If-None-Match names the current version", type: "null" }, ...problems(404) },
@@ -160,7 +213,15 @@ export async function orderRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
 
   app.get<{ Querystring: Static<typeof ListQuery> }>(
     "/api/orders",
-    { schema: { tags: ["orders"], summary: "List orders (a customer sees only their own)", querystring: ListQuery, response: { 200: OrderList, ...problems(501) } }, onRequest: anyReader },
+    {
+      schema: {
+        tags: ["orders"],
+        summary: "List orders (a customer sees only their own)",
+        querystring: ListQuery,
+        response: { 200: OrderList, ...problems(501) },
+      },
+      onRequest: anyReader,
+    },
     async (request) => {
       if (!deps.read.listOrders) throw notImplemented("listing orders");
       await readYourWrites(deps, request);
@@ -180,7 +241,16 @@ export async function orderRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
 
   app.post<{ Params: Static<typeof OrderParams>; Body: Static<typeof CancelBody> }>(
     "/api/orders/:orderId/cancel",
-    { schema: { tags: ["orders"], summary: "Cancel before shipping; after payment the saga refunds in full", params: OrderParams, body: CancelBody, response: { 202: OrderAccepted, ...problems(404, 409, 412, 413, 415, 422) } }, onRequest: customer },
+    {
+      schema: {
+        tags: ["orders"],
+        summary: "Cancel before shipping; after payment the saga refunds in full",
+        params: OrderParams,
+        body: CancelBody,
+        response: { 202: OrderAccepted, ...problems(404, 409, 412, 413, 415, 422) },
+      },
+      onRequest: customer,
+    },
     async (request, reply) => {
       const p = principalOf(request);
       const { revision } = await ownedForWrite(request, request.params.orderId);
@@ -197,7 +267,16 @@ export async function orderRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
 
   app.post<{ Params: Static<typeof OrderParams>; Body: Static<typeof ShipBody> }>(
     "/api/orders/:orderId/ship",
-    { schema: { tags: ["orders"], summary: "Ship (ops): PROCESSING -> SHIPPED", params: OrderParams, body: ShipBody, response: { 202: OrderAccepted, ...problems(404, 409, 412, 413, 415, 422) } }, onRequest: ops },
+    {
+      schema: {
+        tags: ["orders"],
+        summary: "Ship (ops): PROCESSING -> SHIPPED",
+        params: OrderParams,
+        body: ShipBody,
+        response: { 202: OrderAccepted, ...problems(404, 409, 412, 413, 415, 422) },
+      },
+      onRequest: ops,
+    },
     async (request, reply) => {
       const { revision } = await ownedForWrite(request, request.params.orderId);
       const result = await shipOrder(commandContext(deps, request), request.params.orderId, request.body, ifMatch(request, revision));
@@ -207,7 +286,16 @@ export async function orderRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
 
   app.post<{ Params: Static<typeof OrderParams> }>(
     "/api/orders/:orderId/deliver",
-    { schema: { tags: ["orders"], summary: "Deliver (ops): SHIPPED -> DELIVERED", params: OrderParams, body: EmptyBody, response: { 202: OrderAccepted, ...problems(404, 409, 412, 413, 415, 422) } }, onRequest: ops },
+    {
+      schema: {
+        tags: ["orders"],
+        summary: "Deliver (ops): SHIPPED -> DELIVERED",
+        params: OrderParams,
+        body: EmptyBody,
+        response: { 202: OrderAccepted, ...problems(404, 409, 412, 413, 415, 422) },
+      },
+      onRequest: ops,
+    },
     async (request, reply) => {
       const { revision } = await ownedForWrite(request, request.params.orderId);
       const result = await deliverOrder(commandContext(deps, request), request.params.orderId, ifMatch(request, revision));
@@ -217,7 +305,16 @@ export async function orderRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
 
   app.post<{ Params: Static<typeof OrderParams>; Body: Static<typeof ReturnBody> }>(
     "/api/orders/:orderId/returns",
-    { schema: { tags: ["orders"], summary: "Request a return (owner): only DELIVERED and inside the return window", params: OrderParams, body: ReturnBody, response: { 202: OrderAccepted, ...problems(404, 409, 412, 413, 415, 422) } }, onRequest: customer },
+    {
+      schema: {
+        tags: ["orders"],
+        summary: "Request a return (owner): only DELIVERED and inside the return window",
+        params: OrderParams,
+        body: ReturnBody,
+        response: { 202: OrderAccepted, ...problems(404, 409, 412, 413, 415, 422) },
+      },
+      onRequest: customer,
+    },
     async (request, reply) => {
       const { revision } = await visibleOrder(deps.store, principalOf(request), request.params.orderId, []);
       const returnId = requestId(request, "return");
@@ -228,23 +325,57 @@ export async function orderRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
         ifMatch(request, revision),
       );
       const r = (result.state as Order).returns.find((x) => x.returnId === returnId);
-      return reply.code(202).send({ orderId: request.params.orderId, returnId, refundAmount: r?.refundAmount, status: (result.state as Order).status, ...written(reply, result) });
+      return reply.code(202).send({
+        orderId: request.params.orderId,
+        returnId,
+        refundAmount: r?.refundAmount,
+        status: (result.state as Order).status,
+        ...written(reply, result),
+      });
     },
   );
 
   app.post<{ Params: Static<typeof ReturnParams> }>(
     "/api/orders/:orderId/returns/:returnId/receive",
-    { schema: { tags: ["orders"], summary: "The returned goods are back (ops): restock and refund follow", params: ReturnParams, body: EmptyBody, response: { 202: OrderAccepted, ...problems(404, 409, 412, 413, 415, 422) } }, onRequest: ops },
+    {
+      schema: {
+        tags: ["orders"],
+        summary: "The returned goods are back (ops): restock and refund follow",
+        params: ReturnParams,
+        body: EmptyBody,
+        response: { 202: OrderAccepted, ...problems(404, 409, 412, 413, 415, 422) },
+      },
+      onRequest: ops,
+    },
     async (request, reply) => {
       const { revision } = await ownedForWrite(request, request.params.orderId);
-      const result = await receiveReturn(commandContext(deps, request), request.params.orderId, request.params.returnId, ifMatch(request, revision));
-      return reply.code(202).send({ orderId: request.params.orderId, returnId: request.params.returnId, status: (result.state as Order).status, ...written(reply, result) });
+      const result = await receiveReturn(
+        commandContext(deps, request),
+        request.params.orderId,
+        request.params.returnId,
+        ifMatch(request, revision),
+      );
+      return reply.code(202).send({
+        orderId: request.params.orderId,
+        returnId: request.params.returnId,
+        status: (result.state as Order).status,
+        ...written(reply, result),
+      });
     },
   );
 
   app.get<{ Params: Static<typeof OrderParams>; Querystring: Static<typeof HistoryQuery> }>(
     "/api/orders/:orderId/history",
-    { schema: { tags: ["audit"], summary: "Every event of the order, its payment, reservations and saga; ?asOf adds the state at that time", params: OrderParams, querystring: HistoryQuery, response: { 200: OrderHistory, ...problems(404) } }, onRequest: historyReaders },
+    {
+      schema: {
+        tags: ["audit"],
+        summary: "Every event of the order, its payment, reservations and saga; ?asOf adds the state at that time",
+        params: OrderParams,
+        querystring: HistoryQuery,
+        response: { 200: OrderHistory, ...problems(404) },
+      },
+      onRequest: historyReaders,
+    },
     async (request) => {
       const { orderId } = request.params;
       await visibleOrder(deps.store, principalOf(request), orderId, ["auditor"]);
@@ -279,4 +410,3 @@ export async function orderRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
     },
   );
 }
-

@@ -44,16 +44,29 @@ export async function paymentRoutes(app: FastifyInstance, deps: ApiDeps): Promis
         config: { idempotent: false },
         schema: {
           tags: ["payments"],
-          summary: "Payment gateway webhook: X-Webhook-Signature t=<unix s>,v1=<HMAC-SHA256 of '<t>.<raw body>'>; the same event id again is 200 with no effect",
+          summary:
+            "Payment gateway webhook: X-Webhook-Signature t=<unix s>,v1=<HMAC-SHA256 of '<t>.<raw body>'>; the same event id again is 200 with no effect",
           body: GatewayWebhook,
           security: [],
           response: { 200: WebhookReceived, ...problems(401, 404, 409, 413, 415, 422) },
         },
         preValidation: async (request) => {
           const header = request.headers[SIGNATURE_HEADER];
-          const check = verifyWebhookSignature(deps.webhookSecret, typeof header === "string" ? header : undefined, request.rawBody ?? Buffer.alloc(0), Math.floor((deps.now?.() ?? new Date()).getTime() / 1000));
-          if (!check.ok) throw new ProblemError(401, "Unauthorized", `webhook signature ${check.reason === "stale" ? "timestamp is more than 300 s away from now" : check.reason}`, { reason: check.reason });
-          if (request.rawBodyError) throw new ProblemError(400, "Bad Request", `body is not valid JSON: ${request.rawBodyError.message}`, { field: "body" });
+          const check = verifyWebhookSignature(
+            deps.webhookSecret,
+            typeof header === "string" ? header : undefined,
+            request.rawBody ?? Buffer.alloc(0),
+            Math.floor((deps.now?.() ?? new Date()).getTime() / 1000),
+          );
+          if (!check.ok)
+            throw new ProblemError(
+              401,
+              "Unauthorized",
+              `webhook signature ${check.reason === "stale" ? "timestamp is more than 300 s away from now" : check.reason}`,
+              { reason: check.reason },
+            );
+          if (request.rawBodyError)
+            throw new ProblemError(400, "Bad Request", `body is not valid JSON: ${request.rawBodyError.message}`, { field: "body" });
         },
       },
       async (request) => {
@@ -69,7 +82,8 @@ export async function paymentRoutes(app: FastifyInstance, deps: ApiDeps): Promis
     {
       schema: {
         tags: ["payments"],
-        summary: "A payment with its refunds (finance, or the order's owner) from the payments read model; ?waitFor=<a write's position> (or X-Wait-For) waits for it first",
+        summary:
+          "A payment with its refunds (finance, or the order's owner) from the payments read model; ?waitFor=<a write's position> (or X-Wait-For) waits for it first",
         params: PaymentParams,
         querystring: WaitForQuery,
         response: { 200: PaymentResource, ...problems(404) },
@@ -90,10 +104,19 @@ export async function paymentRoutes(app: FastifyInstance, deps: ApiDeps): Promis
   const Range = Type.Object({ from: IsoTime, to: IsoTime }, { additionalProperties: false });
   app.get<{ Querystring: Static<typeof Range> }>(
     "/api/finance/refunds/reconciliation",
-    { schema: { tags: ["finance"], summary: "Refund reconciliation from the refunds read model, kept from the event log (finance)", querystring: Range, response: { 200: RefundReconciliation, ...problems(422, 501) } }, onRequest: requireRoles(key, "finance") },
+    {
+      schema: {
+        tags: ["finance"],
+        summary: "Refund reconciliation from the refunds read model, kept from the event log (finance)",
+        querystring: Range,
+        response: { 200: RefundReconciliation, ...problems(422, 501) },
+      },
+      onRequest: requireRoles(key, "finance"),
+    },
     async (request) => {
       if (!deps.read.reconciliation) throw notImplemented("refund reconciliation");
-      if (Date.parse(request.query.from) >= Date.parse(request.query.to)) throw new ProblemError(422, "Unprocessable Content", "from must be before to", { field: "from" });
+      if (Date.parse(request.query.from) >= Date.parse(request.query.to))
+        throw new ProblemError(422, "Unprocessable Content", "from must be before to", { field: "from" });
       return deps.read.reconciliation(request.query);
     },
   );

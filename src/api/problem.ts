@@ -29,8 +29,17 @@ export function problemBody(status: number, title: string, detail: string, extra
   return { type: `${PROBLEM_TYPE_BASE}${slug(title)}`, title, status, detail, ...extra };
 }
 
-export function sendProblem(reply: FastifyReply, status: number, title: string, detail: string, extra: Record<string, unknown> = {}): FastifyReply {
-  return reply.code(status).type("application/problem+json").send(problemBody(status, title, detail, extra));
+export function sendProblem(
+  reply: FastifyReply,
+  status: number,
+  title: string,
+  detail: string,
+  extra: Record<string, unknown> = {},
+): FastifyReply {
+  return reply
+    .code(status)
+    .type("application/problem+json")
+    .send(problemBody(status, title, detail, extra));
 }
 
 /** A DomainError rule starting with "invalid_" is bad input (422); any other rule is a conflict with the current state (409). */
@@ -39,7 +48,10 @@ export function domainProblem(error: DomainError): ProblemError {
     return new ProblemError(422, "Unprocessable Content", error.message, { rule: error.rule });
   }
   if (error.rule.endsWith("_not_found")) return new ProblemError(404, "Not Found", error.message, { rule: error.rule });
-  return new ProblemError(409, "Conflict", error.message, { rule: error.rule, ...(error.status === undefined ? {} : { currentStatus: error.status }) });
+  return new ProblemError(409, "Conflict", error.message, {
+    rule: error.rule,
+    ...(error.status === undefined ? {} : { currentStatus: error.status }),
+  });
 }
 
 export function errorHandler(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): FastifyReply {
@@ -52,7 +64,9 @@ export function errorHandler(error: FastifyError | Error, request: FastifyReques
     return sendProblem(reply, p.status, p.title, p.message, p.extra);
   }
   if (error instanceof WrongExpectedVersionError) {
-    return sendProblem(reply, 412, "Precondition Failed", `the resource is at version ${error.actual}, not ${String(error.expected)}`, { currentVersion: error.actual });
+    return sendProblem(reply, 412, "Precondition Failed", `the resource is at version ${error.actual}, not ${String(error.expected)}`, {
+      currentVersion: error.actual,
+    });
   }
   if (error instanceof InvalidAppendError) {
     return sendProblem(reply, 422, "Unprocessable Content", error.message, { field: error.field });
@@ -66,7 +80,8 @@ export function errorHandler(error: FastifyError | Error, request: FastifyReques
     const where = fe.validationContext ?? "body";
     const path = first?.instancePath ? first.instancePath.replace(/^\//, "").replace(/\//g, ".") : "";
     const missing = first?.keyword === "required" ? String((first.params as { missingProperty?: string }).missingProperty ?? "") : "";
-    const extra = first?.keyword === "additionalProperties" ? String((first.params as { additionalProperty?: string }).additionalProperty ?? "") : "";
+    const extra =
+      first?.keyword === "additionalProperties" ? String((first.params as { additionalProperty?: string }).additionalProperty ?? "") : "";
     const field = [path, missing || extra].filter(Boolean).join(".") || where;
     const detail = `${where}${field === where ? "" : `.${field}`} ${first?.message ?? "is invalid"}${extra ? ` (${extra})` : ""}`;
     return sendProblem(reply, 400, "Bad Request", detail, {
@@ -78,10 +93,22 @@ export function errorHandler(error: FastifyError | Error, request: FastifyReques
   const status = typeof fe.statusCode === "number" && fe.statusCode >= 400 && fe.statusCode < 600 ? fe.statusCode : 500;
   if (status >= 500) {
     request.log.error({ err: error }, "request failed");
-    return sendProblem(reply, status, status === 503 ? "Service Unavailable" : "Internal Server Error", status === 500 ? "an unexpected error occurred" : error.message);
+    return sendProblem(
+      reply,
+      status,
+      status === 503 ? "Service Unavailable" : "Internal Server Error",
+      status === 500 ? "an unexpected error occurred" : error.message,
+    );
   }
   // Fastify's own client errors: bad JSON, body too large, unsupported media type...
-  const titles: Record<number, string> = { 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 413: "Content Too Large", 414: "URI Too Long", 415: "Unsupported Media Type" };
+  const titles: Record<number, string> = {
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    413: "Content Too Large",
+    414: "URI Too Long",
+    415: "Unsupported Media Type",
+  };
   return sendProblem(reply, status, titles[status] ?? "Client Error", error.message, fe.code ? { code: fe.code } : {});
 }
 
@@ -98,6 +125,9 @@ export function clientErrorHandler(error: Error & { code?: string }, socket: Dup
         ? [431, "Request Header Fields Too Large", "the request's headers are too large"]
         : [400, "Bad Request", "the request is not valid HTTP"];
   const body = JSON.stringify(problemBody(status, title, detail));
-  if (socket.writable) socket.write(`HTTP/1.1 ${status} ${title}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  if (socket.writable)
+    socket.write(
+      `HTTP/1.1 ${status} ${title}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
   socket.destroy(error);
 }

@@ -8,14 +8,25 @@ import { Type, type TSchema } from "@sinclair/typebox";
 import type { RouteOptions } from "fastify";
 
 /** A string from a fixed list, documented as an enum and serialised as a plain string. */
-const OneOf = (values: readonly string[], description?: string) => Type.String({ enum: [...values], ...(description ? { description } : {}) });
+const OneOf = (values: readonly string[], description?: string) =>
+  Type.String({ enum: [...values], ...(description ? { description } : {}) });
 /** OpenAPI 3.0 spells "or null" as nullable. */
 const Nullable = (schema: TSchema) => Type.Unsafe<unknown>({ ...schema, nullable: true });
 
 const Time = Type.String({ format: "date-time" });
 const Minor = Type.Integer({ description: "minor units (paise)" });
 
-export const ORDER_STATUSES = ["CREATED", "PAYMENT_PENDING", "CONFIRMED", "PROCESSING", "SHIPPED", "DELIVERED", "CANCELLED", "RETURN_REQUESTED", "RETURNED"] as const;
+export const ORDER_STATUSES = [
+  "CREATED",
+  "PAYMENT_PENDING",
+  "CONFIRMED",
+  "PROCESSING",
+  "SHIPPED",
+  "DELIVERED",
+  "CANCELLED",
+  "RETURN_REQUESTED",
+  "RETURNED",
+] as const;
 const PAYMENT_STATUSES_OF_ORDER = ["NOT_REQUIRED", "PENDING", "CAPTURED", "FAILED", "PARTIALLY_REFUNDED", "REFUNDED", "VOIDED"];
 
 /** RFC 9457 problem details; routes add members such as `field`, `rule`, `currentStatus`. */
@@ -47,10 +58,14 @@ const PROBLEM_TITLES: Record<number, string> = {
   503: "A dependency is unavailable (Retry-After)",
 };
 
-const problemResponse = (status: number) => ({ description: PROBLEM_TITLES[status] ?? "Problem", content: { "application/problem+json": { schema: ProblemBody } } });
+const problemResponse = (status: number) => ({
+  description: PROBLEM_TITLES[status] ?? "Problem",
+  content: { "application/problem+json": { schema: ProblemBody } },
+});
 
 /** Problem responses by status, for a route's `schema.response`. */
-export const problems = (...statuses: number[]): Record<number, ReturnType<typeof problemResponse>> => Object.fromEntries(statuses.map((s) => [s, problemResponse(s)]));
+export const problems = (...statuses: number[]): Record<number, ReturnType<typeof problemResponse>> =>
+  Object.fromEntries(statuses.map((s) => [s, problemResponse(s)]));
 
 const isProblemSchema = (s: unknown): boolean => {
   const props = (s as { properties?: Record<string, unknown> } | null)?.properties;
@@ -74,10 +89,18 @@ export function documentProblems(route: RouteOptions): void {
 }
 
 /** X-Commit-Position of a write: where its events sit in the log (pass it as ?waitFor= to read your own write). */
-const Position = Nullable(Type.String({ description: "commit position of the write's last event (also in X-Commit-Position); null when nothing was written" }));
+const Position = Nullable(
+  Type.String({ description: "commit position of the write's last event (also in X-Commit-Position); null when nothing was written" }),
+);
 
 export const OrderAccepted = Type.Object(
-  { orderId: Type.String(), status: OneOf(ORDER_STATUSES), returnId: Type.Optional(Type.String()), refundAmount: Type.Optional(Minor), position: Position },
+  {
+    orderId: Type.String(),
+    status: OneOf(ORDER_STATUSES),
+    returnId: Type.Optional(Type.String()),
+    refundAmount: Type.Optional(Minor),
+    position: Position,
+  },
   { additionalProperties: false, description: "The command was accepted; the saga carries the order on" },
 );
 
@@ -100,26 +123,51 @@ export const OrderResource = Type.Object(
     currency: Type.String(),
     couponCode: Type.Optional(Type.String()),
     payment: Type.Object(
-      { paymentId: Nullable(Type.String({ description: "null for COD, a zero total, or before the saga starts the payment" })), status: Type.String(), method: Type.String(), paymentUrl: Type.Optional(Type.String()) },
+      {
+        paymentId: Nullable(Type.String({ description: "null for COD, a zero total, or before the saga starts the payment" })),
+        status: Type.String(),
+        method: Type.String(),
+        paymentUrl: Type.Optional(Type.String()),
+      },
       { additionalProperties: false },
     ),
     refunds: Type.Array(
       Type.Object(
-        { refundId: Type.String(), amount: Minor, status: Type.String(), reason: Type.String(), returnId: Type.Optional(Type.String()), requestedAt: Type.Optional(Time), processedAt: Type.Optional(Time) },
+        {
+          refundId: Type.String(),
+          amount: Minor,
+          status: Type.String(),
+          reason: Type.String(),
+          returnId: Type.Optional(Type.String()),
+          requestedAt: Type.Optional(Time),
+          processedAt: Type.Optional(Time),
+        },
         { additionalProperties: false },
       ),
     ),
     returns: Type.Optional(
       Type.Array(
         Type.Object(
-          { returnId: Type.String(), status: Type.String(), refundAmount: Minor, reason: Type.String(), items: Type.Array(Type.Object({ sku: Type.String(), quantity: Type.Integer() }, { additionalProperties: false })) },
+          {
+            returnId: Type.String(),
+            status: Type.String(),
+            refundAmount: Minor,
+            reason: Type.String(),
+            items: Type.Array(Type.Object({ sku: Type.String(), quantity: Type.Integer() }, { additionalProperties: false })),
+          },
           { additionalProperties: false },
         ),
       ),
     ),
     shipment: Type.Optional(
       Type.Object(
-        { carrier: Type.Optional(Type.String()), trackingNumber: Type.Optional(Type.String()), status: Type.String(), shipmentId: Type.Optional(Type.String()), warehouseId: Type.Optional(Type.String()) },
+        {
+          carrier: Type.Optional(Type.String()),
+          trackingNumber: Type.Optional(Type.String()),
+          status: Type.String(),
+          shipmentId: Type.Optional(Type.String()),
+          warehouseId: Type.Optional(Type.String()),
+        },
         { additionalProperties: false },
       ),
     ),
@@ -132,7 +180,10 @@ export const OrderResource = Type.Object(
   { additionalProperties: false },
 );
 
-export const OrderList = Type.Object({ total: Type.Integer(), page: Type.Optional(Type.Integer()), size: Type.Optional(Type.Integer()), items: Type.Array(OrderResource) }, { additionalProperties: false });
+export const OrderList = Type.Object(
+  { total: Type.Integer(), page: Type.Optional(Type.Integer()), size: Type.Optional(Type.Integer()), items: Type.Array(OrderResource) },
+  { additionalProperties: false },
+);
 
 export const OrderHistory = Type.Object(
   {
@@ -148,7 +199,10 @@ export const OrderHistory = Type.Object(
           schemaVersion: Type.Integer(),
           occurredAt: Time,
           data: Type.Any({ description: "the event's own data, as stored" }),
-          metadata: Type.Object({ correlationId: Type.String(), causationId: Type.String(), actor: Type.String() }, { additionalProperties: true }),
+          metadata: Type.Object(
+            { correlationId: Type.String(), causationId: Type.String(), actor: Type.String() },
+            { additionalProperties: true },
+          ),
         },
         { additionalProperties: true },
       ),
@@ -156,7 +210,10 @@ export const OrderHistory = Type.Object(
     asOf: Type.Optional(Time),
     state: Type.Optional(Nullable(OrderResource)),
   },
-  { additionalProperties: true, description: "Every event of the order, its payment, reservations and saga, in commit order; paging members may follow" },
+  {
+    additionalProperties: true,
+    description: "Every event of the order, its payment, reservations and saga, in commit order; paging members may follow",
+  },
 );
 
 const Attributes = Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Boolean()]));
@@ -182,21 +239,41 @@ export const ProductResource = Type.Object(
   { additionalProperties: false },
 );
 
-export const ProductCreated = Type.Object({ sku: Type.String(), version: Type.Integer(), position: Position }, { additionalProperties: false });
+export const ProductCreated = Type.Object(
+  { sku: Type.String(), version: Type.Integer(), position: Position },
+  { additionalProperties: false },
+);
 
 const Stock = { available: Type.Integer(), reserved: Type.Integer(), committed: Type.Integer() };
 export const InventoryResource = Type.Object(
   {
     sku: Type.String(),
     ...Stock,
-    warehouses: Type.Array(Type.Object({ warehouseId: Type.String(), ...Stock, shipped: Type.Optional(Type.Integer()), received: Type.Optional(Type.Integer()) }, { additionalProperties: false })),
+    warehouses: Type.Array(
+      Type.Object(
+        { warehouseId: Type.String(), ...Stock, shipped: Type.Optional(Type.Integer()), received: Type.Optional(Type.Integer()) },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
 
-export const StockReceived = Type.Object({ sku: Type.String(), warehouseId: Type.String(), received: Type.Integer(), available: Type.Integer({ description: "available in that warehouse now" }), position: Position }, { additionalProperties: false });
+export const StockReceived = Type.Object(
+  {
+    sku: Type.String(),
+    warehouseId: Type.String(),
+    received: Type.Integer(),
+    available: Type.Integer({ description: "available in that warehouse now" }),
+    position: Position,
+  },
+  { additionalProperties: false },
+);
 
-export const CouponDefined = Type.Object({ code: Type.String({ description: "upper-cased" }), position: Position }, { additionalProperties: false });
+export const CouponDefined = Type.Object(
+  { code: Type.String({ description: "upper-cased" }), position: Position },
+  { additionalProperties: false },
+);
 
 export const CartResource = Type.Object(
   {
@@ -209,7 +286,13 @@ export const CartResource = Type.Object(
     currency: Type.String(),
     coupon: Type.Optional(
       Type.Object(
-        { code: Type.String(), kind: OneOf(["percent", "flat"]), value: Type.Integer(), minOrderAmount: Type.Optional(Minor), expiresAt: Type.Optional(Time) },
+        {
+          code: Type.String(),
+          kind: OneOf(["percent", "flat"]),
+          value: Type.Integer(),
+          minOrderAmount: Type.Optional(Minor),
+          expiresAt: Type.Optional(Time),
+        },
         { additionalProperties: false },
       ),
     ),
@@ -231,7 +314,14 @@ export const PaymentResource = Type.Object(
     refundedAmount: Minor,
     refunds: Type.Array(
       Type.Object(
-        { refundId: Type.String(), amount: Minor, status: OneOf(["PENDING", "PROCESSED", "FAILED"]), reason: Type.String(), requestedAt: Time, processedAt: Type.Optional(Time) },
+        {
+          refundId: Type.String(),
+          amount: Minor,
+          status: OneOf(["PENDING", "PROCESSED", "FAILED"]),
+          reason: Type.String(),
+          requestedAt: Time,
+          processedAt: Type.Optional(Time),
+        },
         { additionalProperties: false },
       ),
     ),
@@ -251,17 +341,31 @@ export const RefundReconciliation = Type.Object(
     totals: Type.Object({ captured: Minor, refunded: Minor, pendingRefunds: Minor, failedRefunds: Minor }, { additionalProperties: false }),
     refunds: Type.Array(
       Type.Object(
-        { refundId: Type.String(), orderId: Type.String(), paymentId: Type.String(), amount: Minor, status: Type.String(), requestedAt: Time, processedAt: Type.Optional(Time) },
+        {
+          refundId: Type.String(),
+          orderId: Type.String(),
+          paymentId: Type.String(),
+          amount: Minor,
+          status: Type.String(),
+          requestedAt: Time,
+          processedAt: Type.Optional(Time),
+        },
         { additionalProperties: true },
       ),
     ),
-    mismatches: Type.Array(Type.Object({ kind: Type.String(), orderId: Type.String(), detail: Type.String() }, { additionalProperties: true })),
+    mismatches: Type.Array(
+      Type.Object({ kind: Type.String(), orderId: Type.String(), detail: Type.String() }, { additionalProperties: true }),
+    ),
   },
   { additionalProperties: true, description: "Computed from the event log; further members (e.g. how fresh the figures are) may follow" },
 );
 
 export const WebhookReceived = Type.Object(
-  { received: Type.Boolean(), id: Type.String(), outcome: OneOf(["applied", "ignored", "duplicate"], "duplicate: this event id was seen before; nothing was written") },
+  {
+    received: Type.Boolean(),
+    id: Type.String(),
+    outcome: OneOf(["applied", "ignored", "duplicate"], "duplicate: this event id was seen before; nothing was written"),
+  },
   { additionalProperties: false },
 );
 
@@ -273,7 +377,10 @@ export const Readiness = Type.Object(
     status: Type.Literal("ready"),
     dependencies: Type.Record(
       Type.String(),
-      Type.Object({ status: OneOf(["up", "down"]), latencyMs: Type.Integer(), error: Type.Optional(Type.String()) }, { additionalProperties: true, description: "plus what the check reports (kind, head, lag...)" }),
+      Type.Object(
+        { status: OneOf(["up", "down"]), latencyMs: Type.Integer(), error: Type.Optional(Type.String()) },
+        { additionalProperties: true, description: "plus what the check reports (kind, head, lag...)" },
+      ),
     ),
   },
   { additionalProperties: false },

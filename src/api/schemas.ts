@@ -1,6 +1,6 @@
 // TypeBox schemas shared by several route files.
 
-import { Type, type Static } from "@sinclair/typebox";
+import { Type } from "@sinclair/typebox";
 
 export const Sku = Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9][A-Za-z0-9._-]*$" });
 export const Id = Type.String({ minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9][A-Za-z0-9._:-]*$" });
@@ -26,12 +26,16 @@ export const ShippingAddress = Type.Object(
   },
   { additionalProperties: false },
 );
-export type ShippingAddressBody = Static<typeof ShippingAddress>;
 
-export const PaymentMethod = Type.Union([Type.Literal("UPI"), Type.Literal("CARD"), Type.Literal("NETBANKING"), Type.Literal("WALLET"), Type.Literal("COD")]);
+export const PaymentMethod = Type.Union([
+  Type.Literal("UPI"),
+  Type.Literal("CARD"),
+  Type.Literal("NETBANKING"),
+  Type.Literal("WALLET"),
+  Type.Literal("COD"),
+]);
 
 export const IsoTime = Type.String({ format: "date-time" });
-
 
 /** ?waitFor=<the X-Commit-Position a write answered with>: a read waits (at most 5 s) for the read models to reach it. */
 export const WaitForQuery = Type.Object({ waitFor: Type.Optional(Type.String({ maxLength: 100 })) }, { additionalProperties: false });

@@ -6,7 +6,16 @@ import { createHash } from "node:crypto";
 import { Type, type Static } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { Checkpoint } from "../eventstore/port.js";
-import { DEFAULT_FACETS, MAX_SUGGESTIONS, MAX_WINDOW, SORTS, type CursorPosition, type ProductSearchQuery, type SearchEngine, type SearchSort } from "../search/port.js";
+import {
+  DEFAULT_FACETS,
+  MAX_SUGGESTIONS,
+  MAX_WINDOW,
+  SORTS,
+  type CursorPosition,
+  type ProductSearchQuery,
+  type SearchEngine,
+  type SearchSort,
+} from "../search/port.js";
 import { requireRoles, secretKey } from "./auth.js";
 import type { ApiDeps } from "./deps.js";
 import { notImplemented, ProblemError } from "./problem.js";
@@ -25,21 +34,34 @@ declare module "./deps.js" {
   }
 }
 
-const OneOrMany = (max: number) => Type.Union([Type.String({ minLength: 1, maxLength: max }), Type.Array(Type.String({ minLength: 1, maxLength: max }), { maxItems: 20 })]);
+const OneOrMany = (max: number) =>
+  Type.Union([Type.String({ minLength: 1, maxLength: max }), Type.Array(Type.String({ minLength: 1, maxLength: max }), { maxItems: 20 })]);
 const FACET = "(category|brand|price|attr\\.[A-Za-z0-9_-]{1,64})";
 
 const SearchQuery = Type.Object(
   {
-    q: Type.Optional(Type.String({ maxLength: 200, description: "free text over name, brand, description and category; one typo per word of 4+ letters is forgiven" })),
+    q: Type.Optional(
+      Type.String({
+        maxLength: 200,
+        description: "free text over name, brand, description and category; one typo per word of 4+ letters is forgiven",
+      }),
+    ),
     category: Type.Optional(OneOrMany(100)),
     brand: Type.Optional(OneOrMany(100)),
     minPrice: Type.Optional(Type.String({ pattern: "^[0-9]{1,12}$", description: "inclusive, minor units" })),
     maxPrice: Type.Optional(Type.String({ pattern: "^[0-9]{1,12}$", description: "inclusive, minor units" })),
     inStock: Type.Optional(Type.Union([Type.Literal("true"), Type.Literal("false")])),
     sort: Type.Optional(Type.Union(SORTS.map((s) => Type.Literal(s)))),
-    page: Type.Optional(Type.String({ pattern: "^[1-9][0-9]{0,4}$", description: `1-based; page x size may not pass ${MAX_WINDOW} (use cursor)` })),
+    page: Type.Optional(
+      Type.String({ pattern: "^[1-9][0-9]{0,4}$", description: `1-based; page x size may not pass ${MAX_WINDOW} (use cursor)` }),
+    ),
     size: Type.Optional(Type.String({ pattern: "^([1-9]|[1-9][0-9]|100)$", description: "1-100, default 20" })),
-    facets: Type.Optional(Type.String({ pattern: `^${FACET}(,${FACET}){0,19}$`, description: "comma-separated: category, brand, price, attr.<name>; default category,brand,price" })),
+    facets: Type.Optional(
+      Type.String({
+        pattern: `^${FACET}(,${FACET}){0,19}$`,
+        description: "comma-separated: category, brand, price, attr.<name>; default category,brand,price",
+      }),
+    ),
     cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 1000, description: "nextCursor of the previous page" })),
     waitFor: Type.Optional(Type.String({ maxLength: 100 })),
   },
@@ -74,7 +96,14 @@ const SearchResponse = Type.Object(
       {
         category: Type.Optional(Type.Array(Bucket)),
         brand: Type.Optional(Type.Array(Bucket)),
-        price: Type.Optional(Type.Array(Type.Object({ from: Type.Integer(), to: Type.Union([Type.Integer(), Type.Null()]), count: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }))),
+        price: Type.Optional(
+          Type.Array(
+            Type.Object(
+              { from: Type.Integer(), to: Type.Union([Type.Integer(), Type.Null()]), count: Type.Integer({ minimum: 0 }) },
+              { additionalProperties: false },
+            ),
+          ),
+        ),
         attributes: Type.Optional(Type.Record(Type.String(), Type.Array(Bucket))),
       },
       { additionalProperties: false, description: "each facet's counts ignore that facet's own selected values" },
@@ -84,9 +113,17 @@ const SearchResponse = Type.Object(
   { additionalProperties: false },
 );
 
-const SuggestQuery = Type.Object({ q: Type.String({ minLength: 1, maxLength: 100 }), waitFor: Type.Optional(Type.String({ maxLength: 100 })) }, { additionalProperties: false });
+const SuggestQuery = Type.Object(
+  { q: Type.String({ minLength: 1, maxLength: 100 }), waitFor: Type.Optional(Type.String({ maxLength: 100 })) },
+  { additionalProperties: false },
+);
 const SuggestResponse = Type.Object(
-  { suggestions: Type.Array(Type.Object({ text: Type.String(), sku: Type.String(), inStock: Type.Boolean() }, { additionalProperties: false }), { maxItems: MAX_SUGGESTIONS }) },
+  {
+    suggestions: Type.Array(
+      Type.Object({ text: Type.String(), sku: Type.String(), inStock: Type.Boolean() }, { additionalProperties: false }),
+      { maxItems: MAX_SUGGESTIONS },
+    ),
+  },
   { additionalProperties: false },
 );
 
@@ -99,12 +136,21 @@ interface CursorToken extends CursorPosition {
   f: string;
 }
 
-const fingerprint = (query: Omit<ProductSearchQuery, "page" | "after">): string => createHash("sha256").update(JSON.stringify(query)).digest("base64url").slice(0, 16);
+const fingerprint = (query: Omit<ProductSearchQuery, "page" | "after">): string =>
+  createHash("sha256").update(JSON.stringify(query)).digest("base64url").slice(0, 16);
 const encodeCursor = (token: CursorToken): string => Buffer.from(JSON.stringify(token)).toString("base64url");
 function decodeCursor(text: string): CursorToken {
   try {
     const t = JSON.parse(Buffer.from(text, "base64url").toString("utf8")) as CursorToken;
-    if (typeof t.value === "number" && Number.isFinite(t.value) && typeof t.sku === "string" && Number.isInteger(t.page) && t.page > 0 && typeof t.f === "string") return t;
+    if (
+      typeof t.value === "number" &&
+      Number.isFinite(t.value) &&
+      typeof t.sku === "string" &&
+      Number.isInteger(t.page) &&
+      t.page > 0 &&
+      typeof t.f === "string"
+    )
+      return t;
   } catch {
     // falls through to the 400 below
   }
@@ -117,8 +163,10 @@ export function searchQueryOf(qs: SearchQueryString): { query: ProductSearchQuer
   const page = qs.page === undefined ? 1 : Number(qs.page);
   const minPrice = qs.minPrice === undefined ? undefined : Number(qs.minPrice);
   const maxPrice = qs.maxPrice === undefined ? undefined : Number(qs.maxPrice);
-  if (minPrice !== undefined && maxPrice !== undefined && minPrice > maxPrice) throw badRequest("minPrice", `minPrice (${minPrice}) is above maxPrice (${maxPrice})`);
-  if (page * size > MAX_WINDOW) throw badRequest("page", `page ${page} of size ${size} reaches past result ${MAX_WINDOW}; follow nextCursor to go deeper`);
+  if (minPrice !== undefined && maxPrice !== undefined && minPrice > maxPrice)
+    throw badRequest("minPrice", `minPrice (${minPrice}) is above maxPrice (${maxPrice})`);
+  if (page * size > MAX_WINDOW)
+    throw badRequest("page", `page ${page} of size ${size} reaches past result ${MAX_WINDOW}; follow nextCursor to go deeper`);
   const attributes: Record<string, string[]> = {};
   for (const [key, value] of Object.entries(qs)) if (key.startsWith("attr.")) attributes[key.slice(5)] = list(value);
   const base = {
@@ -150,7 +198,8 @@ export async function searchRoutes(app: FastifyInstance, deps: ApiDeps): Promise
     const q = (request.query as { waitFor?: string }).waitFor;
     const h = request.headers["x-wait-for"];
     const position = q || (typeof h === "string" ? h : "");
-    if (position && !(await search.waitFor(position, 5_000))) request.log.warn({ position }, "search did not reach the requested position in time");
+    if (position && !(await search.waitFor(position, 5_000)))
+      request.log.warn({ position }, "search did not reach the requested position in time");
   };
 
   app.get<{ Querystring: SearchQueryString }>(
@@ -158,7 +207,8 @@ export async function searchRoutes(app: FastifyInstance, deps: ApiDeps): Promise
     {
       schema: {
         tags: ["search"],
-        summary: "Product search: full text with typo tolerance, filters (attr.<name>=<value> too), multi-select facets, sorts, pages up to 10,000 results and a cursor beyond",
+        summary:
+          "Product search: full text with typo tolerance, filters (attr.<name>=<value> too), multi-select facets, sorts, pages up to 10,000 results and a cursor beyond",
         querystring: SearchQuery,
         response: { 200: SearchResponse, ...problems(400, 401, 403, 501) },
       },

@@ -48,9 +48,19 @@ export async function buildServer(deps: ApiDeps, options: ServerOptions = {}): P
     frameworkErrors: (error, request, reply) => errorHandler(error, request, reply),
     clientErrorHandler,
   });
-  app.decorate("tokenVerifier", tokenVerifier({ secret: deps.jwtSecret, maxTtlMs: deps.tokenPolicy?.maxTtlMs ?? DEFAULT_MAX_TTL_MS, ...(deps.tokenPolicy ?? {}), ...(deps.now ? { now: deps.now } : {}) }));
+  app.decorate(
+    "tokenVerifier",
+    tokenVerifier({
+      secret: deps.jwtSecret,
+      maxTtlMs: deps.tokenPolicy?.maxTtlMs ?? DEFAULT_MAX_TTL_MS,
+      ...(deps.tokenPolicy ?? {}),
+      ...(deps.now ? { now: deps.now } : {}),
+    }),
+  );
   app.setErrorHandler(errorHandler);
-  app.setNotFoundHandler((request, reply) => sendProblem(reply, 404, "Not Found", `no route ${request.method} ${request.url.split("?")[0]}`));
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, 404, "Not Found", `no route ${request.method} ${request.url.split("?")[0]}`),
+  );
   app.addSchema(Problem);
   // Every route documents the problems any route can answer, as application/problem+json.
   app.addHook("onRoute", documentProblems);
@@ -59,7 +69,11 @@ export async function buildServer(deps: ApiDeps, options: ServerOptions = {}): P
 
   await app.register(swagger, {
     openapi: {
-      info: { title: "Commerce core API", version: "0.1.0", description: "Event-sourced orders, payments and inventory. Errors are RFC 9457 problem+json." },
+      info: {
+        title: "Commerce core API",
+        version: "0.1.0",
+        description: "Event-sourced orders, payments and inventory. Errors are RFC 9457 problem+json.",
+      },
       components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } } },
       security: [{ bearer: [] }],
     },
@@ -79,7 +93,11 @@ export async function buildServer(deps: ApiDeps, options: ServerOptions = {}): P
     exposedHeaders: ["etag", "location", "x-commit-position", "retry-after", "idempotent-replayed", "x-request-id"],
     maxAge: 600,
   });
-  await app.register(swaggerUi, { routePrefix: "/docs", staticCSP: true, transformStaticCSP: (csp) => csp.replace(/\s*upgrade-insecure-requests;?/, "") });
+  await app.register(swaggerUi, {
+    routePrefix: "/docs",
+    staticCSP: true,
+    transformStaticCSP: (csp) => csp.replace(/\s*upgrade-insecure-requests;?/, ""),
+  });
 
   if (deps.rateLimitPerMinute && deps.rateLimitPerMinute > 0) {
     // Per caller: the bearer token when there is one (one customer behind a shared IP is not
@@ -97,7 +115,13 @@ export async function buildServer(deps: ApiDeps, options: ServerOptions = {}): P
       },
       allowList: (request) => /^\/(health|metrics|docs)(\/|$)|^\/api\/payments\/webhook$/.test(request.url.split("?")[0] ?? ""),
       errorResponseBuilder: (_request, context) =>
-        new ProblemError(429, "Too Many Requests", `more than ${context.max} requests in ${context.after}`, { limit: context.max }, { "retry-after": String(Math.ceil(context.ttl / 1000)) }),
+        new ProblemError(
+          429,
+          "Too Many Requests",
+          `more than ${context.max} requests in ${context.after}`,
+          { limit: context.max },
+          { "retry-after": String(Math.ceil(context.ttl / 1000)) },
+        ),
     });
   }
 

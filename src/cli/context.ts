@@ -30,16 +30,29 @@ export interface CliContext {
   close(): Promise<void>;
 }
 
-export async function openCliContext(out: Output, options: { env?: Record<string, string | undefined>; upcasters?: UpcasterRegistry } = {}): Promise<CliContext> {
+export async function openCliContext(
+  out: Output,
+  options: { env?: Record<string, string | undefined>; upcasters?: UpcasterRegistry } = {},
+): Promise<CliContext> {
   const config = loadConfig(options.env ?? process.env);
   const sql = config.databaseUrl
-    ? createPgClient({ connectionString: config.databaseUrl, max: 4, applicationName: CLI_APPLICATION_NAME, statementTimeoutMs: 30 * 60_000 })
+    ? createPgClient({
+        connectionString: config.databaseUrl,
+        max: 4,
+        applicationName: CLI_APPLICATION_NAME,
+        statementTimeoutMs: 30 * 60_000,
+      })
     : await openSqlClient({ dataDir: join(config.dataDir, "pglite") });
   try {
     // The server registers no upcasters today; commands take the same registry it would.
     const upcasters = options.upcasters ?? new UpcasterRegistry();
     const open = (registry: UpcasterRegistry) =>
-      openEventStore({ eventStore: config.eventStore, ...(config.eventStoreUrl ? { eventStoreUrl: config.eventStoreUrl } : {}), sql, upcasters: registry });
+      openEventStore({
+        eventStore: config.eventStore,
+        ...(config.eventStoreUrl ? { eventStoreUrl: config.eventStoreUrl } : {}),
+        sql,
+        upcasters: registry,
+      });
     const store = await open(upcasters);
     const stored = await open(new UpcasterRegistry());
     return {

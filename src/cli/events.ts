@@ -43,7 +43,12 @@ export async function eventsCommand(ctx: CliContext, options: EventsOptions): Pr
     printed++;
     if (out.mode === "json") return out.json(eventJson(stored, upcast, options.view));
     const describe = (e: RecordedEvent) => `${e.type} v${e.schemaVersion} ${JSON.stringify(e.data)}`;
-    const shown = options.view === "stored" ? describe(stored) : options.view === "upcast" ? describe(upcast) : `${describe(stored)} => ${describe(upcast)}`;
+    const shown =
+      options.view === "stored"
+        ? describe(stored)
+        : options.view === "upcast"
+          ? describe(upcast)
+          : `${describe(stored)} => ${describe(upcast)}`;
     const row = [stored.position, `${stored.streamId}@${stored.revision}`, stored.recordedAt.toISOString(), stored.metadata.actor, shown];
     // In a pipe each event is printed as it is read; a table needs them all first.
     if (out.mode === "plain") out.table([], [row]);
@@ -58,7 +63,10 @@ export async function eventsCommand(ctx: CliContext, options: EventsOptions): Pr
   } else {
     // The type filter goes to the store, which matches stored type names.
     const filter = options.types ? { eventTypes: options.types } : undefined;
-    for await (const page of logPages(ctx.stored, { ...(options.fromPosition ? { from: options.fromPosition } : {}), ...(filter ? { filter } : {}) })) {
+    for await (const page of logPages(ctx.stored, {
+      ...(options.fromPosition ? { from: options.fromPosition } : {}),
+      ...(filter ? { filter } : {}),
+    })) {
       for (const event of page.events) {
         if (printed >= limit) break;
         emit(event);

@@ -72,12 +72,30 @@ export class InvariantChecker {
   }
 
   private stockEvent(e: RecordedEvent): void {
-    const d = e.data as { orderId?: string; quantity?: number; from?: string; saleId?: string; countedAvailable?: number; previousAvailable?: number; delta?: number; allocations?: { orderId: string; quantity: number }[] };
+    const d = e.data as {
+      orderId?: string;
+      quantity?: number;
+      from?: string;
+      saleId?: string;
+      countedAvailable?: number;
+      previousAvailable?: number;
+      delta?: number;
+      allocations?: { orderId: string; quantity: number }[];
+    };
     let s = this.stock.get(e.streamId);
-    if (!s) this.stock.set(e.streamId, (s = { available: 0, reserved: 0, committed: 0, shipped: 0, unitsIn: 0, saleLeft: new Map(), held: new Map() }));
+    if (!s)
+      this.stock.set(
+        e.streamId,
+        (s = { available: 0, reserved: 0, committed: 0, shipped: 0, unitsIn: 0, saleLeft: new Map(), held: new Map() }),
+      );
     const q = d.quantity ?? 0;
     const where = (detail: string, kind = "stock_reservation_mismatch", extra: string[] = []) =>
-      this.report({ kind, streams: [e.streamId], positions: [...extra, e.position], detail: `${e.type} at ${e.streamId}@${e.revision}: ${detail}` });
+      this.report({
+        kind,
+        streams: [e.streamId],
+        positions: [...extra, e.position],
+        detail: `${e.type} at ${e.streamId}@${e.revision}: ${detail}`,
+      });
     const take = (orderId: string, expected: Held["status"]) => {
       const h = s.held.get(orderId);
       if (!h) where(`order ${orderId} holds no reservation here`);
@@ -126,8 +144,10 @@ export class InvariantChecker {
         s.unitsIn += q;
         break;
       case "StockAdjusted":
-        if (d.previousAvailable !== s.available) where(`counted from ${d.previousAvailable} available, the log leaves ${s.available}`, "stock_not_conserved");
-        if (d.delta !== (d.countedAvailable ?? 0) - (d.previousAvailable ?? 0)) where(`delta ${d.delta} is not ${d.countedAvailable} - ${d.previousAvailable}`, "stock_not_conserved");
+        if (d.previousAvailable !== s.available)
+          where(`counted from ${d.previousAvailable} available, the log leaves ${s.available}`, "stock_not_conserved");
+        if (d.delta !== (d.countedAvailable ?? 0) - (d.previousAvailable ?? 0))
+          where(`delta ${d.delta} is not ${d.countedAvailable} - ${d.previousAvailable}`, "stock_not_conserved");
         s.unitsIn += (d.countedAvailable ?? 0) - s.available;
         s.available = d.countedAvailable ?? 0;
         break;
@@ -169,10 +189,16 @@ export class InvariantChecker {
       else heldCommitted += h.quantity;
     }
     if (heldReserved !== s.reserved || heldCommitted !== s.committed) {
-      where(`buckets reserved ${s.reserved} / committed ${s.committed}, reservations held ${heldReserved} / ${heldCommitted}`, "stock_not_conserved");
+      where(
+        `buckets reserved ${s.reserved} / committed ${s.committed}, reservations held ${heldReserved} / ${heldCommitted}`,
+        "stock_not_conserved",
+      );
     }
     if (s.unitsIn !== s.available + s.reserved + s.committed + s.shipped) {
-      where(`units in ${s.unitsIn} != available ${s.available} + reserved ${s.reserved} + committed ${s.committed} + shipped ${s.shipped}`, "stock_not_conserved");
+      where(
+        `units in ${s.unitsIn} != available ${s.available} + reserved ${s.reserved} + committed ${s.committed} + shipped ${s.shipped}`,
+        "stock_not_conserved",
+      );
     }
     // After a violation, carry on from what the reservations say, so one bad event is reported once.
     s.reserved = heldReserved;
@@ -189,13 +215,24 @@ export class InvariantChecker {
         p.captures++;
         p.captured += d.amount ?? 0;
         if (p.captures === 1) p.firstCapture = e.position;
-        else this.report({ kind: "payment_captured_twice", streams: [e.streamId], positions: [p.firstCapture, e.position], detail: `capture number ${p.captures} of ${e.streamId} (${d.amount}) at revision ${e.revision}` });
+        else
+          this.report({
+            kind: "payment_captured_twice",
+            streams: [e.streamId],
+            positions: [p.firstCapture, e.position],
+            detail: `capture number ${p.captures} of ${e.streamId} (${d.amount}) at revision ${e.revision}`,
+          });
         break;
       case "RefundRequested":
         p.promised += d.amount ?? 0;
         this.refundAmounts.set(`${e.streamId}/${d.refundId}`, d.amount ?? 0);
         if (p.promised > p.captured) {
-          this.report({ kind: "refunds_exceed_capture", streams: [e.streamId], positions: [e.position], detail: `refund ${d.refundId} at ${e.streamId}@${e.revision} brings refunds to ${p.promised}, captured ${p.captured}` });
+          this.report({
+            kind: "refunds_exceed_capture",
+            streams: [e.streamId],
+            positions: [e.position],
+            detail: `refund ${d.refundId} at ${e.streamId}@${e.revision} brings refunds to ${p.promised}, captured ${p.captured}`,
+          });
         }
         break;
       case "RefundFailed":
@@ -209,7 +246,8 @@ export class InvariantChecker {
 
   private orderEvent(e: RecordedEvent, orderId: string): void {
     if (e.type === "OrderCancelled") this.terminal.set(orderId, { status: "CANCELLED", position: e.position });
-    else if (e.type === "OrderReturned" && (e.data as { fullyReturned?: boolean }).fullyReturned) this.terminal.set(orderId, { status: "RETURNED", position: e.position });
+    else if (e.type === "OrderReturned" && (e.data as { fullyReturned?: boolean }).fullyReturned)
+      this.terminal.set(orderId, { status: "RETURNED", position: e.position });
   }
 
   /** The checks that need the whole log: what terminal orders left behind. */
@@ -249,11 +287,20 @@ export async function invariantsCommand(ctx: CliContext): Promise<ExitCodeValue>
   const violations = checker.finish();
   const seconds = Number(((performance.now() - started) / 1000).toFixed(3));
   if (ctx.out.mode === "json") {
-    ctx.out.json({ events: checker.events, seconds, ok: violations.length === 0, violations, ...(checker.dropped ? { notShown: checker.dropped } : {}) });
+    ctx.out.json({
+      events: checker.events,
+      seconds,
+      ok: violations.length === 0,
+      violations,
+      ...(checker.dropped ? { notShown: checker.dropped } : {}),
+    });
   } else if (violations.length === 0) {
     ctx.out.table(["invariants", "events", "seconds"], [["all hold", checker.events, seconds]]);
   } else {
-    ctx.out.table(["kind", "streams", "positions", "detail"], violations.map((v) => [v.kind, v.streams.join(" "), v.positions.join(" "), v.detail]));
+    ctx.out.table(
+      ["kind", "streams", "positions", "detail"],
+      violations.map((v) => [v.kind, v.streams.join(" "), v.positions.join(" "), v.detail]),
+    );
     if (checker.dropped) ctx.out.note(`${checker.dropped} more violation(s) not shown`);
   }
   return violations.length === 0 ? ExitCode.ok : ExitCode.finding;

@@ -26,7 +26,9 @@ export async function liveProjectors(sql: SqlClient, names: readonly string[]): 
       "SELECT unit, owner, expires_at FROM processing_leases WHERE owner IS NOT NULL AND expires_at > now()",
     );
     const held = names.flatMap((name) =>
-      rows.filter((r) => r.unit === name || r.unit.endsWith(`:${name}`) || r.unit.endsWith(`/${name}`)).map((r) => ({ projection: name, evidence: `leased by ${r.owner} until ${new Date(r.expires_at).toISOString()}` })),
+      rows
+        .filter((r) => r.unit === name || r.unit.endsWith(`:${name}`) || r.unit.endsWith(`/${name}`))
+        .map((r) => ({ projection: name, evidence: `leased by ${r.owner} until ${new Date(r.expires_at).toISOString()}` })),
     );
     if (held.length > 0 || rows.length > 0) return held;
   }
@@ -36,5 +38,8 @@ export async function liveProjectors(sql: SqlClient, names: readonly string[]): 
   );
   const n = rows[0]?.n ?? 0;
   if (n === 0) return [];
-  return names.map((projection) => ({ projection, evidence: `${n} session(s) of the server ("commerce") connected to this database since ${rows[0]?.since ? new Date(rows[0].since).toISOString() : "?"}` }));
+  return names.map((projection) => ({
+    projection,
+    evidence: `${n} session(s) of the server ("commerce") connected to this database since ${rows[0]?.since ? new Date(rows[0].since).toISOString() : "?"}`,
+  }));
 }

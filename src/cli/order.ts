@@ -21,7 +21,10 @@ export async function orderCommand(ctx: CliContext, orderId: string, options: Or
   await migrateProjections(ctx.sql, [orderHistoryProjection]);
   const [index] = await projectionStatus(ctx, [orderHistoryProjection]);
   // Events of shared streams (payment, stock) are found through the index: say when it lags.
-  if (index && index.lagEvents > 0) out.note(`the order-history index is ${index.lagCapped ? "over " : ""}${index.lagEvents} event(s) behind the log: payment and stock events may be missing (is the server running? replay rebuild order-history)`);
+  if (index && index.lagEvents > 0)
+    out.note(
+      `the order-history index is ${index.lagCapped ? "over " : ""}${index.lagEvents} event(s) behind the log: payment and stock events may be missing (is the server running? replay rebuild order-history)`,
+    );
   const stored = await orderHistory({ store: ctx.stored, sql: ctx.sql }, orderId);
   if (!stored.some((e) => e.streamId === `order-${orderId}`)) {
     out.note(`order ${orderId}: no such order in the log`);
@@ -40,7 +43,12 @@ export async function orderCommand(ctx: CliContext, orderId: string, options: Or
   const asOfText = options.asOf ? ("time" in options.asOf ? options.asOf.time.toISOString() : options.asOf.position) : undefined;
 
   if (out.mode === "json") {
-    out.json({ orderId, ...(asOfText ? { asOf: asOfText } : {}), events: shown.map((e) => eventJson(e, upcast.get(e)!, options.view)), state: state.status === "NONE" ? null : state });
+    out.json({
+      orderId,
+      ...(asOfText ? { asOf: asOfText } : {}),
+      events: shown.map((e) => eventJson(e, upcast.get(e)!, options.view)),
+      state: state.status === "NONE" ? null : state,
+    });
     return ExitCode.ok;
   }
   const describe = (e: RecordedEvent) => `${e.type} v${e.schemaVersion}`;
@@ -48,8 +56,16 @@ export async function orderCommand(ctx: CliContext, orderId: string, options: Or
     ["position", "stream@revision", "recorded", "actor", "event", "data"],
     shown.map((e) => {
       const u = upcast.get(e)!;
-      const event = options.view === "stored" ? describe(e) : options.view === "both" && u !== e ? `${describe(e)} => ${describe(u)}` : describe(u);
-      return [e.position, `${e.streamId}@${e.revision}`, e.recordedAt.toISOString(), e.metadata.actor, event, JSON.stringify((options.view === "stored" ? e : u).data)];
+      const event =
+        options.view === "stored" ? describe(e) : options.view === "both" && u !== e ? `${describe(e)} => ${describe(u)}` : describe(u);
+      return [
+        e.position,
+        `${e.streamId}@${e.revision}`,
+        e.recordedAt.toISOString(),
+        e.metadata.actor,
+        event,
+        JSON.stringify((options.view === "stored" ? e : u).data),
+      ];
     }),
   );
   const label = asOfText ? `as of ${asOfText}` : "now";
@@ -59,7 +75,18 @@ export async function orderCommand(ctx: CliContext, orderId: string, options: Or
   }
   out.table(
     ["state", "status", "payment", "fulfillment", "total", "refunded", "currency", "updated"],
-    [[label, state.status, state.paymentStatus, state.fulfillmentStatus, state.totalAmount, state.refundedAmount, state.currency, state.updatedAt]],
+    [
+      [
+        label,
+        state.status,
+        state.paymentStatus,
+        state.fulfillmentStatus,
+        state.totalAmount,
+        state.refundedAmount,
+        state.currency,
+        state.updatedAt,
+      ],
+    ],
   );
   return ExitCode.ok;
 }

@@ -68,7 +68,10 @@ export class Output {
       update(done, newTotal) {
         state = { done, total: newTotal ?? state.total };
         if (!bar && Date.now() - started >= SHOW_AFTER_MS) {
-          bar = new SingleBar({ format: `${label} [{bar}] {percentage}% | {value}/{total} | ETA {eta_formatted}`, stream, etaBuffer: 50, hideCursor: true }, Presets.shades_classic);
+          bar = new SingleBar(
+            { format: `${label} [{bar}] {percentage}% | {value}/{total} | ETA {eta_formatted}`, stream, etaBuffer: 50, hideCursor: true },
+            Presets.shades_classic,
+          );
           bar.start(Math.max(state.total, state.done, 1), state.done);
         } else if (bar) {
           bar.setTotal(Math.max(state.total, state.done, 1));

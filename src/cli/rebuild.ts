@@ -31,7 +31,11 @@ export function chosenProjections(name: string | undefined, all: boolean): Proje
 }
 
 /** Empties the projection and replays the log into its live tables, page by page, each page with its checkpoint. */
-export async function replayInPlace(ctx: { store: EventStore; sql: SqlClient }, projection: Projection, onPage: (checkpoint: Checkpoint, events: number) => void): Promise<number> {
+export async function replayInPlace(
+  ctx: { store: EventStore; sql: SqlClient },
+  projection: Projection,
+  onPage: (checkpoint: Checkpoint, events: number) => void,
+): Promise<number> {
   await resetInPlace(ctx.sql, projection);
   let checkpoint: Checkpoint = START;
   let replayed = 0;
@@ -84,14 +88,25 @@ export async function rebuildCommand(ctx: CliContext, name: string | undefined, 
           },
         });
       } else {
-        events = await replayInPlace(ctx, projection, (checkpoint) => progress.update(Math.round(logFraction(ctx.store.kind, checkpoint, head) * 1000), 1000));
+        events = await replayInPlace(ctx, projection, (checkpoint) =>
+          progress.update(Math.round(logFraction(ctx.store.kind, checkpoint, head) * 1000), 1000),
+        );
       }
     } finally {
       progress.stop();
     }
-    results.push({ projection: projection.name, mode: options.shadow ? "shadow" : "in place", events, seconds: Number(((performance.now() - started) / 1000).toFixed(3)) });
+    results.push({
+      projection: projection.name,
+      mode: options.shadow ? "shadow" : "in place",
+      events,
+      seconds: Number(((performance.now() - started) / 1000).toFixed(3)),
+    });
   }
   if (ctx.out.mode === "json") ctx.out.json({ rebuilt: results });
-  else ctx.out.table(["projection", "mode", "events", "seconds"], results.map((r) => [r.projection, r.mode, r.events, r.seconds]));
+  else
+    ctx.out.table(
+      ["projection", "mode", "events", "seconds"],
+      results.map((r) => [r.projection, r.mode, r.events, r.seconds]),
+    );
   return ExitCode.ok;
 }

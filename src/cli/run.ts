@@ -19,7 +19,11 @@ export function fail(error: unknown): ExitCodeValue {
 }
 
 /** `prepare` validates and may throw UsageError; `work` runs with the opened stores. */
-export async function runCommand<T>(json: boolean, prepare: () => T | Promise<T>, work: (ctx: CliContext, prepared: T) => Promise<ExitCodeValue>): Promise<ExitCodeValue> {
+export async function runCommand<T>(
+  json: boolean,
+  prepare: () => T | Promise<T>,
+  work: (ctx: CliContext, prepared: T) => Promise<ExitCodeValue>,
+): Promise<ExitCodeValue> {
   let ctx: CliContext | undefined;
   try {
     const prepared = await prepare();

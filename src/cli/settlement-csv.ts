@@ -26,7 +26,13 @@ const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\
 export function parseSettlement(text: string, file: string): SettlementLine[] {
   let records: { record: string[]; info: { lines: number } }[];
   try {
-    records = parse(text, { info: true, relax_column_count: false, skip_empty_lines: true, trim: true, bom: true }) as unknown as typeof records;
+    records = parse(text, {
+      info: true,
+      relax_column_count: false,
+      skip_empty_lines: true,
+      trim: true,
+      bom: true,
+    }) as unknown as typeof records;
   } catch (error) {
     const e = error as { lines?: number; message?: string };
     throw new UsageError(`${file} line ${e.lines ?? "?"}: not valid CSV (${(e.message ?? String(error)).replace(/^Invalid [^:]*: /, "")})`);
@@ -35,7 +41,10 @@ export function parseSettlement(text: string, file: string): SettlementLine[] {
   if (!header) throw new UsageError(`${file}: empty (expected a header line: ${SETTLEMENT_COLUMNS.join(",")})`);
   const names = header.record.map((h) => h.toLowerCase());
   const missing = REQUIRED.filter((c) => !names.includes(c));
-  if (missing.length > 0) throw new UsageError(`${file} line ${header.info.lines}: header lacks column(s) ${missing.join(", ")} (expected ${SETTLEMENT_COLUMNS.join(",")})`);
+  if (missing.length > 0)
+    throw new UsageError(
+      `${file} line ${header.info.lines}: header lacks column(s) ${missing.join(", ")} (expected ${SETTLEMENT_COLUMNS.join(",")})`,
+    );
   const col = (row: string[], name: string) => row[names.indexOf(name)] ?? "";
   return rows.map(({ record, info }) => {
     const bad = (problem: string) => new UsageError(`${file} line ${info.lines}: ${problem}`);

@@ -13,7 +13,14 @@ import type { SettlementLine } from "./settlement-csv.js";
 export { reportPeriod } from "./settlement-period.js";
 import { ExitCode, type ExitCodeValue } from "./usage.js";
 
-export type SettlementKind = "matched" | "missing_at_gateway" | "missing_in_log" | "amount_mismatch" | "currency_mismatch" | "duplicate_in_report" | "duplicate_in_log";
+export type SettlementKind =
+  | "matched"
+  | "missing_at_gateway"
+  | "missing_in_log"
+  | "amount_mismatch"
+  | "currency_mismatch"
+  | "duplicate_in_report"
+  | "duplicate_in_log";
 
 export interface SettlementItem {
   kind: SettlementKind;
@@ -35,16 +42,28 @@ interface LogItem {
   position: string;
 }
 
-const keyOf = (x: { type: string; paymentId: string; refundId?: string }) => (x.type === "CAPTURE" ? `CAPTURE ${x.paymentId}` : `REFUND ${x.paymentId} ${x.refundId}`);
+const keyOf = (x: { type: string; paymentId: string; refundId?: string }) =>
+  x.type === "CAPTURE" ? `CAPTURE ${x.paymentId}` : `REFUND ${x.paymentId} ${x.refundId}`;
 
-export function matchSettlement(logItems: readonly LogItem[], lines: readonly SettlementLine[], period: { from: Date; to: Date } | null): SettlementItem[] {
+export function matchSettlement(
+  logItems: readonly LogItem[],
+  lines: readonly SettlementLine[],
+  period: { from: Date; to: Date } | null,
+): SettlementItem[] {
   const items: SettlementItem[] = [];
   const log = new Map<string, LogItem>();
   for (const x of logItems) {
     const key = keyOf(x);
     const first = log.get(key);
     if (first) {
-      items.push({ kind: "duplicate_in_log", type: x.type, paymentId: x.paymentId, ...(x.refundId ? { refundId: x.refundId } : {}), log: { amount: x.amount, currency: x.currency, at: x.at, position: x.position }, detail: `${key} is in the log twice (positions ${first.position} and ${x.position})` });
+      items.push({
+        kind: "duplicate_in_log",
+        type: x.type,
+        paymentId: x.paymentId,
+        ...(x.refundId ? { refundId: x.refundId } : {}),
+        log: { amount: x.amount, currency: x.currency, at: x.at, position: x.position },
+        detail: `${key} is in the log twice (positions ${first.position} and ${x.position})`,
+      });
     } else log.set(key, x);
   }
   const seen = new Map<string, SettlementLine>();
@@ -54,25 +73,56 @@ export function matchSettlement(logItems: readonly LogItem[], lines: readonly Se
     const ids = { type: line.type, paymentId: line.paymentId, ...(line.refundId ? { refundId: line.refundId } : {}) };
     const earlier = seen.get(key);
     if (earlier) {
-      items.push({ kind: "duplicate_in_report", ...ids, gateway, detail: `${key} settled again on line ${line.line} (first on line ${earlier.line})` });
+      items.push({
+        kind: "duplicate_in_report",
+        ...ids,
+        gateway,
+        detail: `${key} settled again on line ${line.line} (first on line ${earlier.line})`,
+      });
       continue;
     }
     seen.set(key, line);
     const x = log.get(key);
     if (!x) {
-      items.push({ kind: "missing_in_log", ...ids, gateway, detail: `${key} settled by the gateway (line ${line.line}) is not in the log` });
+      items.push({
+        kind: "missing_in_log",
+        ...ids,
+        gateway,
+        detail: `${key} settled by the gateway (line ${line.line}) is not in the log`,
+      });
       continue;
     }
     const logSide = { amount: x.amount, currency: x.currency, at: x.at, position: x.position };
-    if (x.currency !== line.currency) items.push({ kind: "currency_mismatch", ...ids, log: logSide, gateway, detail: `log ${x.currency}, gateway ${line.currency} (line ${line.line})` });
-    else if (x.amount !== line.amount) items.push({ kind: "amount_mismatch", ...ids, log: logSide, gateway, detail: `log ${x.amount}, gateway ${line.amount} (line ${line.line})` });
+    if (x.currency !== line.currency)
+      items.push({
+        kind: "currency_mismatch",
+        ...ids,
+        log: logSide,
+        gateway,
+        detail: `log ${x.currency}, gateway ${line.currency} (line ${line.line})`,
+      });
+    else if (x.amount !== line.amount)
+      items.push({
+        kind: "amount_mismatch",
+        ...ids,
+        log: logSide,
+        gateway,
+        detail: `log ${x.amount}, gateway ${line.amount} (line ${line.line})`,
+      });
     else items.push({ kind: "matched", ...ids, log: logSide, gateway, detail: `line ${line.line}` });
   }
   for (const [key, x] of log) {
     if (seen.has(key)) continue;
     const t = Date.parse(x.at);
     if (!period || t < period.from.getTime() || t >= period.to.getTime()) continue;
-    items.push({ kind: "missing_at_gateway", type: x.type, paymentId: x.paymentId, ...(x.refundId ? { refundId: x.refundId } : {}), log: { amount: x.amount, currency: x.currency, at: x.at, position: x.position }, detail: `${key} (${x.amount} ${x.currency} at ${x.at}) is not in the report` });
+    items.push({
+      kind: "missing_at_gateway",
+      type: x.type,
+      paymentId: x.paymentId,
+      ...(x.refundId ? { refundId: x.refundId } : {}),
+      log: { amount: x.amount, currency: x.currency, at: x.at, position: x.position },
+      detail: `${key} (${x.amount} ${x.currency} at ${x.at}) is not in the report`,
+    });
   }
   return items;
 }
@@ -81,26 +131,47 @@ export function matchSettlement(logItems: readonly LogItem[], lines: readonly Se
 export async function settledItemsInLog(ctx: CliContext): Promise<LogItem[]> {
   const currency = new Map<string, string>();
   const items: LogItem[] = [];
-  await forEachPage(ctx, "settlement: reading captures and refunds", { filter: { streamCategories: ["payment"], eventTypes: ["PaymentInitiated", "PaymentCaptured", "RefundProcessed"] } }, (events) => {
-    for (const e of events) {
-      const d = e.data as { paymentId: string; refundId?: string; amount: number; currency?: string };
-      if (e.type === "PaymentInitiated") {
-        currency.set(d.paymentId, d.currency ?? "INR");
-        continue;
+  await forEachPage(
+    ctx,
+    "settlement: reading captures and refunds",
+    { filter: { streamCategories: ["payment"], eventTypes: ["PaymentInitiated", "PaymentCaptured", "RefundProcessed"] } },
+    (events) => {
+      for (const e of events) {
+        const d = e.data as { paymentId: string; refundId?: string; amount: number; currency?: string };
+        if (e.type === "PaymentInitiated") {
+          currency.set(d.paymentId, d.currency ?? "INR");
+          continue;
+        }
+        const at = eventTime(e).toISOString();
+        const base = { paymentId: d.paymentId, amount: d.amount, at, position: e.position };
+        if (e.type === "PaymentCaptured")
+          items.push({ type: "CAPTURE", ...base, currency: d.currency ?? currency.get(d.paymentId) ?? "INR" });
+        else items.push({ type: "REFUND", ...base, refundId: d.refundId!, currency: currency.get(d.paymentId) ?? "INR" });
       }
-      const at = eventTime(e).toISOString();
-      const base = { paymentId: d.paymentId, amount: d.amount, at, position: e.position };
-      if (e.type === "PaymentCaptured") items.push({ type: "CAPTURE", ...base, currency: d.currency ?? currency.get(d.paymentId) ?? "INR" });
-      else items.push({ type: "REFUND", ...base, refundId: d.refundId!, currency: currency.get(d.paymentId) ?? "INR" });
-    }
-  });
+    },
+  );
   return items;
 }
 
-export async function settlementCommand(ctx: CliContext, lines: SettlementLine[], period: { from: Date; to: Date } | null, format: ReportFormat): Promise<ExitCodeValue> {
+export async function settlementCommand(
+  ctx: CliContext,
+  lines: SettlementLine[],
+  period: { from: Date; to: Date } | null,
+  format: ReportFormat,
+): Promise<ExitCodeValue> {
   const items = matchSettlement(await settledItemsInLog(ctx), lines, period);
   const counts = Object.fromEntries(
-    (["matched", "missing_at_gateway", "missing_in_log", "amount_mismatch", "currency_mismatch", "duplicate_in_report", "duplicate_in_log"] as const).map((k) => [k, items.filter((i) => i.kind === k).length]),
+    (
+      [
+        "matched",
+        "missing_at_gateway",
+        "missing_in_log",
+        "amount_mismatch",
+        "currency_mismatch",
+        "duplicate_in_report",
+        "duplicate_in_log",
+      ] as const
+    ).map((k) => [k, items.filter((i) => i.kind === k).length]),
   );
   const problems = items.filter((i) => i.kind !== "matched");
   const periodJson = period ? { from: period.from.toISOString(), to: period.to.toISOString() } : null;
@@ -109,13 +180,44 @@ export async function settlementCommand(ctx: CliContext, lines: SettlementLine[]
   else if (format === "csv") {
     out.line(
       stringify(
-        items.map((i) => [i.kind, i.type, i.paymentId, i.refundId ?? "", i.log?.amount ?? "", i.log?.currency ?? "", i.log?.position ?? "", i.gateway?.amount ?? "", i.gateway?.currency ?? "", i.gateway?.line ?? "", i.detail]),
-        { header: true, columns: ["kind", "type", "paymentId", "refundId", "logAmount", "logCurrency", "logPosition", "gatewayAmount", "gatewayCurrency", "reportLine", "detail"] },
+        items.map((i) => [
+          i.kind,
+          i.type,
+          i.paymentId,
+          i.refundId ?? "",
+          i.log?.amount ?? "",
+          i.log?.currency ?? "",
+          i.log?.position ?? "",
+          i.gateway?.amount ?? "",
+          i.gateway?.currency ?? "",
+          i.gateway?.line ?? "",
+          i.detail,
+        ]),
+        {
+          header: true,
+          columns: [
+            "kind",
+            "type",
+            "paymentId",
+            "refundId",
+            "logAmount",
+            "logCurrency",
+            "logPosition",
+            "gatewayAmount",
+            "gatewayCurrency",
+            "reportLine",
+            "detail",
+          ],
+        },
       ).trimEnd(),
     );
   } else {
     out.table(Object.keys(counts), [Object.values(counts)]);
-    if (problems.length > 0) out.table(["kind", "type", "payment", "refund", "detail"], problems.map((i) => [i.kind, i.type, i.paymentId, i.refundId ?? "", i.detail]));
+    if (problems.length > 0)
+      out.table(
+        ["kind", "type", "payment", "refund", "detail"],
+        problems.map((i) => [i.kind, i.type, i.paymentId, i.refundId ?? "", i.detail]),
+      );
   }
   return problems.length > 0 ? ExitCode.finding : ExitCode.ok;
 }

@@ -21,13 +21,17 @@ export function parseInstant(option: string, text: string): Date {
   const ms = ISO_DATE.test(value) ? Date.parse(`${value}T00:00:00Z`) : ISO_TIME.test(value) ? Date.parse(value) : Number.NaN;
   if (Number.isNaN(ms)) throw new UsageError(`${option}: "${text}" is not a date (use 2026-03-01 or 2026-03-01T10:00:00Z)`);
   // Date.parse rolls 2026-02-31 over into March: a calendar date that does not exist is refused.
-  if (ISO_DATE.test(value) && new Date(ms).toISOString().slice(0, 10) !== value) throw new UsageError(`${option}: "${text}" is not a calendar date`);
+  if (ISO_DATE.test(value) && new Date(ms).toISOString().slice(0, 10) !== value)
+    throw new UsageError(`${option}: "${text}" is not a calendar date`);
   return new Date(ms);
 }
 
 /** A log position as the store prints it ("<digits>:<digits>"). */
 export function parsePosition(option: string, text: string): Checkpoint {
-  if (!/^\d{1,20}:\d{1,20}$/.test(text)) throw new UsageError(`${option}: "${text}" is not a log position (as printed by "events", e.g. 00000000000000000712:00000000000000000042)`);
+  if (!/^\d{1,20}:\d{1,20}$/.test(text))
+    throw new UsageError(
+      `${option}: "${text}" is not a log position (as printed by "events", e.g. 00000000000000000712:00000000000000000042)`,
+    );
   const [a, b] = text.split(":") as [string, string];
   return `${a.padStart(20, "0")}:${b.padStart(20, "0")}`;
 }

@@ -28,12 +28,17 @@ export async function verifyCommand(ctx: CliContext, name: string | undefined): 
   if (ctx.out.mode === "json") {
     ctx.out.json({ checked, equal: report.length === 0, differences: report });
   } else if (report.length === 0) {
-    ctx.out.table(["projection", "result"], checked.map((p) => [p, "equal to a rebuild from the log"]));
+    ctx.out.table(
+      ["projection", "result"],
+      checked.map((p) => [p, "equal to a rebuild from the log"]),
+    );
   } else {
     const rows = report.flatMap((d) => [
       ...d.onlyLive.slice(0, SHOWN_ROWS).map((r) => [d.projection, d.table, "only in the live table", r]),
       ...d.onlyRebuilt.slice(0, SHOWN_ROWS).map((r) => [d.projection, d.table, "only in the rebuild", r]),
-      ...(d.onlyLive.length + d.onlyRebuilt.length > 2 * SHOWN_ROWS ? [[d.projection, d.table, `${d.onlyLive.length} live-only, ${d.onlyRebuilt.length} rebuild-only rows in all`, ""]] : []),
+      ...(d.onlyLive.length + d.onlyRebuilt.length > 2 * SHOWN_ROWS
+        ? [[d.projection, d.table, `${d.onlyLive.length} live-only, ${d.onlyRebuilt.length} rebuild-only rows in all`, ""]]
+        : []),
     ]);
     ctx.out.table(["projection", "table", "difference", "row"], rows);
   }

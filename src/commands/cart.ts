@@ -12,17 +12,32 @@ import { loadAggregate } from "./load.js";
 import { placeOrder, type PlaceOrderInput } from "./orders.js";
 
 const cartCommand = (ctx: CommandContext, customerId: string, command: CartCommand, commandId = ctx.commandId) =>
-  handleCommand(ctx.store, cartDecider, { streamId: cartStream(customerId), command, commandId, actor: ctx.actor, correlationId: ctx.correlationId });
+  handleCommand(ctx.store, cartDecider, {
+    streamId: cartStream(customerId),
+    command,
+    commandId,
+    actor: ctx.actor,
+    correlationId: ctx.correlationId,
+  });
 
 export async function addCartItem(ctx: CommandContext, customerId: string, input: { sku: string; quantity: number }) {
   const price = (await catalogPrices(ctx.store, [input.sku])).get(input.sku)!;
-  return cartCommand(ctx, customerId, { type: "AddCartItem", customerId, sku: input.sku, quantity: input.quantity, unitPrice: price.price, currency: price.currency, at: nowIso(ctx) });
+  return cartCommand(ctx, customerId, {
+    type: "AddCartItem",
+    customerId,
+    sku: input.sku,
+    quantity: input.quantity,
+    unitPrice: price.price,
+    currency: price.currency,
+    at: nowIso(ctx),
+  });
 }
 
 export const changeCartItem = (ctx: CommandContext, customerId: string, sku: string, quantity: number) =>
   cartCommand(ctx, customerId, { type: "ChangeCartItemQuantity", customerId, sku, quantity, at: nowIso(ctx) });
 
-export const removeCartItem = (ctx: CommandContext, customerId: string, sku: string) => cartCommand(ctx, customerId, { type: "RemoveCartItem", customerId, sku, at: nowIso(ctx) });
+export const removeCartItem = (ctx: CommandContext, customerId: string, sku: string) =>
+  cartCommand(ctx, customerId, { type: "RemoveCartItem", customerId, sku, at: nowIso(ctx) });
 
 export async function applyCartCoupon(ctx: CommandContext, customerId: string, code: string) {
   const at = nowIso(ctx);
@@ -30,14 +45,19 @@ export async function applyCartCoupon(ctx: CommandContext, customerId: string, c
   return cartCommand(ctx, customerId, { type: "ApplyCoupon", customerId, coupon, at });
 }
 
-export const loadCart = (ctx: Pick<CommandContext, "store">, customerId: string) => loadAggregate(ctx.store, cartDecider, cartStream(customerId));
+export const loadCart = (ctx: Pick<CommandContext, "store">, customerId: string) =>
+  loadAggregate(ctx.store, cartDecider, cartStream(customerId));
 
 /**
  * Checkout: redeem the coupon (once per order id), check the basket out, place the order with
  * the catalog's current prices. Every step's id derives from the request, so a retry completes
  * a checkout that stopped half way and repeats nothing.
  */
-export async function checkOutCart(ctx: CommandContext, customerId: string, input: { orderId: string; shippingAddress: ShippingAddress; paymentMethod: PaymentMethod; flashSale?: PlaceOrderInput["flashSale"] }) {
+export async function checkOutCart(
+  ctx: CommandContext,
+  customerId: string,
+  input: { orderId: string; shippingAddress: ShippingAddress; paymentMethod: PaymentMethod; flashSale?: PlaceOrderInput["flashSale"] },
+) {
   const { state } = await loadCart(ctx, customerId);
   const already = state.checkedOutOrders.includes(input.orderId);
   if (!already && state.items.length === 0) throw new DomainError("empty_cart", "an empty cart cannot be checked out", state.status);
@@ -54,7 +74,13 @@ export async function checkOutCart(ctx: CommandContext, customerId: string, inpu
   if (coupon && !already) {
     await redeemCoupon({ ...ctx, commandId: `${ctx.commandId}:coupon` }, { code: coupon.code, orderId: input.orderId, customerId });
   }
-  if (!already) await cartCommand(ctx, customerId, { type: "CheckOutCart", customerId, orderId: input.orderId, at: nowIso(ctx) }, `${ctx.commandId}:cart`);
+  if (!already)
+    await cartCommand(
+      ctx,
+      customerId,
+      { type: "CheckOutCart", customerId, orderId: input.orderId, at: nowIso(ctx) },
+      `${ctx.commandId}:cart`,
+    );
   const c = coupon;
   return placeOrder(
     { ...ctx, commandId: `${ctx.commandId}:order` },

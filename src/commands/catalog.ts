@@ -1,7 +1,14 @@
 // Catalog commands: products (admin), and the catalog price lookup every order and cart uses.
 
 import { DomainError } from "../aggregates/decider.js";
-import { productDecider, streamId as productStream, type Attributes, type Product, type ProductCommand, type ProductState } from "../aggregates/product.js";
+import {
+  productDecider,
+  streamId as productStream,
+  type Attributes,
+  type Product,
+  type ProductCommand,
+  type ProductState,
+} from "../aggregates/product.js";
 import { WrongExpectedVersionError } from "../eventstore/errors.js";
 import type { EventStore } from "../eventstore/port.js";
 import { activeTraceId } from "../observability/tracing.js";
@@ -51,7 +58,8 @@ export async function updateProduct(ctx: CommandContext, sku: string, input: Upd
     const stream = loadedFrom(productDecider, await ctx.store.readStream(streamId));
     const state = stream.state as ProductState;
     if (state.status === "NONE") throw new DomainError("product_not_found", `no product ${sku}`, "NONE");
-    if (expectedRevision !== undefined && stream.revision !== expectedRevision) throw new WrongExpectedVersionError(streamId, expectedRevision, stream.revision);
+    if (expectedRevision !== undefined && stream.revision !== expectedRevision)
+      throw new WrongExpectedVersionError(streamId, expectedRevision, stream.revision);
     const commands: ProductCommand[] = [];
     const { price, active, ...details } = input;
     if (price !== undefined) commands.push({ type: "ChangeProductPrice", sku, price, at });

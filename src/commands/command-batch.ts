@@ -12,7 +12,7 @@ import { DomainError, fold, type Decider, type DomainEvent } from "../aggregates
 import type { EventMetadata, EventStore, JsonValue, NewEvent, RecordedEvent, StreamAppend } from "../eventstore/port.js";
 import { eventIdFor } from "./event-id.js";
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: a batch mixes deciders of every aggregate; each command is checked by its own decider
 type AnyDecider = Decider<any, DomainEvent, any>;
 
 export interface BatchedCommand {
@@ -41,7 +41,11 @@ export const loadedFrom = (decider: AnyDecider, events: readonly RecordedEvent[]
 });
 
 /** Reads every stream the commands target (those not in `known`) in one call and folds each with its decider. */
-export async function loadTargets(store: EventStore, commands: readonly BatchedCommand[], known: Map<string, LoadedStream> = new Map()): Promise<Map<string, LoadedStream>> {
+export async function loadTargets(
+  store: EventStore,
+  commands: readonly BatchedCommand[],
+  known: Map<string, LoadedStream> = new Map(),
+): Promise<Map<string, LoadedStream>> {
   const deciders = new Map(commands.filter((c) => !known.has(c.streamId)).map((c) => [c.streamId, c.decider] as const));
   if (deciders.size === 0) return known;
   const read = await store.readStreams([...deciders.keys()]);
@@ -60,7 +64,11 @@ export interface DecidedBatch {
  * Decides the commands in order over the loaded streams. Throws the first DomainError of a command
  * that is not `mootOk` (nothing is written by this function in any case).
  */
-export function decideBatch(commands: readonly BatchedCommand[], loaded: ReadonlyMap<string, LoadedStream>, metadata: Omit<EventMetadata, "causationId">): DecidedBatch {
+export function decideBatch(
+  commands: readonly BatchedCommand[],
+  loaded: ReadonlyMap<string, LoadedStream>,
+  metadata: Omit<EventMetadata, "causationId">,
+): DecidedBatch {
   const states = new Map<string, unknown>();
   const pending = new Map<string, NewEvent[]>();
   const moot: DecidedBatch["moot"] = [];

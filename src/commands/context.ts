@@ -14,4 +14,8 @@ export interface CommandContext {
 export const nowIso = (ctx: { now?: () => Date }): string => (ctx.now ? ctx.now() : new Date()).toISOString();
 
 /** The command-handling envelope of a context: its command id, actor and correlation id. */
-export const envelopeOf = (ctx: CommandContext) => ({ commandId: ctx.commandId, actor: ctx.actor, ...(ctx.correlationId === undefined ? {} : { correlationId: ctx.correlationId }) });
+export const envelopeOf = (ctx: CommandContext) => ({
+  commandId: ctx.commandId,
+  actor: ctx.actor,
+  ...(ctx.correlationId === undefined ? {} : { correlationId: ctx.correlationId }),
+});

@@ -41,7 +41,8 @@ export async function couponDefinition(store: EventStore, code: string): Promise
 export async function usableCoupon(store: EventStore, code: string, atMs: number): Promise<Coupon> {
   const { state } = await loadAggregate(store, couponDecider, couponStream(code));
   if (state.status === "NONE") throw new DomainError("invalid_coupon", `unknown coupon ${normalizeCode(code)}`);
-  if (!couponUsable(state, atMs)) throw new DomainError("coupon_unavailable", `coupon ${state.code} has expired or is used up`, "UNAVAILABLE");
+  if (!couponUsable(state, atMs))
+    throw new DomainError("coupon_unavailable", `coupon ${state.code} has expired or is used up`, "UNAVAILABLE");
   return {
     code: state.code,
     kind: state.kind,

@@ -19,4 +19,5 @@ export function uuidV5(name: string, namespace: string): string {
 }
 
 /** The id of the `index`-th event that command `commandId` appends to `streamId`. */
-export const eventIdFor = (commandId: string, streamId: string, index: number): string => uuidV5(JSON.stringify([commandId, streamId, index]), EVENT_ID_NAMESPACE);
+export const eventIdFor = (commandId: string, streamId: string, index: number): string =>
+  uuidV5(JSON.stringify([commandId, streamId, index]), EVENT_ID_NAMESPACE);

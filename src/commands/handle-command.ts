@@ -70,7 +70,6 @@ function satisfies(expected: ExpectedRevision, actual: number): boolean {
   return expected === actual;
 }
 
-
 /** Handles one command in a span of its own; see the top of this file. */
 export function handleCommand<Command, Event extends DomainEvent, State>(
   store: EventStore,
@@ -79,7 +78,11 @@ export function handleCommand<Command, Event extends DomainEvent, State>(
   retry: RetryPolicy = {},
 ): Promise<CommandResult<Event, State>> {
   const type = (envelope.command as { type?: unknown } | null)?.type;
-  const attributes = { "command.stream": envelope.streamId, "command.id": envelope.commandId, "command.type": typeof type === "string" ? type : "unknown" };
+  const attributes = {
+    "command.stream": envelope.streamId,
+    "command.id": envelope.commandId,
+    "command.type": typeof type === "string" ? type : "unknown",
+  };
   return inSpan(`command ${attributes["command.type"]}`, attributes, () => decideAndAppend(store, decider, envelope, retry));
 }
 
@@ -115,7 +118,10 @@ async function decideAndAppend<Command, Event extends DomainEvent, State>(
       throw new WrongExpectedVersionError(streamId, envelope.expectedRevision, revision);
     }
 
-    const state = fold(decider, stored.map((e) => asEvent<Event>(e)));
+    const state = fold(
+      decider,
+      stored.map((e) => asEvent<Event>(e)),
+    );
     const decided = decider.decide(command, state);
     if (decided.length === 0) {
       return { events: [], nextExpectedRevision: revision, position: stored.at(-1)?.position ?? null, alreadyApplied: false, state };
@@ -134,7 +140,13 @@ async function decideAndAppend<Command, Event extends DomainEvent, State>(
         expectedRevision: envelope.expectedRevision ?? (revision === -1 ? "no_stream" : revision),
       });
       if (appended.appended) {
-        return { events: decided, nextExpectedRevision: appended.nextExpectedRevision, position: appended.position, alreadyApplied: false, state: fold(decider, decided, state) };
+        return {
+          events: decided,
+          nextExpectedRevision: appended.nextExpectedRevision,
+          position: appended.position,
+          alreadyApplied: false,
+          state: fold(decider, decided, state),
+        };
       }
       // The store already held these very ids: a twin of this command got there first. Read it back.
       if (attempt >= maxAttempts) throw new Error(`stream "${streamId}": command ${commandId} was stored but could not be read back`);

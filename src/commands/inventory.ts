@@ -10,7 +10,14 @@ export async function receiveStock(ctx: CommandContext, input: { sku: string; wa
   if (!(await getProductFromLog(ctx.store, input.sku))) throw new DomainError("invalid_sku", `unknown SKU ${input.sku}`);
   return handleCommand(ctx.store, inventoryDecider, {
     streamId: inventoryStream(input.sku, input.warehouseId),
-    command: { type: "ReceiveStock", sku: input.sku, warehouseId: input.warehouseId, quantity: input.quantity, receiptId: input.receiptId ?? ctx.commandId, at: nowIso(ctx) },
+    command: {
+      type: "ReceiveStock",
+      sku: input.sku,
+      warehouseId: input.warehouseId,
+      quantity: input.quantity,
+      receiptId: input.receiptId ?? ctx.commandId,
+      at: nowIso(ctx),
+    },
     ...envelopeOf(ctx),
   });
 }

@@ -11,7 +11,11 @@ export interface Loaded<State> {
   events: RecordedEvent[];
 }
 
-export async function loadAggregate<Command, Event extends DomainEvent, State>(store: EventStore, decider: Decider<Command, Event, State>, streamId: string): Promise<Loaded<State>> {
+export async function loadAggregate<Command, Event extends DomainEvent, State>(
+  store: EventStore,
+  decider: Decider<Command, Event, State>,
+  streamId: string,
+): Promise<Loaded<State>> {
   const events = await store.readStream(streamId);
   const state = fold(decider, events.map(asEvent<Event>));
   return { state, revision: events.at(-1)?.revision ?? -1, events };

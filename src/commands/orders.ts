@@ -3,7 +3,13 @@
 // order saga's work.
 
 import { DomainError } from "../aggregates/decider.js";
-import { orderDecider, streamId as orderStream, type CancellationReason, type ReturnLine, type ShippingAddress } from "../aggregates/order.js";
+import {
+  orderDecider,
+  streamId as orderStream,
+  type CancellationReason,
+  type ReturnLine,
+  type ShippingAddress,
+} from "../aggregates/order.js";
 import type { PaymentMethod } from "../aggregates/rules.js";
 import { catalogPrices } from "./catalog.js";
 import { nowIso, type CommandContext } from "./context.js";
@@ -24,7 +30,9 @@ export async function placeOrder(ctx: CommandContext, input: PlaceOrderInput) {
   const skus = input.items.map((i) => i.sku);
   if (new Set(skus).size !== skus.length) throw new DomainError("invalid_duplicate", "items lists the same SKU more than once");
   const sale = input.flashSale;
-  const prices = sale ? new Map(skus.map((sku) => [sku, { price: sale.price, currency: sale.currency }])) : await catalogPrices(ctx.store, skus);
+  const prices = sale
+    ? new Map(skus.map((sku) => [sku, { price: sale.price, currency: sale.currency }]))
+    : await catalogPrices(ctx.store, skus);
   const currencies = new Set([...prices.values()].map((p) => p.currency));
   if (currencies.size > 1) throw new DomainError("invalid_currency", "an order's items must share one currency");
   const lines = input.items.map((i) => ({ sku: i.sku, quantity: i.quantity, unitPrice: prices.get(i.sku)!.price }));
@@ -52,7 +60,12 @@ export async function placeOrder(ctx: CommandContext, input: PlaceOrderInput) {
   });
 }
 
-const orderCommand = (ctx: CommandContext, orderId: string, command: Parameters<typeof orderDecider.decide>[0], expectedRevision?: number) =>
+const orderCommand = (
+  ctx: CommandContext,
+  orderId: string,
+  command: Parameters<typeof orderDecider.decide>[0],
+  expectedRevision?: number,
+) =>
   handleCommand(ctx.store, orderDecider, {
     streamId: orderStream(orderId),
     command,
@@ -62,16 +75,55 @@ const orderCommand = (ctx: CommandContext, orderId: string, command: Parameters<
     ...(expectedRevision === undefined ? {} : { expectedRevision }),
   });
 
-export const cancelOrder = (ctx: CommandContext, orderId: string, input: { reason: CancellationReason; note?: string }, expectedRevision?: number) =>
-  orderCommand(ctx, orderId, { type: "CancelOrder", orderId, reason: input.reason, ...(input.note === undefined ? {} : { note: input.note }), at: nowIso(ctx) }, expectedRevision);
+export const cancelOrder = (
+  ctx: CommandContext,
+  orderId: string,
+  input: { reason: CancellationReason; note?: string },
+  expectedRevision?: number,
+) =>
+  orderCommand(
+    ctx,
+    orderId,
+    { type: "CancelOrder", orderId, reason: input.reason, ...(input.note === undefined ? {} : { note: input.note }), at: nowIso(ctx) },
+    expectedRevision,
+  );
 
-export const shipOrder = (ctx: CommandContext, orderId: string, input: { carrier: string; trackingNumber: string }, expectedRevision?: number) =>
-  orderCommand(ctx, orderId, { type: "ShipOrder", orderId, carrier: input.carrier, trackingNumber: input.trackingNumber, at: nowIso(ctx) }, expectedRevision);
+export const shipOrder = (
+  ctx: CommandContext,
+  orderId: string,
+  input: { carrier: string; trackingNumber: string },
+  expectedRevision?: number,
+) =>
+  orderCommand(
+    ctx,
+    orderId,
+    { type: "ShipOrder", orderId, carrier: input.carrier, trackingNumber: input.trackingNumber, at: nowIso(ctx) },
+    expectedRevision,
+  );
 
-export const deliverOrder = (ctx: CommandContext, orderId: string, expectedRevision?: number) => orderCommand(ctx, orderId, { type: "DeliverOrder", orderId, at: nowIso(ctx) }, expectedRevision);
+export const deliverOrder = (ctx: CommandContext, orderId: string, expectedRevision?: number) =>
+  orderCommand(ctx, orderId, { type: "DeliverOrder", orderId, at: nowIso(ctx) }, expectedRevision);
 
-export const requestReturn = (ctx: CommandContext, orderId: string, input: { returnId: string; lines: ReturnLine[]; reason: string; returnWindowMs: number }, expectedRevision?: number) =>
-  orderCommand(ctx, orderId, { type: "RequestReturn", orderId, returnId: input.returnId, lines: input.lines, reason: input.reason, returnWindowMs: input.returnWindowMs, at: nowIso(ctx) }, expectedRevision);
+export const requestReturn = (
+  ctx: CommandContext,
+  orderId: string,
+  input: { returnId: string; lines: ReturnLine[]; reason: string; returnWindowMs: number },
+  expectedRevision?: number,
+) =>
+  orderCommand(
+    ctx,
+    orderId,
+    {
+      type: "RequestReturn",
+      orderId,
+      returnId: input.returnId,
+      lines: input.lines,
+      reason: input.reason,
+      returnWindowMs: input.returnWindowMs,
+      at: nowIso(ctx),
+    },
+    expectedRevision,
+  );
 
 export const receiveReturn = (ctx: CommandContext, orderId: string, returnId: string, expectedRevision?: number) =>
   orderCommand(ctx, orderId, { type: "ReceiveReturn", orderId, returnId, at: nowIso(ctx) }, expectedRevision);

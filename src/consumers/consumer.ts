@@ -55,15 +55,32 @@ export async function startConsumer(definition: ConsumerDefinition, options: Con
   const retryMaxMs = options.retryMaxMs ?? 5_000;
   await migrate(sql, [...inboxMigrations, ...definition.migrations]);
 
-  const kafka = new Kafka({ clientId: `commerce-${definition.name}`, brokers: [...options.brokers], logLevel: logLevel.NOTHING, retry: { retries: 10, maxRetryTime: 5_000 } });
-  const consumer: Consumer = kafka.consumer({ groupId, sessionTimeout: 15_000, heartbeatInterval: 1_000, retry: { retries: Number.MAX_SAFE_INTEGER, maxRetryTime: 5_000 } });
+  const kafka = new Kafka({
+    clientId: `commerce-${definition.name}`,
+    brokers: [...options.brokers],
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 10, maxRetryTime: 5_000 },
+  });
+  const consumer: Consumer = kafka.consumer({
+    groupId,
+    sessionTimeout: 15_000,
+    heartbeatInterval: 1_000,
+    retry: { retries: Number.MAX_SAFE_INTEGER, maxRetryTime: 5_000 },
+  });
   const producer: Producer = kafka.producer({ allowAutoTopicCreation: true });
   const stats = { handled: 0, duplicates: 0, deadLettered: 0 };
   let stopping = false;
 
   // One event's inbox row and side effect; returns whether it was new.
   const apply = async (tx: SqlExecutor, event: ReceivedEvent): Promise<boolean> => {
-    const fresh = await admit(tx, { consumer: definition.name, eventId: event.id, eventType: event.type, topic: event.topic, partition: event.partition, offset: event.offset });
+    const fresh = await admit(tx, {
+      consumer: definition.name,
+      eventId: event.id,
+      eventType: event.type,
+      topic: event.topic,
+      partition: event.partition,
+      offset: event.offset,
+    });
     if (fresh) await definition.handle(event, tx);
     return fresh;
   };
@@ -112,7 +129,17 @@ export async function startConsumer(definition: ConsumerDefinition, options: Con
         const events = messages.map((m) => readEvent(batch.topic, batch.partition, m)).filter((e): e is ReceivedEvent => e !== undefined);
         // One statement admits the batch; the side effects of the new ones follow in the same transaction.
         const fresh = await sql.transaction(async (tx) => {
-          const admitted = await admitMany(tx, events.map((e) => ({ consumer: definition.name, eventId: e.id, eventType: e.type, topic: e.topic, partition: e.partition, offset: e.offset })));
+          const admitted = await admitMany(
+            tx,
+            events.map((e) => ({
+              consumer: definition.name,
+              eventId: e.id,
+              eventType: e.type,
+              topic: e.topic,
+              partition: e.partition,
+              offset: e.offset,
+            })),
+          );
           const handled = new Set<string>();
           for (const e of events) {
             if (!admitted.has(e.id) || handled.has(e.id)) continue;

@@ -36,7 +36,11 @@ export async function sendToDeadLetters(
     [DLQ_HEADERS.attempts]: String(failure.attempts),
     [DLQ_HEADERS.failedAt]: new Date().toISOString(),
   };
-  await producer.send({ topic: dlqTopicOf(origin.topic), acks: -1, messages: [{ key: origin.message.key, value: origin.message.value, headers }] });
+  await producer.send({
+    topic: dlqTopicOf(origin.topic),
+    acks: -1,
+    messages: [{ key: origin.message.key, value: origin.message.value, headers }],
+  });
 }
 
 export interface ReplayResult {
@@ -49,7 +53,11 @@ export interface ReplayResult {
  * without the dlq_* headers. Progress is a consumer group's committed offsets, so a second run
  * only replays letters that arrived since.
  */
-export async function replayDeadLetters(kafka: Kafka, dlqTopic: string, options: { groupId?: string; timeoutMs?: number } = {}): Promise<ReplayResult> {
+export async function replayDeadLetters(
+  kafka: Kafka,
+  dlqTopic: string,
+  options: { groupId?: string; timeoutMs?: number } = {},
+): Promise<ReplayResult> {
   if (!dlqTopic.endsWith(DLQ_SUFFIX)) throw new Error(`${dlqTopic} is not a dead-letter topic (*${DLQ_SUFFIX})`);
   const groupId = options.groupId ?? `dlq-replay.${dlqTopic}`;
   const admin = kafka.admin();
@@ -72,7 +80,10 @@ export async function replayDeadLetters(kafka: Kafka, dlqTopic: string, options:
   try {
     await consumer.subscribe({ topics: [dlqTopic], fromBeginning: true });
     const done = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`dead letters of ${dlqTopic} not replayed within ${options.timeoutMs ?? 60_000} ms`)), options.timeoutMs ?? 60_000);
+      const timer = setTimeout(
+        () => reject(new Error(`dead letters of ${dlqTopic} not replayed within ${options.timeoutMs ?? 60_000} ms`)),
+        options.timeoutMs ?? 60_000,
+      );
       consumer
         .run({
           autoCommit: false,
@@ -87,7 +98,10 @@ export async function replayDeadLetters(kafka: Kafka, dlqTopic: string, options:
               result.byTopic[target] = (result.byTopic[target] ?? 0) + 1;
             }
             const last = batch.messages.at(-1);
-            if (last) await consumer.commitOffsets([{ topic: dlqTopic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() }]);
+            if (last)
+              await consumer.commitOffsets([
+                { topic: dlqTopic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() },
+              ]);
             if (high !== undefined && last && BigInt(last.offset) + 1n >= high) pending.delete(batch.partition);
             await heartbeat();
             if (pending.size === 0) {

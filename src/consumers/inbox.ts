@@ -56,7 +56,14 @@ export async function admitMany(sql: SqlExecutor, entries: readonly InboxEntry[]
      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::bigint[])
      ON CONFLICT (consumer, event_id) DO UPDATE SET deliveries = consumer_inbox.deliveries + 1
      RETURNING event_id, deliveries`,
-    [unique.map((e) => e.consumer), unique.map((e) => e.eventId), unique.map((e) => e.eventType), unique.map((e) => e.topic), unique.map((e) => e.partition), unique.map((e) => e.offset)],
+    [
+      unique.map((e) => e.consumer),
+      unique.map((e) => e.eventId),
+      unique.map((e) => e.eventType),
+      unique.map((e) => e.topic),
+      unique.map((e) => e.partition),
+      unique.map((e) => e.offset),
+    ],
   );
   return new Set(rows.filter((r) => Number(r.deliveries) === 1).map((r) => r.event_id));
 }

@@ -14,7 +14,7 @@ export function consumerDefinition(name: ConsumerName, options: { sender?: Notif
   return name === NOTIFICATIONS ? notificationsConsumer(options.sender) : analyticsConsumer();
 }
 
-export { startConsumer, type RunningConsumer, type ConsumerOptions } from "./consumer.js";
+export { startConsumer } from "./consumer.js";
 
 export interface InProcessConsumers {
   status(): Record<string, unknown>;
@@ -25,7 +25,10 @@ export interface InProcessConsumers {
  * The consumers inside the server's process. Each starts in the background and retries until
  * Kafka answers: an unreachable broker shows in readiness, it never stops the server.
  */
-export function startInProcessConsumers(names: readonly ConsumerName[], options: { sql: SqlClient; brokers: readonly string[]; namespace?: string; logger?: Logger; sender?: NotificationSender }): InProcessConsumers {
+export function startInProcessConsumers(
+  names: readonly ConsumerName[],
+  options: { sql: SqlClient; brokers: readonly string[]; namespace?: string; logger?: Logger; sender?: NotificationSender },
+): InProcessConsumers {
   const running = new Map<ConsumerName, Running>();
   const errors = new Map<ConsumerName, string>();
   let stopped = false;
@@ -53,7 +56,8 @@ export function startInProcessConsumers(names: readonly ConsumerName[], options:
     status() {
       const out: Record<string, unknown> = {};
       for (const name of names) out[name] = running.get(name)?.stats() ?? { starting: errors.get(name) ?? "connecting" };
-      if (names.some((n) => errors.has(n))) throw new Error(`consumers not running: ${[...errors].map(([n, e]) => `${n}: ${e}`).join("; ")}`);
+      if (names.some((n) => errors.has(n)))
+        throw new Error(`consumers not running: ${[...errors].map(([n, e]) => `${n}: ${e}`).join("; ")}`);
       return out;
     },
     async stop() {

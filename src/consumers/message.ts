@@ -41,5 +41,14 @@ export function readEvent(topic: string, partition: number, message: KafkaMessag
   }
   const errors = payloadErrors(type, data);
   if (errors.length > 0) throw new PoisonMessageError(`${type} does not match its schema: ${errors.slice(0, 3).join("; ")}`);
-  return { id, type, time: headerText(message, "ce_time") ?? new Date().toISOString(), key: message.key?.toString("utf8") ?? "", data: data as Record<string, unknown>, topic, partition, offset: message.offset };
+  return {
+    id,
+    type,
+    time: headerText(message, "ce_time") ?? new Date().toISOString(),
+    key: message.key?.toString("utf8") ?? "",
+    data: data as Record<string, unknown>,
+    topic,
+    partition,
+    offset: message.offset,
+  };
 }

@@ -8,11 +8,11 @@ import type { SqlClient } from "../infrastructure/sql/sql-client.js";
 import { EventStoreDbEventStore } from "./eventstoredb/eventstoredb-event-store.js";
 import type { EventStore } from "./port.js";
 import { PostgresEventStore } from "./postgres/postgres-event-store.js";
-import { UpcasterRegistry } from "./upcasters.js";
+import type { UpcasterRegistry } from "./upcasters.js";
 
 export * from "./errors.js";
 export * from "./port.js";
-export { UpcasterRegistry, type Upcaster } from "./upcasters.js";
+export { UpcasterRegistry } from "./upcasters.js";
 export { PostgresEventStore } from "./postgres/postgres-event-store.js";
 
 export interface OpenEventStoreOptions {

@@ -16,7 +16,8 @@ export interface NormalizedEvent {
 }
 
 export function validateStreamId(streamId: unknown): string {
-  if (typeof streamId !== "string" || streamId.trim() === "") throw new InvalidAppendError("streamId must be a non-empty string", "streamId");
+  if (typeof streamId !== "string" || streamId.trim() === "")
+    throw new InvalidAppendError("streamId must be a non-empty string", "streamId");
   if (streamId.length > MAX_STREAM_ID) throw new InvalidAppendError(`streamId is longer than ${MAX_STREAM_ID} characters`, "streamId");
   if (streamId.startsWith("$")) throw new InvalidAppendError("streamId must not start with '$' (reserved for system streams)", "streamId");
   return streamId;
@@ -26,7 +27,10 @@ export function validateExpectedRevision(expected: unknown): ExpectedRevision {
   if (expected === undefined) return "any";
   if (expected === "any" || expected === "no_stream" || expected === "stream_exists") return expected;
   if (typeof expected === "number" && Number.isSafeInteger(expected) && expected >= 0) return expected;
-  throw new InvalidAppendError(`expectedRevision must be "any", "no_stream", "stream_exists" or a revision >= 0, got ${JSON.stringify(expected) ?? String(expected)}`, "expectedRevision");
+  throw new InvalidAppendError(
+    `expectedRevision must be "any", "no_stream", "stream_exists" or a revision >= 0, got ${JSON.stringify(expected) ?? String(expected)}`,
+    "expectedRevision",
+  );
 }
 
 export function validateEvents(events: unknown): NormalizedEvent[] {
@@ -43,12 +47,15 @@ export function validateEvents(events: unknown): NormalizedEvent[] {
       throw new InvalidAppendError(`${at}.type must be a non-empty string not starting with '$'`, `${at}.type`);
     }
     const schemaVersion = event.schemaVersion ?? 1;
-    if (!Number.isSafeInteger(schemaVersion) || schemaVersion < 1) throw new InvalidAppendError(`${at}.schemaVersion must be an integer >= 1`, `${at}.schemaVersion`);
+    if (!Number.isSafeInteger(schemaVersion) || schemaVersion < 1)
+      throw new InvalidAppendError(`${at}.schemaVersion must be an integer >= 1`, `${at}.schemaVersion`);
     assertJson(event.data, `${at}.data`);
     const metadata = event.metadata;
-    if (typeof metadata !== "object" || metadata === null || Array.isArray(metadata)) throw new InvalidAppendError(`${at}.metadata must be an object`, `${at}.metadata`);
+    if (typeof metadata !== "object" || metadata === null || Array.isArray(metadata))
+      throw new InvalidAppendError(`${at}.metadata must be an object`, `${at}.metadata`);
     for (const field of ["correlationId", "causationId", "actor"] as const) {
-      if (typeof metadata[field] !== "string" || metadata[field] === "") throw new InvalidAppendError(`${at}.metadata.${field} must be a non-empty string`, `${at}.metadata.${field}`);
+      if (typeof metadata[field] !== "string" || metadata[field] === "")
+        throw new InvalidAppendError(`${at}.metadata.${field} must be a non-empty string`, `${at}.metadata.${field}`);
     }
     assertJson(metadata, `${at}.metadata`);
     return { id, type: event.type, schemaVersion, data: event.data as JsonValue, metadata };
@@ -69,10 +76,13 @@ export function assertJson(value: unknown, path: string, ancestors: object[] = [
       if (ancestors.includes(value)) throw new InvalidAppendError(`${path} is not JSON: it contains a cycle`, path);
       const proto = Object.getPrototypeOf(value);
       if (Array.isArray(value)) {
-        value.forEach((item, i) => assertJson(item, `${path}[${i}]`, [...ancestors, value]));
+        value.forEach((item, i) => {
+          assertJson(item, `${path}[${i}]`, [...ancestors, value]);
+        });
         return;
       }
-      if (proto !== Object.prototype && proto !== null) throw new InvalidAppendError(`${path} is not JSON: a ${proto?.constructor?.name ?? "class"} instance`, path);
+      if (proto !== Object.prototype && proto !== null)
+        throw new InvalidAppendError(`${path} is not JSON: a ${proto?.constructor?.name ?? "class"} instance`, path);
       for (const [key, item] of Object.entries(value)) {
         if (item === undefined) continue; // dropped by JSON.stringify, like an absent key
         assertJson(item, `${path}.${key}`, [...ancestors, value]);

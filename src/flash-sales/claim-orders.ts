@@ -13,7 +13,10 @@ export interface ClaimedOrder {
   flashSale: { saleId: string; claimId: string; warehouseId: string; price: number; currency: string };
 }
 
-export async function takeClaimForOrder(desk: ClaimDesk, request: { claimId: string; customerId: string; items: readonly { sku: string; quantity: number }[] }): Promise<ClaimedOrder> {
+export async function takeClaimForOrder(
+  desk: ClaimDesk,
+  request: { claimId: string; customerId: string; items: readonly { sku: string; quantity: number }[] },
+): Promise<ClaimedOrder> {
   const { claimId, customerId } = request;
   const notFound = () => new DomainError("claim_not_found", `no flash-sale claim ${claimId} of yours`);
   const saleId = saleIdOfClaim(claimId);
@@ -23,7 +26,10 @@ export async function takeClaimForOrder(desk: ClaimDesk, request: { claimId: str
   if (!claim || claim.customerId !== customerId) throw notFound();
   const [line, ...more] = request.items;
   if (!line || more.length > 0 || line.sku !== sale.sku || line.quantity !== claim.quantity) {
-    throw new DomainError("invalid_field", `an order with flashSaleClaimId has exactly one item: ${sale.sku} x ${claim.quantity}, as claimed`);
+    throw new DomainError(
+      "invalid_field",
+      `an order with flashSaleClaimId has exactly one item: ${sale.sku} x ${claim.quantity}, as claimed`,
+    );
   }
   const orderId = orderIdForClaim(claimId);
   const used = await desk.use({ saleId, claimId, customerId, orderId });

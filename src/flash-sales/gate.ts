@@ -95,7 +95,11 @@ export interface FlashSaleGate {
    */
   release(request: { saleId: string; claimId: string; from: "HELD" | "USED"; orderId?: string; nowMs: number }): Promise<ReleaseOutcome>;
   /** HELD claims whose hold has expired by `nowMs`, oldest first. */
-  due(request: { saleId: string; nowMs: number; limit: number }): Promise<{ claimId: string; customerId: string; quantity: number; expiresAtMs: number }[]>;
+  due(request: {
+    saleId: string;
+    nowMs: number;
+    limit: number;
+  }): Promise<{ claimId: string; customerId: string; quantity: number; expiresAtMs: number }[]>;
   /** Ends the sale: no more claims or returns to the pool; answers the units never kept by a claim (the same answer when called again). */
   closeSale(request: { saleId: string; nowMs: number }): Promise<CloseOutcome>;
   /** Units left in the pool; undefined when the gate does not hold the sale. */

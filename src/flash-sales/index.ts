@@ -20,10 +20,23 @@ export interface FlashSales {
   close(): Promise<void>;
 }
 
-export function openFlashSales(options: { store: EventStore; gate: FlashSaleGate; now?: () => Date; logger?: Logger; timerIntervalMs?: number | false }): FlashSales {
+export function openFlashSales(options: {
+  store: EventStore;
+  gate: FlashSaleGate;
+  now?: () => Date;
+  logger?: Logger;
+  timerIntervalMs?: number | false;
+}): FlashSales {
   const now = options.now ?? (() => new Date());
   const writer = new SaleWriter(options.store);
-  const deps: FlashSaleDeps = { store: options.store, gate: options.gate, writer, recorder: new ClaimRecorder(writer, { now }), now, ...(options.logger ? { logger: options.logger } : {}) };
+  const deps: FlashSaleDeps = {
+    store: options.store,
+    gate: options.gate,
+    writer,
+    recorder: new ClaimRecorder(writer, { now }),
+    now,
+    ...(options.logger ? { logger: options.logger } : {}),
+  };
   const desk = new ClaimDesk(deps);
   const timers = startSaleTimers(deps, desk, { intervalMs: options.timerIntervalMs ?? 1000 });
   return {
@@ -39,4 +52,3 @@ export function openFlashSales(options: { store: EventStore; gate: FlashSaleGate
 }
 
 export type { FlashSaleGate } from "./gate.js";
-export { orderIdForClaim } from "./ids.js";

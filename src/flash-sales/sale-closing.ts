@@ -60,7 +60,8 @@ export async function endSale(deps: FlashSaleDeps, desk: ClaimDesk, sale: FlashS
   await expireHolds(deps, desk, sale.saleId);
   await deps.recorder.flush(sale.saleId);
   let closed = await deps.gate.closeSale({ saleId: sale.saleId, nowMs });
-  if (closed.outcome === "unknownSale" && (await desk.reload(sale.saleId))) closed = await deps.gate.closeSale({ saleId: sale.saleId, nowMs });
+  if (closed.outcome === "unknownSale" && (await desk.reload(sale.saleId)))
+    closed = await deps.gate.closeSale({ saleId: sale.saleId, nowMs });
   if (closed.outcome !== "closed") return false;
   const at = new Date(nowMs).toISOString();
 
@@ -83,10 +84,22 @@ export async function endSale(deps: FlashSaleDeps, desk: ClaimDesk, sale: FlashS
       streamId: inventoryStream(sale.sku, sale.warehouseId),
       commandId: `flashSale-${sale.saleId}/end/unsold`,
       actor: SALE_ACTOR,
-      command: { type: "ReleaseSaleStock", sku: sale.sku, warehouseId: sale.warehouseId, saleId: sale.saleId, quantity: closed.unsold, reason: "flash sale ended: unsold units", at },
+      command: {
+        type: "ReleaseSaleStock",
+        sku: sale.sku,
+        warehouseId: sale.warehouseId,
+        saleId: sale.saleId,
+        quantity: closed.unsold,
+        reason: "flash sale ended: unsold units",
+        at,
+      },
     });
   }
-  await deps.writer.write(sale.saleId, { commandId: `flashSale-${sale.saleId}/end`, actor: SALE_ACTOR, command: { type: "EndSale", saleId: sale.saleId, unsold: closed.unsold, at } });
+  await deps.writer.write(sale.saleId, {
+    commandId: `flashSale-${sale.saleId}/end`,
+    actor: SALE_ACTOR,
+    command: { type: "EndSale", saleId: sale.saleId, unsold: closed.unsold, at },
+  });
   deps.logger?.info({ saleId: sale.saleId, unsold: closed.unsold }, "flash sale ended: unsold units back in ordinary stock");
   return true;
 }
@@ -105,7 +118,11 @@ export function startSaleTimers(deps: FlashSaleDeps, desk: ClaimDesk, options: {
   let running: Promise<void> = Promise.resolve();
 
   async function discover(): Promise<void> {
-    for await (const page of logPages(deps.store, { from: checkpoint, pageSize: 500, filter: { streamCategories: ["flashSale"], eventTypes: ["SaleStockSetAside", "SaleEnded"] } })) {
+    for await (const page of logPages(deps.store, {
+      from: checkpoint,
+      pageSize: 500,
+      filter: { streamCategories: ["flashSale"], eventTypes: ["SaleStockSetAside", "SaleEnded"] },
+    })) {
       for (const e of page.events) {
         const saleId = (e.data as { saleId: string }).saleId;
         if (e.type === "SaleEnded") open.delete(saleId);

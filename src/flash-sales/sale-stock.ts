@@ -59,7 +59,9 @@ export class BatchedSaleStock implements FlashSaleStock {
         const batch = queue.splice(0, this.options.maxBatch ?? 200);
         const { saleId, sku, warehouseId } = batch[0]!.draw;
         // One allocation per order (a retried draw of the same order within a batch counts once).
-        const allocations = [...new Map(batch.map((p) => [p.draw.orderId, { orderId: p.draw.orderId, quantity: p.draw.quantity }])).values()];
+        const allocations = [
+          ...new Map(batch.map((p) => [p.draw.orderId, { orderId: p.draw.orderId, quantity: p.draw.quantity }])).values(),
+        ];
         try {
           await handleCommand(this.deps.store, inventoryDecider, {
             streamId: inventoryStream(sku, warehouseId),
@@ -83,25 +85,56 @@ export class BatchedSaleStock implements FlashSaleStock {
   private async giveBack(c: GiveBack & { commandId: string }): Promise<void> {
     const nowMs = this.deps.now().getTime();
     let released = await this.deps.gate.release({ saleId: c.saleId, claimId: c.claimId, from: "USED", orderId: c.orderId, nowMs });
-    if (released.outcome === "unknownSale" && (await this.desk.reload(c.saleId))) released = await this.deps.gate.release({ saleId: c.saleId, claimId: c.claimId, from: "USED", orderId: c.orderId, nowMs });
+    if (released.outcome === "unknownSale" && (await this.desk.reload(c.saleId)))
+      released = await this.deps.gate.release({ saleId: c.saleId, claimId: c.claimId, from: "USED", orderId: c.orderId, nowMs });
     const at = new Date(nowMs).toISOString();
     const inventory = (step: string, command: Parameters<typeof inventoryDecider.decide>[0]) =>
-      handleCommand(this.deps.store, inventoryDecider, { streamId: inventoryStream(c.sku, c.warehouseId), commandId: `${c.commandId}/${step}`, actor: SALE_ACTOR, command });
+      handleCommand(this.deps.store, inventoryDecider, {
+        streamId: inventoryStream(c.sku, c.warehouseId),
+        commandId: `${c.commandId}/${step}`,
+        actor: SALE_ACTOR,
+        command,
+      });
 
     if (released.outcome === "closed") {
       // The sale has ended: its pool is gone, the units go back to ordinary stock.
-      if (c.drawn) await inventory("release", { type: "ReleaseReservation", sku: c.sku, warehouseId: c.warehouseId, orderId: c.orderId, reason: `order given up after the flash sale ended: ${c.reason}`, at });
-      else await inventory("release-from-sale", { type: "ReleaseSaleStock", sku: c.sku, warehouseId: c.warehouseId, saleId: c.saleId, quantity: c.quantity, reason: `order ${c.orderId} given up after the sale ended`, at });
+      if (c.drawn)
+        await inventory("release", {
+          type: "ReleaseReservation",
+          sku: c.sku,
+          warehouseId: c.warehouseId,
+          orderId: c.orderId,
+          reason: `order given up after the flash sale ended: ${c.reason}`,
+          at,
+        });
+      else
+        await inventory("release-from-sale", {
+          type: "ReleaseSaleStock",
+          sku: c.sku,
+          warehouseId: c.warehouseId,
+          saleId: c.saleId,
+          quantity: c.quantity,
+          reason: `order ${c.orderId} given up after the sale ended`,
+          at,
+        });
       return;
     }
     const back = released.outcome === "released" || (released.outcome === "notReleasable" && released.status === "RELEASED");
     if (!back) {
-      this.deps.logger?.warn({ saleId: c.saleId, claimId: c.claimId, orderId: c.orderId, outcome: released }, "flash-sale claim could not be given back to the pool");
+      this.deps.logger?.warn(
+        { saleId: c.saleId, claimId: c.claimId, orderId: c.orderId, outcome: released },
+        "flash-sale claim could not be given back to the pool",
+      );
       return;
     }
-    if (c.drawn) await inventory("return", { type: "ReturnToSale", sku: c.sku, warehouseId: c.warehouseId, saleId: c.saleId, orderId: c.orderId, at });
+    if (c.drawn)
+      await inventory("return", { type: "ReturnToSale", sku: c.sku, warehouseId: c.warehouseId, saleId: c.saleId, orderId: c.orderId, at });
     try {
-      await this.deps.writer.write(c.saleId, { commandId: `${c.commandId}/record`, actor: SALE_ACTOR, command: { type: "ReturnClaim", saleId: c.saleId, claimId: c.claimId, orderId: c.orderId, reason: c.reason, at } });
+      await this.deps.writer.write(c.saleId, {
+        commandId: `${c.commandId}/record`,
+        actor: SALE_ACTOR,
+        command: { type: "ReturnClaim", saleId: c.saleId, claimId: c.claimId, orderId: c.orderId, reason: c.reason, at },
+      });
     } catch (error) {
       // A claim the gate granted that the log never recorded (the process died before its batch): nothing to mark.
       if (!(error instanceof DomainError && error.rule === "claim_not_found")) throw error;

@@ -4,7 +4,13 @@
 // stream grows by a batch per write, so re-reading and re-folding it whole for every batch of
 // claims would make recording the sale quadratic.
 
-import { flashSaleDecider, streamId as saleStream, type FlashSaleCommand, type FlashSaleEvent, type FlashSaleState } from "../aggregates/flash-sale.js";
+import {
+  flashSaleDecider,
+  streamId as saleStream,
+  type FlashSaleCommand,
+  type FlashSaleEvent,
+  type FlashSaleState,
+} from "../aggregates/flash-sale.js";
 import { asEvent } from "../aggregates/decider.js";
 import { eventIdFor } from "../commands/event-id.js";
 import { WrongExpectedVersionError } from "../eventstore/errors.js";

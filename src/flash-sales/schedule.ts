@@ -25,9 +25,15 @@ export interface ScheduleSaleInput {
   holdTtlMs: number;
 }
 
-export type ScheduleOutcome = { outcome: "open"; sale: FlashSale; position: string | null } | { outcome: "refused"; sale: FlashSale; available: number };
+export type ScheduleOutcome =
+  | { outcome: "open"; sale: FlashSale; position: string | null }
+  | { outcome: "refused"; sale: FlashSale; available: number };
 
-export async function scheduleSale(deps: FlashSaleDeps, ctx: Pick<CommandContext, "actor" | "commandId" | "correlationId">, input: ScheduleSaleInput): Promise<ScheduleOutcome> {
+export async function scheduleSale(
+  deps: FlashSaleDeps,
+  ctx: Pick<CommandContext, "actor" | "commandId" | "correlationId">,
+  input: ScheduleSaleInput,
+): Promise<ScheduleOutcome> {
   const product = await getProductFromLog(deps.store, input.sku);
   if (!product) throw new DomainError("invalid_sku", `unknown SKU ${input.sku}`);
   if (input.perCustomerLimit > input.quantity) throw new DomainError("invalid_field", "perCustomerLimit must not exceed quantity");
@@ -50,10 +56,18 @@ export async function scheduleSale(deps: FlashSaleDeps, ctx: Pick<CommandContext
   const refusal = reserved.events.find((e) => e.type === "SaleSetAsideRejected");
   if (refusal) {
     const available = (refusal.data as { available: number }).available;
-    const r = await deps.writer.write(input.saleId, { ...envelope, commandId: step("refused"), command: { type: "RecordStockRefused", saleId: input.saleId, available, at } });
+    const r = await deps.writer.write(input.saleId, {
+      ...envelope,
+      commandId: step("refused"),
+      command: { type: "RecordStockRefused", saleId: input.saleId, available, at },
+    });
     return { outcome: "refused", sale: r.state as FlashSale, available };
   }
-  const opened = await deps.writer.write(input.saleId, { ...envelope, commandId: step("open"), command: { type: "RecordStockSetAside", saleId: input.saleId, at } });
+  const opened = await deps.writer.write(input.saleId, {
+    ...envelope,
+    commandId: step("open"),
+    command: { type: "RecordStockSetAside", saleId: input.saleId, at },
+  });
   const sale = opened.state as FlashSale;
   if (sale.status === "CANCELLED") return { outcome: "refused", sale, available: 0 };
   // From the log, not empty: a retried request must not reset a gate that lost its data mid-sale.

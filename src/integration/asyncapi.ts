@@ -19,7 +19,11 @@ const headers = {
   required: ["ce_id", "ce_type", "ce_source", "ce_time", "ce_specversion", "content-type", "correlationid", "causationid", "traceparent"],
   properties: {
     id: { type: "string", description: "same as ce_id (Debezium's outbox router always sets it; the relay matches it)" },
-    ce_id: { type: "string", format: "uuid", description: "derived from the source domain event's id and the type: the same on every replay, so consumers drop duplicates by it" },
+    ce_id: {
+      type: "string",
+      format: "uuid",
+      description: "derived from the source domain event's id and the type: the same on every replay, so consumers drop duplicates by it",
+    },
     ce_type: { type: "string", description: "the versioned type, e.g. commerce.order.confirmed.v1" },
     ce_source: { type: "string", description: "/commerce/<aggregate type>" },
     ce_time: { type: "string", format: "date-time", description: "when the fact happened (UTC)" },
@@ -78,7 +82,12 @@ export function asyncApiDocument(options: { namespace?: string; servers?: string
         "Public, versioned integration events translated from the commerce core's domain events and published to Kafka (Debezium outbox on PostgreSQL, in-process relay otherwise). CloudEvents 1.0 binary mode: attributes in ce_* headers, the event data as the JSON value. A type's schema never changes: a change is published as a new version (…v2) beside the old one.",
     },
     defaultContentType: "application/json",
-    servers: Object.fromEntries((options.servers ?? ["localhost:9092"]).map((host, i) => [`kafka${i === 0 ? "" : i}`, { host, protocol: "kafka", description: "Kafka broker" }])),
+    servers: Object.fromEntries(
+      (options.servers ?? ["localhost:9092"]).map((host, i) => [
+        `kafka${i === 0 ? "" : i}`,
+        { host, protocol: "kafka", description: "Kafka broker" },
+      ]),
+    ),
     channels,
     operations,
     components: { messages },

@@ -16,7 +16,8 @@ export const AGGREGATE_TYPES = ["order", "payment", "inventory", "product"] as c
 export type AggregateType = (typeof AGGREGATE_TYPES)[number];
 
 export const DEFAULT_NAMESPACE = "commerce";
-export const topicOf = (aggregateType: AggregateType | string, namespace = DEFAULT_NAMESPACE): string => `${namespace}.${aggregateType}.events`;
+export const topicOf = (aggregateType: AggregateType | string, namespace = DEFAULT_NAMESPACE): string =>
+  `${namespace}.${aggregateType}.events`;
 
 const Id = Type.String({ minLength: 1 });
 const Time = Type.String({ format: "date-time" });
@@ -45,7 +46,13 @@ const OrderPlaced = Type.Object(
     discountAmount: Minor,
     totalAmount: Minor,
     currency: Currency,
-    paymentMethod: Type.Union([Type.Literal("UPI"), Type.Literal("CARD"), Type.Literal("NETBANKING"), Type.Literal("WALLET"), Type.Literal("COD")]),
+    paymentMethod: Type.Union([
+      Type.Literal("UPI"),
+      Type.Literal("CARD"),
+      Type.Literal("NETBANKING"),
+      Type.Literal("WALLET"),
+      Type.Literal("COD"),
+    ]),
     couponCode: Type.Union([Type.String(), Type.Null()]),
     shippingAddress: Type.Object(
       {
@@ -64,7 +71,14 @@ const OrderPlaced = Type.Object(
 );
 
 const OrderConfirmed = Type.Object(
-  { orderId: Id, customerId: Id, confirmedAt: Time, totalAmount: Minor, currency: Currency, paymentId: Type.Union([Id, Type.Null()], { description: "null for cash on delivery and zero-total orders" }) },
+  {
+    orderId: Id,
+    customerId: Id,
+    confirmedAt: Time,
+    totalAmount: Minor,
+    currency: Currency,
+    paymentId: Type.Union([Id, Type.Null()], { description: "null for cash on delivery and zero-total orders" }),
+  },
   strict,
 );
 
@@ -73,7 +87,11 @@ const OrderCancelled = Type.Object(
     orderId: Id,
     customerId: Id,
     cancelledAt: Time,
-    reason: Type.Union(["OUT_OF_STOCK", "PAYMENT_FAILED", "PAYMENT_TIMEOUT", "CUSTOMER_REQUEST", "ADMIN_REQUEST", "FRAUD_SUSPECTED"].map((r) => Type.Literal(r))),
+    reason: Type.Union(
+      ["OUT_OF_STOCK", "PAYMENT_FAILED", "PAYMENT_TIMEOUT", "CUSTOMER_REQUEST", "ADMIN_REQUEST", "FRAUD_SUSPECTED"].map((r) =>
+        Type.Literal(r),
+      ),
+    ),
     previousStatus: Type.String(),
     refundDue: Minor,
     currency: Currency,
@@ -81,7 +99,10 @@ const OrderCancelled = Type.Object(
   strict,
 );
 
-const OrderShipped = Type.Object({ orderId: Id, customerId: Id, shippedAt: Time, carrier: Type.String(), trackingNumber: Type.String() }, strict);
+const OrderShipped = Type.Object(
+  { orderId: Id, customerId: Id, shippedAt: Time, carrier: Type.String(), trackingNumber: Type.String() },
+  strict,
+);
 const OrderDelivered = Type.Object({ orderId: Id, customerId: Id, deliveredAt: Time }, strict);
 const OrderReturned = Type.Object(
   { orderId: Id, customerId: Id, returnId: Id, returnedAt: Time, fullyReturned: Type.Boolean(), refundId: Type.Union([Id, Type.Null()]) },
@@ -99,8 +120,14 @@ const PaymentCaptured = Type.Object(
   },
   strict,
 );
-const RefundProcessed = Type.Object({ refundId: Id, paymentId: Id, orderId: Id, customerId: Id, amount: Minor, currency: Currency, processedAt: Time }, strict);
-const RefundFailed = Type.Object({ refundId: Id, paymentId: Id, orderId: Id, customerId: Id, amount: Minor, currency: Currency, failedAt: Time, reason: Type.String() }, strict);
+const RefundProcessed = Type.Object(
+  { refundId: Id, paymentId: Id, orderId: Id, customerId: Id, amount: Minor, currency: Currency, processedAt: Time },
+  strict,
+);
+const RefundFailed = Type.Object(
+  { refundId: Id, paymentId: Id, orderId: Id, customerId: Id, amount: Minor, currency: Currency, failedAt: Time, reason: Type.String() },
+  strict,
+);
 
 const LowStock = Type.Object(
   {
@@ -113,7 +140,10 @@ const LowStock = Type.Object(
   strict,
 );
 
-const PriceChanged = Type.Object({ productId: Id, sku: Id, price: Minor, previousPrice: Minor, currency: Currency, changedAt: Time }, strict);
+const PriceChanged = Type.Object(
+  { productId: Id, sku: Id, price: Minor, previousPrice: Minor, currency: Currency, changedAt: Time },
+  strict,
+);
 
 export interface IntegrationEventType<S extends TObject = TObject> {
   /** The CloudEvents `type`, e.g. `commerce.order.confirmed.v1`. */
@@ -130,17 +160,94 @@ export interface IntegrationEventType<S extends TObject = TObject> {
 const define = <S extends TObject>(e: IntegrationEventType<S>) => e;
 
 export const INTEGRATION_EVENTS = {
-  orderPlaced: define({ type: "commerce.order.placed.v1", aggregateType: "order", from: "OrderPlaced", summary: "An order was placed (prices from the catalog).", schema: OrderPlaced, personalDataFor: ["logistics", "notifications"] }),
-  orderConfirmed: define({ type: "commerce.order.confirmed.v1", aggregateType: "order", from: "OrderConfirmed", summary: "The order's payment was captured (or it needs none): it will be fulfilled.", schema: OrderConfirmed, personalDataFor: [] }),
-  orderCancelled: define({ type: "commerce.order.cancelled.v1", aggregateType: "order", from: "OrderCancelled", summary: "The order was cancelled, with the reason; refundDue is what will be refunded.", schema: OrderCancelled, personalDataFor: [] }),
-  orderShipped: define({ type: "commerce.order.shipped.v1", aggregateType: "order", from: "OrderShipped", summary: "The order left the warehouse with a carrier.", schema: OrderShipped, personalDataFor: [] }),
-  orderDelivered: define({ type: "commerce.order.delivered.v1", aggregateType: "order", from: "OrderDelivered", summary: "The order reached the customer.", schema: OrderDelivered, personalDataFor: [] }),
-  orderReturned: define({ type: "commerce.order.returned.v1", aggregateType: "order", from: "OrderReturned", summary: "A return of the order was completed (goods back, refund requested).", schema: OrderReturned, personalDataFor: [] }),
-  paymentCaptured: define({ type: "commerce.payment.captured.v1", aggregateType: "payment", from: "PaymentCaptured", summary: "The gateway captured the payment's money.", schema: PaymentCaptured, personalDataFor: [] }),
-  refundProcessed: define({ type: "commerce.payment.refund_processed.v1", aggregateType: "payment", from: "RefundProcessed", summary: "A refund was paid out by the gateway.", schema: RefundProcessed, personalDataFor: [] }),
-  refundFailed: define({ type: "commerce.payment.refund_failed.v1", aggregateType: "payment", from: "RefundFailed", summary: "The gateway refused a refund.", schema: RefundFailed, personalDataFor: [] }),
-  lowStock: define({ type: "commerce.inventory.low_stock.v1", aggregateType: "inventory", from: "StockReserved|StockAdjusted", summary: "A SKU's available units (all warehouses) fell below its threshold (product attribute lowStockThreshold, default 5).", schema: LowStock, personalDataFor: [] }),
-  priceChanged: define({ type: "commerce.product.price_changed.v1", aggregateType: "product", from: "ProductPriceChanged", summary: "A product's catalog price changed.", schema: PriceChanged, personalDataFor: [] }),
+  orderPlaced: define({
+    type: "commerce.order.placed.v1",
+    aggregateType: "order",
+    from: "OrderPlaced",
+    summary: "An order was placed (prices from the catalog).",
+    schema: OrderPlaced,
+    personalDataFor: ["logistics", "notifications"],
+  }),
+  orderConfirmed: define({
+    type: "commerce.order.confirmed.v1",
+    aggregateType: "order",
+    from: "OrderConfirmed",
+    summary: "The order's payment was captured (or it needs none): it will be fulfilled.",
+    schema: OrderConfirmed,
+    personalDataFor: [],
+  }),
+  orderCancelled: define({
+    type: "commerce.order.cancelled.v1",
+    aggregateType: "order",
+    from: "OrderCancelled",
+    summary: "The order was cancelled, with the reason; refundDue is what will be refunded.",
+    schema: OrderCancelled,
+    personalDataFor: [],
+  }),
+  orderShipped: define({
+    type: "commerce.order.shipped.v1",
+    aggregateType: "order",
+    from: "OrderShipped",
+    summary: "The order left the warehouse with a carrier.",
+    schema: OrderShipped,
+    personalDataFor: [],
+  }),
+  orderDelivered: define({
+    type: "commerce.order.delivered.v1",
+    aggregateType: "order",
+    from: "OrderDelivered",
+    summary: "The order reached the customer.",
+    schema: OrderDelivered,
+    personalDataFor: [],
+  }),
+  orderReturned: define({
+    type: "commerce.order.returned.v1",
+    aggregateType: "order",
+    from: "OrderReturned",
+    summary: "A return of the order was completed (goods back, refund requested).",
+    schema: OrderReturned,
+    personalDataFor: [],
+  }),
+  paymentCaptured: define({
+    type: "commerce.payment.captured.v1",
+    aggregateType: "payment",
+    from: "PaymentCaptured",
+    summary: "The gateway captured the payment's money.",
+    schema: PaymentCaptured,
+    personalDataFor: [],
+  }),
+  refundProcessed: define({
+    type: "commerce.payment.refund_processed.v1",
+    aggregateType: "payment",
+    from: "RefundProcessed",
+    summary: "A refund was paid out by the gateway.",
+    schema: RefundProcessed,
+    personalDataFor: [],
+  }),
+  refundFailed: define({
+    type: "commerce.payment.refund_failed.v1",
+    aggregateType: "payment",
+    from: "RefundFailed",
+    summary: "The gateway refused a refund.",
+    schema: RefundFailed,
+    personalDataFor: [],
+  }),
+  lowStock: define({
+    type: "commerce.inventory.low_stock.v1",
+    aggregateType: "inventory",
+    from: "StockReserved|StockAdjusted",
+    summary: "A SKU's available units (all warehouses) fell below its threshold (product attribute lowStockThreshold, default 5).",
+    schema: LowStock,
+    personalDataFor: [],
+  }),
+  priceChanged: define({
+    type: "commerce.product.price_changed.v1",
+    aggregateType: "product",
+    from: "ProductPriceChanged",
+    summary: "A product's catalog price changed.",
+    schema: PriceChanged,
+    personalDataFor: [],
+  }),
 } as const;
 
 export type IntegrationEventName = keyof typeof INTEGRATION_EVENTS;
@@ -151,7 +258,11 @@ export const integrationEventTypes: readonly IntegrationEventType[] = Object.val
 export const eventTypeByName = (type: string): IntegrationEventType | undefined => integrationEventTypes.find((e) => e.type === type);
 
 // TypeBox checks formats only when told how; date-time is the one the schemas use.
-if (!FormatRegistry.Has("date-time")) FormatRegistry.Set("date-time", (v) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(v) && !Number.isNaN(Date.parse(v)));
+if (!FormatRegistry.Has("date-time"))
+  FormatRegistry.Set(
+    "date-time",
+    (v) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(v) && !Number.isNaN(Date.parse(v)),
+  );
 
 /** Why a payload does not match its type's schema ([] when it does, or names the unknown type). */
 export function payloadErrors(type: string, payload: unknown): string[] {

@@ -44,7 +44,10 @@ export function integrationEventId(sourceEventId: string, integrationType: strin
  * span id is derived from the source event id. Never absent, so both transports carry it alike.
  */
 export function traceparentOf(traceId: string | undefined, correlationId: string, sourceEventId: string): string {
-  const trace = traceId && /^[0-9a-f]{32}$/.test(traceId) && !/^0+$/.test(traceId) ? traceId : createHash("sha256").update(`trace:${correlationId}`).digest("hex").slice(0, 32);
+  const trace =
+    traceId && /^[0-9a-f]{32}$/.test(traceId) && !/^0+$/.test(traceId)
+      ? traceId
+      : createHash("sha256").update(`trace:${correlationId}`).digest("hex").slice(0, 32);
   const span = createHash("sha256").update(`span:${sourceEventId}`).digest("hex").slice(0, 16);
   return `00-${trace}-${span}-01`;
 }
@@ -62,7 +65,9 @@ export interface KafkaRecordShape {
  * The headers of a published event. `id` is there because Debezium's outbox router always adds the
  * row id under that name; the relay adds it too so both transports' records are identical.
  */
-export function headersOf(e: Pick<IntegrationEvent, "id" | "type" | "source" | "time" | "correlationId" | "causationId" | "traceparent">): Record<string, string> {
+export function headersOf(
+  e: Pick<IntegrationEvent, "id" | "type" | "source" | "time" | "correlationId" | "causationId" | "traceparent">,
+): Record<string, string> {
   return {
     id: e.id,
     ce_id: e.id,

@@ -98,7 +98,9 @@ export async function learn(sql: SqlExecutor, event: RecordedEvent, cache?: Orde
         [orderId],
       );
       const r = rows[0];
-      return r ? ({ customerId: r.customer_id, currency: r.currency, totalAmount: Number(r.total_amount) } satisfies OrderFacts) : undefined;
+      return r
+        ? ({ customerId: r.customer_id, currency: r.currency, totalAmount: Number(r.total_amount) } satisfies OrderFacts)
+        : undefined;
     },
     async category(sku) {
       const { rows } = await sql.query<{ category: unknown }>("SELECT category FROM integration_product_facts WHERE sku = $1", [sku]);
@@ -132,7 +134,13 @@ export async function learn(sql: SqlExecutor, event: RecordedEvent, cache?: Orde
                 low_stock_threshold = CASE WHEN $3::boolean THEN $4::int ELSE low_stock_threshold END,
                 revision = $5
           WHERE sku = $1 AND revision < $5`,
-        [d.sku, changes.category === undefined ? null : JSON.stringify(changes.category), changes.attributes !== undefined, thresholdFrom(changes.attributes), event.revision],
+        [
+          d.sku,
+          changes.category === undefined ? null : JSON.stringify(changes.category),
+          changes.attributes !== undefined,
+          thresholdFrom(changes.attributes),
+          event.revision,
+        ],
       );
       return facts;
     }
@@ -150,7 +158,10 @@ export async function learn(sql: SqlExecutor, event: RecordedEvent, cache?: Orde
   if (row && Number(row.revision) >= event.revision) return facts; // already learned
   const before = Number(row?.available ?? 0);
   const after = "set" in change ? change.set : before + change.delta;
-  const { rows: totals } = await sql.query<{ total: string | number | null }>("SELECT sum(available) AS total FROM integration_stock_facts WHERE sku = $1", [sku]);
+  const { rows: totals } = await sql.query<{ total: string | number | null }>(
+    "SELECT sum(available) AS total FROM integration_stock_facts WHERE sku = $1",
+    [sku],
+  );
   const totalBefore = Number(totals[0]?.total ?? 0);
   const totalAfter = totalBefore - before + after;
   await sql.query(
@@ -159,7 +170,10 @@ export async function learn(sql: SqlExecutor, event: RecordedEvent, cache?: Orde
     [sku, warehouseId, after, event.revision],
   );
   if (totalAfter < totalBefore) {
-    const { rows: p } = await sql.query<{ low_stock_threshold: number | null }>("SELECT low_stock_threshold FROM integration_product_facts WHERE sku = $1", [sku]);
+    const { rows: p } = await sql.query<{ low_stock_threshold: number | null }>(
+      "SELECT low_stock_threshold FROM integration_product_facts WHERE sku = $1",
+      [sku],
+    );
     const threshold = p[0]?.low_stock_threshold ?? DEFAULT_LOW_STOCK_THRESHOLD;
     if (totalBefore >= threshold && totalAfter < threshold) facts.lowStockCrossing = { sku, warehouseId, available: totalAfter, threshold };
   }

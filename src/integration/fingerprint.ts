@@ -15,4 +15,7 @@ function canonical(value: unknown): unknown {
 }
 
 /** JSON round trip first: TypeBox's symbol keys are not part of the schema. */
-export const schemaFingerprint = (schema: unknown): string => createHash("sha256").update(JSON.stringify(canonical(JSON.parse(JSON.stringify(schema))))).digest("hex");
+export const schemaFingerprint = (schema: unknown): string =>
+  createHash("sha256")
+    .update(JSON.stringify(canonical(JSON.parse(JSON.stringify(schema)))))
+    .digest("hex");

@@ -52,7 +52,20 @@ export async function writeOutbox(sql: SqlExecutor, events: readonly Integration
     await sql.query(
       `INSERT INTO outbox (id, aggregate_type, aggregate_id, type, payload, ce_source, ce_time, ce_specversion, content_type, correlationid, causationid, traceparent)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING`,
-      [e.id, e.aggregateType, e.key, e.type, payloadBytes(e.payload), e.source, e.time, CE_SPECVERSION, CONTENT_TYPE, e.correlationId, e.causationId, e.traceparent],
+      [
+        e.id,
+        e.aggregateType,
+        e.key,
+        e.type,
+        payloadBytes(e.payload),
+        e.source,
+        e.time,
+        CE_SPECVERSION,
+        CONTENT_TYPE,
+        e.correlationId,
+        e.causationId,
+        e.traceparent,
+      ],
     );
   }
   if (mode === "capture") await sql.query("DELETE FROM outbox WHERE id = ANY($1::uuid[])", [events.map((e) => e.id)]);

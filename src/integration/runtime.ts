@@ -58,10 +58,19 @@ export async function startIntegration(deps: IntegrationDeps, settings: Integrat
         onError: (error) => logger?.warn({ err: error }, "outbox connector not registered yet; retrying"),
       });
     } else {
-      transport = startRelay({ sql, brokers, ...(settings.namespace ? { namespace: settings.namespace } : {}), ...(logger ? { logger } : {}) });
+      transport = startRelay({
+        sql,
+        brokers,
+        ...(settings.namespace ? { namespace: settings.namespace } : {}),
+        ...(logger ? { logger } : {}),
+      });
     }
   }
-  const translator = await start(translatorDefinition({ mode: transport?.outboxMode ?? "capture" }), { store, sql, ...(logger ? { logger } : {}) });
+  const translator = await start(translatorDefinition({ mode: transport?.outboxMode ?? "capture" }), {
+    store,
+    sql,
+    ...(logger ? { logger } : {}),
+  });
 
   return {
     translator,
@@ -88,7 +97,8 @@ export async function startIntegration(deps: IntegrationDeps, settings: Integrat
           registers: [registry],
           async collect() {
             this.reset();
-            for (const s of await replicationSlotLag(sql).catch(() => [])) this.set({ slot: s.slot, wal_status: s.walStatus ?? "unknown" }, s.lagBytes);
+            for (const s of await replicationSlotLag(sql).catch(() => []))
+              this.set({ slot: s.slot, wal_status: s.walStatus ?? "unknown" }, s.lagBytes);
           },
         });
       }

@@ -29,7 +29,13 @@ type Data = Record<string, unknown>;
 const str = (v: unknown): string => String(v);
 const num = (v: unknown): number => Number(v);
 
-function build<N extends IntegrationEventName>(name: N, source: RecordedEvent, key: string, payload: IntegrationPayload<N>, time: string): IntegrationEvent {
+function build<N extends IntegrationEventName>(
+  name: N,
+  source: RecordedEvent,
+  key: string,
+  payload: IntegrationPayload<N>,
+  time: string,
+): IntegrationEvent {
   const def = INTEGRATION_EVENTS[name];
   return {
     id: integrationEventId(source.id, def.type),
@@ -64,27 +70,56 @@ export async function translate(event: RecordedEvent, facts: TranslationFacts): 
   switch (event.type) {
     case "OrderPlaced": {
       const p = d as unknown as OrderPlaced["data"];
-      const items = await Promise.all(p.lines.map(async (l) => ({ sku: l.sku, quantity: l.quantity, unitPrice: l.unitPrice, category: await facts.category(l.sku) })));
+      const items = await Promise.all(
+        p.lines.map(async (l) => ({ sku: l.sku, quantity: l.quantity, unitPrice: l.unitPrice, category: await facts.category(l.sku) })),
+      );
       const a = p.shippingAddress;
       return [
-        build("orderPlaced", event, p.orderId, {
-          orderId: p.orderId,
-          customerId: p.customerId,
-          placedAt: at,
-          items,
-          subtotal: p.subtotal,
-          discountAmount: p.discountAmount,
-          totalAmount: p.totalAmount,
-          currency: p.currency,
-          paymentMethod: p.paymentMethod,
-          couponCode: p.couponCode ?? null,
-          shippingAddress: { name: a.name, line1: a.line1, line2: a.line2 ?? null, city: a.city, state: a.state, pincode: a.pincode, phone: a.phone },
-        }, at),
+        build(
+          "orderPlaced",
+          event,
+          p.orderId,
+          {
+            orderId: p.orderId,
+            customerId: p.customerId,
+            placedAt: at,
+            items,
+            subtotal: p.subtotal,
+            discountAmount: p.discountAmount,
+            totalAmount: p.totalAmount,
+            currency: p.currency,
+            paymentMethod: p.paymentMethod,
+            couponCode: p.couponCode ?? null,
+            shippingAddress: {
+              name: a.name,
+              line1: a.line1,
+              line2: a.line2 ?? null,
+              city: a.city,
+              state: a.state,
+              pincode: a.pincode,
+              phone: a.phone,
+            },
+          },
+          at,
+        ),
       ];
     }
     case "OrderConfirmed":
       return withOrder(str(d.orderId), (o) =>
-        build("orderConfirmed", event, str(d.orderId), { orderId: str(d.orderId), customerId: o.customerId, confirmedAt: at, totalAmount: o.totalAmount, currency: o.currency, paymentId: d.paymentId === undefined ? null : str(d.paymentId) }, at),
+        build(
+          "orderConfirmed",
+          event,
+          str(d.orderId),
+          {
+            orderId: str(d.orderId),
+            customerId: o.customerId,
+            confirmedAt: at,
+            totalAmount: o.totalAmount,
+            currency: o.currency,
+            paymentId: d.paymentId === undefined ? null : str(d.paymentId),
+          },
+          at,
+        ),
       );
     case "OrderCancelled":
       return withOrder(str(d.orderId), (o) =>
@@ -92,21 +127,52 @@ export async function translate(event: RecordedEvent, facts: TranslationFacts): 
           "orderCancelled",
           event,
           str(d.orderId),
-          { orderId: str(d.orderId), customerId: o.customerId, cancelledAt: at, reason: d.reason as CancellationReason, previousStatus: str(d.previousStatus), refundDue: num(d.refundDue), currency: o.currency },
+          {
+            orderId: str(d.orderId),
+            customerId: o.customerId,
+            cancelledAt: at,
+            reason: d.reason as CancellationReason,
+            previousStatus: str(d.previousStatus),
+            refundDue: num(d.refundDue),
+            currency: o.currency,
+          },
           at,
         ),
       );
     case "OrderShipped":
-      return withOrder(str(d.orderId), (o) => build("orderShipped", event, str(d.orderId), { orderId: str(d.orderId), customerId: o.customerId, shippedAt: at, carrier: str(d.carrier), trackingNumber: str(d.trackingNumber) }, at));
+      return withOrder(str(d.orderId), (o) =>
+        build(
+          "orderShipped",
+          event,
+          str(d.orderId),
+          {
+            orderId: str(d.orderId),
+            customerId: o.customerId,
+            shippedAt: at,
+            carrier: str(d.carrier),
+            trackingNumber: str(d.trackingNumber),
+          },
+          at,
+        ),
+      );
     case "OrderDelivered":
-      return withOrder(str(d.orderId), (o) => build("orderDelivered", event, str(d.orderId), { orderId: str(d.orderId), customerId: o.customerId, deliveredAt: at }, at));
+      return withOrder(str(d.orderId), (o) =>
+        build("orderDelivered", event, str(d.orderId), { orderId: str(d.orderId), customerId: o.customerId, deliveredAt: at }, at),
+      );
     case "OrderReturned":
       return withOrder(str(d.orderId), (o) =>
         build(
           "orderReturned",
           event,
           str(d.orderId),
-          { orderId: str(d.orderId), customerId: o.customerId, returnId: str(d.returnId), returnedAt: at, fullyReturned: d.fullyReturned === true, refundId: d.refundId === undefined ? null : str(d.refundId) },
+          {
+            orderId: str(d.orderId),
+            customerId: o.customerId,
+            returnId: str(d.returnId),
+            returnedAt: at,
+            fullyReturned: d.fullyReturned === true,
+            refundId: d.refundId === undefined ? null : str(d.refundId),
+          },
           at,
         ),
       );
@@ -116,13 +182,34 @@ export async function translate(event: RecordedEvent, facts: TranslationFacts): 
           "paymentCaptured",
           event,
           str(d.orderId),
-          { paymentId: str(d.paymentId), orderId: str(d.orderId), amount: num(d.amount), currency: str(d.currency), capturedAt: at, late: d.previousStatus === "FAILED" || d.previousStatus === "VOIDED" },
+          {
+            paymentId: str(d.paymentId),
+            orderId: str(d.orderId),
+            amount: num(d.amount),
+            currency: str(d.currency),
+            capturedAt: at,
+            late: d.previousStatus === "FAILED" || d.previousStatus === "VOIDED",
+          },
           at,
         ),
       ];
     case "RefundProcessed":
       return withOrder(str(d.orderId), (o) =>
-        build("refundProcessed", event, str(d.orderId), { refundId: str(d.refundId), paymentId: str(d.paymentId), orderId: str(d.orderId), customerId: o.customerId, amount: num(d.amount), currency: o.currency, processedAt: at }, at),
+        build(
+          "refundProcessed",
+          event,
+          str(d.orderId),
+          {
+            refundId: str(d.refundId),
+            paymentId: str(d.paymentId),
+            orderId: str(d.orderId),
+            customerId: o.customerId,
+            amount: num(d.amount),
+            currency: o.currency,
+            processedAt: at,
+          },
+          at,
+        ),
       );
     case "RefundFailed":
       return withOrder(str(d.orderId), (o) =>
@@ -130,15 +217,49 @@ export async function translate(event: RecordedEvent, facts: TranslationFacts): 
           "refundFailed",
           event,
           str(d.orderId),
-          { refundId: str(d.refundId), paymentId: str(d.paymentId), orderId: str(d.orderId), customerId: o.customerId, amount: num(d.amount), currency: o.currency, failedAt: at, reason: str(d.reason) },
+          {
+            refundId: str(d.refundId),
+            paymentId: str(d.paymentId),
+            orderId: str(d.orderId),
+            customerId: o.customerId,
+            amount: num(d.amount),
+            currency: o.currency,
+            failedAt: at,
+            reason: str(d.reason),
+          },
           at,
         ),
       );
     case "ProductPriceChanged":
-      return [build("priceChanged", event, str(d.sku), { productId: str(d.sku), sku: str(d.sku), price: num(d.price), previousPrice: num(d.previousPrice), currency: str(d.currency), changedAt: at }, at)];
+      return [
+        build(
+          "priceChanged",
+          event,
+          str(d.sku),
+          {
+            productId: str(d.sku),
+            sku: str(d.sku),
+            price: num(d.price),
+            previousPrice: num(d.previousPrice),
+            currency: str(d.currency),
+            changedAt: at,
+          },
+          at,
+        ),
+      ];
     default: {
       const c = facts.lowStockCrossing;
-      return c ? [build("lowStock", event, c.sku, { sku: c.sku, available: c.available, threshold: c.threshold, warehouseId: c.warehouseId, at }, at)] : [];
+      return c
+        ? [
+            build(
+              "lowStock",
+              event,
+              c.sku,
+              { sku: c.sku, available: c.available, threshold: c.threshold, warehouseId: c.warehouseId, at },
+              at,
+            ),
+          ]
+        : [];
     }
   }
 }

@@ -7,13 +7,28 @@
 // of the span it was written in (metadata.traceId), and a processor handling an event continues
 // that trace (`continueTraceOf`), so the commands it issues write the same trace id again.
 
-import { context, isSpanContextValid, ROOT_CONTEXT, SpanStatusCode, trace, TraceFlags, type Attributes, type Context, type Span } from "@opentelemetry/api";
+import {
+  context,
+  isSpanContextValid,
+  ROOT_CONTEXT,
+  SpanStatusCode,
+  trace,
+  TraceFlags,
+  type Attributes,
+  type Context,
+  type Span,
+} from "@opentelemetry/api";
 import type { EventStore, RecordedEvent } from "../eventstore/port.js";
 
 const tracer = () => trace.getTracer("commerce");
 
 /** Runs `work` in a new active span named `name`; an exception marks the span as failed and is rethrown. */
-export function inSpan<T>(name: string, attributes: Attributes, work: (span: Span) => Promise<T>, parent: Context = context.active()): Promise<T> {
+export function inSpan<T>(
+  name: string,
+  attributes: Attributes,
+  work: (span: Span) => Promise<T>,
+  parent: Context = context.active(),
+): Promise<T> {
   return tracer().startActiveSpan(name, { attributes }, parent, async (span) => {
     try {
       return await work(span);
@@ -63,8 +78,12 @@ export function tracedEventStore<Store extends EventStore>(store: Store): Store 
       return (...args: unknown[]) => {
         const [first, events] = args;
         const attributes: Attributes =
-          typeof first === "string" ? { "eventstore.stream": first, "eventstore.events": Array.isArray(events) ? events.length : 0 } : { "eventstore.streams": Array.isArray(first) ? first.length : 0 };
-        return inSpan(`eventstore.${property}`, attributes, () => Promise.resolve((value as (...a: unknown[]) => unknown).apply(target, args)));
+          typeof first === "string"
+            ? { "eventstore.stream": first, "eventstore.events": Array.isArray(events) ? events.length : 0 }
+            : { "eventstore.streams": Array.isArray(first) ? first.length : 0 };
+        return inSpan(`eventstore.${property}`, attributes, () =>
+          Promise.resolve((value as (...a: unknown[]) => unknown).apply(target, args)),
+        );
       };
     },
   });

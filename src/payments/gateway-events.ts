@@ -65,7 +65,12 @@ export function commandForGatewayEvent(body: GatewayWebhookBody, at: string): Pa
     case "refund.processed":
       return { ...base, type: "RecordRefundProcessed", refundId: body.data.refundId ?? "" };
     case "refund.failed":
-      return { ...base, type: "RecordRefundFailed", refundId: body.data.refundId ?? "", reason: body.data.reason ?? "refund failed at the gateway" };
+      return {
+        ...base,
+        type: "RecordRefundFailed",
+        refundId: body.data.refundId ?? "",
+        reason: body.data.reason ?? "refund failed at the gateway",
+      };
   }
 }
 
@@ -85,6 +90,10 @@ export async function applyGatewayEvent(deps: GatewayEventDeps, rawBody: unknown
     ...(deps.traceId === undefined ? {} : { traceId: deps.traceId }),
   });
   const outcome: GatewayEventOutcome["outcome"] =
-    result.alreadyApplied || result.events.length === 0 ? "duplicate" : result.events.every((e) => e.type === "GatewayEventIgnored") ? "ignored" : "applied";
+    result.alreadyApplied || result.events.length === 0
+      ? "duplicate"
+      : result.events.every((e) => e.type === "GatewayEventIgnored")
+        ? "ignored"
+        : "applied";
   return { outcome, paymentId: body.data.paymentId, events: result.events };
 }

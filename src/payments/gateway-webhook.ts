@@ -5,13 +5,22 @@
 
 import { Type, type Static } from "@sinclair/typebox";
 
-export const GATEWAY_EVENT_TYPES = ["payment.authorized", "payment.captured", "payment.failed", "refund.processed", "refund.failed"] as const;
+export const GATEWAY_EVENT_TYPES = [
+  "payment.authorized",
+  "payment.captured",
+  "payment.failed",
+  "refund.processed",
+  "refund.failed",
+] as const;
 
 export const GatewayWebhook = Type.Object(
   {
     id: Type.String({ minLength: 1, maxLength: 255, description: "the gateway's event id: the same id again has no second effect" }),
     type: Type.Union(GATEWAY_EVENT_TYPES.map((t) => Type.Literal(t))),
-    created: Type.Union([Type.String({ minLength: 1, maxLength: 64, description: "ISO-8601 time" }), Type.Integer({ minimum: 0, maximum: 8_640_000_000_000, description: "unix seconds" })]),
+    created: Type.Union([
+      Type.String({ minLength: 1, maxLength: 64, description: "ISO-8601 time" }),
+      Type.Integer({ minimum: 0, maximum: 8_640_000_000_000, description: "unix seconds" }),
+    ]),
     data: Type.Object(
       {
         paymentId: Type.String({ minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9][A-Za-z0-9._:-]*$" }),
@@ -29,4 +38,3 @@ export const GatewayWebhook = Type.Object(
 );
 
 export type GatewayWebhookBody = Static<typeof GatewayWebhook>;
-export type GatewayEventType = (typeof GATEWAY_EVENT_TYPES)[number];

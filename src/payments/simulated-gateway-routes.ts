@@ -24,7 +24,10 @@ const problem = (status: number, title: string, detail: string) => ({ type: "abo
 
 const Params = Type.Object({ paymentId: Type.String({ minLength: 1, maxLength: 128 }) });
 const Outcome = Type.Object({ outcome: Type.Union([Type.Literal("captured"), Type.Literal("failed")]) }, { additionalProperties: false });
-const Problem = Type.Object({ type: Type.String(), title: Type.String(), status: Type.Integer(), detail: Type.String() }, { additionalProperties: true });
+const Problem = Type.Object(
+  { type: Type.String(), title: Type.String(), status: Type.Integer(), detail: Type.String() },
+  { additionalProperties: true },
+);
 const notFound = { description: "No such payment", content: { "application/problem+json": { schema: Problem } } };
 const tags = ["simulated gateway"];
 
@@ -38,7 +41,14 @@ document.getElementById("fail").onclick = () => send("failed");
 `;
 // The page's one inline script, allowed by its hash: the server's Content-Security-Policy lets no
 // other inline script run (src/api/server.ts).
-const PAGE_CSP = { contentSecurityPolicy: { directives: { "script-src": ["'self'", `'sha256-${createHash("sha256").update(PAGE_SCRIPT).digest("base64")}'`], "upgrade-insecure-requests": null } } };
+const PAGE_CSP = {
+  contentSecurityPolicy: {
+    directives: {
+      "script-src": ["'self'", `'sha256-${createHash("sha256").update(PAGE_SCRIPT).digest("base64")}'`],
+      "upgrade-insecure-requests": null,
+    },
+  },
+};
 
 export const simulatedGatewayRoutes: FastifyPluginAsync<SimulatedGatewayRoutesOptions> = async (app: FastifyInstance, options) => {
   const { gateway } = options;
@@ -57,7 +67,11 @@ export const simulatedGatewayRoutes: FastifyPluginAsync<SimulatedGatewayRoutesOp
     },
     async (request, reply) => {
       const payment = await gateway.payment(request.params.paymentId);
-      if (!payment) return reply.code(404).type("application/problem+json").send(problem(404, "Not Found", `no payment ${request.params.paymentId}`));
+      if (!payment)
+        return reply
+          .code(404)
+          .type("application/problem+json")
+          .send(problem(404, "Not Found", `no payment ${request.params.paymentId}`));
       const id = escapeHtml(payment.paymentId);
       const amount = `${(payment.amount / 100).toFixed(2)} ${escapeHtml(payment.currency)}`;
       const html = `<!doctype html>
@@ -83,14 +97,21 @@ export const simulatedGatewayRoutes: FastifyPluginAsync<SimulatedGatewayRoutesOp
         params: Params,
         body: Outcome,
         response: {
-          200: Type.Object({ sent: GatewayWebhook, webhookStatus: Type.Integer({ description: "the status the webhook got" }) }, { additionalProperties: false }),
+          200: Type.Object(
+            { sent: GatewayWebhook, webhookStatus: Type.Integer({ description: "the status the webhook got" }) },
+            { additionalProperties: false },
+          ),
           404: notFound,
         },
       },
     },
     async (request, reply) => {
       const payment = await gateway.payment(request.params.paymentId);
-      if (!payment) return reply.code(404).type("application/problem+json").send(problem(404, "Not Found", `no payment ${request.params.paymentId}`));
+      if (!payment)
+        return reply
+          .code(404)
+          .type("application/problem+json")
+          .send(problem(404, "Not Found", `no payment ${request.params.paymentId}`));
       const { body, status } = await gateway.complete(payment.paymentId, request.body.outcome);
       return reply.code(200).send({ sent: body, webhookStatus: status });
     },

@@ -65,8 +65,17 @@ export class SimulatedPaymentGateway implements PaymentGateway {
   async initiate(request: InitiateRequest): Promise<InitiateResult> {
     return this.once("initiate", request.idempotencyKey, async () => {
       const gatewayPaymentId = `sim_pay_${request.paymentId}`;
-      this.payments.set(request.paymentId, { paymentId: request.paymentId, orderId: request.orderId, gatewayPaymentId, amount: request.amount, currency: request.currency });
-      return { gatewayPaymentId, paymentUrl: `${this.options.publicBaseUrl.replace(/\/$/, "")}/simulated-gateway/payments/${encodeURIComponent(request.paymentId)}` };
+      this.payments.set(request.paymentId, {
+        paymentId: request.paymentId,
+        orderId: request.orderId,
+        gatewayPaymentId,
+        amount: request.amount,
+        currency: request.currency,
+      });
+      return {
+        gatewayPaymentId,
+        paymentUrl: `${this.options.publicBaseUrl.replace(/\/$/, "")}/simulated-gateway/payments/${encodeURIComponent(request.paymentId)}`,
+      };
     });
   }
 
@@ -108,7 +117,13 @@ export class SimulatedPaymentGateway implements PaymentGateway {
   }
 
   /** The webhook body announcing a refund's outcome (for refunds answered `pending`). */
-  async refundWebhookBody(paymentId: string, refundId: string, amount: number, outcome: "processed" | "failed", eventId = `evt_${randomUUID()}`): Promise<GatewayWebhookBody> {
+  async refundWebhookBody(
+    paymentId: string,
+    refundId: string,
+    amount: number,
+    outcome: "processed" | "failed",
+    eventId = `evt_${randomUUID()}`,
+  ): Promise<GatewayWebhookBody> {
     const p = await this.payment(paymentId);
     return {
       id: eventId,
@@ -161,5 +176,11 @@ export const paymentFinder =
   async (paymentId: string): Promise<SimulatedPayment | undefined> => {
     const { state } = await loadAggregate(store, paymentDecider, paymentStream(paymentId));
     if (state.status === "NONE") return undefined;
-    return { paymentId, orderId: state.orderId, gatewayPaymentId: state.gatewayPaymentId ?? state.gatewayReference ?? `sim_pay_${paymentId}`, amount: state.amount, currency: state.currency };
+    return {
+      paymentId,
+      orderId: state.orderId,
+      gatewayPaymentId: state.gatewayPaymentId ?? state.gatewayReference ?? `sim_pay_${paymentId}`,
+      amount: state.amount,
+      currency: state.currency,
+    };
   };

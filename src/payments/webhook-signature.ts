@@ -19,12 +19,15 @@ export function signWebhook(secret: string, rawBody: string | Buffer, t: number)
   return `t=${t},v1=${hmacHex(secret, t, rawBody)}`;
 }
 
-export type SignatureCheck =
-  | { ok: true; t: number }
-  | { ok: false; reason: "missing" | "malformed" | "stale" | "mismatch" };
+export type SignatureCheck = { ok: true; t: number } | { ok: false; reason: "missing" | "malformed" | "stale" | "mismatch" };
 
 /** Checks `header` against `rawBody`; `nowSeconds` is the receiver's unix time. Never throws. */
-export function verifyWebhookSignature(secret: string, header: string | undefined | null, rawBody: string | Buffer, nowSeconds: number): SignatureCheck {
+export function verifyWebhookSignature(
+  secret: string,
+  header: string | undefined | null,
+  rawBody: string | Buffer,
+  nowSeconds: number,
+): SignatureCheck {
   if (header === undefined || header === null || header === "") return { ok: false, reason: "missing" };
   let t: number | undefined;
   const candidates: string[] = [];

@@ -23,7 +23,8 @@ export interface LogPage {
 }
 
 const matches = (filter: AllFilter | undefined, event: RecordedEvent): boolean =>
-  (!filter?.eventTypes || filter.eventTypes.includes(event.type)) && (!filter?.streamCategories || filter.streamCategories.includes(streamCategory(event.streamId)));
+  (!filter?.eventTypes || filter.eventTypes.includes(event.type)) &&
+  (!filter?.streamCategories || filter.streamCategories.includes(streamCategory(event.streamId)));
 
 export class LogReader {
   private readonly capacity: number;

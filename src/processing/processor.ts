@@ -331,17 +331,25 @@ export async function startProcessor(definition: ProcessorDefinition, deps: Proc
   const handleBatch = (events: RecordedEvent[], checkpoint: Checkpoint) =>
     // A batch spans many orders' traces, so it is a root span of its own; handlers that continue an
     // event's trace (the saga's steps) start their spans from the event.
-    inSpan(`process ${definition.name}`, { "processor.name": definition.name, "processor.events": events.length }, async () => {
-      if (definition.mode === "transactional") await handleTransactional(events, checkpoint);
-      else await handleAtLeastOnce(events, checkpoint);
-      lastProcessedAt = new Date();
-    }, ROOT_CONTEXT);
+    inSpan(
+      `process ${definition.name}`,
+      { "processor.name": definition.name, "processor.events": events.length },
+      async () => {
+        if (definition.mode === "transactional") await handleTransactional(events, checkpoint);
+        else await handleAtLeastOnce(events, checkpoint);
+        lastProcessedAt = new Date();
+      },
+      ROOT_CONTEXT,
+    );
 
   /** The next page: from the shared reader when this processor is inside its window, else from the store. */
   const nextPage = async (from: Checkpoint): Promise<LogPage & { shared: boolean }> => {
     const page = reader.take(from, definition.filter, batchSize);
     if (page) return { ...page, shared: true };
-    return { ...(await store.readAll({ from, maxCount: batchSize, ...(definition.filter ? { filter: definition.filter } : {}) })), shared: false };
+    return {
+      ...(await store.readAll({ from, maxCount: batchSize, ...(definition.filter ? { filter: definition.filter } : {}) })),
+      shared: false,
+    };
   };
 
   // Runs batches from the stored checkpoint; a store failure restarts it from there after a pause.
@@ -390,7 +398,10 @@ export async function startProcessor(definition: ProcessorDefinition, deps: Proc
         await new Promise<void>((resolve, reject) => {
           waiter.resolve = resolve;
           waiters.add(waiter);
-          timer = setTimeout(() => reject(new Error(`processor ${definition.name} did not reach ${checkpoint} within ${timeoutMs} ms`)), timeoutMs);
+          timer = setTimeout(
+            () => reject(new Error(`processor ${definition.name} did not reach ${checkpoint} within ${timeoutMs} ms`)),
+            timeoutMs,
+          );
         });
       } finally {
         clearTimeout(timer);
@@ -401,7 +412,9 @@ export async function startProcessor(definition: ProcessorDefinition, deps: Proc
       const [checkpoint, head, parked] = await Promise.all([
         loadCheckpoint(sql, definition.name),
         store.headCheckpoint(),
-        sql.query<{ n: number }>("SELECT count(*)::int AS n FROM processor_parked_events WHERE processor = $1 AND resolved_at IS NULL", [definition.name]),
+        sql.query<{ n: number }>("SELECT count(*)::int AS n FROM processor_parked_events WHERE processor = $1 AND resolved_at IS NULL", [
+          definition.name,
+        ]),
       ]);
       // The stored checkpoint only moves with batches this processor handles; whether it has also
       // read past everything else up to the head is the running loop's to say.
@@ -422,7 +435,10 @@ export async function startProcessor(definition: ProcessorDefinition, deps: Proc
       await run;
       // Hand over at how far it has read: everything before `position` is handled (it moves only
       // after a whole batch), including events of no interest whose idle save was still due.
-      if (position !== undefined) await saveCheckpoint(sql, definition.name, position).catch((error: unknown) => log?.warn({ err: error }, "checkpoint not stored at stop"));
+      if (position !== undefined)
+        await saveCheckpoint(sql, definition.name, position).catch((error: unknown) =>
+          log?.warn({ err: error }, "checkpoint not stored at stop"),
+        );
       await reader.detach();
     },
   };

@@ -50,7 +50,8 @@ async function apply(recorded: RecordedEvent, sql: SqlExecutor, t: CartTables = 
     [customerId, at, event.revision],
   );
   if (rows.length === 0) return;
-  const cart = (sets: string, params: readonly unknown[] = []) => sql.query(`UPDATE ${c} SET ${sets} WHERE customer_id = $1`, [customerId, ...params]);
+  const cart = (sets: string, params: readonly unknown[] = []) =>
+    sql.query(`UPDATE ${c} SET ${sets} WHERE customer_id = $1`, [customerId, ...params]);
 
   switch (event.type) {
     case "CartItemAdded":
@@ -63,14 +64,20 @@ async function apply(recorded: RecordedEvent, sql: SqlExecutor, t: CartTables = 
       return;
     case "CartItemQuantityChanged":
       await cart("status = 'OPEN'");
-      await sql.query(`UPDATE ${i} SET quantity = $3::int WHERE customer_id = $1 AND sku = $2`, [customerId, event.data.sku, event.data.quantity]);
+      await sql.query(`UPDATE ${i} SET quantity = $3::int WHERE customer_id = $1 AND sku = $2`, [
+        customerId,
+        event.data.sku,
+        event.data.quantity,
+      ]);
       return;
     case "CartItemRemoved":
       await cart("status = 'OPEN'");
       await sql.query(`DELETE FROM ${i} WHERE customer_id = $1 AND sku = $2`, [customerId, event.data.sku]);
       return;
     case "CouponApplied":
-      await cart("status = CASE WHEN status = 'ABANDONED' THEN 'OPEN' ELSE status END, coupon = $2::jsonb", [JSON.stringify(event.data.coupon)]);
+      await cart("status = CASE WHEN status = 'ABANDONED' THEN 'OPEN' ELSE status END, coupon = $2::jsonb", [
+        JSON.stringify(event.data.coupon),
+      ]);
       return;
     case "CouponRemoved":
       await cart("coupon = NULL");

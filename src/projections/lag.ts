@@ -21,11 +21,19 @@ export interface ReadModelLag {
   lastError?: string | null;
 }
 
-export async function readModelLag(deps: { store: EventStore; sql: SqlExecutor }, name: string, filter: AllFilter, running: boolean, now = Date.now()): Promise<ReadModelLag> {
+export async function readModelLag(
+  deps: { store: EventStore; sql: SqlExecutor },
+  name: string,
+  filter: AllFilter,
+  running: boolean,
+  now = Date.now(),
+): Promise<ReadModelLag> {
   const checkpoint = await loadCheckpoint(deps.sql, name);
   const [{ events }, parked] = await Promise.all([
     deps.store.readAll({ from: checkpoint, filter, maxCount: LAG_EVENTS_LIMIT }),
-    deps.sql.query<{ n: unknown }>("SELECT count(*) AS n FROM processor_parked_events WHERE processor = $1 AND resolved_at IS NULL", [name]),
+    deps.sql.query<{ n: unknown }>("SELECT count(*) AS n FROM processor_parked_events WHERE processor = $1 AND resolved_at IS NULL", [
+      name,
+    ]),
   ]);
   const oldest = events[0]?.recordedAt.getTime();
   return {

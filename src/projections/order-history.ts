@@ -48,12 +48,10 @@ async function apply(event: RecordedEvent, sql: SqlExecutor, t: OrderHistoryTabl
   const orderId = indexedOrderOf(event);
   if (orderId === null) return;
   // The key is the event's place in its stream, so a redelivered event changes nothing.
-  await sql.query(`INSERT INTO ${ident(t.index)} (order_id, stream_id, revision, position) VALUES ($1, $2, $3::bigint, $4) ON CONFLICT DO NOTHING`, [
-    orderId,
-    event.streamId,
-    event.revision,
-    event.position,
-  ]);
+  await sql.query(
+    `INSERT INTO ${ident(t.index)} (order_id, stream_id, revision, position) VALUES ($1, $2, $3::bigint, $4) ON CONFLICT DO NOTHING`,
+    [orderId, event.streamId, event.revision, event.position],
+  );
 }
 
 async function applyBatch(events: readonly RecordedEvent[], sql: SqlExecutor, t: OrderHistoryTables = ORDER_HISTORY_TABLES): Promise<void> {

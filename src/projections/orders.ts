@@ -6,7 +6,12 @@ import type { RecordedEvent } from "../eventstore/port.js";
 import type { SqlExecutor } from "../infrastructure/sql/sql-client.js";
 import { advance, ident, recordedAs, type Projection } from "./projection.js";
 
-export const ORDER_TABLES = { orders: "rm_orders", lines: "rm_order_lines", refunds: "rm_order_refunds", returns: "rm_order_returns" } as const;
+export const ORDER_TABLES = {
+  orders: "rm_orders",
+  lines: "rm_order_lines",
+  refunds: "rm_order_refunds",
+  returns: "rm_order_returns",
+} as const;
 export type OrderTables = { readonly [K in keyof typeof ORDER_TABLES]: string };
 
 function schema(t: OrderTables): string {
@@ -133,26 +138,29 @@ async function apply(recorded: RecordedEvent, sql: SqlExecutor, t: OrderTables =
 
   switch (event.type) {
     case "OrderPaymentPending":
-      await step("status = 'PAYMENT_PENDING', fulfillment_status = 'RESERVED', payment_status = 'PENDING', payment_id = $4::text, payment_url = $5::text", [
-        event.data.paymentId,
-        event.data.paymentUrl ?? null,
-      ]);
+      await step(
+        "status = 'PAYMENT_PENDING', fulfillment_status = 'RESERVED', payment_status = 'PENDING', payment_id = $4::text, payment_url = $5::text",
+        [event.data.paymentId, event.data.paymentUrl ?? null],
+      );
       return;
     case "OrderConfirmed":
       if (event.data.paymentId === undefined) await step("status = 'CONFIRMED', fulfillment_status = 'RESERVED'");
-      else await step("status = 'CONFIRMED', fulfillment_status = 'RESERVED', payment_status = 'CAPTURED', captured_amount = $4::bigint", [event.data.capturedAmount]);
+      else
+        await step("status = 'CONFIRMED', fulfillment_status = 'RESERVED', payment_status = 'CAPTURED', captured_amount = $4::bigint", [
+          event.data.capturedAmount,
+        ]);
       return;
     case "OrderProcessingStarted":
-      await step("status = 'PROCESSING', fulfillment_status = 'ALLOCATED', shipment_id = $4::text, warehouse_id = $5::text, shipment_status = 'ALLOCATED'", [
-        event.data.shipmentId ?? null,
-        event.data.warehouseId ?? null,
-      ]);
+      await step(
+        "status = 'PROCESSING', fulfillment_status = 'ALLOCATED', shipment_id = $4::text, warehouse_id = $5::text, shipment_status = 'ALLOCATED'",
+        [event.data.shipmentId ?? null, event.data.warehouseId ?? null],
+      );
       return;
     case "OrderShipped":
-      await step("status = 'SHIPPED', fulfillment_status = 'SHIPPED', carrier = $4::text, tracking_number = $5::text, shipment_status = 'SHIPPED'", [
-        event.data.carrier,
-        event.data.trackingNumber,
-      ]);
+      await step(
+        "status = 'SHIPPED', fulfillment_status = 'SHIPPED', carrier = $4::text, tracking_number = $5::text, shipment_status = 'SHIPPED'",
+        [event.data.carrier, event.data.trackingNumber],
+      );
       return;
     case "OrderDelivered":
       await step("status = 'DELIVERED', fulfillment_status = 'DELIVERED', shipment_status = 'DELIVERED', delivered_at = $3::timestamptz");
@@ -169,15 +177,33 @@ async function apply(recorded: RecordedEvent, sql: SqlExecutor, t: OrderTables =
       await sql.query(
         `INSERT INTO ${ident(t.returns)} (order_id, return_id, seq, status, refund_amount, reason, lines, requested_at)
          VALUES ($1, $2, $3::bigint, 'REQUESTED', $4::bigint, $5, $6::jsonb, $7::timestamptz) ON CONFLICT DO NOTHING`,
-        [d.orderId, event.data.returnId, event.revision, event.data.refundAmount, event.data.reason, JSON.stringify(event.data.lines.map((l) => ({ sku: l.sku, quantity: l.quantity }))), d.at],
+        [
+          d.orderId,
+          event.data.returnId,
+          event.revision,
+          event.data.refundAmount,
+          event.data.reason,
+          JSON.stringify(event.data.lines.map((l) => ({ sku: l.sku, quantity: l.quantity }))),
+          d.at,
+        ],
       );
       return;
     case "OrderReturnReceived":
       if (!(await step("fulfillment_status = 'RETURN_RECEIVED'"))) return;
-      await sql.query(`UPDATE ${ident(t.returns)} SET status = 'RECEIVED' WHERE order_id = $1 AND return_id = $2`, [d.orderId, event.data.returnId]);
+      await sql.query(`UPDATE ${ident(t.returns)} SET status = 'RECEIVED' WHERE order_id = $1 AND return_id = $2`, [
+        d.orderId,
+        event.data.returnId,
+      ]);
       return;
     case "OrderReturned":
-      if (!(await step(event.data.fullyReturned ? "status = 'RETURNED', fulfillment_status = 'RETURNED'" : "status = 'DELIVERED', fulfillment_status = 'PARTIALLY_RETURNED'"))) return;
+      if (
+        !(await step(
+          event.data.fullyReturned
+            ? "status = 'RETURNED', fulfillment_status = 'RETURNED'"
+            : "status = 'DELIVERED', fulfillment_status = 'PARTIALLY_RETURNED'",
+        ))
+      )
+        return;
       await sql.query(`UPDATE ${ident(t.returns)} SET status = 'COMPLETED', refund_id = $3 WHERE order_id = $1 AND return_id = $2`, [
         d.orderId,
         event.data.returnId,
@@ -210,15 +236,17 @@ async function apply(recorded: RecordedEvent, sql: SqlExecutor, t: OrderTables =
         ))
       )
         return;
-      await sql.query(`UPDATE ${ident(t.refunds)} SET status = 'PROCESSED', processed_at = $3::timestamptz WHERE order_id = $1 AND refund_id = $2`, [
-        d.orderId,
-        event.data.refundId,
-        d.at,
-      ]);
+      await sql.query(
+        `UPDATE ${ident(t.refunds)} SET status = 'PROCESSED', processed_at = $3::timestamptz WHERE order_id = $1 AND refund_id = $2`,
+        [d.orderId, event.data.refundId, d.at],
+      );
       return;
     case "OrderRefundFailed":
       if (!(await step())) return;
-      await sql.query(`UPDATE ${ident(t.refunds)} SET status = 'FAILED' WHERE order_id = $1 AND refund_id = $2`, [d.orderId, event.data.refundId]);
+      await sql.query(`UPDATE ${ident(t.refunds)} SET status = 'FAILED' WHERE order_id = $1 AND refund_id = $2`, [
+        d.orderId,
+        event.data.refundId,
+      ]);
       return;
     default:
       // An event type this model does not know yet: advance the revision so it is not re-examined.

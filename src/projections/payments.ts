@@ -61,11 +61,14 @@ async function apply(recorded: RecordedEvent, sql: SqlExecutor, t: PaymentTables
     return;
   }
 
-  const step = (sets = "", params: readonly unknown[] = []) => advance(sql, t.payments, "payment_id", d.paymentId, event, d.at, sets, params);
+  const step = (sets = "", params: readonly unknown[] = []) =>
+    advance(sql, t.payments, "payment_id", d.paymentId, event, d.at, sets, params);
 
   switch (event.type) {
     case "PaymentAuthorized":
-      await step("status = 'AUTHORIZED', gateway_payment_id = coalesce($4::text, gateway_payment_id)", [event.data.gatewayPaymentId ?? null]);
+      await step("status = 'AUTHORIZED', gateway_payment_id = coalesce($4::text, gateway_payment_id)", [
+        event.data.gatewayPaymentId ?? null,
+      ]);
       return;
     case "PaymentCaptured":
       await step("status = 'CAPTURED', captured_amount = $4::bigint, gateway_payment_id = coalesce($5::text, gateway_payment_id)", [
@@ -99,11 +102,10 @@ async function apply(recorded: RecordedEvent, sql: SqlExecutor, t: PaymentTables
         ))
       )
         return;
-      await sql.query(`UPDATE ${ident(t.refunds)} SET status = 'PROCESSED', processed_at = $3::timestamptz WHERE payment_id = $1 AND refund_id = $2`, [
-        d.paymentId,
-        event.data.refundId,
-        d.at,
-      ]);
+      await sql.query(
+        `UPDATE ${ident(t.refunds)} SET status = 'PROCESSED', processed_at = $3::timestamptz WHERE payment_id = $1 AND refund_id = $2`,
+        [d.paymentId, event.data.refundId, d.at],
+      );
       return;
     case "RefundFailed":
       if (!(await step())) return;

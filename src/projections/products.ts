@@ -39,7 +39,18 @@ async function apply(recorded: RecordedEvent, sql: SqlExecutor, t: ProductTables
       `INSERT INTO ${p} (sku, name, description, category, brand, price, currency, attributes, active, created_at, updated_at, revision)
        VALUES ($1, $2, $3, $4::text[], $5, $6::bigint, $7, $8::jsonb, true, $9::timestamptz, $9::timestamptz, $10::bigint)
        ON CONFLICT (sku) DO NOTHING`,
-      [d.sku, d.name, d.description ?? null, [...d.category], d.brand ?? null, d.price, d.currency, JSON.stringify(d.attributes ?? {}), d.at, event.revision],
+      [
+        d.sku,
+        d.name,
+        d.description ?? null,
+        [...d.category],
+        d.brand ?? null,
+        d.price,
+        d.currency,
+        JSON.stringify(d.attributes ?? {}),
+        d.at,
+        event.revision,
+      ],
     );
     return;
   }

@@ -75,7 +75,11 @@ export async function advance(
 }
 
 /** Every row of every table of a projection, as canonical JSON text, in a stable order (rebuild checks, `verify`). */
-export async function dumpTables(sql: SqlExecutor, projection: Projection, tables: TableNames = projection.tables): Promise<Record<string, string[]>> {
+export async function dumpTables(
+  sql: SqlExecutor,
+  projection: Projection,
+  tables: TableNames = projection.tables,
+): Promise<Record<string, string[]>> {
   const dump: Record<string, string[]> = {};
   for (const [logical, physical] of Object.entries(tables)) {
     const { rows } = await sql.query<{ r: string }>(`SELECT (to_jsonb(t))::text AS r FROM ${ident(physical)} t ORDER BY 1`);

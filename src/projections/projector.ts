@@ -4,7 +4,13 @@ import type { Logger } from "pino";
 import type { EventStore } from "../eventstore/port.js";
 import { START } from "../eventstore/port.js";
 import type { SqlClient } from "../infrastructure/sql/sql-client.js";
-import { startProcessor, type ProcessorDefinition, type ProcessorDeps, type RetryPolicy, type RunningProcessor } from "../processing/processor.js";
+import {
+  startProcessor,
+  type ProcessorDefinition,
+  type ProcessorDeps,
+  type RetryPolicy,
+  type RunningProcessor,
+} from "../processing/processor.js";
 import type { Projection, TableNames } from "./projection.js";
 
 /** The processor that keeps a projection's tables up to date: rows and checkpoint in one transaction. */

@@ -120,7 +120,11 @@ export async function rebuildShadow(
       }
       await swapTables(tx, projection.tables, shadow);
       await resetProcessor(tx, projection.name);
-      if (reached !== START) await tx.query("INSERT INTO processor_checkpoints (name, checkpoint, updated_at) VALUES ($1, $2, now())", [projection.name, reached]);
+      if (reached !== START)
+        await tx.query("INSERT INTO processor_checkpoints (name, checkpoint, updated_at) VALUES ($1, $2, now())", [
+          projection.name,
+          reached,
+        ]);
     });
   } finally {
     await hooks.resume?.();
@@ -133,9 +137,13 @@ async function swapTables(tx: SqlExecutor, live: TableNames, shadow: TableNames)
     const shadowName = shadow[logical]!;
     await tx.query(`DROP TABLE IF EXISTS ${ident(liveName)}`);
     await tx.query(`ALTER TABLE ${ident(shadowName)} RENAME TO ${ident(liveName)}`);
-    const { rows } = await tx.query<{ indexname: string }>("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = $1", [liveName]);
+    const { rows } = await tx.query<{ indexname: string }>(
+      "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = $1",
+      [liveName],
+    );
     for (const { indexname } of rows) {
-      if (indexname.startsWith(shadowName)) await tx.query(`ALTER INDEX ${ident(indexname)} RENAME TO ${ident(liveName + indexname.slice(shadowName.length))}`);
+      if (indexname.startsWith(shadowName))
+        await tx.query(`ALTER INDEX ${ident(indexname)} RENAME TO ${ident(liveName + indexname.slice(shadowName.length))}`);
     }
   }
 }

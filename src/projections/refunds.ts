@@ -86,14 +86,38 @@ export const orderFromJson = (json: unknown): OrderState => (typeof json === "st
  * `apply` is a page of one, so a live projector and a rebuild share every rule.
  */
 async function applyBatch(events: readonly RecordedEvent[], sql: SqlExecutor, t: RefundTables = REFUND_TABLES): Promise<void> {
-  const paymentIds = [...new Set(events.filter((e) => e.streamId.startsWith("payment-")).map((e) => (e.data as { paymentId?: unknown }).paymentId).filter((id): id is string => typeof id === "string"))];
+  const paymentIds = [
+    ...new Set(
+      events
+        .filter((e) => e.streamId.startsWith("payment-"))
+        .map((e) => (e.data as { paymentId?: unknown }).paymentId)
+        .filter((id): id is string => typeof id === "string"),
+    ),
+  ];
   const orderIds = [...new Set(events.filter((e) => e.streamId.startsWith("order-")).map((e) => e.streamId.slice("order-".length)))];
   const [paymentRows, orderRows] = await Promise.all([
-    paymentIds.length === 0 ? { rows: [] } : sql.query<{ payment_id: string; state: unknown; revision: string | number }>(`SELECT payment_id, state, revision FROM ${ident(t.payments)} WHERE payment_id = ANY($1::text[])`, [paymentIds]),
-    orderIds.length === 0 ? { rows: [] } : sql.query<{ order_id: string; state: unknown; revision: string | number }>(`SELECT order_id, state, revision FROM ${ident(t.orders)} WHERE order_id = ANY($1::text[])`, [orderIds]),
+    paymentIds.length === 0
+      ? { rows: [] }
+      : sql.query<{ payment_id: string; state: unknown; revision: string | number }>(
+          `SELECT payment_id, state, revision FROM ${ident(t.payments)} WHERE payment_id = ANY($1::text[])`,
+          [paymentIds],
+        ),
+    orderIds.length === 0
+      ? { rows: [] }
+      : sql.query<{ order_id: string; state: unknown; revision: string | number }>(
+          `SELECT order_id, state, revision FROM ${ident(t.orders)} WHERE order_id = ANY($1::text[])`,
+          [orderIds],
+        ),
   ]);
-  const payments = new Map(paymentRows.rows.map((r) => [r.payment_id, { state: paymentFromJson(r.state), revision: Number(r.revision), firstPosition: null as string | null, dirty: false }]));
-  const orders = new Map(orderRows.rows.map((r) => [r.order_id, { state: orderFromJson(r.state), revision: Number(r.revision), dirty: false }]));
+  const payments = new Map(
+    paymentRows.rows.map((r) => [
+      r.payment_id,
+      { state: paymentFromJson(r.state), revision: Number(r.revision), firstPosition: null as string | null, dirty: false },
+    ]),
+  );
+  const orders = new Map(
+    orderRows.rows.map((r) => [r.order_id, { state: orderFromJson(r.state), revision: Number(r.revision), dirty: false }]),
+  );
   const activity: [string, number, string][] = [];
   const captures: [string, number, number, string][] = [];
   const refunds = new Map<string, { paymentId: string; seq: number; refund: Payment["refunds"][number] }>();
@@ -113,9 +137,17 @@ async function applyBatch(events: readonly RecordedEvent[], sql: SqlExecutor, t:
     if (typeof paymentId !== "string") continue;
     const row = payments.get(paymentId);
     if (row && row.revision >= event.revision) continue;
-    const after = paymentDecider.evolve(row ? row.state : paymentDecider.initialState, { type: event.type, data: event.data } as PaymentEvent);
+    const after = paymentDecider.evolve(row ? row.state : paymentDecider.initialState, {
+      type: event.type,
+      data: event.data,
+    } as PaymentEvent);
     if (after.status === "NONE") continue; // an event before the payment was initiated changes nothing (as in the aggregate)
-    payments.set(paymentId, { state: after, revision: event.revision, firstPosition: row ? row.firstPosition : event.position, dirty: true });
+    payments.set(paymentId, {
+      state: after,
+      revision: event.revision,
+      firstPosition: row ? row.firstPosition : event.position,
+      dirty: true,
+    });
     const at = eventTime(event).toISOString();
     activity.push([paymentId, event.revision, at]);
     if (event.type === "PaymentCaptured") captures.push([paymentId, event.revision, (event.data as { amount: number }).amount, at]);
@@ -134,7 +166,13 @@ async function applyBatch(events: readonly RecordedEvent[], sql: SqlExecutor, t:
       `INSERT INTO ${ident(t.payments)} (payment_id, order_id, state, first_position, revision)
        SELECT id, o, st, coalesce(fp, ''), r FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::bigint[]) AS x(id, o, st, fp, r)
        ON CONFLICT (payment_id) DO UPDATE SET state = excluded.state, revision = excluded.revision`,
-      [live.map((x) => x[0]), live.map((x) => x[1].orderId), live.map((x) => paymentToJson(x[1])), live.map((x) => x[2].firstPosition), live.map((x) => x[2].revision)],
+      [
+        live.map((x) => x[0]),
+        live.map((x) => x[1].orderId),
+        live.map((x) => paymentToJson(x[1])),
+        live.map((x) => x[2].firstPosition),
+        live.map((x) => x[2].revision),
+      ],
     );
   }
   const changedOrders = [...orders].filter(([, o]) => o.dirty);
@@ -146,19 +184,16 @@ async function applyBatch(events: readonly RecordedEvent[], sql: SqlExecutor, t:
     );
   }
   if (activity.length > 0) {
-    await sql.query(`INSERT INTO ${ident(t.activity)} (payment_id, revision, at) SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[]) ON CONFLICT DO NOTHING`, [
-      activity.map((a) => a[0]),
-      activity.map((a) => a[1]),
-      activity.map((a) => a[2]),
-    ]);
+    await sql.query(
+      `INSERT INTO ${ident(t.activity)} (payment_id, revision, at) SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[]) ON CONFLICT DO NOTHING`,
+      [activity.map((a) => a[0]), activity.map((a) => a[1]), activity.map((a) => a[2])],
+    );
   }
   if (captures.length > 0) {
-    await sql.query(`INSERT INTO ${ident(t.captures)} (payment_id, revision, amount, at) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::timestamptz[]) ON CONFLICT DO NOTHING`, [
-      captures.map((c) => c[0]),
-      captures.map((c) => c[1]),
-      captures.map((c) => c[2]),
-      captures.map((c) => c[3]),
-    ]);
+    await sql.query(
+      `INSERT INTO ${ident(t.captures)} (payment_id, revision, amount, at) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::timestamptz[]) ON CONFLICT DO NOTHING`,
+      [captures.map((c) => c[0]), captures.map((c) => c[1]), captures.map((c) => c[2]), captures.map((c) => c[3])],
+    );
   }
   if (refunds.size > 0) {
     const list = [...refunds.values()];

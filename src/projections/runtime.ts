@@ -47,7 +47,13 @@ export interface StartProjectionsOptions extends ProjectionDeps {
 export async function startProjections(options: StartProjectionsOptions): Promise<RunningProjections> {
   const list = options.projections ?? projections;
   const define = options.define ?? ((p: Projection) => projectorDefinition(p));
-  const deps = { store: options.store, sql: options.sql, logger: options.logger, retry: options.retry, startProcessor: options.startProcessor };
+  const deps = {
+    store: options.store,
+    sql: options.sql,
+    logger: options.logger,
+    retry: options.retry,
+    startProcessor: options.startProcessor,
+  };
   await migrateProjections(options.sql, list);
   const running = new Map<string, RunningProcessor>();
   const rebuilding = new Set<string>();
@@ -98,7 +104,12 @@ export async function startProjections(options: StartProjectionsOptions): Promis
 
   async function rebuildOne(projection: Projection, rebuildOptions: RebuildOptions): Promise<void> {
     if (rebuildOptions.shadow) {
-      await rebuildShadow(deps, projection, { pause: () => pause(projection), resume: () => resume(projection), until: rebuildOptions.until, onProgress: rebuildOptions.onProgress });
+      await rebuildShadow(deps, projection, {
+        pause: () => pause(projection),
+        resume: () => resume(projection),
+        until: rebuildOptions.until,
+        onProgress: rebuildOptions.onProgress,
+      });
       return;
     }
     await pause(projection);

@@ -28,17 +28,25 @@ const LAG_COUNT_LIMIT = 10_000;
 export async function currentHead(store: EventStore): Promise<Checkpoint> {
   const reported = await store.headCheckpoint();
   const probe = await store.readAll({ from: reported, filter: { eventTypes: ["(head probe: no event has this type)"] }, maxCount: 1 });
+  // biome-ignore lint/complexity/useMathMinMax: checkpoints are strings (string order is commit order)
   return probe.checkpoint > reported ? probe.checkpoint : reported;
 }
 
 /** Checkpoint and lag of each projection, read from the database (works whether or not they run here). */
-export async function projectionStatus(deps: { store: EventStore; sql: SqlExecutor }, list: readonly Projection[] = projections, running: ReadonlySet<string> = new Set()): Promise<ProjectionStatus[]> {
+export async function projectionStatus(
+  deps: { store: EventStore; sql: SqlExecutor },
+  list: readonly Projection[] = projections,
+  running: ReadonlySet<string> = new Set(),
+): Promise<ProjectionStatus[]> {
   const head = await currentHead(deps.store);
   return Promise.all(
     list.map(async (projection) => {
       const checkpoint = await loadCheckpoint(deps.sql, projection.name);
       const { events: behind } = await deps.store.readAll({ from: checkpoint, filter: projection.filter, maxCount: LAG_COUNT_LIMIT + 1 });
-      const { rows } = await deps.sql.query<{ n: number }>("SELECT count(*)::int AS n FROM processor_parked_events WHERE processor = $1 AND resolved_at IS NULL", [projection.name]);
+      const { rows } = await deps.sql.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM processor_parked_events WHERE processor = $1 AND resolved_at IS NULL",
+        [projection.name],
+      );
       return {
         name: projection.name,
         checkpoint,

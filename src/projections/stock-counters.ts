@@ -36,7 +36,9 @@ export function stockDeltas(event: InventoryEvent): StockDeltas {
     case "StockCommitted":
       return d(0, -event.data.quantity, event.data.quantity);
     case "StockReleased":
-      return event.data.from === "RESERVED" ? d(event.data.quantity, -event.data.quantity, 0) : d(event.data.quantity, 0, -event.data.quantity);
+      return event.data.from === "RESERVED"
+        ? d(event.data.quantity, -event.data.quantity, 0)
+        : d(event.data.quantity, 0, -event.data.quantity);
     case "StockReservationExpired":
       return d(event.data.quantity, -event.data.quantity, 0);
     case "StockShipped":

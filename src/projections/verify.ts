@@ -10,8 +10,13 @@ import { createTables, dropTables, replayInto } from "./rebuild.js";
  * tables row by row. Meaningful when the live projector is caught up with the head (or stopped).
  * Returns the logical names of the tables that differ (empty when equal).
  */
-export async function verifyProjection(deps: { store: EventStore; sql: SqlClient }, projection: Projection): Promise<{ table: string; onlyLive: string[]; onlyRebuilt: string[] }[]> {
-  const scratch = Object.fromEntries(Object.entries(projection.tables).map(([logical, physical]) => [logical, `${physical}_verify`])) as TableNames;
+export async function verifyProjection(
+  deps: { store: EventStore; sql: SqlClient },
+  projection: Projection,
+): Promise<{ table: string; onlyLive: string[]; onlyRebuilt: string[] }[]> {
+  const scratch = Object.fromEntries(
+    Object.entries(projection.tables).map(([logical, physical]) => [logical, `${physical}_verify`]),
+  ) as TableNames;
   await createTables(deps.sql, projection, scratch);
   try {
     await replayInto(deps, projection, scratch);

@@ -27,10 +27,30 @@ export async function getCart(sql: SqlExecutor, customerId: string): Promise<Car
   const { rows } = await sql.query<Record<string, unknown>>(`SELECT * FROM ${CART_TABLES.carts} WHERE customer_id = $1`, [customerId]);
   const cart = rows[0];
   if (!cart) {
-    return { customerId, status: "OPEN", items: [], coupon: null, subtotal: 0, discountAmount: 0, totalAmount: 0, currency: "INR", lastOrderId: null, updatedAt: null, version: -1 };
+    return {
+      customerId,
+      status: "OPEN",
+      items: [],
+      coupon: null,
+      subtotal: 0,
+      discountAmount: 0,
+      totalAmount: 0,
+      currency: "INR",
+      lastOrderId: null,
+      updatedAt: null,
+      version: -1,
+    };
   }
-  const { rows: lines } = await sql.query<Record<string, unknown>>(`SELECT * FROM ${CART_TABLES.items} WHERE customer_id = $1 ORDER BY seq, sku`, [customerId]);
-  const items = lines.map((l) => ({ sku: String(l.sku), quantity: int(l.quantity), unitPrice: int(l.unit_price), lineTotal: int(l.quantity) * int(l.unit_price) }));
+  const { rows: lines } = await sql.query<Record<string, unknown>>(
+    `SELECT * FROM ${CART_TABLES.items} WHERE customer_id = $1 ORDER BY seq, sku`,
+    [customerId],
+  );
+  const items = lines.map((l) => ({
+    sku: String(l.sku),
+    quantity: int(l.quantity),
+    unitPrice: int(l.unit_price),
+    lineTotal: int(l.quantity) * int(l.unit_price),
+  }));
   const coupon = (typeof cart.coupon === "string" ? JSON.parse(cart.coupon) : (cart.coupon ?? null)) as Coupon | null;
   const subtotal = items.reduce((sum, l) => sum + l.lineTotal, 0);
   const discountAmount = discountFor(coupon ?? undefined, subtotal);

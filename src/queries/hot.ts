@@ -61,7 +61,10 @@ const toHash = (flat: string[]): Hash | null => {
 
 /** The warehouses of an availability hash (fields `w:<warehouse>:<counter>`). */
 function stockView(sku: string, h: Hash): InventoryView {
-  const warehouses = new Map<string, { warehouseId: string; available: number; reserved: number; committed: number; shipped: number; received: number }>();
+  const warehouses = new Map<
+    string,
+    { warehouseId: string; available: number; reserved: number; committed: number; shipped: number; received: number }
+  >();
   for (const [field, value] of Object.entries(h)) {
     const m = /^w:(.+):(available|reserved|committed)$/.exec(field);
     if (!m) continue;
@@ -74,7 +77,9 @@ function stockView(sku: string, h: Hash): InventoryView {
     available: Number(h.available ?? 0),
     reserved: Number(h.reserved ?? 0),
     committed: Number(h.committed ?? 0),
-    warehouses: [...warehouses.values()].sort((a, b) => (a.warehouseId < b.warehouseId ? -1 : 1)).map(({ warehouseId, available, reserved, committed }) => ({ warehouseId, available, reserved, committed }) as never),
+    warehouses: [...warehouses.values()]
+      .sort((a, b) => (a.warehouseId < b.warehouseId ? -1 : 1))
+      .map(({ warehouseId, available, reserved, committed }) => ({ warehouseId, available, reserved, committed }) as never),
   };
 }
 
@@ -85,9 +90,13 @@ export function hotReads(options: { sql: SqlExecutor; redis?: Redis; base?: stri
 
   /** The hashes from Redis, or undefined when Redis cannot answer (then SQL does). */
   const fromRedis = async (keys: string[]): Promise<(Hash | null)[] | undefined> => {
-    if (!redis || redis.status !== "ready") return undefined;
+    if (redis?.status !== "ready") return undefined;
     try {
-      const result = (await (redis as Redis & { hotRead(key: string, ...args: string[]): Promise<string[][] | null> }).hotRead(`${base}:generation`, ...keys.map((k) => `${base}:{g}:${k}`))) ?? undefined;
+      const result =
+        (await (redis as Redis & { hotRead(key: string, ...args: string[]): Promise<string[][] | null> }).hotRead(
+          `${base}:generation`,
+          ...keys.map((k) => `${base}:{g}:${k}`),
+        )) ?? undefined;
       return result?.map(toHash);
     } catch (error) {
       options.onRedisError?.(error);
@@ -153,10 +162,28 @@ export function hotReads(options: { sql: SqlExecutor; redis?: Redis; base?: stri
       const hashes = await fromRedis([`order:${orderId}`]);
       const h = hashes?.[0];
       if (h && h.status !== undefined) {
-        return { orderId, customerId: h.customerId ?? "", status: h.status, paymentStatus: h.paymentStatus ?? "", updatedAt: h.updatedAt ?? "", version: Number(h.version), source: "redis" };
+        return {
+          orderId,
+          customerId: h.customerId ?? "",
+          status: h.status,
+          paymentStatus: h.paymentStatus ?? "",
+          updatedAt: h.updatedAt ?? "",
+          version: Number(h.version),
+          source: "redis",
+        };
       }
       const o = await getOrder(sql, orderId);
-      return o ? { orderId: o.orderId, customerId: o.customerId, status: o.status, paymentStatus: o.paymentStatus, updatedAt: o.updatedAt, version: o.version, source: "sql" } : null;
+      return o
+        ? {
+            orderId: o.orderId,
+            customerId: o.customerId,
+            status: o.status,
+            paymentStatus: o.paymentStatus,
+            updatedAt: o.updatedAt,
+            version: o.version,
+            source: "sql",
+          }
+        : null;
     },
   };
 }

@@ -24,7 +24,10 @@ export interface InventoryView {
 
 /** Stock of a SKU summed over its warehouses; null when no warehouse ever had a stock event for it. */
 export async function getInventory(sql: SqlExecutor, sku: string): Promise<InventoryView | null> {
-  const { rows } = await sql.query<Record<string, unknown>>(`SELECT * FROM ${INVENTORY_TABLES.levels} WHERE sku = $1 ORDER BY warehouse_id`, [sku]);
+  const { rows } = await sql.query<Record<string, unknown>>(
+    `SELECT * FROM ${INVENTORY_TABLES.levels} WHERE sku = $1 ORDER BY warehouse_id`,
+    [sku],
+  );
   if (rows.length === 0) return null;
   const warehouses = rows.map((r) => ({
     warehouseId: String(r.warehouse_id),

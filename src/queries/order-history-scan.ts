@@ -14,7 +14,12 @@ export async function orderHistoryByScan(store: EventStore, orderId: string): Pr
   for await (const page of logPages(store, { pageSize: 2000, filter: { streamCategories: HISTORY_CATEGORIES } })) {
     for (const e of page.events) {
       const data = e.data as { orderId?: unknown } | null;
-      if (e.streamId === `order-${orderId}` || (data !== null && typeof data === "object" && data.orderId === orderId) || e.streamId.endsWith(`-${orderId}`)) out.push(e);
+      if (
+        e.streamId === `order-${orderId}` ||
+        (data !== null && typeof data === "object" && data.orderId === orderId) ||
+        e.streamId.endsWith(`-${orderId}`)
+      )
+        out.push(e);
     }
   }
   return out;

@@ -26,15 +26,18 @@ function runsOf(revisions: number[]): { from: number; to: number }[] {
 /** Every event of the order, its payment, its reservations and its saga, in commit order. */
 export async function orderHistory(deps: { store: EventStore; sql: SqlExecutor }, orderId: string): Promise<RecordedEvent[]> {
   const own = ORDER_OWN_CATEGORIES.map((category) => deps.store.readStream(`${category}-${orderId}`));
-  const { rows } = await deps.sql.query<{ stream_id: string; revision: string | number }>(`SELECT stream_id, revision FROM ${ORDER_HISTORY_TABLES.index} WHERE order_id = $1`, [
-    orderId,
-  ]);
+  const { rows } = await deps.sql.query<{ stream_id: string; revision: string | number }>(
+    `SELECT stream_id, revision FROM ${ORDER_HISTORY_TABLES.index} WHERE order_id = $1`,
+    [orderId],
+  );
   const byStream = new Map<string, number[]>();
   for (const row of rows) byStream.set(row.stream_id, [...(byStream.get(row.stream_id) ?? []), Number(row.revision)]);
   const indexed = [...byStream].flatMap(([streamId, revisions]) => {
     const wanted = new Set(revisions);
     return runsOf(revisions).map(async (run) =>
-      (await deps.store.readStream(streamId, { fromRevision: run.from, toRevision: run.to, maxCount: run.to - run.from + 1 })).filter((e) => wanted.has(e.revision)),
+      (await deps.store.readStream(streamId, { fromRevision: run.from, toRevision: run.to, maxCount: run.to - run.from + 1 })).filter((e) =>
+        wanted.has(e.revision),
+      ),
     );
   });
   const seen = new Set<string>();
@@ -49,5 +52,8 @@ export async function orderHistory(deps: { store: EventStore; sql: SqlExecutor }
 
 /** The events of the order's own stream up to `asOf` (by the time the store recorded them, or by position). */
 export function orderEventsAsOf(events: readonly RecordedEvent[], orderId: string, asOf: AsOf): RecordedEvent[] {
-  return events.filter((e) => e.streamId === `order-${orderId}` && ("time" in asOf ? e.recordedAt.getTime() <= asOf.time.getTime() : e.position <= asOf.position));
+  return events.filter(
+    (e) =>
+      e.streamId === `order-${orderId}` && ("time" in asOf ? e.recordedAt.getTime() <= asOf.time.getTime() : e.position <= asOf.position),
+  );
 }

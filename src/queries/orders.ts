@@ -22,7 +22,15 @@ export interface OrderView {
   couponCode?: string;
   /** `paymentId` is null for orders without an online payment (COD, zero total, or not started yet). */
   payment: { paymentId: string | null; status: string; method: string; paymentUrl?: string };
-  refunds: { refundId: string; amount: number; status: string; reason: string; returnId?: string; requestedAt: string; processedAt?: string }[];
+  refunds: {
+    refundId: string;
+    amount: number;
+    status: string;
+    reason: string;
+    returnId?: string;
+    requestedAt: string;
+    processedAt?: string;
+  }[];
   returns: { returnId: string; status: string; refundAmount: number; reason: string; items: { sku: string; quantity: number }[] }[];
   shipment?: { carrier: string; trackingNumber: string; status: string; shipmentId?: string; warehouseId?: string };
   cancellationReason?: string;
@@ -78,7 +86,10 @@ export async function listOrders(sql: SqlExecutor, filter: ListOrdersFilter = {}
   if (filter.to !== undefined) where("o.created_at < ?::timestamptz", filter.to);
   const clause = conditions.length > 0 ? `WHERE ${conditions.join(" AND ")}` : "";
   const { rows: counted } = await sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${ORDER_TABLES.orders} o ${clause}`, params);
-  const { rows } = await sql.query<Row>(`${SELECT} ${clause} ORDER BY o.created_at DESC, o.order_id LIMIT ${size} OFFSET ${(page - 1) * size}`, params);
+  const { rows } = await sql.query<Row>(
+    `${SELECT} ${clause} ORDER BY o.created_at DESC, o.order_id LIMIT ${size} OFFSET ${(page - 1) * size}`,
+    params,
+  );
   return { total: counted[0]?.n ?? 0, page, size, items: await withChildren(sql, rows) };
 }
 
@@ -153,7 +164,10 @@ function toView(r: Row, lines: Row[], refunds: Row[], returns: Row[]): OrderView
           },
         }),
     ...(cancellationReason === undefined ? {} : { cancellationReason }),
-    shippingAddress: (typeof r.shipping_address === "string" ? JSON.parse(r.shipping_address) : r.shipping_address) as Record<string, string>,
+    shippingAddress: (typeof r.shipping_address === "string" ? JSON.parse(r.shipping_address) : r.shipping_address) as Record<
+      string,
+      string
+    >,
     createdAt: iso(r.created_at),
     updatedAt: iso(r.updated_at),
     version: int(r.revision),

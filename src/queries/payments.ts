@@ -16,7 +16,15 @@ export interface PaymentView {
   status: string;
   capturedAmount: number;
   refundedAmount: number;
-  refunds: { refundId: string; amount: number; status: string; reason: string; failureReason?: string; requestedAt: string; processedAt?: string }[];
+  refunds: {
+    refundId: string;
+    amount: number;
+    status: string;
+    reason: string;
+    failureReason?: string;
+    requestedAt: string;
+    processedAt?: string;
+  }[];
   paymentUrl?: string;
   failureReason?: string;
   captureAfterVoid: boolean;

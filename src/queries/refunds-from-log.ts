@@ -11,7 +11,11 @@ import { logPages } from "../eventstore/pages.js";
 import { eventTime } from "../projections/refunds.js";
 import { byRequestTime, paymentMismatches, type DateRange, type Reconciliation } from "./refunds.js";
 
-export async function reconcileRefundsFromLog(store: EventStore, range: DateRange, onPage?: (events: number, checkpoint: Checkpoint) => void): Promise<Reconciliation> {
+export async function reconcileRefundsFromLog(
+  store: EventStore,
+  range: DateRange,
+  onPage?: (events: number, checkpoint: Checkpoint) => void,
+): Promise<Reconciliation> {
   const fromMs = Date.parse(range.from);
   const toMs = Date.parse(range.to);
   const streams = new Map<string, RecordedEvent[]>();
@@ -35,14 +39,23 @@ export async function reconcileRefundsFromLog(store: EventStore, range: DateRang
       events.map((e) => ({ type: e.type, data: e.data }) as PaymentEvent),
     ) as PaymentState;
     if (payment.status === "NONE") continue;
-    for (const e of events) if (e.type === "PaymentCaptured" && inWindow(eventTime(e).getTime())) totals.captured += (e.data as { amount: number }).amount;
+    for (const e of events)
+      if (e.type === "PaymentCaptured" && inWindow(eventTime(e).getTime())) totals.captured += (e.data as { amount: number }).amount;
     for (const r of payment.refunds) {
       const requested = Date.parse(r.requestedAt);
       if (r.status === "PROCESSED" && r.processedAt && inWindow(Date.parse(r.processedAt))) totals.refunded += r.amount;
       if (!inWindow(requested)) continue;
       if (r.status === "PENDING") totals.pendingRefunds += r.amount;
       if (r.status === "FAILED") totals.failedRefunds += r.amount;
-      refunds.push({ refundId: r.refundId, orderId: payment.orderId, paymentId: payment.paymentId, amount: r.amount, status: r.status, requestedAt: r.requestedAt, ...(r.processedAt ? { processedAt: r.processedAt } : {}) });
+      refunds.push({
+        refundId: r.refundId,
+        orderId: payment.orderId,
+        paymentId: payment.paymentId,
+        amount: r.amount,
+        status: r.status,
+        requestedAt: r.requestedAt,
+        ...(r.processedAt ? { processedAt: r.processedAt } : {}),
+      });
     }
     if (!events.some((e) => inWindow(eventTime(e).getTime()))) continue;
     const order = fold(

@@ -42,19 +42,36 @@ export interface DateRange {
 export function paymentMismatches(payment: Payment, order: OrderState): ReconciliationMismatch[] {
   const mismatches: ReconciliationMismatch[] = [];
   const promised = payment.refunds.filter((r) => r.status !== "FAILED").reduce((n, r) => n + r.amount, 0);
-  if (promised > payment.capturedAmount) mismatches.push({ kind: "refund_exceeds_capture", orderId: payment.orderId, detail: `payment ${payment.paymentId}: refunds ${promised} > captured ${payment.capturedAmount}` });
+  if (promised > payment.capturedAmount)
+    mismatches.push({
+      kind: "refund_exceeds_capture",
+      orderId: payment.orderId,
+      detail: `payment ${payment.paymentId}: refunds ${promised} > captured ${payment.capturedAmount}`,
+    });
   for (const r of payment.refunds.filter((x) => x.status === "FAILED")) {
-    mismatches.push({ kind: "refund_failed", orderId: payment.orderId, detail: `refund ${r.refundId} of ${r.amount} failed${r.failureReason ? `: ${r.failureReason}` : ""}` });
+    mismatches.push({
+      kind: "refund_failed",
+      orderId: payment.orderId,
+      detail: `refund ${r.refundId} of ${r.amount} failed${r.failureReason ? `: ${r.failureReason}` : ""}`,
+    });
   }
   if (order.status === "NONE") {
     mismatches.push({ kind: "order_missing", orderId: payment.orderId, detail: `payment ${payment.paymentId} belongs to no order` });
     return mismatches;
   }
   if ((order.status === "CANCELLED" || payment.captureAfterVoid) && payment.capturedAmount > promised) {
-    mismatches.push({ kind: "captured_not_refunded", orderId: order.orderId, detail: `order ${order.status}: captured ${payment.capturedAmount}, refunds requested ${promised}` });
+    mismatches.push({
+      kind: "captured_not_refunded",
+      orderId: order.orderId,
+      detail: `order ${order.status}: captured ${payment.capturedAmount}, refunds requested ${promised}`,
+    });
   }
   if (order.refundedAmount !== payment.refundedAmount) {
-    mismatches.push({ kind: "order_payment_refund_mismatch", orderId: order.orderId, detail: `order says refunded ${order.refundedAmount}, payment says ${payment.refundedAmount}` });
+    mismatches.push({
+      kind: "order_payment_refund_mismatch",
+      orderId: order.orderId,
+      detail: `order says refunded ${order.refundedAmount}, payment says ${payment.refundedAmount}`,
+    });
   }
   return mismatches;
 }
@@ -67,8 +84,14 @@ export async function reconcileRefunds(sql: SqlExecutor, range: DateRange): Prom
   const to = new Date(Date.parse(range.to)).toISOString();
   const t = REFUND_TABLES;
   const [captured, refunded, requested, active] = await Promise.all([
-    sql.query<{ n: string | number | null }>(`SELECT sum(amount) AS n FROM ${t.captures} WHERE at >= $1::timestamptz AND at < $2::timestamptz`, [from, to]),
-    sql.query<{ n: string | number | null }>(`SELECT sum(amount) AS n FROM ${t.refunds} WHERE status = 'PROCESSED' AND processed_at >= $1::timestamptz AND processed_at < $2::timestamptz`, [from, to]),
+    sql.query<{ n: string | number | null }>(
+      `SELECT sum(amount) AS n FROM ${t.captures} WHERE at >= $1::timestamptz AND at < $2::timestamptz`,
+      [from, to],
+    ),
+    sql.query<{ n: string | number | null }>(
+      `SELECT sum(amount) AS n FROM ${t.refunds} WHERE status = 'PROCESSED' AND processed_at >= $1::timestamptz AND processed_at < $2::timestamptz`,
+      [from, to],
+    ),
     sql.query<{ refund: unknown; order_id: string; payment_id: string }>(
       `SELECT r.refund, p.order_id, r.payment_id FROM ${t.refunds} r JOIN ${t.payments} p USING (payment_id)
         WHERE r.requested_at >= $1::timestamptz AND r.requested_at < $2::timestamptz ORDER BY p.first_position, r.seq`,
@@ -81,14 +104,32 @@ export async function reconcileRefunds(sql: SqlExecutor, range: DateRange): Prom
       [from, to],
     ),
   ]);
-  const totals = { captured: Number(captured.rows[0]?.n ?? 0), refunded: Number(refunded.rows[0]?.n ?? 0), pendingRefunds: 0, failedRefunds: 0 };
+  const totals = {
+    captured: Number(captured.rows[0]?.n ?? 0),
+    refunded: Number(refunded.rows[0]?.n ?? 0),
+    pendingRefunds: 0,
+    failedRefunds: 0,
+  };
   const refunds: ReconciliationRefund[] = requested.rows.map((row) => {
     const r = (typeof row.refund === "string" ? JSON.parse(row.refund) : row.refund) as Payment["refunds"][number];
     if (r.status === "PENDING") totals.pendingRefunds += r.amount;
     if (r.status === "FAILED") totals.failedRefunds += r.amount;
-    return { refundId: r.refundId, orderId: row.order_id, paymentId: row.payment_id, amount: r.amount, status: r.status, requestedAt: r.requestedAt, ...(r.processedAt ? { processedAt: r.processedAt } : {}) };
+    return {
+      refundId: r.refundId,
+      orderId: row.order_id,
+      paymentId: row.payment_id,
+      amount: r.amount,
+      status: r.status,
+      requestedAt: r.requestedAt,
+      ...(r.processedAt ? { processedAt: r.processedAt } : {}),
+    };
   });
   refunds.sort(byRequestTime);
-  const mismatches = active.rows.flatMap((row) => paymentMismatches(paymentFromJson(row.payment) as Payment, row.order_state === null ? { status: "NONE" } : orderFromJson(row.order_state)));
+  const mismatches = active.rows.flatMap((row) =>
+    paymentMismatches(
+      paymentFromJson(row.payment) as Payment,
+      row.order_state === null ? { status: "NONE" } : orderFromJson(row.order_state),
+    ),
+  );
   return { from, to, totals, refunds, mismatches };
 }

@@ -53,7 +53,10 @@ export interface SagaNeedingAttention {
   updatedAt: string;
 }
 
-export async function markNeedsAttention(sql: SqlExecutor, a: { orderId: string; stepId: string; error: string; attempts: number; since: string }): Promise<void> {
+export async function markNeedsAttention(
+  sql: SqlExecutor,
+  a: { orderId: string; stepId: string; error: string; attempts: number; since: string },
+): Promise<void> {
   await sql.query(
     `INSERT INTO saga_attention (order_id, step_id, error, attempts, since, updated_at) VALUES ($1, $2, $3, $4, $5::timestamptz, now())
      ON CONFLICT (order_id) DO UPDATE SET step_id = excluded.step_id, error = excluded.error, attempts = excluded.attempts, updated_at = now()`,
@@ -71,18 +74,24 @@ const iso = (v: unknown): string => new Date(v as string).toISOString();
  * Every order whose saga needs an operator. Given the store too, it also lists the order events
  * the saga processor parked after its retries (a fault that is not the gateway's).
  */
-export async function listSagasNeedingAttention(deps: SqlExecutor | { sql: SqlExecutor; store: EventStore }): Promise<SagaNeedingAttention[]> {
+export async function listSagasNeedingAttention(
+  deps: SqlExecutor | { sql: SqlExecutor; store: EventStore },
+): Promise<SagaNeedingAttention[]> {
   const sql = "store" in deps ? deps.sql : deps;
   const gateway = await gatewayFailures(sql);
   if (!("store" in deps)) return gateway;
-  return [...gateway, ...(await parkedSagaEvents(sql, deps.store))].sort((a, b) => a.since.localeCompare(b.since) || a.orderId.localeCompare(b.orderId));
+  return [...gateway, ...(await parkedSagaEvents(sql, deps.store))].sort(
+    (a, b) => a.since.localeCompare(b.since) || a.orderId.localeCompare(b.orderId),
+  );
 }
 
 /** The saga processors' parked events (every partition, any partition count), each with the order it belongs to. */
 export async function parkedSagaEvents(sql: SqlExecutor, store: EventStore): Promise<SagaNeedingAttention[]> {
   let parked: ParkedEvent[];
   try {
-    parked = (await listParked(sql)).filter((p) => p.processor === ORDER_SAGA_PROCESSOR || p.processor.startsWith(`${ORDER_SAGA_PROCESSOR}/`));
+    parked = (await listParked(sql)).filter(
+      (p) => p.processor === ORDER_SAGA_PROCESSOR || p.processor.startsWith(`${ORDER_SAGA_PROCESSOR}/`),
+    );
   } catch (error) {
     if (sqlErrorCode(error) === "42P01") return []; // the processor never ran here
     throw error;
@@ -92,15 +101,31 @@ export async function parkedSagaEvents(sql: SqlExecutor, store: EventStore): Pro
     const event = (await store.readStream(p.streamId)).find((e) => e.id === p.eventId);
     const orderId = (event?.data as { orderId?: unknown } | undefined)?.orderId;
     if (typeof orderId !== "string") continue;
-    result.push({ orderId, sagaId: `orderSaga-${orderId}`, kind: "event", stepId: p.eventId, parkedId: p.id, processor: p.processor, error: `${p.type}: ${p.error}`, attempts: p.attempts, since: p.parkedAt, updatedAt: p.parkedAt });
+    result.push({
+      orderId,
+      sagaId: `orderSaga-${orderId}`,
+      kind: "event",
+      stepId: p.eventId,
+      parkedId: p.id,
+      processor: p.processor,
+      error: `${p.type}: ${p.error}`,
+      attempts: p.attempts,
+      since: p.parkedAt,
+      updatedAt: p.parkedAt,
+    });
   }
   return result;
 }
 
 async function gatewayFailures(sql: SqlExecutor): Promise<SagaNeedingAttention[]> {
-  const { rows } = await sql.query<{ order_id: string; step_id: string; error: string; attempts: number; since: unknown; updated_at: unknown }>(
-    `SELECT order_id, step_id, error, attempts, since, updated_at FROM saga_attention ORDER BY since, order_id`,
-  );
+  const { rows } = await sql.query<{
+    order_id: string;
+    step_id: string;
+    error: string;
+    attempts: number;
+    since: unknown;
+    updated_at: unknown;
+  }>(`SELECT order_id, step_id, error, attempts, since, updated_at FROM saga_attention ORDER BY since, order_id`);
   return rows.map((r) => ({
     orderId: r.order_id,
     sagaId: `orderSaga-${r.order_id}`,

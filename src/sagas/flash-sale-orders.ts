@@ -11,7 +11,19 @@ import type { FlashSaleRef } from "../aggregates/order.js";
 /** What the saga asks of a flash sale's stock. */
 export type FlashSaleStockCommand =
   | { target: "flashSale"; op: "draw"; saleId: string; sku: string; warehouseId: string; orderId: string; quantity: number; at: string }
-  | { target: "flashSale"; op: "giveBack"; saleId: string; claimId: string; sku: string; warehouseId: string; orderId: string; quantity: number; drawn: boolean; reason: string; at: string };
+  | {
+      target: "flashSale";
+      op: "giveBack";
+      saleId: string;
+      claimId: string;
+      sku: string;
+      warehouseId: string;
+      orderId: string;
+      quantity: number;
+      drawn: boolean;
+      reason: string;
+      at: string;
+    };
 
 /** The port the runner issues those commands through; idempotent per (op, orderId). */
 export interface FlashSaleStock {
@@ -25,16 +37,35 @@ interface SaleOrder {
 }
 
 /** The draw of a confirmed sale order's units (one per order: its one line). */
-export function drawFromSale(s: SaleOrder, at: string, id: (step: string, target: string) => string): (FlashSaleStockCommand & { commandId: string; mootOk?: boolean })[] {
+export function drawFromSale(
+  s: SaleOrder,
+  at: string,
+  id: (step: string, target: string) => string,
+): (FlashSaleStockCommand & { commandId: string; mootOk?: boolean })[] {
   const sale = s.flashSale;
   if (!sale) return [];
   return s.allocations
     .filter((a) => a.status === "RESERVED")
-    .map((a) => ({ target: "flashSale", op: "draw", commandId: id("draw", `flashSale-${sale.saleId}`), saleId: sale.saleId, sku: a.sku, warehouseId: a.warehouseId, orderId: s.orderId, quantity: a.quantity, at }));
+    .map((a) => ({
+      target: "flashSale",
+      op: "draw",
+      commandId: id("draw", `flashSale-${sale.saleId}`),
+      saleId: sale.saleId,
+      sku: a.sku,
+      warehouseId: a.warehouseId,
+      orderId: s.orderId,
+      quantity: a.quantity,
+      at,
+    }));
 }
 
 /** The units of a sale order given up: back to the sale (drawn or not yet). */
-export function giveBackToSale(s: SaleOrder, reason: string, at: string, id: (step: string, target: string) => string): (FlashSaleStockCommand & { commandId: string; mootOk?: boolean })[] {
+export function giveBackToSale(
+  s: SaleOrder,
+  reason: string,
+  at: string,
+  id: (step: string, target: string) => string,
+): (FlashSaleStockCommand & { commandId: string; mootOk?: boolean })[] {
   const sale = s.flashSale;
   if (!sale) return [];
   return s.allocations

@@ -45,7 +45,11 @@ export class EventStoreInventoryLocator implements InventoryLocator {
 
   private async readNew(): Promise<void> {
     for (;;) {
-      const page = await this.store.readAll({ from: this.checkpoint, maxCount: 1000, filter: { streamCategories: ["inventory"], eventTypes: ["StockReceived", "StockAdjusted"] } });
+      const page = await this.store.readAll({
+        from: this.checkpoint,
+        maxCount: 1000,
+        filter: { streamCategories: ["inventory"], eventTypes: ["StockReceived", "StockAdjusted"] },
+      });
       for (const e of page.events) {
         const { sku, warehouseId } = e.data as { sku?: string; warehouseId?: string };
         if (typeof sku !== "string" || typeof warehouseId !== "string") continue;

@@ -31,8 +31,21 @@ import { loadAggregate } from "../commands/load.js";
 import { START, streamCategory, type Checkpoint, type EventMetadata, type EventStore, type RecordedEvent } from "../eventstore/port.js";
 import type { SqlClient } from "../infrastructure/sql/sql-client.js";
 import { GatewayError, type PaymentGateway } from "../payments/payment-gateway.js";
-import { retryParked, startProcessor, type ProcessorDefinition, type ProcessorStatus, type RunningProcessor } from "../processing/processor.js";
-import { cancelDeadline, migrateScheduling, scheduleDeadline, startScheduler, type Clock, type Scheduler } from "../scheduling/deadlines.js";
+import {
+  retryParked,
+  startProcessor,
+  type ProcessorDefinition,
+  type ProcessorStatus,
+  type RunningProcessor,
+} from "../processing/processor.js";
+import {
+  cancelDeadline,
+  migrateScheduling,
+  scheduleDeadline,
+  startScheduler,
+  type Clock,
+  type Scheduler,
+} from "../scheduling/deadlines.js";
 import { clearAttention, markNeedsAttention, migrateSagas, ORDER_SAGA_PROCESSOR, parkedSagaEvents, resumeSaga } from "./attention.js";
 import type { FlashSaleStock } from "./flash-sale-orders.js";
 import { EventStoreInventoryLocator, type InventoryLocator } from "./inventory-locator.js";
@@ -53,7 +66,6 @@ import {
   type SagaState,
   type SagaStepRecorded,
 } from "./order-saga.js";
-
 
 export interface SagaRetryPolicy {
   /** Gateway attempts before the saga is parked. Default 5. */
@@ -126,12 +138,26 @@ export function toSagaInput(event: RecordedEvent): SagaInput | undefined {
   if (type === "OrderPlaced") {
     // Only what the saga decides on: no customer or address copied into the saga stream.
     const d = event.data as unknown as Extract<SagaInput, { type: "OrderPlaced" }>["data"];
-    return { type, data: { orderId: d.orderId, lines: d.lines, totalAmount: d.totalAmount, currency: d.currency, paymentMethod: d.paymentMethod, paymentRequired: d.paymentRequired, at: d.at, stock: {}, ...(d.flashSale ? { flashSale: d.flashSale } : {}) } };
+    return {
+      type,
+      data: {
+        orderId: d.orderId,
+        lines: d.lines,
+        totalAmount: d.totalAmount,
+        currency: d.currency,
+        paymentMethod: d.paymentMethod,
+        paymentRequired: d.paymentRequired,
+        at: d.at,
+        stock: {},
+        ...(d.flashSale ? { flashSale: d.flashSale } : {}),
+      },
+    };
   }
   return { type, data } as SagaInput;
 }
 
-export const stepIdFor = (orderId: string, inputEventId: string): string => uuidV5(JSON.stringify(["orderSaga-step", orderId, inputEventId]), EVENT_ID_NAMESPACE);
+export const stepIdFor = (orderId: string, inputEventId: string): string =>
+  uuidV5(JSON.stringify(["orderSaga-step", orderId, inputEventId]), EVENT_ID_NAMESPACE);
 
 const DEFAULT_RETRY: SagaRetryPolicy = { maxAttempts: 5, baseDelayMs: 1_000, maxDelayMs: 300_000 };
 
@@ -143,7 +169,11 @@ export interface LoadedSaga {
 
 export async function loadSaga(store: EventStore, orderId: string): Promise<LoadedSaga> {
   const events = await store.readStream(sagaStreamId(orderId));
-  return { state: foldSaga(events.map((e) => ({ type: e.type, data: e.data }) as unknown as SagaEvent)), revision: events.at(-1)?.revision ?? -1, events };
+  return {
+    state: foldSaga(events.map((e) => ({ type: e.type, data: e.data }) as unknown as SagaEvent)),
+    revision: events.at(-1)?.revision ?? -1,
+    events,
+  };
 }
 
 const MAX_STEP_ATTEMPTS = 8;
@@ -153,9 +183,17 @@ function batchablePrefix(commands: readonly SagaCommand[]): BatchedCommand[] {
   const batch: BatchedCommand[] = [];
   for (const c of commands) {
     const common = { commandId: c.commandId, ...(c.mootOk ? { mootOk: true } : {}) };
-    if (c.target === "order") batch.push({ ...common, decider: orderDecider, streamId: orderStream(c.command.orderId), command: c.command });
-    else if (c.target === "inventory") batch.push({ ...common, decider: inventoryDecider, streamId: inventoryStream(c.command.sku, c.command.warehouseId), command: c.command });
-    else if (c.target === "payment") batch.push({ ...common, decider: paymentDecider, streamId: paymentStream(c.command.paymentId), command: c.command });
+    if (c.target === "order")
+      batch.push({ ...common, decider: orderDecider, streamId: orderStream(c.command.orderId), command: c.command });
+    else if (c.target === "inventory")
+      batch.push({
+        ...common,
+        decider: inventoryDecider,
+        streamId: inventoryStream(c.command.sku, c.command.warehouseId),
+        command: c.command,
+      });
+    else if (c.target === "payment")
+      batch.push({ ...common, decider: paymentDecider, streamId: paymentStream(c.command.paymentId), command: c.command });
     else break;
   }
   return batch;
@@ -177,9 +215,19 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
     const input = toSagaInput(event);
     if (!input) return;
     // One span per step, in the trace of the event it reacts to, so an order's flow stays one trace.
-    const step = () => inSpan(`saga step ${input.type}`, { "order.id": input.data.orderId, "event.id": event.id }, () => handleInput(event, input), continueTraceOf(event));
+    const step = () =>
+      inSpan(
+        `saga step ${input.type}`,
+        { "order.id": input.data.orderId, "event.id": event.id },
+        () => handleInput(event, input),
+        continueTraceOf(event),
+      );
     // An order from a flash-sale claim plans on no stock: its claim holds the units.
-    if (input.type === "OrderPlaced" && !input.data.flashSale) return stockLock.withSkus(input.data.lines.map((l) => l.sku), step);
+    if (input.type === "OrderPlaced" && !input.data.flashSale)
+      return stockLock.withSkus(
+        input.data.lines.map((l) => l.sku),
+        step,
+      );
     return step();
   };
 
@@ -190,7 +238,12 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
     const stepId = stepIdFor(orderId, event.id);
     // handle() runs this in a span continuing the input's trace: the step's events store that trace too.
     const traceId = activeTraceId();
-    const meta: EventMetadata = { correlationId: event.metadata.correlationId, causationId: event.id, actor: SAGA_ACTOR, ...(traceId ? { traceId } : {}) };
+    const meta: EventMetadata = {
+      correlationId: event.metadata.correlationId,
+      causationId: event.id,
+      actor: SAGA_ACTOR,
+      ...(traceId ? { traceId } : {}),
+    };
     // Decided once: a retry after a concurrent write decides again at the same time.
     const now = clock.now().toISOString();
 
@@ -211,7 +264,16 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
         const stock: Record<string, { warehouseId: string; available: number }[]> = {};
         const warehouses = new Map<string, string[]>();
         for (const line of input.data.lines) if (!warehouses.has(line.sku)) warehouses.set(line.sku, await locator.warehousesOf(line.sku));
-        const candidates = [...warehouses].flatMap(([sku, ids]) => ids.map((warehouseId): BatchedCommand => ({ decider: inventoryDecider, streamId: inventoryStream(sku, warehouseId), command: null, commandId: "" })));
+        const candidates = [...warehouses].flatMap(([sku, ids]) =>
+          ids.map(
+            (warehouseId): BatchedCommand => ({
+              decider: inventoryDecider,
+              streamId: inventoryStream(sku, warehouseId),
+              command: null,
+              commandId: "",
+            }),
+          ),
+        );
         await loadTargets(store, candidates, loaded);
         for (const line of input.data.lines) {
           stock[line.sku] = warehouses.get(line.sku)!.map((warehouseId) => ({
@@ -224,7 +286,11 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
       const reaction = react(saga.state, input, { now, config: deps.config });
       if (!reaction) return;
       step = { stepId, input, inputEventId: event.id, decidedAt: now, ...reaction };
-      const sagaAppend = { streamId, events: [{ id: stepId, type: "SagaStepRecorded", data: step as never, metadata: meta }], expectedRevision: saga.revision === -1 ? ("no_stream" as const) : saga.revision };
+      const sagaAppend = {
+        streamId,
+        events: [{ id: stepId, type: "SagaStepRecorded", data: step as never, metadata: meta }],
+        expectedRevision: saga.revision === -1 ? ("no_stream" as const) : saga.revision,
+      };
 
       // The fast path: the step and its aggregate commands up to the first gateway call, in one
       // transaction. A command that fails on a rule it may not fail on takes the slow path below
@@ -233,7 +299,11 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
       let batch: ReturnType<typeof decideBatch> | undefined;
       if (batchable.length > 0) {
         try {
-          batch = decideBatch(batchable, await loadTargets(store, batchable, loaded), { correlationId: meta.correlationId, actor: SAGA_ACTOR, ...(traceId ? { traceId } : {}) });
+          batch = decideBatch(batchable, await loadTargets(store, batchable, loaded), {
+            correlationId: meta.correlationId,
+            actor: SAGA_ACTOR,
+            ...(traceId ? { traceId } : {}),
+          });
         } catch (error) {
           if (!(error instanceof DomainError)) throw error;
           batch = undefined;
@@ -243,7 +313,8 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
       try {
         if (batch) {
           await store.appendToStreams([sagaAppend, ...batch.appends]);
-          for (const m of batch.moot) logger?.info({ commandId: m.commandId, rule: m.error.rule, err: m.error.message }, "saga command moot");
+          for (const m of batch.moot)
+            logger?.info({ commandId: m.commandId, rule: m.error.rule, err: m.error.message }, "saga command moot");
           written = batchable.length;
         } else {
           const appended = await store.appendToStream(streamId, sagaAppend.events, { expectedRevision: sagaAppend.expectedRevision });
@@ -255,7 +326,10 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
         await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(200, 5 * 2 ** attempt)));
         continue;
       }
-      logger?.debug({ orderId, input: input.type, status: reaction.status, commands: reaction.commands.length, batched: written }, "saga step recorded");
+      logger?.debug(
+        { orderId, input: input.type, status: reaction.status, commands: reaction.commands.length, batched: written },
+        "saga step recorded",
+      );
       break;
     }
     await fault("recorded", event);
@@ -266,14 +340,27 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
       await scheduleDeadline(sql, {
         deadlineId: d.deadlineId,
         streamId: sagaInboxStreamId(orderId),
-        payload: { orderId, kind: d.kind, correlationId: meta.correlationId, ...(d.stepId === undefined ? {} : { stepId: d.stepId }), ...(d.attempt === undefined ? {} : { attempt: d.attempt }) },
+        payload: {
+          orderId,
+          kind: d.kind,
+          correlationId: meta.correlationId,
+          ...(d.stepId === undefined ? {} : { stepId: d.stepId }),
+          ...(d.attempt === undefined ? {} : { attempt: d.attempt }),
+        },
         dueAt: d.dueAt,
       });
     }
     for (const id of recorded.cancel) await cancelDeadline(sql, id, clock.now());
     await fault("deadlines", event);
 
-    if (recorded.park) await markNeedsAttention(sql, { orderId, stepId: recorded.stepId, error: recorded.park.error, attempts: 0, since: recorded.decidedAt });
+    if (recorded.park)
+      await markNeedsAttention(sql, {
+        orderId,
+        stepId: recorded.stepId,
+        error: recorded.park.error,
+        attempts: 0,
+        since: recorded.decidedAt,
+      });
 
     try {
       for (const [i, command] of recorded.commands.entries()) {
@@ -290,7 +377,14 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
     if (recorded.retryOf) {
       await store.appendToStream(
         streamId,
-        [{ id: uuidV5(JSON.stringify(["orderSaga-recovered", orderId, recorded.stepId]), EVENT_ID_NAMESPACE), type: "SagaRecovered", data: { stepId: recorded.retryOf, at: clock.now().toISOString() }, metadata: meta }],
+        [
+          {
+            id: uuidV5(JSON.stringify(["orderSaga-recovered", orderId, recorded.stepId]), EVENT_ID_NAMESPACE),
+            type: "SagaRecovered",
+            data: { stepId: recorded.retryOf, at: clock.now().toISOString() },
+            metadata: meta,
+          },
+        ],
         { expectedRevision: "any" },
       );
       await clearAttention(sql, orderId);
@@ -298,7 +392,13 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
     }
   }
 
-  async function recordGatewayFailure(orderId: string, step: SagaStepRecorded["data"], error: GatewayError, meta: EventMetadata, event: RecordedEvent): Promise<void> {
+  async function recordGatewayFailure(
+    orderId: string,
+    step: SagaStepRecorded["data"],
+    error: GatewayError,
+    meta: EventMetadata,
+    event: RecordedEvent,
+  ): Promise<void> {
     const origin = step.retryOf ?? step.stepId;
     const failureId = uuidV5(JSON.stringify(["orderSaga-failed", orderId, origin, step.stepId]), EVENT_ID_NAMESPACE);
     const saga = await loadSaga(store, orderId);
@@ -307,7 +407,9 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
     const attempt = earlier?.attempt ?? (saga.state.failure?.stepId === origin ? saga.state.failure.attempts : 0) + 1;
     const parked = attempt >= retry.maxAttempts;
     const now = earlier ? new Date(earlier.at) : clock.now();
-    const nextAttemptAt = parked ? undefined : new Date(now.getTime() + Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 1))).toISOString();
+    const nextAttemptAt = parked
+      ? undefined
+      : new Date(now.getTime() + Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 1))).toISOString();
     const commands: SagaCommand[] = step.commands;
     await store.appendToStream(
       sagaStreamId(orderId),
@@ -317,7 +419,15 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
           // the same step finds its failure already recorded.
           id: failureId,
           type: "SagaCommandFailed",
-          data: { stepId: origin, attempt, error: error.message, commands, parked, at: now.toISOString(), ...(nextAttemptAt ? { nextAttemptAt } : {}) } as never,
+          data: {
+            stepId: origin,
+            attempt,
+            error: error.message,
+            commands,
+            parked,
+            at: now.toISOString(),
+            ...(nextAttemptAt ? { nextAttemptAt } : {}),
+          } as never,
           metadata: meta,
         },
       ],
@@ -347,7 +457,11 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
           await handleCommand(store, orderDecider, { ...envelope, streamId: orderStream(c.command.orderId), command: c.command });
           return;
         case "inventory":
-          await handleCommand(store, inventoryDecider, { ...envelope, streamId: inventoryStream(c.command.sku, c.command.warehouseId), command: c.command });
+          await handleCommand(store, inventoryDecider, {
+            ...envelope,
+            streamId: inventoryStream(c.command.sku, c.command.warehouseId),
+            command: c.command,
+          });
           return;
         case "payment":
           await handleCommand(store, paymentDecider, { ...envelope, streamId: paymentStream(c.command.paymentId), command: c.command });
@@ -356,7 +470,8 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
           await callGateway(c, envelope);
           return;
         case "flashSale":
-          if (!deps.flashSaleStock) throw new Error(`order ${c.orderId} came from a flash-sale claim, but no flash-sale stock is wired into the saga`);
+          if (!deps.flashSaleStock)
+            throw new Error(`order ${c.orderId} came from a flash-sale claim, but no flash-sale stock is wired into the saga`);
           await deps.flashSaleStock.apply(c);
           return;
       }
@@ -369,28 +484,53 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
     }
   }
 
-  async function callGateway(c: Extract<SagaCommand, { target: "gateway" }>, envelope: { commandId: string; correlationId: string; actor: string }): Promise<void> {
+  async function callGateway(
+    c: Extract<SagaCommand, { target: "gateway" }>,
+    envelope: { commandId: string; correlationId: string; actor: string },
+  ): Promise<void> {
     const payment = (await loadAggregate(store, paymentDecider, paymentStream(c.paymentId))).state;
     const gatewayPaymentId = (p: PaymentState) => (p.status !== "NONE" ? (p.gatewayPaymentId ?? p.gatewayReference) : undefined);
     switch (c.op) {
       case "startPayment": {
         if (payment.status !== "NONE") return; // already initiated: the gateway was called before
-        const result = await gateway.initiate({ paymentId: c.paymentId, orderId: c.orderId, amount: c.amount, currency: c.currency, method: c.method, idempotencyKey: c.commandId });
+        const result = await gateway.initiate({
+          paymentId: c.paymentId,
+          orderId: c.orderId,
+          amount: c.amount,
+          currency: c.currency,
+          method: c.method,
+          idempotencyKey: c.commandId,
+        });
         await handleCommand(store, paymentDecider, {
           ...envelope,
           streamId: paymentStream(c.paymentId),
-          command: { type: "InitiatePayment", paymentId: c.paymentId, orderId: c.orderId, amount: c.amount, currency: c.currency, method: c.method, gatewayReference: result.gatewayPaymentId, paymentUrl: result.paymentUrl, at: c.at },
+          command: {
+            type: "InitiatePayment",
+            paymentId: c.paymentId,
+            orderId: c.orderId,
+            amount: c.amount,
+            currency: c.currency,
+            method: c.method,
+            gatewayReference: result.gatewayPaymentId,
+            paymentUrl: result.paymentUrl,
+            at: c.at,
+          },
         });
         return;
       }
       case "void": {
         const gp = gatewayPaymentId(payment);
-        await gateway.void({ paymentId: c.paymentId, ...(gp ? { gatewayPaymentId: gp } : {}), reason: c.reason, idempotencyKey: c.commandId });
+        await gateway.void({
+          paymentId: c.paymentId,
+          ...(gp ? { gatewayPaymentId: gp } : {}),
+          reason: c.reason,
+          idempotencyKey: c.commandId,
+        });
         return;
       }
       case "refund": {
         const refund = payment.status === "NONE" ? undefined : payment.refunds.find((r) => r.refundId === c.refundId);
-        if (!refund || refund.status !== "PENDING") return; // done already (or never asked)
+        if (refund?.status !== "PENDING") return; // done already (or never asked)
         const gp = gatewayPaymentId(payment);
         const result = await gateway.refund({
           paymentId: c.paymentId,
@@ -406,7 +546,13 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
             ...envelope,
             commandId: `${c.commandId}/processed`,
             streamId: paymentStream(c.paymentId),
-            command: { type: "RecordRefundProcessed", paymentId: c.paymentId, refundId: c.refundId, gatewayEventId: `direct:${result.gatewayRefundId}`, at: clock.now().toISOString() },
+            command: {
+              type: "RecordRefundProcessed",
+              paymentId: c.paymentId,
+              refundId: c.refundId,
+              gatewayEventId: `direct:${result.gatewayRefundId}`,
+              at: clock.now().toISOString(),
+            },
           });
         }
         return;
@@ -420,7 +566,11 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
  * of `of`: it handles only the events of the orders sagaPartitionOf assigns to it and skips the
  * others (its checkpoint still moves past them). `handle` lets partitions share one handler.
  */
-export function orderSagaProcessor(deps: OrderSagaDeps, partition: { index: number; of: number } = { index: 0, of: 1 }, handle = createOrderSagaHandler(deps)): ProcessorDefinition {
+export function orderSagaProcessor(
+  deps: OrderSagaDeps,
+  partition: { index: number; of: number } = { index: 0, of: 1 },
+  handle = createOrderSagaHandler(deps),
+): ProcessorDefinition {
   const { index, of } = partition;
   return {
     name: sagaProcessorName(index, of),
@@ -501,7 +651,11 @@ export async function startOrderSaga(deps: StartOrderSagaDeps): Promise<RunningO
   await migrateScheduling(deps.sql);
   await migrateSagas(deps.sql);
   const rebalanced = await rebalanceSagaCheckpoints(deps.sql, partitions);
-  if (rebalanced) deps.logger?.info({ partitions, from: rebalanced.from, replaced: rebalanced.replaced }, "saga partition count changed: every partition starts from the lowest old checkpoint");
+  if (rebalanced)
+    deps.logger?.info(
+      { partitions, from: rebalanced.from, replaced: rebalanced.replaced },
+      "saga partition count changed: every partition starts from the lowest old checkpoint",
+    );
   const schedulerLogger = deps.logger ? { warn: (obj: object, msg?: string) => deps.logger?.warn(obj, msg) } : undefined;
   const scheduler = await (deps.startScheduler ?? startScheduler)({
     store: deps.store,
@@ -519,7 +673,8 @@ export async function startOrderSaga(deps: StartOrderSagaDeps): Promise<RunningO
   };
   const parts: RunningProcessor[] = [];
   try {
-    for (let index = 0; index < partitions; index++) parts.push(await (deps.startProcessor ?? startProcessor)(orderSagaProcessor(deps, { index, of: partitions }, handle), processorDeps));
+    for (let index = 0; index < partitions; index++)
+      parts.push(await (deps.startProcessor ?? startProcessor)(orderSagaProcessor(deps, { index, of: partitions }, handle), processorDeps));
     // Wait until the processors' subscriptions exist: a stop() issued before that would not reach them.
     await Promise.all(parts.map((p) => p.caughtUpTo(START, 30_000)));
   } catch (error) {
@@ -537,7 +692,11 @@ export async function startOrderSaga(deps: StartOrderSagaDeps): Promise<RunningO
       for (const parked of await parkedSagaEvents(deps.sql, deps.store)) {
         if (parked.orderId !== orderId || parked.parkedId === undefined) continue;
         // Under the name it was parked with: its partition's, or one of an earlier partition count.
-        const definition: ProcessorDefinition = { ...orderSagaProcessor(deps, undefined, handle), name: parked.processor ?? ORDER_SAGA_PROCESSOR, handle: (event) => handle(event) };
+        const definition: ProcessorDefinition = {
+          ...orderSagaProcessor(deps, undefined, handle),
+          name: parked.processor ?? ORDER_SAGA_PROCESSOR,
+          handle: (event) => handle(event),
+        };
         await retryParked({ store: deps.store, sql: deps.sql }, definition, parked.parkedId);
       }
       await resumeSaga({ store: deps.store, clock: deps.clock }, orderId, by);

@@ -83,15 +83,24 @@ export type SagaInput =
   | In<"OrderReturned", { orderId: string; returnId: string; fullyReturned: boolean; at: string }>
   | In<"StockReserved", { orderId: string; sku: string; warehouseId: string; quantity: number; expiresAt: string; at: string }>
   | In<"StockReservationRejected", { orderId: string; sku: string; warehouseId: string; quantity: number; available: number; at: string }>
-  | In<"StockCommitted" | "StockReleased" | "StockReservationExpired" | "StockShipped", { orderId: string; sku: string; warehouseId: string; quantity: number; at: string }>
+  | In<
+      "StockCommitted" | "StockReleased" | "StockReservationExpired" | "StockShipped",
+      { orderId: string; sku: string; warehouseId: string; quantity: number; at: string }
+    >
   | In<"PaymentInitiated", { orderId: string; paymentId: string; paymentUrl?: string; at: string }>
   | In<"PaymentCaptured", { orderId: string; paymentId: string; amount: number; gatewayPaymentId?: string; at: string }>
   | In<"PaymentFailed", { orderId: string; paymentId: string; reason: string; at: string }>
   | In<"PaymentVoided", { orderId: string; paymentId: string; reason: string; at: string }>
-  | In<"RefundRequested", { orderId: string; paymentId: string; refundId: string; amount: number; currency: Currency; reason: string; at: string }>
+  | In<
+      "RefundRequested",
+      { orderId: string; paymentId: string; refundId: string; amount: number; currency: Currency; reason: string; at: string }
+    >
   | In<"RefundProcessed", { orderId: string; paymentId: string; refundId: string; amount: number; at: string }>
   | In<"RefundFailed", { orderId: string; paymentId: string; refundId: string; amount: number; reason: string; at: string }>
-  | In<"DeadlineReached", { orderId: string; kind: DeadlineKind; deadlineId: string; dueAt: string; firedAt: string; stepId?: string; attempt?: number }>
+  | In<
+      "DeadlineReached",
+      { orderId: string; kind: DeadlineKind; deadlineId: string; dueAt: string; firedAt: string; stepId?: string; attempt?: number }
+    >
   | In<"SagaResumeRequested", { orderId: string; by: string; at: string }>;
 
 export type SagaInputType = SagaInput["type"];
@@ -134,11 +143,29 @@ export type SagaCommand =
   | (Issued & { target: "inventory"; command: InventoryCommand })
   | (Issued & { target: "payment"; command: PaymentCommand })
   /** gateway.initiate, then Payment InitiatePayment with the gateway's paymentUrl. */
-  | (Issued & { target: "gateway"; op: "startPayment"; paymentId: string; orderId: string; amount: number; currency: Currency; method: OnlinePaymentMethod; at: string })
+  | (Issued & {
+      target: "gateway";
+      op: "startPayment";
+      paymentId: string;
+      orderId: string;
+      amount: number;
+      currency: Currency;
+      method: OnlinePaymentMethod;
+      at: string;
+    })
   /** gateway.void (the Payment is already VOIDED). */
   | (Issued & { target: "gateway"; op: "void"; paymentId: string; reason: string; at: string })
   /** gateway.refund; a direct "processed" answer is recorded as Payment RecordRefundProcessed. */
-  | (Issued & { target: "gateway"; op: "refund"; paymentId: string; refundId: string; amount: number; currency: Currency; reason: string; at: string })
+  | (Issued & {
+      target: "gateway";
+      op: "refund";
+      paymentId: string;
+      refundId: string;
+      amount: number;
+      currency: Currency;
+      reason: string;
+      at: string;
+    })
   /** A flash-sale order's units drawn from, or given back to, the sale's reservation. */
   | (Issued & FlashSaleStockCommand);
 
@@ -286,7 +313,6 @@ export type SagaEvent = SagaStepRecorded | SagaCommandFailed | SagaRecovered;
 // ---------------------------------------------------------------- helpers
 
 const LIVE: readonly AllocationStatus[] = ["REQUESTED", "RESERVED", "COMMITTED"];
-const TERMINAL: readonly SagaStatus[] = ["CANCELLED", "RETURNED"];
 const UNPAID: readonly SagaStatus[] = ["RESERVING", "AWAITING_PAYMENT"];
 
 const allocKey = (a: { sku: string; warehouseId: string }): string => `${a.sku}@${a.warehouseId}`;
@@ -297,7 +323,8 @@ const addMs = (iso: string, ms: number): string => new Date(Date.parse(iso) + ms
 const laterOf = (a: string, b: string): string => (Date.parse(a) >= Date.parse(b) ? a : b);
 
 /** Money captured and not yet promised back (refunds requested and not failed). */
-export const refundable = (s: SagaState): number => s.capturedAmount - s.refunds.filter((r) => r.status !== "FAILED").reduce((sum, r) => sum + r.amount, 0);
+export const refundable = (s: SagaState): number =>
+  s.capturedAmount - s.refunds.filter((r) => r.status !== "FAILED").reduce((sum, r) => sum + r.amount, 0);
 
 /**
  * Where to reserve each line: the warehouse with the most available stock when one can serve the
@@ -305,7 +332,10 @@ export const refundable = (s: SagaState): number => s.capturedAmount - s.refunds
  * together cannot, the whole line goes to the fullest one, whose Inventory will reject it
  * (OUT_OF_STOCK is the aggregate's call, not the saga's). null: a SKU no warehouse stocks.
  */
-export function planAllocations(lines: readonly OrderLine[], stock: Readonly<Record<string, WarehouseStock[]>>): { sku: string; warehouseId: string; quantity: number }[] | null {
+export function planAllocations(
+  lines: readonly OrderLine[],
+  stock: Readonly<Record<string, WarehouseStock[]>>,
+): { sku: string; warehouseId: string; quantity: number }[] | null {
   const plan: { sku: string; warehouseId: string; quantity: number }[] = [];
   for (const line of lines) {
     const warehouses = [...(stock[line.sku] ?? [])].sort((a, b) => b.available - a.available || a.warehouseId.localeCompare(b.warehouseId));
@@ -340,7 +370,12 @@ export function react(before: SagaState, input: SagaInput, ctx: ReactContext): R
   if (before.status === "NEW" && input.type !== "OrderPlaced") return null;
   const s = applyInput(before, input);
   const id = (step: string, target: string) => `${sagaStreamId(s.orderId)}/${step}/${target}`;
-  const order = (step: string, command: OrderCommand, mootOk = true): SagaCommand => ({ target: "order", commandId: id(step, `order-${s.orderId}`), command, mootOk });
+  const order = (step: string, command: OrderCommand, mootOk = true): SagaCommand => ({
+    target: "order",
+    commandId: id(step, `order-${s.orderId}`),
+    command,
+    mootOk,
+  });
   const inventory = (step: string, a: { sku: string; warehouseId: string }, command: InventoryCommand, mootOk = true): SagaCommand => ({
     target: "inventory",
     commandId: id(step, `inventory-${allocKey(a)}`),
@@ -357,8 +392,23 @@ export function react(before: SagaState, input: SagaInput, ctx: ReactContext): R
     if (amount <= 0 || !s.paymentId) return [];
     const refundId = `${orderId}-${step}`;
     return [
-      ...(recordCaptureOnOrder ? [order(`${step}-record-capture`, { type: "RecordPaymentCaptured", orderId, paymentId: s.paymentId, amount: s.capturedAmount, at })] : []),
-      { target: "payment", commandId: id(step, `payment-${s.paymentId}`), command: { type: "RequestRefund", paymentId: s.paymentId, refundId, amount, reason, at }, mootOk: false },
+      ...(recordCaptureOnOrder
+        ? [
+            order(`${step}-record-capture`, {
+              type: "RecordPaymentCaptured",
+              orderId,
+              paymentId: s.paymentId,
+              amount: s.capturedAmount,
+              at,
+            }),
+          ]
+        : []),
+      {
+        target: "payment",
+        commandId: id(step, `payment-${s.paymentId}`),
+        command: { type: "RequestRefund", paymentId: s.paymentId, refundId, amount, reason, at },
+        mootOk: false,
+      },
       order(`${step}-record`, { type: "RecordRefundRequested", orderId, refundId, amount, reason, at }),
     ];
   };
@@ -369,21 +419,55 @@ export function react(before: SagaState, input: SagaInput, ctx: ReactContext): R
       if (before.status !== "NEW") return null;
       if (s.flashSale) {
         // The claim holds the units already: straight to payment (or, COD, to confirmation and the draw).
-        if (!s.paymentRequired) return { status: "PROCESSING", commands: confirmAndAllocate(s, "confirm", undefined, at, order, inventory, id), schedule: [], cancel: [] };
+        if (!s.paymentRequired)
+          return {
+            status: "PROCESSING",
+            commands: confirmAndAllocate(s, "confirm", undefined, at, order, inventory, id),
+            schedule: [],
+            cancel: [],
+          };
         const paymentId = paymentIdFor(orderId);
         return {
           status: "AWAITING_PAYMENT",
-          commands: [{ target: "gateway", op: "startPayment", commandId: id("start-payment", `payment-${paymentId}`), paymentId, orderId, amount: s.totalAmount, currency: s.currency, method: s.paymentMethod as OnlinePaymentMethod, at }],
-          schedule: [{ kind: "paymentTimeout", deadlineId: deadlineId(orderId, "paymentTimeout"), dueAt: addMs(at, ctx.config.paymentTimeoutMs) }],
+          commands: [
+            {
+              target: "gateway",
+              op: "startPayment",
+              commandId: id("start-payment", `payment-${paymentId}`),
+              paymentId,
+              orderId,
+              amount: s.totalAmount,
+              currency: s.currency,
+              method: s.paymentMethod as OnlinePaymentMethod,
+              at,
+            },
+          ],
+          schedule: [
+            { kind: "paymentTimeout", deadlineId: deadlineId(orderId, "paymentTimeout"), dueAt: addMs(at, ctx.config.paymentTimeoutMs) },
+          ],
           cancel: [],
         };
       }
       const plan = planAllocations(input.data.lines, input.data.stock);
-      if (!plan) return { ...nothing("CANCELLING"), commands: [order("cancel", { type: "CancelOrder", orderId, reason: "OUT_OF_STOCK", note: "no warehouse stocks an ordered SKU", at })], note: "no warehouse for a SKU" };
+      if (!plan)
+        return {
+          ...nothing("CANCELLING"),
+          commands: [
+            order("cancel", { type: "CancelOrder", orderId, reason: "OUT_OF_STOCK", note: "no warehouse stocks an ordered SKU", at }),
+          ],
+          note: "no warehouse for a SKU",
+        };
       const expiresAt = addMs(at, ctx.config.reservationTtlMs);
       return {
         status: "RESERVING",
-        commands: plan.map((a) => inventory("reserve", a, { type: "ReserveStock", sku: a.sku, warehouseId: a.warehouseId, orderId, quantity: a.quantity, expiresAt, at }, false)),
+        commands: plan.map((a) =>
+          inventory(
+            "reserve",
+            a,
+            { type: "ReserveStock", sku: a.sku, warehouseId: a.warehouseId, orderId, quantity: a.quantity, expiresAt, at },
+            false,
+          ),
+        ),
         schedule: [{ kind: "reservationExpiry", deadlineId: deadlineId(orderId, "reservationExpiry"), dueAt: expiresAt }],
         cancel: [],
       };
@@ -392,7 +476,19 @@ export function react(before: SagaState, input: SagaInput, ctx: ReactContext): R
     case "StockReserved": {
       if (s.status === "CANCELLING" || s.status === "CANCELLED") {
         // A reservation that landed after the order was given up: give it back.
-        return { ...nothing(s.status), commands: [inventory("release", input.data, { type: "ReleaseReservation", sku: input.data.sku, warehouseId: input.data.warehouseId, orderId, reason: "order cancelled", at })] };
+        return {
+          ...nothing(s.status),
+          commands: [
+            inventory("release", input.data, {
+              type: "ReleaseReservation",
+              sku: input.data.sku,
+              warehouseId: input.data.warehouseId,
+              orderId,
+              reason: "order cancelled",
+              at,
+            }),
+          ],
+        };
       }
       if (s.status !== "RESERVING" || !s.allocations.every((a) => a.status === "RESERVED")) return nothing(s.status);
       if (s.paymentRequired) {
@@ -400,22 +496,64 @@ export function react(before: SagaState, input: SagaInput, ctx: ReactContext): R
         const method = s.paymentMethod as OnlinePaymentMethod;
         return {
           status: "AWAITING_PAYMENT",
-          commands: [{ target: "gateway", op: "startPayment", commandId: id("start-payment", `payment-${paymentId}`), paymentId, orderId, amount: s.totalAmount, currency: s.currency, method, at }],
-          schedule: [{ kind: "paymentTimeout", deadlineId: deadlineId(orderId, "paymentTimeout"), dueAt: addMs(at, ctx.config.paymentTimeoutMs) }],
+          commands: [
+            {
+              target: "gateway",
+              op: "startPayment",
+              commandId: id("start-payment", `payment-${paymentId}`),
+              paymentId,
+              orderId,
+              amount: s.totalAmount,
+              currency: s.currency,
+              method,
+              at,
+            },
+          ],
+          schedule: [
+            { kind: "paymentTimeout", deadlineId: deadlineId(orderId, "paymentTimeout"), dueAt: addMs(at, ctx.config.paymentTimeoutMs) },
+          ],
           cancel: [],
         };
       }
       // Cash on delivery (or nothing to pay): straight to CONFIRMED, then PROCESSING.
-      return { status: "PROCESSING", commands: confirmAndAllocate(s, "confirm", undefined, at, order, inventory, id), schedule: [], cancel: allDeadlines };
+      return {
+        status: "PROCESSING",
+        commands: confirmAndAllocate(s, "confirm", undefined, at, order, inventory, id),
+        schedule: [],
+        cancel: allDeadlines,
+      };
     }
 
     case "StockReservationRejected":
       if (s.status !== "RESERVING") return nothing(s.status);
-      return { ...nothing("CANCELLING"), commands: [order("cancel", { type: "CancelOrder", orderId, reason: "OUT_OF_STOCK", note: `${input.data.sku}@${input.data.warehouseId}: ${input.data.available} available, ${input.data.quantity} asked`, at })] };
+      return {
+        ...nothing("CANCELLING"),
+        commands: [
+          order("cancel", {
+            type: "CancelOrder",
+            orderId,
+            reason: "OUT_OF_STOCK",
+            note: `${input.data.sku}@${input.data.warehouseId}: ${input.data.available} available, ${input.data.quantity} asked`,
+            at,
+          }),
+        ],
+      };
 
     case "PaymentInitiated":
-      if (s.status === "CANCELLING" || s.status === "CANCELLED") return { ...nothing(s.status), commands: voidOpenPayment(s, "order cancelled", at, id) };
-      return { ...nothing(s.status), commands: [order("payment-pending", { type: "MarkPaymentPending", orderId, paymentId: input.data.paymentId, ...(input.data.paymentUrl === undefined ? {} : { paymentUrl: input.data.paymentUrl }), at })] };
+      if (s.status === "CANCELLING" || s.status === "CANCELLED")
+        return { ...nothing(s.status), commands: voidOpenPayment(s, "order cancelled", at, id) };
+      return {
+        ...nothing(s.status),
+        commands: [
+          order("payment-pending", {
+            type: "MarkPaymentPending",
+            orderId,
+            paymentId: input.data.paymentId,
+            ...(input.data.paymentUrl === undefined ? {} : { paymentUrl: input.data.paymentUrl }),
+            at,
+          }),
+        ],
+      };
 
     case "PaymentCaptured": {
       if (before.payment === "CAPTURED") return nothing(s.status);
@@ -424,21 +562,41 @@ export function react(before: SagaState, input: SagaInput, ctx: ReactContext): R
         // cancellation refunds what was captured and releases the stock.
         return {
           ...nothing("CANCELLING"),
-          commands: [order("cancel", { type: "CancelOrder", orderId, reason: "PAYMENT_FAILED", note: `captured ${input.data.amount}, the order total is ${s.totalAmount}`, at })],
+          commands: [
+            order("cancel", {
+              type: "CancelOrder",
+              orderId,
+              reason: "PAYMENT_FAILED",
+              note: `captured ${input.data.amount}, the order total is ${s.totalAmount}`,
+              at,
+            }),
+          ],
           note: "capture amount mismatch",
         };
       }
       if (s.status === "AWAITING_PAYMENT") {
         return {
           status: "PROCESSING",
-          commands: confirmAndAllocate(s, "confirm", { paymentId: input.data.paymentId, amount: input.data.amount }, at, order, inventory, id),
+          commands: confirmAndAllocate(
+            s,
+            "confirm",
+            { paymentId: input.data.paymentId, amount: input.data.amount },
+            at,
+            order,
+            inventory,
+            id,
+          ),
           schedule: [],
           cancel: allDeadlines,
         };
       }
       if (s.status === "CANCELLING" || s.status === "CANCELLED") {
         // Money arrived for an order we gave up: it goes back, all of it.
-        return { ...nothing(s.status), commands: refundRemaining("refund-late-capture", "captured after the order was cancelled", true), note: "late capture refunded" };
+        return {
+          ...nothing(s.status),
+          commands: refundRemaining("refund-late-capture", "captured after the order was cancelled", true),
+          note: "late capture refunded",
+        };
       }
       return nothing(s.status);
     }
@@ -467,7 +625,14 @@ export function react(before: SagaState, input: SagaInput, ctx: ReactContext): R
         for (const a of s.allocations.filter((x) => x.sku === line.sku && x.status === "SHIPPED")) {
           const take = Math.min(left, a.quantity - a.restocked);
           if (take <= 0) continue;
-          restocks.push(inventory(step, a, { type: "RestockReturn", sku: a.sku, warehouseId: a.warehouseId, orderId, returnId: r.returnId, quantity: take, at }, false));
+          restocks.push(
+            inventory(
+              step,
+              a,
+              { type: "RestockReturn", sku: a.sku, warehouseId: a.warehouseId, orderId, returnId: r.returnId, quantity: take, at },
+              false,
+            ),
+          );
           left -= take;
           if (left === 0) break;
         }
@@ -476,11 +641,41 @@ export function react(before: SagaState, input: SagaInput, ctx: ReactContext): R
       const refund: SagaCommand[] =
         s.paymentId && r.refundAmount > 0 && s.capturedAmount > 0
           ? [
-              { target: "payment", commandId: id(step, `payment-${s.paymentId}`), command: { type: "RequestRefund", paymentId: s.paymentId, refundId, amount: r.refundAmount, reason: `return ${r.returnId}`, at }, mootOk: false },
-              order(`${step}-refund`, { type: "RecordRefundRequested", orderId, refundId, amount: r.refundAmount, reason: `return ${r.returnId}`, returnId: r.returnId, at }, false),
+              {
+                target: "payment",
+                commandId: id(step, `payment-${s.paymentId}`),
+                command: {
+                  type: "RequestRefund",
+                  paymentId: s.paymentId,
+                  refundId,
+                  amount: r.refundAmount,
+                  reason: `return ${r.returnId}`,
+                  at,
+                },
+                mootOk: false,
+              },
+              order(
+                `${step}-refund`,
+                {
+                  type: "RecordRefundRequested",
+                  orderId,
+                  refundId,
+                  amount: r.refundAmount,
+                  reason: `return ${r.returnId}`,
+                  returnId: r.returnId,
+                  at,
+                },
+                false,
+              ),
             ]
           : [];
-      const marked = order(`${step}-returned`, { type: "MarkReturned", orderId, returnId: r.returnId, ...(refund.length > 0 ? { refundId } : {}), at });
+      const marked = order(`${step}-returned`, {
+        type: "MarkReturned",
+        orderId,
+        returnId: r.returnId,
+        ...(refund.length > 0 ? { refundId } : {}),
+        at,
+      });
       return { ...nothing("RETURNING"), commands: [...restocks, ...refund, marked] };
     }
 
@@ -489,20 +684,45 @@ export function react(before: SagaState, input: SagaInput, ctx: ReactContext): R
 
     // ---------------------------------------------------------- failures and compensations
     case "PaymentFailed": {
-      const record = order("payment-failed", { type: "RecordPaymentFailed", orderId, paymentId: input.data.paymentId, reason: input.data.reason, at });
+      const record = order("payment-failed", {
+        type: "RecordPaymentFailed",
+        orderId,
+        paymentId: input.data.paymentId,
+        reason: input.data.reason,
+        at,
+      });
       if (s.status !== "AWAITING_PAYMENT") return { ...nothing(s.status), commands: [record] };
-      return { ...nothing("CANCELLING"), commands: [record, order("cancel", { type: "CancelOrder", orderId, reason: "PAYMENT_FAILED", note: input.data.reason, at })] };
+      return {
+        ...nothing("CANCELLING"),
+        commands: [record, order("cancel", { type: "CancelOrder", orderId, reason: "PAYMENT_FAILED", note: input.data.reason, at })],
+      };
     }
 
     case "DeadlineReached": {
       const { kind } = input.data;
       if (kind === "retry") {
         if (!s.failure || s.failure.parked || s.failure.stepId !== input.data.stepId) return nothing(s.status);
-        return { ...nothing(s.status), commands: s.failure.commands, retryOf: s.failure.stepId, note: `retry ${input.data.attempt ?? "?"}` };
+        return {
+          ...nothing(s.status),
+          commands: s.failure.commands,
+          retryOf: s.failure.stepId,
+          note: `retry ${input.data.attempt ?? "?"}`,
+        };
       }
       if (kind === "paymentTimeout") {
         if (s.status !== "AWAITING_PAYMENT") return nothing(s.status);
-        return { ...nothing("CANCELLING"), commands: [order("cancel", { type: "CancelOrder", orderId, reason: "PAYMENT_TIMEOUT", note: "no capture before the payment deadline", at })] };
+        return {
+          ...nothing("CANCELLING"),
+          commands: [
+            order("cancel", {
+              type: "CancelOrder",
+              orderId,
+              reason: "PAYMENT_TIMEOUT",
+              note: "no capture before the payment deadline",
+              at,
+            }),
+          ],
+        };
       }
       // Reservation expiry while still unpaid: the stock goes back and the order is given up.
       if (!UNPAID.includes(s.status)) return nothing(s.status);
@@ -512,8 +732,16 @@ export function react(before: SagaState, input: SagaInput, ctx: ReactContext): R
         commands: [
           ...s.allocations
             .filter((a) => a.status === "RESERVED" || a.status === "REQUESTED")
-            .map((a) => inventory("expire", a, { type: "ExpireReservation", sku: a.sku, warehouseId: a.warehouseId, orderId, at: expireAt })),
-          order("cancel", { type: "CancelOrder", orderId, reason: "PAYMENT_TIMEOUT", note: "the stock reservation expired before payment", at }),
+            .map((a) =>
+              inventory("expire", a, { type: "ExpireReservation", sku: a.sku, warehouseId: a.warehouseId, orderId, at: expireAt }),
+            ),
+          order("cancel", {
+            type: "CancelOrder",
+            orderId,
+            reason: "PAYMENT_TIMEOUT",
+            note: "the stock reservation expired before payment",
+            at,
+          }),
         ],
       };
     }
@@ -525,16 +753,37 @@ export function react(before: SagaState, input: SagaInput, ctx: ReactContext): R
         ? giveBackToSale(s, input.data.reason, at, id)
         : s.allocations
             .filter((a) => LIVE.includes(a.status))
-            .map((a) => inventory("release", a, { type: "ReleaseReservation", sku: a.sku, warehouseId: a.warehouseId, orderId, reason: `order cancelled: ${input.data.reason}`, at }));
+            .map((a) =>
+              inventory("release", a, {
+                type: "ReleaseReservation",
+                sku: a.sku,
+                warehouseId: a.warehouseId,
+                orderId,
+                reason: `order cancelled: ${input.data.reason}`,
+                at,
+              }),
+            );
       const refund = refundRemaining("refund-cancel", `order cancelled: ${input.data.reason}`, true);
-      return { status: "CANCELLED", commands: [...voidOpenPayment(s, `order cancelled: ${input.data.reason}`, at, id), ...releases, ...refund], schedule: [], cancel: allDeadlines };
+      return {
+        status: "CANCELLED",
+        commands: [...voidOpenPayment(s, `order cancelled: ${input.data.reason}`, at, id), ...releases, ...refund],
+        schedule: [],
+        cancel: allDeadlines,
+      };
     }
 
     // ---------------------------------------------------------- payment facts mirrored
     case "PaymentVoided": {
       const commands: SagaCommand[] = [
         order("payment-voided", { type: "RecordPaymentVoided", orderId, paymentId: input.data.paymentId, at }),
-        { target: "gateway", op: "void", commandId: id("gateway-void", `payment-${input.data.paymentId}`), paymentId: input.data.paymentId, reason: input.data.reason, at },
+        {
+          target: "gateway",
+          op: "void",
+          commandId: id("gateway-void", `payment-${input.data.paymentId}`),
+          paymentId: input.data.paymentId,
+          reason: input.data.reason,
+          at,
+        },
       ];
       return { ...nothing(s.status), commands };
     }
@@ -558,7 +807,12 @@ export function react(before: SagaState, input: SagaInput, ctx: ReactContext): R
       };
 
     case "RefundProcessed":
-      return { ...nothing(s.status), commands: [order(`refund-processed-${input.data.refundId}`, { type: "RecordRefundProcessed", orderId, refundId: input.data.refundId, at })] };
+      return {
+        ...nothing(s.status),
+        commands: [
+          order(`refund-processed-${input.data.refundId}`, { type: "RecordRefundProcessed", orderId, refundId: input.data.refundId, at }),
+        ],
+      };
 
     case "RefundFailed": {
       // The gateway refused the refund: record it, and park until an operator resumes, which
@@ -566,12 +820,39 @@ export function react(before: SagaState, input: SagaInput, ctx: ReactContext): R
       const retryId = `${input.data.refundId}-r${s.refunds.filter((r) => r.refundId.startsWith(input.data.refundId)).length}`;
       return {
         ...nothing(s.status),
-        commands: [order(`refund-failed-${input.data.refundId}`, { type: "RecordRefundFailed", orderId, refundId: input.data.refundId, reason: input.data.reason, at })],
+        commands: [
+          order(`refund-failed-${input.data.refundId}`, {
+            type: "RecordRefundFailed",
+            orderId,
+            refundId: input.data.refundId,
+            reason: input.data.reason,
+            at,
+          }),
+        ],
         park: {
           error: `refund ${input.data.refundId} of ${input.data.amount} failed at the gateway: ${input.data.reason}`,
           commands: [
-            { target: "payment", commandId: id(`refund-${retryId}`, `payment-${input.data.paymentId}`), command: { type: "RequestRefund", paymentId: input.data.paymentId, refundId: retryId, amount: input.data.amount, reason: `retry of ${input.data.refundId}`, at }, mootOk: false },
-            order(`refund-${retryId}-record`, { type: "RecordRefundRequested", orderId, refundId: retryId, amount: input.data.amount, reason: `retry of ${input.data.refundId}`, at }),
+            {
+              target: "payment",
+              commandId: id(`refund-${retryId}`, `payment-${input.data.paymentId}`),
+              command: {
+                type: "RequestRefund",
+                paymentId: input.data.paymentId,
+                refundId: retryId,
+                amount: input.data.amount,
+                reason: `retry of ${input.data.refundId}`,
+                at,
+              },
+              mootOk: false,
+            },
+            order(`refund-${retryId}-record`, {
+              type: "RecordRefundRequested",
+              orderId,
+              refundId: retryId,
+              amount: input.data.amount,
+              reason: `retry of ${input.data.refundId}`,
+              at,
+            }),
           ],
         },
       };
@@ -603,14 +884,31 @@ function confirmAndAllocate(
   return [
     order(step, { type: "ConfirmOrder", orderId, ...(payment ? { payment } : {}), at }),
     // A flash-sale order's units come from the sale's reservation, drawn in batches with other orders'.
-    ...(s.flashSale ? drawFromSale(s, at, id) : s.allocations.map((a) => inventory("commit", a, { type: "CommitReservation", sku: a.sku, warehouseId: a.warehouseId, orderId, at }))),
-    order("start-processing", { type: "StartProcessing", orderId, shipmentId: shipmentIdFor(orderId), ...(s.allocations[0] ? { warehouseId: s.allocations[0].warehouseId } : {}), at }),
+    ...(s.flashSale
+      ? drawFromSale(s, at, id)
+      : s.allocations.map((a) =>
+          inventory("commit", a, { type: "CommitReservation", sku: a.sku, warehouseId: a.warehouseId, orderId, at }),
+        )),
+    order("start-processing", {
+      type: "StartProcessing",
+      orderId,
+      shipmentId: shipmentIdFor(orderId),
+      ...(s.allocations[0] ? { warehouseId: s.allocations[0].warehouseId } : {}),
+      at,
+    }),
   ];
 }
 
 function voidOpenPayment(s: SagaState, reason: string, at: string, id: (step: string, target: string) => string): SagaCommand[] {
   if (!s.paymentId || (s.payment !== "NONE" && s.payment !== "INITIATED")) return [];
-  return [{ target: "payment", commandId: id("void", `payment-${s.paymentId}`), command: { type: "VoidPayment", paymentId: s.paymentId, reason, at }, mootOk: true }];
+  return [
+    {
+      target: "payment",
+      commandId: id("void", `payment-${s.paymentId}`),
+      command: { type: "VoidPayment", paymentId: s.paymentId, reason, at },
+      mootOk: true,
+    },
+  ];
 }
 
 // ---------------------------------------------------------------- evolve
@@ -625,17 +923,41 @@ export function applyInput(state: SagaState, input: SagaInput): SagaState {
     case "OrderPlaced": {
       if (state.status !== "NEW") return state;
       const d = input.data;
-      const placed = { ...state, orderId: d.orderId, lines: d.lines, totalAmount: d.totalAmount, currency: d.currency, paymentMethod: d.paymentMethod, paymentRequired: d.paymentRequired };
+      const placed = {
+        ...state,
+        orderId: d.orderId,
+        lines: d.lines,
+        totalAmount: d.totalAmount,
+        currency: d.currency,
+        paymentMethod: d.paymentMethod,
+        paymentRequired: d.paymentRequired,
+      };
       if (!d.flashSale) return placed;
       // The claim holds the units in the sale's reservation: as good as reserved.
       const warehouseId = d.flashSale.warehouseId;
-      return { ...placed, flashSale: d.flashSale, allocations: d.lines.map((l) => ({ sku: l.sku, warehouseId, quantity: l.quantity, status: "RESERVED" as const, restocked: 0 })) };
+      return {
+        ...placed,
+        flashSale: d.flashSale,
+        allocations: d.lines.map((l) => ({ sku: l.sku, warehouseId, quantity: l.quantity, status: "RESERVED" as const, restocked: 0 })),
+      };
     }
     case "StockReserved": {
       const known = state.allocations.some((a) => allocKey(a) === allocKey(input.data));
       const s = known
         ? alloc(input.data, "RESERVED")
-        : { ...state, allocations: [...state.allocations, { sku: input.data.sku, warehouseId: input.data.warehouseId, quantity: input.data.quantity, status: "RESERVED" as const, restocked: 0 }] };
+        : {
+            ...state,
+            allocations: [
+              ...state.allocations,
+              {
+                sku: input.data.sku,
+                warehouseId: input.data.warehouseId,
+                quantity: input.data.quantity,
+                status: "RESERVED" as const,
+                restocked: 0,
+              },
+            ],
+          };
       return { ...s, reservationExpiresAt: s.reservationExpiresAt ?? input.data.expiresAt };
     }
     case "StockReservationRejected":
@@ -651,7 +973,9 @@ export function applyInput(state: SagaState, input: SagaInput): SagaState {
     case "PaymentInitiated":
       return { ...state, paymentId: input.data.paymentId, payment: state.payment === "NONE" ? "INITIATED" : state.payment };
     case "PaymentCaptured":
-      return state.payment === "CAPTURED" ? state : { ...state, paymentId: input.data.paymentId, payment: "CAPTURED", capturedAmount: input.data.amount };
+      return state.payment === "CAPTURED"
+        ? state
+        : { ...state, paymentId: input.data.paymentId, payment: "CAPTURED", capturedAmount: input.data.amount };
     case "PaymentFailed":
       return state.payment === "NONE" || state.payment === "INITIATED" ? { ...state, payment: "FAILED" } : state;
     case "PaymentVoided":
@@ -669,7 +993,13 @@ export function applyInput(state: SagaState, input: SagaInput): SagaState {
     case "OrderReturnRequested":
       return state.returns.some((r) => r.returnId === input.data.returnId)
         ? state
-        : { ...state, returns: [...state.returns, { returnId: input.data.returnId, lines: input.data.lines, refundAmount: input.data.refundAmount, status: "REQUESTED" }] };
+        : {
+            ...state,
+            returns: [
+              ...state.returns,
+              { returnId: input.data.returnId, lines: input.data.lines, refundAmount: input.data.refundAmount, status: "REQUESTED" },
+            ],
+          };
     case "OrderReturnReceived":
       return { ...state, returns: state.returns.map((r) => (r.returnId === input.data.returnId ? { ...r, status: "RECEIVED" } : r)) };
     case "OrderReturned":
@@ -690,7 +1020,14 @@ function applyReaction(state: SagaState, reaction: Reaction, decidedAt: string):
     if (c.target === "inventory" && c.command.type === "ReserveStock") {
       const d = c.command;
       if (!s.allocations.some((a) => allocKey(a) === allocKey(d))) {
-        s = { ...s, allocations: [...s.allocations, { sku: d.sku, warehouseId: d.warehouseId, quantity: d.quantity, status: "REQUESTED", restocked: 0 }], reservationExpiresAt: s.reservationExpiresAt ?? d.expiresAt };
+        s = {
+          ...s,
+          allocations: [
+            ...s.allocations,
+            { sku: d.sku, warehouseId: d.warehouseId, quantity: d.quantity, status: "REQUESTED", restocked: 0 },
+          ],
+          reservationExpiresAt: s.reservationExpiresAt ?? d.expiresAt,
+        };
       }
     }
     if (c.target === "inventory" && c.command.type === "ShipStock") {
@@ -698,11 +1035,19 @@ function applyReaction(state: SagaState, reaction: Reaction, decidedAt: string):
       // receipt before the saga reads the StockShipped its own command produced, and a return
       // received then must still restock these units.
       const d = c.command;
-      s = { ...s, allocations: s.allocations.map((a) => (allocKey(a) === allocKey(d) && (a.status === "COMMITTED" || a.status === "RESERVED") ? { ...a, status: "SHIPPED" } : a)) };
+      s = {
+        ...s,
+        allocations: s.allocations.map((a) =>
+          allocKey(a) === allocKey(d) && (a.status === "COMMITTED" || a.status === "RESERVED") ? { ...a, status: "SHIPPED" } : a,
+        ),
+      };
     }
     if (c.target === "inventory" && c.command.type === "RestockReturn") {
       const d = c.command;
-      s = { ...s, allocations: s.allocations.map((a) => (allocKey(a) === allocKey(d) ? { ...a, restocked: a.restocked + d.quantity } : a)) };
+      s = {
+        ...s,
+        allocations: s.allocations.map((a) => (allocKey(a) === allocKey(d) ? { ...a, restocked: a.restocked + d.quantity } : a)),
+      };
     }
     if (c.target === "gateway" && c.op === "startPayment") s = { ...s, paymentId: c.paymentId };
     if (c.target === "flashSale") {
@@ -712,11 +1057,15 @@ function applyReaction(state: SagaState, reaction: Reaction, decidedAt: string):
     }
     if (c.target === "payment" && c.command.type === "RequestRefund") {
       const d = c.command;
-      if (!s.refunds.some((r) => r.refundId === d.refundId)) s = { ...s, refunds: [...s.refunds, { refundId: d.refundId, amount: d.amount, status: "REQUESTED" }] };
+      if (!s.refunds.some((r) => r.refundId === d.refundId))
+        s = { ...s, refunds: [...s.refunds, { refundId: d.refundId, amount: d.amount, status: "REQUESTED" }] };
     }
   }
   if (reaction.park) {
-    s = { ...s, failure: { stepId: "", commands: reaction.park.commands, attempts: 0, error: reaction.park.error, parked: true, since: decidedAt } };
+    s = {
+      ...s,
+      failure: { stepId: "", commands: reaction.park.commands, attempts: 0, error: reaction.park.error, parked: true, since: decidedAt },
+    };
   }
   return s;
 }
@@ -751,5 +1100,3 @@ const withoutFailure = (s: SagaState): SagaState => {
 };
 
 export const foldSaga = (events: readonly SagaEvent[], from: SagaState = initialSagaState): SagaState => events.reduce(evolveSaga, from);
-
-export const isTerminal = (s: SagaState): boolean => TERMINAL.includes(s.status);

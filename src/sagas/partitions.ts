@@ -71,7 +71,10 @@ export async function rebalanceSagaCheckpoints(sql: SqlClient, partitions: numbe
     const foreign = saga.filter((r) => !wanted.includes(r.name));
     if (foreign.length === 0) return null;
     // The lowest in the database's own order (the one saveCheckpoint compares with).
-    const { rows: low } = await tx.query<{ low: string }>(`SELECT min(checkpoint) AS low FROM processor_checkpoints WHERE name = ANY($1::text[])`, [saga.map((r) => r.name)]);
+    const { rows: low } = await tx.query<{ low: string }>(
+      `SELECT min(checkpoint) AS low FROM processor_checkpoints WHERE name = ANY($1::text[])`,
+      [saga.map((r) => r.name)],
+    );
     const from = low[0]!.low;
     await tx.query(`DELETE FROM processor_checkpoints WHERE name = ANY($1::text[])`, [foreign.map((r) => r.name)]);
     for (const name of wanted) {

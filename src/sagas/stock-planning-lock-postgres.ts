@@ -17,7 +17,8 @@ export function postgresStockPlanningLock(lockSql: SqlClient): StockPlanningLock
     withSkus: (skus, work) =>
       local.withSkus(skus, () =>
         lockSql.transaction(async (tx) => {
-          for (const sku of [...new Set(skus)].sort()) await tx.query("SELECT pg_advisory_xact_lock($1, hashtext($2))", [STOCK_PLANNING_LOCK_SPACE, sku]);
+          for (const sku of [...new Set(skus)].sort())
+            await tx.query("SELECT pg_advisory_xact_lock($1, hashtext($2))", [STOCK_PLANNING_LOCK_SPACE, sku]);
           return work();
         }),
       ),

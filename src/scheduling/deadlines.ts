@@ -81,7 +81,10 @@ export async function scheduleDeadline(sql: SqlExecutor, d: DeadlineRequest): Pr
 }
 
 export async function cancelDeadline(sql: SqlExecutor, deadlineId: string, at: Date): Promise<void> {
-  await sql.query(`UPDATE scheduled_deadlines SET status = 'CANCELLED', cancelled_at = $2::timestamptz WHERE deadline_id = $1 AND status = 'PENDING'`, [deadlineId, iso(at)]);
+  await sql.query(
+    `UPDATE scheduled_deadlines SET status = 'CANCELLED', cancelled_at = $2::timestamptz WHERE deadline_id = $1 AND status = 'PENDING'`,
+    [deadlineId, iso(at)],
+  );
 }
 
 interface RawRow {
@@ -143,7 +146,10 @@ export async function fireDeadline(deps: { store: EventStore; sql: SqlExecutor }
     ],
     { expectedRevision: "any" },
   );
-  await deps.sql.query(`UPDATE scheduled_deadlines SET status = 'FIRED', fired_at = $2::timestamptz WHERE deadline_id = $1 AND status = 'PENDING'`, [d.deadlineId, iso(now)]);
+  await deps.sql.query(
+    `UPDATE scheduled_deadlines SET status = 'FIRED', fired_at = $2::timestamptz WHERE deadline_id = $1 AND status = 'PENDING'`,
+    [d.deadlineId, iso(now)],
+  );
 }
 
 export interface SchedulerLogger {

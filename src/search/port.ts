@@ -12,7 +12,6 @@ export const DEFAULT_FACETS: readonly FacetName[] = ["category", "brand", "price
 
 /** Deepest result a page may reach; past it, clients follow `nextCursor`. */
 export const MAX_WINDOW = 10_000;
-export const MAX_PAGE_SIZE = 100;
 /** Buckets per terms facet. */
 export const FACET_SIZE = 50;
 export const MAX_SUGGESTIONS = 10;
@@ -138,7 +137,14 @@ export interface SearchDocument {
 /** Suggestions sorted the same way by both engines: in stock first, exact prefix before typo, popular first, then by name. */
 export function rankSuggestions(candidates: readonly (Suggestion & { exact: boolean; popularity: number })[], limit: number): Suggestion[] {
   return [...candidates]
-    .sort((a, b) => Number(b.inStock) - Number(a.inStock) || Number(b.exact) - Number(a.exact) || b.popularity - a.popularity || a.text.localeCompare(b.text) || (a.sku < b.sku ? -1 : a.sku > b.sku ? 1 : 0))
+    .sort(
+      (a, b) =>
+        Number(b.inStock) - Number(a.inStock) ||
+        Number(b.exact) - Number(a.exact) ||
+        b.popularity - a.popularity ||
+        a.text.localeCompare(b.text) ||
+        (a.sku < b.sku ? -1 : a.sku > b.sku ? 1 : 0),
+    )
     .slice(0, limit)
     .map(({ text, sku, inStock }) => ({ text, sku, inStock }));
 }

@@ -21,7 +21,8 @@ export function specFor<Command, Event extends DomainEvent, State>(decider: Deci
             then(expected: readonly Event[]): Outcome<State> {
               const emitted = decider.decide(command, before);
               expect(emitted).toEqual(expected);
-              for (const e of emitted) expect(decider.schemaVersions[e.type as Event["type"]], `schema version of ${e.type}`).toBeGreaterThanOrEqual(1);
+              for (const e of emitted)
+                expect(decider.schemaVersions[e.type as Event["type"]], `schema version of ${e.type}`).toBeGreaterThanOrEqual(1);
               return { state: fold(decider, emitted, before) };
             },
             /** No events: the command is an accepted no-op. */

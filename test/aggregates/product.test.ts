@@ -55,18 +55,42 @@ describe("CreateProduct", () => {
     given([created, deactivated]).when(create).thenThrows("product_already_exists", "INACTIVE");
   });
   it("rejects bad input", () => {
-    given([]).when({ ...create, price: 0 }).thenThrows("invalid_amount");
-    given([]).when({ ...create, price: 10.5 }).thenThrows("invalid_amount");
-    given([]).when({ ...create, name: "" }).thenThrows("invalid_field");
-    given([]).when({ ...create, sku: " " }).thenThrows("invalid_field");
-    given([]).when({ ...create, currency: "inr" }).thenThrows("invalid_currency");
-    given([]).when({ ...create, category: "Mobiles" as never }).thenThrows("invalid_field");
-    given([]).when({ ...create, category: [""] }).thenThrows("invalid_field");
-    given([]).when({ ...create, description: 5 as never }).thenThrows("invalid_field");
-    given([]).when({ ...create, brand: "" }).thenThrows("invalid_field");
-    given([]).when({ ...create, attributes: [] as never }).thenThrows("invalid_field");
-    given([]).when({ ...create, attributes: { nested: {} } as never }).thenThrows("invalid_field");
-    given([]).when({ ...create, at: "now" }).thenThrows("invalid_time");
+    given([])
+      .when({ ...create, price: 0 })
+      .thenThrows("invalid_amount");
+    given([])
+      .when({ ...create, price: 10.5 })
+      .thenThrows("invalid_amount");
+    given([])
+      .when({ ...create, name: "" })
+      .thenThrows("invalid_field");
+    given([])
+      .when({ ...create, sku: " " })
+      .thenThrows("invalid_field");
+    given([])
+      .when({ ...create, currency: "inr" })
+      .thenThrows("invalid_currency");
+    given([])
+      .when({ ...create, category: "Mobiles" as never })
+      .thenThrows("invalid_field");
+    given([])
+      .when({ ...create, category: [""] })
+      .thenThrows("invalid_field");
+    given([])
+      .when({ ...create, description: 5 as never })
+      .thenThrows("invalid_field");
+    given([])
+      .when({ ...create, brand: "" })
+      .thenThrows("invalid_field");
+    given([])
+      .when({ ...create, attributes: [] as never })
+      .thenThrows("invalid_field");
+    given([])
+      .when({ ...create, attributes: { nested: {} } as never })
+      .thenThrows("invalid_field");
+    given([])
+      .when({ ...create, at: "now" })
+      .thenThrows("invalid_time");
   });
 });
 
@@ -74,7 +98,9 @@ describe("ChangeProductPrice", () => {
   it("changes the price", () => {
     const { state } = given([created])
       .when({ type: "ChangeProductPrice", sku: "IPH-15", price: 6_999_900, at: later })
-      .then([{ type: "ProductPriceChanged", data: { sku: "IPH-15", price: 6_999_900, previousPrice: 7_999_900, currency: "INR", at: later } }]);
+      .then([
+        { type: "ProductPriceChanged", data: { sku: "IPH-15", price: 6_999_900, previousPrice: 7_999_900, currency: "INR", at: later } },
+      ]);
     expect(state).toMatchObject({ price: 6_999_900, updatedAt: later });
   });
   it("does nothing when the price is the same", () => {
@@ -93,29 +119,61 @@ describe("ChangeProductPrice", () => {
 describe("ChangeProductDetails", () => {
   it("records only the fields that changed", () => {
     const { state } = given([created])
-      .when({ type: "ChangeProductDetails", sku: "IPH-15", name: "iPhone 15 (2023)", brand: "Apple", category: ["Electronics", "Phones"], attributes: { colour: "black", storageGb: 128, refurbished: false }, at: later })
-      .then([{ type: "ProductDetailsChanged", data: { sku: "IPH-15", changes: { name: "iPhone 15 (2023)", category: ["Electronics", "Phones"] }, at: later } }]);
+      .when({
+        type: "ChangeProductDetails",
+        sku: "IPH-15",
+        name: "iPhone 15 (2023)",
+        brand: "Apple",
+        category: ["Electronics", "Phones"],
+        attributes: { colour: "black", storageGb: 128, refurbished: false },
+        at: later,
+      })
+      .then([
+        {
+          type: "ProductDetailsChanged",
+          data: { sku: "IPH-15", changes: { name: "iPhone 15 (2023)", category: ["Electronics", "Phones"] }, at: later },
+        },
+      ]);
     expect(state).toMatchObject({ name: "iPhone 15 (2023)", category: ["Electronics", "Phones"], brand: "Apple" });
   });
   it("changes description and attributes", () => {
     given([created])
       .when({ type: "ChangeProductDetails", sku: "IPH-15", description: "Better", attributes: { colour: "blue" }, at })
-      .then([{ type: "ProductDetailsChanged", data: { sku: "IPH-15", changes: { description: "Better", attributes: { colour: "blue" } }, at } }]);
+      .then([
+        { type: "ProductDetailsChanged", data: { sku: "IPH-15", changes: { description: "Better", attributes: { colour: "blue" } }, at } },
+      ]);
     given([created])
       .when({ type: "ChangeProductDetails", sku: "IPH-15", attributes: { colour: "black", storageGb: 128, refurbished: true }, at })
-      .then([{ type: "ProductDetailsChanged", data: { sku: "IPH-15", changes: { attributes: { colour: "black", storageGb: 128, refurbished: true } }, at } }]);
+      .then([
+        {
+          type: "ProductDetailsChanged",
+          data: { sku: "IPH-15", changes: { attributes: { colour: "black", storageGb: 128, refurbished: true } }, at },
+        },
+      ]);
     given([created])
       .when({ type: "ChangeProductDetails", sku: "IPH-15", attributes: { colour: "black", storageGb: 128, waterproof: false }, at })
-      .then([{ type: "ProductDetailsChanged", data: { sku: "IPH-15", changes: { attributes: { colour: "black", storageGb: 128, waterproof: false } }, at } }]);
+      .then([
+        {
+          type: "ProductDetailsChanged",
+          data: { sku: "IPH-15", changes: { attributes: { colour: "black", storageGb: 128, waterproof: false } }, at },
+        },
+      ]);
   });
   it("sets a field the product did not have", () => {
-    const minimal: ProductEvent = { type: "ProductCreated", data: { sku: "PEN", name: "Pen", category: [], price: 1_000, currency: "INR", at } };
+    const minimal: ProductEvent = {
+      type: "ProductCreated",
+      data: { sku: "PEN", name: "Pen", category: [], price: 1_000, currency: "INR", at },
+    };
     given([minimal])
       .when({ type: "ChangeProductDetails", sku: "PEN", attributes: { ink: "blue" }, category: ["Stationery"], at })
-      .then([{ type: "ProductDetailsChanged", data: { sku: "PEN", changes: { attributes: { ink: "blue" }, category: ["Stationery"] }, at } }]);
+      .then([
+        { type: "ProductDetailsChanged", data: { sku: "PEN", changes: { attributes: { ink: "blue" }, category: ["Stationery"] }, at } },
+      ]);
   });
   it("does nothing when nothing changes", () => {
-    given([created]).when({ type: "ChangeProductDetails", sku: "IPH-15", name: "iPhone 15", category: ["Electronics", "Mobiles"], at }).thenNothing();
+    given([created])
+      .when({ type: "ChangeProductDetails", sku: "IPH-15", name: "iPhone 15", category: ["Electronics", "Mobiles"], at })
+      .thenNothing();
   });
   it("rejects a command with no field and a bad field", () => {
     given([created]).when({ type: "ChangeProductDetails", sku: "IPH-15", at }).thenThrows("invalid_field", "ACTIVE");
@@ -134,7 +192,9 @@ describe("DeactivateProduct and ReactivateProduct", () => {
     given([created, deactivated]).when({ type: "DeactivateProduct", sku: "IPH-15", at }).thenThrows("illegal_transition", "INACTIVE");
   });
   it("reactivates an inactive product", () => {
-    const { state } = given([created, deactivated]).when({ type: "ReactivateProduct", sku: "IPH-15", at }).then([{ type: "ProductReactivated", data: { sku: "IPH-15", at } }]);
+    const { state } = given([created, deactivated])
+      .when({ type: "ReactivateProduct", sku: "IPH-15", at })
+      .then([{ type: "ProductReactivated", data: { sku: "IPH-15", at } }]);
     expect(state.status).toBe("ACTIVE");
   });
   it("rejects reactivating an active product", () => {

@@ -15,7 +15,11 @@ const BASE = Date.parse("2026-01-01T00:00:00.000Z");
 const minute = (n: number) => new Date(BASE + n * 60_000).toISOString();
 
 /** Runs the commands in order, skipping rejected ones; calls `check` after every event. */
-function run<C, E extends DomainEvent, S>(decider: Decider<C, E, S>, commands: readonly C[], check: (state: S, event: E, history: readonly E[]) => void): { state: S; history: E[] } {
+function run<C, E extends DomainEvent, S>(
+  decider: Decider<C, E, S>,
+  commands: readonly C[],
+  check: (state: S, event: E, history: readonly E[]) => void,
+): { state: S; history: E[] } {
   let state = decider.initialState;
   const history: E[] = [];
   for (const command of commands) {
@@ -48,27 +52,46 @@ const inventoryCommand: fc.Arbitrary<InventoryCommand> = fc
     fc.integer({ min: 0, max: 120 }),
     fc.oneof(
       { weight: 2, arbitrary: qty.map((quantity) => ({ type: "ReceiveStock" as const, quantity })) },
-      { weight: 3, arbitrary: fc.record({ orderId: orderIds, quantity: qty, ttl: fc.integer({ min: 1, max: 30 }) }).map((r) => ({ type: "ReserveStock" as const, ...r })) },
+      {
+        weight: 3,
+        arbitrary: fc
+          .record({ orderId: orderIds, quantity: qty, ttl: fc.integer({ min: 1, max: 30 }) })
+          .map((r) => ({ type: "ReserveStock" as const, ...r })),
+      },
       { weight: 2, arbitrary: orderIds.map((orderId) => ({ type: "CommitReservation" as const, orderId })) },
       orderIds.map((orderId) => ({ type: "ReleaseReservation" as const, orderId })),
       orderIds.map((orderId) => ({ type: "ExpireReservation" as const, orderId })),
       { weight: 2, arbitrary: orderIds.map((orderId) => ({ type: "ShipStock" as const, orderId })) },
-      fc.record({ orderId: orderIds, returnId: fc.constantFrom("r-1", "r-2", "r-3", "r-4"), quantity: fc.integer({ min: 1, max: 4 }) }).map((r) => ({ type: "RestockReturn" as const, ...r })),
+      fc
+        .record({ orderId: orderIds, returnId: fc.constantFrom("r-1", "r-2", "r-3", "r-4"), quantity: fc.integer({ min: 1, max: 4 }) })
+        .map((r) => ({ type: "RestockReturn" as const, ...r })),
       fc.integer({ min: 0, max: 30 }).map((countedAvailable) => ({ type: "AdjustStock" as const, countedAvailable, reason: "COUNT" })),
       // flash sales: one reservation per sale, batched draws, returns, unsold units released
       fc.record({ saleId: saleIds, quantity: qty }).map((r) => ({ type: "SetAsideForSale" as const, ...r })),
-      fc.record({ saleId: saleIds, allocations: fc.array(fc.record({ orderId: saleOrderIds, quantity: fc.integer({ min: 1, max: 3 }) }), { minLength: 1, maxLength: 3 }) }).map((r) => ({ type: "DrawFromSale" as const, ...r })),
+      fc
+        .record({
+          saleId: saleIds,
+          allocations: fc.array(fc.record({ orderId: saleOrderIds, quantity: fc.integer({ min: 1, max: 3 }) }), {
+            minLength: 1,
+            maxLength: 3,
+          }),
+        })
+        .map((r) => ({ type: "DrawFromSale" as const, ...r })),
       fc.record({ saleId: saleIds, orderId: saleOrderIds }).map((r) => ({ type: "ReturnToSale" as const, ...r })),
-      fc.record({ saleId: saleIds, quantity: fc.integer({ min: 1, max: 6 }) }).map((r) => ({ type: "ReleaseSaleStock" as const, ...r, reason: "sale ended" })),
+      fc
+        .record({ saleId: saleIds, quantity: fc.integer({ min: 1, max: 6 }) })
+        .map((r) => ({ type: "ReleaseSaleStock" as const, ...r, reason: "sale ended" })),
     ),
   )
   .map(([t, c]): InventoryCommand => {
     const at = minute(t);
-    if (c.type === "ReserveStock") return { ...stock, at, type: c.type, orderId: c.orderId, quantity: c.quantity, expiresAt: minute(t + c.ttl) };
+    if (c.type === "ReserveStock")
+      return { ...stock, at, type: c.type, orderId: c.orderId, quantity: c.quantity, expiresAt: minute(t + c.ttl) };
     return { ...stock, at, ...c } as InventoryCommand;
   });
 
-const sumByStatus = (s: InventoryState, status: string) => [...s.reservations.values()].filter((r) => r.status === status).reduce((n, r) => n + r.quantity, 0);
+const sumByStatus = (s: InventoryState, status: string) =>
+  [...s.reservations.values()].filter((r) => r.status === status).reduce((n, r) => n + r.quantity, 0);
 
 describe("Inventory properties", () => {
   it("the generated sequences reach every inventory event", () => {
@@ -95,11 +118,17 @@ describe("Inventory properties", () => {
   });
   it("keeps the design's law exactly when there are no adjustments", () => {
     fc.assert(
-      fc.property(sequence(inventoryCommand.filter((c) => c.type !== "AdjustStock"), 80), (commands) => {
-        run(inventoryDecider, commands, (s) => {
-          expect(s.received).toBe(s.available + s.reserved + s.committed + s.shipped - s.restocked);
-        });
-      }),
+      fc.property(
+        sequence(
+          inventoryCommand.filter((c) => c.type !== "AdjustStock"),
+          80,
+        ),
+        (commands) => {
+          run(inventoryDecider, commands, (s) => {
+            expect(s.received).toBe(s.available + s.reserved + s.committed + s.shipped - s.restocked);
+          });
+        },
+      ),
       { numRuns: 200 },
     );
   });
@@ -114,12 +143,20 @@ const paymentBase = { paymentId: "pay-1", at: minute(0) };
 
 const paymentCommand: fc.Arbitrary<PaymentCommand> = fc.oneof(
   gatewayIds.map((gatewayEventId): PaymentCommand => ({ ...paymentBase, type: "RecordPaymentAuthorized", gatewayEventId })),
-  fc.record({ gatewayEventId: gatewayIds, amount: fc.integer({ min: 1, max: AMOUNT }) }).map((r): PaymentCommand => ({ ...paymentBase, type: "RecordPaymentCaptured", ...r })),
+  fc
+    .record({ gatewayEventId: gatewayIds, amount: fc.integer({ min: 1, max: AMOUNT }) })
+    .map((r): PaymentCommand => ({ ...paymentBase, type: "RecordPaymentCaptured", ...r })),
   gatewayIds.map((gatewayEventId): PaymentCommand => ({ ...paymentBase, type: "RecordPaymentFailed", gatewayEventId, reason: "DECLINED" })),
   fc.constant<PaymentCommand>({ ...paymentBase, type: "VoidPayment", reason: "CANCELLED" }),
-  fc.record({ refundId: refundIds, amount: fc.integer({ min: 1, max: AMOUNT }) }).map((r): PaymentCommand => ({ ...paymentBase, type: "RequestRefund", reason: "x", ...r })),
-  fc.record({ refundId: refundIds, gatewayEventId: gatewayIds }).map((r): PaymentCommand => ({ ...paymentBase, type: "RecordRefundProcessed", ...r })),
-  fc.record({ refundId: refundIds, gatewayEventId: gatewayIds }).map((r): PaymentCommand => ({ ...paymentBase, type: "RecordRefundFailed", reason: "x", ...r })),
+  fc
+    .record({ refundId: refundIds, amount: fc.integer({ min: 1, max: AMOUNT }) })
+    .map((r): PaymentCommand => ({ ...paymentBase, type: "RequestRefund", reason: "x", ...r })),
+  fc
+    .record({ refundId: refundIds, gatewayEventId: gatewayIds })
+    .map((r): PaymentCommand => ({ ...paymentBase, type: "RecordRefundProcessed", ...r })),
+  fc
+    .record({ refundId: refundIds, gatewayEventId: gatewayIds })
+    .map((r): PaymentCommand => ({ ...paymentBase, type: "RecordRefundFailed", reason: "x", ...r })),
 );
 const initiate: PaymentCommand = { ...paymentBase, type: "InitiatePayment", orderId: "o-1", amount: AMOUNT, method: "CARD" };
 
@@ -193,7 +230,10 @@ describe("Order properties", () => {
     { type: "DeliverOrder", orderId: "o-1", at: minute(5) },
   ];
   const returnRound = fc.record({
-    lines: fc.uniqueArray(fc.record({ sku: fc.constantFrom("A", "B", "C"), quantity: fc.integer({ min: 1, max: 3 }) }), { selector: (l) => l.sku, minLength: 1 }),
+    lines: fc.uniqueArray(fc.record({ sku: fc.constantFrom("A", "B", "C"), quantity: fc.integer({ min: 1, max: 3 }) }), {
+      selector: (l) => l.sku,
+      minLength: 1,
+    }),
     refund: fc.boolean(),
   });
 
@@ -206,7 +246,8 @@ describe("Order properties", () => {
           const at = minute(10 + i);
           commands.push({ type: "RequestReturn", orderId: "o-1", returnId, lines, reason: "x", returnWindowMs: 86_400_000, at });
           commands.push({ type: "ReceiveReturn", orderId: "o-1", returnId, at });
-          if (refund) commands.push({ type: "RecordRefundRequested", orderId: "o-1", refundId: `rf-${i}`, amount: 1 + i * 1_000, reason: "x", at });
+          if (refund)
+            commands.push({ type: "RecordRefundRequested", orderId: "o-1", refundId: `rf-${i}`, amount: 1 + i * 1_000, reason: "x", at });
           commands.push({ type: "MarkReturned", orderId: "o-1", returnId, at });
         });
         const { state } = run(orderDecider, commands, (s: unknown, _e: OrderEvent) => {

@@ -10,7 +10,12 @@ import { createStorage, seedProduct, startApp, type Storage, type TestApp } from
 const SHOP = "https://shop.example";
 
 /** script-src of a Content-Security-Policy header. */
-const scriptSrc = (csp: string | null) => (csp ?? "").split(";").map((d) => d.trim().split(/\s+/)).find(([name]) => name === "script-src")?.slice(1) ?? [];
+const scriptSrc = (csp: string | null) =>
+  (csp ?? "")
+    .split(";")
+    .map((d) => d.trim().split(/\s+/))
+    .find(([name]) => name === "script-src")
+    ?.slice(1) ?? [];
 
 /** Every script of an HTML page runs under its CSP: inline ones by hash (or nonce), external ones from this origin. */
 function scriptsAllowed(html: string, csp: string | null): string[] {
@@ -21,8 +26,11 @@ function scriptsAllowed(html: string, csp: string | null): string[] {
     if (src) {
       if (/^[a-z]+:\/\//i.test(src) || src.startsWith("//") || !allowed.includes("'self'")) refused.push(`external script ${src}`);
     } else if ((body ?? "").trim() !== "") {
-      const hash = `'sha256-${createHash("sha256").update(body ?? "").digest("base64")}'`;
-      if (!allowed.includes(hash) && !allowed.includes("'unsafe-inline'")) refused.push(`inline script ${(body ?? "").trim().slice(0, 40)}`);
+      const hash = `'sha256-${createHash("sha256")
+        .update(body ?? "")
+        .digest("base64")}'`;
+      if (!allowed.includes(hash) && !allowed.includes("'unsafe-inline'"))
+        refused.push(`inline script ${(body ?? "").trim().slice(0, 40)}`);
     }
   }
   return refused;
@@ -66,7 +74,11 @@ describe("browser defaults", () => {
     expect(allowed.headers.get("access-control-allow-credentials")).toBeNull();
 
     const preflight = await app.request("OPTIONS", "/api/orders", {
-      headers: { origin: SHOP, "access-control-request-method": "POST", "access-control-request-headers": "authorization,content-type,idempotency-key" },
+      headers: {
+        origin: SHOP,
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization,content-type,idempotency-key",
+      },
     });
     expect(preflight.status).toBe(204);
     expect(preflight.headers.get("access-control-allow-origin")).toBe(SHOP);
@@ -75,7 +87,9 @@ describe("browser defaults", () => {
 
     const other = await app.request("GET", "/api/cart", { token: customer, headers: { origin: "https://evil.example" } });
     expect(other.headers.get("access-control-allow-origin")).toBeNull();
-    const otherPreflight = await app.request("OPTIONS", "/api/orders", { headers: { origin: "https://evil.example", "access-control-request-method": "POST" } });
+    const otherPreflight = await app.request("OPTIONS", "/api/orders", {
+      headers: { origin: "https://evil.example", "access-control-request-method": "POST" },
+    });
     expect(otherPreflight.headers.get("access-control-allow-origin")).toBeNull();
   });
 
@@ -85,7 +99,8 @@ describe("browser defaults", () => {
     expect(docs.text).toContain("swagger");
     expect(scriptsAllowed(docs.text, docs.headers.get("content-security-policy"))).toEqual([]);
     expect(docs.headers.get("content-security-policy")).not.toContain("upgrade-insecure-requests");
-    for (const [, src] of docs.text.matchAll(/<script[^>]*src="([^"]+)"/g)) expect((await app.request("GET", new URL(src!, `${app.url}/docs/`).pathname)).status, src).toBe(200);
+    for (const [, src] of docs.text.matchAll(/<script[^>]*src="([^"]+)"/g))
+      expect((await app.request("GET", new URL(src!, `${app.url}/docs/`).pathname)).status, src).toBe(200);
 
     await seedProduct(app, "CSP-1", 1_000, 5);
     const customer = await app.token("customer", "c-csp");
@@ -96,20 +111,26 @@ describe("browser defaults", () => {
     expect(page.text).toContain("<script>");
     expect(scriptsAllowed(page.text, page.headers.get("content-security-policy"))).toEqual([]);
     // An inline script the server did not write (an injection) would not run.
-    expect(scriptsAllowed(page.text.replace("</body>", "<script>alert(1)</script></body>"), page.headers.get("content-security-policy"))).toEqual(["inline script alert(1)"]);
+    expect(
+      scriptsAllowed(page.text.replace("</body>", "<script>alert(1)</script></body>"), page.headers.get("content-security-policy")),
+    ).toEqual(["inline script alert(1)"]);
 
     // The back-office page: one HTML file with its own script and stylesheet, same origin.
     const admin = await app.request("GET", "/admin");
     if (admin.status !== 404) {
       expect(admin.status).toBe(200);
       expect(scriptsAllowed(admin.text, admin.headers.get("content-security-policy"))).toEqual([]);
-      for (const [, src] of admin.text.matchAll(/<script[^>]*src="([^"]+)"/g)) expect((await app.request("GET", src!)).status, src).toBe(200);
+      for (const [, src] of admin.text.matchAll(/<script[^>]*src="([^"]+)"/g))
+        expect((await app.request("GET", src!)).status, src).toBe(200);
     }
   });
 
   it("reads CORS_ORIGINS as exact origins and refuses anything else", () => {
     expect(loadConfig({}).corsOrigins).toEqual([]);
-    expect(loadConfig({ CORS_ORIGINS: "https://a.example, http://localhost:3001" }).corsOrigins).toEqual(["https://a.example", "http://localhost:3001"]);
+    expect(loadConfig({ CORS_ORIGINS: "https://a.example, http://localhost:3001" }).corsOrigins).toEqual([
+      "https://a.example",
+      "http://localhost:3001",
+    ]);
     expect(() => loadConfig({ CORS_ORIGINS: "https://a.example/" })).toThrow(/CORS_ORIGINS/);
     expect(() => loadConfig({ CORS_ORIGINS: "*" })).toThrow(/CORS_ORIGINS/);
     expect(() => loadConfig({ CORS_ORIGINS: "ftp://a.example" })).toThrow(/CORS_ORIGINS/);

@@ -28,7 +28,10 @@ describe.each(backends())("catalog, auth and operations (%s)", (backend) => {
 
   it("answers 409 for an existing SKU or coupon code", async () => {
     const admin = await app.token("admin", "a-1");
-    const again = await app.request("POST", "/api/products", { token: admin, body: { sku: "PHONE-1", name: "dup", category: [], price: 100 } });
+    const again = await app.request("POST", "/api/products", {
+      token: admin,
+      body: { sku: "PHONE-1", name: "dup", category: [], price: 100 },
+    });
     expect(again.status).toBe(409);
     expect(again.headers.get("content-type")).toContain("application/problem+json");
     const c1 = await app.request("POST", "/api/coupons", { token: admin, body: { code: "SAVE10", kind: "percent", value: 10 } });
@@ -39,9 +42,17 @@ describe.each(backends())("catalog, auth and operations (%s)", (backend) => {
 
   it("PATCHes a product only at the If-Match version (412 otherwise)", async () => {
     const admin = await app.token("admin", "a-1");
-    const stale = await app.request("PATCH", "/api/products/PHONE-1", { token: admin, body: { price: 1_899_900 }, headers: { "if-match": 'W/"5"' } });
+    const stale = await app.request("PATCH", "/api/products/PHONE-1", {
+      token: admin,
+      body: { price: 1_899_900 },
+      headers: { "if-match": 'W/"5"' },
+    });
     expect(stale.status).toBe(412);
-    const ok = await app.request("PATCH", "/api/products/PHONE-1", { token: admin, body: { price: 1_899_900 }, headers: { "if-match": 'W/"0"' } });
+    const ok = await app.request("PATCH", "/api/products/PHONE-1", {
+      token: admin,
+      body: { price: 1_899_900 },
+      headers: { "if-match": 'W/"0"' },
+    });
     expect(ok.status).toBe(200);
     expect(ok.body).toMatchObject({ price: 1_899_900, version: 1 });
     expect(ok.headers.get("etag")).toBe('W/"1"');
@@ -54,16 +65,26 @@ describe.each(backends())("catalog, auth and operations (%s)", (backend) => {
     expect((await app.request("POST", "/api/products", { body })).status).toBe(401);
     expect((await app.request("POST", "/api/products", { body, token: "not-a-jwt" })).status).toBe(401);
     expect((await app.request("POST", "/api/products", { body, headers: { authorization: "Basic abc" } })).status).toBe(401);
-    const forged = (await app.token("admin")).slice(0, -3) + "AAA";
+    const forged = `${(await app.token("admin")).slice(0, -3)}AAA`;
     expect((await app.request("POST", "/api/products", { body, token: forged })).status).toBe(401);
     expect((await app.request("POST", "/api/products", { body, token: customer })).status).toBe(403);
     expect((await app.request("POST", "/api/products", { body, token: ops })).status).toBe(403);
     expect((await app.request("POST", "/api/coupons", { body: { code: "A", kind: "flat", value: 1 }, token: customer })).status).toBe(403);
-    expect((await app.request("POST", "/api/inventory/PHONE-1/receipts", { body: { warehouseId: "w", quantity: 1 }, token: customer })).status).toBe(403);
+    expect(
+      (await app.request("POST", "/api/inventory/PHONE-1/receipts", { body: { warehouseId: "w", quantity: 1 }, token: customer })).status,
+    ).toBe(403);
     expect((await app.request("GET", "/api/cart")).status).toBe(401);
     expect((await app.request("GET", "/api/cart", { token: ops })).status).toBe(403);
-    expect((await app.request("GET", "/api/finance/refunds/reconciliation?from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z", { token: customer })).status).toBe(403);
-    expect((await app.request("POST", "/api/orders/o-x/ship", { body: { carrier: "c", trackingNumber: "t" }, token: customer })).status).toBe(403);
+    expect(
+      (
+        await app.request("GET", "/api/finance/refunds/reconciliation?from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z", {
+          token: customer,
+        })
+      ).status,
+    ).toBe(403);
+    expect(
+      (await app.request("POST", "/api/orders/o-x/ship", { body: { carrier: "c", trackingNumber: "t" }, token: customer })).status,
+    ).toBe(403);
     expect((await app.request("GET", "/api/orders/o-x/history", { token: ops })).status).toBe(403);
     const denied = await app.request("GET", "/api/cart", { token: ops });
     expect(denied.headers.get("content-type")).toContain("application/problem+json");

@@ -4,7 +4,24 @@ import { ConfigError, loadConfig } from "../../src/config.js";
 
 describe("configuration", () => {
   it("has the contract's defaults", () => {
-    expect(loadConfig({})).toEqual({ port: 3000, host: "127.0.0.1", dataDir: "./data", eventStore: "postgres", paymentTimeoutMs: 900_000, reservationTtlMs: 900_000, returnWindowMs: 864_000_000, pgPoolMax: 40, rateLimitPerMinute: 6000, sagaPartitions: 4, admissionMaxLagSeconds: 10, admissionMaxLagEvents: 50_000, authTokenMaxTtlMs: 86_400_000, corsOrigins: [], instanceId: `${hostname()}-${process.pid}`, roles: ["api", "processors"] });
+    expect(loadConfig({})).toEqual({
+      port: 3000,
+      host: "127.0.0.1",
+      dataDir: "./data",
+      eventStore: "postgres",
+      paymentTimeoutMs: 900_000,
+      reservationTtlMs: 900_000,
+      returnWindowMs: 864_000_000,
+      pgPoolMax: 40,
+      rateLimitPerMinute: 6000,
+      sagaPartitions: 4,
+      admissionMaxLagSeconds: 10,
+      admissionMaxLagEvents: 50_000,
+      authTokenMaxTtlMs: 86_400_000,
+      corsOrigins: [],
+      instanceId: `${hostname()}-${process.pid}`,
+      roles: ["api", "processors"],
+    });
   });
   it("reads every variable", () => {
     const c = loadConfig({
@@ -23,7 +40,14 @@ describe("configuration", () => {
       RESERVATION_TTL_MS: "2000",
       RETURN_WINDOW_MS: "3000",
     });
-    expect(c).toMatchObject({ port: 8080, eventStore: "eventstoredb", kafkaBrokers: ["k1:9092", "k2:9092"], paymentTimeoutMs: 1000, reservationTtlMs: 2000, returnWindowMs: 3000 });
+    expect(c).toMatchObject({
+      port: 8080,
+      eventStore: "eventstoredb",
+      kafkaBrokers: ["k1:9092", "k2:9092"],
+      paymentTimeoutMs: 1000,
+      reservationTtlMs: 2000,
+      returnWindowMs: 3000,
+    });
   });
   it.each([
     ["PORT", "abc"],

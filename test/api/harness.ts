@@ -47,7 +47,11 @@ export interface TestApp {
   url: string;
   config: Config;
   token(roles: Role | Role[], sub?: string): Promise<string>;
-  request(method: string, path: string, options?: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> }): Promise<Response>;
+  request(
+    method: string,
+    path: string,
+    options?: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> },
+  ): Promise<Response>;
   webhook(body: unknown, options?: { t?: number; secret?: string; signature?: string }): Promise<Response>;
   eventCount(): Promise<number>;
   close(): Promise<void>;
@@ -71,10 +75,11 @@ export async function startApp(storage: Storage, env: Record<string, string> = {
     let body: string | undefined;
     if (options.raw !== undefined) body = options.raw;
     else if (options.body !== undefined) body = JSON.stringify(options.body);
-    if (body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === "content-type")) headers["content-type"] = "application/json";
+    if (body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === "content-type"))
+      headers["content-type"] = "application/json";
     const res = await fetch(`${url}${path}`, { method, headers, ...(body === undefined ? {} : { body }) });
     const text = await res.text();
-    let parsed: unknown = undefined;
+    let parsed: unknown;
     try {
       parsed = text ? JSON.parse(text) : undefined;
     } catch {
@@ -104,7 +109,11 @@ export async function startApp(storage: Storage, env: Record<string, string> = {
 export const address = { name: "Asha Rao", line1: "12 MG Road", city: "Bengaluru", state: "KA", pincode: "560001", phone: "+919800000001" };
 
 /** Polls `probe` until it returns a truthy value (or throws after `timeoutMs`). */
-export async function eventually<T>(probe: () => Promise<T | undefined | null | false>, timeoutMs = 15_000, what = "condition"): Promise<T> {
+export async function eventually<T>(
+  probe: () => Promise<T | undefined | null | false>,
+  timeoutMs = 15_000,
+  what = "condition",
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -122,7 +131,10 @@ export async function eventually<T>(probe: () => Promise<T | undefined | null | 
 /** Admin seeds a product with stock; returns the commit position of the last write (for ?waitFor=). */
 export async function seedProduct(app: TestApp, sku: string, price = 49_900, stock = 100, warehouseId = "w-blr"): Promise<string> {
   const admin = await app.token("admin", "admin-1");
-  const created = await app.request("POST", "/api/products", { token: admin, body: { sku, name: `Product ${sku}`, category: ["Electronics"], brand: "Acme", price } });
+  const created = await app.request("POST", "/api/products", {
+    token: admin,
+    body: { sku, name: `Product ${sku}`, category: ["Electronics"], brand: "Acme", price },
+  });
   if (created.status !== 201) throw new Error(`seed product ${sku}: ${created.status} ${created.text}`);
   if (stock > 0) {
     const received = await app.request("POST", `/api/inventory/${sku}/receipts`, { token: admin, body: { warehouseId, quantity: stock } });

@@ -29,7 +29,16 @@ describe.each(backends())("order lifecycle over HTTP (%s)", (backend) => {
     ]);
     expect(placed.status).toBe("CREATED");
     const pending = await awaitStatus(app, customer, placed.orderId, "PAYMENT_PENDING");
-    expect(pending).toMatchObject({ customerId: "c-life", totalAmount: 22_500, currency: "INR", paymentStatus: "PENDING", items: [{ sku: "SKU-A", quantity: 2, unitPrice: 10_000 }, { sku: "SKU-B", quantity: 1, unitPrice: 2_500 }] });
+    expect(pending).toMatchObject({
+      customerId: "c-life",
+      totalAmount: 22_500,
+      currency: "INR",
+      paymentStatus: "PENDING",
+      items: [
+        { sku: "SKU-A", quantity: 2, unitPrice: 10_000 },
+        { sku: "SKU-B", quantity: 1, unitPrice: 2_500 },
+      ],
+    });
     expect(pending.payment.paymentUrl).toBe(`${app.url}/simulated-gateway/payments/${pending.payment.paymentId}`);
     const paymentId = pending.payment.paymentId as string;
 
@@ -40,36 +49,76 @@ describe.each(backends())("order lifecycle over HTTP (%s)", (backend) => {
 
     // Reads come from the read models: wait for what the log holds now (the saga's writes answer no position).
     const payment = await app.request("GET", `/api/payments/${paymentId}?waitFor=${await logHead(app)}`, { token: customer });
-    expect(payment.body).toMatchObject({ paymentId, orderId: placed.orderId, amount: 22_500, status: "CAPTURED", capturedAmount: 22_500, refundedAmount: 0 });
+    expect(payment.body).toMatchObject({
+      paymentId,
+      orderId: placed.orderId,
+      amount: 22_500,
+      status: "CAPTURED",
+      capturedAmount: 22_500,
+      refundedAmount: 0,
+    });
 
-    const shipped = await app.request("POST", `/api/orders/${placed.orderId}/ship`, { token: ops, body: { carrier: "BlueDart", trackingNumber: "BD123" } });
+    const shipped = await app.request("POST", `/api/orders/${placed.orderId}/ship`, {
+      token: ops,
+      body: { carrier: "BlueDart", trackingNumber: "BD123" },
+    });
     expect(shipped.status).toBe(202);
     expect(shipped.body.status).toBe("SHIPPED");
     const delivered = await app.request("POST", `/api/orders/${placed.orderId}/deliver`, { token: ops });
     expect(delivered.status).toBe(202);
-    const order = await app.request("GET", `/api/orders/${placed.orderId}?waitFor=${encodeURIComponent(delivered.body.position)}`, { token: customer });
+    const order = await app.request("GET", `/api/orders/${placed.orderId}?waitFor=${encodeURIComponent(delivered.body.position)}`, {
+      token: customer,
+    });
     expect(order.body).toMatchObject({ status: "DELIVERED", shipment: { carrier: "BlueDart", trackingNumber: "BD123" } });
 
     const ret = await app.request("POST", `/api/orders/${placed.orderId}/returns`, {
       token: customer,
-      body: { items: [{ sku: "SKU-A", quantity: 2 }, { sku: "SKU-B", quantity: 1 }], reason: "did not fit" },
+      body: {
+        items: [
+          { sku: "SKU-A", quantity: 2 },
+          { sku: "SKU-B", quantity: 1 },
+        ],
+        reason: "did not fit",
+      },
     });
     expect(ret.status).toBe(202);
     expect(ret.body.returnId).toBeTruthy();
     const received = await app.request("POST", `/api/orders/${placed.orderId}/returns/${ret.body.returnId}/receive`, { token: ops });
     expect(received.status).toBe(202);
-    const returned = await awaitOrder(app, customer, placed.orderId, (o) => o.status === "RETURNED" && o.paymentStatus === "REFUNDED", "RETURNED and REFUNDED");
+    const returned = await awaitOrder(
+      app,
+      customer,
+      placed.orderId,
+      (o) => o.status === "RETURNED" && o.paymentStatus === "REFUNDED",
+      "RETURNED and REFUNDED",
+    );
     expect(returned.refundedAmount).toBe(22_500);
 
     // History: order, payment, reservations and saga events in commit order.
     const auditor = await app.token("auditor", "aud-1");
-    const expectedTypes = ["OrderPlaced", "StockReserved", "PaymentInitiated", "PaymentCaptured", "OrderConfirmed", "OrderShipped", "OrderDelivered", "OrderReturned", "SagaStepRecorded", "StockRestocked", "RefundProcessed"];
+    const expectedTypes = [
+      "OrderPlaced",
+      "StockReserved",
+      "PaymentInitiated",
+      "PaymentCaptured",
+      "OrderConfirmed",
+      "OrderShipped",
+      "OrderDelivered",
+      "OrderReturned",
+      "SagaStepRecorded",
+      "StockRestocked",
+      "RefundProcessed",
+    ];
     // History reads the log as far as no older transaction on the server holds it back: it may trail for a moment.
-    const history = await eventually(async () => {
-      const h = await app.request("GET", `/api/orders/${placed.orderId}/history`, { token: auditor });
-      const seen = new Set(h.body?.events?.map((e: { type: string }) => e.type) ?? []);
-      return h.status !== 200 || expectedTypes.every((t) => seen.has(t)) ? h : undefined;
-    }, 20_000, "history to show the whole lifecycle");
+    const history = await eventually(
+      async () => {
+        const h = await app.request("GET", `/api/orders/${placed.orderId}/history`, { token: auditor });
+        const seen = new Set(h.body?.events?.map((e: { type: string }) => e.type) ?? []);
+        return h.status !== 200 || expectedTypes.every((t) => seen.has(t)) ? h : undefined;
+      },
+      20_000,
+      "history to show the whole lifecycle",
+    );
     expect(history.status).toBe(200);
     const types = history.body.events.map((e: { type: string }) => e.type);
     expect(types).toEqual(expect.arrayContaining(expectedTypes));
@@ -77,7 +126,9 @@ describe.each(backends())("order lifecycle over HTTP (%s)", (backend) => {
     expect([...positions].sort()).toEqual(positions);
     expect(history.body.events[0].metadata).toMatchObject({ actor: "customer:c-life" });
     const deliveredAt = history.body.events.find((e: { type: string }) => e.type === "OrderDelivered").occurredAt as string;
-    const asOf = await app.request("GET", `/api/orders/${placed.orderId}/history?asOf=${encodeURIComponent(deliveredAt)}`, { token: customer });
+    const asOf = await app.request("GET", `/api/orders/${placed.orderId}/history?asOf=${encodeURIComponent(deliveredAt)}`, {
+      token: customer,
+    });
     expect(asOf.body.state.status).toBe("DELIVERED");
     // Another customer cannot read it, nor its payment.
     const other = await app.token("customer", "c-other");
@@ -88,23 +139,34 @@ describe.each(backends())("order lifecycle over HTTP (%s)", (backend) => {
     expect((await app.request("GET", `/api/payments/${paymentId}`, { token: finance })).status).toBe(200);
 
     // The list (read model) shows it to its owner once the projection has the position.
-    const list = await app.request("GET", `/api/orders?waitFor=${encodeURIComponent(received.headers.get("x-commit-position")!)}`, { token: customer });
+    const list = await app.request("GET", `/api/orders?waitFor=${encodeURIComponent(received.headers.get("x-commit-position")!)}`, {
+      token: customer,
+    });
     expect(list.status).toBe(200);
     expect(list.body.items.map((o: { orderId: string }) => o.orderId)).toContain(placed.orderId);
-    expect((await app.request("GET", "/api/orders", { token: other })).body.items.map((o: { orderId: string }) => o.orderId)).not.toContain(placed.orderId);
+    expect((await app.request("GET", "/api/orders", { token: other })).body.items.map((o: { orderId: string }) => o.orderId)).not.toContain(
+      placed.orderId,
+    );
   });
 
   it("cancels before payment: CANCELLED, reservations released", async () => {
     const placed = await placeOrder(app, customer, [{ sku: "SKU-B", quantity: 3 }]);
     await awaitStatus(app, customer, placed.orderId, "PAYMENT_PENDING");
-    const cancel = await app.request("POST", `/api/orders/${placed.orderId}/cancel`, { token: customer, body: { reason: "changed my mind" } });
+    const cancel = await app.request("POST", `/api/orders/${placed.orderId}/cancel`, {
+      token: customer,
+      body: { reason: "changed my mind" },
+    });
     expect(cancel.status).toBe(202);
     const order = await awaitStatus(app, customer, placed.orderId, "CANCELLED");
     expect(order.cancellationReason).toBe("CUSTOMER_REQUEST");
-    await eventually(async () => {
-      const history = await app.request("GET", `/api/orders/${placed.orderId}/history`, { token: customer });
-      return history.body.events.some((e: { type: string }) => e.type === "StockReleased");
-    }, 15_000, "StockReleased");
+    await eventually(
+      async () => {
+        const history = await app.request("GET", `/api/orders/${placed.orderId}/history`, { token: customer });
+        return history.body.events.some((e: { type: string }) => e.type === "StockReleased");
+      },
+      15_000,
+      "StockReleased",
+    );
   });
 
   it("cancels after payment: refunded in full", async () => {
@@ -114,9 +176,18 @@ describe.each(backends())("order lifecycle over HTTP (%s)", (backend) => {
     const paid = await app.request("POST", `/simulated-gateway/payments/${pending.payment.paymentId}`, { body: { outcome: "captured" } });
     expect(paid.body.webhookStatus).toBe(200);
     await awaitStatus(app, customer, placed.orderId, "CONFIRMED", "PROCESSING");
-    const cancel = await app.request("POST", `/api/orders/${placed.orderId}/cancel`, { token: customer, body: { reason: "found it cheaper" } });
+    const cancel = await app.request("POST", `/api/orders/${placed.orderId}/cancel`, {
+      token: customer,
+      body: { reason: "found it cheaper" },
+    });
     expect(cancel.status).toBe(202);
-    const refunded = await awaitOrder(app, customer, placed.orderId, (o) => o.status === "CANCELLED" && o.paymentStatus === "REFUNDED", "CANCELLED and REFUNDED");
+    const refunded = await awaitOrder(
+      app,
+      customer,
+      placed.orderId,
+      (o) => o.status === "CANCELLED" && o.paymentStatus === "REFUNDED",
+      "CANCELLED and REFUNDED",
+    );
     expect(refunded.refundedAmount).toBe(10_000);
     // Finance sees the refund in the reconciliation computed from the log, with no mismatch for this order.
     const finance = await app.token("finance", "fin-1");
@@ -124,15 +195,24 @@ describe.each(backends())("order lifecycle over HTTP (%s)", (backend) => {
     const to = new Date(Date.now() + 3600_000).toISOString();
     // The report reads the log as far as no older transaction on the server holds it back, so it
     // may trail the order's own stream for a moment.
-    const report = await eventually(async () => {
-      const r = await app.request("GET", `/api/finance/refunds/reconciliation?from=${from}&to=${to}`, { token: finance });
-      const settled = r.status !== 200 || (r.body.mismatches.every((m: { orderId: string }) => m.orderId !== placed.orderId) && r.body.refunds.some((x: { orderId: string; status: string }) => x.orderId === placed.orderId && x.status === "PROCESSED"));
-      return settled ? r : undefined;
-    }, 20_000, "reconciliation to include the processed refund");
+    const report = await eventually(
+      async () => {
+        const r = await app.request("GET", `/api/finance/refunds/reconciliation?from=${from}&to=${to}`, { token: finance });
+        const settled =
+          r.status !== 200 ||
+          (r.body.mismatches.every((m: { orderId: string }) => m.orderId !== placed.orderId) &&
+            r.body.refunds.some((x: { orderId: string; status: string }) => x.orderId === placed.orderId && x.status === "PROCESSED"));
+        return settled ? r : undefined;
+      },
+      20_000,
+      "reconciliation to include the processed refund",
+    );
     expect(report.status).toBe(200);
     expect(report.body.totals.captured).toBeGreaterThanOrEqual(10_000);
     expect(report.body.totals.refunded).toBeGreaterThanOrEqual(10_000);
-    expect(report.body.refunds).toEqual(expect.arrayContaining([expect.objectContaining({ orderId: placed.orderId, amount: 10_000, status: "PROCESSED" })]));
+    expect(report.body.refunds).toEqual(
+      expect.arrayContaining([expect.objectContaining({ orderId: placed.orderId, amount: 10_000, status: "PROCESSED" })]),
+    );
     expect(report.body.mismatches.filter((m: { orderId: string }) => m.orderId === placed.orderId)).toEqual([]);
     expect((await app.request("GET", `/api/finance/refunds/reconciliation?from=${to}&to=${from}`, { token: finance })).status).toBe(422);
   });
@@ -140,19 +220,28 @@ describe.each(backends())("order lifecycle over HTTP (%s)", (backend) => {
   it("refuses to cancel after shipping (409 with the current status) and to ship a cancelled order", async () => {
     const placed = await placeOrder(app, customer, [{ sku: "SKU-A", quantity: 1 }], "COD");
     await awaitStatus(app, customer, placed.orderId, "PROCESSING");
-    expect((await app.request("POST", `/api/orders/${placed.orderId}/ship`, { token: ops, body: { carrier: "DTDC", trackingNumber: "D1" } })).status).toBe(202);
+    expect(
+      (await app.request("POST", `/api/orders/${placed.orderId}/ship`, { token: ops, body: { carrier: "DTDC", trackingNumber: "D1" } }))
+        .status,
+    ).toBe(202);
     const cancel = await app.request("POST", `/api/orders/${placed.orderId}/cancel`, { token: customer, body: { reason: "too late" } });
     expect(cancel.status).toBe(409);
     expect(cancel.headers.get("content-type")).toContain("application/problem+json");
     expect(cancel.body).toMatchObject({ status: 409, currentStatus: "SHIPPED" });
-    const ship = await app.request("POST", `/api/orders/${placed.orderId}/ship`, { token: ops, body: { carrier: "DTDC", trackingNumber: "D2" } });
+    const ship = await app.request("POST", `/api/orders/${placed.orderId}/ship`, {
+      token: ops,
+      body: { carrier: "DTDC", trackingNumber: "D2" },
+    });
     expect(ship.status).toBe(409);
   });
 
   it("payment failure cancels the order with PAYMENT_FAILED; a late failure after capture changes nothing", async () => {
     const placed = await placeOrder(app, customer, [{ sku: "SKU-B", quantity: 1 }]);
     const pending = await awaitStatus(app, customer, placed.orderId, "PAYMENT_PENDING");
-    expect((await app.webhook(paymentEvent("payment.failed", pending.payment.paymentId, 2_500, undefined, { reason: "insufficient funds" }))).status).toBe(200);
+    expect(
+      (await app.webhook(paymentEvent("payment.failed", pending.payment.paymentId, 2_500, undefined, { reason: "insufficient funds" })))
+        .status,
+    ).toBe(200);
     const cancelled = await awaitStatus(app, customer, placed.orderId, "CANCELLED");
     expect(cancelled).toMatchObject({ cancellationReason: "PAYMENT_FAILED", paymentStatus: "FAILED" });
 
@@ -193,7 +282,13 @@ describe.each(backends())("order lifecycle over HTTP (%s)", (backend) => {
     expect((await app.request("POST", "/api/payments/webhook", { body: captured })).status).toBe(401);
     const tampered = await app.request("POST", "/api/payments/webhook", {
       raw: JSON.stringify({ ...captured, data: { ...captured.data, amount: 1 } }),
-      headers: { "x-webhook-signature": (await import("../../src/payments/webhook-signature.js")).signWebhook("test-webhook-secret-0123456789", JSON.stringify(captured), Math.floor(Date.now() / 1000)) },
+      headers: {
+        "x-webhook-signature": (await import("../../src/payments/webhook-signature.js")).signWebhook(
+          "test-webhook-secret-0123456789",
+          JSON.stringify(captured),
+          Math.floor(Date.now() / 1000),
+        ),
+      },
     });
     expect(tampered.status).toBe(401);
     expect(await app.eventCount()).toBe(before);
@@ -225,7 +320,10 @@ describe.each(backends())("order lifecycle over HTTP (%s)", (backend) => {
 
   it("checkout from the cart with a coupon places the order at catalog prices minus the discount", async () => {
     const admin = await app.token("admin", "a-1");
-    expect((await app.request("POST", "/api/coupons", { token: admin, body: { code: "FLAT500", kind: "flat", value: 500, maxRedemptions: 1 } })).status).toBe(201);
+    expect(
+      (await app.request("POST", "/api/coupons", { token: admin, body: { code: "FLAT500", kind: "flat", value: 500, maxRedemptions: 1 } }))
+        .status,
+    ).toBe(201);
     const buyer = await app.token("customer", "c-cart");
     await app.request("POST", "/api/cart/items", { token: buyer, body: { sku: "SKU-A", quantity: 1 } });
     expect((await app.request("POST", "/api/cart/coupon", { token: buyer, body: { code: "flat500" } })).status).toBe(200);
@@ -236,7 +334,10 @@ describe.each(backends())("order lifecycle over HTTP (%s)", (backend) => {
     expect(order).toMatchObject({ totalAmount: 9_500, discountAmount: 500, couponCode: "FLAT500" });
     const cart = await app.request("GET", `/api/cart?waitFor=${encodeURIComponent(out.body.position)}`, { token: buyer });
     expect(cart.body.items).toEqual([]);
-    const empty = await app.request("POST", "/api/cart/checkout", { token: buyer, body: { shippingAddress: address, paymentMethod: "COD" } });
+    const empty = await app.request("POST", "/api/cart/checkout", {
+      token: buyer,
+      body: { shippingAddress: address, paymentMethod: "COD" },
+    });
     expect(empty.status).toBe(409);
   });
 });
@@ -260,10 +361,14 @@ describe.each(backends())("payment timeout (%s)", (backend) => {
     const pending = await awaitStatus(app, customer, placed.orderId, "PAYMENT_PENDING", "CANCELLED");
     const cancelled = await awaitStatus(app, customer, placed.orderId, "CANCELLED");
     expect(cancelled.cancellationReason).toBe("PAYMENT_TIMEOUT");
-    const inventory = await eventually(async () => {
-      const res = await app.request("GET", "/api/inventory/SKU-T", { token: customer });
-      return res.body.available === 5 ? res.body : undefined;
-    }, 15_000, "stock released");
+    const inventory = await eventually(
+      async () => {
+        const res = await app.request("GET", "/api/inventory/SKU-T", { token: customer });
+        return res.body.available === 5 ? res.body : undefined;
+      },
+      15_000,
+      "stock released",
+    );
     expect(inventory.reserved).toBe(0);
     // The customer pays late: the capture is refunded automatically.
     expect((await app.webhook(paymentEvent("payment.captured", pending.payment.paymentId, 5_000))).status).toBe(200);

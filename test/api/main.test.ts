@@ -8,7 +8,10 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 
 function run(env: Record<string, string>) {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], { env: { ...process.env, LOG_LEVEL: "warn", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    env: { ...process.env, LOG_LEVEL: "warn", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let out = "";
   let err = "";
   child.stdout.on("data", (d: Buffer) => (out += d.toString()));
@@ -29,7 +32,8 @@ describe("the server process", () => {
     try {
       const p = run({ DATA_DIR: dataDir, PORT: "0", DATABASE_URL: "", AUTH_JWT_SECRET: "", PAYMENT_WEBHOOK_SECRET: "" });
       const deadline = Date.now() + 60_000;
-      while (!/listening on (http:\/\/\S+)/.test(p.out()) && Date.now() < deadline && p.child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+      while (!/listening on (http:\/\/\S+)/.test(p.out()) && Date.now() < deadline && p.child.exitCode === null)
+        await new Promise((r) => setTimeout(r, 100));
       const url = /listening on (http:\/\/\S+)/.exec(p.out())?.[1];
       expect(url, p.err()).toBeTruthy();
       expect(p.out()).toContain("Dev admin token");

@@ -6,7 +6,12 @@ import { signWebhook } from "../../src/payments/webhook-signature.js";
 import { address, backends, createStorage, seedProduct, startApp, WEBHOOK_SECRET, type Storage, type TestApp } from "./harness.js";
 import { awaitStatus, paymentEvent, placeOrder } from "./flow.js";
 
-const order = (over: Record<string, unknown> = {}) => ({ items: [{ sku: "GOOD-1", quantity: 1 }], shippingAddress: address, paymentMethod: "UPI", ...over });
+const order = (over: Record<string, unknown> = {}) => ({
+  items: [{ sku: "GOOD-1", quantity: 1 }],
+  shippingAddress: address,
+  paymentMethod: "UPI",
+  ...over,
+});
 
 interface Case {
   name: string;
@@ -47,7 +52,16 @@ const cases: Case[] = [
   { name: "empty sku", status: 400, body: order({ items: [{ sku: "", quantity: 1 }] }) },
   { name: "numeric sku", status: 400, body: order({ items: [{ sku: 123, quantity: 1 }] }) },
   { name: "unknown SKU", status: 422, body: order({ items: [{ sku: "NO-SUCH-SKU", quantity: 1 }] }) },
-  { name: "the same SKU twice", status: 422, body: order({ items: [{ sku: "GOOD-1", quantity: 1 }, { sku: "GOOD-1", quantity: 2 }] }) },
+  {
+    name: "the same SKU twice",
+    status: 422,
+    body: order({
+      items: [
+        { sku: "GOOD-1", quantity: 1 },
+        { sku: "GOOD-1", quantity: 2 },
+      ],
+    }),
+  },
   { name: "unknown payment method", status: 400, body: order({ paymentMethod: "BITCOIN" }) },
   { name: "lower-case payment method", status: 400, body: order({ paymentMethod: "upi" }) },
   { name: "bad pincode", status: 400, body: order({ shippingAddress: { ...address, pincode: "abc" } }) },
@@ -68,28 +82,96 @@ const cases: Case[] = [
   { name: "truncated percent escape", status: 400, method: "GET", path: "/api/orders/%E0%A4%A" },
   { name: "path parameter over the router's limit", status: 414, method: "GET", path: `/api/orders/${"o".repeat(200)}` },
   { name: "history with a bad asOf", status: 400, method: "GET", path: "/api/orders/o-1/history?asOf=yesterday" },
-  { name: "product with a negative price", status: 400, path: "/api/products", role: "admin", body: { sku: "N-1", name: "n", category: [], price: -5 } },
-  { name: "product with a fractional price", status: 400, path: "/api/products", role: "admin", body: { sku: "N-1", name: "n", category: [], price: 10.5 } },
+  {
+    name: "product with a negative price",
+    status: 400,
+    path: "/api/products",
+    role: "admin",
+    body: { sku: "N-1", name: "n", category: [], price: -5 },
+  },
+  {
+    name: "product with a fractional price",
+    status: 400,
+    path: "/api/products",
+    role: "admin",
+    body: { sku: "N-1", name: "n", category: [], price: 10.5 },
+  },
   { name: "product without a name", status: 400, path: "/api/products", role: "admin", body: { sku: "N-1", category: [], price: 500 } },
-  { name: "product SKU with a space", status: 400, path: "/api/products", role: "admin", body: { sku: "N 1", name: "n", category: [], price: 500 } },
-  { name: "product with a bad currency", status: 400, path: "/api/products", role: "admin", body: { sku: "N-1", name: "n", category: [], price: 500, currency: "rupees" } },
+  {
+    name: "product SKU with a space",
+    status: 400,
+    path: "/api/products",
+    role: "admin",
+    body: { sku: "N 1", name: "n", category: [], price: 500 },
+  },
+  {
+    name: "product with a bad currency",
+    status: 400,
+    path: "/api/products",
+    role: "admin",
+    body: { sku: "N-1", name: "n", category: [], price: 500, currency: "rupees" },
+  },
   { name: "empty PATCH", status: 400, method: "PATCH", path: "/api/products/GOOD-1", role: "admin", body: {} },
   { name: "PATCH of an unknown product", status: 404, method: "PATCH", path: "/api/products/NOPE-1", role: "admin", body: { price: 100 } },
-  { name: "zero stock receipt", status: 400, path: "/api/inventory/GOOD-1/receipts", role: "admin", body: { warehouseId: "w-1", quantity: 0 } },
-  { name: "stock receipt for an unknown SKU", status: 422, path: "/api/inventory/NOPE-1/receipts", role: "admin", body: { warehouseId: "w-1", quantity: 5 } },
+  {
+    name: "zero stock receipt",
+    status: 400,
+    path: "/api/inventory/GOOD-1/receipts",
+    role: "admin",
+    body: { warehouseId: "w-1", quantity: 0 },
+  },
+  {
+    name: "stock receipt for an unknown SKU",
+    status: 422,
+    path: "/api/inventory/NOPE-1/receipts",
+    role: "admin",
+    body: { warehouseId: "w-1", quantity: 5 },
+  },
   { name: "coupon with an unknown kind", status: 400, path: "/api/coupons", role: "admin", body: { code: "X1", kind: "bogo", value: 1 } },
-  { name: "coupon with a bad expiry date", status: 400, path: "/api/coupons", role: "admin", body: { code: "X1", kind: "flat", value: 1, expiresAt: "tomorrow" } },
+  {
+    name: "coupon with a bad expiry date",
+    status: 400,
+    path: "/api/coupons",
+    role: "admin",
+    body: { code: "X1", kind: "flat", value: 1, expiresAt: "tomorrow" },
+  },
   { name: "coupon of 150 percent", status: 422, path: "/api/coupons", role: "admin", body: { code: "X1", kind: "percent", value: 150 } },
   { name: "cart item with a negative quantity", status: 400, path: "/api/cart/items", body: { sku: "GOOD-1", quantity: -2 } },
   { name: "cart quantity as words", status: 400, method: "PUT", path: "/api/cart/items/GOOD-1", body: { quantity: "three" } },
   { name: "cart item of an unknown SKU", status: 422, path: "/api/cart/items", body: { sku: "NOPE-1", quantity: 1 } },
   { name: "cancel without a reason", status: 400, path: "/api/orders/o-1/cancel", body: {} },
-  { name: "return of zero units", status: 400, path: "/api/orders/o-1/returns", body: { items: [{ sku: "GOOD-1", quantity: 0 }], reason: "x" } },
+  {
+    name: "return of zero units",
+    status: 400,
+    path: "/api/orders/o-1/returns",
+    body: { items: [{ sku: "GOOD-1", quantity: 0 }], reason: "x" },
+  },
   { name: "ship with a blank carrier", status: 400, path: "/api/orders/o-1/ship", role: "ops", body: { carrier: "", trackingNumber: "t" } },
-  { name: "reconciliation with a bad date", status: 400, method: "GET", path: "/api/finance/refunds/reconciliation?from=2026-13-45&to=x", role: "finance" },
+  {
+    name: "reconciliation with a bad date",
+    status: 400,
+    method: "GET",
+    path: "/api/finance/refunds/reconciliation?from=2026-13-45&to=x",
+    role: "finance",
+  },
   { name: "signed webhook that is not JSON", status: 400, webhook: true, raw: "{not json" },
-  { name: "signed webhook without data", status: 400, webhook: true, raw: JSON.stringify({ id: "evt-x", type: "payment.captured", created: new Date().toISOString() }) },
-  { name: "signed webhook with an unknown type", status: 400, webhook: true, raw: JSON.stringify({ id: "evt-y", type: "payment.exploded", created: new Date().toISOString(), data: { paymentId: "p-1", amount: 1, currency: "INR" } }) },
+  {
+    name: "signed webhook without data",
+    status: 400,
+    webhook: true,
+    raw: JSON.stringify({ id: "evt-x", type: "payment.captured", created: new Date().toISOString() }),
+  },
+  {
+    name: "signed webhook with an unknown type",
+    status: 400,
+    webhook: true,
+    raw: JSON.stringify({
+      id: "evt-y",
+      type: "payment.exploded",
+      created: new Date().toISOString(),
+      data: { paymentId: "p-1", amount: 1, currency: "INR" },
+    }),
+  },
 ];
 
 describe.each(backends())("robustness (%s)", (backend) => {
@@ -110,12 +192,23 @@ describe.each(backends())("robustness (%s)", (backend) => {
   it(`answers each of ${cases.length} malformed requests with its own 4xx as problem+json and writes nothing`, async () => {
     expect(cases.length).toBeGreaterThanOrEqual(40);
     const before = await app.eventCount();
-    const tokens = { customer, admin: await app.token("admin", "a-1"), ops: await app.token("ops", "o-1"), finance: await app.token("finance", "f-1") };
+    const tokens = {
+      customer,
+      admin: await app.token("admin", "a-1"),
+      ops: await app.token("ops", "o-1"),
+      finance: await app.token("finance", "f-1"),
+    };
     const failures: string[] = [];
     for (const c of cases) {
-      let res;
+      let res: Awaited<ReturnType<typeof app.request>>;
       if (c.webhook) {
-        res = await app.request("POST", "/api/payments/webhook", { raw: c.raw!, headers: { "content-type": "application/json", "x-webhook-signature": signWebhook(WEBHOOK_SECRET, c.raw!, Math.floor(Date.now() / 1000)) } });
+        res = await app.request("POST", "/api/payments/webhook", {
+          raw: c.raw!,
+          headers: {
+            "content-type": "application/json",
+            "x-webhook-signature": signWebhook(WEBHOOK_SECRET, c.raw!, Math.floor(Date.now() / 1000)),
+          },
+        });
       } else {
         res = await app.request(c.method ?? "POST", c.path ?? "/api/orders", {
           token: tokens[c.role ?? "customer"],
@@ -123,8 +216,14 @@ describe.each(backends())("robustness (%s)", (backend) => {
           headers: { ...(c.raw !== undefined ? { "content-type": "application/json" } : {}), ...(c.headers ?? {}) },
         });
       }
-      const ok = res.status === c.status && (res.headers.get("content-type") ?? "").includes("application/problem+json") && res.body?.status === res.status && typeof res.body?.detail === "string" && typeof res.body?.type === "string";
-      if (!ok) failures.push(`${c.name}: expected ${c.status}, got ${res.status} ${res.headers.get("content-type")} ${res.text.slice(0, 200)}`);
+      const ok =
+        res.status === c.status &&
+        (res.headers.get("content-type") ?? "").includes("application/problem+json") &&
+        res.body?.status === res.status &&
+        typeof res.body?.detail === "string" &&
+        typeof res.body?.type === "string";
+      if (!ok)
+        failures.push(`${c.name}: expected ${c.status}, got ${res.status} ${res.headers.get("content-type")} ${res.text.slice(0, 200)}`);
     }
     expect(failures).toEqual([]);
     expect(await app.eventCount()).toBe(before);
@@ -168,12 +267,21 @@ describe.each(backends())("robustness (%s)", (backend) => {
     expect(second.headers.get("idempotent-replayed")).toBe("true");
     expect(second.headers.get("x-commit-position")).toBe(first.headers.get("x-commit-position"));
     // The saga may be appending meanwhile; no event of the request's own order was added by the retry.
-    const orderEvents = async () => (await app.built.store.readStream(`order-${first.body.orderId}`)).filter((e) => e.type === "OrderPlaced").length;
+    const orderEvents = async () =>
+      (await app.built.store.readStream(`order-${first.body.orderId}`)).filter((e) => e.type === "OrderPlaced").length;
     expect(await orderEvents()).toBe(1);
     expect(await app.eventCount()).toBeGreaterThanOrEqual(count);
     // A 4xx is kept too: the same failing request answers the same.
-    const bad1 = await app.request("POST", "/api/orders", { token: customer, body: order({ items: [{ sku: "NO-SUCH", quantity: 1 }] }), headers: { "idempotency-key": "bad-key" } });
-    const bad2 = await app.request("POST", "/api/orders", { token: customer, body: order({ items: [{ sku: "NO-SUCH", quantity: 1 }] }), headers: { "idempotency-key": "bad-key" } });
+    const bad1 = await app.request("POST", "/api/orders", {
+      token: customer,
+      body: order({ items: [{ sku: "NO-SUCH", quantity: 1 }] }),
+      headers: { "idempotency-key": "bad-key" },
+    });
+    const bad2 = await app.request("POST", "/api/orders", {
+      token: customer,
+      body: order({ items: [{ sku: "NO-SUCH", quantity: 1 }] }),
+      headers: { "idempotency-key": "bad-key" },
+    });
     expect(bad1.status).toBe(422);
     expect(bad2.text).toBe(bad1.text);
   });
@@ -181,34 +289,61 @@ describe.each(backends())("robustness (%s)", (backend) => {
   it("answers 422 for the same key with a different body, and keys are per caller", async () => {
     const headers = { "idempotency-key": "order-key-2" };
     expect((await app.request("POST", "/api/orders", { token: customer, body: order(), headers })).status).toBe(202);
-    const placedCount = async () => (await app.built.sql.query<{ n: number }>("SELECT count(*)::int AS n FROM es_events WHERE type = 'OrderPlaced'")).rows[0]!.n;
+    const placedCount = async () =>
+      (await app.built.sql.query<{ n: number }>("SELECT count(*)::int AS n FROM es_events WHERE type = 'OrderPlaced'")).rows[0]!.n;
     const before = await placedCount();
     const other = await app.request("POST", "/api/orders", { token: customer, body: order({ paymentMethod: "CARD" }), headers });
     expect(other.status).toBe(422);
     expect(other.headers.get("content-type")).toContain("application/problem+json");
     // Nothing was written for the mismatch (the saga may still be busy with the first order: count orders placed).
     expect(await placedCount()).toBe(before);
-    const someoneElse = await app.request("POST", "/api/orders", { token: await app.token("customer", "c-2"), body: order({ paymentMethod: "CARD" }), headers });
+    const someoneElse = await app.request("POST", "/api/orders", {
+      token: await app.token("customer", "c-2"),
+      body: order({ paymentMethod: "CARD" }),
+      headers,
+    });
     expect(someoneElse.status).toBe(202);
   });
 
   it("answers 409 while the first request with the key is in flight, and runs concurrent twins once", async () => {
-    await app.built.sql.query("INSERT INTO api_idempotency_keys (scope, key, request_hash) VALUES ($1, $2, $3)", ["c-1", "in-flight-key", "x"]);
+    await app.built.sql.query("INSERT INTO api_idempotency_keys (scope, key, request_hash) VALUES ($1, $2, $3)", [
+      "c-1",
+      "in-flight-key",
+      "x",
+    ]);
     const hashOf = async () => {
-      const { rows } = await app.built.sql.query<{ request_hash: string }>("SELECT request_hash FROM api_idempotency_keys WHERE key = 'order-key-1'");
+      const { rows } = await app.built.sql.query<{ request_hash: string }>(
+        "SELECT request_hash FROM api_idempotency_keys WHERE key = 'order-key-1'",
+      );
       return rows[0]!.request_hash;
     };
     await app.built.sql.query("UPDATE api_idempotency_keys SET request_hash = $1 WHERE key = 'in-flight-key'", [await hashOf()]);
-    const busy = await app.request("POST", "/api/orders", { token: customer, body: order(), headers: { "idempotency-key": "in-flight-key" } });
+    const busy = await app.request("POST", "/api/orders", {
+      token: customer,
+      body: order(),
+      headers: { "idempotency-key": "in-flight-key" },
+    });
     expect(busy.status).toBe(409);
     expect(busy.headers.get("retry-after")).toBe("1");
 
-    const burst = await Promise.all(Array.from({ length: 6 }, () => app.request("POST", "/api/orders", { token: customer, body: order({ paymentMethod: "COD" }), headers: { "idempotency-key": "burst-key" } })));
+    const burst = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        app.request("POST", "/api/orders", {
+          token: customer,
+          body: order({ paymentMethod: "COD" }),
+          headers: { "idempotency-key": "burst-key" },
+        }),
+      ),
+    );
     const statuses = burst.map((r) => r.status);
     expect(statuses.every((s) => s === 202 || s === 409)).toBe(true);
     const ids = new Set(burst.filter((r) => r.status === 202).map((r) => r.body.orderId));
     expect(ids.size).toBe(1);
-    const again = await app.request("POST", "/api/orders", { token: customer, body: order({ paymentMethod: "COD" }), headers: { "idempotency-key": "burst-key" } });
+    const again = await app.request("POST", "/api/orders", {
+      token: customer,
+      body: order({ paymentMethod: "COD" }),
+      headers: { "idempotency-key": "burst-key" },
+    });
     expect(again.status).toBe(202);
     expect(ids.has(again.body.orderId)).toBe(true);
   });
@@ -224,13 +359,25 @@ describe.each(backends())("robustness (%s)", (backend) => {
     // (Checked here, not after the cancel below, which the saga follows with writes of its own.)
     const notModified = await app.request("GET", `/api/orders/${placed.orderId}`, { token: customer, headers: { "if-none-match": tag } });
     expect(notModified.status).toBe(304);
-    const stale = await app.request("POST", `/api/orders/${placed.orderId}/cancel`, { token: customer, body: { reason: "x" }, headers: { "if-match": 'W/"0"' } });
+    const stale = await app.request("POST", `/api/orders/${placed.orderId}/cancel`, {
+      token: customer,
+      body: { reason: "x" },
+      headers: { "if-match": 'W/"0"' },
+    });
     expect(stale.status).toBe(412);
     expect(stale.headers.get("content-type")).toContain("application/problem+json");
-    const garbage = await app.request("POST", `/api/orders/${placed.orderId}/cancel`, { token: customer, body: { reason: "x" }, headers: { "if-match": "nonsense" } });
+    const garbage = await app.request("POST", `/api/orders/${placed.orderId}/cancel`, {
+      token: customer,
+      body: { reason: "x" },
+      headers: { "if-match": "nonsense" },
+    });
     expect(garbage.status).toBe(412);
     const fresh = await app.request("GET", `/api/orders/${placed.orderId}`, { token: customer });
-    const ok = await app.request("POST", `/api/orders/${placed.orderId}/cancel`, { token: customer, body: { reason: "x" }, headers: { "if-match": fresh.headers.get("etag")! } });
+    const ok = await app.request("POST", `/api/orders/${placed.orderId}/cancel`, {
+      token: customer,
+      body: { reason: "x" },
+      headers: { "if-match": fresh.headers.get("etag")! },
+    });
     expect([202, 412]).toContain(ok.status); // 412 only if the saga wrote in between
   });
 
@@ -241,7 +388,9 @@ describe.each(backends())("robustness (%s)", (backend) => {
     const wait = `?waitFor=${encodeURIComponent(placed.position)}`;
     expect((await app.request("GET", `/api/orders/${placed.orderId}${wait}`, { token: customer })).status).toBe(200);
     expect((await app.request("GET", `/api/orders/${placed.orderId}${wait}`, { token: other })).status).toBe(404);
-    expect((await app.request("POST", `/api/orders/${placed.orderId}/cancel`, { token: other, body: { reason: "mine now" } })).status).toBe(404);
+    expect((await app.request("POST", `/api/orders/${placed.orderId}/cancel`, { token: other, body: { reason: "mine now" } })).status).toBe(
+      404,
+    );
     expect((await app.request("GET", "/api/orders/no-such-order", { token: customer })).status).toBe(404);
     expect((await app.request("GET", `/api/orders/${placed.orderId}${wait}`, { token: await app.token("ops", "o-1") })).status).toBe(200);
   });
@@ -271,7 +420,11 @@ describe.each(backends())("restart in the middle of a flow (%s)", (backend) => {
 
     app = await startApp(storage);
     // The idempotency record survived the restart.
-    const replay = await app.request("POST", "/api/orders", { token: customer, body: { items: [{ sku: "R-1", quantity: 2 }], shippingAddress: address, paymentMethod: "UPI" }, headers: { "idempotency-key": "restart-key" } });
+    const replay = await app.request("POST", "/api/orders", {
+      token: customer,
+      body: { items: [{ sku: "R-1", quantity: 2 }], shippingAddress: address, paymentMethod: "UPI" },
+      headers: { "idempotency-key": "restart-key" },
+    });
     expect(replay.status).toBe(202);
     expect(replay.body.orderId).toBe(placed.orderId);
     // The simulated gateway's payment page still knows the payment initiated before the restart.
@@ -282,9 +435,14 @@ describe.each(backends())("restart in the middle of a flow (%s)", (backend) => {
     await awaitStatus(app, customer, placed.orderId, "PROCESSING");
     await awaitStatus(app, customer, second.orderId, "PROCESSING");
     const ops = await app.token("ops", "o-1");
-    expect((await app.request("POST", `/api/orders/${placed.orderId}/ship`, { token: ops, body: { carrier: "c", trackingNumber: "t" } })).status).toBe(202);
+    expect(
+      (await app.request("POST", `/api/orders/${placed.orderId}/ship`, { token: ops, body: { carrier: "c", trackingNumber: "t" } })).status,
+    ).toBe(202);
     expect((await app.request("POST", `/api/orders/${placed.orderId}/deliver`, { token: ops })).status).toBe(202);
-    const inventory = await app.request("GET", "/api/inventory/R-1", { token: customer, headers: { "x-wait-for": (await app.built.store.headCheckpoint()) } });
+    const inventory = await app.request("GET", "/api/inventory/R-1", {
+      token: customer,
+      headers: { "x-wait-for": await app.built.store.headCheckpoint() },
+    });
     expect(inventory.body.available).toBe(7);
   });
 });

@@ -22,7 +22,9 @@ interface Claims {
 }
 
 async function sign(key: CryptoKey | Uint8Array, alg: string, claims: Claims, kid?: string): Promise<string> {
-  const jwt = new SignJWT({ ...(claims.roles ? { roles: claims.roles } : {}) }).setProtectedHeader({ alg, typ: "JWT", ...(kid ? { kid } : {}) }).setIssuedAt();
+  const jwt = new SignJWT({ ...(claims.roles ? { roles: claims.roles } : {}) })
+    .setProtectedHeader({ alg, typ: "JWT", ...(kid ? { kid } : {}) })
+    .setIssuedAt();
   if (claims.sub) jwt.setSubject(claims.sub);
   if (claims.exp !== undefined) jwt.setExpirationTime(claims.exp);
   if (claims.iss) jwt.setIssuer(claims.iss);
@@ -52,7 +54,14 @@ async function identityProvider() {
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
-  return { rsa, ec, stranger, url: `http://127.0.0.1:${port}/.well-known/jwks.json`, fetches: () => fetches, close: () => new Promise<void>((r) => server.close(() => r())) };
+  return {
+    rsa,
+    ec,
+    stranger,
+    url: `http://127.0.0.1:${port}/.well-known/jwks.json`,
+    fetches: () => fetches,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
 }
 
 describe("bearer tokens", () => {
@@ -64,7 +73,12 @@ describe("bearer tokens", () => {
   beforeAll(async () => {
     idp = await identityProvider();
     storage = await createStorage("pglite");
-    app = await startApp(storage, { AUTH_JWKS_URL: idp.url, AUTH_ISSUER: ISSUER, AUTH_AUDIENCE: AUDIENCE, AUTH_TOKEN_MAX_TTL_MS: String(2 * 3600 * 1000) });
+    app = await startApp(storage, {
+      AUTH_JWKS_URL: idp.url,
+      AUTH_ISSUER: ISSUER,
+      AUTH_AUDIENCE: AUDIENCE,
+      AUTH_TOKEN_MAX_TTL_MS: String(2 * 3600 * 1000),
+    });
   });
   afterAll(async () => {
     await app?.close();
@@ -94,14 +108,29 @@ describe("bearer tokens", () => {
   });
 
   it("accepts RS256 and ES256 tokens signed by the identity provider's keys, with their roles", async () => {
-    const rs = await sign(idp.rsa.privateKey, "RS256", { sub: "idp-user-1", roles: ["customer"], exp: "30m", iss: ISSUER, aud: AUDIENCE }, "rsa-1");
+    const rs = await sign(
+      idp.rsa.privateKey,
+      "RS256",
+      { sub: "idp-user-1", roles: ["customer"], exp: "30m", iss: ISSUER, aud: AUDIENCE },
+      "rsa-1",
+    );
     const byRsa = await cart(rs);
     expect(byRsa.status).toBe(200);
     expect(byRsa.body.customerId).toBe("idp-user-1");
-    const es = await sign(idp.ec.privateKey, "ES256", { sub: "idp-user-2", roles: ["customer"], exp: "30m", iss: ISSUER, aud: AUDIENCE }, "ec-1");
+    const es = await sign(
+      idp.ec.privateKey,
+      "ES256",
+      { sub: "idp-user-2", roles: ["customer"], exp: "30m", iss: ISSUER, aud: AUDIENCE },
+      "ec-1",
+    );
     expect((await cart(es)).status).toBe(200);
     // The role comes from the provider's token: ops may not use a cart.
-    const opsToken = await sign(idp.ec.privateKey, "ES256", { sub: "idp-ops", roles: ["ops"], exp: "30m", iss: ISSUER, aud: AUDIENCE }, "ec-1");
+    const opsToken = await sign(
+      idp.ec.privateKey,
+      "ES256",
+      { sub: "idp-ops", roles: ["ops"], exp: "30m", iss: ISSUER, aud: AUDIENCE },
+      "ec-1",
+    );
     expect((await cart(opsToken)).status).toBe(403);
     expect(idp.fetches()).toBeGreaterThanOrEqual(1);
   });
@@ -136,7 +165,11 @@ describe("bearer tokens", () => {
 
   it("reads the token settings from the environment and refuses AUTH_ISSUER without AUTH_JWKS_URL", () => {
     expect(loadConfig({}).authTokenMaxTtlMs).toBe(86_400_000);
-    expect(loadConfig({ AUTH_JWKS_URL: "https://id.example/jwks", AUTH_ISSUER: ISSUER, AUTH_AUDIENCE: AUDIENCE })).toMatchObject({ authJwksUrl: "https://id.example/jwks", authIssuer: ISSUER, authAudience: AUDIENCE });
+    expect(loadConfig({ AUTH_JWKS_URL: "https://id.example/jwks", AUTH_ISSUER: ISSUER, AUTH_AUDIENCE: AUDIENCE })).toMatchObject({
+      authJwksUrl: "https://id.example/jwks",
+      authIssuer: ISSUER,
+      authAudience: AUDIENCE,
+    });
     expect(() => loadConfig({ AUTH_ISSUER: ISSUER })).toThrow(ConfigError);
     expect(() => loadConfig({ AUTH_JWKS_URL: "ftp://id.example/jwks" })).toThrow(/AUTH_JWKS_URL/);
     expect(() => loadConfig({ AUTH_TOKEN_MAX_TTL_MS: "forever" })).toThrow(/AUTH_TOKEN_MAX_TTL_MS/);

@@ -35,7 +35,11 @@ describe.skipIf(missing(server("DATABASE_URL")))("scripts/replay.ts as a process
     dir = mkdtempSync(join(tmpdir(), "replay-test-"));
     storage = await createStorage("postgres");
     // No admission bound: on a loaded machine the pipeline's lag must not refuse the test's few orders.
-    const app: TestApp = await startApp(storage, { PAYMENT_TIMEOUT_MS: "60000", ADMISSION_MAX_LAG_SECONDS: "0", ADMISSION_MAX_LAG_EVENTS: "0" });
+    const app: TestApp = await startApp(storage, {
+      PAYMENT_TIMEOUT_MS: "60000",
+      ADMISSION_MAX_LAG_SECONDS: "0",
+      ADMISSION_MAX_LAG_EVENTS: "0",
+    });
     try {
       await seedProduct(app, "SKU-R", 10_000, 50);
       const customer = await app.token("customer", "c-replay");
@@ -48,16 +52,42 @@ describe.skipIf(missing(server("DATABASE_URL")))("scripts/replay.ts as a process
       // Returned and refunded.
       ids.returned = (await placeOrder(app, customer, [{ sku: "SKU-R", quantity: 2 }])).orderId;
       await pay(ids.returned);
-      expect((await app.request("POST", `/api/orders/${ids.returned}/ship`, { token: ops, body: { carrier: "BlueDart", trackingNumber: "BD1" } })).status).toBe(202);
+      expect(
+        (
+          await app.request("POST", `/api/orders/${ids.returned}/ship`, {
+            token: ops,
+            body: { carrier: "BlueDart", trackingNumber: "BD1" },
+          })
+        ).status,
+      ).toBe(202);
       expect((await app.request("POST", `/api/orders/${ids.returned}/deliver`, { token: ops })).status).toBe(202);
-      const ret = await app.request("POST", `/api/orders/${ids.returned}/returns`, { token: customer, body: { items: [{ sku: "SKU-R", quantity: 2 }], reason: "too big" } });
-      expect((await app.request("POST", `/api/orders/${ids.returned}/returns/${ret.body.returnId}/receive`, { token: ops })).status).toBe(202);
-      await awaitOrder(app, customer, ids.returned, (o) => o.status === "RETURNED" && o.paymentStatus === "REFUNDED", "returned and refunded");
+      const ret = await app.request("POST", `/api/orders/${ids.returned}/returns`, {
+        token: customer,
+        body: { items: [{ sku: "SKU-R", quantity: 2 }], reason: "too big" },
+      });
+      expect((await app.request("POST", `/api/orders/${ids.returned}/returns/${ret.body.returnId}/receive`, { token: ops })).status).toBe(
+        202,
+      );
+      await awaitOrder(
+        app,
+        customer,
+        ids.returned,
+        (o) => o.status === "RETURNED" && o.paymentStatus === "REFUNDED",
+        "returned and refunded",
+      );
       // Paid, then cancelled by the customer: refunded in full, stock released.
       ids.cancelled = (await placeOrder(app, customer, [{ sku: "SKU-R", quantity: 1 }])).orderId;
       await pay(ids.cancelled);
-      expect((await app.request("POST", `/api/orders/${ids.cancelled}/cancel`, { token: customer, body: { reason: "changed my mind" } })).status).toBe(202);
-      await awaitOrder(app, customer, ids.cancelled, (o) => o.status === "CANCELLED" && o.paymentStatus === "REFUNDED", "cancelled and refunded");
+      expect(
+        (await app.request("POST", `/api/orders/${ids.cancelled}/cancel`, { token: customer, body: { reason: "changed my mind" } })).status,
+      ).toBe(202);
+      await awaitOrder(
+        app,
+        customer,
+        ids.cancelled,
+        (o) => o.status === "CANCELLED" && o.paymentStatus === "REFUNDED",
+        "cancelled and refunded",
+      );
       // Cash on delivery, left in processing.
       ids.cod = (await placeOrder(app, customer, [{ sku: "SKU-R", quantity: 1 }], "COD")).orderId;
       await awaitStatus(app, customer, ids.cod, "PROCESSING");
@@ -79,11 +109,21 @@ describe.skipIf(missing(server("DATABASE_URL")))("scripts/replay.ts as a process
 
   /** Appends an event with raw SQL, as a bug or a hand edit would, bypassing every aggregate rule. */
   const plant = async (streamId: string, type: string, data: Record<string, unknown>) => {
-    const { rows } = await db.query<{ next: string }>("SELECT coalesce(max(stream_revision) + 1, 0) AS next FROM es_events WHERE stream_id = $1", [streamId]);
+    const { rows } = await db.query<{ next: string }>(
+      "SELECT coalesce(max(stream_revision) + 1, 0) AS next FROM es_events WHERE stream_id = $1",
+      [streamId],
+    );
     await db.query(
       `INSERT INTO es_events (event_id, stream_id, stream_revision, category, type, schema_version, data, metadata)
        VALUES ($1, $2, $3, split_part($2, '-', 1), $4, 1, $5::jsonb, $6::jsonb)`,
-      [randomUUID(), streamId, rows[0]!.next, type, JSON.stringify({ at: new Date().toISOString(), ...data }), JSON.stringify({ correlationId: "x", causationId: "x", actor: "test:planted" })],
+      [
+        randomUUID(),
+        streamId,
+        rows[0]!.next,
+        type,
+        JSON.stringify({ at: new Date().toISOString(), ...data }),
+        JSON.stringify({ correlationId: "x", causationId: "x", actor: "test:planted" }),
+      ],
     );
   };
 
@@ -98,17 +138,25 @@ describe.skipIf(missing(server("DATABASE_URL")))("scripts/replay.ts as a process
       ["a bad --as-of", ["order", "x", "--as-of", "yesterday"], /--as-of: "yesterday" is not a date/],
       ["a bad position", ["events", "--from-position", "12"], /not a log position/],
       ["an unknown projection", ["verify", "shipments"], /unknown projection "shipments"; known: orders, /],
-      ["a bad format", ["reconcile", "--from", "2026-03-01", "--to", "2026-03-02", "--format", "xml"], /--format: "xml" is not one of table, csv, json/],
+      [
+        "a bad format",
+        ["reconcile", "--from", "2026-03-01", "--to", "2026-03-02", "--format", "xml"],
+        /--format: "xml" is not one of table, csv, json/,
+      ],
       ["a missing settlement file", ["reconcile", "--settlement", "/nonexistent/settle.csv"], /no such file "\/nonexistent\/settle.csv"/],
       ["rebuild with nothing to rebuild", ["rebuild"], /name a projection or give --all/],
     ];
     it.each(cases)("%s", async (_what, args, message) => {
-      const before = await db.query<{ n: number }>("SELECT (SELECT count(*) FROM es_events)::int + (SELECT count(*) FROM processor_checkpoints)::int AS n");
+      const before = await db.query<{ n: number }>(
+        "SELECT (SELECT count(*) FROM es_events)::int + (SELECT count(*) FROM processor_checkpoints)::int AS n",
+      );
       const r = await replay(args, env);
       expect(r.code, r.stderr).toBe(2);
       expect(r.stderr).toMatch(message);
       expect(r.stdout).toBe("");
-      const after = await db.query<{ n: number }>("SELECT (SELECT count(*) FROM es_events)::int + (SELECT count(*) FROM processor_checkpoints)::int AS n");
+      const after = await db.query<{ n: number }>(
+        "SELECT (SELECT count(*) FROM es_events)::int + (SELECT count(*) FROM processor_checkpoints)::int AS n",
+      );
       expect(after.rows[0]!.n).toBe(before.rows[0]!.n);
     });
 
@@ -129,16 +177,33 @@ describe.skipIf(missing(server("DATABASE_URL")))("scripts/replay.ts as a process
     it("events: JSON lines for machines, one per stored event, with the stored and upcast shapes on request", async () => {
       const r = await replay(["events", "--json", "--view", "both"], env);
       expect(r.code, r.stderr).toBe(0);
-      const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+      const lines = r.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l));
       const { rows } = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM es_events");
       expect(lines).toHaveLength(rows[0]!.n);
-      expect(lines[0]).toMatchObject({ position: expect.any(String), streamId: "product-SKU-R", revision: 0, stored: { type: "ProductCreated", schemaVersion: 1 }, upcast: { type: "ProductCreated", schemaVersion: 1 } });
+      expect(lines[0]).toMatchObject({
+        position: expect.any(String),
+        streamId: "product-SKU-R",
+        revision: 0,
+        stored: { type: "ProductCreated", schemaVersion: 1 },
+        upcast: { type: "ProductCreated", schemaVersion: 1 },
+      });
       const positions = lines.map((l) => l.position);
       expect([...positions].sort()).toEqual(positions);
 
       const placed = await replay(["events", "--type", "OrderPlaced", "--json"], env);
-      expect(placed.stdout.trim().split("\n").map((l) => JSON.parse(l).data.orderId)).toEqual([ids.returned, ids.cancelled, ids.cod]);
-      const after = await replay(["events", "--type", "OrderPlaced", "--json", "--from-position", lines.find((l) => l.stored.type === "OrderPlaced").position], env);
+      expect(
+        placed.stdout
+          .trim()
+          .split("\n")
+          .map((l) => JSON.parse(l).data.orderId),
+      ).toEqual([ids.returned, ids.cancelled, ids.cod]);
+      const after = await replay(
+        ["events", "--type", "OrderPlaced", "--json", "--from-position", lines.find((l) => l.stored.type === "OrderPlaced").position],
+        env,
+      );
       expect(after.stdout.trim().split("\n")).toHaveLength(2);
     });
 
@@ -163,7 +228,17 @@ describe.skipIf(missing(server("DATABASE_URL")))("scripts/replay.ts as a process
       const streams = new Set(body.events.map((e: { streamId: string }) => e.streamId.split("-")[0]));
       expect(streams).toEqual(new Set(["order", "payment", "inventory", "orderSaga"]));
       const types = body.events.map((e: { type: string }) => e.type);
-      for (const t of ["OrderPlaced", "StockReserved", "PaymentCaptured", "OrderDelivered", "StockRestocked", "RefundProcessed", "OrderReturned", "SagaStepRecorded"]) expect(types).toContain(t);
+      for (const t of [
+        "OrderPlaced",
+        "StockReserved",
+        "PaymentCaptured",
+        "OrderDelivered",
+        "StockRestocked",
+        "RefundProcessed",
+        "OrderReturned",
+        "SagaStepRecorded",
+      ])
+        expect(types).toContain(t);
       expect(body.state).toMatchObject({ orderId: ids.returned, status: "RETURNED", paymentStatus: "REFUNDED", refundedAmount: 20_000 });
 
       const delivered = body.events.find((e: { type: string }) => e.type === "OrderDelivered");
@@ -205,7 +280,11 @@ describe.skipIf(missing(server("DATABASE_URL")))("scripts/replay.ts as a process
 
       const rebuilt = await replay(["rebuild", "orders", "--json"], env);
       expect(rebuilt.code, rebuilt.stderr).toBe(0);
-      expect(json(rebuilt.stdout).rebuilt[0]).toMatchObject({ projection: "projections/orders", mode: "in place", events: expect.any(Number) });
+      expect(json(rebuilt.stdout).rebuilt[0]).toMatchObject({
+        projection: "projections/orders",
+        mode: "in place",
+        events: expect.any(Number),
+      });
       expect((await replay(["verify", "orders"], env)).code).toBe(0);
     });
 
@@ -215,7 +294,9 @@ describe.skipIf(missing(server("DATABASE_URL")))("scripts/replay.ts as a process
       try {
         const refused = await replay(["rebuild", "payments"], env);
         expect(refused.code).toBe(2);
-        expect(refused.stderr).toMatch(/refusing an in-place rebuild while the projector runs elsewhere .*use --shadow, stop the server, or --force/);
+        expect(refused.stderr).toMatch(
+          /refusing an in-place rebuild while the projector runs elsewhere .*use --shadow, stop the server, or --force/,
+        );
         await db.query("UPDATE rm_payments SET status = 'FAILED'");
         const shadow = await replay(["rebuild", "payments", "--shadow", "--json"], env);
         expect(shadow.code, shadow.stderr).toBe(0);
@@ -248,7 +329,9 @@ describe.skipIf(missing(server("DATABASE_URL")))("scripts/replay.ts as a process
       expect(json(none.stdout)).toMatchObject({ totals: { captured: 0, refunded: 0 }, refunds: [] });
 
       // The read model disagrees with the log: found, exit 1.
-      await db.query("UPDATE rm_recon_refunds SET amount = amount + 1, refund = jsonb_set(refund, '{amount}', to_jsonb((refund->>'amount')::int + 1))");
+      await db.query(
+        "UPDATE rm_recon_refunds SET amount = amount + 1, refund = jsonb_set(refund, '{amount}', to_jsonb((refund->>'amount')::int + 1))",
+      );
       const differs = await replay(["reconcile", ...range, "--json"], env);
       expect(differs.code).toBe(1);
       expect(json(differs.stdout).readModel.differences.map((d: { part: string }) => d.part)).toContain("totals.refunded");
@@ -262,7 +345,15 @@ describe.skipIf(missing(server("DATABASE_URL")))("scripts/replay.ts as a process
     it("reconcile --settlement: a report that matches the log exits 0", async () => {
       const r = await replay(["reconcile", "--settlement", csvFile("clean.csv", settlementCsv(settled)), "--json"], env);
       expect(r.code, r.stdout + r.stderr).toBe(0);
-      expect(json(r.stdout).counts).toEqual({ matched: 4, missing_at_gateway: 0, missing_in_log: 0, amount_mismatch: 0, currency_mismatch: 0, duplicate_in_report: 0, duplicate_in_log: 0 });
+      expect(json(r.stdout).counts).toEqual({
+        matched: 4,
+        missing_at_gateway: 0,
+        missing_in_log: 0,
+        amount_mismatch: 0,
+        currency_mismatch: 0,
+        duplicate_in_report: 0,
+        duplicate_in_log: 0,
+      });
     });
 
     it("reconcile --settlement reports each kind of mismatch, in json, csv and table", async () => {
@@ -280,23 +371,49 @@ describe.skipIf(missing(server("DATABASE_URL")))("scripts/replay.ts as a process
       const r = await replay(["reconcile", "--settlement", file, "--json"], env);
       expect(r.code).toBe(1);
       const body = json(r.stdout);
-      expect(body.counts).toEqual({ matched: other.length - 1, missing_at_gateway: 1, missing_in_log: 1, amount_mismatch: 1, currency_mismatch: 1, duplicate_in_report: 1, duplicate_in_log: 0 });
+      expect(body.counts).toEqual({
+        matched: other.length - 1,
+        missing_at_gateway: 1,
+        missing_in_log: 1,
+        amount_mismatch: 1,
+        currency_mismatch: 1,
+        duplicate_in_report: 1,
+        duplicate_in_log: 0,
+      });
       const kinds = Object.fromEntries(body.items.map((i: { kind: string }) => [i.kind, i]));
-      expect(kinds.amount_mismatch).toMatchObject({ paymentId: capture!.paymentId, log: { amount: capture!.amount }, gateway: { amount: capture!.amount - 100, line: 2 } });
-      expect(kinds.currency_mismatch).toMatchObject({ refundId: refund.refundId, log: { currency: "INR" }, gateway: { currency: "USD", line: 3 } });
+      expect(kinds.amount_mismatch).toMatchObject({
+        paymentId: capture!.paymentId,
+        log: { amount: capture!.amount },
+        gateway: { amount: capture!.amount - 100, line: 2 },
+      });
+      expect(kinds.currency_mismatch).toMatchObject({
+        refundId: refund.refundId,
+        log: { currency: "INR" },
+        gateway: { currency: "USD", line: 3 },
+      });
       expect(kinds.duplicate_in_report.detail).toContain("line 4 (first on line 3)");
       expect(kinds.missing_in_log).toMatchObject({ paymentId: "pay-nobody-knows", gateway: { line: 5 } });
       expect(kinds.missing_at_gateway).toMatchObject({ paymentId: other[0]!.paymentId, log: { amount: other[0]!.amount } });
 
       const csv = await replay(["reconcile", "--settlement", file, "--format", "csv"], env);
       expect(csv.code).toBe(1);
-      expect(csv.stdout.split("\n")[0]).toBe("kind,type,paymentId,refundId,logAmount,logCurrency,logPosition,gatewayAmount,gatewayCurrency,reportLine,detail");
+      expect(csv.stdout.split("\n")[0]).toBe(
+        "kind,type,paymentId,refundId,logAmount,logCurrency,logPosition,gatewayAmount,gatewayCurrency,reportLine,detail",
+      );
       const table = await replayOnTerminal(["reconcile", "--settlement", file], env);
       expect(table.code).toBe(1);
-      for (const kind of ["missing_at_gateway", "missing_in_log", "amount_mismatch", "currency_mismatch", "duplicate_in_report"]) expect(table.stdout).toContain(kind);
+      for (const kind of ["missing_at_gateway", "missing_in_log", "amount_mismatch", "currency_mismatch", "duplicate_in_report"])
+        expect(table.stdout).toContain(kind);
 
       // The same capture twice in the log (planted by raw SQL) is a duplicate on the log's side.
-      await plant(`payment-${capture!.paymentId}`, "PaymentCaptured", { paymentId: capture!.paymentId, orderId: "x", gatewayEventId: "g-dup", amount: capture!.amount, currency: "INR", previousStatus: "CAPTURED" });
+      await plant(`payment-${capture!.paymentId}`, "PaymentCaptured", {
+        paymentId: capture!.paymentId,
+        orderId: "x",
+        gatewayEventId: "g-dup",
+        amount: capture!.amount,
+        currency: "INR",
+        previousStatus: "CAPTURED",
+      });
       const dup = await replay(["reconcile", "--settlement", csvFile("clean2.csv", settlementCsv(settled)), "--json"], env);
       expect(dup.code).toBe(1);
       expect(json(dup.stdout).counts.duplicate_in_log).toBe(1);
@@ -306,21 +423,60 @@ describe.skipIf(missing(server("DATABASE_URL")))("scripts/replay.ts as a process
   describe("invariants over the whole log", () => {
     it("hold on what the app wrote, and a planted violation of each law is found, naming streams and positions", async () => {
       // The duplicate capture planted above is the first violation; check the laws name it.
-      const { rows: payments } = await db.query<{ stream_id: string }>("SELECT DISTINCT stream_id FROM es_events WHERE type = 'PaymentCaptured' AND metadata->>'actor' = 'test:planted'");
+      const { rows: payments } = await db.query<{ stream_id: string }>(
+        "SELECT DISTINCT stream_id FROM es_events WHERE type = 'PaymentCaptured' AND metadata->>'actor' = 'test:planted'",
+      );
       const twice = payments[0]!.stream_id;
 
       const orderStream = `order-${ids.cod}`;
-      const { rows: stock } = await db.query<{ stream_id: string }>("SELECT DISTINCT stream_id FROM es_events WHERE category = 'inventory' LIMIT 1");
+      const { rows: stock } = await db.query<{ stream_id: string }>(
+        "SELECT DISTINCT stream_id FROM es_events WHERE category = 'inventory' LIMIT 1",
+      );
       const inventory = stock[0]!.stream_id;
       const [sku, warehouseId] = inventory.slice("inventory-".length).split("@");
       // Sell more than is available; reserve again for the cancelled order; refund more than was
       // captured; an order cancelled with no saga to finish it.
-      await plant(inventory, "StockReserved", { sku, warehouseId, orderId: "o-greedy", quantity: 1_000, expiresAt: new Date().toISOString() });
-      await plant(inventory, "StockReserved", { sku, warehouseId, orderId: ids.cancelled, quantity: 1, expiresAt: new Date().toISOString() });
+      await plant(inventory, "StockReserved", {
+        sku,
+        warehouseId,
+        orderId: "o-greedy",
+        quantity: 1_000,
+        expiresAt: new Date().toISOString(),
+      });
+      await plant(inventory, "StockReserved", {
+        sku,
+        warehouseId,
+        orderId: ids.cancelled,
+        quantity: 1,
+        expiresAt: new Date().toISOString(),
+      });
       const paymentOfCod = `payment-${settled[0]!.paymentId}`;
-      await plant(paymentOfCod, "RefundRequested", { paymentId: settled[0]!.paymentId, orderId: "x", refundId: "rf-too-much", amount: 1_000_000, currency: "INR", reason: "planted" });
-      await plant("order-o-orphan", "OrderPlaced", { orderId: "o-orphan", customerId: "c", lines: [], subtotal: 0, discountAmount: 0, totalAmount: 0, currency: "INR", paymentMethod: "COD", paymentRequired: false, shippingAddress: {} });
-      await plant("order-o-orphan", "OrderCancelled", { orderId: "o-orphan", reason: "CUSTOMER_REQUEST", previousStatus: "CREATED", refundDue: 0 });
+      await plant(paymentOfCod, "RefundRequested", {
+        paymentId: settled[0]!.paymentId,
+        orderId: "x",
+        refundId: "rf-too-much",
+        amount: 1_000_000,
+        currency: "INR",
+        reason: "planted",
+      });
+      await plant("order-o-orphan", "OrderPlaced", {
+        orderId: "o-orphan",
+        customerId: "c",
+        lines: [],
+        subtotal: 0,
+        discountAmount: 0,
+        totalAmount: 0,
+        currency: "INR",
+        paymentMethod: "COD",
+        paymentRequired: false,
+        shippingAddress: {},
+      });
+      await plant("order-o-orphan", "OrderCancelled", {
+        orderId: "o-orphan",
+        reason: "CUSTOMER_REQUEST",
+        previousStatus: "CREATED",
+        refundDue: 0,
+      });
 
       const r = await replay(["invariants", "--json"], env);
       expect(r.code, r.stderr).toBe(1);
@@ -336,7 +492,13 @@ describe.skipIf(missing(server("DATABASE_URL")))("scripts/replay.ts as a process
       for (const v of body.violations) for (const p of v.positions) expect(p).toMatch(/^\d{20}:\d{20}$/);
       // Nothing else was flagged: the app's own events keep every law.
       expect(new Set(body.violations.map((v: { kind: string }) => v.kind))).toEqual(
-        new Set(["payment_captured_twice", "stock_oversold", "refunds_exceed_capture", "cancelled_order_stock_held", "terminal_order_saga_unfinished"]),
+        new Set([
+          "payment_captured_twice",
+          "stock_oversold",
+          "refunds_exceed_capture",
+          "cancelled_order_stock_held",
+          "terminal_order_saga_unfinished",
+        ]),
       );
       expect(orderStream).toBeTruthy();
 

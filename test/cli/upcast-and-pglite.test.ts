@@ -41,7 +41,9 @@ describe("replay on the embedded PGlite database (DATA_DIR)", () => {
     expect(order.code, order.stderr).toBe(0);
     const body = JSON.parse(order.stdout);
     expect(body.state).toMatchObject({ orderId, status: "PROCESSING", paymentMethod: "COD" });
-    expect(body.events.map((e: { type: string }) => e.type)).toEqual(expect.arrayContaining(["OrderPlaced", "StockReserved", "StockCommitted", "SagaStepRecorded"]));
+    expect(body.events.map((e: { type: string }) => e.type)).toEqual(
+      expect.arrayContaining(["OrderPlaced", "StockReserved", "StockCommitted", "SagaStepRecorded"]),
+    );
     const invariants = await replay(["invariants", "--json"], env);
     expect(invariants.code, invariants.stdout + invariants.stderr).toBe(0);
     expect(JSON.parse(invariants.stdout)).toMatchObject({ ok: true, violations: [] });
@@ -57,14 +59,36 @@ describe("events and order show an event as stored and as upcast", () => {
   const noteSink = { write: (text: string) => notes.push(text), isTTY: false };
   // v1 of OrderPlaced named the customer "buyer"; v2 calls it customerId.
   const upcasters = new UpcasterRegistry([
-    { type: "OrderPlaced", fromSchemaVersion: 1, upcast: ({ data }) => ({ data: { ...(data as object), customerId: (data as { buyer: string }).buyer } }) },
+    {
+      type: "OrderPlaced",
+      fromSchemaVersion: 1,
+      upcast: ({ data }) => ({ data: { ...(data as object), customerId: (data as { buyer: string }).buyer } }),
+    },
   ]);
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), "replay-upcast-"));
     const ctx = await openCliContext(new Output("json", sink, sink), { env: { DATA_DIR: dataDir } });
     const meta = { correlationId: "c", causationId: "c", actor: "test:legacy" };
     await ctx.stored.appendToStream("order-legacy", [
-      { id: randomUUID(), type: "OrderPlaced", schemaVersion: 1, data: { orderId: "legacy", buyer: "c-old", lines: [{ sku: "S", quantity: 1, unitPrice: 100 }], subtotal: 100, discountAmount: 0, totalAmount: 100, currency: "INR", paymentMethod: "COD", paymentRequired: false, shippingAddress: {}, at: "2026-03-01T10:00:00.000Z" }, metadata: meta },
+      {
+        id: randomUUID(),
+        type: "OrderPlaced",
+        schemaVersion: 1,
+        data: {
+          orderId: "legacy",
+          buyer: "c-old",
+          lines: [{ sku: "S", quantity: 1, unitPrice: 100 }],
+          subtotal: 100,
+          discountAmount: 0,
+          totalAmount: 100,
+          currency: "INR",
+          paymentMethod: "COD",
+          paymentRequired: false,
+          shippingAddress: {},
+          at: "2026-03-01T10:00:00.000Z",
+        },
+        metadata: meta,
+      },
     ]);
     await ctx.close();
   });

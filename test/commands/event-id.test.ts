@@ -9,7 +9,13 @@ describe("event ids", () => {
   });
   it("are the same for the same command, stream and index, and differ otherwise", () => {
     expect(eventIdFor("cmd-1", "order-1", 0)).toBe(eventIdFor("cmd-1", "order-1", 0));
-    const ids = new Set([eventIdFor("cmd-1", "order-1", 0), eventIdFor("cmd-1", "order-1", 1), eventIdFor("cmd-1", "order-2", 0), eventIdFor("cmd-2", "order-1", 0), eventIdFor("cmd-1-order", "1", 0)]);
+    const ids = new Set([
+      eventIdFor("cmd-1", "order-1", 0),
+      eventIdFor("cmd-1", "order-1", 1),
+      eventIdFor("cmd-1", "order-2", 0),
+      eventIdFor("cmd-2", "order-1", 0),
+      eventIdFor("cmd-1-order", "1", 0),
+    ]);
     expect(ids.size).toBe(5);
   });
   it("reject a namespace that is not a UUID", () => {

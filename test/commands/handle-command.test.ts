@@ -4,11 +4,23 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DomainError, fold, type DomainEvent } from "../../src/aggregates/decider.js";
-import { inventoryDecider, stockLawHolds, streamId as inventoryStream, type InventoryCommand, type InventoryEvent } from "../../src/aggregates/inventory.js";
+import {
+  inventoryDecider,
+  stockLawHolds,
+  streamId as inventoryStream,
+  type InventoryCommand,
+  type InventoryEvent,
+} from "../../src/aggregates/inventory.js";
 import { orderDecider, streamId as orderStream } from "../../src/aggregates/order.js";
 import { eventIdFor } from "../../src/commands/event-id.js";
 import { handleCommand, type CommandEnvelope, type CommandResult } from "../../src/commands/handle-command.js";
-import { openEventStore, UpcasterRegistry, WrongExpectedVersionError, type EventStore, type RecordedEvent } from "../../src/eventstore/index.js";
+import {
+  openEventStore,
+  UpcasterRegistry,
+  WrongExpectedVersionError,
+  type EventStore,
+  type RecordedEvent,
+} from "../../src/eventstore/index.js";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
 import { missing, server } from "../support/env.js";
 
@@ -23,7 +35,11 @@ type StockCommandBody = Without<InventoryCommand, "sku" | "warehouseId" | "at">;
 function freshStock() {
   const sku = `SKU-${randomUUID().slice(0, 8)}`;
   const streamId = inventoryStream(sku, warehouseId);
-  const envelope = (commandId: string, command: StockCommandBody, extra: Partial<CommandEnvelope<InventoryCommand>> = {}): CommandEnvelope<InventoryCommand> => ({
+  const envelope = (
+    commandId: string,
+    command: StockCommandBody,
+    extra: Partial<CommandEnvelope<InventoryCommand>> = {},
+  ): CommandEnvelope<InventoryCommand> => ({
     streamId,
     commandId,
     actor: "saga:order",
@@ -107,7 +123,9 @@ function commandHandlingSuite(open: () => Promise<{ store: EventStore; close(): 
         expect(outcome.value.alreadyApplied).toBe(false);
         expect(domain(groups.get(commandId) ?? [])).toEqual(outcome.value.events);
       } else {
-        expect(outcome.reason instanceof DomainError || outcome.reason instanceof WrongExpectedVersionError, String(outcome.reason)).toBe(true);
+        expect(outcome.reason instanceof DomainError || outcome.reason instanceof WrongExpectedVersionError, String(outcome.reason)).toBe(
+          true,
+        );
         expect(groups.has(commandId)).toBe(false);
       }
     });
@@ -116,7 +134,10 @@ function commandHandlingSuite(open: () => Promise<{ store: EventStore; close(): 
     const byId = new Map(commands.map((c) => [c.commandId, c.command]));
     let state = inventoryDecider.initialState;
     for (const [commandId, events] of groups) {
-      const command = commandId === "receive" ? ({ type: "ReceiveStock", sku: commands[0]!.command.sku, warehouseId, quantity: 13, at } as InventoryCommand) : byId.get(commandId)!;
+      const command =
+        commandId === "receive"
+          ? ({ type: "ReceiveStock", sku: commands[0]!.command.sku, warehouseId, quantity: 13, at } as InventoryCommand)
+          : byId.get(commandId)!;
       const decided = inventoryDecider.decide(command, state);
       expect(decided).toEqual(domain(events));
       state = fold(inventoryDecider, decided, state);
@@ -126,7 +147,9 @@ function commandHandlingSuite(open: () => Promise<{ store: EventStore; close(): 
     expect(stockLawHolds(final)).toBe(true);
     expect(final.received).toBe(13);
     expect(final.available).toBeGreaterThanOrEqual(0);
-    expect(final.reserved).toBe([...final.reservations.values()].filter((r) => r.status === "RESERVED").reduce((n, r) => n + r.quantity, 0));
+    expect(final.reserved).toBe(
+      [...final.reservations.values()].filter((r) => r.status === "RESERVED").reduce((n, r) => n + r.quantity, 0),
+    );
     // Revisions are gap-free: nothing was lost or doubled.
     expect(stored.map((e) => e.revision)).toEqual(stored.map((_, i) => i));
     return final;
@@ -160,7 +183,12 @@ function commandHandlingSuite(open: () => Promise<{ store: EventStore; close(): 
     await handleCommand(store, inventoryDecider, envelope("reserve-2", reserve("o-2", 1)));
     const again = await handleCommand(store, inventoryDecider, envelope("reserve-1", reserve("o-1", 2)));
     expect(first.alreadyApplied).toBe(false);
-    expect(again).toMatchObject({ alreadyApplied: true, events: first.events, nextExpectedRevision: first.nextExpectedRevision, position: first.position });
+    expect(again).toMatchObject({
+      alreadyApplied: true,
+      events: first.events,
+      nextExpectedRevision: first.nextExpectedRevision,
+      position: first.position,
+    });
     expect(again.state).toEqual(first.state);
     const stored = await store.readStream(streamId);
     expect(stored.filter((e) => e.metadata.causationId === "reserve-1")).toHaveLength(1);
@@ -170,7 +198,9 @@ function commandHandlingSuite(open: () => Promise<{ store: EventStore; close(): 
   it("concurrent repeats of the same command id append once", async () => {
     const { streamId, envelope } = freshStock();
     await handleCommand(store, inventoryDecider, envelope("receive", { type: "ReceiveStock", quantity: 5 }));
-    const twins = await Promise.all(Array.from({ length: 10 }, () => handleCommand(store, inventoryDecider, envelope("reserve-1", reserve("o-1", 2)))));
+    const twins = await Promise.all(
+      Array.from({ length: 10 }, () => handleCommand(store, inventoryDecider, envelope("reserve-1", reserve("o-1", 2)))),
+    );
     expect(twins.filter((r) => !r.alreadyApplied)).toHaveLength(1);
     for (const r of twins) expect(r.events).toEqual(twins[0]!.events);
     const stored = await store.readStream(streamId);
@@ -220,9 +250,13 @@ function commandHandlingSuite(open: () => Promise<{ store: EventStore; close(): 
 
   it("a rejected command writes nothing; a command that decides nothing returns the current revision", async () => {
     const { streamId, envelope } = freshStock();
-    await expect(handleCommand(store, inventoryDecider, envelope("commit-1", { type: "CommitReservation", orderId: "o-1" }))).rejects.toMatchObject({ name: "DomainError", rule: "reservation_not_found" });
+    await expect(
+      handleCommand(store, inventoryDecider, envelope("commit-1", { type: "CommitReservation", orderId: "o-1" })),
+    ).rejects.toMatchObject({ name: "DomainError", rule: "reservation_not_found" });
     expect(await store.readStream(streamId)).toEqual([]);
-    const invalid = await handleCommand(store, inventoryDecider, envelope("receive-0", { type: "ReceiveStock", quantity: -1 })).catch((e: unknown) => e);
+    const invalid = await handleCommand(store, inventoryDecider, envelope("receive-0", { type: "ReceiveStock", quantity: -1 })).catch(
+      (e: unknown) => e,
+    );
     expect(invalid).toMatchObject({ name: "DomainError", rule: "invalid_quantity" });
     expect(await store.readStream(streamId)).toEqual([]);
     await handleCommand(store, inventoryDecider, envelope("receive", { type: "ReceiveStock", quantity: 5 }));
@@ -235,23 +269,45 @@ function commandHandlingSuite(open: () => Promise<{ store: EventStore; close(): 
 
   it("a caller's expected revision (If-Match) applies only at that revision and is not retried", async () => {
     const { streamId, envelope } = freshStock();
-    await handleCommand(store, inventoryDecider, envelope("receive", { type: "ReceiveStock", quantity: 5 }, { expectedRevision: "no_stream" }));
-    await expect(handleCommand(store, inventoryDecider, envelope("receive-2", { type: "ReceiveStock", quantity: 1 }, { expectedRevision: "no_stream" }))).rejects.toBeInstanceOf(
-      WrongExpectedVersionError,
+    await handleCommand(
+      store,
+      inventoryDecider,
+      envelope("receive", { type: "ReceiveStock", quantity: 5 }, { expectedRevision: "no_stream" }),
     );
+    await expect(
+      handleCommand(
+        store,
+        inventoryDecider,
+        envelope("receive-2", { type: "ReceiveStock", quantity: 1 }, { expectedRevision: "no_stream" }),
+      ),
+    ).rejects.toBeInstanceOf(WrongExpectedVersionError);
     const probe = instrumented(store, 0);
-    await expect(handleCommand(probe.store, inventoryDecider, envelope("receive-3", { type: "ReceiveStock", quantity: 1 }, { expectedRevision: 7 }))).rejects.toMatchObject({
+    await expect(
+      handleCommand(probe.store, inventoryDecider, envelope("receive-3", { type: "ReceiveStock", quantity: 1 }, { expectedRevision: 7 })),
+    ).rejects.toMatchObject({
       name: "WrongExpectedVersionError",
       expected: 7,
       actual: 0,
     });
     expect(probe.calls).toEqual({ reads: 1, appends: 0 });
-    const applied = await handleCommand(store, inventoryDecider, envelope("receive-4", { type: "ReceiveStock", quantity: 1 }, { expectedRevision: 0 }));
+    const applied = await handleCommand(
+      store,
+      inventoryDecider,
+      envelope("receive-4", { type: "ReceiveStock", quantity: 1 }, { expectedRevision: 0 }),
+    );
     expect(applied.nextExpectedRevision).toBe(1);
-    await handleCommand(store, inventoryDecider, envelope("receive-5", { type: "ReceiveStock", quantity: 1 }, { expectedRevision: "stream_exists" }));
+    await handleCommand(
+      store,
+      inventoryDecider,
+      envelope("receive-5", { type: "ReceiveStock", quantity: 1 }, { expectedRevision: "stream_exists" }),
+    );
     await handleCommand(store, inventoryDecider, envelope("receive-6", { type: "ReceiveStock", quantity: 1 }, { expectedRevision: "any" }));
     // A repeat carrying the stale If-Match still returns the original result.
-    const repeat = await handleCommand(store, inventoryDecider, envelope("receive-4", { type: "ReceiveStock", quantity: 1 }, { expectedRevision: 0 }));
+    const repeat = await handleCommand(
+      store,
+      inventoryDecider,
+      envelope("receive-4", { type: "ReceiveStock", quantity: 1 }, { expectedRevision: 0 }),
+    );
     expect(repeat).toMatchObject({ alreadyApplied: true, nextExpectedRevision: 1 });
     expect(await store.readStream(streamId)).toHaveLength(4);
   });
@@ -259,9 +315,13 @@ function commandHandlingSuite(open: () => Promise<{ store: EventStore; close(): 
   it("an If-Match conflict met at append time is thrown at once", async () => {
     const { envelope } = freshStock();
     const probe = instrumented(store, 1);
-    await expect(handleCommand(probe.store, inventoryDecider, envelope("receive", { type: "ReceiveStock", quantity: 1 }, { expectedRevision: "no_stream" }))).rejects.toBeInstanceOf(
-      WrongExpectedVersionError,
-    );
+    await expect(
+      handleCommand(
+        probe.store,
+        inventoryDecider,
+        envelope("receive", { type: "ReceiveStock", quantity: 1 }, { expectedRevision: "no_stream" }),
+      ),
+    ).rejects.toBeInstanceOf(WrongExpectedVersionError);
     expect(probe.calls).toEqual({ reads: 1, appends: 1 });
   });
 
@@ -278,7 +338,9 @@ function commandHandlingSuite(open: () => Promise<{ store: EventStore; close(): 
 
     delays.length = 0;
     const hopeless = instrumented(store, Number.POSITIVE_INFINITY);
-    await expect(handleCommand(hopeless.store, inventoryDecider, envelope("receive-2", { type: "ReceiveStock", quantity: 3 }), policy)).rejects.toBeInstanceOf(WrongExpectedVersionError);
+    await expect(
+      handleCommand(hopeless.store, inventoryDecider, envelope("receive-2", { type: "ReceiveStock", quantity: 3 }), policy),
+    ).rejects.toBeInstanceOf(WrongExpectedVersionError);
     expect(hopeless.calls).toEqual({ reads: 4, appends: 4 });
     expect(delays).toEqual([4, 8, 10]);
     expect(await store.readStream(streamId)).toHaveLength(1);
@@ -293,15 +355,27 @@ describe("handleCommand on embedded PGlite", () => {
 
   it("folds upcast events: the decider sees the current schema", async () => {
     // StockReceived v1 once stored `qty`; v2 calls it `quantity`.
-    const upcasters = new UpcasterRegistry([{ type: "StockReceived", fromSchemaVersion: 1, upcast: ({ data }) => {
-      const { qty, ...rest } = data as { qty: number };
-      return { data: { ...rest, quantity: qty } };
-    } }]);
+    const upcasters = new UpcasterRegistry([
+      {
+        type: "StockReceived",
+        fromSchemaVersion: 1,
+        upcast: ({ data }) => {
+          const { qty, ...rest } = data as { qty: number };
+          return { data: { ...rest, quantity: qty } };
+        },
+      },
+    ]);
     const store = await openEventStore({ upcasters });
     try {
       const { sku, streamId, envelope } = freshStock();
       await store.appendToStream(streamId, [
-        { id: randomUUID(), type: "StockReceived", schemaVersion: 1, data: { sku, warehouseId, qty: 4, at }, metadata: { correlationId: "old", causationId: "old", actor: "legacy" } },
+        {
+          id: randomUUID(),
+          type: "StockReceived",
+          schemaVersion: 1,
+          data: { sku, warehouseId, qty: 4, at },
+          metadata: { correlationId: "old", causationId: "old", actor: "legacy" },
+        },
       ]);
       const v2 = { ...inventoryDecider, schemaVersions: { ...inventoryDecider.schemaVersions, StockReceived: 2 } };
       const result: CommandResult<InventoryEvent, unknown> = await handleCommand(store, v2, envelope("reserve-1", reserve("o-1", 3)));

@@ -97,8 +97,15 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
         });
         await expect(store.appendToStream(stream, events(1), { expectedRevision: 0 })).rejects.toBeInstanceOf(WrongExpectedVersionError);
         expect((await store.appendToStream(stream, events(2), { expectedRevision: "no_stream" })).nextExpectedRevision).toBe(1);
-        await expect(store.appendToStream(stream, events(1), { expectedRevision: "no_stream" })).rejects.toMatchObject({ expected: "no_stream", actual: 1 });
-        await expect(store.appendToStream(stream, events(1), { expectedRevision: 0 })).rejects.toMatchObject({ expected: 0, actual: 1, streamId: stream });
+        await expect(store.appendToStream(stream, events(1), { expectedRevision: "no_stream" })).rejects.toMatchObject({
+          expected: "no_stream",
+          actual: 1,
+        });
+        await expect(store.appendToStream(stream, events(1), { expectedRevision: 0 })).rejects.toMatchObject({
+          expected: 0,
+          actual: 1,
+          streamId: stream,
+        });
         await expect(store.appendToStream(stream, events(1), { expectedRevision: 5 })).rejects.toMatchObject({ expected: 5, actual: 1 });
         expect((await store.appendToStream(stream, events(1), { expectedRevision: 1 })).nextExpectedRevision).toBe(2);
         expect((await store.appendToStream(stream, events(1), { expectedRevision: "stream_exists" })).nextExpectedRevision).toBe(3);
@@ -139,14 +146,30 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
           ["a negative expected revision", () => [`${category()}-1`, events(1), -1]],
           ["a fractional expected revision", () => [`${category()}-1`, events(1), 1.5]],
           ["an event id that is not a UUID", () => [`${category()}-1`, [event("T", {}, { id: "nope" })], "any"]],
-          ["the same id twice in a batch", () => { const e = event(); return [`${category()}-1`, [e, { ...e }], "any"]; }],
+          [
+            "the same id twice in a batch",
+            () => {
+              const e = event();
+              return [`${category()}-1`, [e, { ...e }], "any"];
+            },
+          ],
           ["an empty event type", () => [`${category()}-1`, [event("")], "any"]],
           ["a function in data", () => [`${category()}-1`, [event("T", { f: (() => 1) as never })], "any"]],
           ["NaN in data", () => [`${category()}-1`, [event("T", { x: Number.NaN })], "any"]],
           ["a Date in data", () => [`${category()}-1`, [event("T", { at: new Date() as never })], "any"]],
           ["a bigint in data", () => [`${category()}-1`, [event("T", { n: 1n as never })], "any"]],
-          ["a cycle in data", () => { const d: Record<string, unknown> = {}; d.self = d; return [`${category()}-1`, [event("T", d as never)], "any"]; }],
-          ["metadata without an actor", () => [`${category()}-1`, [event("T", {}, { metadata: { correlationId: "c", causationId: "c" } as never })], "any"]],
+          [
+            "a cycle in data",
+            () => {
+              const d: Record<string, unknown> = {};
+              d.self = d;
+              return [`${category()}-1`, [event("T", d as never)], "any"];
+            },
+          ],
+          [
+            "metadata without an actor",
+            () => [`${category()}-1`, [event("T", {}, { metadata: { correlationId: "c", causationId: "c" } as never })], "any"],
+          ],
           ["a schema version of 0", () => [`${category()}-1`, [event("T", {}, { schemaVersion: 0 })], "any"]],
         ];
         it.each(bad)("%s", async (_, make) => {
@@ -155,7 +178,9 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
           const before = await store.appendToStream(markers, events(1));
           await untilVisible(store, before.position);
           const [streamId, batch, expectedRevision] = make();
-          await expect(store.appendToStream(streamId, batch as NewEvent[], { expectedRevision: expectedRevision as never })).rejects.toBeInstanceOf(InvalidAppendError);
+          await expect(
+            store.appendToStream(streamId, batch as NewEvent[], { expectedRevision: expectedRevision as never }),
+          ).rejects.toBeInstanceOf(InvalidAppendError);
           const after = await store.appendToStream(markers, events(1));
           await untilVisible(store, after.position);
           expect((await store.readAll({ from: before.position })).events.map((e) => e.position)).toEqual([after.position]);
@@ -214,8 +239,18 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
       it("rejects bad input (no appends, a stream twice, a bad event) and writes nothing", async () => {
         const stream = `${category()}-a`;
         await expect(store.appendToStreams([])).rejects.toBeInstanceOf(InvalidAppendError);
-        await expect(store.appendToStreams([{ streamId: stream, events: events(1) }, { streamId: stream, events: events(1) }])).rejects.toBeInstanceOf(InvalidAppendError);
-        await expect(store.appendToStreams([{ streamId: stream, events: events(1) }, { streamId: `${stream}x`, events: [{ ...event(), id: "not-a-uuid" }] }])).rejects.toBeInstanceOf(InvalidAppendError);
+        await expect(
+          store.appendToStreams([
+            { streamId: stream, events: events(1) },
+            { streamId: stream, events: events(1) },
+          ]),
+        ).rejects.toBeInstanceOf(InvalidAppendError);
+        await expect(
+          store.appendToStreams([
+            { streamId: stream, events: events(1) },
+            { streamId: `${stream}x`, events: [{ ...event(), id: "not-a-uuid" }] },
+          ]),
+        ).rejects.toBeInstanceOf(InvalidAppendError);
         expect(await store.readStream(stream)).toHaveLength(0);
       });
     });
@@ -224,7 +259,8 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
       it("reads forwards and backwards, from and to a revision, with a maximum count", async () => {
         const stream = `${category()}-1`;
         await store.appendToStream(stream, events(10));
-        const revisions = async (options: Parameters<EventStore["readStream"]>[1]) => (await store.readStream(stream, options)).map((e) => e.revision);
+        const revisions = async (options: Parameters<EventStore["readStream"]>[1]) =>
+          (await store.readStream(stream, options)).map((e) => e.revision);
         expect(await revisions({})).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
         expect(await revisions({ fromRevision: 3, maxCount: 2 })).toEqual([3, 4]);
         expect(await revisions({ toRevision: 2 })).toEqual([0, 1, 2]);
@@ -338,7 +374,14 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
       it("upgrades old schema versions on every read path, chaining versions", async () => {
         const upcasters = new UpcasterRegistry([
           { type: "PriceSet", fromSchemaVersion: 1, upcast: ({ data }) => ({ data: { ...(data as object), currency: "INR" } }) },
-          { type: "PriceSet", fromSchemaVersion: 2, upcast: ({ data }) => ({ type: "PriceChanged", data: { amount: (data as { rupees: number }).rupees * 100, currency: (data as { currency: string }).currency } }) },
+          {
+            type: "PriceSet",
+            fromSchemaVersion: 2,
+            upcast: ({ data }) => ({
+              type: "PriceChanged",
+              data: { amount: (data as { rupees: number }).rupees * 100, currency: (data as { currency: string }).currency },
+            }),
+          },
         ]);
         const upcasting = await factory.open({ upcasters });
         try {
@@ -364,7 +407,9 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
 
       it("refuses two upcasters for the same type and version", () => {
         const registry = new UpcasterRegistry([{ type: "A", fromSchemaVersion: 1, upcast: ({ data }) => ({ data }) }]);
-        expect(() => registry.register({ type: "A", fromSchemaVersion: 1, upcast: ({ data }) => ({ data }) })).toThrow(/already registered/);
+        expect(() => registry.register({ type: "A", fromSchemaVersion: 1, upcast: ({ data }) => ({ data }) })).toThrow(
+          /already registered/,
+        );
       });
     });
   });

@@ -42,7 +42,9 @@ describe.skipIf(missing(databaseUrl))("PostgreSQL event store", () => {
     const store = await PostgresEventStore.open(sql);
     const stream = `race-${randomUUID()}`;
     await store.appendToStream(stream, [event()]);
-    const outcomes = await Promise.allSettled(Array.from({ length: 50 }, (_, i) => store.appendToStream(stream, [event({ writer: i })], { expectedRevision: 0 })));
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 50 }, (_, i) => store.appendToStream(stream, [event({ writer: i })], { expectedRevision: 0 })),
+    );
     const won = outcomes.filter((o) => o.status === "fulfilled");
     const lost = outcomes.filter((o): o is PromiseRejectedResult => o.status === "rejected");
     expect(won).toHaveLength(1);
@@ -62,7 +64,9 @@ describe.skipIf(missing(databaseUrl))("PostgreSQL event store", () => {
         const mine = [streams[w % 4]!, streams[(w + 1) % 4]!, ...(w % 3 === 0 ? [streams[(w + 2) % 4]!] : [])];
         if (w % 2 === 1) mine.reverse();
         const read = await store.readStreams(mine);
-        return store.appendToStreams(mine.map((s) => ({ streamId: s, events: [event({ writer: w })], expectedRevision: read.get(s)!.at(-1)!.revision })));
+        return store.appendToStreams(
+          mine.map((s) => ({ streamId: s, events: [event({ writer: w })], expectedRevision: read.get(s)!.at(-1)!.revision })),
+        );
       }),
     );
     const won = outcomes.filter((o) => o.status === "fulfilled").length;
@@ -75,7 +79,8 @@ describe.skipIf(missing(databaseUrl))("PostgreSQL event store", () => {
     for (const s of streams) {
       const stored = all.get(s)!;
       expect(stored.map((e) => e.revision)).toEqual(stored.map((_, i) => i));
-      for (const e of stored.slice(1)) writers.set((e.data as { writer: number }).writer, (writers.get((e.data as { writer: number }).writer) ?? 0) + 1);
+      for (const e of stored.slice(1))
+        writers.set((e.data as { writer: number }).writer, (writers.get((e.data as { writer: number }).writer) ?? 0) + 1);
     }
     expect(writers.size).toBe(won);
     for (const [w, n] of writers) expect(n).toBe(w % 3 === 0 ? 3 : 2);
@@ -84,7 +89,9 @@ describe.skipIf(missing(databaseUrl))("PostgreSQL event store", () => {
   it("lets exactly one of 50 concurrent no_stream appends create a stream", async () => {
     const store = await PostgresEventStore.open(sql);
     const stream = `race-${randomUUID()}`;
-    const outcomes = await Promise.allSettled(Array.from({ length: 50 }, () => store.appendToStream(stream, [event()], { expectedRevision: "no_stream" })));
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 50 }, () => store.appendToStream(stream, [event()], { expectedRevision: "no_stream" })),
+    );
     expect(outcomes.filter((o) => o.status === "fulfilled")).toHaveLength(1);
     expect(await store.readStream(stream)).toHaveLength(1);
   });
@@ -100,7 +107,10 @@ describe.skipIf(missing(databaseUrl))("PostgreSQL event store", () => {
     let slowAppended!: () => void;
     const slowHasAppended = new Promise<void>((resolve) => (slowAppended = resolve));
     const slowCommitted = sql.transaction(async (tx) => {
-      await tx.query("SELECT * FROM es_append($1, 'any', $2::jsonb)", [`late-${randomUUID()}`, JSON.stringify([{ ...slow, schemaVersion: 1 }])]);
+      await tx.query("SELECT * FROM es_append($1, 'any', $2::jsonb)", [
+        `late-${randomUUID()}`,
+        JSON.stringify([{ ...slow, schemaVersion: 1 }]),
+      ]);
       slowAppended();
       await new Promise<void>((resolve) => (releaseSlow = resolve));
     });
@@ -120,7 +130,10 @@ describe.skipIf(missing(databaseUrl))("PostgreSQL event store", () => {
     await expect(
       sql.transaction(async (tx) => {
         await tx.query("SELECT pg_current_xact_id()");
-        await tx.query("SELECT * FROM es_append($1, 'any', $2::jsonb)", [`late-${randomUUID()}`, JSON.stringify([{ ...event(), schemaVersion: 1 }])]);
+        await tx.query("SELECT * FROM es_append($1, 'any', $2::jsonb)", [
+          `late-${randomUUID()}`,
+          JSON.stringify([{ ...event(), schemaVersion: 1 }]),
+        ]);
       }),
     ).rejects.toMatchObject({ code: "ES001" });
   });
@@ -150,11 +163,14 @@ describe.skipIf(missing(databaseUrl))("PostgreSQL event store", () => {
         const limit = 1 + Math.floor(Math.random() * 8);
         let reachedLimit!: () => void;
         const limitReached = new Promise<void>((resolve) => (reachedLimit = resolve));
-        const subscription = store.subscribeToAll({ from: stored, filter, batchSize: 1 + Math.floor(Math.random() * 200) }, async (batch, checkpoint) => {
-          restarted.push(...batch);
-          stored = checkpoint;
-          if (++batches >= limit) reachedLimit();
-        });
+        const subscription = store.subscribeToAll(
+          { from: stored, filter, batchSize: 1 + Math.floor(Math.random() * 200) },
+          async (batch, checkpoint) => {
+            restarted.push(...batch);
+            stored = checkpoint;
+            if (++batches >= limit) reachedLimit();
+          },
+        );
         await Promise.race([limitReached, sleep(300)]);
         await subscription.stop();
         restarts++;
@@ -174,18 +190,21 @@ describe.skipIf(missing(databaseUrl))("PostgreSQL event store", () => {
           const rollback = roll < 0.0167;
           try {
             await sql.transaction(async (tx) => {
-              await tx.query("SELECT * FROM es_append($1, 'any', $2::jsonb)", [stream, JSON.stringify(batch.map((e) => ({ ...e, schemaVersion: 1 })))]);
+              await tx.query("SELECT * FROM es_append($1, 'any', $2::jsonb)", [
+                stream,
+                JSON.stringify(batch.map((e) => ({ ...e, schemaVersion: 1 }))),
+              ]);
               await sleep(50 + Math.random() * 450);
               if (rollback) throw new Error("rollback");
             });
-            batch.forEach((e) => committed.add(e.id));
+            for (const e of batch) committed.add(e.id);
             written += batch.length;
           } catch {
-            batch.forEach((e) => rolledBack.add(e.id));
+            for (const e of batch) rolledBack.add(e.id);
           }
         } else {
           await store.appendToStream(stream, batch);
-          batch.forEach((e) => committed.add(e.id));
+          for (const e of batch) committed.add(e.id);
           written += batch.length;
         }
       }

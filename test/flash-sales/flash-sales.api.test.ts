@@ -6,8 +6,20 @@
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fold } from "../../src/aggregates/decider.js";
-import { flashSaleDecider, saleLawHolds, streamId as saleStream, type FlashSale, type FlashSaleEvent } from "../../src/aggregates/flash-sale.js";
-import { inventoryDecider, stockLawHolds, streamId as inventoryStream, type InventoryEvent, type InventoryState } from "../../src/aggregates/inventory.js";
+import {
+  flashSaleDecider,
+  saleLawHolds,
+  streamId as saleStream,
+  type FlashSale,
+  type FlashSaleEvent,
+} from "../../src/aggregates/flash-sale.js";
+import {
+  inventoryDecider,
+  stockLawHolds,
+  streamId as inventoryStream,
+  type InventoryEvent,
+  type InventoryState,
+} from "../../src/aggregates/inventory.js";
 import type { EventStore } from "../../src/eventstore/port.js";
 import { awaitStatus, paymentEvent } from "../api/flow.js";
 import { address, backends, createStorage, eventually, seedProduct, startApp, type Storage, type TestApp } from "../api/harness.js";
@@ -16,11 +28,17 @@ const SECOND = 1000;
 
 async function inventoryOf(store: EventStore, sku: string, warehouseId = "w-blr"): Promise<InventoryState> {
   const events = await store.readStream(inventoryStream(sku, warehouseId));
-  return fold(inventoryDecider, events.map((e) => ({ type: e.type, data: e.data }) as unknown as InventoryEvent));
+  return fold(
+    inventoryDecider,
+    events.map((e) => ({ type: e.type, data: e.data }) as unknown as InventoryEvent),
+  );
 }
 async function saleOf(store: EventStore, saleId: string): Promise<FlashSale> {
   const events = await store.readStream(saleStream(saleId));
-  return fold(flashSaleDecider, events.map((e) => ({ type: e.type, data: e.data }) as unknown as FlashSaleEvent)) as FlashSale;
+  return fold(
+    flashSaleDecider,
+    events.map((e) => ({ type: e.type, data: e.data }) as unknown as FlashSaleEvent),
+  ) as FlashSale;
 }
 
 interface SaleOptions {
@@ -69,9 +87,13 @@ export function flashSaleApiSuite(name: string, env: () => Record<string, string
       expect(res.status, res.text).toBe(201);
       return { ...body, res };
     }
-    const claim = async (saleId: string, token: string, quantity = 1) => app.request("POST", `/api/flash-sales/${saleId}/claims`, { token, body: { quantity } });
+    const claim = async (saleId: string, token: string, quantity = 1) =>
+      app.request("POST", `/api/flash-sales/${saleId}/claims`, { token, body: { quantity } });
     const order = (token: string, claimId: string, sku: string, quantity: number, paymentMethod = "UPI") =>
-      app.request("POST", "/api/orders", { token, body: { items: [{ sku, quantity }], shippingAddress: address, paymentMethod, flashSaleClaimId: claimId } });
+      app.request("POST", "/api/orders", {
+        token,
+        body: { items: [{ sku, quantity }], shippingAddress: address, paymentMethod, flashSaleClaimId: claimId },
+      });
 
     it("puts a sale on: its units are set aside from the warehouse by one reservation, so ordinary orders cannot take them", async () => {
       const sale = await putOnSale({ quantity: 15 }, 20);
@@ -85,12 +107,17 @@ export function flashSaleApiSuite(name: string, env: () => Record<string, string
       const { res: _r, ...body } = sale;
       expect((await app.request("POST", "/api/flash-sales", { token: admin, body })).status).toBe(201);
       expect((await inventoryOf(app.built.store, sale.sku)).reserved).toBe(15);
-      const tooMany = await app.request("POST", "/api/flash-sales", { token: admin, body: { ...body, saleId: `${sale.saleId}-2`, quantity: 6 } });
+      const tooMany = await app.request("POST", "/api/flash-sales", {
+        token: admin,
+        body: { ...body, saleId: `${sale.saleId}-2`, quantity: 6 },
+      });
       expect(tooMany.status).toBe(409);
       expect(tooMany.headers.get("content-type")).toContain("application/problem+json");
       expect(tooMany.body).toMatchObject({ rule: "out_of_stock", available: 5 });
       // only admins put sales on
-      expect((await app.request("POST", "/api/flash-sales", { token: await customer("c-x"), body: { ...body, saleId: "nope" } })).status).toBe(403);
+      expect(
+        (await app.request("POST", "/api/flash-sales", { token: await customer("c-x"), body: { ...body, saleId: "nope" } })).status,
+      ).toBe(403);
     });
 
     it("claims: 201 with an expiry; 409 sold out, 429 over the limit, 425 before the start, 410 after the end, all problem+json", async () => {
@@ -126,7 +153,11 @@ export function flashSaleApiSuite(name: string, env: () => Record<string, string
       await eventually(async () => (await saleOf(app.built.store, sale.saleId)).claims.size === 1, 5000, "the claim recorded");
       // Events a request could write (other parts of the app append their own in the background).
       const domainEvents = async () =>
-        (await app.built.sql.query<{ n: number }>("SELECT count(*)::int AS n FROM es_events WHERE category = ANY($1)", [["flashSale", "order", "inventory", "cart", "payment", "orderSaga", "coupon"]])).rows[0]!.n;
+        (
+          await app.built.sql.query<{ n: number }>("SELECT count(*)::int AS n FROM es_events WHERE category = ANY($1)", [
+            ["flashSale", "order", "inventory", "cart", "payment", "orderSaga", "coupon"],
+          ])
+        ).rows[0]!.n;
       const before = await domainEvents();
       const cases = [
         await claim(sale.saleId, c2, 0),
@@ -147,7 +178,11 @@ export function flashSaleApiSuite(name: string, env: () => Record<string, string
       // The saga keeps writing the first order's steps in the background, so here only what a
       // second use of the claim would write is counted: a placed order, or a flash-sale event.
       const placements = async () =>
-        (await app.built.sql.query<{ n: number }>("SELECT count(*)::int AS n FROM es_events WHERE type = 'OrderPlaced' OR category = 'flashSale'")).rows[0]!.n;
+        (
+          await app.built.sql.query<{ n: number }>(
+            "SELECT count(*)::int AS n FROM es_events WHERE type = 'OrderPlaced' OR category = 'flashSale'",
+          )
+        ).rows[0]!.n;
       const afterFirst = await placements();
       const twice = await order(c1, granted.body.claimId, sale.sku, 2);
       expect(twice.status).toBe(409);
@@ -161,14 +196,24 @@ export function flashSaleApiSuite(name: string, env: () => Record<string, string
       const claims = await Promise.all(buyers.map((t) => claim(sale.saleId, t, 2)));
       expect(claims.map((c) => c.status)).toEqual([201, 201, 201]);
       const orders = await Promise.all(buyers.map((t, i) => order(t, claims[i]!.body.claimId, sale.sku, 2)));
-      expect(orders.map((o) => o.status), orders.map((o) => o.text).join("\n")).toEqual([202, 202, 202]);
+      expect(
+        orders.map((o) => o.status),
+        orders.map((o) => o.text).join("\n"),
+      ).toEqual([202, 202, 202]);
       const ids = orders.map((o) => o.body.orderId as string);
       const pending = await Promise.all(ids.map((id, i) => awaitStatus(app, buyers[i]!, id, "PAYMENT_PENDING")));
       expect(pending[0].items).toEqual([{ sku: sale.sku, quantity: 2, unitPrice: 12_300 }]);
       expect(pending[0].totalAmount).toBe(24_600);
       // two pay, the third's payment fails
-      for (const o of pending.slice(0, 2)) expect((await app.webhook(paymentEvent("payment.captured", o.payment.paymentId, o.totalAmount))).status).toBe(200);
-      expect((await app.webhook(paymentEvent("payment.failed", pending[2].payment.paymentId, pending[2].totalAmount, undefined, { reason: "declined" }))).status).toBe(200);
+      for (const o of pending.slice(0, 2))
+        expect((await app.webhook(paymentEvent("payment.captured", o.payment.paymentId, o.totalAmount))).status).toBe(200);
+      expect(
+        (
+          await app.webhook(
+            paymentEvent("payment.failed", pending[2].payment.paymentId, pending[2].totalAmount, undefined, { reason: "declined" }),
+          )
+        ).status,
+      ).toBe(200);
       await awaitStatus(app, buyers[0]!, ids[0]!, "PROCESSING");
       await awaitStatus(app, buyers[1]!, ids[1]!, "PROCESSING");
       await awaitStatus(app, buyers[2]!, ids[2]!, "CANCELLED");
@@ -176,16 +221,28 @@ export function flashSaleApiSuite(name: string, env: () => Record<string, string
       const stock = await inventoryOf(app.built.store, sale.sku);
       expect(stock.committed).toBe(4);
       expect(stock.reservations.get(ids[0]!)?.status).toBe("COMMITTED");
-      const drawEvents = (await app.built.store.readStream(inventoryStream(sale.sku, "w-blr"))).filter((e) => e.type === "StockDrawnFromSale");
+      const drawEvents = (await app.built.store.readStream(inventoryStream(sale.sku, "w-blr"))).filter(
+        (e) => e.type === "StockDrawnFromSale",
+      );
       expect(drawEvents.reduce((n, e) => n + (e.data as { allocations: unknown[] }).allocations.length, 0)).toBe(2);
       // the failed order's 2 units are back in the pool: another customer gets them
-      await eventually(async () => (await app.request("GET", `/api/flash-sales/${sale.saleId}`, { token: admin })).body.remaining === 2, 10_000, "the units back in the pool");
+      await eventually(
+        async () => (await app.request("GET", `/api/flash-sales/${sale.saleId}`, { token: admin })).body.remaining === 2,
+        10_000,
+        "the units back in the pool",
+      );
       const late = await claim(sale.saleId, await customer(`c-late-${sale.saleId}`), 2);
       expect(late.status).toBe(201);
       // a paid, drawn order cancelled while the sale runs: its units go back into the sale's pool
-      expect((await app.request("POST", `/api/orders/${ids[0]}/cancel`, { token: buyers[0]!, body: { reason: "changed my mind" } })).status).toBe(202);
+      expect(
+        (await app.request("POST", `/api/orders/${ids[0]}/cancel`, { token: buyers[0]!, body: { reason: "changed my mind" } })).status,
+      ).toBe(202);
       await awaitStatus(app, buyers[0]!, ids[0]!, "CANCELLED");
-      await eventually(async () => (await app.request("GET", `/api/flash-sales/${sale.saleId}`, { token: admin })).body.remaining === 2, 10_000, "the cancelled order's units back in the pool");
+      await eventually(
+        async () => (await app.request("GET", `/api/flash-sales/${sale.saleId}`, { token: admin })).body.remaining === 2,
+        10_000,
+        "the cancelled order's units back in the pool",
+      );
       const returned = await inventoryOf(app.built.store, sale.sku);
       expect(returned.reservations.get(ids[0]!)?.status).toBe("RELEASED");
       expect(returned).toMatchObject({ committed: 2, reserved: 4 });
@@ -206,7 +263,11 @@ export function flashSaleApiSuite(name: string, env: () => Record<string, string
       expect(stockLawHolds(after)).toBe(true);
       expect(after).toMatchObject({ available: 20 - 6 + 4, reserved: 0, committed: 2 });
       expect(after.sales.get(sale.saleId)).toEqual({ setAside: 6, left: 0 });
-      expect((await app.request("GET", `/api/flash-sales/${sale.saleId}`, { token: admin })).body).toMatchObject({ status: "ENDED", remaining: 0, unsold: 4 });
+      expect((await app.request("GET", `/api/flash-sales/${sale.saleId}`, { token: admin })).body).toMatchObject({
+        status: "ENDED",
+        remaining: 0,
+        unsold: 4,
+      });
       expect((await claim(sale.saleId, await customer("c-after"), 1)).status).toBe(410);
     }, 90_000);
 
@@ -215,10 +276,14 @@ export function flashSaleApiSuite(name: string, env: () => Record<string, string
       const first = await claim(sale.saleId, await customer("c-exp-1"), 2);
       expect(first.status).toBe(201);
       expect((await claim(sale.saleId, await customer("c-exp-2"), 1)).status).toBe(409);
-      const later = await eventually(async () => {
-        const r = await claim(sale.saleId, await customer("c-exp-2"), 1);
-        return r.status === 201 ? r : undefined;
-      }, 15_000, "the expired units to come back");
+      const later = await eventually(
+        async () => {
+          const r = await claim(sale.saleId, await customer("c-exp-2"), 1);
+          return r.status === 201 ? r : undefined;
+        },
+        15_000,
+        "the expired units to come back",
+      );
       expect(later.body.quantity).toBe(1);
       const s = await saleOf(app.built.store, sale.saleId);
       expect(s.claims.get(first.body.claimId)?.status).toBe("EXPIRED");

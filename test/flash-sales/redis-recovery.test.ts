@@ -34,7 +34,11 @@ const freePort = () =>
 async function startRedis(): Promise<{ url: string; stop(): Promise<void> }> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "fs-redis-"));
-  const child: ChildProcess = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir], { stdio: "ignore" });
+  const child: ChildProcess = spawn(
+    "redis-server",
+    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir],
+    { stdio: "ignore" },
+  );
   const url = `redis://127.0.0.1:${port}`;
   const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
   probe.on("error", () => undefined);
@@ -67,7 +71,11 @@ describe.skipIf(missing(server("REDIS_URL")))("Redis gate: data lost mid-sale", 
   beforeAll(async () => {
     redis = await startRedis();
     world = process.env.DATABASE_URL ? await openPostgresWorld() : await openPgliteWorld();
-    const logger = { info: () => undefined, error: () => undefined, warn: (detail: unknown) => void reloads.push(detail) } as unknown as Parameters<typeof openFlashSales>[0]["logger"];
+    const logger = {
+      info: () => undefined,
+      error: () => undefined,
+      warn: (detail: unknown) => void reloads.push(detail),
+    } as unknown as Parameters<typeof openFlashSales>[0]["logger"];
     sales = openFlashSales({ store: world.store, gate: new RedisFlashSaleGate(redis.url), timerIntervalMs: false, logger });
   });
   afterAll(async () => {
@@ -81,17 +89,21 @@ describe.skipIf(missing(server("REDIS_URL")))("Redis gate: data lost mid-sale", 
     await createProduct(ctx("p"), { sku: "PHONE", name: "Phone", category: ["Phones"], price: 99_900 });
     await receiveStock(ctx("r"), { sku: "PHONE", warehouseId: "w1", quantity: 1500 });
     const now = Date.now();
-    const opened = await scheduleSale(sales.deps, { actor: "admin:test", commandId: "sale-1" }, {
-      saleId: "big",
-      sku: "PHONE",
-      warehouseId: "w1",
-      quantity: 1000,
-      price: 49_900,
-      startsAt: new Date(now - 60_000).toISOString(),
-      endsAt: new Date(now + 600_000).toISOString(),
-      perCustomerLimit: 2,
-      holdTtlMs: 600_000,
-    });
+    const opened = await scheduleSale(
+      sales.deps,
+      { actor: "admin:test", commandId: "sale-1" },
+      {
+        saleId: "big",
+        sku: "PHONE",
+        warehouseId: "w1",
+        quantity: 1000,
+        price: 49_900,
+        startsAt: new Date(now - 60_000).toISOString(),
+        endsAt: new Date(now + 600_000).toISOString(),
+        perCustomerLimit: 2,
+        holdTtlMs: 600_000,
+      },
+    );
     expect(opened.outcome).toBe("open");
 
     const admin = new Redis(redis.url);

@@ -36,7 +36,11 @@ describe.skipIf(missing(brokers, connect, database))("Debezium outbox connector 
     await sql.exec(OUTBOX_DDL);
     const admin = kafka.admin();
     await admin.connect();
-    await createTopics(admin, ["order", "payment"].map((t) => topicOf(t, namespace)), 1);
+    await createTopics(
+      admin,
+      ["order", "payment"].map((t) => topicOf(t, namespace)),
+      1,
+    );
     await admin.disconnect();
     const transport = startDebeziumTransport({
       connectUrl: connect.value ?? "",
@@ -55,7 +59,8 @@ describe.skipIf(missing(brokers, connect, database))("Debezium outbox connector 
   });
 
   afterAll(async () => {
-    if (sql) await removeOutboxConnector({ connectUrl: connect.value ?? "", name: connectorName, sql }).catch((e: unknown) => console.warn(e));
+    if (sql)
+      await removeOutboxConnector({ connectUrl: connect.value ?? "", name: connectorName, sql }).catch((e: unknown) => console.warn(e));
     await sql?.close();
     await db?.drop();
     const admin = kafka.admin();
@@ -86,7 +91,12 @@ describe.skipIf(missing(brokers, connect, database))("Debezium outbox connector 
     const { rows } = await sql!.query<{ n: number }>("SELECT count(*)::int AS n FROM outbox");
     expect(rows[0]?.n).toBe(0);
 
-    const seen = await collect(kafka, ["order", "payment"].map((t) => topicOf(t, namespace)), (s) => s.length >= events.length, 60_000);
+    const seen = await collect(
+      kafka,
+      ["order", "payment"].map((t) => topicOf(t, namespace)),
+      (s) => s.length >= events.length,
+      60_000,
+    );
     expect(seen).toHaveLength(events.length);
     for (const e of events) {
       const r = seen.find((s) => s.headers.ce_id === e.id);

@@ -45,12 +45,22 @@ export interface Response {
   body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
-export async function call(base: string, method: string, path: string, options: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string>; timeoutMs?: number } = {}): Promise<Response> {
+export async function call(
+  base: string,
+  method: string,
+  path: string,
+  options: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<Response> {
   const headers: Record<string, string> = { ...(options.headers ?? {}) };
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   const body = options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
   if (body !== undefined) headers["content-type"] = "application/json";
-  const res = await fetch(`${base}${path}`, { method, headers, ...(body === undefined ? {} : { body }), signal: AbortSignal.timeout(options.timeoutMs ?? 15_000) });
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers,
+    ...(body === undefined ? {} : { body }),
+    signal: AbortSignal.timeout(options.timeoutMs ?? 15_000),
+  });
   const text = await res.text();
   let parsed: unknown;
   try {
@@ -61,7 +71,8 @@ export async function call(base: string, method: string, path: string, options: 
   return { status: res.status, headers: res.headers, body: parsed };
 }
 
-export const token = (roles: Role | Role[], sub = "t-admin") => signToken(JWT_SECRET, { sub, roles: Array.isArray(roles) ? roles : [roles] });
+export const token = (roles: Role | Role[], sub = "t-admin") =>
+  signToken(JWT_SECRET, { sub, roles: Array.isArray(roles) ? roles : [roles] });
 
 /** Starts `src/main.ts` with the cluster's shared settings and waits until it answers /health/ready. */
 export async function startServer(id: string, databaseUrl: string, env: Record<string, string> = {}): Promise<ServerProcess> {
@@ -95,7 +106,14 @@ export async function startServer(id: string, databaseUrl: string, env: Record<s
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   void exited.then(() => rmSync(dataDir, { recursive: true, force: true }));
   const url = `http://127.0.0.1:${port}`;
-  const server: ServerProcess = { id, url, child, exited, alive: () => child.exitCode === null && child.signalCode === null, output: () => out };
+  const server: ServerProcess = {
+    id,
+    url,
+    child,
+    exited,
+    alive: () => child.exitCode === null && child.signalCode === null,
+    output: () => out,
+  };
   const deadline = Date.now() + 90_000;
   for (;;) {
     if (!server.alive()) throw new Error(`instance ${id} exited during start-up:\n${out}`);
@@ -153,26 +171,43 @@ export function lawViolations(events: readonly RecordedEvent[]): string[] {
   const byStream = groupBy(events, (e) => e.streamId);
   for (const [streamId, stream] of byStream) {
     if (streamId.startsWith("inventory-")) {
-      const state = fold(inventoryDecider, stream.map((e) => ({ type: e.type, data: e.data }) as unknown as InventoryEvent));
-      if (!stockLawHolds(state)) violations.push(`stock law broken on ${streamId}: ${JSON.stringify({ ...state, reservations: undefined, restockedReturns: undefined })}`);
+      const state = fold(
+        inventoryDecider,
+        stream.map((e) => ({ type: e.type, data: e.data }) as unknown as InventoryEvent),
+      );
+      if (!stockLawHolds(state))
+        violations.push(
+          `stock law broken on ${streamId}: ${JSON.stringify({ ...state, reservations: undefined, restockedReturns: undefined })}`,
+        );
     }
     if (streamId.startsWith("payment-")) {
       const captures = stream.filter((e) => e.type === "PaymentCaptured");
       if (captures.length > 1) violations.push(`${streamId}: ${captures.length} captures`);
       const captured = captures.reduce((n, e) => n + Number((e.data as { amount?: number }).amount ?? 0), 0);
-      const refunded = stream.filter((e) => e.type === "RefundProcessed").reduce((n, e) => n + Number((e.data as { amount?: number }).amount ?? 0), 0);
+      const refunded = stream
+        .filter((e) => e.type === "RefundProcessed")
+        .reduce((n, e) => n + Number((e.data as { amount?: number }).amount ?? 0), 0);
       if (refunded > captured) violations.push(`${streamId}: refunded ${refunded} > captured ${captured}`);
-      for (const [refundId, requests] of groupBy(stream.filter((e) => e.type === "RefundRequested"), (e) => String((e.data as { refundId?: string }).refundId))) {
+      for (const [refundId, requests] of groupBy(
+        stream.filter((e) => e.type === "RefundRequested"),
+        (e) => String((e.data as { refundId?: string }).refundId),
+      )) {
         if (requests.length > 1) violations.push(`${streamId}: refund ${refundId} requested ${requests.length} times`);
       }
     }
     if (streamId.startsWith("orderSaga-")) {
-      for (const [input, steps] of groupBy(stream.filter((e) => e.type === "SagaStepRecorded"), (e) => String((e.data as { inputEventId?: string }).inputEventId))) {
+      for (const [input, steps] of groupBy(
+        stream.filter((e) => e.type === "SagaStepRecorded"),
+        (e) => String((e.data as { inputEventId?: string }).inputEventId),
+      )) {
         if (steps.length > 1) violations.push(`${streamId}: ${steps.length} steps recorded for input event ${input}`);
       }
     }
   }
-  for (const [orderId, initiated] of groupBy(events.filter((e) => e.type === "PaymentInitiated"), (e) => String((e.data as { orderId?: string }).orderId))) {
+  for (const [orderId, initiated] of groupBy(
+    events.filter((e) => e.type === "PaymentInitiated"),
+    (e) => String((e.data as { orderId?: string }).orderId),
+  )) {
     if (initiated.length > 1) violations.push(`order ${orderId}: ${initiated.length} payments initiated`);
   }
   return violations;

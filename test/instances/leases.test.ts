@@ -29,7 +29,15 @@ const B: InstanceIdentity = { instanceId: "b", incarnation: "b-1" };
 
 describe("assignUnits", () => {
   it("deals sorted units round-robin over sorted instances: counts differ by at most one, every instance computes the same", () => {
-    const units = ["projections/orders", "order-saga/p0of4", "order-saga/p1of4", "order-saga/p2of4", "order-saga/p3of4", "deadline-scheduler", "projections/carts"];
+    const units = [
+      "projections/orders",
+      "order-saga/p0of4",
+      "order-saga/p1of4",
+      "order-saga/p2of4",
+      "order-saga/p3of4",
+      "deadline-scheduler",
+      "projections/carts",
+    ];
     const one = assignUnits(units, ["c", "a", "b"]);
     const two = assignUnits([...units].reverse(), ["b", "c", "a"]);
     expect([...one.entries()].sort()).toEqual([...two.entries()].sort());
@@ -143,7 +151,14 @@ describe.skipIf(missing(postgres))("ownership loops racing on one PostgreSQL dat
   it("never two owners of a unit at once while instances join, stop and crash; balanced; handed over within a heartbeat; taken over after a crash within ttl + 2 heartbeats", async () => {
     const ttlMs = 1_500;
     const heartbeatMs = 250;
-    const units = ["deadline-scheduler", ...Array.from({ length: 4 }, (_, i) => `order-saga/p${i}of4`), "projections/a", "projections/b", "projections/c", "projections/d"];
+    const units = [
+      "deadline-scheduler",
+      ...Array.from({ length: 4 }, (_, i) => `order-saga/p${i}of4`),
+      "projections/a",
+      "projections/b",
+      "projections/c",
+      "projections/d",
+    ];
     const runningOn = new Map<string, string>();
     const violations: string[] = [];
     const startLoop = async (id: string): Promise<Ownership> => {
@@ -170,7 +185,8 @@ describe.skipIf(missing(postgres))("ownership loops racing on one PostgreSQL dat
     const until = async (what: string, ok: () => boolean, timeoutMs: number) => {
       const started = performance.now();
       while (!ok()) {
-        if (performance.now() - started > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms (running: ${JSON.stringify([...runningOn])})`);
+        if (performance.now() - started > timeoutMs)
+          throw new Error(`${what}: not within ${timeoutMs} ms (running: ${JSON.stringify([...runningOn])})`);
         await sleep(20);
       }
       return performance.now() - started;
@@ -183,7 +199,11 @@ describe.skipIf(missing(postgres))("ownership loops racing on one PostgreSQL dat
 
     const y = await startLoop("y");
     const z = await startLoop("z");
-    await until("three instances share the units 3/3/3", () => ["x", "y", "z"].every((i) => countOn(i) === 3) && runningOn.size === units.length, 8_000);
+    await until(
+      "three instances share the units 3/3/3",
+      () => ["x", "y", "z"].every((i) => countOn(i) === 3) && runningOn.size === units.length,
+      8_000,
+    );
 
     // Graceful stop: its units are released at once and picked up within about a heartbeat.
     const yUnits = [...runningOn.entries()].filter(([, o]) => o === "y").map(([u]) => u);
@@ -202,7 +222,9 @@ describe.skipIf(missing(postgres))("ownership loops racing on one PostgreSQL dat
     // A new instance joins: half of the units move to it.
     const w = await startLoop("w");
     await until("x and w share the units", () => Math.abs(countOn("x") - countOn("w")) <= 1 && runningOn.size === units.length, 8_000);
-    console.log(`[ownership] ttl ${ttlMs} ms, heartbeat ${heartbeatMs} ms: graceful handover ${Math.round(gracefulMs)} ms, takeover after a crash ${Math.round(takeoverMs)} ms`);
+    console.log(
+      `[ownership] ttl ${ttlMs} ms, heartbeat ${heartbeatMs} ms: graceful handover ${Math.round(gracefulMs)} ms, takeover after a crash ${Math.round(takeoverMs)} ms`,
+    );
 
     await Promise.all([x.stop(), w.stop()]);
     expect(runningOn.size).toBe(0);

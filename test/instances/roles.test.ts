@@ -33,7 +33,12 @@ describe.skipIf(missing(postgres))("an API-only and a worker-only instance on on
     expect((await api.request("GET", "/health/ready")).status).toBe(200);
     const view = await api.request("GET", "/api/ops/instances", { token: admin });
     expect(view.status).toBe(200);
-    const byId = Object.fromEntries((view.body.instances as { instanceId: string; roles: string[]; owns: string[]; live: boolean; self: boolean }[]).map((i) => [i.instanceId, i]));
+    const byId = Object.fromEntries(
+      (view.body.instances as { instanceId: string; roles: string[]; owns: string[]; live: boolean; self: boolean }[]).map((i) => [
+        i.instanceId,
+        i,
+      ]),
+    );
     expect(byId["api-1"]).toMatchObject({ roles: ["api"], owns: [], live: true, self: true });
     expect(byId["worker-1"]).toMatchObject({ roles: ["processors"], live: true, self: false });
     const units = (view.body.leases as { unit: string }[]).map((l) => l.unit);
@@ -48,11 +53,20 @@ describe.skipIf(missing(postgres))("an API-only and a worker-only instance on on
 
   it("an order placed on the API instance is read back there with ?waitFor=, processed by the worker's saga", async () => {
     const admin = await api.token("admin");
-    expect((await api.request("POST", "/api/products", { token: admin, body: { sku: "ROLE-1", name: "r", category: ["R"], price: 700 } })).status).toBe(201);
-    const receipt = await api.request("POST", "/api/inventory/ROLE-1/receipts", { token: admin, body: { warehouseId: "w-1", quantity: 5 } });
+    expect(
+      (await api.request("POST", "/api/products", { token: admin, body: { sku: "ROLE-1", name: "r", category: ["R"], price: 700 } }))
+        .status,
+    ).toBe(201);
+    const receipt = await api.request("POST", "/api/inventory/ROLE-1/receipts", {
+      token: admin,
+      body: { warehouseId: "w-1", quantity: 5 },
+    });
     expect(receipt.status).toBe(201);
     const me = await api.token("customer", "role-c");
-    const placed = await api.request("POST", "/api/orders", { token: me, body: { items: [{ sku: "ROLE-1", quantity: 2 }], shippingAddress: address, paymentMethod: "UPI" } });
+    const placed = await api.request("POST", "/api/orders", {
+      token: me,
+      body: { items: [{ sku: "ROLE-1", quantity: 2 }], shippingAddress: address, paymentMethod: "UPI" },
+    });
     expect(placed.status).toBe(202);
     const position = placed.body.position as string;
     const list = await api.request("GET", `/api/orders?waitFor=${encodeURIComponent(position)}`, { token: me });

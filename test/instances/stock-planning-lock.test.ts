@@ -11,7 +11,11 @@ import { missing, server } from "../support/env.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function contract(name: string, open: () => Promise<{ locks: [StockPlanningLock, StockPlanningLock]; close(): Promise<void> }>, skip = false) {
+function contract(
+  name: string,
+  open: () => Promise<{ locks: [StockPlanningLock, StockPlanningLock]; close(): Promise<void> }>,
+  skip = false,
+) {
   describe.skipIf(skip)(`stock planning lock: ${name}`, () => {
     let locks: [StockPlanningLock, StockPlanningLock];
     let close: () => Promise<void>;

@@ -34,19 +34,34 @@ describe.skipIf(missing(server("DATABASE_URL")))("two instances racing on the la
     // Both instances run saga partitions before the race starts.
     for (let i = 0; ; i++) {
       const view = await call(a.url, "GET", "/api/ops/instances", { token: admin });
-      const owners = new Set((view.body.leases as { unit: string; owner: string | null }[]).filter((l) => l.unit.startsWith("order-saga")).map((l) => l.owner));
+      const owners = new Set(
+        (view.body.leases as { unit: string; owner: string | null }[]).filter((l) => l.unit.startsWith("order-saga")).map((l) => l.owner),
+      );
       if (owners.has("race-a") && owners.has("race-b")) break;
       if (i > 100) throw new Error(`saga partitions not spread over both instances: ${JSON.stringify(view.body)}`);
       await sleep(200);
     }
-    expect((await call(a.url, "POST", "/api/products", { token: admin, body: { sku: "LAST-1", name: "Last units", category: ["Race"], price: 1000 } })).status).toBe(201);
+    expect(
+      (
+        await call(a.url, "POST", "/api/products", {
+          token: admin,
+          body: { sku: "LAST-1", name: "Last units", category: ["Race"], price: 1000 },
+        })
+      ).status,
+    ).toBe(201);
     const customers = await Promise.all(Array.from({ length: ORDERS_PER_ROUND }, (_, i) => token("customer", `race-c-${i}`)));
 
     for (let round = 0; round < ROUNDS; round++) {
-      expect((await call(b.url, "POST", "/api/inventory/LAST-1/receipts", { token: admin, body: { warehouseId: "w-1", quantity: UNITS } })).status).toBe(201);
+      expect(
+        (await call(b.url, "POST", "/api/inventory/LAST-1/receipts", { token: admin, body: { warehouseId: "w-1", quantity: UNITS } }))
+          .status,
+      ).toBe(201);
       const placed = await Promise.all(
         customers.map(async (customer, i) => {
-          const res = await call((i % 2 === 0 ? a : b).url, "POST", "/api/orders", { token: customer, body: { items: [{ sku: "LAST-1", quantity: 1 }], shippingAddress: address, paymentMethod: "COD" } });
+          const res = await call((i % 2 === 0 ? a : b).url, "POST", "/api/orders", {
+            token: customer,
+            body: { items: [{ sku: "LAST-1", quantity: 1 }], shippingAddress: address, paymentMethod: "COD" },
+          });
           expect(res.status).toBe(202);
           return { orderId: res.body.orderId as string, customer };
         }),
@@ -55,7 +70,8 @@ describe.skipIf(missing(server("DATABASE_URL")))("two instances racing on the la
         placed.map(async ({ orderId, customer }, i) => {
           for (let n = 0; ; n++) {
             const res = await call((i % 2 === 0 ? b : a).url, "GET", `/api/orders/${orderId}`, { token: customer });
-            if (res.status === 200 && ["PROCESSING", "CANCELLED"].includes(res.body.status)) return res.body as { status: string; cancellationReason?: string };
+            if (res.status === 200 && ["PROCESSING", "CANCELLED"].includes(res.body.status))
+              return res.body as { status: string; cancellationReason?: string };
             if (n > 300) throw new Error(`order ${orderId} still ${res.body?.status} after 30 s`);
             await sleep(100);
           }
@@ -69,7 +85,9 @@ describe.skipIf(missing(server("DATABASE_URL")))("two instances racing on the la
     const events = await readWholeLog(db.url);
     expect(lawViolations(events)).toEqual([]);
     const reserved = events.filter((e) => e.type === "StockReserved" && e.streamId === "inventory-LAST-1@w-1").length;
-    const received = events.filter((e) => e.type === "StockReceived" && e.streamId === "inventory-LAST-1@w-1").reduce((n, e) => n + Number((e.data as { quantity: number }).quantity), 0);
+    const received = events
+      .filter((e) => e.type === "StockReceived" && e.streamId === "inventory-LAST-1@w-1")
+      .reduce((n, e) => n + Number((e.data as { quantity: number }).quantity), 0);
     expect(received).toBe(ROUNDS * UNITS);
     expect(reserved).toBe(ROUNDS * UNITS);
     // Both processes did plan: steps recorded by the saga partitions of each.
@@ -83,11 +101,19 @@ describe.skipIf(missing(server("DATABASE_URL")))("two instances racing on the la
     const customers = await Promise.all([token("customer", "split-c-0"), token("customer", "split-c-1")]);
     for (let round = 0; round < ROUNDS; round++) {
       const sku = `SPLIT-${round}`;
-      expect((await call(a.url, "POST", "/api/products", { token: admin, body: { sku, name: sku, category: ["Race"], price: 1000 } })).status).toBe(201);
-      for (const warehouseId of ["w-east", "w-west"]) expect((await call(b.url, "POST", `/api/inventory/${sku}/receipts`, { token: admin, body: { warehouseId, quantity: 1 } })).status).toBe(201);
+      expect(
+        (await call(a.url, "POST", "/api/products", { token: admin, body: { sku, name: sku, category: ["Race"], price: 1000 } })).status,
+      ).toBe(201);
+      for (const warehouseId of ["w-east", "w-west"])
+        expect(
+          (await call(b.url, "POST", `/api/inventory/${sku}/receipts`, { token: admin, body: { warehouseId, quantity: 1 } })).status,
+        ).toBe(201);
       const placed = await Promise.all(
         [a, b].map(async (s, i) => {
-          const res = await call(s.url, "POST", "/api/orders", { token: customers[i], body: { items: [{ sku, quantity: 1 }], shippingAddress: address, paymentMethod: "COD" } });
+          const res = await call(s.url, "POST", "/api/orders", {
+            token: customers[i],
+            body: { items: [{ sku, quantity: 1 }], shippingAddress: address, paymentMethod: "COD" },
+          });
           expect(res.status).toBe(202);
           return res.body.orderId as string;
         }),
@@ -96,7 +122,8 @@ describe.skipIf(missing(server("DATABASE_URL")))("two instances racing on the la
         placed.map(async (orderId, i) => {
           for (let n = 0; ; n++) {
             const res = await call((i === 0 ? b : a).url, "GET", `/api/orders/${orderId}`, { token: customers[i] });
-            if (res.status === 200 && ["PROCESSING", "CANCELLED"].includes(res.body.status)) return `${res.body.status}${res.body.cancellationReason ? `:${res.body.cancellationReason}` : ""}`;
+            if (res.status === 200 && ["PROCESSING", "CANCELLED"].includes(res.body.status))
+              return `${res.body.status}${res.body.cancellationReason ? `:${res.body.cancellationReason}` : ""}`;
             if (n > 300) throw new Error(`order ${orderId} still ${res.body?.status} after 30 s`);
             await sleep(100);
           }

@@ -10,7 +10,18 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import pg from "pg";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
 import { missing, server } from "../support/env.js";
-import { address, call, lawViolations, readWholeLog, signedWebhook, sleep, startServer, stopServer, token, type ServerProcess } from "./cluster.js";
+import {
+  address,
+  call,
+  lawViolations,
+  readWholeLog,
+  signedWebhook,
+  sleep,
+  startServer,
+  stopServer,
+  token,
+  type ServerProcess,
+} from "./cluster.js";
 
 const LOAD_MS = 14_000;
 const KILL_AT_MS = 4_000;
@@ -42,33 +53,54 @@ describe.skipIf(missing(server("DATABASE_URL")))("three instances on one databas
   });
 
   const leases = async (): Promise<LeaseRow[]> =>
-    (await leasesDb.query<LeaseRow>("SELECT unit, owner, (owner IS NOT NULL AND expires_at > now()) AS held FROM processing_leases ORDER BY unit")).rows;
+    (
+      await leasesDb.query<LeaseRow>(
+        "SELECT unit, owner, (owner IS NOT NULL AND expires_at > now()) AS held FROM processing_leases ORDER BY unit",
+      )
+    ).rows;
 
   it("the same Idempotency-Key sent to two instances at once places the order once; the other answer is a 409 or the same result", async () => {
     const [a, b] = servers as [ServerProcess, ServerProcess];
     const admin = await token("admin");
-    expect((await call(a.url, "POST", "/api/products", { token: admin, body: { sku: "IDEM-1", name: "Idem", category: ["T"], price: 500 } })).status).toBe(201);
-    expect((await call(a.url, "POST", "/api/inventory/IDEM-1/receipts", { token: admin, body: { warehouseId: "w-1", quantity: 100 } })).status).toBe(201);
+    expect(
+      (await call(a.url, "POST", "/api/products", { token: admin, body: { sku: "IDEM-1", name: "Idem", category: ["T"], price: 500 } }))
+        .status,
+    ).toBe(201);
+    expect(
+      (await call(a.url, "POST", "/api/inventory/IDEM-1/receipts", { token: admin, body: { warehouseId: "w-1", quantity: 100 } })).status,
+    ).toBe(201);
     const customer = await token("customer", "idem-customer");
     const body = { items: [{ sku: "IDEM-1", quantity: 1 }], shippingAddress: address, paymentMethod: "COD" };
     const placedIds = new Set<string>();
     for (let round = 0; round < 6; round++) {
       const key = `same-key-${round}`;
-      const answers = await Promise.all([a, b].map((s) => call(s.url, "POST", "/api/orders", { token: customer, body, headers: { "idempotency-key": key } })));
+      const answers = await Promise.all(
+        [a, b].map((s) => call(s.url, "POST", "/api/orders", { token: customer, body, headers: { "idempotency-key": key } })),
+      );
       const statuses = answers.map((r) => r.status).sort();
-      expect([[202, 202], [202, 409]]).toContainEqual(statuses);
+      expect([
+        [202, 202],
+        [202, 409],
+      ]).toContainEqual(statuses);
       const ids = new Set(answers.filter((r) => r.status === 202).map((r) => r.body.orderId as string));
       expect(ids.size, `round ${round}: both 202 answers name the same order`).toBe(1);
       const conflict = answers.find((r) => r.status === 409);
       if (conflict) expect(conflict.headers.get("content-type")).toContain("application/problem+json");
       // A retry after both answered replays the stored response, whichever instance it reaches.
-      const retry = await call((round % 2 ? a : b).url, "POST", "/api/orders", { token: customer, body, headers: { "idempotency-key": key } });
+      const retry = await call((round % 2 ? a : b).url, "POST", "/api/orders", {
+        token: customer,
+        body,
+        headers: { "idempotency-key": key },
+      });
       expect(retry.status).toBe(202);
       expect(retry.headers.get("idempotent-replayed")).toBe("true");
       expect(retry.body.orderId).toBe([...ids][0]);
       placedIds.add([...ids][0]!);
     }
-    const { rows } = await leasesDb.query<{ n: number }>("SELECT count(*)::int AS n FROM es_events WHERE type = 'OrderPlaced' AND stream_id = ANY($1::text[])", [[...placedIds].map((id) => `order-${id}`)]);
+    const { rows } = await leasesDb.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM es_events WHERE type = 'OrderPlaced' AND stream_id = ANY($1::text[])",
+      [[...placedIds].map((id) => `order-${id}`)],
+    );
     expect(rows[0]!.n).toBe(6);
     const all = await leasesDb.query<{ n: number }>("SELECT count(*)::int AS n FROM es_events WHERE type = 'OrderPlaced'");
     expect(all.rows[0]!.n).toBe(6);
@@ -79,8 +111,13 @@ describe.skipIf(missing(server("DATABASE_URL")))("three instances on one databas
     const admin = await token("admin");
     const skus = Array.from({ length: PRODUCTS }, (_, i) => `LOAD-${i}`);
     for (const sku of skus) {
-      expect((await call(a.url, "POST", "/api/products", { token: admin, body: { sku, name: sku, category: ["Load"], price: 1_000 } })).status).toBe(201);
-      expect((await call(b.url, "POST", `/api/inventory/${sku}/receipts`, { token: admin, body: { warehouseId: "w-1", quantity: 100_000 } })).status).toBe(201);
+      expect(
+        (await call(a.url, "POST", "/api/products", { token: admin, body: { sku, name: sku, category: ["Load"], price: 1_000 } })).status,
+      ).toBe(201);
+      expect(
+        (await call(b.url, "POST", `/api/inventory/${sku}/receipts`, { token: admin, body: { warehouseId: "w-1", quantity: 100_000 } }))
+          .status,
+      ).toBe(201);
     }
     // Every unit is owned, and by more than one instance, before the load starts.
     for (let i = 0; ; i++) {
@@ -92,7 +129,12 @@ describe.skipIf(missing(server("DATABASE_URL")))("three instances on one databas
     }
     const instancesView = await call(c.url, "GET", "/api/ops/instances", { token: await token("ops", "ops-1") });
     expect(instancesView.status).toBe(200);
-    expect(instancesView.body.instances.filter((i: { live: boolean }) => i.live).map((i: { instanceId: string }) => i.instanceId).sort()).toEqual(["node-a", "node-b", "node-c"]);
+    expect(
+      instancesView.body.instances
+        .filter((i: { live: boolean }) => i.live)
+        .map((i: { instanceId: string }) => i.instanceId)
+        .sort(),
+    ).toEqual(["node-a", "node-b", "node-c"]);
     expect((await call(a.url, "GET", "/api/ops/instances", { token: await token("customer", "c-x") })).status).toBe(403);
 
     const customers = await Promise.all(Array.from({ length: 6 }, (_, i) => token("customer", `load-c-${i}`)));
@@ -112,10 +154,19 @@ describe.skipIf(missing(server("DATABASE_URL")))("three instances on one databas
       for (let n = 0; performance.now() - started < LOAD_MS; n++) {
         const customer = customers[(w * 2 + n) % customers.length]!;
         const key = `load-${w}-${n}`;
-        const body = { items: [{ sku: skus[(w + n) % skus.length]!, quantity: 1 + (n % 2) }], shippingAddress: address, paymentMethod: "UPI" };
+        const body = {
+          items: [{ sku: skus[(w + n) % skus.length]!, quantity: 1 + (n % 2) }],
+          shippingAddress: address,
+          paymentMethod: "UPI",
+        };
         for (let attempt = 0; attempt < 4; attempt++) {
           const target = pick(w + n + attempt);
-          const res = await call(target.url, "POST", "/api/orders", { token: customer, body, headers: { "idempotency-key": key }, timeoutMs: 5_000 }).catch(() => undefined);
+          const res = await call(target.url, "POST", "/api/orders", {
+            token: customer,
+            body,
+            headers: { "idempotency-key": key },
+            timeoutMs: 5_000,
+          }).catch(() => undefined);
           if (res?.status === 202) {
             accepted.set(res.body.orderId as string, customer);
             break;
@@ -151,10 +202,27 @@ describe.skipIf(missing(server("DATABASE_URL")))("three instances on one databas
     const payer = (async () => {
       for (let n = 0; !payerStop; n++) {
         const list = await call(pick(n).url, "GET", "/api/orders?status=PAYMENT_PENDING&size=100", { token: admin }).catch(() => undefined);
-        for (const o of (list?.status === 200 ? list.body.items : []) as { orderId: string; totalAmount: number; currency: string; payment: { paymentId: string | null } }[]) {
+        for (const o of (list?.status === 200 ? list.body.items : []) as {
+          orderId: string;
+          totalAmount: number;
+          currency: string;
+          payment: { paymentId: string | null };
+        }[]) {
           if (paid.has(o.orderId) || !o.payment.paymentId) continue;
-          const hook = signedWebhook({ id: `evt_${o.orderId}`, type: "payment.captured", created: new Date().toISOString(), data: { paymentId: o.payment.paymentId, gatewayPaymentId: `sim_pay_${o.payment.paymentId}`, amount: o.totalAmount, currency: o.currency } });
-          const res = await call(pick(n + 1).url, "POST", "/api/payments/webhook", { raw: hook.raw, headers: hook.headers }).catch(() => undefined);
+          const hook = signedWebhook({
+            id: `evt_${o.orderId}`,
+            type: "payment.captured",
+            created: new Date().toISOString(),
+            data: {
+              paymentId: o.payment.paymentId,
+              gatewayPaymentId: `sim_pay_${o.payment.paymentId}`,
+              amount: o.totalAmount,
+              currency: o.currency,
+            },
+          });
+          const res = await call(pick(n + 1).url, "POST", "/api/payments/webhook", { raw: hook.raw, headers: hook.headers }).catch(
+            () => undefined,
+          );
           if (res?.status === 200) paid.add(o.orderId);
         }
         if (!loadRunning && (await settled())) return;
@@ -167,7 +235,8 @@ describe.skipIf(missing(server("DATABASE_URL")))("three instances on one databas
       for (;;) {
         const rows = await leases();
         if (rows.every((r) => r.held && r.owner !== victim)) return performance.now() - since;
-        if (performance.now() - since > boundMs) throw new Error(`units of ${victim} not taken over within ${boundMs} ms: ${JSON.stringify(rows)}`);
+        if (performance.now() - since > boundMs)
+          throw new Error(`units of ${victim} not taken over within ${boundMs} ms: ${JSON.stringify(rows)}`);
         await sleep(50);
       }
     };

@@ -16,7 +16,10 @@ import { startProcessor } from "../../src/processing/processor.js";
 import { openPgliteWorld, type StoreWorld } from "../support/stores.js";
 import { appendScript, shopScript } from "./fixtures.js";
 
-const committed = JSON.parse(readFileSync(new URL("../../src/integration/schema-fingerprints.json", import.meta.url), "utf8")) as Record<string, string>;
+const committed = JSON.parse(readFileSync(new URL("../../src/integration/schema-fingerprints.json", import.meta.url), "utf8")) as Record<
+  string,
+  string
+>;
 
 describe("integration event contract", () => {
   it("the AsyncAPI 3.0 document validates with @asyncapi/parser and lists every type on its topic", async () => {
@@ -25,11 +28,29 @@ describe("integration event contract", () => {
     const errors = diagnostics.filter((d) => d.severity === 0).map((d) => `${d.path.join(".")}: ${d.message}`);
     expect(errors).toEqual([]);
     expect(document?.version()).toBe("3.0.0");
-    const names = document!.allMessages().all().map((m) => m.name());
+    const names = document!
+      .allMessages()
+      .all()
+      .map((m) => m.name());
     expect(names.sort()).toEqual(integrationEventTypes.map((e) => e.type).sort());
-    expect(document!.channels().all().map((c) => c.address()).sort()).toEqual(["commerce.inventory.events", "commerce.order.events", "commerce.payment.events", "commerce.product.events"]);
+    expect(
+      document!
+        .channels()
+        .all()
+        .map((c) => c.address())
+        .sort(),
+    ).toEqual(["commerce.inventory.events", "commerce.order.events", "commerce.payment.events", "commerce.product.events"]);
     // The document says which messages carry personal data.
-    const personal = document!.allMessages().all().filter((m) => m.tags().all().some((t) => t.name() === "personal-data")).map((m) => m.name());
+    const personal = document!
+      .allMessages()
+      .all()
+      .filter((m) =>
+        m
+          .tags()
+          .all()
+          .some((t) => t.name() === "personal-data"),
+      )
+      .map((m) => m.name());
     expect(personal).toEqual(["commerce.order.placed.v1"]);
   });
 
@@ -37,7 +58,10 @@ describe("integration event contract", () => {
     const current = Object.fromEntries(integrationEventTypes.map((e) => [e.type, schemaFingerprint(e.schema)]));
     for (const [type, fingerprint] of Object.entries(current)) {
       expect(committed[type], `${type} is new: add "${type}": "${fingerprint}" to src/integration/schema-fingerprints.json`).toBeDefined();
-      expect(fingerprint, `the schema of ${type} changed: publish the change as a new version (…v${Number(/v(\d+)$/.exec(type)?.[1] ?? 1) + 1}) and keep ${type} as it was`).toBe(committed[type]);
+      expect(
+        fingerprint,
+        `the schema of ${type} changed: publish the change as a new version (…v${Number(/v(\d+)$/.exec(type)?.[1] ?? 1) + 1}) and keep ${type} as it was`,
+      ).toBe(committed[type]);
     }
     for (const type of Object.keys(committed)) expect(current[type], `${type} was published and must stay`).toBeDefined();
     expect(integrationEventTypes.every((e) => /\.v\d+$/.test(e.type))).toBe(true);
@@ -52,7 +76,12 @@ describe("integration event contract", () => {
 
   it("infra/postgres/01-outbox.sql creates exactly the app's outbox", () => {
     const file = readFileSync(new URL("../../infra/postgres/01-outbox.sql", import.meta.url), "utf8");
-    const statements = (s: string) => s.split("\n").filter((l) => !l.startsWith("--")).join("\n").trim();
+    const statements = (s: string) =>
+      s
+        .split("\n")
+        .filter((l) => !l.startsWith("--"))
+        .join("\n")
+        .trim();
     expect(statements(file)).toBe(OUTBOX_DDL);
   });
 });
@@ -61,7 +90,11 @@ describe("translator (embedded PGlite)", () => {
   let world: StoreWorld;
   const script = shopScript("cat", 6);
   const snapshot = async () =>
-    (await world.sql.query<{ id: string; type: string; aggregate_id: string; payload: Uint8Array; ce_time: string; traceparent: string }>("SELECT id::text AS id, type, aggregate_id, payload, ce_time, traceparent FROM outbox ORDER BY seq")).rows.map((r) => ({
+    (
+      await world.sql.query<{ id: string; type: string; aggregate_id: string; payload: Uint8Array; ce_time: string; traceparent: string }>(
+        "SELECT id::text AS id, type, aggregate_id, payload, ce_time, traceparent FROM outbox ORDER BY seq",
+      )
+    ).rows.map((r) => ({
       ...r,
       payload: Buffer.from(r.payload).toString("utf8"),
     }));
@@ -102,7 +135,10 @@ describe("translator (embedded PGlite)", () => {
   it("in capture mode (Debezium, or nothing configured) the outbox stays empty", async () => {
     await world.sql.query("DELETE FROM outbox");
     await resetTranslator(world.sql);
-    const p = await startProcessor(translatorDefinition({ mode: "capture", name: "integration/capture-test" }), { store: world.store, sql: world.sql });
+    const p = await startProcessor(translatorDefinition({ mode: "capture", name: "integration/capture-test" }), {
+      store: world.store,
+      sql: world.sql,
+    });
     await p.caughtUpTo(await world.store.headCheckpoint());
     await p.stop();
     const { rows } = await world.sql.query<{ n: number }>("SELECT count(*)::int AS n FROM outbox");

@@ -51,24 +51,45 @@ describe.skipIf(missing(brokers, database, connect))("Connect worker killed and 
   afterAll(async () => {
     await consumer?.stop();
     await translator?.stop();
-    if (world) await removeOutboxConnector({ connectUrl: worker.address, name: connectorName, sql: world.sql }).catch((e: unknown) => console.warn(e));
+    if (world)
+      await removeOutboxConnector({ connectUrl: worker.address, name: connectorName, sql: world.sql }).catch((e: unknown) =>
+        console.warn(e),
+      );
     await worker?.dispose();
     await world?.close();
     const admin = kafka.admin();
     await admin.connect();
-    await admin.deleteTopics({ topics: [...topics, `_own-connect-${run}-configs`, `_own-connect-${run}-offsets`, `_own-connect-${run}-status`] }).catch(() => undefined);
+    await admin
+      .deleteTopics({ topics: [...topics, `_own-connect-${run}-configs`, `_own-connect-${run}-offsets`, `_own-connect-${run}-status`] })
+      .catch(() => undefined);
     await admin.deleteGroups([`kill-${run}`, `own-connect-${run}`]).catch(() => undefined);
     await admin.disconnect();
   });
 
   it("loses nothing and the inbox sees each event once", async () => {
-    const transport = startDebeziumTransport({ connectUrl: worker.address, name: connectorName, databaseUrl: world.url, namespace, sql: world.sql });
+    const transport = startDebeziumTransport({
+      connectUrl: worker.address,
+      name: connectorName,
+      databaseUrl: world.url,
+      namespace,
+      sql: world.sql,
+    });
     await transport.registered;
     const slot = slotNameOf(connectorName);
     while ((await world.sql.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1", [slot])).rows.length === 0) await sleep(250);
     translator = await startProcessor(translatorDefinition({ mode: "capture" }), { store: world.store, sql: world.sql });
-    consumer = await startConsumer(notificationsConsumer(), { sql: world.sql, brokers: (brokers.value ?? "").split(","), namespace, groupId: `kill-${run}` });
-    const inbox = async () => (await world.sql.query<{ n: number; d: number }>("SELECT count(*)::int AS n, coalesce(sum(deliveries), 0)::int AS d FROM consumer_inbox")).rows[0]!;
+    consumer = await startConsumer(notificationsConsumer(), {
+      sql: world.sql,
+      brokers: (brokers.value ?? "").split(","),
+      namespace,
+      groupId: `kill-${run}`,
+    });
+    const inbox = async () =>
+      (
+        await world.sql.query<{ n: number; d: number }>(
+          "SELECT count(*)::int AS n, coalesce(sum(deliveries), 0)::int AS d FROM consumer_inbox",
+        )
+      ).rows[0]!;
 
     const script = shopScript(run, ORDERS);
     const half = Math.floor(script.streams.length / 2);
@@ -95,7 +116,9 @@ describe.skipIf(missing(brokers, database, connect))("Connect worker killed and 
     expect(n).toBe(EXPECTED);
     expect(d).toBeGreaterThanOrEqual(n);
     // Each event once: the inbox key is the event id, and the messages exist once per event and channel.
-    const { rows } = await world.sql.query<{ dupes: number }>("SELECT count(*)::int AS dupes FROM (SELECT order_id, template, channel FROM notification_messages GROUP BY 1, 2, 3 HAVING count(*) > 1) x");
+    const { rows } = await world.sql.query<{ dupes: number }>(
+      "SELECT count(*)::int AS dupes FROM (SELECT order_id, template, channel FROM notification_messages GROUP BY 1, 2, 3 HAVING count(*) > 1) x",
+    );
     expect(rows[0]?.dupes).toBe(0);
     expect((await transport.status()).state).toBe("RUNNING");
   }, 420_000);

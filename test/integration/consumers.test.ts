@@ -38,7 +38,12 @@ describe.skipIf(missing(brokers, database))("integration event consumers (notifi
   let translator: RunningProcessor;
   const consumers: RunningConsumer[] = [];
   const inbox = async (consumer: string) =>
-    (await world.sql.query<{ n: number; deliveries: number }>("SELECT count(*)::int AS n, coalesce(sum(deliveries), 0)::int AS deliveries FROM consumer_inbox WHERE consumer = $1", [consumer])).rows[0]!;
+    (
+      await world.sql.query<{ n: number; deliveries: number }>(
+        "SELECT count(*)::int AS n, coalesce(sum(deliveries), 0)::int AS deliveries FROM consumer_inbox WHERE consumer = $1",
+        [consumer],
+      )
+    ).rows[0]!;
   const until = async (what: string, check: () => Promise<boolean>, timeoutMs = 60_000) => {
     const deadline = Date.now() + timeoutMs;
     while (!(await check())) {
@@ -76,7 +81,10 @@ describe.skipIf(missing(brokers, database))("integration event consumers (notifi
 
   it("every order and payment event reaches each consumer's inbox once; messages and sales follow", async () => {
     await appendScript(world.store, script);
-    await until("both inboxes", async () => (await inbox("notifications")).n >= ORDER_AND_PAYMENT_EVENTS && (await inbox("analytics")).n >= ORDER_AND_PAYMENT_EVENTS);
+    await until(
+      "both inboxes",
+      async () => (await inbox("notifications")).n >= ORDER_AND_PAYMENT_EVENTS && (await inbox("analytics")).n >= ORDER_AND_PAYMENT_EVENTS,
+    );
     expect((await inbox("notifications")).n).toBe(ORDER_AND_PAYMENT_EVENTS);
 
     // Customer cust-0 has orders 0, 3, 6 (never cancelled: i % 3 === 0): confirmed, shipped,
@@ -92,27 +100,57 @@ describe.skipIf(missing(brokers, database))("integration event consumers (notifi
     expect(order0.find((m) => m.template === "refund_processed" && m.channel === "email")?.body).toContain("₹520.00");
     // cust-2 has orders 2, 5, 8: all cancelled after confirmation (refund failed: no refund message).
     const cancelled = await listNotifications(world.sql, "cust-2");
-    expect(cancelled.map((m) => m.template).sort()).toEqual(["order_cancelled", "order_cancelled", "order_cancelled", "order_confirmed", "order_confirmed", "order_confirmed"].flatMap((t) => [t, t]).sort());
+    expect(cancelled.map((m) => m.template).sort()).toEqual(
+      ["order_cancelled", "order_cancelled", "order_cancelled", "order_confirmed", "order_confirmed", "order_confirmed"]
+        .flatMap((t) => [t, t])
+        .sort(),
+    );
     expect(cancelled.find((m) => m.template === "order_cancelled" && m.channel === "email")?.body).toContain("you asked us to cancel it");
 
     // Sales: 9 orders of 3 units (1 phone + 2 ghost items), GMV 52,000 each; 3 cancelled; 6
     // refunds processed; 6 of the 9 delivered. All within one day of the script's clock.
     const day = await salesBuckets(world.sql, { from: "2026-11-20T00:00:00Z", to: "2026-11-21T00:00:00Z", granularity: "day" });
-    expect(day).toEqual([{ start: "2026-11-20T00:00:00.000Z", orders: 9, units: 27, gmv: 9 * 52_000, cancellations: 3, refunds: 6, refundedAmount: 6 * 52_000, delivered: 6, conversion: 0.6667, currency: "INR" }]);
-    const phones = await salesBuckets(world.sql, { from: "2026-11-20T00:00:00Z", to: "2026-11-21T00:00:00Z", granularity: "hour", category: "Electronics" });
+    expect(day).toEqual([
+      {
+        start: "2026-11-20T00:00:00.000Z",
+        orders: 9,
+        units: 27,
+        gmv: 9 * 52_000,
+        cancellations: 3,
+        refunds: 6,
+        refundedAmount: 6 * 52_000,
+        delivered: 6,
+        conversion: 0.6667,
+        currency: "INR",
+      },
+    ]);
+    const phones = await salesBuckets(world.sql, {
+      from: "2026-11-20T00:00:00Z",
+      to: "2026-11-21T00:00:00Z",
+      granularity: "hour",
+      category: "Electronics",
+    });
     expect(phones.reduce((n, b) => n + b.units, 0)).toBe(9);
     expect(phones.reduce((n, b) => n + b.gmv, 0)).toBe(9 * 50_000);
   }, 120_000);
 
   it("replaying the translator from position 0 republishes the same ids: the inboxes absorb them, nothing new downstream", async () => {
-    const before = { notif: await inbox("notifications"), analytics: await inbox("analytics"), messages: (await listNotifications(world.sql, "cust-0")).length };
+    const before = {
+      notif: await inbox("notifications"),
+      analytics: await inbox("analytics"),
+      messages: (await listNotifications(world.sql, "cust-0")).length,
+    };
     const sales = await salesBuckets(world.sql, { from: "2026-11-20T00:00:00Z", to: "2026-11-21T00:00:00Z", granularity: "hour" });
     await translator.stop();
     await resetTranslator(world.sql);
     translator = await startProcessor(translatorDefinition({ mode: "relay" }), { store: world.store, sql: world.sql });
     await translator.caughtUpTo(await world.store.headCheckpoint(), 60_000);
     await relay.drained(60_000);
-    await until("the replay to reach both inboxes", async () => (await inbox("notifications")).deliveries >= 2 * before.notif.n && (await inbox("analytics")).deliveries >= 2 * before.analytics.n);
+    await until(
+      "the replay to reach both inboxes",
+      async () =>
+        (await inbox("notifications")).deliveries >= 2 * before.notif.n && (await inbox("analytics")).deliveries >= 2 * before.analytics.n,
+    );
     expect((await inbox("notifications")).n).toBe(before.notif.n);
     expect((await inbox("analytics")).n).toBe(before.analytics.n);
     expect((await listNotifications(world.sql, "cust-0")).length).toBe(before.messages);
@@ -125,7 +163,15 @@ describe.skipIf(missing(brokers, database))("integration event consumers (notifi
     const producer = kafka.producer();
     await producer.connect();
     const poisonId = "00000000-0000-5000-8000-00000000dead";
-    const good = { id: "00000000-0000-5000-8000-0000000000ad", type: "commerce.order.delivered.v1", source: "/commerce/order", time: "2026-11-21T10:00:00.000Z", correlationId: "c", causationId: "x", traceparent: `00-${"a".repeat(32)}-${"b".repeat(16)}-01` };
+    const good = {
+      id: "00000000-0000-5000-8000-0000000000ad",
+      type: "commerce.order.delivered.v1",
+      source: "/commerce/order",
+      time: "2026-11-21T10:00:00.000Z",
+      correlationId: "c",
+      causationId: "x",
+      traceparent: `00-${"a".repeat(32)}-${"b".repeat(16)}-01`,
+    };
     await producer.send({
       topic: orderTopic,
       acks: -1,
@@ -137,7 +183,12 @@ describe.skipIf(missing(brokers, database))("integration event consumers (notifi
     await producer.disconnect();
 
     // The message after the poison, on the same key and so the same partition, is handled.
-    await until("the good message", async () => (await world.sql.query("SELECT 1 FROM consumer_inbox WHERE event_id = $1 AND consumer = 'notifications'", [good.id])).rows.length === 1);
+    await until(
+      "the good message",
+      async () =>
+        (await world.sql.query("SELECT 1 FROM consumer_inbox WHERE event_id = $1 AND consumer = 'notifications'", [good.id])).rows
+          .length === 1,
+    );
     const dead = await collect(kafka, [dlqTopicOf(orderTopic)], (s) => s.length >= 2, 60_000);
     // Both consumers dead-lettered it (each group has its own view of the topic).
     expect(dead.map((d) => d.headers[DLQ_HEADERS.consumer]).sort()).toEqual(["analytics", "notifications"]);

@@ -26,7 +26,11 @@ describe.skipIf(missing(database, brokers))("Kafka stopped for 30 s", () => {
     broker = await ownKafkaBroker();
     await broker.start();
     storage = await createStorage("postgres");
-    app = await startApp(storage, { KAFKA_BROKERS: broker.address, KAFKA_NAMESPACE: namespace, KAFKA_CONSUMERS: "notifications,analytics" });
+    app = await startApp(storage, {
+      KAFKA_BROKERS: broker.address,
+      KAFKA_NAMESPACE: namespace,
+      KAFKA_CONSUMERS: "notifications,analytics",
+    });
   }, 180_000);
 
   afterAll(async () => {
@@ -47,11 +51,15 @@ describe.skipIf(missing(database, brokers))("Kafka stopped for 30 s", () => {
     const bad = await app.request("GET", "/api/analytics/sales?granularity=week", { token: analyst });
     expect(bad.status).toBe(400);
     expect(bad.headers.get("content-type")).toMatch(/application\/problem\+json/);
-    const backwards = await app.request("GET", "/api/analytics/sales?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z", { token: analyst });
+    const backwards = await app.request("GET", "/api/analytics/sales?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z", {
+      token: analyst,
+    });
     expect(backwards.status).toBe(400);
     expect(backwards.body.field).toBe("from");
     const docs = await app.request("GET", "/docs/json");
-    expect(Object.keys(docs.body.paths)).toEqual(expect.arrayContaining(["/api/me/notifications", "/api/analytics/sales", "/docs/asyncapi.json"]));
+    expect(Object.keys(docs.body.paths)).toEqual(
+      expect.arrayContaining(["/api/me/notifications", "/api/analytics/sales", "/docs/asyncapi.json"]),
+    );
     expect(docs.body.paths["/api/analytics/sales"].get.responses["200"]).toBeDefined();
   });
 
@@ -61,12 +69,20 @@ describe.skipIf(missing(database, brokers))("Kafka stopped for 30 s", () => {
     const customer = await app.token("customer", "c-out");
     const orderIds: string[] = [];
     const place = async () => {
-      const res = await app.request("POST", "/api/orders", { token: customer, body: { items: [{ sku, quantity: 1 }], paymentMethod: "COD", shippingAddress: address } });
+      const res = await app.request("POST", "/api/orders", {
+        token: customer,
+        body: { items: [{ sku, quantity: 1 }], paymentMethod: "COD", shippingAddress: address },
+      });
       expect(res.status, res.text).toBe(202);
       orderIds.push(res.body.orderId as string);
     };
     for (let i = 0; i < 3; i++) await place();
-    await eventually(async () => (await backlog()) === 0 && (await app.request("GET", "/api/me/notifications", { token: customer })).body.items.length >= 6, 60_000, "the first orders' notifications");
+    await eventually(
+      async () =>
+        (await backlog()) === 0 && (await app.request("GET", "/api/me/notifications", { token: customer })).body.items.length >= 6,
+      60_000,
+      "the first orders' notifications",
+    );
 
     await broker.kill();
     const sizes: number[] = [];
@@ -85,20 +101,34 @@ describe.skipIf(missing(database, brokers))("Kafka stopped for 30 s", () => {
 
     await broker.start();
     await eventually(async () => (await backlog()) === 0, 120_000, "the outbox to drain");
-    const placed = await collect(kafkaOf(broker.address), [topicOf("order", namespace)], (s) => orderIds.every((id) => s.some((r) => r.key === id && r.headers.ce_type === "commerce.order.placed.v1")), 90_000);
+    const placed = await collect(
+      kafkaOf(broker.address),
+      [topicOf("order", namespace)],
+      (s) => orderIds.every((id) => s.some((r) => r.key === id && r.headers.ce_type === "commerce.order.placed.v1")),
+      90_000,
+    );
     for (const id of orderIds) {
       const mine = placed.filter((r) => r.key === id).map((r) => r.headers.ce_type);
       expect(mine.slice(0, 2)).toEqual(["commerce.order.placed.v1", "commerce.order.confirmed.v1"]);
     }
     // Every order's confirmation reached the customer (email and SMS), once.
-    const items = await eventually(async () => {
-      const list = (await app.request("GET", "/api/me/notifications", { token: customer })).body.items as { orderId: string; template: string }[];
-      return list.length >= orderIds.length * 2 ? list : undefined;
-    }, 90_000, "a confirmation for every order");
+    const items = await eventually(
+      async () => {
+        const list = (await app.request("GET", "/api/me/notifications", { token: customer })).body.items as {
+          orderId: string;
+          template: string;
+        }[];
+        return list.length >= orderIds.length * 2 ? list : undefined;
+      },
+      90_000,
+      "a confirmation for every order",
+    );
     expect(items.filter((m) => m.template === "order_confirmed")).toHaveLength(orderIds.length * 2);
     expect(new Set(items.map((m) => m.orderId))).toEqual(new Set(orderIds));
     const analyst = await app.token("analyst", "an-1");
-    const sales = await app.request("GET", `/api/analytics/sales?granularity=hour&from=${new Date(Date.now() - 3600_000).toISOString()}`, { token: analyst });
+    const sales = await app.request("GET", `/api/analytics/sales?granularity=hour&from=${new Date(Date.now() - 3600_000).toISOString()}`, {
+      token: analyst,
+    });
     expect(sales.status).toBe(200);
     expect(sales.body.buckets.reduce((n: number, b: { orders: number }) => n + b.orders, 0)).toBe(orderIds.length);
   }, 300_000);

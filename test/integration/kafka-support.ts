@@ -25,7 +25,12 @@ export async function createTopics(admin: Admin, topics: string[], partitions = 
 }
 
 /** Every record of the topics from the beginning until `until` says enough (or the timeout). */
-export async function collect(kafka: Kafka, topics: string[], until: (seen: SeenRecord[]) => boolean, timeoutMs = 90_000): Promise<SeenRecord[]> {
+export async function collect(
+  kafka: Kafka,
+  topics: string[],
+  until: (seen: SeenRecord[]) => boolean,
+  timeoutMs = 90_000,
+): Promise<SeenRecord[]> {
   const seen: SeenRecord[] = [];
   const consumer = kafka.consumer({ groupId: `collect-${runId()}`, sessionTimeout: 10_000, heartbeatInterval: 1_000 });
   await consumer.connect();
@@ -39,7 +44,9 @@ export async function collect(kafka: Kafka, topics: string[], until: (seen: Seen
           offset: message.offset,
           key: message.key?.toString("utf8") ?? "",
           value: message.value ?? Buffer.alloc(0),
-          headers: Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, Buffer.isBuffer(v) ? v.toString("utf8") : String(v)])),
+          headers: Object.fromEntries(
+            Object.entries(message.headers ?? {}).map(([k, v]) => [k, Buffer.isBuffer(v) ? v.toString("utf8") : String(v)]),
+          ),
         });
       },
     });

@@ -18,7 +18,8 @@ const LOG4J = join(LOCAL, "config", "log4j2.properties");
 export const ownServersAvailable = (): boolean => existsSync(LIB) && existsSync(PLUGINS);
 
 function java(): string {
-  for (const d of ["/usr/lib/jvm/java-17-openjdk-amd64", "/usr/lib/jvm/openjdk-17"]) if (existsSync(join(d, "bin", "java"))) return join(d, "bin", "java");
+  for (const d of ["/usr/lib/jvm/java-17-openjdk-amd64", "/usr/lib/jvm/openjdk-17"])
+    if (existsSync(join(d, "bin", "java"))) return join(d, "bin", "java");
   return "java";
 }
 
@@ -63,7 +64,19 @@ export interface OwnProcess {
 
 function jvm(args: string[], logFile: string): ChildProcess {
   const out = openSync(logFile, "a");
-  return spawn(java(), ["-Xms128m", "-Xmx384m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Djava.awt.headless=true", `-Dlog4j2.configurationFile=${LOG4J}`, ...args], { stdio: ["ignore", out, out] });
+  return spawn(
+    java(),
+    [
+      "-Xms128m",
+      "-Xmx384m",
+      "-XX:+UseSerialGC",
+      "-XX:TieredStopAtLevel=1",
+      "-Djava.awt.headless=true",
+      `-Dlog4j2.configurationFile=${LOG4J}`,
+      ...args,
+    ],
+    { stdio: ["ignore", out, out] },
+  );
 }
 
 async function ended(child: ChildProcess | undefined, signal: NodeJS.Signals): Promise<void> {
@@ -105,7 +118,22 @@ export async function ownKafkaBroker(): Promise<OwnProcess> {
       "num.io.threads=2",
     ].join("\n"),
   );
-  const format = spawnSync(java(), ["-cp", `${LIB}/*`, `-Dlog4j2.configurationFile=${LOG4J}`, "kafka.tools.StorageTool", "format", "-g", "-t", "c0ffeec0ffeec0ffeec0fw", "-c", props], { encoding: "utf8" });
+  const format = spawnSync(
+    java(),
+    [
+      "-cp",
+      `${LIB}/*`,
+      `-Dlog4j2.configurationFile=${LOG4J}`,
+      "kafka.tools.StorageTool",
+      "format",
+      "-g",
+      "-t",
+      "c0ffeec0ffeec0ffeec0fw",
+      "-c",
+      props,
+    ],
+    { encoding: "utf8" },
+  );
   if (format.status !== 0) throw new Error(`formatting the own broker failed: ${format.stderr || format.stdout}`);
   let child: ChildProcess | undefined;
   const log = join(dir, "kafka.log");

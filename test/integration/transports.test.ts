@@ -4,7 +4,7 @@
 // partition, same value bytes, same headers. Each path alone also keeps each order's events in
 // order on its key, and the bytes are the stored payload ([] and null included).
 
-import { Kafka } from "kafkajs";
+import type { Kafka } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { payloadErrors, topicOf } from "../../src/integration/catalog.js";
 import { startDebeziumTransport, removeOutboxConnector, slotNameOf } from "../../src/integration/transport/debezium.js";
@@ -45,18 +45,28 @@ describe.skipIf(missing(brokers, connect, database))("integration event transpor
   beforeAll(async () => {
     const admin = kafka.admin();
     await admin.connect();
-    await createTopics(admin, [...AGGREGATES.map((a) => topicOf(a, namespaces.debezium)), ...AGGREGATES.map((a) => topicOf(a, namespaces.relay))]);
+    await createTopics(admin, [
+      ...AGGREGATES.map((a) => topicOf(a, namespaces.debezium)),
+      ...AGGREGATES.map((a) => topicOf(a, namespaces.relay)),
+    ]);
     await admin.disconnect();
   });
 
   afterAll(async () => {
     await relay?.stop();
     for (const p of processors) await p.stop().catch(() => undefined);
-    if (pgWorld) await removeOutboxConnector({ connectUrl: connect.value ?? "", name: connectorName, sql: pgWorld.sql }).catch((e: unknown) => console.warn(e));
+    if (pgWorld)
+      await removeOutboxConnector({ connectUrl: connect.value ?? "", name: connectorName, sql: pgWorld.sql }).catch((e: unknown) =>
+        console.warn(e),
+      );
     for (const w of worlds) await w.close().catch(() => undefined);
     const admin = kafka.admin();
     await admin.connect();
-    await admin.deleteTopics({ topics: [...AGGREGATES.map((a) => topicOf(a, namespaces.debezium)), ...AGGREGATES.map((a) => topicOf(a, namespaces.relay))] }).catch(() => undefined);
+    await admin
+      .deleteTopics({
+        topics: [...AGGREGATES.map((a) => topicOf(a, namespaces.debezium)), ...AGGREGATES.map((a) => topicOf(a, namespaces.relay))],
+      })
+      .catch(() => undefined);
     await admin.disconnect();
   });
 
@@ -67,7 +77,13 @@ describe.skipIf(missing(brokers, connect, database))("integration event transpor
     pgWorld = world;
     worlds.push(world);
     await migrateIntegration(pgWorld.sql);
-    const transport = startDebeziumTransport({ connectUrl: connect.value ?? "", name: connectorName, databaseUrl: world.url, namespace: namespaces.debezium, sql: pgWorld.sql });
+    const transport = startDebeziumTransport({
+      connectUrl: connect.value ?? "",
+      name: connectorName,
+      databaseUrl: world.url,
+      namespace: namespaces.debezium,
+      sql: pgWorld.sql,
+    });
     await transport.registered;
     await waitForSlot(pgWorld, slotNameOf(connectorName));
     processors.push(await startProcessor(translatorDefinition({ mode: transport.outboxMode }), { store: pgWorld.store, sql: pgWorld.sql }));
@@ -99,19 +115,39 @@ describe.skipIf(missing(brokers, connect, database))("integration event transpor
       expect(records.length).toBe(expectedCount);
       const ns = namespaces[path];
       for (const [i, orderId] of script.orderIds.entries()) {
-        const onKey = records.filter((r) => r.topic === topicOf("order", ns) && r.key === orderId).sort((a, b) => Number(a.offset) - Number(b.offset));
+        const onKey = records
+          .filter((r) => r.topic === topicOf("order", ns) && r.key === orderId)
+          .sort((a, b) => Number(a.offset) - Number(b.offset));
         expect(new Set(onKey.map((r) => r.partition)).size).toBe(1);
         expect(onKey.map((r) => r.headers.ce_type)).toEqual(expectedOrderTypes(i));
-        const payments = records.filter((r) => r.topic === topicOf("payment", ns) && r.key === orderId).sort((a, b) => Number(a.offset) - Number(b.offset));
-        expect(payments.map((r) => r.headers.ce_type)).toEqual(["commerce.payment.captured.v1", i % 3 === 2 ? "commerce.payment.refund_failed.v1" : "commerce.payment.refund_processed.v1"]);
+        const payments = records
+          .filter((r) => r.topic === topicOf("payment", ns) && r.key === orderId)
+          .sort((a, b) => Number(a.offset) - Number(b.offset));
+        expect(payments.map((r) => r.headers.ce_type)).toEqual([
+          "commerce.payment.captured.v1",
+          i % 3 === 2 ? "commerce.payment.refund_failed.v1" : "commerce.payment.refund_processed.v1",
+        ]);
       }
       const low = records.filter((r) => r.topic === topicOf("inventory", ns));
-      expect(low.map((r) => [r.key, r.headers.ce_type, JSON.parse(r.value.toString()).available])).toEqual([[`PHONE-${run}`, "commerce.inventory.low_stock.v1", 2]]);
+      expect(low.map((r) => [r.key, r.headers.ce_type, JSON.parse(r.value.toString()).available])).toEqual([
+        [`PHONE-${run}`, "commerce.inventory.low_stock.v1", 2],
+      ]);
       const price = records.filter((r) => r.topic === topicOf("product", ns));
       expect(price.map((r) => [r.key, r.headers.ce_type])).toEqual([[`PHONE-${run}`, "commerce.product.price_changed.v1"]]);
 
       for (const r of records) {
-        expect(Object.keys(r.headers).sort()).toEqual(["causationid", "ce_id", "ce_source", "ce_specversion", "ce_time", "ce_type", "content-type", "correlationid", "id", "traceparent"]);
+        expect(Object.keys(r.headers).sort()).toEqual([
+          "causationid",
+          "ce_id",
+          "ce_source",
+          "ce_specversion",
+          "ce_time",
+          "ce_type",
+          "content-type",
+          "correlationid",
+          "id",
+          "traceparent",
+        ]);
         expect(r.headers.ce_specversion).toBe("1.0");
         expect(r.headers["content-type"]).toBe("application/json");
         expect(r.headers.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
@@ -120,7 +156,11 @@ describe.skipIf(missing(brokers, connect, database))("integration event transpor
         expect(payloadErrors(r.headers.ce_type ?? "", payload)).toEqual([]);
       }
       // [] and null arrive as stored: the unknown SKU's category, the absent coupon and line2.
-      const placed = JSON.parse(records.find((r) => r.headers.ce_type === "commerce.order.placed.v1")!.value.toString()) as { items: { category: string[] }[]; couponCode: null; shippingAddress: { line2: null } };
+      const placed = JSON.parse(records.find((r) => r.headers.ce_type === "commerce.order.placed.v1")!.value.toString()) as {
+        items: { category: string[] }[];
+        couponCode: null;
+        shippingAddress: { line2: null };
+      };
       expect(placed.items.map((i) => i.category)).toEqual([["Electronics", "Mobiles"], []]);
       expect(placed.couponCode).toBeNull();
       expect(placed.shippingAddress.line2).toBeNull();
@@ -133,7 +173,13 @@ describe.skipIf(missing(brokers, connect, database))("integration event transpor
   it("both transports produce identical keys, partitions, value bytes and headers", () => {
     const normal = (path: "debezium" | "relay") =>
       (results[path]?.records ?? [])
-        .map((r) => ({ topic: r.topic.replace(namespaces[path], "NS"), partition: r.partition, key: r.key, value: r.value.toString("base64"), headers: r.headers }))
+        .map((r) => ({
+          topic: r.topic.replace(namespaces[path], "NS"),
+          partition: r.partition,
+          key: r.key,
+          value: r.value.toString("base64"),
+          headers: r.headers,
+        }))
         .sort((a, b) => (a.headers.ce_id ?? "").localeCompare(b.headers.ce_id ?? ""));
     const dbz = normal("debezium");
     expect(dbz).toHaveLength(expectedCount);

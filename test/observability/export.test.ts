@@ -26,7 +26,17 @@ describe("trace export", () => {
     const dataDir = mkdtempSync(join(tmpdir(), "otel-test-"));
     try {
       const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-        env: { ...process.env, LOG_LEVEL: "warn", DATA_DIR: dataDir, PORT: "0", DATABASE_URL: "", REDIS_URL: "", ELASTICSEARCH_URL: "", KAFKA_BROKERS: "", OTEL_EXPORTER_OTLP_ENDPOINT: endpoint },
+        env: {
+          ...process.env,
+          LOG_LEVEL: "warn",
+          DATA_DIR: dataDir,
+          PORT: "0",
+          DATABASE_URL: "",
+          REDIS_URL: "",
+          ELASTICSEARCH_URL: "",
+          KAFKA_BROKERS: "",
+          OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+        },
         stdio: ["ignore", "pipe", "pipe"],
       });
       let out = "";
@@ -35,7 +45,8 @@ describe("trace export", () => {
       child.stderr.on("data", (d: Buffer) => (err += d.toString()));
       const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
       const deadline = Date.now() + 60_000;
-      while (!/listening on (http:\/\/\S+)/.test(out) && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+      while (!/listening on (http:\/\/\S+)/.test(out) && Date.now() < deadline && child.exitCode === null)
+        await new Promise((r) => setTimeout(r, 100));
       const url = /listening on (http:\/\/\S+)/.exec(out)?.[1];
       expect(url, err).toBeTruthy();
       const token = /Dev admin token.*\n\s+(\S+)/.exec(out)?.[1];

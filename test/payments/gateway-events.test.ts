@@ -37,7 +37,12 @@ async function initiated(amount = 1000): Promise<string> {
   });
   return paymentId;
 }
-const body = (id: string, type: GatewayWebhookBody["type"], paymentId: string, extra: Partial<GatewayWebhookBody["data"]> = {}): GatewayWebhookBody => ({
+const body = (
+  id: string,
+  type: GatewayWebhookBody["type"],
+  paymentId: string,
+  extra: Partial<GatewayWebhookBody["data"]> = {},
+): GatewayWebhookBody => ({
   id,
   type,
   created: "2026-03-01T10:01:00.000Z",
@@ -48,7 +53,10 @@ const payment = async (paymentId: string) => (await loadAggregate(store, payment
 describe("applyGatewayEvent", () => {
   it("payment.captured captures; the same id again has no second effect", async () => {
     const p = await initiated();
-    expect(await applyGatewayEvent({ store }, body("evt-c1", "payment.captured", p, { gatewayPaymentId: "gw-1" }))).toMatchObject({ outcome: "applied", paymentId: p });
+    expect(await applyGatewayEvent({ store }, body("evt-c1", "payment.captured", p, { gatewayPaymentId: "gw-1" }))).toMatchObject({
+      outcome: "applied",
+      paymentId: p,
+    });
     expect(await applyGatewayEvent({ store }, body("evt-c1", "payment.captured", p))).toMatchObject({ outcome: "duplicate" });
     expect(await payment(p)).toMatchObject({ status: "CAPTURED", capturedAmount: 1000, gatewayPaymentId: "gw-1" });
     expect((await store.readStream(paymentStream(p))).map((e) => e.type)).toEqual(["PaymentInitiated", "PaymentCaptured"]);
@@ -80,9 +88,16 @@ describe("applyGatewayEvent", () => {
         actor: "saga:order",
       });
     }
-    expect((await applyGatewayEvent({ store }, body("evt-r1", "refund.processed", p, { refundId: "r1", amount: 400 }))).outcome).toBe("applied");
-    expect((await applyGatewayEvent({ store }, body("evt-r2", "refund.failed", p, { refundId: "r2", amount: 400, reason: "closed account" }))).outcome).toBe("applied");
-    expect((await applyGatewayEvent({ store }, body("evt-r2b", "refund.processed", p, { refundId: "r2", amount: 400 }))).outcome).toBe("ignored");
+    expect((await applyGatewayEvent({ store }, body("evt-r1", "refund.processed", p, { refundId: "r1", amount: 400 }))).outcome).toBe(
+      "applied",
+    );
+    expect(
+      (await applyGatewayEvent({ store }, body("evt-r2", "refund.failed", p, { refundId: "r2", amount: 400, reason: "closed account" })))
+        .outcome,
+    ).toBe("applied");
+    expect((await applyGatewayEvent({ store }, body("evt-r2b", "refund.processed", p, { refundId: "r2", amount: 400 }))).outcome).toBe(
+      "ignored",
+    );
     expect(await payment(p)).toMatchObject({ status: "PARTIALLY_REFUNDED", refundedAmount: 400 });
     expect((await payment(p)).refunds.map((r) => r.status)).toEqual(["PROCESSED", "FAILED"]);
   });
@@ -90,7 +105,9 @@ describe("applyGatewayEvent", () => {
   it("takes the time of the event from `created` only when it names a real instant", async () => {
     const p = await initiated();
     const before = Date.now();
-    await expect(applyGatewayEvent({ store }, { ...body("evt-far", "payment.authorized", p), created: 1e21 })).rejects.toMatchObject({ rule: "invalid_webhook_body" });
+    await expect(applyGatewayEvent({ store }, { ...body("evt-far", "payment.authorized", p), created: 1e21 })).rejects.toMatchObject({
+      rule: "invalid_webhook_body",
+    });
     await applyGatewayEvent({ store }, { ...body("evt-bad", "payment.captured", p), created: "+999999-01-01T00:00:00Z" });
     const last = (await store.readStream(paymentStream(p))).at(-1)!;
     expect(last.type).toBe("PaymentCaptured");
@@ -114,10 +131,18 @@ describe("applyGatewayEvent", () => {
       return "accepted";
     };
     expect(bad(null)).toBe("invalid_webhook_body");
-    expect(bad({ id: "x", type: "payment.exploded", created: "t", data: { paymentId: "p", amount: 1, currency: "INR" } })).toBe("invalid_webhook_body");
-    expect(bad({ id: "x", type: "payment.captured", created: "t", data: { paymentId: "p", amount: 1.5, currency: "INR" } })).toBe("invalid_webhook_body");
-    expect(bad({ id: "x", type: "refund.processed", created: "t", data: { paymentId: "p", amount: 1, currency: "INR" } })).toBe("invalid_webhook_body");
-    await expect(applyGatewayEvent({ store }, body("evt-x", "payment.captured", "no-such-payment"))).rejects.toMatchObject({ rule: "payment_not_found" });
+    expect(bad({ id: "x", type: "payment.exploded", created: "t", data: { paymentId: "p", amount: 1, currency: "INR" } })).toBe(
+      "invalid_webhook_body",
+    );
+    expect(bad({ id: "x", type: "payment.captured", created: "t", data: { paymentId: "p", amount: 1.5, currency: "INR" } })).toBe(
+      "invalid_webhook_body",
+    );
+    expect(bad({ id: "x", type: "refund.processed", created: "t", data: { paymentId: "p", amount: 1, currency: "INR" } })).toBe(
+      "invalid_webhook_body",
+    );
+    await expect(applyGatewayEvent({ store }, body("evt-x", "payment.captured", "no-such-payment"))).rejects.toMatchObject({
+      rule: "payment_not_found",
+    });
     expect(await store.readStream(paymentStream("no-such-payment"))).toEqual([]);
   });
 });
@@ -127,14 +152,23 @@ describe("simulated gateway", () => {
     const gw = new SimulatedPaymentGateway({ publicBaseUrl: "http://shop.test/" });
     const first = await gw.initiate({ paymentId: "p1", orderId: "o1", amount: 100, currency: "INR", method: "UPI", idempotencyKey: "k1" });
     expect(first.paymentUrl).toBe("http://shop.test/simulated-gateway/payments/p1");
-    expect(await gw.initiate({ paymentId: "p1", orderId: "o1", amount: 100, currency: "INR", method: "UPI", idempotencyKey: "k1" })).toEqual(first);
-    expect((await gw.refund({ paymentId: "p1", refundId: "r1", amount: 50, currency: "INR", reason: "x", idempotencyKey: "k2" })).status).toBe("processed");
+    expect(
+      await gw.initiate({ paymentId: "p1", orderId: "o1", amount: 100, currency: "INR", method: "UPI", idempotencyKey: "k1" }),
+    ).toEqual(first);
+    expect(
+      (await gw.refund({ paymentId: "p1", refundId: "r1", amount: 50, currency: "INR", reason: "x", idempotencyKey: "k2" })).status,
+    ).toBe("processed");
     await gw.refund({ paymentId: "p1", refundId: "r1", amount: 50, currency: "INR", reason: "x", idempotencyKey: "k2" });
     expect(gw.effects).toEqual({ initiate: 1, void: 0, refund: 1 });
     gw.failRefunds = true;
     gw.failVoids = true;
-    await expect(gw.refund({ paymentId: "p1", refundId: "r2", amount: 50, currency: "INR", reason: "x", idempotencyKey: "k3" })).rejects.toMatchObject({ name: "GatewayError", operation: "refund" });
-    await expect(gw.void({ paymentId: "p1", reason: "x", idempotencyKey: "k4" })).rejects.toMatchObject({ name: "GatewayError", operation: "void" });
+    await expect(
+      gw.refund({ paymentId: "p1", refundId: "r2", amount: 50, currency: "INR", reason: "x", idempotencyKey: "k3" }),
+    ).rejects.toMatchObject({ name: "GatewayError", operation: "refund" });
+    await expect(gw.void({ paymentId: "p1", reason: "x", idempotencyKey: "k4" })).rejects.toMatchObject({
+      name: "GatewayError",
+      operation: "void",
+    });
   });
 
   it("serves a payment page, and a POST sends the signed webhook to the configured URL", async () => {
@@ -144,7 +178,13 @@ describe("simulated gateway", () => {
       return new Response("{}", { status: 200 });
     }) as unknown as typeof fetch;
     const now = new Date("2026-03-01T10:00:00.000Z");
-    const gw = new SimulatedPaymentGateway({ publicBaseUrl: "http://shop.test", webhookUrl: "http://shop.test/api/payments/webhook", webhookSecret: "s3cret", fetch: fakeFetch, now: () => now });
+    const gw = new SimulatedPaymentGateway({
+      publicBaseUrl: "http://shop.test",
+      webhookUrl: "http://shop.test/api/payments/webhook",
+      webhookSecret: "s3cret",
+      fetch: fakeFetch,
+      now: () => now,
+    });
     await gw.initiate({ paymentId: "p9", orderId: "o9", amount: 12345, currency: "INR", method: "CARD", idempotencyKey: "k" });
     const app = Fastify();
     await app.register(simulatedGatewayRoutes, { gateway: gw });
@@ -153,14 +193,21 @@ describe("simulated gateway", () => {
     expect(page.headers["content-type"]).toContain("text/html");
     expect(page.body).toContain("123.45 INR");
     expect((await app.inject({ method: "GET", url: "/simulated-gateway/payments/nope" })).statusCode).toBe(404);
-    expect((await app.inject({ method: "POST", url: "/simulated-gateway/payments/p9", payload: { outcome: "maybe" } })).statusCode).toBe(400);
+    expect((await app.inject({ method: "POST", url: "/simulated-gateway/payments/p9", payload: { outcome: "maybe" } })).statusCode).toBe(
+      400,
+    );
 
     const posted = await app.inject({ method: "POST", url: "/simulated-gateway/payments/p9", payload: { outcome: "captured" } });
     expect(posted.statusCode).toBe(200);
-    expect(posted.json()).toMatchObject({ webhookStatus: 200, sent: { type: "payment.captured", data: { paymentId: "p9", amount: 12345, currency: "INR", gatewayPaymentId: "sim_pay_p9" } } });
+    expect(posted.json()).toMatchObject({
+      webhookStatus: 200,
+      sent: { type: "payment.captured", data: { paymentId: "p9", amount: 12345, currency: "INR", gatewayPaymentId: "sim_pay_p9" } },
+    });
     expect(sent).toHaveLength(1);
     expect(sent[0]!.url).toBe("http://shop.test/api/payments/webhook");
-    expect(verifyWebhookSignature("s3cret", sent[0]!.headers["x-webhook-signature"], sent[0]!.body, now.getTime() / 1000)).toMatchObject({ ok: true });
+    expect(verifyWebhookSignature("s3cret", sent[0]!.headers["x-webhook-signature"], sent[0]!.body, now.getTime() / 1000)).toMatchObject({
+      ok: true,
+    });
     await app.close();
   });
 

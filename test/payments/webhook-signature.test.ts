@@ -3,7 +3,12 @@ import { describe, expect, it } from "vitest";
 import { signWebhook, verifyWebhookSignature } from "../../src/payments/webhook-signature.js";
 
 const secret = "whsec_test";
-const body = JSON.stringify({ id: "evt_1", type: "payment.captured", created: "2026-01-01T00:00:00.000Z", data: { paymentId: "p1", amount: 100, currency: "INR" } });
+const body = JSON.stringify({
+  id: "evt_1",
+  type: "payment.captured",
+  created: "2026-01-01T00:00:00.000Z",
+  data: { paymentId: "p1", amount: 100, currency: "INR" },
+});
 const t = 1_767_225_600;
 
 describe("webhook signature", () => {

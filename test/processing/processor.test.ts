@@ -11,7 +11,12 @@ import { listParked, loadCheckpoint, retryParked, startProcessor, type Processor
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
 import { missing, server } from "../support/env.js";
 
-const event = (type: string, data: NewEvent["data"]): NewEvent => ({ id: randomUUID(), type, data, metadata: { correlationId: "c", causationId: "c", actor: "test" } });
+const event = (type: string, data: NewEvent["data"]): NewEvent => ({
+  id: randomUUID(),
+  type,
+  data,
+  metadata: { correlationId: "c", causationId: "c", actor: "test" },
+});
 const fast = { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 5 };
 
 function processorSuite(name: string, open: () => Promise<{ sql: SqlClient; teardown(): Promise<void> }>) {
@@ -88,7 +93,8 @@ function processorSuite(name: string, open: () => Promise<{ sql: SqlClient; tear
       expect(parked[0]).toMatchObject({ streamId: `${category}-b`, type: "Poison", attempts: 3, error: "Error: cannot project Poison" });
       expect((await processor.status()).parked).toBe(1);
       // The poison event's row change rolled back; the others were applied.
-      const rows = async () => (await sql.query<{ stream_id: string; total: number }>(`SELECT stream_id, total FROM ${table} ORDER BY stream_id`)).rows;
+      const rows = async () =>
+        (await sql.query<{ stream_id: string; total: number }>(`SELECT stream_id, total FROM ${table} ORDER BY stream_id`)).rows;
       expect(await rows()).toEqual([{ stream_id: `${category}-a`, total: 3 }]);
 
       broken = false;
@@ -215,7 +221,12 @@ function processorSuite(name: string, open: () => Promise<{ sql: SqlClient; tear
       let last = "";
       for (let i = 0; i < appends.length; i += 8) last = (await store.appendToStreams(appends.slice(i, i + 8))).at(-1)!.position;
       expect(before < last).toBe(true);
-      const processor = await startProcessor(definition, { store, sql, retry: fast, beforeCheckpoint: (_n, _e, c) => void checkpoints.push(c) });
+      const processor = await startProcessor(definition, {
+        store,
+        sql,
+        retry: fast,
+        beforeCheckpoint: (_n, _e, c) => void checkpoints.push(c),
+      });
       await processor.caughtUpTo(last);
       await processor.stop();
       expect(order).toHaveLength(40);

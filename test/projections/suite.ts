@@ -31,7 +31,8 @@ export function projectionSuite(label: string, open: () => Promise<Backend>): vo
     let running: RunningProjections | undefined;
     let world: World;
 
-    const dumpAll = async () => Object.fromEntries(await Promise.all(projections.map(async (p) => [p.name, await dumpTables(backend.sql, p)] as const)));
+    const dumpAll = async () =>
+      Object.fromEntries(await Promise.all(projections.map(async (p) => [p.name, await dumpTables(backend.sql, p)] as const)));
     const start = async () => {
       running = await startProjections({ store: backend.store, sql: backend.sql, retry: FAST_RETRY });
       return running;
@@ -44,7 +45,7 @@ export function projectionSuite(label: string, open: () => Promise<Backend>): vo
     // while another database's transaction holds the server-wide xmin horizon back.
     const caughtUp = async () => {
       const head = await currentHead(backend.store);
-      expect(await running!.waitFor(head > world.last ? head : world.last, 20_000)).toBe(true);
+      expect(await running!.waitFor([head, world.last].sort().at(-1)!, 20_000)).toBe(true);
     };
 
     // Waits until readers can see this test's last append (the server-wide horizon may hold it back).
@@ -81,7 +82,8 @@ export function projectionSuite(label: string, open: () => Promise<Backend>): vo
 
     it("has rows in every read-model table and no lag once caught up", async () => {
       const dump = await dumpAll();
-      for (const projection of projections) for (const rows of Object.values(dump[projection.name]!)) expect(rows.length).toBeGreaterThan(0);
+      for (const projection of projections)
+        for (const rows of Object.values(dump[projection.name]!)) expect(rows.length).toBeGreaterThan(0);
       const status = await running!.projectionStatus();
       expect(status.map((s) => s.name)).toEqual(projections.map((p) => p.name));
       for (const s of status) expect(s).toMatchObject({ lagEvents: 0, lagCapped: false, parked: 0, running: true });
@@ -124,7 +126,8 @@ export function projectionSuite(label: string, open: () => Promise<Backend>): vo
       // Every event applied again, newest first: rows never move backwards.
       const { events } = await backend.store.readAll({ maxCount: 10_000 });
       await backend.sql.transaction(async (tx) => {
-        for (const event of [...events].reverse()) for (const p of projections) if (p.filter.streamCategories?.includes(event.streamId.split("-")[0]!)) await p.apply(event, tx);
+        for (const event of [...events].reverse())
+          for (const p of projections) if (p.filter.streamCategories?.includes(event.streamId.split("-")[0]!)) await p.apply(event, tx);
       });
       expect(await dumpAll()).toEqual(before);
     });
@@ -153,7 +156,15 @@ export function projectionSuite(label: string, open: () => Promise<Backend>): vo
         status: "DELIVERED",
         fulfillmentStatus: "PARTIALLY_RETURNED",
         refundedAmount: 9_000,
-        returns: [{ returnId: "shadow2-ret", status: "COMPLETED", refundAmount: 9_000, reason: "too big", items: [{ sku: "shadow2-SKU", quantity: 1 }] }],
+        returns: [
+          {
+            returnId: "shadow2-ret",
+            status: "COMPLETED",
+            refundAmount: 9_000,
+            reason: "too big",
+            items: [{ sku: "shadow2-SKU", quantity: 1 }],
+          },
+        ],
       });
     });
 
@@ -165,7 +176,7 @@ export function projectionSuite(label: string, open: () => Promise<Backend>): vo
       for (const p of projections) await rebuildShadow(backend, p, { until: world.last });
       expect(await dumpAll()).toEqual(before);
       for (const s of await projectionStatus(backend)) expect(s.lagEvents).toBe(0);
-      expect(await loadCheckpoint(backend.sql, ordersProjection.name) >= world.last).toBe(true);
+      expect((await loadCheckpoint(backend.sql, ordersProjection.name)) >= world.last).toBe(true);
       await start();
     });
 
@@ -191,7 +202,12 @@ export function projectionSuite(label: string, open: () => Promise<Backend>): vo
     });
 
     it("shadow tables are named from the live ones", () => {
-      expect(shadowTables(ordersProjection.tables)).toEqual({ orders: "rm_orders_shadow", lines: "rm_order_lines_shadow", refunds: "rm_order_refunds_shadow", returns: "rm_order_returns_shadow" });
+      expect(shadowTables(ordersProjection.tables)).toEqual({
+        orders: "rm_orders_shadow",
+        lines: "rm_order_lines_shadow",
+        refunds: "rm_order_refunds_shadow",
+        returns: "rm_order_returns_shadow",
+      });
     });
 
     it("commits rows and checkpoint together: a handler failing mid-batch leaves neither moved for its event", async () => {
@@ -217,12 +233,26 @@ export function projectionSuite(label: string, open: () => Promise<Backend>): vo
       const positions: string[] = [];
       const track = async (position: Promise<string>) => positions.push(await position);
       // One order's whole life appended while the projectors are stopped, so they get it as one batch.
-      await track(world.order(900, { type: "PlaceOrder", orderId: "atomic-o1", customerId: "atomic-c", lines: [{ sku: "X", quantity: 1, unitPrice: 100 }], paymentMethod: "COD", shippingAddress: { name: "A", line1: "L", city: "C", state: "S", pincode: "1", phone: "2" } }));
+      await track(
+        world.order(900, {
+          type: "PlaceOrder",
+          orderId: "atomic-o1",
+          customerId: "atomic-c",
+          lines: [{ sku: "X", quantity: 1, unitPrice: 100 }],
+          paymentMethod: "COD",
+          shippingAddress: { name: "A", line1: "L", city: "C", state: "S", pincode: "1", phone: "2" },
+        }),
+      );
       await track(world.order(901, { type: "ConfirmOrder", orderId: "atomic-o1" }));
       await track(world.order(902, { type: "StartProcessing", orderId: "atomic-o1" }));
       await track(world.order(903, { type: "ShipOrder", orderId: "atomic-o1", carrier: "DTDC", trackingNumber: "T-1" }));
       await track(world.order(904, { type: "DeliverOrder", orderId: "atomic-o1" }));
-      running = await startProjections({ store: backend.store, sql: backend.sql, retry: { maxAttempts: 1_000, baseDelayMs: 10, maxDelayMs: 20 }, define: faulty });
+      running = await startProjections({
+        store: backend.store,
+        sql: backend.sql,
+        retry: { maxAttempts: 1_000, baseDelayMs: 10, maxDelayMs: 20 },
+        define: faulty,
+      });
 
       const deadline = Date.now() + 15_000;
       while (attempts < 3 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
@@ -239,7 +269,11 @@ export function projectionSuite(label: string, open: () => Promise<Backend>): vo
 
       failing = false; // the cause is fixed: the retry goes through and the rest follows
       expect(await running.waitFor(positions[4]!, 10_000)).toBe(true);
-      expect(await getOrder(backend.sql, "atomic-o1")).toMatchObject({ status: "DELIVERED", shipment: { carrier: "DTDC", trackingNumber: "T-1", status: "DELIVERED" }, version: 4 });
+      expect(await getOrder(backend.sql, "atomic-o1")).toMatchObject({
+        status: "DELIVERED",
+        shipment: { carrier: "DTDC", trackingNumber: "T-1", status: "DELIVERED" },
+        version: 4,
+      });
       expect(await loadCheckpoint(backend.sql, ordersProjection.name)).toBe(positions[4]);
       await stop();
       await start();

@@ -5,7 +5,13 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SAGA_CATEGORY, SAGA_INBOX_CATEGORY } from "../../src/sagas/order-saga.js";
 import { ORDER_OWN_CATEGORIES } from "../../src/projections/order-history.js";
-import { orderHistoryProjection, refundsProjection, startProjections, verifyProjection, type RunningProjections } from "../../src/projections/index.js";
+import {
+  orderHistoryProjection,
+  refundsProjection,
+  startProjections,
+  verifyProjection,
+  type RunningProjections,
+} from "../../src/projections/index.js";
 import { orderHistory } from "../../src/queries/order-history.js";
 import { orderHistoryByScan } from "../../src/queries/order-history-scan.js";
 import { reconcileRefunds } from "../../src/queries/refunds.js";
@@ -16,13 +22,33 @@ const meta = { correlationId: "c", causationId: "c", actor: "test:audit" };
 
 /** Money stories the reconciliation has a mismatch kind for, beside populate()'s ordinary ones. */
 async function moneyStories(world: World): Promise<void> {
-  await world.order(10, { type: "PlaceOrder", orderId: "f-o", customerId: "f-c", lines: [{ sku: "F-SKU", quantity: 1, unitPrice: 8_000 }], paymentMethod: "UPI", shippingAddress: address });
+  await world.order(10, {
+    type: "PlaceOrder",
+    orderId: "f-o",
+    customerId: "f-c",
+    lines: [{ sku: "F-SKU", quantity: 1, unitPrice: 8_000 }],
+    paymentMethod: "UPI",
+    shippingAddress: address,
+  });
   await world.payment(10, { type: "InitiatePayment", paymentId: "pay-f", orderId: "f-o", amount: 8_000, method: "UPI" });
   await world.payment(11, { type: "RecordPaymentCaptured", paymentId: "pay-f", gatewayEventId: "g-f1", amount: 8_000 });
   await world.payment(12, { type: "RequestRefund", paymentId: "pay-f", refundId: "rf-f", amount: 5_000, reason: "GOODWILL" });
-  await world.payment(13, { type: "RecordRefundFailed", paymentId: "pay-f", refundId: "rf-f", gatewayEventId: "g-f2", reason: "bank down" });
+  await world.payment(13, {
+    type: "RecordRefundFailed",
+    paymentId: "pay-f",
+    refundId: "rf-f",
+    gatewayEventId: "g-f2",
+    reason: "bank down",
+  });
 
-  await world.order(20, { type: "PlaceOrder", orderId: "v-o", customerId: "v-c", lines: [{ sku: "V-SKU", quantity: 1, unitPrice: 4_000 }], paymentMethod: "CARD", shippingAddress: address });
+  await world.order(20, {
+    type: "PlaceOrder",
+    orderId: "v-o",
+    customerId: "v-c",
+    lines: [{ sku: "V-SKU", quantity: 1, unitPrice: 4_000 }],
+    paymentMethod: "CARD",
+    shippingAddress: address,
+  });
   await world.payment(20, { type: "InitiatePayment", paymentId: "pay-v", orderId: "v-o", amount: 4_000, method: "CARD" });
   await world.payment(21, { type: "VoidPayment", paymentId: "pay-v", reason: "timeout" });
   await world.payment(22, { type: "RecordPaymentCaptured", paymentId: "pay-v", gatewayEventId: "g-v1", amount: 4_000 });
@@ -46,8 +72,14 @@ export function auditReadsSuite(label: string, open: () => Promise<Backend>): vo
       await populate(world, "b", 5);
       await moneyStories(world);
       // The saga's own streams (what the runner appends there is opaque to the history).
-      for (const [category, orderId] of [[SAGA_CATEGORY, "a-o1"], [SAGA_INBOX_CATEGORY, "a-o1"], [SAGA_CATEGORY, "b-o2"]] as const) {
-        const r = await backend.store.appendToStream(`${category}-${orderId}`, [{ id: randomUUID(), type: "SagaStepRecorded", data: { stepId: "s1", status: "RESERVING", at: at(1) }, metadata: meta }]);
+      for (const [category, orderId] of [
+        [SAGA_CATEGORY, "a-o1"],
+        [SAGA_INBOX_CATEGORY, "a-o1"],
+        [SAGA_CATEGORY, "b-o2"],
+      ] as const) {
+        const r = await backend.store.appendToStream(`${category}-${orderId}`, [
+          { id: randomUUID(), type: "SagaStepRecorded", data: { stepId: "s1", status: "RESERVING", at: at(1) }, metadata: meta },
+        ]);
         if (r.position > world.last) world.last = r.position;
       }
       expect(await projections.waitFor(world.last, 30_000)).toBe(true);
@@ -72,16 +104,30 @@ export function auditReadsSuite(label: string, open: () => Promise<Backend>): vo
       for (const orderId of orders) {
         const fromStreams = await orderHistory(backend, orderId);
         const scanned = await orderHistoryByScan(backend.store, orderId);
-        expect(fromStreams.map((e) => `${e.position} ${e.streamId}@${e.revision} ${e.type}`), orderId).toEqual(scanned.map((e) => `${e.position} ${e.streamId}@${e.revision} ${e.type}`));
+        expect(
+          fromStreams.map((e) => `${e.position} ${e.streamId}@${e.revision} ${e.type}`),
+          orderId,
+        ).toEqual(scanned.map((e) => `${e.position} ${e.streamId}@${e.revision} ${e.type}`));
         expect(fromStreams).toEqual(scanned);
       }
       const a = (await orderHistory(backend, "a-o1")).map((e) => e.streamId);
       // Its own streams, its payment, its reservation and the cart it was checked out of.
-      expect(new Set(a)).toEqual(new Set(["order-a-o1", "payment-a-pay1", "inventory-a-SKU@BLR", "orderSaga-a-o1", "orderSagaInbox-a-o1", "cart-a-c"]));
+      expect(new Set(a)).toEqual(
+        new Set(["order-a-o1", "payment-a-pay1", "inventory-a-SKU@BLR", "orderSaga-a-o1", "orderSagaInbox-a-o1", "cart-a-c"]),
+      );
     });
 
     it("gives the same reconciliation as the scan for every window, mismatches of every kind included", async () => {
-      const windows: [number, number][] = [[-60, 120], [0, 3], [2, 9], [7, 8], [10, 14], [20, 23], [29, 40], [100, 200]];
+      const windows: [number, number][] = [
+        [-60, 120],
+        [0, 3],
+        [2, 9],
+        [7, 8],
+        [10, 14],
+        [20, 23],
+        [29, 40],
+        [100, 200],
+      ];
       const kinds = new Set<string>();
       for (const [from, to] of windows) {
         const range = { from: at(from), to: at(to) };

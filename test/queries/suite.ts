@@ -15,7 +15,11 @@ export function querySuite(label: string, open: () => Promise<Backend>): void {
 
     beforeAll(async () => {
       backend = await open();
-      projections = await startProjections({ store: backend.store, sql: backend.sql, retry: { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 10 } });
+      projections = await startProjections({
+        store: backend.store,
+        sql: backend.sql,
+        retry: { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 10 },
+      });
       world = new World(backend.store);
     });
     afterAll(async () => {
@@ -66,8 +70,20 @@ export function querySuite(label: string, open: () => Promise<Backend>): void {
         version: 0,
       });
 
-      await world.payment(1, { type: "InitiatePayment", paymentId: "pay-life", orderId: "o-life", amount: 100_000, method: "UPI", paymentUrl: "https://pay.example/pay-life" });
-      await world.order(1, { type: "MarkPaymentPending", orderId: "o-life", paymentId: "pay-life", paymentUrl: "https://pay.example/pay-life" });
+      await world.payment(1, {
+        type: "InitiatePayment",
+        paymentId: "pay-life",
+        orderId: "o-life",
+        amount: 100_000,
+        method: "UPI",
+        paymentUrl: "https://pay.example/pay-life",
+      });
+      await world.order(1, {
+        type: "MarkPaymentPending",
+        orderId: "o-life",
+        paymentId: "pay-life",
+        paymentUrl: "https://pay.example/pay-life",
+      });
       await caughtUp();
       expect(await getOrder(sql, "o-life")).toMatchObject({
         status: "PAYMENT_PENDING",
@@ -121,7 +137,14 @@ export function querySuite(label: string, open: () => Promise<Backend>): void {
     });
 
     it("shows a cancelled order with its reason", async () => {
-      await world.order(10, { type: "PlaceOrder", orderId: "o-cod", customerId: "c-2", lines: [{ sku: "CASE", quantity: 3, unitPrice: 1_500 }], paymentMethod: "COD", shippingAddress: address });
+      await world.order(10, {
+        type: "PlaceOrder",
+        orderId: "o-cod",
+        customerId: "c-2",
+        lines: [{ sku: "CASE", quantity: 3, unitPrice: 1_500 }],
+        paymentMethod: "COD",
+        shippingAddress: address,
+      });
       await world.order(11, { type: "CancelOrder", orderId: "o-cod", reason: "OUT_OF_STOCK" });
       await caughtUp();
       expect(await getOrder(backend.sql, "o-cod")).toMatchObject({
@@ -138,7 +161,14 @@ export function querySuite(label: string, open: () => Promise<Backend>): void {
 
     it("shows a cancellation after payment with its refunds, on the order and on the payment (partial refunds, one failed)", async () => {
       const sql = backend.sql;
-      await world.order(20, { type: "PlaceOrder", orderId: "o-ref", customerId: "c-3", lines: [{ sku: "PHONE", quantity: 1, unitPrice: 10_000 }], paymentMethod: "CARD", shippingAddress: address });
+      await world.order(20, {
+        type: "PlaceOrder",
+        orderId: "o-ref",
+        customerId: "c-3",
+        lines: [{ sku: "PHONE", quantity: 1, unitPrice: 10_000 }],
+        paymentMethod: "CARD",
+        shippingAddress: address,
+      });
       await world.payment(20, { type: "InitiatePayment", paymentId: "pay-ref", orderId: "o-ref", amount: 10_000, method: "CARD" });
       await world.order(20, { type: "MarkPaymentPending", orderId: "o-ref", paymentId: "pay-ref" });
       await world.payment(21, { type: "RecordPaymentCaptured", paymentId: "pay-ref", gatewayEventId: "evt-c", amount: 10_000 });
@@ -147,10 +177,28 @@ export function querySuite(label: string, open: () => Promise<Backend>): void {
       // Two partial refunds; the gateway pays the first and fails the second.
       await world.payment(23, { type: "RequestRefund", paymentId: "pay-ref", refundId: "r-1", amount: 3_000, reason: "CUSTOMER_REQUEST" });
       await world.payment(23, { type: "RequestRefund", paymentId: "pay-ref", refundId: "r-2", amount: 2_000, reason: "CUSTOMER_REQUEST" });
-      await world.order(23, { type: "RecordRefundRequested", orderId: "o-ref", refundId: "r-1", amount: 3_000, reason: "CUSTOMER_REQUEST" });
-      await world.order(23, { type: "RecordRefundRequested", orderId: "o-ref", refundId: "r-2", amount: 2_000, reason: "CUSTOMER_REQUEST" });
+      await world.order(23, {
+        type: "RecordRefundRequested",
+        orderId: "o-ref",
+        refundId: "r-1",
+        amount: 3_000,
+        reason: "CUSTOMER_REQUEST",
+      });
+      await world.order(23, {
+        type: "RecordRefundRequested",
+        orderId: "o-ref",
+        refundId: "r-2",
+        amount: 2_000,
+        reason: "CUSTOMER_REQUEST",
+      });
       await world.payment(24, { type: "RecordRefundProcessed", paymentId: "pay-ref", refundId: "r-1", gatewayEventId: "evt-r1" });
-      await world.payment(25, { type: "RecordRefundFailed", paymentId: "pay-ref", refundId: "r-2", gatewayEventId: "evt-r2", reason: "bank down" });
+      await world.payment(25, {
+        type: "RecordRefundFailed",
+        paymentId: "pay-ref",
+        refundId: "r-2",
+        gatewayEventId: "evt-r2",
+        reason: "bank down",
+      });
       // A webhook replayed after the refund failed moves nothing (GatewayEventIgnored).
       await world.payment(26, { type: "RecordPaymentFailed", paymentId: "pay-ref", gatewayEventId: "evt-late", reason: "late" });
       await world.order(24, { type: "RecordRefundProcessed", orderId: "o-ref", refundId: "r-1" });
@@ -199,14 +247,26 @@ export function querySuite(label: string, open: () => Promise<Backend>): void {
 
     it("shows a failed payment, the cancellation it caused, a late capture after a void, and its automatic refund", async () => {
       const sql = backend.sql;
-      await world.order(60, { type: "PlaceOrder", orderId: "o-late", customerId: "c-4", lines: [{ sku: "PHONE", quantity: 1, unitPrice: 5_000 }], paymentMethod: "WALLET", shippingAddress: address });
+      await world.order(60, {
+        type: "PlaceOrder",
+        orderId: "o-late",
+        customerId: "c-4",
+        lines: [{ sku: "PHONE", quantity: 1, unitPrice: 5_000 }],
+        paymentMethod: "WALLET",
+        shippingAddress: address,
+      });
       await world.payment(60, { type: "InitiatePayment", paymentId: "pay-late", orderId: "o-late", amount: 5_000, method: "WALLET" });
       await world.order(60, { type: "MarkPaymentPending", orderId: "o-late", paymentId: "pay-late" });
       await world.payment(61, { type: "VoidPayment", paymentId: "pay-late", reason: "PAYMENT_TIMEOUT" });
       await world.order(61, { type: "RecordPaymentVoided", orderId: "o-late", paymentId: "pay-late" });
       await world.order(61, { type: "CancelOrder", orderId: "o-late", reason: "PAYMENT_TIMEOUT" });
       await caughtUp();
-      expect(await getOrder(sql, "o-late")).toMatchObject({ status: "CANCELLED", cancellationReason: "PAYMENT_TIMEOUT", paymentStatus: "VOIDED", payment: { status: "VOIDED" } });
+      expect(await getOrder(sql, "o-late")).toMatchObject({
+        status: "CANCELLED",
+        cancellationReason: "PAYMENT_TIMEOUT",
+        paymentStatus: "VOIDED",
+        payment: { status: "VOIDED" },
+      });
 
       // The gateway captures anyway: recorded on both, flagged, and refunded in full.
       await world.payment(62, { type: "RecordPaymentCaptured", paymentId: "pay-late", gatewayEventId: "evt-late-cap", amount: 5_000 });
@@ -215,8 +275,20 @@ export function querySuite(label: string, open: () => Promise<Backend>): void {
       expect(await getPayment(sql, "pay-late")).toMatchObject({ status: "CAPTURED", capturedAmount: 5_000, captureAfterVoid: true });
       expect(await getOrder(sql, "o-late")).toMatchObject({ status: "CANCELLED", paymentStatus: "CAPTURED", capturedAmount: 5_000 });
 
-      await world.payment(63, { type: "RequestRefund", paymentId: "pay-late", refundId: "r-late", amount: 5_000, reason: "CAPTURE_AFTER_VOID" });
-      await world.order(63, { type: "RecordRefundRequested", orderId: "o-late", refundId: "r-late", amount: 5_000, reason: "CAPTURE_AFTER_VOID" });
+      await world.payment(63, {
+        type: "RequestRefund",
+        paymentId: "pay-late",
+        refundId: "r-late",
+        amount: 5_000,
+        reason: "CAPTURE_AFTER_VOID",
+      });
+      await world.order(63, {
+        type: "RecordRefundRequested",
+        orderId: "o-late",
+        refundId: "r-late",
+        amount: 5_000,
+        reason: "CAPTURE_AFTER_VOID",
+      });
       await world.payment(64, { type: "RecordRefundProcessed", paymentId: "pay-late", refundId: "r-late", gatewayEventId: "evt-late-ref" });
       await world.order(64, { type: "RecordRefundProcessed", orderId: "o-late", refundId: "r-late" });
       await caughtUp();
@@ -225,19 +297,45 @@ export function querySuite(label: string, open: () => Promise<Backend>): void {
         paymentStatus: "REFUNDED",
         refundedAmount: 5_000,
         payment: { paymentId: "pay-late", status: "REFUNDED", method: "WALLET" },
-        refunds: [{ refundId: "r-late", amount: 5_000, status: "PROCESSED", reason: "CAPTURE_AFTER_VOID", requestedAt: at(63), processedAt: at(64) }],
+        refunds: [
+          {
+            refundId: "r-late",
+            amount: 5_000,
+            status: "PROCESSED",
+            reason: "CAPTURE_AFTER_VOID",
+            requestedAt: at(63),
+            processedAt: at(64),
+          },
+        ],
         version: 6,
       });
 
       // A failed payment: the order records it and is cancelled for it.
-      await world.order(70, { type: "PlaceOrder", orderId: "o-fail", customerId: "c-4", lines: [{ sku: "CASE", quantity: 1, unitPrice: 900 }], paymentMethod: "NETBANKING", shippingAddress: address });
+      await world.order(70, {
+        type: "PlaceOrder",
+        orderId: "o-fail",
+        customerId: "c-4",
+        lines: [{ sku: "CASE", quantity: 1, unitPrice: 900 }],
+        paymentMethod: "NETBANKING",
+        shippingAddress: address,
+      });
       await world.payment(70, { type: "InitiatePayment", paymentId: "pay-fail", orderId: "o-fail", amount: 900, method: "NETBANKING" });
       await world.order(70, { type: "MarkPaymentPending", orderId: "o-fail", paymentId: "pay-fail" });
-      await world.payment(71, { type: "RecordPaymentFailed", paymentId: "pay-fail", gatewayEventId: "evt-f", reason: "insufficient funds" });
+      await world.payment(71, {
+        type: "RecordPaymentFailed",
+        paymentId: "pay-fail",
+        gatewayEventId: "evt-f",
+        reason: "insufficient funds",
+      });
       await world.order(71, { type: "RecordPaymentFailed", orderId: "o-fail", paymentId: "pay-fail", reason: "insufficient funds" });
       await world.order(71, { type: "CancelOrder", orderId: "o-fail", reason: "PAYMENT_FAILED" });
       await caughtUp();
-      expect(await getOrder(sql, "o-fail")).toMatchObject({ status: "CANCELLED", cancellationReason: "PAYMENT_FAILED", paymentStatus: "FAILED", payment: { paymentId: "pay-fail", status: "FAILED" } });
+      expect(await getOrder(sql, "o-fail")).toMatchObject({
+        status: "CANCELLED",
+        cancellationReason: "PAYMENT_FAILED",
+        paymentStatus: "FAILED",
+        payment: { paymentId: "pay-fail", status: "FAILED" },
+      });
       expect(await getPayment(sql, "pay-fail")).toMatchObject({ status: "FAILED", capturedAmount: 0, customerId: "c-4" });
     });
 
@@ -370,7 +468,14 @@ export function querySuite(label: string, open: () => Promise<Backend>): void {
       await world.cart(55, { type: "ApplyCoupon", customerId: "c-cart", coupon: { code: "FLAT500", kind: "flat", value: 500 } });
       await world.cart(56, { type: "CheckOutCart", customerId: "c-cart", orderId: "o-from-cart" });
       await caughtUp();
-      expect(await getCart(sql, "c-cart")).toMatchObject({ status: "CHECKED_OUT", items: [], coupon: null, totalAmount: 0, lastOrderId: "o-from-cart", version: 8 });
+      expect(await getCart(sql, "c-cart")).toMatchObject({
+        status: "CHECKED_OUT",
+        items: [],
+        coupon: null,
+        totalAmount: 0,
+        lastOrderId: "o-from-cart",
+        version: 8,
+      });
     });
 
     it("lists orders filtered by status, customer and time, newest first, in pages", async () => {

@@ -31,7 +31,11 @@ describe("Redis read models (own redis-server)", () => {
   let reads: HotReads;
 
   const startServer = async () => {
-    server = spawn("redis-server", ["--port", String(PORT), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--dbfilename", "dump.rdb"], { stdio: "ignore" });
+    server = spawn(
+      "redis-server",
+      ["--port", String(PORT), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--dbfilename", "dump.rdb"],
+      { stdio: "ignore" },
+    );
     const probe = new Redis({ port: PORT, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     probe.on("error", () => undefined);
     for (let i = 0; i < 100; i++) {
@@ -89,20 +93,49 @@ describe("Redis read models (own redis-server)", () => {
     await w.product(0, { type: "CreateProduct", sku: "R-1", name: "Redis Lamp", category: ["Home"], brand: "Acme", price: 5_000 });
     await w.stock(0, { type: "ReceiveStock", sku: "R-1", warehouseId: "BLR", quantity: 7 });
     await w.stock(0, { type: "ReceiveStock", sku: "R-1", warehouseId: "DEL", quantity: 3 });
-    await w.stock(1, { type: "ReserveStock", sku: "R-1", warehouseId: "BLR", orderId: "ro-1", quantity: 2, expiresAt: "2026-03-02T10:00:00.000Z" });
-    await w.order(0, { type: "PlaceOrder", orderId: "ro-1", customerId: "c-r", lines: [{ sku: "R-1", quantity: 2, unitPrice: 5_000 }], paymentMethod: "COD", shippingAddress: address });
+    await w.stock(1, {
+      type: "ReserveStock",
+      sku: "R-1",
+      warehouseId: "BLR",
+      orderId: "ro-1",
+      quantity: 2,
+      expiresAt: "2026-03-02T10:00:00.000Z",
+    });
+    await w.order(0, {
+      type: "PlaceOrder",
+      orderId: "ro-1",
+      customerId: "c-r",
+      lines: [{ sku: "R-1", quantity: 2, unitPrice: 5_000 }],
+      paymentMethod: "COD",
+      shippingAddress: address,
+    });
     await w.product(2, { type: "ChangeProductPrice", sku: "R-1", price: 4_500 });
     await sync();
 
     const card = await reads.productCard("R-1");
-    expect(card).toMatchObject({ source: "redis", sku: "R-1", name: "Redis Lamp", price: 4_500, available: 8, status: "ACTIVE", version: 1 });
+    expect(card).toMatchObject({
+      source: "redis",
+      sku: "R-1",
+      name: "Redis Lamp",
+      price: 4_500,
+      available: 8,
+      status: "ACTIVE",
+      version: 1,
+    });
     const stock = await reads.availability("R-1");
     expect(stock).toMatchObject({ source: "redis", available: 8, reserved: 2, committed: 0 });
     expect(stock?.warehouses).toEqual([
       { warehouseId: "BLR", available: 5, reserved: 2, committed: 0 },
       { warehouseId: "DEL", available: 3, reserved: 0, committed: 0 },
     ]);
-    expect(await reads.orderStatus("ro-1")).toMatchObject({ source: "redis", orderId: "ro-1", customerId: "c-r", status: "CREATED", paymentStatus: "NOT_REQUIRED", version: 0 });
+    expect(await reads.orderStatus("ro-1")).toMatchObject({
+      source: "redis",
+      orderId: "ro-1",
+      customerId: "c-r",
+      status: "CREATED",
+      paymentStatus: "NOT_REQUIRED",
+      version: 0,
+    });
 
     expect(await models.readiness()).toMatchObject({ maxmemoryPolicy: "noeviction" });
     await redis.config("SET", "maxmemory-policy", "allkeys-lru");
@@ -111,7 +144,9 @@ describe("Redis read models (own redis-server)", () => {
   });
 
   it("a redelivered batch and an older batch arriving late change nothing", async () => {
-    const events = (await world.store.readAll({ filter: { streamCategories: ["product", "inventory"] } })).events.filter((e) => (e.data as { sku?: string }).sku === "R-1");
+    const events = (await world.store.readAll({ filter: { streamCategories: ["product", "inventory"] } })).events.filter(
+      (e) => (e.data as { sku?: string }).sku === "R-1",
+    );
     const prefix = `t:${await currentGeneration(redis, "t")}:`;
     const before = { card: await redis.hgetall(`${prefix}card:R-1`), stock: await redis.hgetall(`${prefix}stock:R-1`) };
     expect(await applyBatch(redis, prefix, events.flatMap(hotOperations))).toBe(0);

@@ -14,16 +14,36 @@ function given(...inputs: SagaInput[]) {
   let state: SagaState = initialSagaState;
   inputs.forEach((input, i) => {
     const r = react(state, input, ctx);
-    if (r) state = evolveSaga(state, { type: "SagaStepRecorded", data: { stepId: `step-${i}`, input, inputEventId: `e-${i}`, decidedAt: now, ...r } });
+    if (r)
+      state = evolveSaga(state, {
+        type: "SagaStepRecorded",
+        data: { stepId: `step-${i}`, input, inputEventId: `e-${i}`, decidedAt: now, ...r },
+      });
   });
   return { state, when: (input: SagaInput): Reaction => react(state, input, ctx)! };
 }
 const show = (r: Reaction) =>
-  r.commands.map((c) => (c.target === "flashSale" ? `flashSale.${c.op} ${c.sku}@${c.warehouseId} x${c.quantity}${c.op === "giveBack" ? (c.drawn ? " drawn" : " held") : ""}` : c.target === "gateway" ? `gateway.${c.op}` : `${c.target}.${c.command.type}`));
+  r.commands.map((c) =>
+    c.target === "flashSale"
+      ? `flashSale.${c.op} ${c.sku}@${c.warehouseId} x${c.quantity}${c.op === "giveBack" ? (c.drawn ? " drawn" : " held") : ""}`
+      : c.target === "gateway"
+        ? `gateway.${c.op}`
+        : `${c.target}.${c.command.type}`,
+  );
 
 const placed = (paymentMethod: "UPI" | "COD" = "UPI"): SagaInput => ({
   type: "OrderPlaced",
-  data: { orderId: O, lines: [{ sku: "PHONE", quantity: 2, unitPrice: 500 }], totalAmount: 1000, currency: "INR", paymentMethod, paymentRequired: paymentMethod !== "COD", at: now, stock: {}, flashSale },
+  data: {
+    orderId: O,
+    lines: [{ sku: "PHONE", quantity: 2, unitPrice: 500 }],
+    totalAmount: 1000,
+    currency: "INR",
+    paymentMethod,
+    paymentRequired: paymentMethod !== "COD",
+    at: now,
+    stock: {},
+    flashSale,
+  },
 });
 const captured: SagaInput = { type: "PaymentCaptured", data: { orderId: O, paymentId: "pay-o1", amount: 1000, at: now } };
 const cancelled: SagaInput = { type: "OrderCancelled", data: { orderId: O, reason: "PAYMENT_FAILED", at: now } };

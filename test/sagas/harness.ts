@@ -103,7 +103,11 @@ export async function openWorld(backend: Backend, options: WorldOptions = {}): P
       sql,
       gateway,
       clock,
-      config: { paymentTimeoutMs: PAYMENT_TIMEOUT_MS, reservationTtlMs: RESERVATION_TTL_MS, retry: { maxAttempts: 3, baseDelayMs: 1_000, maxDelayMs: 10_000, ...o.retry } },
+      config: {
+        paymentTimeoutMs: PAYMENT_TIMEOUT_MS,
+        reservationTtlMs: RESERVATION_TTL_MS,
+        retry: { maxAttempts: 3, baseDelayMs: 1_000, maxDelayMs: 10_000, ...o.retry },
+      },
       schedulerPollMs: false,
       processorRetry: o.processorRetry ?? { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 20 },
       ...(o.faults ? { faults: o.faults } : {}),
@@ -145,7 +149,15 @@ export async function openWorld(backend: Backend, options: WorldOptions = {}): P
       const orderLines: OrderLine[] = lines.map((l) => ({ sku: l.sku, quantity: l.quantity, unitPrice: l.unitPrice ?? 1000 }));
       await handleCommand(store, orderDecider, {
         streamId: orderStream(orderId),
-        command: { type: "PlaceOrder", orderId, customerId: "c-1", lines: orderLines, paymentMethod, shippingAddress: address, at: clock.now().toISOString() },
+        command: {
+          type: "PlaceOrder",
+          orderId,
+          customerId: "c-1",
+          lines: orderLines,
+          paymentMethod,
+          shippingAddress: address,
+          at: clock.now().toISOString(),
+        },
         commandId: randomUUID(),
         actor: "customer:c-1",
       });

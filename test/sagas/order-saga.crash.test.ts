@@ -70,7 +70,13 @@ async function settle(w: World, ctl: Controller): Promise<void> {
     }
     const head = await w.store.headCheckpoint();
     const saga = w.saga;
-    const outcome = await Promise.race([saga.caughtUpTo(head, 30_000).then(() => "ok" as const, (e: unknown) => (ctl.pending ? ("crash" as const) : Promise.reject(e))), ctl.signal()]);
+    const outcome = await Promise.race([
+      saga.caughtUpTo(head, 30_000).then(
+        () => "ok" as const,
+        (e: unknown) => (ctl.pending ? ("crash" as const) : Promise.reject(e)),
+      ),
+      ctl.signal(),
+    ]);
     if (outcome === "crash" || ctl.pending) continue;
     const fired = await w.saga.scheduler.tick();
     if (fired === 0 && !ctl.pending && (await w.lastCommitted()) === head) return;
@@ -106,7 +112,16 @@ async function scenario(w: World, ctl: Controller) {
   w.clock.advance(PAYMENT_TIMEOUT_MS);
   await settle(w, ctl);
   await w.gatewayEvent(timedOut, "captured", `evt-cap-${timedOut}`);
-  await w.orderCommand(happy, { type: "RequestReturn", returnId: "r1", lines: [{ sku: A, quantity: 5 }, { sku: B, quantity: 1 }], reason: "not needed", returnWindowMs: 864_000_000 });
+  await w.orderCommand(happy, {
+    type: "RequestReturn",
+    returnId: "r1",
+    lines: [
+      { sku: A, quantity: 5 },
+      { sku: B, quantity: 1 },
+    ],
+    reason: "not needed",
+    returnWindowMs: 864_000_000,
+  });
   await settle(w, ctl);
   await w.orderCommand(happy, { type: "ReceiveReturn", returnId: "r1" });
   await settle(w, ctl);
@@ -129,15 +144,32 @@ async function scenario(w: World, ctl: Controller) {
   await settle(w, ctl);
   const afterResume = await listSagasNeedingAttention(w.sql);
 
-  const orders = await Promise.all([happy, outOfStock, timedOut, cancelled, stubborn].map(async (id) => {
-    const o = await w.order(id);
-    const p = await w.payment(id);
-    return {
-      order: { status: o.status, paymentStatus: o.paymentStatus, fulfillmentStatus: o.fulfillmentStatus, capturedAmount: o.capturedAmount, refundedAmount: o.refundedAmount, cancellationReason: o.cancellationReason, refunds: o.refunds.map((r) => [r.amount, r.status]) },
-      payment: p ? { status: p.status, capturedAmount: p.capturedAmount, refundedAmount: p.refundedAmount, refunds: p.refunds.map((r) => [r.amount, r.status]) } : null,
-      saga: await w.sagaStatus(id),
-    };
-  }));
+  const orders = await Promise.all(
+    [happy, outOfStock, timedOut, cancelled, stubborn].map(async (id) => {
+      const o = await w.order(id);
+      const p = await w.payment(id);
+      return {
+        order: {
+          status: o.status,
+          paymentStatus: o.paymentStatus,
+          fulfillmentStatus: o.fulfillmentStatus,
+          capturedAmount: o.capturedAmount,
+          refundedAmount: o.refundedAmount,
+          cancellationReason: o.cancellationReason,
+          refunds: o.refunds.map((r) => [r.amount, r.status]),
+        },
+        payment: p
+          ? {
+              status: p.status,
+              capturedAmount: p.capturedAmount,
+              refundedAmount: p.refundedAmount,
+              refunds: p.refunds.map((r) => [r.amount, r.status]),
+            }
+          : null,
+        saga: await w.sagaStatus(id),
+      };
+    }),
+  );
   const stock = await Promise.all(
     [
       [A, "w1"],
@@ -147,12 +179,28 @@ async function scenario(w: World, ctl: Controller) {
       [B, "w3"],
     ].map(async ([sku, wh]) => {
       const s = await w.inventory(sku!, wh!);
-      return { available: s.available, reserved: s.reserved, committed: s.committed, shipped: s.shipped, restocked: s.restocked, reservations: [...s.reservations.values()].map((r) => [r.quantity, r.status, r.restocked]) };
+      return {
+        available: s.available,
+        reserved: s.reserved,
+        committed: s.committed,
+        shipped: s.shipped,
+        restocked: s.restocked,
+        reservations: [...s.reservations.values()].map((r) => [r.quantity, r.status, r.restocked]),
+      };
     }),
   );
   const counts = await w.countTypes();
   const { SagaStepRecorded: _steps, SagaCommandFailed: _failed, ...aggregateCounts } = counts;
-  return { parked, afterResume, orders, stock, counts: aggregateCounts, sagaSteps: counts.SagaStepRecorded, gateway: { ...w.gateway.effects }, lawsHold: await w.allInventoryLawsHold() };
+  return {
+    parked,
+    afterResume,
+    orders,
+    stock,
+    counts: aggregateCounts,
+    sagaSteps: counts.SagaStepRecorded,
+    gateway: { ...w.gateway.effects },
+    lawsHold: await w.allInventoryLawsHold(),
+  };
 }
 
 describe.each(backends())("order saga crash recovery (%s)", (backend) => {
@@ -184,19 +232,29 @@ describe.each(backends())("order saga crash recovery (%s)", (backend) => {
       ["CANCELLED", "CUSTOMER_REQUEST"],
     ]);
     expect(baseline.orders.map((o) => o.payment?.status ?? null)).toEqual(["REFUNDED", null, "REFUNDED", "REFUNDED", "REFUNDED"]);
-    expect(baseline.counts).toMatchObject({ PaymentCaptured: 4, PaymentVoided: 1, RefundRequested: 4, RefundProcessed: 4, SagaRecovered: 1 });
+    expect(baseline.counts).toMatchObject({
+      PaymentCaptured: 4,
+      PaymentVoided: 1,
+      RefundRequested: 4,
+      RefundProcessed: 4,
+      SagaRecovered: 1,
+    });
     expect(baseline.gateway).toEqual({ initiate: 4, void: 1, refund: 4 });
     expect(baseline.parked).toEqual([[true, 3]]);
     expect(baseline.afterResume).toEqual([]);
     expect(baseline.lawsHold).toBe(true);
   });
 
-  it.each<Mode>(["crash before checkpoint", "stop after checkpoint"])("%s at every step boundary: same final state, nothing twice", async (mode) => {
-    const baseline = await uninterrupted();
-    const ctl = controller(mode);
-    w = await openWorld(backend, ctl.options);
-    const result = await scenario(w, ctl);
-    expect(ctl.restarts).toBeGreaterThan(mode === "stop after checkpoint" ? 20 : 100);
-    expect(result).toEqual(baseline);
-  }, 300_000);
+  it.each<Mode>(["crash before checkpoint", "stop after checkpoint"])(
+    "%s at every step boundary: same final state, nothing twice",
+    async (mode) => {
+      const baseline = await uninterrupted();
+      const ctl = controller(mode);
+      w = await openWorld(backend, ctl.options);
+      const result = await scenario(w, ctl);
+      expect(ctl.restarts).toBeGreaterThan(mode === "stop after checkpoint" ? 20 : 100);
+      expect(result).toEqual(baseline);
+    },
+    300_000,
+  );
 });

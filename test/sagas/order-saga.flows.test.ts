@@ -173,7 +173,16 @@ describe.each(backends())("order saga flows (%s)", (backend) => {
     await w.settle();
     await w.orderCommand(orderId, { type: "DeliverOrder" });
     await w.settle();
-    await w.orderCommand(orderId, { type: "RequestReturn", returnId: "r1", lines: [{ sku: A, quantity: 2 }, { sku: B, quantity: 1 }], reason: "did not fit", returnWindowMs: 864_000_000 });
+    await w.orderCommand(orderId, {
+      type: "RequestReturn",
+      returnId: "r1",
+      lines: [
+        { sku: A, quantity: 2 },
+        { sku: B, quantity: 1 },
+      ],
+      reason: "did not fit",
+      returnWindowMs: 864_000_000,
+    });
     await w.settle();
     await w.orderCommand(orderId, { type: "ReceiveReturn", returnId: "r1" });
     await w.settle();
@@ -239,7 +248,9 @@ describe.each(backends())("order saga flows (%s)", (backend) => {
     // The customer-facing outcome does not wait for the gateway.
     expect(await w.order(orderId)).toMatchObject({ status: "CANCELLED", cancellationReason: "PAYMENT_TIMEOUT", paymentStatus: "VOIDED" });
     expect((await w.inventory(A, "w1")).available).toBe(1);
-    expect(await listSagasNeedingAttention(w.sql)).toEqual([expect.objectContaining({ orderId, attempts: 3, error: expect.stringContaining("void") })]);
+    expect(await listSagasNeedingAttention(w.sql)).toEqual([
+      expect.objectContaining({ orderId, attempts: 3, error: expect.stringContaining("void") }),
+    ]);
     expect(w.gateway.effects.void).toBe(0);
     w.gateway.failVoids = false;
     await resumeSaga({ store: w.store }, orderId);
@@ -263,7 +274,9 @@ describe.each(backends())("order saga flows (%s)", (backend) => {
     await w.settle();
     expect(await w.order(orderId)).toMatchObject({ status: "CANCELLED", paymentStatus: "CAPTURED" });
     expect((await w.order(orderId)).refunds.map((r) => r.status)).toEqual(["FAILED"]);
-    expect(await listSagasNeedingAttention(w.sql)).toEqual([expect.objectContaining({ orderId, error: expect.stringContaining("closed") })]);
+    expect(await listSagasNeedingAttention(w.sql)).toEqual([
+      expect.objectContaining({ orderId, error: expect.stringContaining("closed") }),
+    ]);
 
     w.gateway.refundsPending = false;
     await resumeSaga({ store: w.store }, orderId);

@@ -85,7 +85,13 @@ describe.each(backends())("order saga: duplicates, races, restarts (%s)", (backe
     await w.gatewayEvent(orderId, "captured", "evt-late");
     await w.gatewayEvent(orderId, "captured", "evt-late-2");
     await w.settle();
-    expect(await w.countTypes()).toMatchObject({ PaymentCaptured: 1, CaptureAfterVoidFlagged: 1, RefundRequested: 1, RefundProcessed: 1, PaymentVoided: 1 });
+    expect(await w.countTypes()).toMatchObject({
+      PaymentCaptured: 1,
+      CaptureAfterVoidFlagged: 1,
+      RefundRequested: 1,
+      RefundProcessed: 1,
+      PaymentVoided: 1,
+    });
     expect(w.gateway.effects).toMatchObject({ refund: 1, void: 1 });
     expect(await w.order(orderId)).toMatchObject({ status: "CANCELLED", cancellationReason: "PAYMENT_TIMEOUT", paymentStatus: "REFUNDED" });
   });
@@ -94,14 +100,22 @@ describe.each(backends())("order saga: duplicates, races, restarts (%s)", (backe
     await w.saga.stop();
     const skus = [0, 1, 2].map((i) => `${A}-${i}`);
     for (const sku of skus) await w.receive(sku, "w1", 1);
-    const pairs = await Promise.all(skus.map(async (sku) => [await w.place([{ sku, quantity: 1 }], "COD"), await w.place([{ sku, quantity: 1 }], "COD")] as const));
+    const pairs = await Promise.all(
+      skus.map(async (sku) => [await w.place([{ sku, quantity: 1 }], "COD"), await w.place([{ sku, quantity: 1 }], "COD")] as const),
+    );
     const placed: RecordedEvent[] = [];
     for (const pair of pairs) for (const id of pair) placed.push(...(await w.store.readStream(`order-${id}`)));
     expect(placed).toHaveLength(6);
     // A processor would deliver them only once they are below the subscription horizon; so do we.
     while (!(await w.allVisible())) await new Promise((resolve) => setTimeout(resolve, 20));
     // Two saga instances (as two app processes would be) handle the placements concurrently.
-    const deps = { store: w.store, sql: w.sql, gateway: w.gateway, clock: w.clock, config: { paymentTimeoutMs: PAYMENT_TIMEOUT_MS, reservationTtlMs: RESERVATION_TTL_MS } };
+    const deps = {
+      store: w.store,
+      sql: w.sql,
+      gateway: w.gateway,
+      clock: w.clock,
+      config: { paymentTimeoutMs: PAYMENT_TIMEOUT_MS, reservationTtlMs: RESERVATION_TTL_MS },
+    };
     const one = createOrderSagaHandler(deps);
     const two = createOrderSagaHandler(deps);
     await Promise.all(placed.map((e, i) => (i % 2 === 0 ? one(e) : two(e))));
@@ -124,7 +138,10 @@ describe.each(backends())("order saga: duplicates, races, restarts (%s)", (backe
     const orderId = await w.place([{ sku: A, quantity: 2 }]);
     await w.settle();
     expect((await w.order(orderId)).status).toBe("PAYMENT_PENDING");
-    expect((await listDeadlines(w.sql, { prefix: orderId, status: "PENDING" })).map((d) => d.deadlineId).sort()).toEqual([`${orderId}/paymentTimeout`, `${orderId}/reservationExpiry`]);
+    expect((await listDeadlines(w.sql, { prefix: orderId, status: "PENDING" })).map((d) => d.deadlineId).sort()).toEqual([
+      `${orderId}/paymentTimeout`,
+      `${orderId}/reservationExpiry`,
+    ]);
     await w.saga.stop();
     w.clock.advance(PAYMENT_TIMEOUT_MS + 1_000);
     await w.restartSaga();
@@ -159,7 +176,14 @@ describe.each(backends())("order saga: duplicates, races, restarts (%s)", (backe
     // Restart this world's saga with a TTL shorter than the payment timeout.
     await w.saga.stop();
     const { startOrderSaga } = await import("../../src/sagas/order-saga-runner.js");
-    w.saga = await startOrderSaga({ store: w.store, sql: w.sql, gateway: w.gateway, clock: w.clock, config: { paymentTimeoutMs: 10 * 60_000, reservationTtlMs: 30_000 }, schedulerPollMs: false });
+    w.saga = await startOrderSaga({
+      store: w.store,
+      sql: w.sql,
+      gateway: w.gateway,
+      clock: w.clock,
+      config: { paymentTimeoutMs: 10 * 60_000, reservationTtlMs: 30_000 },
+      schedulerPollMs: false,
+    });
     await w.receive(A, "w1", 3);
     const orderId = await w.place([{ sku: A, quantity: 3 }]);
     await w.settle();
@@ -189,7 +213,12 @@ describe.each(backends())("order saga: duplicates, races, restarts (%s)", (backe
     await w.settle();
     expect((await w.order(orderId)).status).toBe("PAYMENT_PENDING");
     expect(await listSagasNeedingAttention({ sql: w.sql, store: w.store })).toEqual([
-      expect.objectContaining({ orderId, kind: "event", error: expect.stringContaining("warehouse is down"), parkedId: expect.any(Number) }),
+      expect.objectContaining({
+        orderId,
+        kind: "event",
+        error: expect.stringContaining("warehouse is down"),
+        parkedId: expect.any(Number),
+      }),
     ]);
     broken = false;
     await w.saga.resume(orderId, "ops:test");

@@ -47,7 +47,12 @@ async function summarize(w: World): Promise<Record<string, OrderSummary>> {
     const own = await w.inventory(`S${k}-${w.id}`, "w1");
     result[orderId] = {
       kind: kindOf(k),
-      order: { status: order.status, cancellationReason: order.cancellationReason, paymentStatus: order.paymentStatus, fulfillmentStatus: order.fulfillmentStatus } as OrderSummary["order"],
+      order: {
+        status: order.status,
+        cancellationReason: order.cancellationReason,
+        paymentStatus: order.paymentStatus,
+        fulfillmentStatus: order.fulfillmentStatus,
+      } as OrderSummary["order"],
       saga: await w.sagaStatus(orderId),
       own: { available: own.available, reserved: own.reserved, committed: own.committed },
       events: Object.fromEntries(Object.entries(byOrder[orderId] ?? {}).sort(([a], [b]) => a.localeCompare(b))),
@@ -85,7 +90,8 @@ async function scenario(w: World, between: (phase: number) => Promise<void> = as
   }
   await between(2);
   await w.settle();
-  for (let k = 0; k < ORDERS; k++) if (kindOf(k) === "cancelAfterCapture") await w.orderCommand(orderIdOf(k), { type: "CancelOrder", reason: "CUSTOMER_REQUEST" });
+  for (let k = 0; k < ORDERS; k++)
+    if (kindOf(k) === "cancelAfterCapture") await w.orderCommand(orderIdOf(k), { type: "CancelOrder", reason: "CUSTOMER_REQUEST" });
   await between(3);
   await w.settle();
 }
@@ -97,13 +103,28 @@ async function runWorld(backend: "pglite" | "postgres", options: WorldOptions, b
     const summary = await summarize(w);
     const shared = await w.inventory(`SHARED-${w.id}`, "w1");
     const { rows } = await w.sql.query<{ name: string }>("SELECT name FROM processor_checkpoints ORDER BY name");
-    return { summary, shared: { available: shared.available, reserved: shared.reserved, committed: shared.committed }, laws: await w.allInventoryLawsHold(), checkpoints: rows.map((r) => r.name).filter(isSagaProcessorName), attention: await listSagasNeedingAttention({ sql: w.sql, store: w.store }) };
+    return {
+      summary,
+      shared: { available: shared.available, reserved: shared.reserved, committed: shared.committed },
+      laws: await w.allInventoryLawsHold(),
+      checkpoints: rows.map((r) => r.name).filter(isSagaProcessorName),
+      attention: await listSagasNeedingAttention({ sql: w.sql, store: w.store }),
+    };
   } finally {
     await w.close();
   }
 }
 
-const counted = ["PaymentInitiated", "StockReserved", "StockReservationRejected", "RefundRequested", "RefundProcessed", "SagaStepRecorded", "OrderCancelled", "OrderConfirmed"];
+const counted = [
+  "PaymentInitiated",
+  "StockReserved",
+  "StockReservationRejected",
+  "RefundRequested",
+  "RefundProcessed",
+  "SagaStepRecorded",
+  "OrderCancelled",
+  "OrderConfirmed",
+];
 
 describe("saga partitions: assignment and names", () => {
   it("an order's partition is stable and in range; the orders spread over the partitions", () => {
@@ -154,7 +175,9 @@ describe.each(backends())("saga partitions (%s)", (backend) => {
   it("changes of the partition count in the middle (4 -> 2 -> 3 -> 2, one partition behind, one far behind) lose nothing and double nothing", async () => {
     const reference = await runWorld(backend, { partitions: 1 });
     const rebalances: ({ from: string; replaced: string[] } | null)[] = [];
-    const checkpointOf = async (w: World, name: string) => (await w.sql.query<{ checkpoint: string }>("SELECT checkpoint FROM processor_checkpoints WHERE name = $1", [name])).rows[0]?.checkpoint;
+    const checkpointOf = async (w: World, name: string) =>
+      (await w.sql.query<{ checkpoint: string }>("SELECT checkpoint FROM processor_checkpoints WHERE name = $1", [name])).rows[0]
+        ?.checkpoint;
     const changed = await runWorld(backend, { partitions: 4 }, async (w, phase) => {
       if (phase === 0) {
         // The 4 partitions are working through the placements: restart with 2 while they are at it.
@@ -202,7 +225,8 @@ describe.each(backends())("saga partitions (%s)", (backend) => {
     const w = await openWorld(backend, {
       partitions: 4,
       faults: (point, event) => {
-        if (broken && point === "recorded" && event.type === "OrderPlaced" && (event.data as { orderId: string }).orderId === victim) throw new Error("warehouse is down");
+        if (broken && point === "recorded" && event.type === "OrderPlaced" && (event.data as { orderId: string }).orderId === victim)
+          throw new Error("warehouse is down");
       },
     });
     try {
@@ -212,7 +236,14 @@ describe.each(backends())("saga partitions (%s)", (backend) => {
       await w.settle();
       expect((await w.order(other)).status).toBe("PROCESSING");
       const attention = await listSagasNeedingAttention({ sql: w.sql, store: w.store });
-      expect(attention).toEqual([expect.objectContaining({ orderId: victim, kind: "event", processor: `order-saga/p${sagaPartitionOf(victim, 4)}of4`, parkedId: expect.any(Number) })]);
+      expect(attention).toEqual([
+        expect.objectContaining({
+          orderId: victim,
+          kind: "event",
+          processor: `order-saga/p${sagaPartitionOf(victim, 4)}of4`,
+          parkedId: expect.any(Number),
+        }),
+      ]);
       expect((await w.saga.processor.status()).parked).toBe(1);
       broken = false;
       await w.saga.resume(victim);

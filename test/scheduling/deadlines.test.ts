@@ -42,7 +42,12 @@ describe.each(backends)("deadlines (%s)", (backend) => {
     db = undefined;
   });
 
-  const d = (id: string, dueInMs: number) => ({ deadlineId: id, streamId: `timers-${id.replace(/\W/g, "")}`, payload: { orderId: id, kind: "paymentTimeout" }, dueAt: new Date(t + dueInMs) });
+  const d = (id: string, dueInMs: number) => ({
+    deadlineId: id,
+    streamId: `timers-${id.replace(/\W/g, "")}`,
+    payload: { orderId: id, kind: "paymentTimeout" },
+    dueAt: new Date(t + dueInMs),
+  });
 
   it("fires a due deadline once, as DeadlineReached with a deterministic id, and not before it is due", async () => {
     const scheduler = await startScheduler({ store, sql, clock, autoStart: false });
@@ -53,7 +58,11 @@ describe.each(backends)("deadlines (%s)", (backend) => {
     expect(await scheduler.tick()).toBe(0);
     const events = await store.readStream("timers-a");
     expect(events).toHaveLength(1);
-    expect(events[0]).toMatchObject({ id: deadlineEventId("a"), type: "DeadlineReached", data: { orderId: "a", kind: "paymentTimeout", deadlineId: "a", dueAt: "2026-03-01T10:00:01.000Z" } });
+    expect(events[0]).toMatchObject({
+      id: deadlineEventId("a"),
+      type: "DeadlineReached",
+      data: { orderId: "a", kind: "paymentTimeout", deadlineId: "a", dueAt: "2026-03-01T10:00:01.000Z" },
+    });
     expect((await getDeadline(sql, "a"))?.status).toBe("FIRED");
     await scheduler.stop();
   });
@@ -81,7 +90,14 @@ describe.each(backends)("deadlines (%s)", (backend) => {
     await scheduleDeadline(sql, d("e", 0));
     const [due] = await dueDeadlines(sql, clock.now());
     // The crash: the event is appended, the row is not marked.
-    await store.appendToStream(due!.streamId, [{ id: deadlineEventId("e"), type: "DeadlineReached", data: { ...due!.payload, deadlineId: "e", dueAt: due!.dueAt, firedAt: clock.now().toISOString() }, metadata: { correlationId: "e", causationId: "deadline/e", actor: "scheduler" } }]);
+    await store.appendToStream(due!.streamId, [
+      {
+        id: deadlineEventId("e"),
+        type: "DeadlineReached",
+        data: { ...due!.payload, deadlineId: "e", dueAt: due!.dueAt, firedAt: clock.now().toISOString() },
+        metadata: { correlationId: "e", causationId: "deadline/e", actor: "scheduler" },
+      },
+    ]);
     expect((await getDeadline(sql, "e"))?.status).toBe("PENDING");
     // After the restart the scheduler fires it again.
     const scheduler = await startScheduler({ store, sql, clock, autoStart: false });

@@ -16,9 +16,21 @@ export interface SearchSetup {
   close(): Promise<void>;
 }
 
-const query = (q: Partial<ProductSearchQuery> = {}): ProductSearchQuery => ({ q: "", categories: [], brands: [], attributes: {}, sort: "relevance", page: 1, size: 20, facets: DEFAULT_FACETS, ...q });
-const asMap = (buckets: { value: string; count: number }[] | undefined) => Object.fromEntries((buckets ?? []).map((b) => [b.value, b.count]));
-const priceCounts = (products: readonly GeneratedProduct[]) => PRICE_RANGES.map((r) => ({ ...r, count: products.filter((p) => p.price >= r.from && (r.to === null || p.price < r.to)).length }));
+const query = (q: Partial<ProductSearchQuery> = {}): ProductSearchQuery => ({
+  q: "",
+  categories: [],
+  brands: [],
+  attributes: {},
+  sort: "relevance",
+  page: 1,
+  size: 20,
+  facets: DEFAULT_FACETS,
+  ...q,
+});
+const asMap = (buckets: { value: string; count: number }[] | undefined) =>
+  Object.fromEntries((buckets ?? []).map((b) => [b.value, b.count]));
+const priceCounts = (products: readonly GeneratedProduct[]) =>
+  PRICE_RANGES.map((r) => ({ ...r, count: products.filter((p) => p.price >= r.from && (r.to === null || p.price < r.to)).length }));
 const byPriceThenSku = (a: GeneratedProduct, b: GeneratedProduct) => a.price - b.price || (a.sku < b.sku ? -1 : 1);
 
 export function searchContract(name: string, open: () => Promise<SearchSetup>): void {
@@ -37,8 +49,18 @@ export function searchContract(name: string, open: () => Promise<SearchSetup>): 
       setup = await open();
       world = new World(setup.store);
       for (const p of catalog) {
-        await world.product(0, { type: "CreateProduct", sku: p.sku, name: p.name, description: p.description, category: p.category, brand: p.brand, price: p.price, attributes: { color: p.color } });
-        if (p.stock > 0) await world.stock(1, { type: "ReceiveStock", sku: p.sku, warehouseId: p.stock % 2 === 0 ? "BLR" : "DEL", quantity: p.stock });
+        await world.product(0, {
+          type: "CreateProduct",
+          sku: p.sku,
+          name: p.name,
+          description: p.description,
+          category: p.category,
+          brand: p.brand,
+          price: p.price,
+          attributes: { color: p.color },
+        });
+        if (p.stock > 0)
+          await world.stock(1, { type: "ReceiveStock", sku: p.sku, warehouseId: p.stock % 2 === 0 ? "BLR" : "DEL", quantity: p.stock });
       }
       await sync();
     }, 600_000);
@@ -55,14 +77,31 @@ export function searchContract(name: string, open: () => Promise<SearchSetup>): 
 
     it("multi-select: a facet's counts ignore its own selected values but follow every other filter", async () => {
       const brands = [BRANDS[0]!, BRANDS[2]!];
-      const result = await setup.search.engine.search(query({ brands, categories: ["Electronics"], facets: ["category", "brand", "price", "attr.color"], size: 100 }));
+      const result = await setup.search.engine.search(
+        query({ brands, categories: ["Electronics"], facets: ["category", "brand", "price", "attr.color"], size: 100 }),
+      );
       const hits = catalog.filter((p) => brands.includes(p.brand) && p.category.includes("Electronics"));
       expect(result.total).toBe(hits.length);
-      expect(result.hits.map((h) => h.sku).sort()).toEqual(hits.map((p) => p.sku).sort().slice(0, 100));
+      expect(result.hits.map((h) => h.sku).sort()).toEqual(
+        hits
+          .map((p) => p.sku)
+          .sort()
+          .slice(0, 100),
+      );
       // brand facet: every brand, within Electronics (the brand selection itself ignored)
-      expect(asMap(result.facets.brand)).toEqual(countBy(catalog.filter((p) => p.category.includes("Electronics")), (p) => p.brand));
+      expect(asMap(result.facets.brand)).toEqual(
+        countBy(
+          catalog.filter((p) => p.category.includes("Electronics")),
+          (p) => p.brand,
+        ),
+      );
       // category facet: every category, within the selected brands
-      expect(asMap(result.facets.category)).toEqual(countBy(catalog.filter((p) => brands.includes(p.brand)), (p) => p.category));
+      expect(asMap(result.facets.category)).toEqual(
+        countBy(
+          catalog.filter((p) => brands.includes(p.brand)),
+          (p) => p.category,
+        ),
+      );
       expect(result.facets.price).toEqual(priceCounts(hits));
       expect(asMap(result.facets.attributes?.color)).toEqual(countBy(hits, (p) => p.color));
     });
@@ -70,11 +109,24 @@ export function searchContract(name: string, open: () => Promise<SearchSetup>): 
     it("filters by attribute, price range (inclusive) and stock, and counts facets under them", async () => {
       const [low, high] = [500_000, 1_000_000];
       const within = catalog.filter((p) => p.price >= low && p.price <= high);
-      const result = await setup.search.engine.search(query({ attributes: { color: ["black", "red"] }, minPrice: low, maxPrice: high, inStock: true, facets: ["brand", "price", "attr.color"] }));
+      const result = await setup.search.engine.search(
+        query({
+          attributes: { color: ["black", "red"] },
+          minPrice: low,
+          maxPrice: high,
+          inStock: true,
+          facets: ["brand", "price", "attr.color"],
+        }),
+      );
       const hits = within.filter((p) => ["black", "red"].includes(p.color) && p.stock > 0);
       expect(result.total).toBe(hits.length);
       expect(result.hits.every((h) => h.inStock && h.price >= low && h.price <= high)).toBe(true);
-      expect(asMap(result.facets.attributes?.color)).toEqual(countBy(within.filter((p) => p.stock > 0), (p) => p.color));
+      expect(asMap(result.facets.attributes?.color)).toEqual(
+        countBy(
+          within.filter((p) => p.stock > 0),
+          (p) => p.color,
+        ),
+      );
       expect(asMap(result.facets.brand)).toEqual(countBy(hits, (p) => p.brand));
       expect(result.facets.price).toEqual(priceCounts(catalog.filter((p) => ["black", "red"].includes(p.color) && p.stock > 0)));
       const outOfStock = await setup.search.engine.search(query({ inStock: false, size: 1 }));
@@ -137,9 +189,17 @@ export function searchContract(name: string, open: () => Promise<SearchSetup>): 
 
     it("inStock follows a reservation that takes the last unit and the release that brings it back", async () => {
       const warehouseId = lastUnit.stock % 2 === 0 ? "BLR" : "DEL";
-      const inStockHits = async () => (await setup.search.engine.search(query({ q: lastUnit.name, inStock: true, size: 100 }))).hits.map((h) => h.sku);
+      const inStockHits = async () =>
+        (await setup.search.engine.search(query({ q: lastUnit.name, inStock: true, size: 100 }))).hits.map((h) => h.sku);
       expect(await inStockHits()).toContain(lastUnit.sku);
-      await world.stock(2, { type: "ReserveStock", sku: lastUnit.sku, warehouseId, orderId: "o-last", quantity: lastUnit.stock, expiresAt: "2026-03-02T10:00:00.000Z" });
+      await world.stock(2, {
+        type: "ReserveStock",
+        sku: lastUnit.sku,
+        warehouseId,
+        orderId: "o-last",
+        quantity: lastUnit.stock,
+        expiresAt: "2026-03-02T10:00:00.000Z",
+      });
       await sync();
       expect(await inStockHits()).not.toContain(lastUnit.sku);
       const hit = (await setup.search.engine.search(query({ q: lastUnit.name, size: 100 }))).hits.find((h) => h.sku === lastUnit.sku);
@@ -160,7 +220,9 @@ export function searchContract(name: string, open: () => Promise<SearchSetup>): 
 
       await world.product(6, { type: "DeactivateProduct", sku: deactivated.sku });
       await sync();
-      expect((await setup.search.engine.search(query({ q: deactivated.name, size: 100 }))).hits.map((h) => h.sku)).not.toContain(deactivated.sku);
+      expect((await setup.search.engine.search(query({ q: deactivated.name, size: 100 }))).hits.map((h) => h.sku)).not.toContain(
+        deactivated.sku,
+      );
       expect((await setup.search.engine.search(query())).total).toBe(catalog.length - 1);
       expect((await setup.search.engine.suggest(deactivated.name)).map((s) => s.sku)).not.toContain(deactivated.sku);
       await world.product(7, { type: "ReactivateProduct", sku: deactivated.sku });

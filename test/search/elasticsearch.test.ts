@@ -19,7 +19,8 @@ const url = server("ELASTICSEARCH_URL");
 const uniqueAlias = (what: string) => `test-${what}-${Date.now().toString(36)}-${randomBytes(3).toString("hex")}`;
 
 async function dropAlias(client: Client, alias: string): Promise<void> {
-  for (const index of await aliasTargets(client, alias).catch(() => [])) await client.indices.delete({ index, ignore_unavailable: true }).catch(() => undefined);
+  for (const index of await aliasTargets(client, alias).catch(() => []))
+    await client.indices.delete({ index, ignore_unavailable: true }).catch(() => undefined);
   await client.indices.delete({ index: `${alias}-*`, ignore_unavailable: true, allow_no_indices: true }).catch(() => undefined);
 }
 
@@ -46,7 +47,17 @@ describe.skipIf(missing(url))("search on Elasticsearch", () => {
     let world: StoreWorld;
     let search: RunningSearch;
     const alias = uniqueAlias("rebuild");
-    const query = (q: Partial<ProductSearchQuery> = {}): ProductSearchQuery => ({ q: "", categories: [], brands: [], attributes: {}, sort: "price_asc", page: 1, size: 100, facets: DEFAULT_FACETS, ...q });
+    const query = (q: Partial<ProductSearchQuery> = {}): ProductSearchQuery => ({
+      q: "",
+      categories: [],
+      brands: [],
+      attributes: {},
+      sort: "price_asc",
+      page: 1,
+      size: 100,
+      facets: DEFAULT_FACETS,
+      ...q,
+    });
 
     beforeAll(async () => {
       world = await openPgliteWorld();
@@ -64,8 +75,21 @@ describe.skipIf(missing(url))("search on Elasticsearch", () => {
       await createProductIndex(client, index);
       try {
         const doc = (version: number, price: number): SearchDocument => ({
-          sku: "V-1", name: "Versioned Lamp", description: null, brand: "Acme", category: ["Home"], price, currency: "INR", attributes: {},
-          active: true, available: 1, inStock: true, popularity: 0, createdAt: "2026-03-01T10:00:00.000Z", updatedAt: "2026-03-01T10:00:00.000Z", version,
+          sku: "V-1",
+          name: "Versioned Lamp",
+          description: null,
+          brand: "Acme",
+          category: ["Home"],
+          price,
+          currency: "INR",
+          attributes: {},
+          active: true,
+          available: 1,
+          inStock: true,
+          popularity: 0,
+          createdAt: "2026-03-01T10:00:00.000Z",
+          updatedAt: "2026-03-01T10:00:00.000Z",
+          version,
         });
         expect(await engine.write([doc(1, 100)])).toEqual({ written: 1, alreadyApplied: 0 });
         expect(await engine.write([doc(3, 300)])).toEqual({ written: 1, alreadyApplied: 0 });
@@ -84,7 +108,14 @@ describe.skipIf(missing(url))("search on Elasticsearch", () => {
     it("rebuilds into a new index while writes continue: equal to a fresh build, no write lost, the alias flipped once", async () => {
       const w = new World(world.store);
       for (let i = 0; i < 150; i++) {
-        await w.product(0, { type: "CreateProduct", sku: `RB-${i}`, name: `Rebuild Lamp ${i}`, category: ["Home", "Lighting"], brand: "Acme", price: 1_000 + i });
+        await w.product(0, {
+          type: "CreateProduct",
+          sku: `RB-${i}`,
+          name: `Rebuild Lamp ${i}`,
+          category: ["Home", "Lighting"],
+          brand: "Acme",
+          price: 1_000 + i,
+        });
         await w.stock(0, { type: "ReceiveStock", sku: `RB-${i}`, warehouseId: "BLR", quantity: 5 });
       }
       expect(await search.waitFor(w.last, 60_000)).toBe(true);
@@ -99,7 +130,14 @@ describe.skipIf(missing(url))("search on Elasticsearch", () => {
           await new Promise((resolve) => setTimeout(resolve, 5));
           const i = written++;
           await w.product(1, { type: "ChangeProductPrice", sku: `RB-${i % 150}`, price: 50_000 + i });
-          await w.product(1, { type: "CreateProduct", sku: `RB-new-${i}`, name: `Late Lamp ${i}`, category: ["Home"], brand: "Globex", price: 2_000 + i });
+          await w.product(1, {
+            type: "CreateProduct",
+            sku: `RB-new-${i}`,
+            name: `Late Lamp ${i}`,
+            category: ["Home"],
+            brand: "Globex",
+            price: 2_000 + i,
+          });
         }
       })();
       // A reader searches the whole time: never an error, never fewer than the 150 products.

@@ -27,13 +27,39 @@ export async function settlementRowsFromLog(store: EventStore): Promise<Settleme
   const currency = new Map<string, string>();
   let from = "";
   for (;;) {
-    const page = await store.readAll({ from, maxCount: 1000, filter: { streamCategories: ["payment"], eventTypes: ["PaymentInitiated", "PaymentCaptured", "RefundProcessed"] } });
+    const page = await store.readAll({
+      from,
+      maxCount: 1000,
+      filter: { streamCategories: ["payment"], eventTypes: ["PaymentInitiated", "PaymentCaptured", "RefundProcessed"] },
+    });
     for (const e of page.events) {
-      const d = e.data as { paymentId: string; refundId?: string; amount: number; currency?: string; gatewayPaymentId?: string; at: string };
+      const d = e.data as {
+        paymentId: string;
+        refundId?: string;
+        amount: number;
+        currency?: string;
+        gatewayPaymentId?: string;
+        at: string;
+      };
       if (e.type === "PaymentInitiated") currency.set(d.paymentId, d.currency ?? "INR");
       else if (e.type === "PaymentCaptured")
-        rows.push({ type: "CAPTURE", paymentId: d.paymentId, amount: d.amount, currency: d.currency ?? currency.get(d.paymentId) ?? "INR", settledAt: d.at, ...(d.gatewayPaymentId ? { gatewayReference: d.gatewayPaymentId } : {}) });
-      else rows.push({ type: "REFUND", paymentId: d.paymentId, refundId: d.refundId!, amount: d.amount, currency: currency.get(d.paymentId) ?? "INR", settledAt: d.at });
+        rows.push({
+          type: "CAPTURE",
+          paymentId: d.paymentId,
+          amount: d.amount,
+          currency: d.currency ?? currency.get(d.paymentId) ?? "INR",
+          settledAt: d.at,
+          ...(d.gatewayPaymentId ? { gatewayReference: d.gatewayPaymentId } : {}),
+        });
+      else
+        rows.push({
+          type: "REFUND",
+          paymentId: d.paymentId,
+          refundId: d.refundId!,
+          amount: d.amount,
+          currency: currency.get(d.paymentId) ?? "INR",
+          settledAt: d.at,
+        });
     }
     if (page.events.length === 0 || page.checkpoint === from) break;
     from = page.checkpoint;

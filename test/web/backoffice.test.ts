@@ -354,7 +354,7 @@ describe.skipIf(missing(chromiumBrowser()))(`back-office page in Chromium (${bac
     for (let i = 0; i < 10 && (await page.evaluate(() => document.activeElement?.textContent)) !== "Order timeline"; i++)
       await page.keyboard.press("Tab");
     await page.keyboard.press("Enter");
-    await poll(() => page.evaluate(() => document.activeElement?.tagName + ":" + document.activeElement?.textContent)).toBe(
+    await poll(() => page.evaluate(() => `${document.activeElement?.tagName}:${document.activeElement?.textContent}`)).toBe(
       "H1:Order timeline",
     );
     await page.keyboard.press("Tab");

@@ -60,7 +60,18 @@ async function add(sql: SqlExecutor, at: string, category: string, currency: str
        refunds = analytics_sales.refunds + excluded.refunds,
        refunded_amount = analytics_sales.refunded_amount + excluded.refunded_amount,
        delivered = analytics_sales.delivered + excluded.delivered`,
-    [at, category, currency, d.orders ?? 0, d.units ?? 0, d.gmv ?? 0, d.cancellations ?? 0, d.refunds ?? 0, d.refundedAmount ?? 0, d.delivered ?? 0],
+    [
+      at,
+      category,
+      currency,
+      d.orders ?? 0,
+      d.units ?? 0,
+      d.gmv ?? 0,
+      d.cancellations ?? 0,
+      d.refunds ?? 0,
+      d.refundedAmount ?? 0,
+      d.delivered ?? 0,
+    ],
   );
 }
 
@@ -70,7 +81,10 @@ interface OrderRow {
   categories: unknown;
 }
 
-async function orderOf(sql: SqlExecutor, orderId: unknown): Promise<{ placedAt: string; currency: string; categories: string[] } | undefined> {
+async function orderOf(
+  sql: SqlExecutor,
+  orderId: unknown,
+): Promise<{ placedAt: string; currency: string; categories: string[] } | undefined> {
   const { rows } = await sql.query<OrderRow>("SELECT placed_at, currency, categories FROM analytics_orders WHERE order_id = $1", [orderId]);
   const r = rows[0];
   if (!r) return undefined;
@@ -95,12 +109,10 @@ export function analyticsConsumer(): ConsumerDefinition {
             const v = byCategory.get(c) ?? { units: 0, gmv: 0 };
             byCategory.set(c, { units: v.units + i.quantity, gmv: v.gmv + i.quantity * i.unitPrice });
           }
-          await sql.query("INSERT INTO analytics_orders (order_id, placed_at, currency, categories) VALUES ($1, $2, $3, $4::jsonb) ON CONFLICT (order_id) DO NOTHING", [
-            d.orderId,
-            d.placedAt,
-            currency,
-            JSON.stringify([...byCategory.keys()]),
-          ]);
+          await sql.query(
+            "INSERT INTO analytics_orders (order_id, placed_at, currency, categories) VALUES ($1, $2, $3, $4::jsonb) ON CONFLICT (order_id) DO NOTHING",
+            [d.orderId, d.placedAt, currency, JSON.stringify([...byCategory.keys()])],
+          );
           const units = items.reduce((n, i) => n + i.quantity, 0);
           const gmv = items.reduce((n, i) => n + i.quantity * i.unitPrice, 0);
           await add(sql, String(d.placedAt), ALL_CATEGORIES, currency, { orders: 1, units, gmv });
@@ -109,7 +121,8 @@ export function analyticsConsumer(): ConsumerDefinition {
         }
         case "commerce.order.cancelled.v1": {
           const o = await orderOf(sql, d.orderId);
-          for (const c of [ALL_CATEGORIES, ...(o?.categories ?? [])]) await add(sql, String(d.cancelledAt), c, String(d.currency), { cancellations: 1 });
+          for (const c of [ALL_CATEGORIES, ...(o?.categories ?? [])])
+            await add(sql, String(d.cancelledAt), c, String(d.currency), { cancellations: 1 });
           return;
         }
         case "commerce.order.delivered.v1": {

@@ -17,7 +17,10 @@ export interface SalesBucket {
   currency: string;
 }
 
-export async function salesBuckets(sql: SqlExecutor, q: { from: string; to: string; granularity: "day" | "hour"; category?: string }): Promise<SalesBucket[]> {
+export async function salesBuckets(
+  sql: SqlExecutor,
+  q: { from: string; to: string; granularity: "day" | "hour"; category?: string },
+): Promise<SalesBucket[]> {
   const exists = await sql.query<{ t: string | null }>("SELECT to_regclass('analytics_sales')::text AS t");
   if (!exists.rows[0]?.t) return [];
   const { rows } = await sql.query<Record<string, string | number | Date>>(

@@ -29,16 +29,41 @@ export function notificationsConsumer(sender: NotificationSender = storedNotific
           [d.orderId],
         );
         for (const w of waiting) {
-          await sender.send({ id: w.id, customerId: String(d.customerId), orderId: String(d.orderId), channel: "sms", template: w.template, recipient: a.phone, body: w.body, createdAt: new Date(w.created_at).toISOString() }, { sql });
+          await sender.send(
+            {
+              id: w.id,
+              customerId: String(d.customerId),
+              orderId: String(d.orderId),
+              channel: "sms",
+              template: w.template,
+              recipient: a.phone,
+              body: w.body,
+              createdAt: new Date(w.created_at).toISOString(),
+            },
+            { sql },
+          );
         }
         return;
       }
-      const { rows } = await sql.query<{ name: string; phone: string }>("SELECT name, phone FROM notification_contacts WHERE order_id = $1", [d.orderId]);
+      const { rows } = await sql.query<{ name: string; phone: string }>(
+        "SELECT name, phone FROM notification_contacts WHERE order_id = $1",
+        [d.orderId],
+      );
       const contact = rows[0];
       const message = render(event, contact?.name ?? "there");
       if (!message) return;
       const base = { customerId: String(d.customerId), orderId: String(d.orderId), template: message.template, createdAt: event.time };
-      await sender.send({ ...base, id: integrationEventId(event.id, "email"), channel: "email", recipient: String(d.customerId), subject: message.subject, body: message.email }, { sql });
+      await sender.send(
+        {
+          ...base,
+          id: integrationEventId(event.id, "email"),
+          channel: "email",
+          recipient: String(d.customerId),
+          subject: message.subject,
+          body: message.email,
+        },
+        { sql },
+      );
       const smsId = integrationEventId(event.id, "sms");
       if (contact) await sender.send({ ...base, id: smsId, channel: "sms", recipient: contact.phone, body: message.sms }, { sql });
       else {

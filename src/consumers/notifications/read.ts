@@ -15,7 +15,15 @@ export interface NotificationView {
 export async function listNotifications(sql: SqlExecutor, customerId: string, limit = 100): Promise<NotificationView[]> {
   const exists = await sql.query<{ t: string | null }>("SELECT to_regclass('notification_messages')::text AS t");
   if (!exists.rows[0]?.t) return [];
-  const { rows } = await sql.query<{ id: string; channel: "email" | "sms"; template: string; subject: string | null; body: string; order_id: string; created_at: Date | string }>(
+  const { rows } = await sql.query<{
+    id: string;
+    channel: "email" | "sms";
+    template: string;
+    subject: string | null;
+    body: string;
+    order_id: string;
+    created_at: Date | string;
+  }>(
     `SELECT id::text AS id, channel, template, subject, body, order_id, created_at
        FROM notification_messages WHERE customer_id = $1 ORDER BY created_at DESC, channel LIMIT $2`,
     [customerId, limit],

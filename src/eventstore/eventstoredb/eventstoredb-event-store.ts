@@ -54,7 +54,8 @@ import { validateEvents, validateExpectedRevision, validateStreamId } from "../v
 const IDEMPOTENCY_WINDOW = 1000;
 const WIDTH = 20;
 
-const encode = (position: Position): Checkpoint => `${position.commit.toString().padStart(WIDTH, "0")}:${position.prepare.toString().padStart(WIDTH, "0")}`;
+const encode = (position: Position): Checkpoint =>
+  `${position.commit.toString().padStart(WIDTH, "0")}:${position.prepare.toString().padStart(WIDTH, "0")}`;
 const decode = (checkpoint: Checkpoint): Position => {
   const match = /^(\d+):(\d+)$/.exec(checkpoint);
   if (!match) throw new TypeError(`not an EventStoreDB checkpoint: ${JSON.stringify(checkpoint)}`);
@@ -80,22 +81,40 @@ export class EventStoreDbEventStore implements EventStore {
     this.upcasters = options.upcasters ?? new UpcasterRegistry();
   }
 
-  async appendToStream(streamId: string, events: readonly NewEvent[], options: { expectedRevision?: ExpectedRevision } = {}): Promise<AppendResult> {
+  async appendToStream(
+    streamId: string,
+    events: readonly NewEvent[],
+    options: { expectedRevision?: ExpectedRevision } = {},
+  ): Promise<AppendResult> {
     validateStreamId(streamId);
     const expected = validateExpectedRevision(options.expectedRevision);
     const batch = validateEvents(events);
 
-    const earlier = await this.findInTail(streamId, batch.map((e) => e.id));
+    const earlier = await this.findInTail(
+      streamId,
+      batch.map((e) => e.id),
+    );
     if (earlier.length === batch.length) {
       const last = earlier.reduce((a, b) => (a.revision > b.revision ? a : b));
       return { nextExpectedRevision: last.revision, position: last.position, appended: false };
     }
-    if (earlier.length > 0) throw new EventIdConflictError(streamId, earlier.map((e) => e.id));
+    if (earlier.length > 0)
+      throw new EventIdConflictError(
+        streamId,
+        earlier.map((e) => e.id),
+      );
 
     try {
       const result = await this.client.appendToStream(
         streamId,
-        batch.map((e) => jsonEvent({ id: e.id, type: e.type, data: e.data as never, metadata: { ...e.metadata, schemaVersion: e.schemaVersion } as never })),
+        batch.map((e) =>
+          jsonEvent({
+            id: e.id,
+            type: e.type,
+            data: e.data as never,
+            metadata: { ...e.metadata, schemaVersion: e.schemaVersion } as never,
+          }),
+        ),
         { expectedRevision: toEsdbExpected(expected) },
       );
       if (!result.position) throw new Error("EventStoreDB returned no commit position");
@@ -118,7 +137,8 @@ export class EventStoreDbEventStore implements EventStore {
       validateExpectedRevision(a.expectedRevision);
     }
     const results: AppendResult[] = [];
-    for (const a of appends) results.push(await this.appendToStream(a.streamId, a.events, { expectedRevision: a.expectedRevision ?? "any" }));
+    for (const a of appends)
+      results.push(await this.appendToStream(a.streamId, a.events, { expectedRevision: a.expectedRevision ?? "any" }));
     return results;
   }
 
@@ -141,7 +161,8 @@ export class EventStoreDbEventStore implements EventStore {
       for await (const resolved of read) {
         const event = this.toRecorded(resolved);
         if (!event) continue;
-        if (options.toRevision !== undefined && (backwards ? event.revision < options.toRevision : event.revision > options.toRevision)) break;
+        if (options.toRevision !== undefined && (backwards ? event.revision < options.toRevision : event.revision > options.toRevision))
+          break;
         events.push(event);
         if (options.maxCount !== undefined && events.length >= options.maxCount) break;
       }
@@ -157,7 +178,11 @@ export class EventStoreDbEventStore implements EventStore {
     const maxCount = options.maxCount ?? 1000;
     const events: RecordedEvent[] = [];
     let checkpoint = from;
-    const read = this.client.readAll({ direction: FORWARDS, fromPosition: from === START ? ESDB_START : decode(from), maxCount: maxCount * 4 });
+    const read = this.client.readAll({
+      direction: FORWARDS,
+      fromPosition: from === START ? ESDB_START : decode(from),
+      maxCount: maxCount * 4,
+    });
     for await (const resolved of read) {
       const event = this.toRecorded(resolved);
       if (!event || event.position <= from) continue;
@@ -179,7 +204,10 @@ export class EventStoreDbEventStore implements EventStore {
 
   subscribeToAll(options: SubscribeOptions, handler: BatchHandler): Subscription {
     const from = options.from ?? START;
-    const subscription = this.client.subscribeToAll({ fromPosition: from === START ? ESDB_START : decode(from), filter: serverFilter(options.filter) });
+    const subscription = this.client.subscribeToAll({
+      fromPosition: from === START ? ESDB_START : decode(from),
+      filter: serverFilter(options.filter),
+    });
     let checkpoint = from;
     const waiters: { target: Checkpoint; resolve: () => void }[] = [];
     const done = (async () => {
@@ -200,7 +228,8 @@ export class EventStoreDbEventStore implements EventStore {
         await subscription.unsubscribe();
         await done.catch(() => {});
       },
-      caughtUpTo: (target) => (target <= checkpoint ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ target, resolve }))),
+      caughtUpTo: (target) =>
+        target <= checkpoint ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ target, resolve })),
     };
   }
 
@@ -216,9 +245,11 @@ export class EventStoreDbEventStore implements EventStore {
 
   private toRecorded(resolved: ResolvedEvent): RecordedEvent | undefined {
     const event = resolved.event;
-    if (!event || !event.isJson || isSystem(event)) return undefined;
+    if (!event?.isJson || isSystem(event)) return undefined;
     const { schemaVersion, ...metadata } = (event.metadata ?? {}) as EventMetadata & { schemaVersion?: number };
-    const position = event.position ?? (resolved.commitPosition !== undefined ? { commit: resolved.commitPosition, prepare: resolved.commitPosition } : undefined);
+    const position =
+      event.position ??
+      (resolved.commitPosition !== undefined ? { commit: resolved.commitPosition, prepare: resolved.commitPosition } : undefined);
     return this.upcasters.apply({
       id: event.id,
       streamId: event.streamId,

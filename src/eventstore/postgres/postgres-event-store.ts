@@ -84,7 +84,11 @@ export class PostgresEventStore implements EventStore {
     return new PostgresEventStore(sql, options);
   }
 
-  async appendToStream(streamId: string, events: readonly NewEvent[], options: { expectedRevision?: ExpectedRevision } = {}): Promise<AppendResult> {
+  async appendToStream(
+    streamId: string,
+    events: readonly NewEvent[],
+    options: { expectedRevision?: ExpectedRevision } = {},
+  ): Promise<AppendResult> {
     validateStreamId(streamId);
     const expected = validateExpectedRevision(options.expectedRevision);
     const batch = validateEvents(events);
@@ -95,7 +99,11 @@ export class PostgresEventStore implements EventStore {
       );
       const row = rows[0]!;
       this.wake();
-      return { nextExpectedRevision: Number(row.next_revision), position: encodeCheckpoint(row.transaction_id, row.global_position), appended: true };
+      return {
+        nextExpectedRevision: Number(row.next_revision),
+        position: encodeCheckpoint(row.transaction_id, row.global_position),
+        appended: true,
+      };
     } catch (error) {
       const code = sqlErrorCode(error);
       const duplicateId = code === SqlState.uniqueViolation && (error as { constraint?: string }).constraint === "es_events_event_id";
@@ -105,9 +113,17 @@ export class PostgresEventStore implements EventStore {
       const earlier = await this.storedEvents(batch.map((e) => e.id));
       if (earlier.length === batch.length && earlier.every((e) => e.stream_id === streamId)) {
         const last = earlier.reduce((a, b) => (Number(a.stream_revision) > Number(b.stream_revision) ? a : b));
-        return { nextExpectedRevision: Number(last.stream_revision), position: encodeCheckpoint(last.transaction_id, last.global_position), appended: false };
+        return {
+          nextExpectedRevision: Number(last.stream_revision),
+          position: encodeCheckpoint(last.transaction_id, last.global_position),
+          appended: false,
+        };
       }
-      if (earlier.length > 0) throw new EventIdConflictError(streamId, earlier.map((e) => e.event_id));
+      if (earlier.length > 0)
+        throw new EventIdConflictError(
+          streamId,
+          earlier.map((e) => e.event_id),
+        );
       if (code === "ES409") throw new WrongExpectedVersionError(streamId, expected, Number((error as { detail?: string }).detail));
       throw error;
     }
@@ -119,11 +135,13 @@ export class PostgresEventStore implements EventStore {
     const seenIds = new Set<string>();
     const checked = appends.map((a, index) => {
       const streamId = validateStreamId(a?.streamId);
-      if (seenStreams.has(streamId)) throw new InvalidAppendError(`appends[${index}].streamId repeats a stream of the same call`, `appends[${index}].streamId`);
+      if (seenStreams.has(streamId))
+        throw new InvalidAppendError(`appends[${index}].streamId repeats a stream of the same call`, `appends[${index}].streamId`);
       seenStreams.add(streamId);
       const events = validateEvents(a.events);
       for (const e of events) {
-        if (seenIds.has(e.id)) throw new InvalidAppendError(`appends[${index}] repeats an event id of the same call`, `appends[${index}].events`);
+        if (seenIds.has(e.id))
+          throw new InvalidAppendError(`appends[${index}] repeats an event id of the same call`, `appends[${index}].events`);
         seenIds.add(e.id);
       }
       return { streamId, expected: validateExpectedRevision(a.expectedRevision), events };
@@ -137,7 +155,11 @@ export class PostgresEventStore implements EventStore {
       const byStream = new Map(rows.map((r) => [r.stream_id, r]));
       return checked.map((a) => {
         const row = byStream.get(a.streamId)!;
-        return { nextExpectedRevision: Number(row.next_revision), position: encodeCheckpoint(row.transaction_id, row.global_position), appended: true };
+        return {
+          nextExpectedRevision: Number(row.next_revision),
+          position: encodeCheckpoint(row.transaction_id, row.global_position),
+          appended: true,
+        };
       });
     } catch (error) {
       const code = sqlErrorCode(error);
@@ -150,10 +172,18 @@ export class PostgresEventStore implements EventStore {
         return checked.map((a) => {
           const mine = earlier.filter((e) => e.stream_id === a.streamId);
           const last = mine.reduce((x, y) => (Number(x.stream_revision) > Number(y.stream_revision) ? x : y));
-          return { nextExpectedRevision: Number(last.stream_revision), position: encodeCheckpoint(last.transaction_id, last.global_position), appended: false };
+          return {
+            nextExpectedRevision: Number(last.stream_revision),
+            position: encodeCheckpoint(last.transaction_id, last.global_position),
+            appended: false,
+          };
         });
       }
-      if (earlier.length > 0) throw new EventIdConflictError(earlier[0]!.stream_id, earlier.map((e) => e.event_id));
+      if (earlier.length > 0)
+        throw new EventIdConflictError(
+          earlier[0]!.stream_id,
+          earlier.map((e) => e.event_id),
+        );
       if (code === "ES409") {
         const streamId = String((error as { hint?: string }).hint);
         const expected = checked.find((a) => a.streamId === streamId)?.expected ?? "any";
@@ -175,7 +205,9 @@ export class PostgresEventStore implements EventStore {
     return result;
   }
 
-  private async storedEvents(ids: string[]): Promise<Pick<EventRow, "event_id" | "stream_id" | "stream_revision" | "transaction_id" | "global_position">[]> {
+  private async storedEvents(
+    ids: string[],
+  ): Promise<Pick<EventRow, "event_id" | "stream_id" | "stream_revision" | "transaction_id" | "global_position">[]> {
     const { rows } = await this.sql.query<EventRow>(
       `SELECT e.event_id::text AS event_id, e.stream_id, e.stream_revision::text AS stream_revision, e.transaction_id::text AS transaction_id, e.global_position::text AS global_position
          FROM es_events e WHERE e.event_id = ANY ($1::uuid[])`,

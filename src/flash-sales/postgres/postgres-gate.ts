@@ -7,7 +7,17 @@
 
 import { migrate, type Migration } from "../../infrastructure/sql/migrations.js";
 import type { SqlClient } from "../../infrastructure/sql/sql-client.js";
-import type { ClaimOutcome, CloseOutcome, FlashSaleGate, GateClaim, GateClaimStatus, GateSnapshot, GateStatus, ReleaseOutcome, UseOutcome } from "../gate.js";
+import type {
+  ClaimOutcome,
+  CloseOutcome,
+  FlashSaleGate,
+  GateClaim,
+  GateClaimStatus,
+  GateSnapshot,
+  GateStatus,
+  ReleaseOutcome,
+  UseOutcome,
+} from "../gate.js";
 
 export const postgresGateMigrations: readonly Migration[] = [
   {
@@ -154,21 +164,27 @@ export class PostgresFlashSaleGate implements FlashSaleGate {
       if (rows.length === 0) return; // the gate already holds it
       const held = new Map<string, number>();
       for (const c of claims) {
-        await tx.query(`INSERT INTO flash_sale_gate_claims VALUES ($1, $2, $3, $4, $5, $6, $7)`, [sale.saleId, c.claimId, c.customerId, c.quantity, c.expiresAtMs, c.status, c.orderId ?? null]);
+        await tx.query(`INSERT INTO flash_sale_gate_claims VALUES ($1, $2, $3, $4, $5, $6, $7)`, [
+          sale.saleId,
+          c.claimId,
+          c.customerId,
+          c.quantity,
+          c.expiresAtMs,
+          c.status,
+          c.orderId ?? null,
+        ]);
         if (c.status !== "RELEASED") held.set(c.customerId, (held.get(c.customerId) ?? 0) + c.quantity);
       }
-      for (const [customerId, units] of held) await tx.query(`INSERT INTO flash_sale_gate_customers VALUES ($1, $2, $3)`, [sale.saleId, customerId, units]);
+      for (const [customerId, units] of held)
+        await tx.query(`INSERT INTO flash_sale_gate_customers VALUES ($1, $2, $3)`, [sale.saleId, customerId, units]);
     });
   }
 
   async claim(r: { saleId: string; claimId: string; customerId: string; quantity: number; nowMs: number }): Promise<ClaimOutcome> {
-    const { rows } = await this.sql.query<{ outcome: string; a: string | null; b: string | null; c: string | null }>("SELECT * FROM fs_claim($1, $2, $3, $4, $5)", [
-      r.saleId,
-      r.claimId,
-      r.customerId,
-      r.quantity,
-      r.nowMs,
-    ]);
+    const { rows } = await this.sql.query<{ outcome: string; a: string | null; b: string | null; c: string | null }>(
+      "SELECT * FROM fs_claim($1, $2, $3, $4, $5)",
+      [r.saleId, r.claimId, r.customerId, r.quantity, r.nowMs],
+    );
     const { outcome, a, b, c } = rows[0]!;
     switch (outcome) {
       case "granted":
@@ -203,13 +219,10 @@ export class PostgresFlashSaleGate implements FlashSaleGate {
   }
 
   async release(r: { saleId: string; claimId: string; from: "HELD" | "USED"; orderId?: string; nowMs: number }): Promise<ReleaseOutcome> {
-    const { rows } = await this.sql.query<{ outcome: string; a: string | null; b: string | null; t: string | null }>("SELECT * FROM fs_release($1, $2, $3, $4, $5)", [
-      r.saleId,
-      r.claimId,
-      r.from,
-      r.orderId ?? null,
-      r.nowMs,
-    ]);
+    const { rows } = await this.sql.query<{ outcome: string; a: string | null; b: string | null; t: string | null }>(
+      "SELECT * FROM fs_release($1, $2, $3, $4, $5)",
+      [r.saleId, r.claimId, r.from, r.orderId ?? null, r.nowMs],
+    );
     const { outcome, a, b, t } = rows[0]!;
     switch (outcome) {
       case "released":
@@ -234,11 +247,17 @@ export class PostgresFlashSaleGate implements FlashSaleGate {
 
   async closeSale(r: { saleId: string; nowMs: number }): Promise<CloseOutcome> {
     return this.sql.transaction(async (tx) => {
-      const { rows } = await tx.query<{ remaining: number; closed: boolean; unsold: number | null }>("SELECT remaining, closed, unsold FROM flash_sale_gate WHERE sale_id = $1 FOR UPDATE", [r.saleId]);
+      const { rows } = await tx.query<{ remaining: number; closed: boolean; unsold: number | null }>(
+        "SELECT remaining, closed, unsold FROM flash_sale_gate WHERE sale_id = $1 FOR UPDATE",
+        [r.saleId],
+      );
       const s = rows[0];
       if (!s) return { outcome: "unknownSale" as const };
       if (s.closed) return { outcome: "closed" as const, unsold: num(s.unsold) };
-      const held = await tx.query<{ n: number }>("SELECT count(*)::int AS n FROM flash_sale_gate_claims WHERE sale_id = $1 AND status = 'HELD'", [r.saleId]);
+      const held = await tx.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM flash_sale_gate_claims WHERE sale_id = $1 AND status = 'HELD'",
+        [r.saleId],
+      );
       const outstanding = num(held.rows[0]?.n);
       if (outstanding > 0) return { outcome: "holdsOutstanding" as const, held: outstanding };
       await tx.query("UPDATE flash_sale_gate SET closed = true, unsold = remaining, remaining = 0 WHERE sale_id = $1", [r.saleId]);
@@ -247,17 +266,30 @@ export class PostgresFlashSaleGate implements FlashSaleGate {
   }
 
   async status(saleId: string): Promise<GateStatus | undefined> {
-    const { rows } = await this.sql.query<{ remaining: number; closed: boolean; unsold: number | null }>("SELECT remaining, closed, unsold FROM flash_sale_gate WHERE sale_id = $1", [saleId]);
+    const { rows } = await this.sql.query<{ remaining: number; closed: boolean; unsold: number | null }>(
+      "SELECT remaining, closed, unsold FROM flash_sale_gate WHERE sale_id = $1",
+      [saleId],
+    );
     const s = rows[0];
     if (!s) return undefined;
     return { remaining: num(s.remaining), closed: s.closed, ...(s.closed ? { unsold: num(s.unsold) } : {}) };
   }
 
   async claimOf(saleId: string, claimId: string): Promise<GateClaim | undefined> {
-    const { rows } = await this.sql.query<ClaimRow>("SELECT * FROM flash_sale_gate_claims WHERE sale_id = $1 AND claim_id = $2", [saleId, claimId]);
+    const { rows } = await this.sql.query<ClaimRow>("SELECT * FROM flash_sale_gate_claims WHERE sale_id = $1 AND claim_id = $2", [
+      saleId,
+      claimId,
+    ]);
     const c = rows[0];
     if (!c) return undefined;
-    return { claimId: c.claim_id, customerId: c.customer_id, quantity: num(c.quantity), expiresAtMs: num(c.expires_at), status: c.status, ...(c.order_id ? { orderId: c.order_id } : {}) };
+    return {
+      claimId: c.claim_id,
+      customerId: c.customer_id,
+      quantity: num(c.quantity),
+      expiresAtMs: num(c.expires_at),
+      status: c.status,
+      ...(c.order_id ? { orderId: c.order_id } : {}),
+    };
   }
 
   async dispose(): Promise<void> {}

@@ -4,7 +4,17 @@
 // "unknownSale" and the caller reloads the sale from the event log (load) before asking again.
 
 import { Redis } from "ioredis";
-import type { ClaimOutcome, CloseOutcome, FlashSaleGate, GateClaim, GateClaimStatus, GateSnapshot, GateStatus, ReleaseOutcome, UseOutcome } from "../gate.js";
+import type {
+  ClaimOutcome,
+  CloseOutcome,
+  FlashSaleGate,
+  GateClaim,
+  GateClaimStatus,
+  GateSnapshot,
+  GateStatus,
+  ReleaseOutcome,
+  UseOutcome,
+} from "../gate.js";
 import { CLAIM, CLOSE, LOAD, RELEASE, saleKeys, USE } from "./scripts.js";
 
 type Reply = (string | null)[];
@@ -129,5 +139,12 @@ export class RedisFlashSaleGate implements FlashSaleGate {
 function parse(claimId: string, value: string | null): GateClaim | undefined {
   if (value === null) return undefined;
   const [customerId = "", quantity, expiresAt, status, orderId] = value.split("|");
-  return { claimId, customerId, quantity: num(quantity), expiresAtMs: num(expiresAt), status: status as GateClaimStatus, ...(orderId ? { orderId } : {}) };
+  return {
+    claimId,
+    customerId,
+    quantity: num(quantity),
+    expiresAtMs: num(expiresAt),
+    status: status as GateClaimStatus,
+    ...(orderId ? { orderId } : {}),
+  };
 }

@@ -9,7 +9,13 @@
 // the lag is exported as outbox_replication_slot_lag_bytes on /metrics.
 
 import { readFileSync } from "node:fs";
-import { deleteConnector, registerConnector, withDatabaseUrl, type ConnectorConfig, type ConnectorStatus } from "../../../infra/debezium/register.js";
+import {
+  deleteConnector,
+  registerConnector,
+  withDatabaseUrl,
+  type ConnectorConfig,
+  type ConnectorStatus,
+} from "../../../infra/debezium/register.js";
 import type { SqlExecutor } from "../../infrastructure/sql/sql-client.js";
 import { DEFAULT_NAMESPACE } from "../catalog.js";
 import type { IntegrationTransport } from "./port.js";
@@ -26,7 +32,11 @@ export interface OutboxConnectorOptions {
   overrides?: ConnectorConfig;
 }
 
-export const slotNameOf = (connectorName: string): string => connectorName.toLowerCase().replace(/[^a-z0-9_]/g, "_").slice(0, 63);
+export const slotNameOf = (connectorName: string): string =>
+  connectorName
+    .toLowerCase()
+    .replace(/[^a-z0-9_]/g, "_")
+    .slice(0, 63);
 
 /** infra/debezium/outbox-connector.json for one database, slot and topic namespace. */
 export function outboxConnectorConfig(options: OutboxConnectorOptions): ConnectorConfig {
@@ -78,7 +88,12 @@ export function startDebeziumTransport(options: DebeziumTransportOptions): Integ
       const states = [s.connector.state, ...s.tasks.map((t) => t.state)];
       if (states.some((x) => x !== "RUNNING") || s.tasks.length === 0) throw new Error(`connector ${options.name} is ${states.join("/")}`);
       const slots = await replicationSlotLag(options.sql);
-      return { transport: "debezium", connector: options.name, state: s.connector.state, slotLagBytes: slots.find((x) => x.slot === config["slot.name"])?.lagBytes ?? null };
+      return {
+        transport: "debezium",
+        connector: options.name,
+        state: s.connector.state,
+        slotLagBytes: slots.find((x) => x.slot === config["slot.name"])?.lagBytes ?? null,
+      };
     },
     async stop() {
       stopped = true;
@@ -112,7 +127,10 @@ export async function removeOutboxConnector(options: { connectUrl: string; name:
   await deleteConnector({ connectUrl: options.connectUrl, name: options.name });
   const slot = slotNameOf(options.name);
   for (let i = 0; i < 120; i++) {
-    const { rows } = await options.sql.query<{ active: boolean; active_pid: number | null }>("SELECT active, active_pid FROM pg_replication_slots WHERE slot_name = $1", [slot]);
+    const { rows } = await options.sql.query<{ active: boolean; active_pid: number | null }>(
+      "SELECT active, active_pid FROM pg_replication_slots WHERE slot_name = $1",
+      [slot],
+    );
     const row = rows[0];
     if (!row) break;
     if (!row.active) {

@@ -57,8 +57,14 @@ export function startRelay(options: RelayOptions): RunningRelay {
   const pause = (ms: number) =>
     new Promise<void>((resolve) => {
       if (stopSignal.signal.aborted) return resolve();
-      const onAbort = () => (clearTimeout(timer), resolve());
-      const timer = setTimeout(() => (stopSignal.signal.removeEventListener("abort", onAbort), resolve()), ms);
+      const onAbort = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        stopSignal.signal.removeEventListener("abort", onAbort);
+        resolve();
+      }, ms);
       stopSignal.signal.addEventListener("abort", onAbort, { once: true });
     });
 
@@ -66,7 +72,12 @@ export function startRelay(options: RelayOptions): RunningRelay {
     if (producer) return producer;
     // Idempotent: the broker drops a batch it already has when kafkajs retries it, so a retry
     // inside the producer never duplicates or reorders; acks=-1 and one request in flight.
-    const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: true });
+    const p = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      allowAutoTopicCreation: true,
+    });
     await p.connect();
     producer = p;
     return p;

@@ -9,6 +9,6 @@ export function assignUnits(units: readonly string[], instances: readonly string
   const assigned = new Map<string, string>();
   const owners = [...new Set(instances)].sort();
   if (owners.length === 0) return assigned;
-  [...new Set(units)].sort().forEach((unit, i) => assigned.set(unit, owners[i % owners.length]!));
+  for (const [i, unit] of [...new Set(units)].sort().entries()) assigned.set(unit, owners[i % owners.length]!);
   return assigned;
 }

@@ -65,7 +65,11 @@ export function fencedDefinition(definition: ProcessorDefinition, lease: UnitLea
  * checkpoint is there already, or no event of its filter lies between its checkpoint and
  * `position` (and `position` is visible to readers).
  */
-export async function storedReached(deps: { store: EventStore; sql: SqlExecutor }, definition: Pick<ProcessorDefinition, "name" | "filter">, position: Checkpoint): Promise<boolean> {
+export async function storedReached(
+  deps: { store: EventStore; sql: SqlExecutor },
+  definition: Pick<ProcessorDefinition, "name" | "filter">,
+  position: Checkpoint,
+): Promise<boolean> {
   if (position === START) return true;
   const checkpoint = await loadCheckpoint(deps.sql, definition.name);
   if (checkpoint >= position) return true;
@@ -130,9 +134,19 @@ export function leasedProcessors(ownership: Ownership): StartProcessor {
         const [checkpoint, head, parked] = await Promise.all([
           loadCheckpoint(deps.sql, definition.name),
           deps.store.headCheckpoint(),
-          deps.sql.query<{ n: number }>("SELECT count(*)::int AS n FROM processor_parked_events WHERE processor = $1 AND resolved_at IS NULL", [definition.name]),
+          deps.sql.query<{ n: number }>(
+            "SELECT count(*)::int AS n FROM processor_parked_events WHERE processor = $1 AND resolved_at IS NULL",
+            [definition.name],
+          ),
         ]);
-        return { name: definition.name, checkpoint, head, caughtUp: await storedReached(deps, definition, head), parked: parked.rows[0]?.n ?? 0, lastProcessedAt: null };
+        return {
+          name: definition.name,
+          checkpoint,
+          head,
+          caughtUp: await storedReached(deps, definition, head),
+          parked: parked.rows[0]?.n ?? 0,
+          lastProcessedAt: null,
+        };
       },
       async stop() {
         stopped = true;

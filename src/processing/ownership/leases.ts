@@ -92,7 +92,12 @@ export interface HeldLease {
 const iso = (v: unknown): string => new Date(v as string).toISOString();
 
 /** Registers the instance, or takes over a row of the same INSTANCE_ID left by a dead incarnation. false: a live process already uses this INSTANCE_ID. */
-export async function registerInstance(sql: SqlExecutor, me: InstanceIdentity, info: { roles: readonly string[]; host: string; pid: number }, ttlMs: number): Promise<boolean> {
+export async function registerInstance(
+  sql: SqlExecutor,
+  me: InstanceIdentity,
+  info: { roles: readonly string[]; host: string; pid: number },
+  ttlMs: number,
+): Promise<boolean> {
   const { rows } = await sql.query(
     `INSERT INTO processing_instances (instance_id, incarnation, roles, host, pid, started_at, last_seen_at, expires_at)
      VALUES ($1, $2, $3::text[], $4, $5, now(), now(), now() + $6::int * interval '1 millisecond')
@@ -154,7 +159,13 @@ export async function listInstances(sql: SqlExecutor): Promise<InstanceRecord[]>
  * `freeForMs`, so the instance it is assigned to gets the first go). Returns the new token, or
  * undefined when somebody else holds it.
  */
-export async function acquireLease(sql: SqlExecutor, me: InstanceIdentity, unit: string, ttlMs: number, freeForMs = 0): Promise<number | undefined> {
+export async function acquireLease(
+  sql: SqlExecutor,
+  me: InstanceIdentity,
+  unit: string,
+  ttlMs: number,
+  freeForMs = 0,
+): Promise<number | undefined> {
   const created = await sql.query<{ token: string | number }>(
     `INSERT INTO processing_leases (unit, owner, incarnation, token, acquired_at, renewed_at, expires_at)
      VALUES ($1, $2, $3, 1, now(), now(), now() + $4::int * interval '1 millisecond')
@@ -175,7 +186,12 @@ export async function acquireLease(sql: SqlExecutor, me: InstanceIdentity, unit:
 }
 
 /** Extends the given leases; returns the ones still held (a lease that expired or changed hands is not renewed, not even if nobody took it). */
-export async function renewLeases(sql: SqlExecutor, me: InstanceIdentity, leases: readonly HeldLease[], ttlMs: number): Promise<HeldLease[]> {
+export async function renewLeases(
+  sql: SqlExecutor,
+  me: InstanceIdentity,
+  leases: readonly HeldLease[],
+  ttlMs: number,
+): Promise<HeldLease[]> {
   if (leases.length === 0) return [];
   const { rows } = await sql.query<{ unit: string; token: string | number }>(
     `UPDATE processing_leases AS l SET renewed_at = now(), expires_at = now() + $3::int * interval '1 millisecond'

@@ -185,10 +185,16 @@ export async function startOwnership(options: OwnershipOptions): Promise<Ownersh
   const handOver = async (name: string, entry: Entry, why: string) => {
     const token = entry.token;
     await stopUnit(name, entry, why);
-    if (token !== undefined) await releaseLease(sql, me, { unit: name, token }).catch((error: unknown) => log?.warn({ unit: name, err: error }, "release failed; the lease will expire"));
+    if (token !== undefined)
+      await releaseLease(sql, me, { unit: name, token }).catch((error: unknown) =>
+        log?.warn({ unit: name, err: error }, "release failed; the lease will expire"),
+      );
   };
 
-  const held = () => [...entries.entries()].filter(([, e]) => e.token !== undefined && (e.state === "running" || e.state === "starting")).map(([unit, e]) => ({ unit, token: e.token! }));
+  const held = () =>
+    [...entries.entries()]
+      .filter(([, e]) => e.token !== undefined && (e.state === "running" || e.state === "starting"))
+      .map(([unit, e]) => ({ unit, token: e.token! }));
 
   const renewOnce = async () => {
     const sentAt = performance.now();
@@ -216,7 +222,8 @@ export async function startOwnership(options: OwnershipOptions): Promise<Ownersh
   // The watchdog needs no database: it stops what this instance may no longer be sure it owns.
   const watchdog = () => {
     const now = performance.now();
-    for (const [unit, e] of entries) if (e.token !== undefined && e.state === "running" && e.validUntil < now) lose(unit, e.token, "lease not renewed in time");
+    for (const [unit, e] of entries)
+      if (e.token !== undefined && e.state === "running" && e.validUntil < now) lose(unit, e.token, "lease not renewed in time");
   };
 
   const startUnit = async (name: string, entry: Entry, token: number) => {
@@ -261,7 +268,9 @@ export async function startOwnership(options: OwnershipOptions): Promise<Ownersh
     const live = instances.filter((i) => i.live && !i.stopping && i.roles.includes(PROCESSORS_ROLE)).map((i) => i.instanceId);
     if (!live.includes(me.instanceId)) live.push(me.instanceId);
     const assignment = assignUnits([...entries.keys()], live);
-    const heldElsewhere = new Set((await listLeases(sql)).filter((l) => l.held && !(l.owner === me.instanceId && l.incarnation === me.incarnation)).map((l) => l.unit));
+    const heldElsewhere = new Set(
+      (await listLeases(sql)).filter((l) => l.held && !(l.owner === me.instanceId && l.incarnation === me.incarnation)).map((l) => l.unit),
+    );
     const work: Promise<void>[] = [];
     for (const [name, entry] of entries) {
       const assignee = assignment.get(name);
@@ -324,7 +333,10 @@ export async function startOwnership(options: OwnershipOptions): Promise<Ownersh
     async snapshot() {
       const [instances, leases] = await Promise.all([listInstances(sql), listLeases(sql)]);
       return {
-        instances: instances.map((i) => ({ ...i, owns: leases.filter((l) => l.held && l.owner === i.instanceId && l.incarnation === i.incarnation).map((l) => l.unit) })),
+        instances: instances.map((i) => ({
+          ...i,
+          owns: leases.filter((l) => l.held && l.owner === i.instanceId && l.incarnation === i.incarnation).map((l) => l.unit),
+        })),
         leases,
       };
     },
@@ -334,7 +346,11 @@ export async function startOwnership(options: OwnershipOptions): Promise<Ownersh
       await balancing.catch(() => undefined);
       // Tell the others first: they stop assigning units here and take them as they are released.
       await renew();
-      await Promise.all([...entries.entries()].map(([name, e]) => (e.token !== undefined ? handOver(name, e, "instance stopping") : (e.stopping ?? Promise.resolve()))));
+      await Promise.all(
+        [...entries.entries()].map(([name, e]) =>
+          e.token !== undefined ? handOver(name, e, "instance stopping") : (e.stopping ?? Promise.resolve()),
+        ),
+      );
       halt();
       await renewing.catch(() => undefined);
       await deregisterInstance(sql, me).catch(() => undefined);

@@ -11,7 +11,14 @@ import type { Logger } from "pino";
 import type { Checkpoint, EventStore } from "../../eventstore/port.js";
 import { START } from "../../eventstore/port.js";
 import type { SqlClient } from "../../infrastructure/sql/sql-client.js";
-import { resetProcessor, startProcessor, type ProcessorDefinition, type ProcessorDeps, type RetryPolicy, type RunningProcessor } from "../../processing/processor.js";
+import {
+  resetProcessor,
+  startProcessor,
+  type ProcessorDefinition,
+  type ProcessorDeps,
+  type RetryPolicy,
+  type RunningProcessor,
+} from "../../processing/processor.js";
 import { readModelLag, type ReadModelLag } from "../lag.js";
 import { HOT_EVENT_TYPES, hotKeyOf, hotOperations, type HotOperation } from "./operations.js";
 import { applyBatch } from "./script.js";
@@ -156,7 +163,8 @@ export async function startRedisModels(deps: RedisModelDeps): Promise<RunningRed
     async readiness() {
       if (deps.redis.status !== "ready") throw new Error(`Redis ${deps.redis.status}; reads fall back to SQL`);
       const policy = await evictionPolicy(deps.redis);
-      if (policy !== "noeviction") throw new Error(`Redis maxmemory-policy is ${policy}: it may evict read-model keys; set it to noeviction`);
+      if (policy !== "noeviction")
+        throw new Error(`Redis maxmemory-policy is ${policy}: it may evict read-model keys; set it to noeviction`);
       return { maxmemoryPolicy: policy, generation: await currentGeneration(deps.redis, base) };
     },
     async rebuild(options = {}) {
@@ -207,7 +215,10 @@ async function replayInto(store: EventStore, redis: Redis, prefix: string, from:
  * old generation's keys are deleted. A crash after the flip and before the checkpoint only makes
  * the projector re-deliver events the guard then skips.
  */
-export async function rebuildRedisModels(deps: RedisModelDeps, hooks: { pause?: () => Promise<void>; resume?: () => Promise<void>; until?: Checkpoint } = {}): Promise<void> {
+export async function rebuildRedisModels(
+  deps: RedisModelDeps,
+  hooks: { pause?: () => Promise<void>; resume?: () => Promise<void>; until?: Checkpoint } = {},
+): Promise<void> {
   const base = deps.base ?? DEFAULT_REDIS_BASE;
   const old = await currentGeneration(deps.redis, base);
   const next = `g${Date.now()}`;
@@ -223,7 +234,11 @@ export async function rebuildRedisModels(deps: RedisModelDeps, hooks: { pause?: 
     await deps.redis.set(pointerKey(base), next);
     await deps.sql.transaction(async (tx) => {
       await resetProcessor(tx, REDIS_PROJECTOR);
-      if (reached !== START) await tx.query("INSERT INTO processor_checkpoints (name, checkpoint, updated_at) VALUES ($1, $2, now())", [REDIS_PROJECTOR, reached]);
+      if (reached !== START)
+        await tx.query("INSERT INTO processor_checkpoints (name, checkpoint, updated_at) VALUES ($1, $2, now())", [
+          REDIS_PROJECTOR,
+          reached,
+        ]);
     });
   } finally {
     await hooks.resume?.();

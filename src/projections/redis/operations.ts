@@ -27,7 +27,13 @@ export interface HotOperation {
   cancelUnpaid?: boolean;
 }
 
-export const PRODUCT_EVENTS = ["ProductCreated", "ProductPriceChanged", "ProductDetailsChanged", "ProductDeactivated", "ProductReactivated"];
+export const PRODUCT_EVENTS = [
+  "ProductCreated",
+  "ProductPriceChanged",
+  "ProductDetailsChanged",
+  "ProductDeactivated",
+  "ProductReactivated",
+];
 export const ORDER_STATUS_EVENTS = [
   "OrderPlaced",
   "OrderPaymentPending",
@@ -87,7 +93,9 @@ export function hotOperations(recorded: RecordedEvent): HotOperation[] {
       case "ProductPriceChanged":
         return [{ key, position, set: { price: json(event.data.price), ...stamp } }];
       case "ProductDetailsChanged":
-        return [{ key, position, set: { ...Object.fromEntries(Object.entries(event.data.changes).map(([k, v]) => [k, json(v)])), ...stamp } }];
+        return [
+          { key, position, set: { ...Object.fromEntries(Object.entries(event.data.changes).map(([k, v]) => [k, json(v)])), ...stamp } },
+        ];
       case "ProductDeactivated":
         return [{ key, position, set: { active: "false", ...stamp } }];
       case "ProductReactivated":
@@ -102,7 +110,14 @@ export function hotOperations(recorded: RecordedEvent): HotOperation[] {
       {
         key: `stock:${event.data.sku}`,
         position,
-        add: { available: d.available, reserved: d.reserved, committed: d.committed, [`${w}:available`]: d.available, [`${w}:reserved`]: d.reserved, [`${w}:committed`]: d.committed },
+        add: {
+          available: d.available,
+          reserved: d.reserved,
+          committed: d.committed,
+          [`${w}:available`]: d.available,
+          [`${w}:reserved`]: d.reserved,
+          [`${w}:committed`]: d.committed,
+        },
       },
     ];
   }
@@ -110,20 +125,33 @@ export function hotOperations(recorded: RecordedEvent): HotOperation[] {
     const event = recorded as unknown as RecordedEvent & OrderEvent;
     const key = `order:${event.data.orderId}`;
     const stamp = { updatedAt: event.data.at, version };
-    const status = (s: string, extra: Record<string, string> = {}): HotOperation[] => [{ key, position, set: { status: s, ...extra, ...stamp } }];
+    const status = (s: string, extra: Record<string, string> = {}): HotOperation[] => [
+      { key, position, set: { status: s, ...extra, ...stamp } },
+    ];
     switch (event.type) {
       case "OrderPlaced":
         return [
           {
             key,
             position,
-            set: { orderId: event.data.orderId, customerId: event.data.customerId, status: "CREATED", paymentStatus: event.data.paymentRequired ? "PENDING" : "NOT_REQUIRED", capturedAmount: "0", refundedAmount: "0", paymentStarted: "false", ...stamp },
+            set: {
+              orderId: event.data.orderId,
+              customerId: event.data.customerId,
+              status: "CREATED",
+              paymentStatus: event.data.paymentRequired ? "PENDING" : "NOT_REQUIRED",
+              capturedAmount: "0",
+              refundedAmount: "0",
+              paymentStarted: "false",
+              ...stamp,
+            },
           },
         ];
       case "OrderPaymentPending":
         return status("PAYMENT_PENDING", { paymentStatus: "PENDING", paymentStarted: "true" });
       case "OrderConfirmed":
-        return event.data.paymentId === undefined ? status("CONFIRMED") : status("CONFIRMED", { paymentStatus: "CAPTURED", capturedAmount: String(event.data.capturedAmount) });
+        return event.data.paymentId === undefined
+          ? status("CONFIRMED")
+          : status("CONFIRMED", { paymentStatus: "CAPTURED", capturedAmount: String(event.data.capturedAmount) });
       case "OrderProcessingStarted":
         return status("PROCESSING");
       case "OrderShipped":

@@ -111,13 +111,17 @@ function termsSql(p: ProductFields, first: number): { sql: string; params: unkno
   };
 }
 
-const attributePairs = (attributes: ProductFields["attributes"]): string[] => Object.entries(attributes).map(([k, v]) => `${k}=${String(v)}`);
+const attributePairs = (attributes: ProductFields["attributes"]): string[] =>
+  Object.entries(attributes).map(([k, v]) => `${k}=${String(v)}`);
 
 /** Adds the words of a product to the vocabulary the embedded engine corrects typos against. */
 async function learnTerms(sql: SqlExecutor, t: SearchTables, p: ProductFields): Promise<void> {
   const words = [...new Set([p.name, p.brand ?? "", ...p.category, p.description ?? ""].flatMap(indexTokens))];
   if (words.length === 0) return;
-  const { rows } = await sql.query<{ term: string }>(`INSERT INTO ${ident(t.terms)} (term) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING RETURNING term`, [words]);
+  const { rows } = await sql.query<{ term: string }>(
+    `INSERT INTO ${ident(t.terms)} (term) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING RETURNING term`,
+    [words],
+  );
   if (rows.length === 0) return;
   const variants: string[] = [];
   const terms: string[] = [];
@@ -127,13 +131,35 @@ async function learnTerms(sql: SqlExecutor, t: SearchTables, p: ProductFields): 
       terms.push(term);
     }
   }
-  await sql.query(`INSERT INTO ${ident(t.variants)} (variant, term) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING`, [variants, terms]);
+  await sql.query(`INSERT INTO ${ident(t.variants)} (variant, term) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING`, [
+    variants,
+    terms,
+  ]);
 }
 
-async function writeProduct(sql: SqlExecutor, t: SearchTables, sku: string, p: ProductFields, event: RecordedEvent, at: string, created: boolean): Promise<void> {
+async function writeProduct(
+  sql: SqlExecutor,
+  t: SearchTables,
+  sku: string,
+  p: ProductFields,
+  event: RecordedEvent,
+  at: string,
+  created: boolean,
+): Promise<void> {
   const d = ident(t.documents);
   const terms = termsSql(p, 11);
-  const fields = [p.name, p.description, p.brand, p.category, p.price, p.currency, JSON.stringify(p.attributes), attributePairs(p.attributes), p.active, normalisedName(p.name)];
+  const fields = [
+    p.name,
+    p.description,
+    p.brand,
+    p.category,
+    p.price,
+    p.currency,
+    JSON.stringify(p.attributes),
+    attributePairs(p.attributes),
+    p.active,
+    normalisedName(p.name),
+  ];
   if (created) {
     await sql.query(
       `INSERT INTO ${d} (sku, name, description, brand, category, price, currency, attributes, attribute_pairs, active, name_normalised, terms,
@@ -166,7 +192,10 @@ async function popularityOf(sql: SqlExecutor, t: SearchTables, sku: string, at: 
 
 async function refreshPopularity(sql: SqlExecutor, t: SearchTables, skus: readonly string[], at: string): Promise<void> {
   for (const sku of new Set(skus)) {
-    await sql.query(`UPDATE ${ident(t.documents)} SET popularity = $2::bigint, version = version + 1, ship_pending = true WHERE sku = $1 AND popularity <> $2::bigint`, [sku, await popularityOf(sql, t, sku, at)]);
+    await sql.query(
+      `UPDATE ${ident(t.documents)} SET popularity = $2::bigint, version = version + 1, ship_pending = true WHERE sku = $1 AND popularity <> $2::bigint`,
+      [sku, await popularityOf(sql, t, sku, at)],
+    );
   }
 }
 
@@ -177,7 +206,16 @@ async function apply(recorded: RecordedEvent, sql: SqlExecutor, t: SearchTables 
     const { sku, at } = event.data;
     if (event.type === "ProductCreated") {
       const c = event.data;
-      const fields: ProductFields = { name: c.name, description: c.description ?? null, brand: c.brand ?? null, category: [...c.category], price: c.price, currency: c.currency, attributes: { ...(c.attributes ?? {}) }, active: true };
+      const fields: ProductFields = {
+        name: c.name,
+        description: c.description ?? null,
+        brand: c.brand ?? null,
+        category: [...c.category],
+        price: c.price,
+        currency: c.currency,
+        attributes: { ...(c.attributes ?? {}) },
+        active: true,
+      };
       await writeProduct(sql, t, sku, fields, recorded, at, true);
       return;
     }
@@ -229,10 +267,23 @@ async function apply(recorded: RecordedEvent, sql: SqlExecutor, t: SearchTables 
          ON CONFLICT DO NOTHING RETURNING sku`,
         [event.data.orderId, [...units.keys()], [...units.values()], event.data.at],
       );
-      await refreshPopularity(sql, t, rows.map((r) => r.sku), event.data.at);
+      await refreshPopularity(
+        sql,
+        t,
+        rows.map((r) => r.sku),
+        event.data.at,
+      );
     } else if (event.type === "OrderCancelled") {
-      const { rows } = await sql.query<{ sku: string }>(`UPDATE ${ident(t.sales)} SET cancelled = true WHERE order_id = $1 AND NOT cancelled RETURNING sku`, [event.data.orderId]);
-      await refreshPopularity(sql, t, rows.map((r) => r.sku), event.data.at);
+      const { rows } = await sql.query<{ sku: string }>(
+        `UPDATE ${ident(t.sales)} SET cancelled = true WHERE order_id = $1 AND NOT cancelled RETURNING sku`,
+        [event.data.orderId],
+      );
+      await refreshPopularity(
+        sql,
+        t,
+        rows.map((r) => r.sku),
+        event.data.at,
+      );
     }
   }
 }

@@ -9,7 +9,14 @@ import type { Checkpoint, EventStore } from "../../eventstore/port.js";
 import { START } from "../../eventstore/port.js";
 import { migrate } from "../../infrastructure/sql/migrations.js";
 import type { SqlClient, SqlExecutor } from "../../infrastructure/sql/sql-client.js";
-import { resetProcessor, startProcessor, type ProcessorDefinition, type ProcessorDeps, type RetryPolicy, type RunningProcessor } from "../../processing/processor.js";
+import {
+  resetProcessor,
+  startProcessor,
+  type ProcessorDefinition,
+  type ProcessorDeps,
+  type RetryPolicy,
+  type RunningProcessor,
+} from "../../processing/processor.js";
 import { aliasTargets, createProductIndex, ElasticsearchSearchEngine, indexExists, pointAlias } from "../../search/elasticsearch/engine.js";
 import type { SearchEngine } from "../../search/port.js";
 import { PostgresSearchEngine } from "../../search/postgres/engine.js";
@@ -19,8 +26,7 @@ import { ident, shadowTables, type TableNames } from "../projection.js";
 import { SEARCH_TABLES, searchProjection } from "./documents.js";
 import { IndexShipper, indexGenerationMigrations, shipPending } from "./shipper.js";
 
-export { searchProjection, SEARCH_TABLES, toDocument } from "./documents.js";
-export { shipPending } from "./shipper.js";
+export { toDocument } from "./documents.js";
 export type { ReadModelLag } from "../lag.js";
 
 export interface SearchDeps {
@@ -64,7 +70,9 @@ async function startProjector(deps: SearchDeps): Promise<RunningProcessor> {
  */
 export async function ensureSearchIndex(sql: SqlClient, target: ElasticsearchTarget): Promise<string> {
   await migrate(sql, indexGenerationMigrations);
-  const { rows } = await sql.query<{ index_name: string }>("SELECT index_name FROM search_index_generation WHERE alias = $1", [target.alias]);
+  const { rows } = await sql.query<{ index_name: string }>("SELECT index_name FROM search_index_generation WHERE alias = $1", [
+    target.alias,
+  ]);
   let index = rows[0]?.index_name;
   if (index && !(await indexExists(target.client, index))) index = undefined;
   if (!index) {
@@ -99,7 +107,9 @@ export async function startSearch(deps: SearchDeps & { elasticsearch?: Elasticse
   };
   if (target) await migrate(deps.sql, indexGenerationMigrations);
   let projector: RunningProcessor | undefined = await startProjector(deps);
-  await startShipper().catch((error) => deps.logger?.warn({ err: error }, "Elasticsearch not reachable at start; search answers 503 until it is"));
+  await startShipper().catch((error) =>
+    deps.logger?.warn({ err: error }, "Elasticsearch not reachable at start; search answers 503 until it is"),
+  );
   let rebuilding = false;
 
   return {
@@ -122,7 +132,16 @@ export async function startSearch(deps: SearchDeps & { elasticsearch?: Elasticse
       if (!shipper) return [lag];
       const s = await shipper.status();
       const behindSeconds = s.pending > 0 && s.lastShippedAt ? (Date.now() - Date.parse(s.lastShippedAt)) / 1000 : 0;
-      return [lag, { ...lag, name: "search/elasticsearch", lagSeconds: lag.lagSeconds + behindSeconds, pendingDocuments: s.pending, lastError: s.lastError }];
+      return [
+        lag,
+        {
+          ...lag,
+          name: "search/elasticsearch",
+          lagSeconds: lag.lagSeconds + behindSeconds,
+          pendingDocuments: s.pending,
+          lastError: s.lastError,
+        },
+      ];
     },
     async readiness() {
       if (!target) return { engine: "postgres" };
@@ -212,7 +231,11 @@ export async function rebuildSearch(deps: SearchDeps, options: RebuildSearchOpti
     await deps.sql.transaction(async (tx) => {
       await swapIn(tx, SEARCH_TABLES, shadow);
       await resetProcessor(tx, searchProjection.name);
-      if (reached !== START) await tx.query("INSERT INTO processor_checkpoints (name, checkpoint, updated_at) VALUES ($1, $2, now())", [searchProjection.name, reached]);
+      if (reached !== START)
+        await tx.query("INSERT INTO processor_checkpoints (name, checkpoint, updated_at) VALUES ($1, $2, now())", [
+          searchProjection.name,
+          reached,
+        ]);
       if (target && newIndex) {
         await tx.query(
           "INSERT INTO search_index_generation (alias, index_name) VALUES ($1, $2) ON CONFLICT (alias) DO UPDATE SET index_name = EXCLUDED.index_name, updated_at = now()",
@@ -223,7 +246,8 @@ export async function rebuildSearch(deps: SearchDeps, options: RebuildSearchOpti
     if (target && newIndex) {
       await pointAlias(target.client, target.alias, newIndex);
       options.onAliasFlip?.(old, newIndex);
-      for (const index of old.filter((i) => i !== newIndex)) await target.client.indices.delete({ index, ignore_unavailable: true }).catch(() => undefined);
+      for (const index of old.filter((i) => i !== newIndex))
+        await target.client.indices.delete({ index, ignore_unavailable: true }).catch(() => undefined);
     }
   } finally {
     await options.resume?.();
@@ -236,9 +260,13 @@ async function swapIn(tx: SqlExecutor, live: TableNames, shadow: TableNames): Pr
     const shadowName = shadow[logical]!;
     await tx.query(`DROP TABLE IF EXISTS ${ident(liveName)}`);
     await tx.query(`ALTER TABLE ${ident(shadowName)} RENAME TO ${ident(liveName)}`);
-    const { rows } = await tx.query<{ indexname: string }>("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = $1", [liveName]);
+    const { rows } = await tx.query<{ indexname: string }>(
+      "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = $1",
+      [liveName],
+    );
     for (const { indexname } of rows) {
-      if (indexname.startsWith(shadowName)) await tx.query(`ALTER INDEX ${ident(indexname)} RENAME TO ${ident(liveName + indexname.slice(shadowName.length))}`);
+      if (indexname.startsWith(shadowName))
+        await tx.query(`ALTER INDEX ${ident(indexname)} RENAME TO ${ident(liveName + indexname.slice(shadowName.length))}`);
     }
   }
 }

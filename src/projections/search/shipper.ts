@@ -24,7 +24,13 @@ export const indexGenerationMigrations: readonly Migration[] = [
 ];
 
 /** Ships every pending document of `tables` to `index`; returns how many were sent. */
-export async function shipPending(sql: SqlExecutor, engine: ElasticsearchSearchEngine, index: string, tables: SearchTables = SEARCH_TABLES, pageSize = SHIP_PAGE): Promise<number> {
+export async function shipPending(
+  sql: SqlExecutor,
+  engine: ElasticsearchSearchEngine,
+  index: string,
+  tables: SearchTables = SEARCH_TABLES,
+  pageSize = SHIP_PAGE,
+): Promise<number> {
   const d = ident(tables.documents);
   let shipped = 0;
   for (;;) {

@@ -56,7 +56,9 @@ export class ElasticsearchSearchEngine implements SearchEngine {
 
   async search(query: ProductSearchQuery): Promise<ProductSearchResult> {
     const groups = queryTokens(query.q);
-    const must: Json[] = groups.map((token) => ({ multi_match: { query: token, fields: SEARCH_FIELDS, fuzziness: ES_FUZZINESS, prefix_length: 0, max_expansions: 50 } }));
+    const must: Json[] = groups.map((token) => ({
+      multi_match: { query: token, fields: SEARCH_FIELDS, fuzziness: ES_FUZZINESS, prefix_length: 0, max_expansions: 50 },
+    }));
     const filter: Json[] = [{ term: { active: true } }];
     if (query.inStock !== undefined) filter.push({ term: { in_stock: query.inStock } });
 
@@ -65,23 +67,52 @@ export class ElasticsearchSearchEngine implements SearchEngine {
     if (query.categories.length > 0) facetFilters.push({ facet: "category", clause: { terms: { category: query.categories } } });
     if (query.brands.length > 0) facetFilters.push({ facet: "brand", clause: { terms: { brand: query.brands } } });
     if (query.minPrice !== undefined || query.maxPrice !== undefined) {
-      facetFilters.push({ facet: "price", clause: { range: { price: { ...(query.minPrice === undefined ? {} : { gte: query.minPrice }), ...(query.maxPrice === undefined ? {} : { lte: query.maxPrice }) } } } });
+      facetFilters.push({
+        facet: "price",
+        clause: {
+          range: {
+            price: {
+              ...(query.minPrice === undefined ? {} : { gte: query.minPrice }),
+              ...(query.maxPrice === undefined ? {} : { lte: query.maxPrice }),
+            },
+          },
+        },
+      });
     }
-    for (const [name, values] of Object.entries(query.attributes)) facetFilters.push({ facet: `attr.${name}`, clause: { terms: { attribute_pairs: values.map((v) => `${name}=${v}`) } } });
+    for (const [name, values] of Object.entries(query.attributes))
+      facetFilters.push({ facet: `attr.${name}`, clause: { terms: { attribute_pairs: values.map((v) => `${name}=${v}`) } } });
     const others = (facet: string) => ({ bool: { filter: facetFilters.filter((f) => f.facet !== facet).map((f) => f.clause) } });
 
     const aggs: Record<string, Json> = {};
     for (const facet of query.facets) {
       let inner: Json;
-      if (facet === "category" || facet === "brand") inner = { terms: { field: facet, size: FACET_SIZE, order: [{ _count: "desc" }, { _key: "asc" }] } };
-      else if (facet === "price") inner = { range: { field: "price", ranges: PRICE_RANGES.map((r) => ({ from: r.from, ...(r.to === null ? {} : { to: r.to }) })) } };
-      else inner = { terms: { field: "attribute_pairs", include: `${escapeRegex(facet.slice(5))}=.*`, size: FACET_SIZE, order: [{ _count: "desc" }, { _key: "asc" }] } };
+      if (facet === "category" || facet === "brand")
+        inner = { terms: { field: facet, size: FACET_SIZE, order: [{ _count: "desc" }, { _key: "asc" }] } };
+      else if (facet === "price")
+        inner = { range: { field: "price", ranges: PRICE_RANGES.map((r) => ({ from: r.from, ...(r.to === null ? {} : { to: r.to }) })) } };
+      else
+        inner = {
+          terms: {
+            field: "attribute_pairs",
+            include: `${escapeRegex(facet.slice(5))}=.*`,
+            size: FACET_SIZE,
+            order: [{ _count: "desc" }, { _key: "asc" }],
+          },
+        };
       aggs[facet] = { filter: others(facet), aggs: { values: inner } };
     }
 
     const bool = { bool: { must: must.length > 0 ? must : [{ match_all: {} }], filter } };
     const scored =
-      query.sort === "relevance" && must.length > 0 ? { function_score: { query: bool, field_value_factor: { field: "popularity", modifier: "log2p", missing: 0 }, boost_mode: "multiply" } } : bool;
+      query.sort === "relevance" && must.length > 0
+        ? {
+            function_score: {
+              query: bool,
+              field_value_factor: { field: "popularity", modifier: "log2p", missing: 0 },
+              boost_mode: "multiply",
+            },
+          }
+        : bool;
     const page = query.after ? query.after.page : query.page;
     const response = await this.client.search<IndexedProduct>({
       index: this.index,
@@ -98,14 +129,20 @@ export class ElasticsearchSearchEngine implements SearchEngine {
     const hits = all.slice(0, query.size);
     const total = response.hits.total;
     const facets: SearchFacets = {};
-    const agg = (response.aggregations ?? {}) as Record<string, { values: { buckets: { key: string | number; doc_count: number; from?: number; to?: number }[] } }>;
+    const agg = (response.aggregations ?? {}) as Record<
+      string,
+      { values: { buckets: { key: string | number; doc_count: number; from?: number; to?: number }[] } }
+    >;
     for (const facet of query.facets) {
       const buckets = agg[facet]?.values.buckets ?? [];
       if (facet === "price") facets.price = PRICE_RANGES.map((r, i) => ({ from: r.from, to: r.to, count: buckets[i]?.doc_count ?? 0 }));
-      else if (facet === "category" || facet === "brand") facets[facet] = orderBuckets(buckets.map((b) => ({ value: String(b.key), count: b.doc_count })));
+      else if (facet === "category" || facet === "brand")
+        facets[facet] = orderBuckets(buckets.map((b) => ({ value: String(b.key), count: b.doc_count })));
       else {
         const name = facet.slice(5);
-        (facets.attributes ??= {})[name] = orderBuckets(buckets.map((b) => ({ value: String(b.key).slice(name.length + 1), count: b.doc_count })));
+        (facets.attributes ??= {})[name] = orderBuckets(
+          buckets.map((b) => ({ value: String(b.key).slice(name.length + 1), count: b.doc_count })),
+        );
       }
     }
     const last = hits.at(-1);
@@ -115,10 +152,23 @@ export class ElasticsearchSearchEngine implements SearchEngine {
       size: query.size,
       hits: hits.map((h) => {
         const s = h._source!;
-        return { sku: s.sku, name: s.name, brand: s.brand, category: s.category, price: s.price, currency: s.currency, available: s.available, inStock: s.in_stock, popularity: s.popularity, score: h._score ?? 0 };
+        return {
+          sku: s.sku,
+          name: s.name,
+          brand: s.brand,
+          category: s.category,
+          price: s.price,
+          currency: s.currency,
+          available: s.available,
+          inStock: s.in_stock,
+          popularity: s.popularity,
+          score: h._score ?? 0,
+        };
       }),
       facets,
-      ...(all.length > query.size && last?.sort ? { next: { value: Number(last.sort[0]), sku: String(last.sort[1]), page: page + 1 } } : {}),
+      ...(all.length > query.size && last?.sort
+        ? { next: { value: Number(last.sort[0]), sku: String(last.sort[1]), page: page + 1 } }
+        : {}),
     };
   }
 
@@ -135,7 +185,12 @@ export class ElasticsearchSearchEngine implements SearchEngine {
             field: "suggest",
             size: SUGGEST_CANDIDATES,
             skip_duplicates: false,
-            contexts: { stock: [{ context: "in", boost: 4 }, { context: "out", boost: 1 }] },
+            contexts: {
+              stock: [
+                { context: "in", boost: 4 },
+                { context: "out", boost: 1 },
+              ],
+            },
             ...([...q].length >= 3 ? { fuzzy: { fuzziness: 1, transpositions: true, min_length: 3, prefix_length: 1 } } : {}),
           },
         },
@@ -144,7 +199,7 @@ export class ElasticsearchSearchEngine implements SearchEngine {
     const options = (response.suggest?.names?.[0]?.options ?? []) as { _source?: IndexedProduct }[];
     const candidates = options
       .map((o) => o._source)
-      .filter((s): s is IndexedProduct => s !== undefined && s.active && fuzzyPrefixMatch(s.name_normalised, q))
+      .filter((s): s is IndexedProduct => s !== undefined && s.active === true && fuzzyPrefixMatch(s.name_normalised, q))
       .map((s) => ({ text: s.name, sku: s.sku, inStock: s.in_stock, exact: s.name_normalised.startsWith(q), popularity: s.popularity }));
     return rankSuggestions(candidates, limit);
   }
@@ -153,7 +208,10 @@ export class ElasticsearchSearchEngine implements SearchEngine {
   async write(documents: readonly SearchDocument[], index = this.index): Promise<WriteOutcome> {
     if (documents.length === 0) return { written: 0, alreadyApplied: 0 };
     const response = await this.client.bulk({
-      operations: documents.flatMap((d) => [{ index: { _index: index, _id: d.sku, version: d.version, version_type: "external" as const } }, indexedProduct(d)]),
+      operations: documents.flatMap((d) => [
+        { index: { _index: index, _id: d.sku, version: d.version, version_type: "external" as const } },
+        indexedProduct(d),
+      ]),
     });
     let written = 0;
     let alreadyApplied = 0;
@@ -194,7 +252,10 @@ export async function aliasTargets(client: Client, alias: string): Promise<strin
 export async function pointAlias(client: Client, alias: string, index: string): Promise<void> {
   const current = await aliasTargets(client, alias);
   await client.indices.updateAliases({
-    actions: [...current.filter((i) => i !== index).map((i) => ({ remove: { index: i, alias } })), { add: { index, alias, is_write_index: true } }],
+    actions: [
+      ...current.filter((i) => i !== index).map((i) => ({ remove: { index: i, alias } })),
+      { add: { index, alias, is_write_index: true } },
+    ],
   });
 }
 

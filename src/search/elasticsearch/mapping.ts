@@ -30,7 +30,13 @@ export const INDEX_MAPPINGS = {
     created_ms: { type: "long" },
     attribute_pairs: { type: "keyword" },
     // The stock context lets the suggester rank in-stock names first before it cuts its list.
-    suggest: { type: "completion", analyzer: "whitespace", preserve_separators: true, max_input_length: 100, contexts: [{ name: "stock", type: "category" }] },
+    suggest: {
+      type: "completion",
+      analyzer: "whitespace",
+      preserve_separators: true,
+      max_input_length: 100,
+      contexts: [{ name: "stock", type: "category" }],
+    },
   },
 } as const;
 

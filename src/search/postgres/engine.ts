@@ -44,7 +44,10 @@ class Params {
 function render(tsquery: string | null, filters: readonly Filter[], except: string | null = null): { where: string; params: Params } {
   const params = new Params();
   if (tsquery !== null) params.add(tsquery);
-  const where = filters.filter((f) => except === null || f.facet !== except).map((f) => f.condition(params)).join(" AND ");
+  const where = filters
+    .filter((f) => except === null || f.facet !== except)
+    .map((f) => f.condition(params))
+    .join(" AND ");
   return { where, params };
 }
 
@@ -63,7 +66,10 @@ export class PostgresSearchEngine implements SearchEngine {
     const byToken = new Map<string, Set<string>>(tokens.map((t) => [t, new Set([t])]));
     if (fuzzy.length > 0) {
       const variants = [...new Set(fuzzy.flatMap(deletionVariants))];
-      const { rows } = await this.sql.query<{ term: string }>(`SELECT DISTINCT term FROM ${this.tables.variants} WHERE variant = ANY ($1::text[])`, [variants]);
+      const { rows } = await this.sql.query<{ term: string }>(
+        `SELECT DISTINCT term FROM ${this.tables.variants} WHERE variant = ANY ($1::text[])`,
+        [variants],
+      );
       for (const token of fuzzy) for (const { term } of rows) if (editDistanceAtMostOne(token, term)) byToken.get(token)!.add(term);
     }
     return tokens.map((t) => [...byToken.get(t)!]);
@@ -76,7 +82,8 @@ export class PostgresSearchEngine implements SearchEngine {
     // Tokens hold only letters and digits (the normaliser splits on everything else), so quoting is safe.
     const tsquery = groups.length > 0 ? groups.map((g) => `(${g.map((t) => `'${t}'`).join(" | ")})`).join(" & ") : null;
     if (tsquery !== null) filters.push({ facet: null, condition: () => "terms @@ $1::tsquery" });
-    if (query.categories.length > 0) filters.push({ facet: "category", condition: (p) => `category && ${p.add([...query.categories])}::text[]` });
+    if (query.categories.length > 0)
+      filters.push({ facet: "category", condition: (p) => `category && ${p.add([...query.categories])}::text[]` });
     if (query.brands.length > 0) filters.push({ facet: "brand", condition: (p) => `brand = ANY (${p.add([...query.brands])}::text[])` });
     if (query.minPrice !== undefined) filters.push({ facet: "price", condition: (p) => `price >= ${p.add(query.minPrice)}::bigint` });
     if (query.maxPrice !== undefined) filters.push({ facet: "price", condition: (p) => `price <= ${p.add(query.maxPrice)}::bigint` });
@@ -149,17 +156,25 @@ export class PostgresSearchEngine implements SearchEngine {
       if (facet === "category") {
         work.push(
           this.sql
-            .query<Row>(`SELECT c AS value, count(*) AS count FROM ${d}, LATERAL (SELECT DISTINCT unnest(category) AS c) cs WHERE ${where} GROUP BY c ORDER BY count(*) DESC, c LIMIT ${FACET_SIZE}`, params.values)
+            .query<Row>(
+              `SELECT c AS value, count(*) AS count FROM ${d}, LATERAL (SELECT DISTINCT unnest(category) AS c) cs WHERE ${where} GROUP BY c ORDER BY count(*) DESC, c LIMIT ${FACET_SIZE}`,
+              params.values,
+            )
             .then(({ rows }) => void (out.category = buckets(rows))),
         );
       } else if (facet === "brand") {
         work.push(
           this.sql
-            .query<Row>(`SELECT brand AS value, count(*) AS count FROM ${d} WHERE ${where} AND brand IS NOT NULL GROUP BY brand ORDER BY count(*) DESC, brand LIMIT ${FACET_SIZE}`, params.values)
+            .query<Row>(
+              `SELECT brand AS value, count(*) AS count FROM ${d} WHERE ${where} AND brand IS NOT NULL GROUP BY brand ORDER BY count(*) DESC, brand LIMIT ${FACET_SIZE}`,
+              params.values,
+            )
             .then(({ rows }) => void (out.brand = buckets(rows))),
         );
       } else if (facet === "price") {
-        const columns = PRICE_RANGES.map((r, i) => `count(*) FILTER (WHERE price >= ${r.from}${r.to === null ? "" : ` AND price < ${r.to}`}) AS r${i}`).join(", ");
+        const columns = PRICE_RANGES.map(
+          (r, i) => `count(*) FILTER (WHERE price >= ${r.from}${r.to === null ? "" : ` AND price < ${r.to}`}) AS r${i}`,
+        ).join(", ");
         work.push(
           this.sql.query<Row>(`SELECT ${columns} FROM ${d} WHERE ${where}`, params.values).then(({ rows }) => {
             out.price = PRICE_RANGES.map((r, i) => ({ from: r.from, to: r.to, count: num(rows[0]?.[`r${i}`]) }));
@@ -179,7 +194,10 @@ export class PostgresSearchEngine implements SearchEngine {
       }
     }
     await Promise.all(work);
-    if (out.attributes) out.attributes = Object.fromEntries(query.facets.filter((f) => f.startsWith("attr.")).map((f) => [f.slice(5), out.attributes![f.slice(5)] ?? []]));
+    if (out.attributes)
+      out.attributes = Object.fromEntries(
+        query.facets.filter((f) => f.startsWith("attr.")).map((f) => [f.slice(5), out.attributes![f.slice(5)] ?? []]),
+      );
     return out;
   }
 
@@ -191,7 +209,10 @@ export class PostgresSearchEngine implements SearchEngine {
     if ([...q].length >= 3) {
       // Fuzzy prefixes: the distinct name beginnings sharing the first letter, checked in code.
       const length = [...q].length + 1;
-      const { rows } = await this.sql.query<{ p: string }>(`SELECT DISTINCT left(name_normalised, $2) AS p FROM ${d} WHERE active AND name_normalised LIKE $1`, [`${[...q][0]}%`, length]);
+      const { rows } = await this.sql.query<{ p: string }>(
+        `SELECT DISTINCT left(name_normalised, $2) AS p FROM ${d} WHERE active AND name_normalised LIKE $1`,
+        [`${[...q][0]}%`, length],
+      );
       for (const { p } of rows) if (p !== null && fuzzyPrefixMatch(p, q)) patterns.push(`${p}%`);
     }
     const { rows } = await this.sql.query<Row>(
@@ -201,7 +222,13 @@ export class PostgresSearchEngine implements SearchEngine {
     );
     const candidates = rows
       .filter((r) => fuzzyPrefixMatch(String(r.name_normalised), q))
-      .map((r) => ({ text: String(r.name), sku: String(r.sku), inStock: r.in_stock === true, exact: String(r.name_normalised).startsWith(q), popularity: num(r.popularity) }));
+      .map((r) => ({
+        text: String(r.name),
+        sku: String(r.sku),
+        inStock: r.in_stock === true,
+        exact: String(r.name_normalised).startsWith(q),
+        popularity: num(r.popularity),
+      }));
     return rankSuggestions(candidates, limit);
   }
 }
