@@ -18,6 +18,7 @@ import type {
   ReleaseOutcome,
   UseOutcome,
 } from "../gate.js";
+import { claimOutcomeOf, releaseOutcomeOf } from "../gate-replies.js";
 
 export const postgresGateMigrations: readonly Migration[] = [
   {
@@ -186,20 +187,7 @@ export class PostgresFlashSaleGate implements FlashSaleGate {
       [r.saleId, r.claimId, r.customerId, r.quantity, r.nowMs],
     );
     const { outcome, a, b, c } = rows[0]!;
-    switch (outcome) {
-      case "granted":
-        return { outcome, claimId: r.claimId, quantity: num(c), expiresAtMs: num(a), remaining: num(b) };
-      case "soldOut":
-        return { outcome, remaining: num(a) };
-      case "overLimit":
-        return { outcome, held: num(a), limit: num(b) };
-      case "notStarted":
-        return { outcome, startsAtMs: num(a) };
-      case "ended":
-        return { outcome, endsAtMs: num(a) };
-      default:
-        return { outcome: "unknownSale" };
-    }
+    return claimOutcomeOf(r.claimId, outcome, a, b, c);
   }
 
   async use(r: { saleId: string; claimId: string; customerId: string; orderId: string; nowMs: number }): Promise<UseOutcome> {
@@ -224,17 +212,7 @@ export class PostgresFlashSaleGate implements FlashSaleGate {
       [r.saleId, r.claimId, r.from, r.orderId ?? null, r.nowMs],
     );
     const { outcome, a, b, t } = rows[0]!;
-    switch (outcome) {
-      case "released":
-        return { outcome, quantity: num(a), remaining: num(b) };
-      case "notReleasable":
-        return { outcome, status: t as GateClaimStatus };
-      case "notFound":
-      case "closed":
-        return { outcome };
-      default:
-        return { outcome: "unknownSale" };
-    }
+    return releaseOutcomeOf(outcome, a, b, t);
   }
 
   async due(r: { saleId: string; nowMs: number; limit: number }) {

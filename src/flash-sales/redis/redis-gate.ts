@@ -15,6 +15,7 @@ import type {
   ReleaseOutcome,
   UseOutcome,
 } from "../gate.js";
+import { claimOutcomeOf, releaseOutcomeOf } from "../gate-replies.js";
 import { CLAIM, CLOSE, LOAD, RELEASE, saleKeys, USE } from "./scripts.js";
 
 type Reply = (string | null)[];
@@ -53,20 +54,7 @@ export class RedisFlashSaleGate implements FlashSaleGate {
 
   async claim(r: { saleId: string; claimId: string; customerId: string; quantity: number; nowMs: number }): Promise<ClaimOutcome> {
     const [outcome, a, b, c] = (await this.redis.fsClaim(...saleKeys(r.saleId), r.claimId, r.customerId, r.quantity, r.nowMs)) as Reply;
-    switch (outcome) {
-      case "granted":
-        return { outcome, claimId: r.claimId, quantity: num(c), expiresAtMs: num(a), remaining: num(b) };
-      case "soldOut":
-        return { outcome, remaining: num(a) };
-      case "overLimit":
-        return { outcome, held: num(a), limit: num(b) };
-      case "notStarted":
-        return { outcome, startsAtMs: num(a) };
-      case "ended":
-        return { outcome, endsAtMs: num(a) };
-      default:
-        return { outcome: "unknownSale" };
-    }
+    return claimOutcomeOf(r.claimId, outcome, a, b, c);
   }
 
   async use(r: { saleId: string; claimId: string; customerId: string; orderId: string; nowMs: number }): Promise<UseOutcome> {
@@ -88,17 +76,7 @@ export class RedisFlashSaleGate implements FlashSaleGate {
 
   async release(r: { saleId: string; claimId: string; from: "HELD" | "USED"; orderId?: string; nowMs: number }): Promise<ReleaseOutcome> {
     const [outcome, a, b] = (await this.redis.fsRelease(...saleKeys(r.saleId), r.claimId, r.from, r.orderId ?? "", r.nowMs)) as Reply;
-    switch (outcome) {
-      case "released":
-        return { outcome, quantity: num(a), remaining: num(b) };
-      case "notReleasable":
-        return { outcome, status: a as GateClaimStatus };
-      case "notFound":
-      case "closed":
-        return { outcome };
-      default:
-        return { outcome: "unknownSale" };
-    }
+    return releaseOutcomeOf(outcome, a, b, a);
   }
 
   async due(r: { saleId: string; nowMs: number; limit: number }) {
