@@ -8,7 +8,7 @@ import { orderDecider, streamId as orderStream, type Order, type OrderEvent, typ
 import { cancelOrder, deliverOrder, placeOrder, receiveReturn, requestReturn, shipOrder } from "../commands/orders.js";
 import { loadAggregate } from "../commands/load.js";
 import type { EventStore } from "../eventstore/port.js";
-import { orderHistory } from "../queries/order-history.js";
+import { orderEventsAsOf, orderHistory } from "../queries/order-history.js";
 import { takeClaimForOrder, type ClaimedOrder } from "../flash-sales/claim-orders.js";
 import { ClaimId } from "./flash-sales.js";
 import { hasRole, principalOf, requireRoles, secretKey, type Principal } from "./auth.js";
@@ -61,7 +61,12 @@ const ListQuery = Type.Object(
   },
   { additionalProperties: false },
 );
-const HistoryQuery = Type.Object({ asOf: Type.Optional(IsoTime) }, { additionalProperties: false });
+/** A log position as the history's events show it (`position`): "as of" that event, exactly, even among events of one millisecond. */
+const LogPosition = Type.String({
+  pattern: "^[0-9]{1,40}:[0-9]{1,40}$",
+  description: "a log position (an event's `position` in the history)",
+});
+const HistoryQuery = Type.Object({ asOf: Type.Optional(Type.Union([IsoTime, LogPosition])) }, { additionalProperties: false });
 
 /**
  * The order resource from the order's own state, for the one read no read model holds: the state
@@ -397,13 +402,13 @@ export async function orderRoutes(app: FastifyInstance, deps: ApiDeps): Promise<
         })),
       };
       if (asOf !== undefined) {
-        const limit = Date.parse(asOf);
-        const upTo = events.filter((e) => e.streamId === orderStream(orderId) && e.recordedAt.getTime() <= limit);
+        const byPosition = /^[0-9]+:[0-9]+$/.test(asOf);
+        const upTo = orderEventsAsOf(events, orderId, byPosition ? { position: asOf } : { time: new Date(asOf) });
         const state: OrderState = fold(
           orderDecider,
           upTo.map((e) => ({ type: e.type, data: e.data }) as OrderEvent),
         );
-        body.asOf = new Date(limit).toISOString();
+        body.asOf = byPosition ? asOf : new Date(asOf).toISOString();
         body.state = state.status === "NONE" ? null : orderView(state, upTo.at(-1)?.revision ?? -1);
       }
       return body;

@@ -207,7 +207,7 @@ export const OrderHistory = Type.Object(
         { additionalProperties: true },
       ),
     ),
-    asOf: Type.Optional(Time),
+    asOf: Type.Optional(Type.String({ description: "the time (ISO-8601) or the log position asked for" })),
     state: Type.Optional(Nullable(OrderResource)),
   },
   {

@@ -491,7 +491,8 @@ async function viewTimeline(root, orderId) {
     for (const [j, b] of buttons.entries()) b.classList.toggle("later", j > i);
     for (const [j, r] of rows.entries()) r.classList.toggle("later", j > i);
     const seq = ++asOfSeq;
-    const r = await api("GET", `/api/orders/${encodeURIComponent(orderId)}/history?asOf=${encodeURIComponent(events[i].occurredAt)}`);
+    // By position: exactly after this event, even when several share its millisecond.
+    const r = await api("GET", `/api/orders/${encodeURIComponent(orderId)}/history?asOf=${encodeURIComponent(events[i].position)}`);
     if (seq !== asOfSeq) return; // a later move of the slider won
     if (!r.ok) return stateBox.replaceChildren(problemBox(r, "Reading the order as of that event"));
     const s = r.body.state;

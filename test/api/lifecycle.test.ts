@@ -130,6 +130,21 @@ describe.each(backends())("order lifecycle over HTTP (%s)", (backend) => {
       token: customer,
     });
     expect(asOf.body.state.status).toBe("DELIVERED");
+    // As of a position: exactly after that event, whatever else shares its millisecond.
+    const orderEvents = history.body.events.filter((e: { streamId: string }) => e.streamId === `order-${placed.orderId}`);
+    for (const [i, e] of orderEvents.entries()) {
+      const at = await app.request("GET", `/api/orders/${placed.orderId}/history?asOf=${encodeURIComponent(e.position)}`, {
+        token: auditor,
+      });
+      expect(at.status).toBe(200);
+      expect(at.body.asOf).toBe(e.position);
+      expect(at.body.state.version, `as of ${e.type}`).toBe(i);
+    }
+    const shippedEvent = orderEvents.find((e: { type: string }) => e.type === "OrderShipped");
+    const atShipped = await app.request("GET", `/api/orders/${placed.orderId}/history?asOf=${encodeURIComponent(shippedEvent.position)}`, {
+      token: customer,
+    });
+    expect(atShipped.body.state.status).toBe("SHIPPED");
     // Another customer cannot read it, nor its payment.
     const other = await app.token("customer", "c-other");
     expect((await app.request("GET", `/api/orders/${placed.orderId}`, { token: other })).status).toBe(404);

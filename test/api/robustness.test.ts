@@ -82,6 +82,7 @@ const cases: Case[] = [
   { name: "truncated percent escape", status: 400, method: "GET", path: "/api/orders/%E0%A4%A" },
   { name: "path parameter over the router's limit", status: 414, method: "GET", path: `/api/orders/${"o".repeat(200)}` },
   { name: "history with a bad asOf", status: 400, method: "GET", path: "/api/orders/o-1/history?asOf=yesterday" },
+  { name: "history with a half position as asOf", status: 400, method: "GET", path: "/api/orders/o-1/history?asOf=0001:" },
   {
     name: "product with a negative price",
     status: 400,
