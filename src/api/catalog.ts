@@ -133,7 +133,7 @@ export async function catalogRoutes(app: FastifyInstance, deps: ApiDeps): Promis
       schema: {
         tags: ["catalog"],
         summary:
-          "A product with its price and available stock, from the products and inventory read models; ?waitFor=<a write's position> (or X-Wait-For) waits for it first",
+          "A product with its price and available stock: its Redis card when REDIS_URL is set, else (or when Redis cannot answer) the products and inventory read models; ?waitFor=<a write's position> (or X-Wait-For) waits for it first",
         params: SkuParams,
         querystring: WaitForQuery,
         response: { 200: ProductResource, ...problems(404) },
@@ -142,7 +142,9 @@ export async function catalogRoutes(app: FastifyInstance, deps: ApiDeps): Promis
     },
     async (request, reply) => {
       await readYourWrites(deps, request);
-      const found = await product(request, request.params.sku);
+      // The hot card (Redis, with the products read model behind it) when the app keeps one:
+      // product pages are read far more often than products change.
+      const found = deps.hot ? await deps.hot.productCard(request.params.sku) : await product(request, request.params.sku);
       if (!found) throw notFound(`product ${request.params.sku}`);
       reply.header("ETag", etag(found.version));
       return found;
