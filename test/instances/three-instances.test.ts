@@ -250,7 +250,10 @@ describe.skipIf(missing(server("DATABASE_URL")))("three instances on one databas
     live.delete(c);
     const termAt = performance.now();
     c.child.kill("SIGTERM");
-    const gracefulTakeoverMs = await takeover("node-c", termAt, 10_000);
+    // A stopping instance first drains its units at a checkpoint (1-4 s on a quiet machine); with the
+    // whole suite on two cores that drain has taken over 10 s, so its bound is 20 s. A crash's
+    // takeover above is held to the documented 10 s.
+    const gracefulTakeoverMs = await takeover("node-c", termAt, 20_000);
     expect(await c.exited).toBe(0);
 
     await Promise.all(workers);

@@ -89,6 +89,8 @@ describe.skipIf(missing(brokers, database))("integration event consumers (notifi
 
     // Customer cust-0 has orders 0, 3, 6 (never cancelled: i % 3 === 0): confirmed, shipped,
     // delivered and refunded, each by email and SMS.
+    // An SMS waits for its order's placed event (the phone number), so messages may trail the inbox.
+    await until("cust-0's messages", async () => (await listNotifications(world.sql, "cust-0")).length >= 3 * 4 * 2);
     const mine = await listNotifications(world.sql, "cust-0");
     expect(mine).toHaveLength(3 * 4 * 2);
     const order0 = mine.filter((m) => m.orderId === script.orderIds[0]);
