@@ -172,6 +172,10 @@ export async function openWorld(backend: Backend, options: WorldOptions = {}): P
       });
     },
     async gatewayEvent(orderId, outcome, eventId) {
+      // With several orders in flight per partition, the log can look settled while a step is still
+      // initiating its payment at the gateway: the customer pays once the gateway has the payment.
+      for (const until = Date.now() + 20_000; !(await gateway.payment(paymentIdFor(orderId))) && Date.now() < until; )
+        await new Promise((r) => setTimeout(r, 20));
       const body = await gateway.webhookBody(paymentIdFor(orderId), outcome, eventId);
       await applyGatewayEvent({ store }, body);
       return body;

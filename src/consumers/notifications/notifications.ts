@@ -17,6 +17,10 @@ export function notificationsConsumer(sender: NotificationSender = storedNotific
     migrations: notificationMigrations,
     async handle(event, sql) {
       const d = event.data;
+      // One order's events at a time (order and payment topics are consumed side by side): else a
+      // text could check for the contact while the placed event's transaction is still open, wait
+      // for it, and miss the placed event's look for waiting texts.
+      await sql.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`notifications:${String(d.orderId)}`]);
       if (event.type === "commerce.order.placed.v1") {
         const a = d.shippingAddress as { name: string; phone: string };
         await sql.query(
