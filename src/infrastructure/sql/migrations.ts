@@ -13,9 +13,11 @@ export interface Migration {
 const MIGRATION_LOCK = 7_302_001;
 
 export async function migrate(sql: SqlClient, migrations: readonly Migration[]): Promise<string[]> {
-  await sql.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (id text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
   return sql.transaction(async (tx) => {
+    // The lock first: two processes starting on a fresh database would otherwise race on creating
+    // the table itself ("type schema_migrations already exists"; seen with two instances).
     await tx.query("SELECT pg_advisory_xact_lock($1)", [MIGRATION_LOCK]);
+    await tx.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (id text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
     const { rows } = await tx.query<{ id: string }>("SELECT id FROM schema_migrations");
     const applied = new Set(rows.map((r) => r.id));
     const fresh: string[] = [];
