@@ -132,7 +132,7 @@ export async function rebuildShadow(
 }
 
 /** Drops each live table and renames its shadow into its place, indexes and constraints included. */
-async function swapTables(tx: SqlExecutor, live: TableNames, shadow: TableNames): Promise<void> {
+export async function swapTables(tx: SqlExecutor, live: TableNames, shadow: TableNames): Promise<void> {
   for (const [logical, liveName] of Object.entries(live)) {
     const shadowName = shadow[logical]!;
     await tx.query(`DROP TABLE IF EXISTS ${ident(liveName)}`);

@@ -8,7 +8,7 @@ import type { Logger } from "pino";
 import type { Checkpoint, EventStore } from "../../eventstore/port.js";
 import { START } from "../../eventstore/port.js";
 import { migrate } from "../../infrastructure/sql/migrations.js";
-import type { SqlClient, SqlExecutor } from "../../infrastructure/sql/sql-client.js";
+import type { SqlClient } from "../../infrastructure/sql/sql-client.js";
 import {
   resetProcessor,
   startProcessor,
@@ -22,9 +22,10 @@ import type { SearchEngine } from "../../search/port.js";
 import { PostgresSearchEngine } from "../../search/postgres/engine.js";
 import { createTables, migrateProjections, projectorDefinition, replayInto } from "../index.js";
 import { readModelLag, type ReadModelLag } from "../lag.js";
-import { ident, shadowTables, type TableNames } from "../projection.js";
+import { ident, shadowTables } from "../projection.js";
 import { SEARCH_TABLES, searchProjection } from "./documents.js";
 import { IndexShipper, indexGenerationMigrations, shipPending } from "./shipper.js";
+import { swapTables } from "../rebuild.js";
 
 export { toDocument } from "./documents.js";
 export type { ReadModelLag } from "../lag.js";
@@ -229,7 +230,7 @@ export async function rebuildSearch(deps: SearchDeps, options: RebuildSearchOpti
     if (es && newIndex) await es.refresh(newIndex);
     const old = target ? await aliasTargets(target.client, target.alias) : [];
     await deps.sql.transaction(async (tx) => {
-      await swapIn(tx, SEARCH_TABLES, shadow);
+      await swapTables(tx, SEARCH_TABLES, shadow);
       await resetProcessor(tx, searchProjection.name);
       if (reached !== START)
         await tx.query("INSERT INTO processor_checkpoints (name, checkpoint, updated_at) VALUES ($1, $2, now())", [
@@ -251,22 +252,5 @@ export async function rebuildSearch(deps: SearchDeps, options: RebuildSearchOpti
     }
   } finally {
     await options.resume?.();
-  }
-}
-
-/** Drops each live table and renames its shadow into its place, indexes included. */
-async function swapIn(tx: SqlExecutor, live: TableNames, shadow: TableNames): Promise<void> {
-  for (const [logical, liveName] of Object.entries(live)) {
-    const shadowName = shadow[logical]!;
-    await tx.query(`DROP TABLE IF EXISTS ${ident(liveName)}`);
-    await tx.query(`ALTER TABLE ${ident(shadowName)} RENAME TO ${ident(liveName)}`);
-    const { rows } = await tx.query<{ indexname: string }>(
-      "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = $1",
-      [liveName],
-    );
-    for (const { indexname } of rows) {
-      if (indexname.startsWith(shadowName))
-        await tx.query(`ALTER INDEX ${ident(indexname)} RENAME TO ${ident(liveName + indexname.slice(shadowName.length))}`);
-    }
   }
 }
