@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyServerOptions } from "fastify";
 import { Client as ElasticsearchClient } from "@elastic/elasticsearch";
 import { Redis } from "ioredis";
 import { pino, type Logger } from "pino";
-import { collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
 import { startLagAdmission } from "./api/admission.js";
 import { pipelineLag } from "./processing/lag.js";
 import { buildServer } from "./api/server.js";
@@ -25,6 +25,7 @@ import type { EventStore } from "./eventstore/port.js";
 import { migrate } from "./infrastructure/sql/migrations.js";
 import { tracedEventStore } from "./observability/tracing.js";
 import { createPgClient } from "./infrastructure/sql/pg-client.js";
+import { countStatements } from "./infrastructure/sql/statement-counter.js";
 import type { SqlClient } from "./infrastructure/sql/sql-client.js";
 import { applyGatewayEvent } from "./payments/gateway-events.js";
 import { paymentFinder, SimulatedPaymentGateway, type SimulatedGatewayOptions } from "./payments/simulated-gateway.js";
@@ -152,9 +153,19 @@ export interface BuiltApp {
 
 export async function buildApp(config: Config, options: BuildAppOptions = {}): Promise<BuiltApp> {
   const secrets = resolveSecrets(config);
-  const sql = config.databaseUrl
-    ? createPgClient({ connectionString: config.databaseUrl, max: config.pgPoolMax })
-    : await openSqlClient({ dataDir: join(config.dataDir, "pglite") });
+  // Statements sent by the pools the order flow uses (bench:checkout divides it by confirmed orders).
+  const sqlStatements = new Counter({
+    name: "sql_statements_total",
+    help: "SQL statements sent (a transaction's BEGIN and COMMIT included), by pool",
+    labelNames: ["pool"] as const,
+    registers: [],
+  });
+  const sql = countStatements(
+    config.databaseUrl
+      ? createPgClient({ connectionString: config.databaseUrl, max: config.pgPoolMax })
+      : await openSqlClient({ dataDir: join(config.dataDir, "pglite") }),
+    (n) => sqlStatements.inc({ pool: "main" }, n),
+  );
   const stoppers: (() => Promise<void>)[] = [() => sql.close()];
   const stopAll = async () => {
     for (const stop of stoppers.reverse().splice(0)) await stop().catch(() => undefined);
@@ -197,12 +208,15 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     const startLeased = leasedProcessors(ownership);
     // The stock planning lock's own small pool: its waiters never starve the connections the saga's work needs.
     const stockLockSql = config.databaseUrl
-      ? createPgClient({
-          connectionString: config.databaseUrl,
-          max: 8,
-          applicationName: "commerce-stock-planning",
-          idleInTransactionTimeoutMs: 60_000,
-        })
+      ? countStatements(
+          createPgClient({
+            connectionString: config.databaseUrl,
+            max: 8,
+            applicationName: "commerce-stock-planning",
+            idleInTransactionTimeoutMs: 60_000,
+          }),
+          (n) => sqlStatements.inc({ pool: "stock-planning" }, n),
+        )
       : undefined;
     if (stockLockSql) stoppers.push(() => stockLockSql.close());
     const projections = await startProjections({
@@ -317,6 +331,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
 
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
+    registry.registerMetric(sqlStatements);
     integration.registerMetrics(registry);
     new Gauge({
       name: "projection_lag_events",
@@ -328,9 +343,15 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       },
     });
 
-    // Admission control of new orders: the lag of the saga partitions and the SQL read models,
-    // measured from their stored checkpoints (src/processing/lag.ts; PostgreSQL/PGlite log only).
-    const pipeline = [...saga.partitions.map((p) => p.name), ...projections.projectors.map((p) => p.name)];
+    // Admission control of new orders: the lag of the order path only (the saga partitions, and the
+    // orders and payments read models a customer watches an order through), measured from their
+    // stored checkpoints (src/processing/lag.ts; PostgreSQL/PGlite log only). A backlog in search,
+    // order history, carts or the other read models does not refuse orders.
+    const orderPathProjections = new Set(["projections/orders", "projections/payments"]);
+    const pipeline = [
+      ...saga.partitions.map((p) => p.name),
+      ...projections.projectors.map((p) => p.name).filter((name) => orderPathProjections.has(name)),
+    ];
     const admission = startLagAdmission({
       maxLagEvents: config.eventStore === "postgres" ? config.admissionMaxLagEvents : 0,
       maxLagSeconds: config.eventStore === "postgres" ? config.admissionMaxLagSeconds : 0,
@@ -340,7 +361,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     stoppers.push(async () => admission.stop());
     new Gauge({
       name: "order_pipeline_lag_events",
-      help: "Events the slowest of the saga partitions and SQL read models is behind the log",
+      help: "Events the slowest of the saga partitions and the orders and payments read models is behind the log",
       registers: [registry],
       collect() {
         this.set(admission.state().events);
@@ -348,7 +369,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     });
     new Gauge({
       name: "order_pipeline_lag_seconds",
-      help: "Age of the oldest event the slowest of the saga partitions and SQL read models has not handled",
+      help: "Age of the oldest event the slowest of the saga partitions and the orders and payments read models has not handled",
       registers: [registry],
       collect() {
         this.set(admission.state().seconds);
