@@ -1,4 +1,6 @@
-// Small measuring tools shared by the benchmarks: latency percentiles and a fixed-duration runner.
+// Small measuring tools shared by the benchmarks: latency percentiles, a fixed-duration runner and the database's insert ceiling.
+
+import { randomUUID } from "node:crypto";
 
 export const percentile = (sorted: readonly number[], p: number): number =>
   sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -41,3 +43,36 @@ export async function runFor(
 }
 
 export const round = (value: number, digits = 1): number => Math.round(value * 10 ** digits) / 10 ** digits;
+
+/** Just enough of a SQL client for the ceiling (src/infrastructure/sql's SqlClient fits). */
+interface InsertTarget {
+  query(text: string, params?: readonly unknown[]): Promise<unknown>;
+  exec(script: string): Promise<void>;
+}
+
+/**
+ * The database's ceiling for the log: bare batched INSERTs of event-sized rows into a table with no
+ * index, sequence or trigger (as bench:append's baseline), `writers` at once, `batch` rows each.
+ * Returns rows (events) per second.
+ */
+export async function bareInsertCeiling(sql: InsertTarget, seconds: number, writers = 16, batch = 10): Promise<number> {
+  const table = `bare_events_${Date.now().toString(36)}`;
+  await sql.exec(
+    `CREATE TABLE ${table} (event_id uuid, stream_id text, stream_revision bigint, type text, schema_version int, data jsonb, metadata jsonb, recorded_at timestamptz DEFAULT now())`,
+  );
+  const data = JSON.stringify({ orderId: "o-1", sku: "SKU-12345", quantity: 2, unitPrice: 49900, warehouseId: "BLR-1" });
+  const metadata = JSON.stringify({ correlationId: randomUUID(), causationId: randomUUID(), actor: "bench:ceiling" });
+  const values = Array.from(
+    { length: batch },
+    (_, i) => `($${i * 3 + 1}::uuid, $${i * 3 + 2}, $${i * 3 + 3}, 'StockReserved', 1, '${data}'::jsonb, '${metadata}'::jsonb)`,
+  ).join(", ");
+  const insert = `INSERT INTO ${table} (event_id, stream_id, stream_revision, type, schema_version, data, metadata) VALUES ${values}`;
+  try {
+    const run = await runFor(seconds, writers, async (w, n) => {
+      await sql.query(insert, Array.from({ length: batch }, (_, i) => [randomUUID(), `bench-${w}-${n}`, i]).flat());
+    });
+    return run.perSecond * batch;
+  } finally {
+    await sql.exec(`DROP TABLE ${table}`);
+  }
+}
