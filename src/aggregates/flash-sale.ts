@@ -18,6 +18,13 @@
 //            └──SaleStockRefused (business failure: the warehouse lacks the units)──► CANCELLED
 //
 // Whether the sale is "live" is a matter of time (startsAt <= now < endsAt), not of an event.
+//
+// Gate epochs: a Redis gate that lost its data is rebuilt from this stream. GateRebuilt starts a
+// new epoch; grants the lost gate decided (an older epoch) that reach the log after it are not
+// recorded, because the rebuilt gate did not count them and may sell those units again. The grant
+// is then decided anew by the rebuilt gate. Appends to one stream are totally ordered, so every
+// grant is either before GateRebuilt (and in the rebuild) or after it (and refused): no oversell,
+// however many processes share the gate.
 
 import { DomainError, type Decider, type DomainEvent } from "./decider.js";
 import {
@@ -40,6 +47,8 @@ export interface ClaimGrant {
   quantity: number;
   claimedAt: string;
   expiresAt: string;
+  /** The gate epoch that decided it (Redis gate); absent for a gate that cannot lose its data. */
+  epoch?: number;
 }
 
 export interface SaleTerms {
@@ -63,6 +72,8 @@ export type FlashSaleCommand =
   | { type: "RecordStockSetAside"; saleId: string; at: string }
   | { type: "RecordStockRefused"; saleId: string; available: number; at: string }
   | { type: "RecordClaims"; saleId: string; claims: ClaimGrant[]; at: string }
+  /** The gate lost the sale and is rebuilt from the log: grants of earlier epochs are no longer recorded. */
+  | { type: "RebuildGate"; saleId: string; at: string }
   | { type: "ExpireClaims"; saleId: string; claimIds: string[]; at: string }
   /** An order placed with the claim was cancelled (or its payment failed) while the sale ran: its units went back to the pool. */
   | { type: "ReturnClaim"; saleId: string; claimId: string; orderId: string; reason: string; at: string }
@@ -91,6 +102,7 @@ export type ClaimReturned = DomainEvent<
   { saleId: string; claimId: string; customerId: string; orderId: string; quantity: number; reason: string; at: string }
 >;
 export type SaleEnded = DomainEvent<"SaleEnded", { saleId: string; unsold: number; at: string }>;
+export type GateRebuilt = DomainEvent<"GateRebuilt", { saleId: string; epoch: number; at: string }>;
 
 export type FlashSaleEvent =
   | SaleScheduled
@@ -99,7 +111,8 @@ export type FlashSaleEvent =
   | ClaimsRecorded
   | ClaimsExpired
   | ClaimReturned
-  | SaleEnded;
+  | SaleEnded
+  | GateRebuilt;
 
 export const flashSaleSchemaVersions: Readonly<Record<FlashSaleEvent["type"], number>> = {
   SaleScheduled: 1,
@@ -109,6 +122,7 @@ export const flashSaleSchemaVersions: Readonly<Record<FlashSaleEvent["type"], nu
   ClaimsExpired: 1,
   ClaimReturned: 1,
   SaleEnded: 1,
+  GateRebuilt: 1,
 };
 
 // ---------------------------------------------------------------- state
@@ -127,6 +141,8 @@ export interface FlashSale extends SaleTerms {
   granted: number;
   claims: ReadonlyMap<string, RecordedClaim>;
   unsold?: number;
+  /** The current gate epoch (0 until the gate is first rebuilt). */
+  gateEpoch: number;
 }
 
 export type FlashSaleState = { status: "NONE" } | FlashSale;
@@ -172,7 +188,8 @@ function decide(command: FlashSaleCommand, state: FlashSaleState): FlashSaleEven
     case "RecordClaims": {
       if (s.status !== "OPEN" && s.status !== "ENDED")
         throw new DomainError("illegal_transition", `a ${s.status} sale has no claims`, s.status);
-      const fresh = command.claims.filter((c) => !s.claims.has(c.claimId));
+      // Grants of a lost gate's epoch are left out: the rebuilt gate did not count them.
+      const fresh = command.claims.filter((c) => !s.claims.has(c.claimId) && (c.epoch ?? s.gateEpoch) >= s.gateEpoch);
       if (fresh.length === 0) return [];
       let units = 0;
       for (const c of fresh) {
@@ -191,18 +208,24 @@ function decide(command: FlashSaleCommand, state: FlashSaleState): FlashSaleEven
           type: "ClaimsRecorded",
           data: {
             saleId,
-            claims: fresh.map(({ claimId, customerId, quantity, claimedAt, expiresAt }) => ({
+            claims: fresh.map(({ claimId, customerId, quantity, claimedAt, expiresAt, epoch }) => ({
               claimId,
               customerId,
               quantity,
               claimedAt,
               expiresAt,
+              ...(epoch === undefined ? {} : { epoch }),
             })),
             at,
           },
         },
       ];
     }
+
+    case "RebuildGate":
+      if (s.status !== "OPEN" && s.status !== "ENDED")
+        throw new DomainError("illegal_transition", `a ${s.status} sale has no gate to rebuild`, s.status);
+      return [{ type: "GateRebuilt", data: { saleId, epoch: s.gateEpoch + 1, at } }];
 
     case "ExpireClaims": {
       const atMs = Date.parse(at);
@@ -295,7 +318,7 @@ const _termsOf = (s: FlashSale): SaleTerms => Object.fromEntries(TERM_KEYS.map((
 function evolve(state: FlashSaleState, event: FlashSaleEvent): FlashSaleState {
   if (event.type === "SaleScheduled") {
     const { at: _at, ...terms } = event.data;
-    return { ...terms, status: "SCHEDULED", granted: 0, claims: new Map() };
+    return { ...terms, status: "SCHEDULED", granted: 0, claims: new Map(), gateEpoch: 0 };
   }
   if (state.status === "NONE") return state;
   const s = state;
@@ -331,6 +354,8 @@ function evolve(state: FlashSaleState, event: FlashSaleEvent): FlashSaleState {
     }
     case "SaleEnded":
       return { ...s, status: "ENDED", unsold: event.data.unsold };
+    case "GateRebuilt":
+      return { ...s, gateEpoch: event.data.epoch };
   }
 }
 

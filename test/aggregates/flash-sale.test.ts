@@ -73,6 +73,33 @@ describe("FlashSale", () => {
     );
   });
 
+  it("a rebuilt gate starts a new epoch: grants the lost gate decided that reach the log after it are not recorded, later ones are", () => {
+    const rebuilt: FlashSaleEvent = { type: "GateRebuilt", data: { saleId: "s1", epoch: 1, at } };
+    spec
+      .given([scheduled, setAside, recorded({ ...grant("k1", "c1", 1), epoch: 0 })])
+      .when({ type: "RebuildGate", saleId: "s1", at })
+      .then([rebuilt]);
+    const { state } = spec
+      .given([scheduled, setAside, recorded({ ...grant("k1", "c1", 1), epoch: 0 }), rebuilt])
+      .when({
+        type: "RecordClaims",
+        saleId: "s1",
+        claims: [
+          { ...grant("k2", "c2", 2), epoch: 0 },
+          { ...grant("k3", "c3", 2), epoch: 1 },
+        ],
+        at,
+      })
+      .then([recorded({ ...grant("k3", "c3", 2), epoch: 1 })]);
+    expect((state as FlashSale).granted).toBe(3);
+    expect([...(state as FlashSale).claims.keys()]).toEqual(["k1", "k3"]);
+    spec
+      .given([scheduled, setAside, rebuilt])
+      .when({ type: "RecordClaims", saleId: "s1", claims: [{ ...grant("k2", "c2", 2), epoch: 0 }], at })
+      .thenNothing();
+    spec.given([scheduled]).when({ type: "RebuildGate", saleId: "s1", at }).thenThrows("illegal_transition");
+  });
+
   it("expires only held claims whose hold has passed; returns a claim once; ends with the unsold units", () => {
     const past = [scheduled, setAside, recorded(grant("k1", "c1", 2), grant("k2", "c2", 1))];
     spec
