@@ -309,7 +309,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         ...(config.kafkaBrokers ? { kafkaBrokers: config.kafkaBrokers } : {}),
         ...(config.kafkaConnectUrl ? { kafkaConnectUrl: config.kafkaConnectUrl } : {}),
         ...(config.kafkaNamespace ? { namespace: config.kafkaNamespace } : {}),
-        ...(config.databaseUrl ? { databaseUrl: process.env.DEBEZIUM_DATABASE_URL || config.databaseUrl } : {}),
+        ...(config.databaseUrl && config.debeziumDatabaseUrl ? { databaseUrl: config.debeziumDatabaseUrl } : {}),
       },
     );
     stoppers.push(() => integration.stop());

@@ -27,6 +27,8 @@ export interface Config {
   kafkaBrokers?: string[];
   /** KAFKA_CONNECT_URL: Kafka Connect's REST API; with PostgreSQL the Debezium outbox connector publishes instead of the in-process relay. */
   kafkaConnectUrl?: string;
+  /** DEBEZIUM_DATABASE_URL: the database as Kafka Connect reaches it, for the outbox connector (default DATABASE_URL). */
+  debeziumDatabaseUrl?: string;
   /** KAFKA_NAMESPACE: the topics' first segment (`<namespace>.order.events`) and consumer groups' prefix (default "commerce"). */
   kafkaNamespace?: string;
   /** KAFKA_CONSUMERS: which integration-event consumers run in the server's process (default both, "none" for none). */
@@ -190,6 +192,8 @@ export function loadConfig(env: Env = process.env): Config {
   if (kafkaBrokers) config.kafkaBrokers = kafkaBrokers;
   const kafkaConnect = url(env, "KAFKA_CONNECT_URL", ["http:", "https:"]);
   if (kafkaConnect) config.kafkaConnectUrl = kafkaConnect;
+  const debeziumDatabaseUrl = url(env, "DEBEZIUM_DATABASE_URL", ["postgres:", "postgresql:"]) ?? databaseUrl;
+  if (debeziumDatabaseUrl) config.debeziumDatabaseUrl = debeziumDatabaseUrl;
   const kafkaNamespace = present(env, "KAFKA_NAMESPACE");
   if (kafkaNamespace !== undefined) {
     if (!/^[a-z][a-z0-9_-]{0,62}$/.test(kafkaNamespace))
