@@ -379,10 +379,23 @@ export async function startProcessor(definition: ProcessorDefinition, deps: Proc
         if (stopped) break; // stop() came while the checkpoint was loading
         moveTo(checkpoint);
         started();
+        /** Moved past events of no interest without storing it (the idle save was not due yet). */
+        let unsaved = false;
         while (!stopped) {
           const page = await nextPage(checkpoint);
-          if (page.events.length > 0) await handleBatch(page.events, page.checkpoint);
+          if (page.events.length > 0) {
+            await handleBatch(page.events, page.checkpoint);
+            unsaved = false;
+          }
           if (page.checkpoint === checkpoint) {
+            // The log is quiet: store how far it read now, or the lag figures would count the
+            // events it passed as unhandled for as long as the log stays quiet (and admission
+            // control, refusing the orders that would wake it, would never reopen).
+            if (unsaved) {
+              await saveCheckpoint(sql, definition.name, checkpoint);
+              lastSavedAt = Date.now();
+              unsaved = false;
+            }
             if (page.shared) await reader.waitBeyond(checkpoint, 1_000, stopSignal.signal);
             else await pause(20);
             continue;
@@ -391,9 +404,12 @@ export async function startProcessor(definition: ProcessorDefinition, deps: Proc
           moveTo(checkpoint);
           // Moving past events of no interest is stored too, at most every CHECKPOINT_IDLE_SAVE_MS:
           // enough for the lag figures (lag.ts) and for a restart not to re-read much.
-          if (page.events.length === 0 && Date.now() - lastSavedAt >= CHECKPOINT_IDLE_SAVE_MS) {
-            await saveCheckpoint(sql, definition.name, checkpoint);
-            lastSavedAt = Date.now();
+          if (page.events.length === 0) {
+            unsaved = Date.now() - lastSavedAt < CHECKPOINT_IDLE_SAVE_MS;
+            if (!unsaved) {
+              await saveCheckpoint(sql, definition.name, checkpoint);
+              lastSavedAt = Date.now();
+            }
           }
         }
       } catch (error) {

@@ -239,6 +239,29 @@ function processorSuite(name: string, open: () => Promise<{ sql: SqlClient; tear
       expect(await loadCheckpoint(sql, definition.name)).toBe(checkpoints.at(-1));
     });
 
+    it("stores its checkpoint past events outside its filter once the log is quiet, even when they came right after a save", async () => {
+      const category = `p${randomUUID().slice(0, 6)}`;
+      const definition: ProcessorDefinition = {
+        name: `quiet-${category}`,
+        filter: { streamCategories: [category] },
+        mode: "at-least-once",
+        async handle() {},
+      };
+      const processor = await startProcessor(definition, { store, sql, retry: fast });
+      const mine = await store.appendToStream(`${category}-1`, [event("Added", { amount: 1 })]);
+      await processor.caughtUpTo(mine.position, 20_000);
+      // Within CHECKPOINT_IDLE_SAVE_MS of the save that came with the handled event, then nothing more.
+      const elsewhere = await store.appendToStream(`other${category}-1`, [event("Unrelated", { amount: 1 })]);
+      await processor.caughtUpTo(elsewhere.position, 20_000);
+      let stored = await loadCheckpoint(sql, definition.name);
+      for (let i = 0; i < 100 && stored < elsewhere.position; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        stored = await loadCheckpoint(sql, definition.name);
+      }
+      expect(stored >= elsewhere.position).toBe(true);
+      await processor.stop();
+    });
+
     it("reports caught up to positions of events outside its filter", async () => {
       const category = `p${randomUUID().slice(0, 6)}`;
       const { definition } = await totals(category);
