@@ -2,7 +2,7 @@
 // engine and on Elasticsearch, the indexing rate from the log against a raw `_bulk` of the same
 // documents, and event -> searchable lag while orders flow at a fixed rate.
 //
-//   npm run bench:search -- [--products 20000] [--seconds 10] [--order-rate 200]
+//   npm run bench:search -- [--products 100000] [--seconds 10] [--order-rate 200]
 //
 // PostgreSQL (a throwaway database) when DATABASE_URL is set, else PGlite; the Elasticsearch part
 // runs when ELASTICSEARCH_URL is set. The last line is one JSON object.
@@ -10,7 +10,7 @@
 import { randomUUID } from "node:crypto";
 import { Client } from "@elastic/elasticsearch";
 import { Command } from "commander";
-import { openEventStore, openSqlClient, type EventStore, type NewEvent } from "../src/eventstore/index.js";
+import { openEventStore, openSqlClient, type EventStore, type StreamAppend } from "../src/eventstore/index.js";
 import { createPgClient } from "../src/infrastructure/sql/pg-client.js";
 import type { SqlClient } from "../src/infrastructure/sql/sql-client.js";
 import { startSearch, toDocument, type RunningSearch } from "../src/projections/search/index.js";
@@ -21,7 +21,7 @@ import { createTestDatabase, type TestDatabase } from "../test/support/database.
 import { percentile, round, runFor } from "./support.js";
 
 const options = new Command()
-  .option("--products <n>", "products in the catalog", "20000")
+  .option("--products <n>", "products in the catalog", "100000")
   .option("--seconds <n>", "seconds per latency run", "10")
   .option("--order-rate <n>", "orders per second during the lag run", "200")
   .parse()
@@ -52,34 +52,48 @@ async function openSql(): Promise<{ sql: SqlClient; drop(): Promise<void> }> {
   return { sql, drop: () => sql.close() };
 }
 
+const SEED_BATCH = 250;
+
+/** Each product's ProductCreated and StockReceived, appended SEED_BATCH products per call (4 calls at once). */
 async function seed(store: EventStore): Promise<number> {
   let next = 0;
   let events = 0;
   await Promise.all(
-    Array.from({ length: 16 }, async () => {
-      for (let i = next++; i < PRODUCTS; i = next++) {
-        const sku = `B-${i}`;
-        const created: NewEvent = {
-          id: randomUUID(),
-          type: "ProductCreated",
-          data: {
-            sku,
-            name: `${WORDS[i % 8]} ${NOUNS[(i >> 3) % 8]} ${i}`,
-            description: `Item ${i}`,
-            category: ["Catalog", NOUNS[(i >> 3) % 8]!],
-            brand: BRANDS[i % 6]!,
-            price: 1_000 + ((i * 7919) % 5_000_000),
-            currency: "INR",
-            attributes: { color: ["black", "white", "red"][i % 3]! },
-            at,
-          },
-          metadata: meta,
-        };
-        await store.appendToStream(`product-${sku}`, [created]);
-        await store.appendToStream(`inventory-${sku}@BLR`, [
-          { id: randomUUID(), type: "StockReceived", data: { sku, warehouseId: "BLR", quantity: 1 + (i % 20), at }, metadata: meta },
-        ]);
-        events += 2;
+    Array.from({ length: 4 }, async () => {
+      for (let first = next, last = (next += SEED_BATCH); first < PRODUCTS; first = next, last = next += SEED_BATCH) {
+        const appends: StreamAppend[] = [];
+        for (let i = first; i < Math.min(last, PRODUCTS); i++) {
+          const sku = `B-${i}`;
+          appends.push({
+            streamId: `product-${sku}`,
+            events: [
+              {
+                id: randomUUID(),
+                type: "ProductCreated",
+                data: {
+                  sku,
+                  name: `${WORDS[i % 8]} ${NOUNS[(i >> 3) % 8]} ${i}`,
+                  description: `Item ${i}`,
+                  category: ["Catalog", NOUNS[(i >> 3) % 8]!],
+                  brand: BRANDS[i % 6]!,
+                  price: 1_000 + ((i * 7919) % 5_000_000),
+                  currency: "INR",
+                  attributes: { color: ["black", "white", "red"][i % 3]! },
+                  at,
+                },
+                metadata: meta,
+              },
+            ],
+          });
+          appends.push({
+            streamId: `inventory-${sku}@BLR`,
+            events: [
+              { id: randomUUID(), type: "StockReceived", data: { sku, warehouseId: "BLR", quantity: 1 + (i % 20), at }, metadata: meta },
+            ],
+          });
+          events += 2;
+        }
+        if (appends.length > 0) await store.appendToStreams(appends);
       }
     }),
   );

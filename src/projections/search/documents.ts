@@ -103,20 +103,58 @@ interface ProductFields {
   active: boolean;
 }
 
-/** Weighted terms: the name counts most, then brand and category, then the description. */
-function termsSql(p: ProductFields, first: number): { sql: string; params: unknown[] } {
-  return {
-    sql: `setweight(array_to_tsvector($${first}::text[]), 'A') || setweight(array_to_tsvector($${first + 1}::text[]), 'B') || setweight(array_to_tsvector($${first + 2}::text[]), 'C')`,
-    params: [indexTokens(p.name), indexTokens([p.brand ?? "", ...p.category].join(" ")), indexTokens(p.description ?? "")],
-  };
+/** A document as the fold of a batch holds it: what is stored plus what this batch changed. */
+interface DocumentState extends ProductFields {
+  sku: string;
+  available: number;
+  inStock: boolean;
+  popularity: number;
+  createdAt: string;
+  updatedAt: string;
+  productRevision: number;
+  version: number;
+  /** The product's own fields (and so its terms) changed in this batch, or it was created: written whole. */
+  productChanged: boolean;
+  /** Only availability or popularity changed in this batch. */
+  countersChanged: boolean;
+}
+
+interface StockRow {
+  sku: string;
+  warehouseId: string;
+  available: number;
+  revision: number;
+  changed: boolean;
+}
+
+interface SaleRow {
+  orderId: string;
+  sku: string;
+  units: number;
+  placedAt: number;
+  cancelled: boolean;
+  /** Not in the table yet (inserted at the end of the batch). */
+  inserted: boolean;
+  /** Stored as not cancelled, cancelled in this batch. */
+  cancelledNow: boolean;
 }
 
 const attributePairs = (attributes: ProductFields["attributes"]): string[] =>
   Object.entries(attributes).map(([k, v]) => `${k}=${String(v)}`);
 
-/** Adds the words of a product to the vocabulary the embedded engine corrects typos against. */
-async function learnTerms(sql: SqlExecutor, t: SearchTables, p: ProductFields): Promise<void> {
-  const words = [...new Set([p.name, p.brand ?? "", ...p.category, p.description ?? ""].flatMap(indexTokens))];
+const WINDOW_MS = POPULARITY_WINDOW_DAYS * 86_400_000;
+const DOCUMENT_COLUMNS =
+  "sku, name, description, brand, category, price, currency, attributes, active, available, in_stock, popularity, created_at, updated_at, version";
+const key2 = (a: string, b: string) => `${a}\u0000${b}`;
+function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
+
+/** Adds the words of products to the vocabulary the embedded engine corrects typos against (one statement for the terms, one for their variants). */
+async function learnTerms(sql: SqlExecutor, t: SearchTables, products: readonly ProductFields[]): Promise<void> {
+  const words = [...new Set(products.flatMap((p) => [p.name, p.brand ?? "", ...p.category, p.description ?? ""].flatMap(indexTokens)))];
   if (words.length === 0) return;
   const { rows } = await sql.query<{ term: string }>(
     `INSERT INTO ${ident(t.terms)} (term) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING RETURNING term`,
@@ -137,156 +175,309 @@ async function learnTerms(sql: SqlExecutor, t: SearchTables, p: ProductFields): 
   ]);
 }
 
-async function writeProduct(
-  sql: SqlExecutor,
-  t: SearchTables,
-  sku: string,
-  p: ProductFields,
-  event: RecordedEvent,
-  at: string,
-  created: boolean,
-): Promise<void> {
+/**
+ * Applies a batch of events (in log order) to the search tables: one read of the documents,
+ * stock rows and sales the batch touches, a fold of the events over them in memory with exactly
+ * the rules of one event at a time (so batching never changes a document or its version), and
+ * one set-based write per table. Each source row still keeps the stream revision it was last
+ * changed by, so a redelivered event changes nothing.
+ */
+async function applyBatch(events: readonly RecordedEvent[], sql: SqlExecutor, t: SearchTables = SEARCH_TABLES): Promise<void> {
   const d = ident(t.documents);
-  const terms = termsSql(p, 11);
-  const fields = [
-    p.name,
-    p.description,
-    p.brand,
-    p.category,
-    p.price,
-    p.currency,
-    JSON.stringify(p.attributes),
-    attributePairs(p.attributes),
-    p.active,
-    normalisedName(p.name),
-  ];
-  if (created) {
-    await sql.query(
-      `INSERT INTO ${d} (sku, name, description, brand, category, price, currency, attributes, attribute_pairs, active, name_normalised, terms,
-                         available, in_stock, popularity, created_at, updated_at, product_revision, version, ship_pending)
-       SELECT $14, $1, $2, $3, $4::text[], $5::bigint, $6, $7::jsonb, $8::text[], $9, $10, ${terms.sql},
-              st.available, st.available > 0, $15::bigint, $16::timestamptz, $16::timestamptz, $17::bigint, 1, true
-         FROM (SELECT coalesce(sum(greatest(available, 0)), 0)::bigint AS available FROM ${ident(t.stock)} WHERE sku = $14) st
-       ON CONFLICT (sku) DO NOTHING`,
-      [...fields, ...terms.params, sku, await popularityOf(sql, t, sku, at), at, event.revision],
-    );
-  } else {
-    await sql.query(
-      `UPDATE ${d} SET name = $1, description = $2, brand = $3, category = $4::text[], price = $5::bigint, currency = $6, attributes = $7::jsonb,
-              attribute_pairs = $8::text[], active = $9, name_normalised = $10, terms = ${terms.sql},
-              updated_at = $15::timestamptz, product_revision = $16::bigint, version = version + 1, ship_pending = true
-        WHERE sku = $14 AND product_revision < $16::bigint`,
-      [...fields, ...terms.params, sku, at, event.revision],
-    );
+  const skus = new Set<string>();
+  const orderIds = new Set<string>();
+  let earliest = Number.POSITIVE_INFINITY;
+  const relevant: RecordedEvent[] = [];
+  for (const recorded of events) {
+    if (PRODUCT_TYPES.includes(recorded.type) || STOCK_TYPES.includes(recorded.type)) {
+      skus.add((recorded.data as { sku: string }).sku);
+    } else if (recorded.type === "OrderPlaced") {
+      const event = recorded as unknown as RecordedEvent & OrderEvent & { type: "OrderPlaced" };
+      orderIds.add(event.data.orderId);
+      for (const line of event.data.lines) skus.add(line.sku);
+    } else if (recorded.type === "OrderCancelled") {
+      orderIds.add((recorded.data as { orderId: string }).orderId);
+    } else continue;
+    relevant.push(recorded);
+    const at = Date.parse((recorded.data as { at: string }).at);
+    if (at < earliest) earliest = at;
   }
-  await learnTerms(sql, t, p);
-}
+  if (relevant.length === 0) return;
 
-async function popularityOf(sql: SqlExecutor, t: SearchTables, sku: string, at: string): Promise<number> {
-  const { rows } = await sql.query<{ n: unknown }>(
-    `SELECT coalesce(sum(units), 0) AS n FROM ${ident(t.sales)} WHERE sku = $1 AND NOT cancelled AND placed_at > $2::timestamptz - interval '${POPULARITY_WINDOW_DAYS} days' AND placed_at <= $2::timestamptz`,
-    [sku, at],
-  );
-  return int(rows[0]?.n);
-}
-
-async function refreshPopularity(sql: SqlExecutor, t: SearchTables, skus: readonly string[], at: string): Promise<void> {
-  for (const sku of new Set(skus)) {
-    await sql.query(
-      `UPDATE ${ident(t.documents)} SET popularity = $2::bigint, version = version + 1, ship_pending = true WHERE sku = $1 AND popularity <> $2::bigint`,
-      [sku, await popularityOf(sql, t, sku, at)],
-    );
-  }
-}
-
-async function apply(recorded: RecordedEvent, sql: SqlExecutor, t: SearchTables = SEARCH_TABLES): Promise<void> {
-  const d = ident(t.documents);
-  if (PRODUCT_TYPES.includes(recorded.type)) {
-    const event = recorded as unknown as RecordedEvent & ProductEvent;
-    const { sku, at } = event.data;
-    if (event.type === "ProductCreated") {
-      const c = event.data;
-      const fields: ProductFields = {
-        name: c.name,
-        description: c.description ?? null,
-        brand: c.brand ?? null,
-        category: [...c.category],
-        price: c.price,
-        currency: c.currency,
-        attributes: { ...(c.attributes ?? {}) },
-        active: true,
-      };
-      await writeProduct(sql, t, sku, fields, recorded, at, true);
-      return;
+  // Sales: the rows of the orders in this batch (a cancellation names only its order), then
+  // every sale of the touched SKUs recent enough to count in some event's popularity window.
+  const sales = new Map<string, SaleRow>();
+  const saleRow = (r: Row): SaleRow => ({
+    orderId: String(r.order_id),
+    sku: String(r.sku),
+    units: int(r.units),
+    placedAt: Date.parse(iso(r.placed_at)),
+    cancelled: r.cancelled === true,
+    inserted: false,
+    cancelledNow: false,
+  });
+  if (orderIds.size > 0) {
+    const { rows } = await sql.query<Row>(`SELECT * FROM ${ident(t.sales)} WHERE order_id = ANY ($1::text[])`, [[...orderIds]]);
+    for (const r of rows) {
+      const row = saleRow(r);
+      sales.set(key2(row.orderId, row.sku), row);
+      skus.add(row.sku);
     }
-    const { rows } = await sql.query<Row>(`SELECT * FROM ${d} WHERE sku = $1 AND product_revision < $2::bigint`, [sku, event.revision]);
-    const row = rows[0];
-    if (!row) return;
-    const current = toDocument(row);
-    const next: ProductFields = { ...current };
-    if (event.type === "ProductPriceChanged") next.price = event.data.price;
-    if (event.type === "ProductDeactivated") next.active = false;
-    if (event.type === "ProductReactivated") next.active = true;
-    if (event.type === "ProductDetailsChanged") {
-      const c = event.data.changes;
-      if (c.name !== undefined) next.name = c.name;
-      if (c.description !== undefined) next.description = c.description;
-      if (c.brand !== undefined) next.brand = c.brand;
-      if (c.category !== undefined) next.category = [...c.category];
-      if (c.attributes !== undefined) next.attributes = { ...c.attributes };
+  }
+  const skuList = [...skus];
+  // One after another: inside the batch's transaction they share one connection.
+  const documentRows = await sql.query<Row>(`SELECT ${DOCUMENT_COLUMNS}, product_revision FROM ${d} WHERE sku = ANY ($1::text[])`, [
+    skuList,
+  ]);
+  const stockRows = await sql.query<Row>(`SELECT * FROM ${ident(t.stock)} WHERE sku = ANY ($1::text[])`, [skuList]);
+  const recentSales = await sql.query<Row>(`SELECT * FROM ${ident(t.sales)} WHERE sku = ANY ($1::text[]) AND placed_at > $2::timestamptz`, [
+    skuList,
+    new Date(earliest - WINDOW_MS).toISOString(),
+  ]);
+  const documents = new Map<string, DocumentState>();
+  for (const r of documentRows.rows) {
+    const doc = toDocument(r);
+    documents.set(doc.sku, { ...doc, productRevision: int(r.product_revision), productChanged: false, countersChanged: false });
+  }
+  const stock = new Map<string, StockRow>();
+  const stockOf = new Map<string, StockRow[]>();
+  const addStock = (row: StockRow) => {
+    stock.set(key2(row.sku, row.warehouseId), row);
+    push(stockOf, row.sku, row);
+  };
+  for (const r of stockRows.rows)
+    addStock({
+      sku: String(r.sku),
+      warehouseId: String(r.warehouse_id),
+      available: int(r.available),
+      revision: int(r.revision),
+      changed: false,
+    });
+  for (const r of recentSales.rows) {
+    const row = saleRow(r);
+    if (!sales.has(key2(row.orderId, row.sku))) sales.set(key2(row.orderId, row.sku), row);
+  }
+  const salesOf = new Map<string, SaleRow[]>();
+  const salesOfOrder = new Map<string, SaleRow[]>();
+  const indexSale = (row: SaleRow) => {
+    push(salesOf, row.sku, row);
+    push(salesOfOrder, row.orderId, row);
+  };
+  for (const row of sales.values()) indexSale(row);
+  const addSale = (row: SaleRow) => {
+    sales.set(key2(row.orderId, row.sku), row);
+    indexSale(row);
+  };
+
+  const availableOf = (sku: string) => (stockOf.get(sku) ?? []).reduce((n, row) => n + Math.max(row.available, 0), 0);
+  const popularityOf = (sku: string, at: number) =>
+    (salesOf.get(sku) ?? []).reduce((n, s) => (!s.cancelled && s.placedAt > at - WINDOW_MS && s.placedAt <= at ? n + s.units : n), 0);
+  const refreshPopularity = (changedSkus: Iterable<string>, at: number) => {
+    for (const sku of new Set(changedSkus)) {
+      const doc = documents.get(sku);
+      if (!doc) continue;
+      const popularity = popularityOf(sku, at);
+      if (doc.popularity === popularity) continue;
+      doc.popularity = popularity;
+      doc.version++;
+      doc.countersChanged = true;
     }
-    await writeProduct(sql, t, sku, next, recorded, at, false);
-    return;
-  }
-  if (STOCK_TYPES.includes(recorded.type)) {
-    const event = recorded as unknown as RecordedEvent & InventoryEvent;
-    const { sku, warehouseId } = event.data;
-    const delta = stockDeltas(event).available;
-    const { rows } = await sql.query(
-      `INSERT INTO ${ident(t.stock)} AS cur (sku, warehouse_id, available, revision) VALUES ($1, $2, $3::bigint, $4::bigint)
-       ON CONFLICT (sku, warehouse_id) DO UPDATE SET available = cur.available + EXCLUDED.available, revision = EXCLUDED.revision
-       WHERE cur.revision < EXCLUDED.revision RETURNING 1 AS ok`,
-      [sku, warehouseId, delta, event.revision],
-    );
-    if (rows.length === 0 || delta === 0) return;
-    await sql.query(
-      `UPDATE ${d} SET available = st.available, in_stock = st.available > 0, version = version + 1, ship_pending = true
-         FROM (SELECT coalesce(sum(greatest(available, 0)), 0)::bigint AS available FROM ${ident(t.stock)} WHERE sku = $1) st
-        WHERE sku = $1 AND ${d}.available <> st.available`,
-      [sku],
-    );
-    return;
-  }
-  if (ORDER_TYPES.includes(recorded.type)) {
-    const event = recorded as unknown as RecordedEvent & OrderEvent;
-    if (event.type === "OrderPlaced") {
+  };
+  const learned: ProductFields[] = [];
+
+  for (const recorded of relevant) {
+    if (PRODUCT_TYPES.includes(recorded.type)) {
+      const event = recorded as unknown as RecordedEvent & ProductEvent;
+      const { sku, at } = event.data;
+      if (event.type === "ProductCreated") {
+        const c = event.data;
+        const fields: ProductFields = {
+          name: c.name,
+          description: c.description ?? null,
+          brand: c.brand ?? null,
+          category: [...c.category],
+          price: c.price,
+          currency: c.currency,
+          attributes: { ...(c.attributes ?? {}) },
+          active: true,
+        };
+        learned.push(fields);
+        if (documents.has(sku)) continue;
+        const available = availableOf(sku);
+        documents.set(sku, {
+          ...fields,
+          sku,
+          available,
+          inStock: available > 0,
+          popularity: popularityOf(sku, Date.parse(at)),
+          createdAt: new Date(at).toISOString(),
+          updatedAt: new Date(at).toISOString(),
+          productRevision: event.revision,
+          version: 1,
+          productChanged: true,
+          countersChanged: false,
+        });
+        continue;
+      }
+      const doc = documents.get(sku);
+      if (!doc || doc.productRevision >= event.revision) continue;
+      if (event.type === "ProductPriceChanged") doc.price = event.data.price;
+      if (event.type === "ProductDeactivated") doc.active = false;
+      if (event.type === "ProductReactivated") doc.active = true;
+      if (event.type === "ProductDetailsChanged") {
+        const c = event.data.changes;
+        if (c.name !== undefined) doc.name = c.name;
+        if (c.description !== undefined) doc.description = c.description;
+        if (c.brand !== undefined) doc.brand = c.brand;
+        if (c.category !== undefined) doc.category = [...c.category];
+        if (c.attributes !== undefined) doc.attributes = { ...c.attributes };
+      }
+      doc.updatedAt = new Date(at).toISOString();
+      doc.productRevision = event.revision;
+      doc.version++;
+      doc.productChanged = true;
+      learned.push({ ...doc });
+    } else if (STOCK_TYPES.includes(recorded.type)) {
+      const event = recorded as unknown as RecordedEvent & InventoryEvent;
+      const { sku, warehouseId } = event.data;
+      const delta = stockDeltas(event).available;
+      const row = stock.get(key2(sku, warehouseId));
+      if (!row) addStock({ sku, warehouseId, available: delta, revision: event.revision, changed: true });
+      else if (row.revision < event.revision)
+        Object.assign(row, { available: row.available + delta, revision: event.revision, changed: true });
+      else continue;
+      if (delta === 0) continue;
+      const doc = documents.get(sku);
+      const available = availableOf(sku);
+      if (!doc || doc.available === available) continue;
+      doc.available = available;
+      doc.inStock = available > 0;
+      doc.version++;
+      doc.countersChanged = true;
+    } else if (recorded.type === "OrderPlaced") {
+      const event = recorded as unknown as RecordedEvent & OrderEvent & { type: "OrderPlaced" };
       const units = new Map<string, number>();
       for (const line of event.data.lines) units.set(line.sku, (units.get(line.sku) ?? 0) + line.quantity);
-      const { rows } = await sql.query<{ sku: string }>(
-        `INSERT INTO ${ident(t.sales)} (order_id, sku, units, placed_at, cancelled) SELECT $1, s, u, $4::timestamptz, false FROM unnest($2::text[], $3::bigint[]) AS x(s, u)
-         ON CONFLICT DO NOTHING RETURNING sku`,
-        [event.data.orderId, [...units.keys()], [...units.values()], event.data.at],
-      );
-      await refreshPopularity(
-        sql,
-        t,
-        rows.map((r) => r.sku),
-        event.data.at,
-      );
-    } else if (event.type === "OrderCancelled") {
-      const { rows } = await sql.query<{ sku: string }>(
-        `UPDATE ${ident(t.sales)} SET cancelled = true WHERE order_id = $1 AND NOT cancelled RETURNING sku`,
-        [event.data.orderId],
-      );
-      await refreshPopularity(
-        sql,
-        t,
-        rows.map((r) => r.sku),
-        event.data.at,
-      );
+      const at = Date.parse(event.data.at);
+      const added: string[] = [];
+      for (const [sku, n] of units) {
+        if (sales.has(key2(event.data.orderId, sku))) continue;
+        addSale({ orderId: event.data.orderId, sku, units: n, placedAt: at, cancelled: false, inserted: true, cancelledNow: false });
+        added.push(sku);
+      }
+      refreshPopularity(added, at);
+    } else if (recorded.type === "OrderCancelled") {
+      const event = recorded as unknown as RecordedEvent & OrderEvent & { type: "OrderCancelled" };
+      const cancelled: string[] = [];
+      for (const row of salesOfOrder.get(event.data.orderId) ?? []) {
+        if (row.cancelled) continue;
+        row.cancelled = true;
+        if (!row.inserted) row.cancelledNow = true;
+        cancelled.push(row.sku);
+      }
+      refreshPopularity(cancelled, Date.parse(event.data.at));
     }
   }
+
+  await learnTerms(sql, t, learned);
+  const newSales = [...sales.values()].filter((s) => s.inserted);
+  if (newSales.length > 0)
+    await sql.query(
+      `INSERT INTO ${ident(t.sales)} (order_id, sku, units, placed_at, cancelled)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::boolean[]) ON CONFLICT DO NOTHING`,
+      [
+        newSales.map((s) => s.orderId),
+        newSales.map((s) => s.sku),
+        newSales.map((s) => s.units),
+        newSales.map((s) => new Date(s.placedAt).toISOString()),
+        newSales.map((s) => s.cancelled),
+      ],
+    );
+  const cancelledSales = [...sales.values()].filter((s) => s.cancelledNow);
+  if (cancelledSales.length > 0)
+    await sql.query(
+      `UPDATE ${ident(t.sales)} AS s SET cancelled = true FROM unnest($1::text[], $2::text[]) AS x(order_id, sku) WHERE s.order_id = x.order_id AND s.sku = x.sku`,
+      [cancelledSales.map((s) => s.orderId), cancelledSales.map((s) => s.sku)],
+    );
+  const changedStock = [...stock.values()].filter((r) => r.changed);
+  if (changedStock.length > 0)
+    await sql.query(
+      `INSERT INTO ${ident(t.stock)} AS cur (sku, warehouse_id, available, revision)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])
+       ON CONFLICT (sku, warehouse_id) DO UPDATE SET available = EXCLUDED.available, revision = EXCLUDED.revision`,
+      [
+        changedStock.map((r) => r.sku),
+        changedStock.map((r) => r.warehouseId),
+        changedStock.map((r) => r.available),
+        changedStock.map((r) => r.revision),
+      ],
+    );
+  const whole = [...documents.values()].filter((doc) => doc.productChanged);
+  if (whole.length > 0) {
+    // One JSON parameter for all documents: rows of arrays of different lengths (the terms) do not fit unnest.
+    const rows = whole.map((doc) => ({
+      sku: doc.sku,
+      name: doc.name,
+      description: doc.description,
+      brand: doc.brand,
+      category: doc.category,
+      price: doc.price,
+      currency: doc.currency,
+      attributes: doc.attributes,
+      attribute_pairs: attributePairs(doc.attributes),
+      active: doc.active,
+      available: doc.available,
+      in_stock: doc.inStock,
+      popularity: doc.popularity,
+      created_at: doc.createdAt,
+      updated_at: doc.updatedAt,
+      name_normalised: normalisedName(doc.name),
+      // Weighted terms: the name counts most, then brand and category, then the description.
+      terms_a: indexTokens(doc.name),
+      terms_b: indexTokens([doc.brand ?? "", ...doc.category].join(" ")),
+      terms_c: indexTokens(doc.description ?? ""),
+      product_revision: doc.productRevision,
+      version: doc.version,
+    }));
+    await sql.query(
+      `INSERT INTO ${d} (sku, name, description, brand, category, price, currency, attributes, attribute_pairs, active, available, in_stock,
+                         popularity, created_at, updated_at, name_normalised, terms, product_revision, version, ship_pending)
+       SELECT x.sku, x.name, x.description, x.brand, x.category, x.price, x.currency, x.attributes, x.attribute_pairs, x.active, x.available,
+              x.in_stock, x.popularity, x.created_at, x.updated_at, x.name_normalised,
+              setweight(array_to_tsvector(x.terms_a), 'A') || setweight(array_to_tsvector(x.terms_b), 'B') || setweight(array_to_tsvector(x.terms_c), 'C'),
+              x.product_revision, x.version, true
+         FROM jsonb_to_recordset($1::jsonb) AS x(sku text, name text, description text, brand text, category text[], price bigint, currency text,
+              attributes jsonb, attribute_pairs text[], active boolean, available bigint, in_stock boolean, popularity bigint,
+              created_at timestamptz, updated_at timestamptz, name_normalised text, terms_a text[], terms_b text[], terms_c text[],
+              product_revision bigint, version bigint)
+       ON CONFLICT (sku) DO UPDATE SET name = EXCLUDED.name, description = EXCLUDED.description, brand = EXCLUDED.brand,
+              category = EXCLUDED.category, price = EXCLUDED.price, currency = EXCLUDED.currency, attributes = EXCLUDED.attributes,
+              attribute_pairs = EXCLUDED.attribute_pairs, active = EXCLUDED.active, available = EXCLUDED.available, in_stock = EXCLUDED.in_stock,
+              popularity = EXCLUDED.popularity, updated_at = EXCLUDED.updated_at, name_normalised = EXCLUDED.name_normalised,
+              terms = EXCLUDED.terms, product_revision = EXCLUDED.product_revision, version = EXCLUDED.version, ship_pending = true`,
+      [JSON.stringify(rows)],
+    );
+  }
+  const counters = [...documents.values()].filter((doc) => doc.countersChanged && !doc.productChanged);
+  if (counters.length > 0)
+    await sql.query(
+      `UPDATE ${d} SET available = x.available, in_stock = x.in_stock, popularity = x.popularity, version = x.version, ship_pending = true
+         FROM unnest($1::text[], $2::bigint[], $3::boolean[], $4::bigint[], $5::bigint[]) AS x(sku, available, in_stock, popularity, version)
+        WHERE ${d}.sku = x.sku`,
+      [
+        counters.map((c) => c.sku),
+        counters.map((c) => c.available),
+        counters.map((c) => c.inStock),
+        counters.map((c) => c.popularity),
+        counters.map((c) => c.version),
+      ],
+    );
 }
+
+const apply = (event: RecordedEvent, sql: SqlExecutor, t: SearchTables = SEARCH_TABLES): Promise<void> => applyBatch([event], sql, t);
+
+/** The columns `toDocument` reads (what the shipper selects). */
+export const SEARCH_DOCUMENT_COLUMNS = DOCUMENT_COLUMNS;
 
 /** A document row as the port's SearchDocument. */
 export function toDocument(r: Row): SearchDocument {
@@ -317,4 +508,5 @@ export const searchProjection: Projection<SearchTables> = {
   schema,
   migrations: [{ id: "projections/search/001-tables", sql: schema(SEARCH_TABLES) }],
   apply,
+  applyBatch,
 };

@@ -58,8 +58,18 @@ export interface RunningSearch {
   stop(): Promise<void>;
 }
 
+/**
+ * The search projector: a whole batch of events per transaction, folded over the documents it
+ * touches in memory and written with a few set-based statements (documents.ts applyBatch).
+ */
+const searchProjector: ProcessorDefinition = {
+  ...projectorDefinition(searchProjection),
+  handleBatch: (events, { sql }) => searchProjection.applyBatch!(events, sql),
+  batchSize: 1000,
+};
+
 async function startProjector(deps: SearchDeps): Promise<RunningProcessor> {
-  const projector = await (deps.startProcessor ?? startProcessor)(projectorDefinition(searchProjection), deps);
+  const projector = await (deps.startProcessor ?? startProcessor)(searchProjector, deps);
   await projector.caughtUpTo(START, 30_000);
   return projector;
 }

@@ -11,7 +11,7 @@ import type { SqlExecutor } from "../../infrastructure/sql/sql-client.js";
 import type { Migration } from "../../infrastructure/sql/migrations.js";
 import type { ElasticsearchSearchEngine } from "../../search/elasticsearch/engine.js";
 import { ident } from "../projection.js";
-import { SEARCH_TABLES, toDocument, type SearchTables } from "./documents.js";
+import { SEARCH_DOCUMENT_COLUMNS, SEARCH_TABLES, toDocument, type SearchTables } from "./documents.js";
 
 export const SHIP_PAGE = 500;
 
@@ -34,7 +34,9 @@ export async function shipPending(
   const d = ident(tables.documents);
   let shipped = 0;
   for (;;) {
-    const { rows } = await sql.query<Record<string, unknown>>(`SELECT * FROM ${d} WHERE ship_pending ORDER BY sku LIMIT ${pageSize}`);
+    const { rows } = await sql.query<Record<string, unknown>>(
+      `SELECT ${SEARCH_DOCUMENT_COLUMNS} FROM ${d} WHERE ship_pending ORDER BY sku LIMIT ${pageSize}`,
+    );
     if (rows.length === 0) return shipped;
     const documents = rows.map(toDocument);
     await engine.write(documents, index);
