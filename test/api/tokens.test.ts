@@ -107,6 +107,20 @@ describe("bearer tokens", () => {
     expect(noSub.status).toBe(401);
   });
 
+  it("keeps a verified token only until its exp: the same token is refused once it has expired, a forged one never passes", async () => {
+    let now = Date.now();
+    const verifier = tokenVerifier({ secret: JWT_SECRET, maxTtlMs: 7_200_000, now: () => new Date(now) });
+    const exp = Math.floor(now / 1000) + 60;
+    const token = await hs256({ sub: "c-1", roles: ["customer"], exp });
+    expect(await verifier.verify(token)).toEqual({ sub: "c-1", roles: ["customer"] });
+    expect(await verifier.verify(token)).toEqual({ sub: "c-1", roles: ["customer"] });
+    const [header, , signature] = token.split(".");
+    const forged = `${header}.${Buffer.from(JSON.stringify({ sub: "c-1", roles: ["admin"], exp })).toString("base64url")}.${signature}`;
+    await expect(verifier.verify(forged)).rejects.toMatchObject({ status: 401 });
+    now += 120_000;
+    await expect(verifier.verify(token)).rejects.toMatchObject({ status: 401, message: "the token has expired" });
+  });
+
   it("accepts RS256 and ES256 tokens signed by the identity provider's keys, with their roles", async () => {
     const rs = await sign(
       idp.rsa.privateKey,
