@@ -491,3 +491,80 @@ export const inventoryDecider: Decider<InventoryCommand, InventoryEvent, Invento
   decide,
   evolve,
 };
+
+// ---------------------------------------------------------------- snapshot codec
+
+const STATUSES: readonly ReservationStatus[] = ["RESERVED", "COMMITTED", "SHIPPED", "RELEASED", "EXPIRED"];
+
+function snapshotField<T>(ok: boolean, value: T, field: string): T {
+  if (!ok) throw new TypeError(`inventory snapshot: bad ${field}`);
+  return value;
+}
+const int = (value: unknown, field: string): number => snapshotField(Number.isSafeInteger(value), value as number, field);
+const text = (value: unknown, field: string): string => snapshotField(typeof value === "string", value as string, field);
+const textOrNull = (value: unknown, field: string): string | null =>
+  snapshotField(value === null || typeof value === "string", value as string | null, field);
+const list = (value: unknown, field: string): Record<string, unknown>[] =>
+  snapshotField(Array.isArray(value) && value.every((v) => typeof v === "object" && v !== null), value as Record<string, unknown>[], field);
+
+/**
+ * The state as JSON for snapshots (its Maps and Set become arrays) and back. `decode` checks every
+ * field and the stock law, and throws on anything else: a damaged snapshot is refused, not folded on.
+ */
+export const inventorySnapshotCodec = {
+  version: 1,
+  encode: (s: InventoryState) => ({
+    sku: s.sku,
+    warehouseId: s.warehouseId,
+    received: s.received,
+    available: s.available,
+    reserved: s.reserved,
+    committed: s.committed,
+    shipped: s.shipped,
+    restocked: s.restocked,
+    adjusted: s.adjusted,
+    reservations: [...s.reservations.values()].map((r) => ({
+      orderId: r.orderId,
+      quantity: r.quantity,
+      expiresAt: r.expiresAt,
+      status: r.status,
+      restocked: r.restocked,
+    })),
+    restockedReturns: [...s.restockedReturns],
+    sales: [...s.sales].map(([saleId, sale]) => ({ saleId, setAside: sale.setAside, left: sale.left })),
+  }),
+  decode(json: unknown): InventoryState {
+    const o = snapshotField(typeof json === "object" && json !== null && !Array.isArray(json), json as Record<string, unknown>, "state");
+    const reservations = new Map<string, Reservation>();
+    for (const r of list(o.reservations, "reservations")) {
+      const orderId = text(r.orderId, "reservation orderId");
+      const status = snapshotField(STATUSES.includes(r.status as ReservationStatus), r.status as ReservationStatus, "reservation status");
+      reservations.set(orderId, {
+        orderId,
+        quantity: int(r.quantity, "reservation quantity"),
+        expiresAt: text(r.expiresAt, "reservation expiresAt"),
+        status,
+        restocked: int(r.restocked, "reservation restocked"),
+      });
+    }
+    const restockedReturns = snapshotField(Array.isArray(o.restockedReturns), o.restockedReturns as unknown[], "restockedReturns");
+    const sales = new Map<string, { setAside: number; left: number }>();
+    for (const sale of list(o.sales, "sales"))
+      sales.set(text(sale.saleId, "saleId"), { setAside: int(sale.setAside, "sale setAside"), left: int(sale.left, "sale left") });
+    const state: InventoryState = {
+      sku: textOrNull(o.sku, "sku"),
+      warehouseId: textOrNull(o.warehouseId, "warehouseId"),
+      received: int(o.received, "received"),
+      available: int(o.available, "available"),
+      reserved: int(o.reserved, "reserved"),
+      committed: int(o.committed, "committed"),
+      shipped: int(o.shipped, "shipped"),
+      restocked: int(o.restocked, "restocked"),
+      adjusted: int(o.adjusted, "adjusted"),
+      reservations,
+      restockedReturns: new Set(restockedReturns.map((id) => text(id, "restockedReturns"))),
+      sales,
+    };
+    return snapshotField(stockLawHolds(state), state, "stock law");
+  },
+};

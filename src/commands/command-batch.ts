@@ -11,6 +11,7 @@
 import { DomainError, fold, type Decider, type DomainEvent } from "../aggregates/decider.js";
 import type { EventMetadata, EventStore, JsonValue, NewEvent, RecordedEvent, StreamAppend } from "../eventstore/port.js";
 import { eventIdFor } from "./event-id.js";
+import { loadLatestMany } from "./load.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: a batch mixes deciders of every aggregate; each command is checked by its own decider
 type AnyDecider = Decider<any, DomainEvent, any>;
@@ -24,7 +25,13 @@ export interface BatchedCommand {
   mootOk?: boolean;
 }
 
-/** A stream as read for deciding: its folded state, its revision, and the command ids it already holds. */
+/**
+ * A stream as read for deciding: its folded state, its revision, and the command ids it already
+ * holds. Loaded from a snapshot, `causations` holds the commands of the events after it and those
+ * the snapshot lists (the ones since the snapshot before): a command applied earlier than that and
+ * issued again is decided again, and its derived event ids make the append fail with
+ * EventIdConflictError instead of applying it twice.
+ */
 export interface LoadedStream {
   state: unknown;
   revision: number;
@@ -40,7 +47,10 @@ export const loadedFrom = (decider: AnyDecider, events: readonly RecordedEvent[]
   causations: new Set(events.map((e) => e.metadata.causationId)),
 });
 
-/** Reads every stream the commands target (those not in `known`) in one call and folds each with its decider. */
+/**
+ * Reads every stream the commands target (those not in `known`) and folds each with its decider:
+ * from its snapshot where it has one (src/commands/load.ts), the others in one readStreams call.
+ */
 export async function loadTargets(
   store: EventStore,
   commands: readonly BatchedCommand[],
@@ -48,8 +58,17 @@ export async function loadTargets(
 ): Promise<Map<string, LoadedStream>> {
   const deciders = new Map(commands.filter((c) => !known.has(c.streamId)).map((c) => [c.streamId, c.decider] as const));
   if (deciders.size === 0) return known;
-  const read = await store.readStreams([...deciders.keys()]);
-  for (const [streamId, decider] of deciders) known.set(streamId, loadedFrom(decider, read.get(streamId) ?? []));
+  const read = await loadLatestMany(
+    store,
+    [...deciders].map(([streamId, decider]) => ({ streamId, decider })),
+  );
+  for (const [streamId, loaded] of read) {
+    known.set(streamId, {
+      state: loaded.state,
+      revision: loaded.revision,
+      causations: new Set([...(loaded.snapshot?.causations ?? []), ...loaded.events.map((e) => e.metadata.causationId)]),
+    });
+  }
   return known;
 }
 

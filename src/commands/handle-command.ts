@@ -1,5 +1,6 @@
 // Command handling: load the aggregate's stream, fold its state, decide, append with optimistic
-// concurrency. The one place where deciders meet the event store.
+// concurrency. The one place where deciders meet the event store. A stream whose aggregate keeps
+// snapshots is loaded from its snapshot and the events after it (src/commands/load.ts).
 //
 //   - Every appended event carries metadata { correlationId, causationId: commandId, actor, traceId? }
 //     and an id derived from (commandId, streamId, index), so a retried append is idempotent.
@@ -13,10 +14,11 @@
 //   - DomainError from the decider propagates unchanged; nothing is written.
 
 import { asEvent, fold, type Decider, type DomainEvent } from "../aggregates/decider.js";
-import { WrongExpectedVersionError } from "../eventstore/errors.js";
+import { EventIdConflictError, WrongExpectedVersionError } from "../eventstore/errors.js";
 import type { Checkpoint, EventMetadata, EventStore, ExpectedRevision, JsonValue, NewEvent, RecordedEvent } from "../eventstore/port.js";
 import { activeTraceId, inSpan } from "../observability/tracing.js";
 import { eventIdFor } from "./event-id.js";
+import { loadLatest, snapshotAfterAppend, type LoadedLatest } from "./load.js";
 
 export interface CommandEnvelope<Command> {
   streamId: string;
@@ -107,23 +109,43 @@ async function decideAndAppend<Command, Event extends DomainEvent, State>(
     ...withTraceId(envelope.traceId ?? activeTraceId()),
   };
 
+  // With a snapshot, only the events after it are read, so a command applied before the snapshot
+  // is not seen among them. Its first event id is derived from the command id, so deciding it
+  // again and appending collides with what it wrote (appended: false or EventIdConflictError);
+  // every outcome other than fresh events appended (nothing decided, a DomainError, such a
+  // collision) is therefore decided again over the whole stream, whose answer is the one that counts.
+  let whole = false;
   for (let attempt = 1; ; attempt++) {
-    const stored = await store.readStream(streamId);
+    const loaded = whole ? await loadWhole(store, decider, streamId) : await loadLatest(store, decider, streamId);
+    const partial = loaded.snapshot !== undefined;
+    const againWhole = () => {
+      whole = true;
+      attempt--;
+    };
+    const stored = loaded.events;
 
-    const earlier = originalResult(decider, stored, commandId);
+    const earlier = originalResult(decider, loaded, commandId);
     if (earlier) return earlier;
 
-    const revision = revisionOf(stored);
+    const revision = loaded.revision;
     if (envelope.expectedRevision !== undefined && !satisfies(envelope.expectedRevision, revision)) {
       throw new WrongExpectedVersionError(streamId, envelope.expectedRevision, revision);
     }
 
-    const state = fold(
-      decider,
-      stored.map((e) => asEvent<Event>(e)),
-    );
-    const decided = decider.decide(command, state);
+    const state = loaded.state;
+    let decided: Event[];
+    try {
+      decided = decider.decide(command, state);
+    } catch (error) {
+      if (!partial) throw error;
+      againWhole();
+      continue;
+    }
     if (decided.length === 0) {
+      if (partial) {
+        againWhole();
+        continue;
+      }
       return { events: [], nextExpectedRevision: revision, position: stored.at(-1)?.position ?? null, alreadyApplied: false, state };
     }
 
@@ -140,17 +162,32 @@ async function decideAndAppend<Command, Event extends DomainEvent, State>(
         expectedRevision: envelope.expectedRevision ?? (revision === -1 ? "no_stream" : revision),
       });
       if (appended.appended) {
+        const after = fold(decider, decided, state);
+        snapshotAfterAppend(store, decider as Decider<never, Event, State>, streamId, loaded, {
+          state: after,
+          revision: appended.nextExpectedRevision,
+          eventId: batch.at(-1)!.id,
+          commandId,
+        });
         return {
           events: decided,
           nextExpectedRevision: appended.nextExpectedRevision,
           position: appended.position,
           alreadyApplied: false,
-          state: fold(decider, decided, state),
+          state: after,
         };
+      }
+      if (partial) {
+        againWhole();
+        continue;
       }
       // The store already held these very ids: a twin of this command got there first. Read it back.
       if (attempt >= maxAttempts) throw new Error(`stream "${streamId}": command ${commandId} was stored but could not be read back`);
     } catch (error) {
+      if (error instanceof EventIdConflictError && partial) {
+        againWhole();
+        continue;
+      }
       if (!(error instanceof WrongExpectedVersionError) || envelope.expectedRevision !== undefined || attempt >= maxAttempts) throw error;
       await sleep(random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1)));
     }
@@ -159,21 +196,36 @@ async function decideAndAppend<Command, Event extends DomainEvent, State>(
 
 const withTraceId = (traceId: string | undefined) => (traceId === undefined ? {} : { traceId });
 
-/** When the command id already caused events on this stream: those events, and the state right after them. */
+/** The whole stream, folded from its start (the answer a snapshot's answer is checked against). */
+async function loadWhole<Command, Event extends DomainEvent, State>(
+  store: EventStore,
+  decider: Decider<Command, Event, State>,
+  streamId: string,
+): Promise<LoadedLatest<State>> {
+  const events = await store.readStream(streamId);
+  return {
+    base: decider.initialState,
+    state: fold(decider, events.map(asEvent<Event>)),
+    revision: revisionOf(events),
+    events,
+  };
+}
+
+/** When the command id already caused events among those read: those events, and the state right after them. */
 function originalResult<Command, Event extends DomainEvent, State>(
   decider: Decider<Command, Event, State>,
-  stored: readonly RecordedEvent[],
+  loaded: LoadedLatest<State>,
   commandId: string,
 ): CommandResult<Event, State> | undefined {
-  const caused = stored.filter((e) => e.metadata.causationId === commandId);
+  const caused = loaded.events.filter((e) => e.metadata.causationId === commandId);
   const last = caused.at(-1);
   if (!last) return undefined;
-  const upToLast = stored.filter((e) => e.revision <= last.revision).map((e) => asEvent<Event>(e));
+  const upToLast = loaded.events.filter((e) => e.revision <= last.revision).map((e) => asEvent<Event>(e));
   return {
     events: caused.map((e) => asEvent<Event>(e)),
     nextExpectedRevision: last.revision,
     position: last.position,
     alreadyApplied: true,
-    state: fold(decider, upToLast),
+    state: fold(decider, upToLast, loaded.base),
   };
 }

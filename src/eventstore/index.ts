@@ -27,6 +27,8 @@ export interface OpenEventStoreOptions {
   pollIntervalMs?: number;
   /** Reuse an already open SqlClient (the app shares one with its read models). */
   sql?: SqlClient;
+  /** SNAPSHOT_EVERY: snapshot a stream each time it has grown by this many events; 0 = none (PostgreSQL/PGlite only). */
+  snapshotEvery?: number;
 }
 
 export async function openSqlClient(options: { databaseUrl?: string; dataDir?: string }): Promise<SqlClient> {
@@ -41,5 +43,10 @@ export async function openEventStore(options: OpenEventStoreOptions = {}): Promi
     return new EventStoreDbEventStore(options.eventStoreUrl, { upcasters: options.upcasters });
   }
   const sql = options.sql ?? (await openSqlClient(options));
-  return PostgresEventStore.open(sql, { upcasters: options.upcasters, pollIntervalMs: options.pollIntervalMs, ownsClient: !options.sql });
+  return PostgresEventStore.open(sql, {
+    upcasters: options.upcasters,
+    pollIntervalMs: options.pollIntervalMs,
+    ownsClient: !options.sql,
+    ...(options.snapshotEvery === undefined ? {} : { snapshotEvery: options.snapshotEvery }),
+  });
 }

@@ -2,6 +2,8 @@
 // Adapters (PostgreSQL, embedded PGlite, EventStoreDB) implement it; one contract suite
 // (test/eventstore/contract.ts) proves they behave the same.
 
+import type { SnapshotStore } from "./snapshots/port.js";
+
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 export type JsonObject = { [key: string]: JsonValue };
 
@@ -143,6 +145,11 @@ export interface EventStore {
   readStreams(streamIds: readonly string[]): Promise<Map<string, RecordedEvent[]>>;
   readAll(options?: ReadAllOptions): Promise<ReadAllResult>;
   subscribeToAll(options: SubscribeOptions, handler: BatchHandler): Subscription;
+  /**
+   * Snapshots of long streams, stored beside them (PostgreSQL, PGlite); undefined where the store
+   * keeps none (EventStoreDB, or SNAPSHOT_EVERY=0): commands then fold whole streams.
+   */
+  readonly snapshots?: SnapshotStore;
   /** The checkpoint of the newest event a subscriber can see now (START for an empty log). */
   headCheckpoint(): Promise<Checkpoint>;
   close(): Promise<void>;

@@ -24,7 +24,13 @@ import { UpcasterRegistry } from "../upcasters.js";
 import { validateEvents, validateExpectedRevision, validateStreamId } from "../validation.js";
 import { migrate } from "../../infrastructure/sql/migrations.js";
 import { sqlErrorCode, SqlState, type SqlClient } from "../../infrastructure/sql/sql-client.js";
+import { CachedSnapshotStore } from "../snapshots/cached-snapshot-store.js";
+import type { SnapshotStore } from "../snapshots/port.js";
+import { PostgresSnapshotStore } from "./postgres-snapshot-store.js";
 import { eventStoreMigrations } from "./schema.js";
+
+/** Events a stream grows by between two snapshots when SNAPSHOT_EVERY is not set (see docs/adr/0006-snapshots.md). */
+export const DEFAULT_SNAPSHOT_EVERY = 100;
 
 export interface PostgresEventStoreOptions {
   upcasters?: UpcasterRegistry;
@@ -32,6 +38,8 @@ export interface PostgresEventStoreOptions {
   pollIntervalMs?: number;
   /** Close the SqlClient when the store is closed (when the store owns it). */
   ownsClient?: boolean;
+  /** Snapshot a stream each time it has grown by this many events (SNAPSHOT_EVERY); 0 keeps no snapshots. Default 100. */
+  snapshotEvery?: number;
 }
 
 // Checkpoints are "<transaction id>:<global position>", each zero-padded to 20 digits so that
@@ -69,6 +77,7 @@ export class PostgresEventStore implements EventStore {
   private readonly upcasters: UpcasterRegistry;
   private readonly wakeups = new Set<() => void>();
   private readonly subscriptions = new Set<Subscription>();
+  readonly snapshots?: SnapshotStore;
 
   private constructor(
     private readonly sql: SqlClient,
@@ -76,6 +85,8 @@ export class PostgresEventStore implements EventStore {
   ) {
     this.kind = sql.dialect;
     this.upcasters = options.upcasters ?? new UpcasterRegistry();
+    const every = options.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY;
+    if (every > 0) this.snapshots = new CachedSnapshotStore(new PostgresSnapshotStore(sql, every));
   }
 
   /** Applies the store's migrations (idempotent) and returns a ready store. */

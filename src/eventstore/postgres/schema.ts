@@ -133,4 +133,23 @@ export const eventStoreMigrations: readonly Migration[] = [
       $fn$;
     `,
   },
+  {
+    // Snapshots of long streams (src/eventstore/snapshots/port.ts): one row per stream and schema
+    // key, written outside any append's transaction. `event_id` is the event at `revision` the
+    // state was folded up to; a reader that finds another event there ignores the row.
+    id: "eventstore/003-snapshots",
+    sql: `
+      CREATE TABLE es_snapshots (
+        stream_id text NOT NULL,
+        schema_key text NOT NULL,
+        revision bigint NOT NULL,
+        event_id text NOT NULL,
+        state jsonb NOT NULL,
+        causations jsonb NOT NULL,
+        digest text NOT NULL,
+        written_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (stream_id, schema_key)
+      );
+    `,
+  },
 ];
