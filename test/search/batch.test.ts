@@ -5,7 +5,7 @@
 
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RecordedEvent } from "../../src/eventstore/port.js";
+import type { NewEvent, RecordedEvent } from "../../src/eventstore/port.js";
 import { createTables, dumpTables } from "../../src/projections/index.js";
 import { searchProjection, type SearchTables } from "../../src/projections/search/documents.js";
 import { openPgliteWorld, type StoreWorld } from "../support/stores.js";
@@ -26,7 +26,7 @@ describe("search projection in batches", () => {
   beforeAll(async () => {
     world = await openPgliteWorld();
     const day = (n: number) => new Date(Date.UTC(2026, 0, 1 + n)).toISOString();
-    const append = (streamId: string, type: string, data: Record<string, unknown>) =>
+    const append = (streamId: string, type: string, data: NewEvent["data"]) =>
       world.store.appendToStream(streamId, [{ id: randomUUID(), type, data, metadata: meta }]);
     const skus = ["S-1", "S-2", "S-3", "S-4"];
     for (const [i, sku] of skus.entries()) {
