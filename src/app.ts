@@ -176,6 +176,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         eventStore: config.eventStore,
         ...(config.eventStoreUrl ? { eventStoreUrl: config.eventStoreUrl } : {}),
         ...(options.pollIntervalMs ? { pollIntervalMs: options.pollIntervalMs } : {}),
+        snapshotEvery: config.snapshotEvery,
         sql,
       }),
     );

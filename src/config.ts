@@ -45,6 +45,8 @@ export interface Config {
   rateLimitPerMinute: number;
   /** SAGA_PARTITIONS: processors the order saga runs as, each owning the orders hashed to it (1-64, default 4). */
   sagaPartitions: number;
+  /** SNAPSHOT_EVERY: a snapshotted stream (inventory) gets a new snapshot each time it has grown by this many events; 0 = no snapshots (default 100). */
+  snapshotEvery: number;
   /** ADMISSION_MAX_LAG_SECONDS: new orders get 503 while the order pipeline's oldest unhandled event is older than this (0 = no bound; default 10). */
   admissionMaxLagSeconds: number;
   /** ADMISSION_MAX_LAG_EVENTS: new orders get 503 while the order pipeline is more than this many events behind (0 = no bound; default 50,000). */
@@ -168,6 +170,7 @@ export function loadConfig(env: Env = process.env): Config {
     pgPoolMax: duration(env, "PG_POOL_MAX", 40, ""),
     rateLimitPerMinute: wholeNumber(env, "RATE_LIMIT_PER_MINUTE", 6000),
     sagaPartitions: duration(env, "SAGA_PARTITIONS", 4, ""),
+    snapshotEvery: wholeNumber(env, "SNAPSHOT_EVERY", 100),
     admissionMaxLagSeconds: wholeNumber(env, "ADMISSION_MAX_LAG_SECONDS", 10),
     admissionMaxLagEvents: wholeNumber(env, "ADMISSION_MAX_LAG_EVENTS", 50_000),
     authTokenMaxTtlMs: duration(env, "AUTH_TOKEN_MAX_TTL_MS", 24 * 3600 * 1000),

@@ -15,6 +15,7 @@ describe("configuration", () => {
       pgPoolMax: 40,
       rateLimitPerMinute: 6000,
       sagaPartitions: 4,
+      snapshotEvery: 100,
       admissionMaxLagSeconds: 10,
       admissionMaxLagEvents: 50_000,
       authTokenMaxTtlMs: 86_400_000,
