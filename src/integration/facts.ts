@@ -86,12 +86,39 @@ export class OrderFactsCache {
   }
 }
 
-/** Records what `event` teaches and returns the facts its translation needs. */
-export async function learn(sql: SqlExecutor, event: RecordedEvent, cache?: OrderFactsCache): Promise<TranslationFacts> {
+/**
+ * Orders placed earlier in the batch being translated, whose facts are written in one statement
+ * at the batch's end (saveOrderFacts) instead of one INSERT per order.
+ */
+export type PendingOrderFacts = Map<string, OrderFacts>;
+
+export async function saveOrderFacts(sql: SqlExecutor, pending: PendingOrderFacts): Promise<void> {
+  if (pending.size === 0) return;
+  const params: unknown[] = [];
+  const tuples = [...pending].map(([orderId, f], i) => {
+    params.push(orderId, f.customerId, f.currency, f.totalAmount);
+    return `($${4 * i + 1}, $${4 * i + 2}, $${4 * i + 3}, $${4 * i + 4})`;
+  });
+  await sql.query(
+    `INSERT INTO integration_order_facts (order_id, customer_id, currency, total_amount) VALUES ${tuples.join(", ")} ON CONFLICT (order_id) DO NOTHING`,
+    params,
+  );
+}
+
+/**
+ * Records what `event` teaches and returns the facts its translation needs. With `pending`, an
+ * order's facts are kept there for saveOrderFacts (in the same transaction) instead of inserted.
+ */
+export async function learn(
+  sql: SqlExecutor,
+  event: RecordedEvent,
+  cache?: OrderFactsCache,
+  pending?: PendingOrderFacts,
+): Promise<TranslationFacts> {
   const d = (event.data ?? {}) as Data;
   const facts: TranslationFacts = {
     async order(orderId) {
-      const cached = cache?.get(orderId);
+      const cached = pending?.get(orderId) ?? cache?.get(orderId);
       if (cached) return cached;
       const { rows } = await sql.query<{ customer_id: string; currency: string; total_amount: string | number }>(
         "SELECT customer_id, currency, total_amount FROM integration_order_facts WHERE order_id = $1",
@@ -111,13 +138,20 @@ export async function learn(sql: SqlExecutor, event: RecordedEvent, cache?: Orde
   };
 
   switch (event.type) {
-    case "OrderPlaced":
-      cache?.set(String(d.orderId), { customerId: String(d.customerId), currency: String(d.currency), totalAmount: Number(d.totalAmount) });
+    case "OrderPlaced": {
+      const placed: OrderFacts = { customerId: String(d.customerId), currency: String(d.currency), totalAmount: Number(d.totalAmount) };
+      cache?.set(String(d.orderId), placed);
+      // The first placed event of an order wins, as ON CONFLICT DO NOTHING does.
+      if (pending) {
+        if (!pending.has(String(d.orderId))) pending.set(String(d.orderId), placed);
+        return facts;
+      }
       await sql.query(
         "INSERT INTO integration_order_facts (order_id, customer_id, currency, total_amount) VALUES ($1, $2, $3, $4) ON CONFLICT (order_id) DO NOTHING",
         [d.orderId, d.customerId, d.currency, d.totalAmount],
       );
       return facts;
+    }
     case "ProductCreated":
       await sql.query(
         `INSERT INTO integration_product_facts (sku, category, low_stock_threshold, revision) VALUES ($1, $2::jsonb, $3, $4)

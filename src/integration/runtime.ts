@@ -2,7 +2,10 @@
 // mode its transport needs), and a transport when Kafka is configured:
 // - KAFKA_BROKERS + KAFKA_CONNECT_URL on PostgreSQL: the Debezium outbox connector, registered
 //   for this database (outbox mode "capture");
-// - KAFKA_BROKERS otherwise (embedded PGlite, EventStoreDB, or no Connect): the in-process relay;
+// - KAFKA_BROKERS otherwise (embedded PGlite, EventStoreDB, or no Connect): the in-process relay,
+//   a leased unit when the app passes its ownership (so of several instances one relays; after a
+//   takeover the new owner may publish again what the old one sent but had not deleted yet: the
+//   consumers' inbox drops those), woken by the translator's commits in this process;
 // - no KAFKA_BROKERS: nothing is published and the outbox stays empty ("capture" mode).
 
 import type { Logger } from "pino";
@@ -10,11 +13,16 @@ import { Gauge, type Registry } from "prom-client";
 import type { EventStore } from "../eventstore/port.js";
 import type { SqlClient } from "../infrastructure/sql/sql-client.js";
 import { startProcessor, type ProcessorDefinition, type ProcessorDeps, type RunningProcessor } from "../processing/processor.js";
+import type { Ownership } from "../processing/ownership/index.js";
+import { outboxBell, ringingOnCommit } from "./outbox-wake.js";
 import { outboxBacklog } from "./outbox.js";
 import { migrateIntegration, translatorDefinition } from "./translator.js";
 import { replicationSlotLag, startDebeziumTransport } from "./transport/debezium.js";
 import type { IntegrationTransport } from "./transport/port.js";
-import { startRelay } from "./transport/relay.js";
+import { startRelay, type RunningRelay } from "./transport/relay.js";
+
+/** The relay's lease. */
+export const RELAY_UNIT = "integration/relay";
 
 export interface IntegrationSettings {
   kafkaBrokers?: readonly string[];
@@ -38,6 +46,8 @@ export interface IntegrationDeps {
   logger?: Logger;
   /** How the translator is started (the app passes its leased starter, so one instance runs it). */
   startProcessor?: (definition: ProcessorDefinition, deps: ProcessorDeps) => Promise<RunningProcessor>;
+  /** Runs the relay as a leased unit (the app's ownership); without it the relay runs here. */
+  ownership?: Pick<Ownership, "register" | "unregister">;
 }
 
 export async function startIntegration(deps: IntegrationDeps, settings: IntegrationSettings): Promise<RunningIntegration> {
@@ -45,6 +55,7 @@ export async function startIntegration(deps: IntegrationDeps, settings: Integrat
   const start = deps.startProcessor ?? startProcessor;
   await migrateIntegration(sql);
   let transport: IntegrationTransport | undefined;
+  const bell = outboxBell();
   const brokers = settings.kafkaBrokers ?? [];
   if (brokers.length > 0) {
     if (settings.kafkaConnectUrl && settings.databaseUrl && store.kind === "postgres" && sql.dialect === "postgres") {
@@ -58,17 +69,19 @@ export async function startIntegration(deps: IntegrationDeps, settings: Integrat
         onError: (error) => logger?.warn({ err: error }, "outbox connector not registered yet; retrying"),
       });
     } else {
-      transport = startRelay({
+      const relayOptions = {
         sql,
         brokers,
+        bell,
         ...(settings.namespace ? { namespace: settings.namespace } : {}),
         ...(logger ? { logger } : {}),
-      });
+      };
+      transport = deps.ownership ? leasedRelay(deps.ownership, () => startRelay(relayOptions), sql) : startRelay(relayOptions);
     }
   }
   const translator = await start(translatorDefinition({ mode: transport?.outboxMode ?? "capture" }), {
     store,
-    sql,
+    sql: ringingOnCommit(sql, bell),
     ...(logger ? { logger } : {}),
   });
 
@@ -107,5 +120,36 @@ export async function startIntegration(deps: IntegrationDeps, settings: Integrat
       await translator.stop();
       await transport?.stop();
     },
+  };
+}
+
+/** The relay under a lease: it runs on the instance holding RELAY_UNIT; the others report the backlog. */
+function leasedRelay(
+  ownership: Pick<Ownership, "register" | "unregister">,
+  startHere: () => RunningRelay,
+  sql: SqlClient,
+): IntegrationTransport {
+  let local: RunningRelay | undefined;
+  ownership.register({
+    name: RELAY_UNIT,
+    async start() {
+      const running = startHere();
+      local = running;
+      return {
+        async stop() {
+          if (local === running) local = undefined;
+          await running.stop();
+        },
+      };
+    },
+  });
+  return {
+    kind: "relay",
+    outboxMode: "relay",
+    async status() {
+      if (local) return { ...(await local.status()), relaying: "here" };
+      return { transport: "relay", backlog: await outboxBacklog(sql), relaying: "on the instance holding its lease" };
+    },
+    stop: () => ownership.unregister(RELAY_UNIT),
   };
 }

@@ -1,13 +1,17 @@
 // The translator: a checkpointed processor in transactional mode. For each domain event it
 // updates its facts, translates, and writes the outbox rows; the processor commits all of that
 // with its checkpoint in one transaction, so an integration event is in the outbox if and only
-// if the checkpoint says its source was handled.
+// if the checkpoint says its source was handled. A batch (up to 500 domain events) learns and
+// translates event by event in log order, then writes its orders' facts and its outbox rows in
+// one statement each (handleBatch); `handle` (one event) is the processor's fallback when a
+// batch fails.
 
 import type { SqlClient } from "../infrastructure/sql/sql-client.js";
 import { migrate } from "../infrastructure/sql/migrations.js";
 import { resetProcessor, type ProcessorDefinition } from "../processing/processor.js";
 import { AGGREGATE_TYPES } from "./catalog.js";
-import { FACT_TABLES, factsMigrations, learn, OrderFactsCache } from "./facts.js";
+import type { IntegrationEvent } from "./envelope.js";
+import { FACT_TABLES, factsMigrations, learn, OrderFactsCache, saveOrderFacts, type PendingOrderFacts } from "./facts.js";
 import { outboxMigrations, writeOutbox, type OutboxMode } from "./outbox.js";
 import { translate } from "./translate.js";
 
@@ -27,6 +31,13 @@ export function translatorDefinition(options: { mode: OutboxMode; name?: string 
     async handle(event, { sql }) {
       const facts = await learn(sql, event, cache);
       await writeOutbox(sql, await translate(event, facts), options.mode);
+    },
+    async handleBatch(events, { sql }) {
+      const pending: PendingOrderFacts = new Map();
+      const out: IntegrationEvent[] = [];
+      for (const event of events) out.push(...(await translate(event, await learn(sql, event, cache, pending))));
+      await saveOrderFacts(sql, pending);
+      await writeOutbox(sql, out, options.mode);
     },
   };
 }

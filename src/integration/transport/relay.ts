@@ -1,6 +1,11 @@
 // The in-process relay: publishes outbox rows to Kafka in commit order with kafkajs's idempotent
 // producer, then deletes them. At-least-once: a crash between Kafka's acknowledgement and the
 // delete publishes those rows again with the same ids (consumers drop them in their inbox).
+// Throughput: it reads up to `batchSize` rows (500) at once, sends them in one sendBatch (one
+// produce request per broker; the rows of a partition keep their order), and deletes them in one
+// statement. It wakes when the translator commits in this process (outbox-wake.ts), and otherwise
+// polls an empty outbox every `pollMs` (a translator running on another instance).
+// In a server it runs as a leased unit (runtime.ts), so of several instances one relays.
 // While Kafka is unreachable the rows stay and the relay retries with backoff; nothing upstream
 // waits for it, so the API keeps taking orders and the outbox drains once Kafka is back.
 
@@ -8,7 +13,8 @@ import { Kafka, Partitioners, logLevel, type Producer } from "kafkajs";
 import type { Logger } from "pino";
 import type { SqlClient } from "../../infrastructure/sql/sql-client.js";
 import { DEFAULT_NAMESPACE, topicOf } from "../catalog.js";
-import { deleteOutboxThrough, outboxBacklog, readOutbox } from "../outbox.js";
+import { type OutboxBell, outboxBell } from "../outbox-wake.js";
+import { deleteOutboxRows, outboxBacklog, readOutbox } from "../outbox.js";
 import type { IntegrationTransport } from "./port.js";
 import { inSpan } from "../../observability/tracing.js";
 
@@ -18,8 +24,10 @@ export interface RelayOptions {
   /** Topic namespace: `<namespace>.<aggregate type>.events` (default "commerce"). */
   namespace?: string;
   batchSize?: number;
-  /** Pause between polls of an empty outbox. */
+  /** Pause between polls of an empty outbox when no commit rings `bell` (default 200 ms). */
   pollMs?: number;
+  /** Rung by the translator's commits in this process (outbox-wake.ts). */
+  bell?: OutboxBell;
   /** Backoff bounds while Kafka refuses. */
   retryBaseMs?: number;
   retryMaxMs?: number;
@@ -38,7 +46,8 @@ export function startRelay(options: RelayOptions): RunningRelay {
   const { sql, logger } = options;
   const namespace = options.namespace ?? DEFAULT_NAMESPACE;
   const batchSize = options.batchSize ?? 500;
-  const pollMs = options.pollMs ?? 20;
+  const pollMs = options.pollMs ?? 200;
+  const bell = options.bell ?? outboxBell();
   const retryBaseMs = options.retryBaseMs ?? 200;
   const retryMaxMs = options.retryMaxMs ?? 5_000;
   const kafka = new Kafka({
@@ -88,7 +97,7 @@ export function startRelay(options: RelayOptions): RunningRelay {
       try {
         const rows = await readOutbox(sql, batchSize);
         if (rows.length === 0) {
-          await pause(pollMs);
+          await bell.wait(pollMs, stopSignal.signal);
           continue;
         }
         const p = await connected();
@@ -103,7 +112,10 @@ export function startRelay(options: RelayOptions): RunningRelay {
         }
         await inSpan("outbox publish", { "messaging.system": "kafka", "messaging.batch.message_count": rows.length }, async () => {
           await p.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
-          await deleteOutboxThrough(sql, rows[rows.length - 1]!.seq);
+          await deleteOutboxRows(
+            sql,
+            rows.map((r) => r.seq),
+          );
         });
         published += rows.length;
         if (failures > 0) logger?.info({ after: failures }, "outbox relay: Kafka reachable again");
