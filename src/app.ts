@@ -305,7 +305,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     stoppers.push(() => saga.stop());
     // Integration events: the translator always; Debezium or the in-process relay when Kafka is configured (src/integration/runtime.ts).
     const integration = await startIntegration(
-      { store, sql, startProcessor: startLeased, ...(processorLogger ? { logger: processorLogger } : {}) },
+      { store, sql, startProcessor: startLeased, ownership, ...(processorLogger ? { logger: processorLogger } : {}) },
       {
         ...(config.kafkaBrokers ? { kafkaBrokers: config.kafkaBrokers } : {}),
         ...(config.kafkaConnectUrl ? { kafkaConnectUrl: config.kafkaConnectUrl } : {}),
