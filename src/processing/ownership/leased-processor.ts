@@ -7,8 +7,9 @@
 // Fencing: a transactional processor's handler first checks, inside the transaction that also
 // stores its checkpoint, that the lease is still this instance's (once per transaction); an
 // at-least-once handler (the saga: its effects are idempotent by design) checks the lease's
-// local validity before each event. A failed check stops the unit before the handler throws, so
-// the processor ends at its last stored checkpoint instead of retrying or parking the event.
+// local validity before each event; a batch handler (handleBatch) is checked the same way. A
+// failed check stops the unit before the handler throws, so the processor ends at its last stored
+// checkpoint instead of retrying or parking the event.
 
 import type { Checkpoint, EventStore } from "../../eventstore/port.js";
 import { START } from "../../eventstore/port.js";
@@ -40,23 +41,44 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export function fencedDefinition(definition: ProcessorDefinition, lease: UnitLease): ProcessorDefinition {
   if (definition.mode === "transactional") {
     const fenced = new WeakSet<SqlExecutor>();
+    const fence = async (tx: SqlExecutor) => {
+      if (fenced.has(tx)) return;
+      await lease.fence(tx);
+      fenced.add(tx);
+    };
+    const { handleBatch } = definition;
     return {
       ...definition,
       handle: async (event, context) => {
-        if (!fenced.has(context.sql)) {
-          await lease.fence(context.sql);
-          fenced.add(context.sql);
-        }
+        await fence(context.sql);
         await definition.handle(event, context);
       },
+      // A batch handler commits with the checkpoint too (search projector, translator): fenced alike.
+      ...(handleBatch
+        ? {
+            handleBatch: async (events, context) => {
+              await fence(context.sql);
+              await handleBatch.call(definition, events, context);
+            },
+          }
+        : {}),
     };
   }
+  const { handleBatch } = definition;
   return {
     ...definition,
     handle: async (event, context) => {
       if (!lease.valid()) throw new LeaseLostError(lease.unit);
       await definition.handle(event, context);
     },
+    ...(handleBatch
+      ? {
+          handleBatch: async (events, context) => {
+            if (!lease.valid()) throw new LeaseLostError(lease.unit);
+            await handleBatch.call(definition, events, context);
+          },
+        }
+      : {}),
   };
 }
 
