@@ -7,8 +7,8 @@
 //   must be idempotent.
 // A failing event is retried with backoff, then parked (visible in processor_parked_events,
 // retryable) and the processor moves on: one bad event never stops it or any other processor.
-// A failure of the store itself (database down) restarts the processor from the stored
-// checkpoint after a pause, so nothing is lost.
+// A failure of the store itself (database down, a lost connection, in the handler too) restarts
+// the processor from the stored checkpoint after a pause, so nothing is lost or parked for it.
 //
 // Batches: every processor of a process takes its batches from one shared reader of the log
 // (log-reader.ts) and stores its checkpoint once per batch, after the whole batch is handled (in
@@ -27,7 +27,7 @@ import { START } from "../eventstore/port.js";
 import { inSpan } from "../observability/tracing.js";
 import { sharedLogReader, type LogPage, type LogReader } from "./log-reader.js";
 import { migrate, type Migration } from "../infrastructure/sql/migrations.js";
-import type { SqlClient, SqlExecutor } from "../infrastructure/sql/sql-client.js";
+import { isConnectionLost, type SqlClient, type SqlExecutor } from "../infrastructure/sql/sql-client.js";
 
 export interface ProcessorDefinition {
   /** Stable forever: the checkpoint's key. */
@@ -270,6 +270,10 @@ export async function startProcessor(definition: ProcessorDefinition, deps: Proc
         }
         return;
       } catch (error) {
+        // The database unreachable is no fault of the event: parking it would strand it (an order
+        // stuck for good after a restart of the database). The whole processor restarts from its
+        // checkpoint instead, after a pause, as on any store failure, until the database is back.
+        if (isConnectionLost(error)) throw error;
         if (attempt >= retry.maxAttempts) return park(event, error, attempt);
         log?.warn({ eventId: event.id, type: event.type, attempt, err: error }, "event failed, retrying");
         await pause(Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 1) * (0.5 + Math.random())));

@@ -36,6 +36,12 @@ export function createPgClient(options: PgClientOptions): SqlClient {
     },
     async transaction(work) {
       const client = await pool.connect();
+      // A checked-out client has no pool listener: a connection lost while the transaction awaits
+      // other work (the server restarted) would be an unhandled 'error' event and end the process.
+      // Its next statement fails instead; the client is then destroyed rather than returned to the pool.
+      let broken: Error | undefined;
+      const onError = (error: Error) => void (broken ??= error);
+      client.on("error", onError);
       try {
         await client.query("BEGIN");
         const tx: SqlExecutor = {
@@ -48,10 +54,11 @@ export function createPgClient(options: PgClientOptions): SqlClient {
         await client.query("COMMIT");
         return result;
       } catch (error) {
-        await client.query("ROLLBACK").catch(() => {});
+        await client.query("ROLLBACK").catch((rollbackFailed: Error) => void (broken ??= rollbackFailed));
         throw error;
       } finally {
-        client.release();
+        client.off("error", onError);
+        client.release(broken);
       }
     },
     async close() {

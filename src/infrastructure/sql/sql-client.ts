@@ -23,3 +23,19 @@ export const SqlState = {
 
 export const sqlErrorCode = (error: unknown): string | undefined =>
   typeof error === "object" && error !== null && "code" in error && typeof error.code === "string" ? error.code : undefined;
+
+/**
+ * True when the statement failed because the database could not be reached or dropped the
+ * connection (server restarting, network cut), not because of what the statement did: retrying
+ * the same work later is right, and nothing about the work itself is wrong.
+ */
+export function isConnectionLost(error: unknown): boolean {
+  const code = sqlErrorCode(error);
+  if (code !== undefined) {
+    // Class 08: connection exception; 57P01-57P03: admin shutdown, crash shutdown, cannot connect now (starting up).
+    if (code.startsWith("08") || code === "57P01" || code === "57P02" || code === "57P03") return true;
+    if (["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "ENOTFOUND", "EHOSTUNREACH"].includes(code)) return true;
+  }
+  const message = error instanceof Error ? error.message : "";
+  return /Connection terminated|connection error|not queryable|timeout exceeded when trying to connect/i.test(message);
+}
