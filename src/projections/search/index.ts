@@ -8,7 +8,8 @@ import type { Logger } from "pino";
 import type { Checkpoint, EventStore } from "../../eventstore/port.js";
 import { START } from "../../eventstore/port.js";
 import { migrate } from "../../infrastructure/sql/migrations.js";
-import type { SqlClient } from "../../infrastructure/sql/sql-client.js";
+import type { SqlClient, SqlExecutor } from "../../infrastructure/sql/sql-client.js";
+import { logPages } from "../../eventstore/pages.js";
 import {
   resetProcessor,
   startProcessor,
@@ -39,6 +40,9 @@ export interface SearchDeps {
   startProcessor?: (definition: ProcessorDefinition, deps: ProcessorDeps) => Promise<RunningProcessor>;
 }
 
+/** The read alias the application searches through. */
+export const DEFAULT_SEARCH_ALIAS = "products";
+
 export interface ElasticsearchTarget {
   client: Client;
   /** The read alias searches go through; indices are named `<alias>-<generation>`. */
@@ -54,7 +58,7 @@ export interface RunningSearch {
   /** Throws when search cannot answer (Elasticsearch unreachable); detail for /health/ready otherwise. */
   readiness(): Promise<Record<string, unknown>>;
   /** Rebuilds from position 0 beside the live model (and index) and swaps it in when caught up; searches keep being served meanwhile. */
-  rebuild(options?: { until?: Checkpoint; onAliasFlip?: RebuildSearchOptions["onAliasFlip"] }): Promise<void>;
+  rebuild(options?: Pick<RebuildSearchOptions, "until" | "onAliasFlip" | "onProgress">): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -179,6 +183,7 @@ export async function startSearch(deps: SearchDeps & { elasticsearch?: Elasticse
           },
           ...(options.until === undefined ? {} : { until: options.until }),
           ...(options.onAliasFlip ? { onAliasFlip: options.onAliasFlip } : {}),
+          ...(options.onProgress ? { onProgress: options.onProgress } : {}),
         });
       } finally {
         rebuilding = false;
@@ -195,13 +200,15 @@ export async function startSearch(deps: SearchDeps & { elasticsearch?: Elasticse
 export interface RebuildSearchOptions {
   /** Also build a new Elasticsearch index and flip the alias to it. */
   elasticsearch?: ElasticsearchTarget;
-  /** Stop the live projector (and shipper) for the final catch-up; omit from a script where none runs. */
+  /** Stop the live projector (and shipper) for the final catch-up; omit from a script where none runs here. */
   pause?: () => Promise<void>;
   resume?: () => Promise<void>;
   /** Do not finish before this position is in. */
   until?: Checkpoint;
   /** Called once, when the alias flipped (tests count flips). */
   onAliasFlip?: (from: string[], to: string) => void;
+  /** Events replayed into the shadow so far (progress for the command line and the ops console). */
+  onProgress?: (replayed: number) => void;
 }
 
 /**
@@ -209,8 +216,17 @@ export interface RebuildSearchOptions {
  * (and, with Elasticsearch, shipped into a new index) while the live ones keep serving; then the
  * projector is paused, the shadow catches up to the head, and in one transaction the shadow tables
  * replace the live ones, the checkpoint moves to where the shadow got, and the new index is
- * recorded for the alias; then one `_aliases` call flips the alias and the old index is deleted.
- * Events appended meanwhile are in the shadow (caught up while paused) or after the checkpoint.
+ * recorded for the alias; one `_aliases` call flips the alias just before that transaction
+ * commits, and the old index is deleted. Events appended meanwhile are in the shadow (caught up
+ * while paused) or after the checkpoint.
+ *
+ * From a script beside a running server (no `pause`; PostgreSQL) the server's projector and
+ * shipper keep working on the live tables. The transaction then locks them first (their next
+ * statement waits, then finds the swapped-in tables and re-applies its batch, which the revision
+ * guards skip) and catches the shadow up to everything in the log by then, so nothing the server
+ * applied to the old tables is missing. The flip comes before the commit, so whatever the
+ * server's shipper sends after the commit goes to the new index; versions are counted the same
+ * way in both tables, so a document it sends that the new index already holds is refused (409).
  */
 export async function rebuildSearch(deps: SearchDeps, options: RebuildSearchOptions = {}): Promise<void> {
   await migrateProjections(deps.sql, [searchProjection]);
@@ -224,43 +240,65 @@ export async function rebuildSearch(deps: SearchDeps, options: RebuildSearchOpti
     newIndex = `${target.alias}-${Date.now()}`;
     await createProductIndex(target.client, newIndex);
   }
-  const ship = async () => {
-    if (es && newIndex) await shipPending(deps.sql, es, newIndex, shadow);
+  let replayed = 0;
+  const onPage = (events: number) => options.onProgress?.((replayed += events));
+  const ship = async (sql: SqlExecutor = deps.sql) => {
+    if (es && newIndex) await shipPending(sql, es, newIndex, shadow);
   };
-  let reached = await replayInto(deps, searchProjection, shadow);
-  await ship();
-  await options.pause?.();
+  let flipped = false;
   try {
-    reached = await replayInto(deps, searchProjection, shadow, reached);
-    while (options.until !== undefined && reached < options.until) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      reached = await replayInto(deps, searchProjection, shadow, reached);
-    }
+    let reached = await replayInto(deps, searchProjection, shadow, START, 1000, onPage);
     await ship();
-    if (es && newIndex) await es.refresh(newIndex);
-    const old = target ? await aliasTargets(target.client, target.alias) : [];
-    await deps.sql.transaction(async (tx) => {
-      await swapTables(tx, SEARCH_TABLES, shadow);
-      await resetProcessor(tx, searchProjection.name);
-      if (reached !== START)
-        await tx.query("INSERT INTO processor_checkpoints (name, checkpoint, updated_at) VALUES ($1, $2, now())", [
-          searchProjection.name,
-          reached,
-        ]);
-      if (target && newIndex) {
-        await tx.query(
-          "INSERT INTO search_index_generation (alias, index_name) VALUES ($1, $2) ON CONFLICT (alias) DO UPDATE SET index_name = EXCLUDED.index_name, updated_at = now()",
-          [target.alias, newIndex],
-        );
+    await options.pause?.();
+    try {
+      reached = await replayInto(deps, searchProjection, shadow, reached, 1000, onPage);
+      while (options.until !== undefined && reached < options.until) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        reached = await replayInto(deps, searchProjection, shadow, reached, 1000, onPage);
       }
-    });
-    if (target && newIndex) {
-      await pointAlias(target.client, target.alias, newIndex);
-      options.onAliasFlip?.(old, newIndex);
-      for (const index of old.filter((i) => i !== newIndex))
-        await target.client.indices.delete({ index, ignore_unavailable: true }).catch(() => undefined);
+      await ship();
+      const old = target ? await aliasTargets(target.client, target.alias) : [];
+      await deps.sql.transaction(async (tx) => {
+        // (Embedded PGlite is one process's alone, with one connection: no projector runs
+        // elsewhere, and the store's reads would queue behind this very transaction.)
+        if (!options.pause && deps.sql.dialect === "postgres") {
+          await tx.query(`LOCK TABLE ${Object.values(SEARCH_TABLES).map(ident).join(", ")} IN ACCESS EXCLUSIVE MODE`);
+          for await (const page of logPages(deps.store, { from: reached, filter: searchProjection.filter, pageSize: 1000 })) {
+            if (page.events.length > 0) await searchProjection.applyBatch!(page.events, tx, shadow);
+            onPage(page.events.length);
+            reached = page.checkpoint;
+          }
+          await ship(tx);
+        }
+        if (es && newIndex) await es.refresh(newIndex);
+        await swapTables(tx, SEARCH_TABLES, shadow);
+        await resetProcessor(tx, searchProjection.name);
+        if (reached !== START)
+          await tx.query("INSERT INTO processor_checkpoints (name, checkpoint, updated_at) VALUES ($1, $2, now())", [
+            searchProjection.name,
+            reached,
+          ]);
+        if (target && newIndex) {
+          await tx.query(
+            "INSERT INTO search_index_generation (alias, index_name) VALUES ($1, $2) ON CONFLICT (alias) DO UPDATE SET index_name = EXCLUDED.index_name, updated_at = now()",
+            [target.alias, newIndex],
+          );
+          await pointAlias(target.client, target.alias, newIndex);
+          flipped = true;
+        }
+      });
+      if (target && newIndex) {
+        options.onAliasFlip?.(old, newIndex);
+        for (const index of old.filter((i) => i !== newIndex))
+          await target.client.indices.delete({ index, ignore_unavailable: true }).catch(() => undefined);
+      }
+    } finally {
+      await options.resume?.();
     }
-  } finally {
-    await options.resume?.();
+  } catch (error) {
+    // A rebuild that did not flip leaves no half-built index behind.
+    if (target && newIndex && !flipped)
+      await target.client.indices.delete({ index: newIndex, ignore_unavailable: true }).catch(() => undefined);
+    throw error;
   }
 }
