@@ -28,6 +28,7 @@ const command = {
   events: async () => (await import("../src/cli/events.js")).eventsCommand,
   order: async () => (await import("../src/cli/order.js")).orderCommand,
   rebuild: async () => (await import("../src/cli/rebuild.js")).rebuildCommand,
+  rebuildSearch: async () => (await import("../src/cli/rebuild-search.js")).rebuildSearchCommand,
   verify: async () => (await import("../src/cli/verify.js")).verifyCommand,
   reconcile: async () => (await import("../src/cli/reconcile.js")).reconcileCommand,
   settlement: async () => (await import("../src/cli/settlement.js")).settlementCommand,
@@ -100,21 +101,29 @@ program
   .description(
     "rebuild read models from the log: in place (refused while the projector runs elsewhere, unless --force) or --shadow (beside the live tables, swapped in when caught up)",
   )
-  .argument("[projection]", "e.g. orders, payments, inventory, products, carts, order-history, refunds")
+  .argument("[projection]", "e.g. orders, payments, inventory, products, carts, order-history, refunds, search (--shadow only)")
   .option("--all", "every read model")
   .option("--shadow", "build beside the live tables and swap them in: safe while the server runs")
   .option("--force", "rebuild in place even if the projector seems to run elsewhere")
+  .option("--alias <name>", "search only: the Elasticsearch read alias to rebuild behind (default products)")
   .addOption(json())
-  .action(async (name: string | undefined, o: { all?: boolean; shadow?: boolean; force?: boolean; json?: boolean }) =>
+  .action(async (name: string | undefined, o: { all?: boolean; shadow?: boolean; force?: boolean; alias?: string; json?: boolean }) =>
     done(
       await runCommand(
         Boolean(o.json),
         () => {
           if (!o.all && name === undefined) throw new UsageError("rebuild: name a projection or give --all");
           if (o.shadow && o.force) throw new UsageError("rebuild: --force is for in-place rebuilds; a --shadow rebuild needs none");
-          return { all: Boolean(o.all), shadow: Boolean(o.shadow), force: Boolean(o.force) };
+          const search = name === "search" || name === "projections/search";
+          if (search && !o.shadow)
+            throw new UsageError("rebuild: search is rebuilt beside the live model and swapped in (no in-place rebuild): give --shadow");
+          if (o.alias !== undefined && !search) throw new UsageError("rebuild: --alias is for rebuild search");
+          return { all: Boolean(o.all), shadow: Boolean(o.shadow), force: Boolean(o.force), search, alias: o.alias };
         },
-        async (ctx, options) => (await command.rebuild())(ctx, name, options),
+        async (ctx, { search, alias, ...options }) =>
+          search
+            ? (await command.rebuildSearch())(ctx, { shadow: options.shadow, ...(alias === undefined ? {} : { alias }) })
+            : (await command.rebuild())(ctx, name, options),
       ),
     ),
   );
