@@ -4,8 +4,8 @@
 //   react(state, input, context) -> { status, commands, deadlines to schedule / cancel }
 //   evolveSaga(state, sagaEvent) -> state
 //
-// It does no I/O. The runner (order-saga-runner.ts) turns each relevant event of the log into an
-// input, records the reaction in the saga's own stream `orderSaga-<orderId>` (its inbox and
+// It does no I/O. The runner (saga-inputs.ts, saga-step.ts) turns each relevant event of the log into
+// an input, records the reaction in the saga's own stream `orderSaga-<orderId>` (its inbox and
 // outbox), then issues the commands (idempotent by their deterministic ids) and keeps the
 // deadlines. Replaying the saga stream gives back the state; re-running a recorded step issues
 // the very same commands.

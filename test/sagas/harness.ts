@@ -16,7 +16,8 @@ import type { SqlClient } from "../../src/infrastructure/sql/sql-client.js";
 import type { GatewayWebhookBody } from "../../src/payments/gateway-webhook.js";
 import { SimulatedPaymentGateway } from "../../src/payments/simulated-gateway.js";
 import { paymentIdFor, sagaStreamId, type SagaEvent } from "../../src/sagas/order-saga.js";
-import { loadSaga, startOrderSaga, type FaultPoint, type RunningOrderSaga } from "../../src/sagas/order-saga-runner.js";
+import { startOrderSaga, type RunningOrderSaga } from "../../src/sagas/order-saga-runner.js";
+import { loadSaga, type FaultPoint } from "../../src/sagas/saga-step.js";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
 
 export const PAYMENT_TIMEOUT_MS = 60_000;

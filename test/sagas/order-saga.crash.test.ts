@@ -11,7 +11,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { RecordedEvent } from "../../src/eventstore/port.js";
 import { listSagasNeedingAttention, resumeSaga } from "../../src/sagas/attention.js";
-import type { FaultPoint } from "../../src/sagas/order-saga-runner.js";
+import type { FaultPoint } from "../../src/sagas/saga-step.js";
 import { backends, openWorld, PAYMENT_TIMEOUT_MS, type World, type WorldOptions } from "./harness.js";
 
 class Crash extends Error {

@@ -3,7 +3,7 @@
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { RecordedEvent } from "../../src/eventstore/port.js";
-import { createOrderSagaHandler } from "../../src/sagas/order-saga-runner.js";
+import { createOrderSagaHandler } from "../../src/sagas/saga-step.js";
 import { listSagasNeedingAttention } from "../../src/sagas/attention.js";
 import { listDeadlines } from "../../src/scheduling/deadlines.js";
 import { backends, openWorld, PAYMENT_TIMEOUT_MS, RESERVATION_TTL_MS, type World } from "./harness.js";

@@ -1,0 +1,345 @@
+// One step of the order saga: what its handler does for each relevant event of the log,
+//
+//   1. loads the saga stream `orderSaga-<orderId>` and folds its state;
+//   2. records the step: SagaStepRecorded {input, commands, deadlines, status}, whose event id is
+//      derived from the input event's id, appended at the stream's expected revision. When the
+//      step is already there (a re-delivery after a crash), the recorded step is used as is: the
+//      same commands, the same ids, the same `at`;
+//   3. issues the commands in order (saga-commands.ts) with their deterministic command ids (an
+//      aggregate that already took a command id appends nothing; the gateway gets the command id
+//      as idempotency key, and calls whose effect is already on the Payment are skipped);
+//   4. schedules / cancels the step's deadlines (idempotent by deadline id).
+//
+// The processor (order-saga-runner.ts) stores the checkpoint after the handler returns; a crash
+// anywhere above re-delivers the event and the handler converges to the same result. Gateway
+// errors do not fail the event: they are recorded (SagaCommandFailed), retried by a `retry`
+// deadline with exponential backoff, and after `maxAttempts` the saga is parked as needing
+// attention (saga_attention table, see attention.ts) until `resumeSaga` is called.
+
+import { DomainError } from "../aggregates/decider.js";
+import { inventoryDecider, streamId as inventoryStream } from "../aggregates/inventory.js";
+import { EVENT_ID_NAMESPACE, uuidV5 } from "../commands/event-id.js";
+import { decideBatch, loadTargets, type BatchedCommand, type LoadedStream } from "../commands/command-batch.js";
+import { WrongExpectedVersionError } from "../eventstore/errors.js";
+import type { EventMetadata, EventStore, RecordedEvent } from "../eventstore/port.js";
+import type { SqlClient } from "../infrastructure/sql/sql-client.js";
+import { activeTraceId, continueTraceOf, inSpan } from "../observability/tracing.js";
+import { GatewayError } from "../payments/payment-gateway.js";
+import { cancelDeadline, scheduleDeadline } from "../scheduling/deadlines.js";
+import { clearAttention, markNeedsAttention } from "./attention.js";
+import { EventStoreInventoryLocator, type InventoryLocator } from "./inventory-locator.js";
+import {
+  foldSaga,
+  react,
+  SAGA_ACTOR,
+  sagaInboxStreamId,
+  sagaStreamId,
+  type SagaCommand,
+  type SagaConfig,
+  type SagaEvent,
+  type SagaInput,
+  type SagaState,
+  type SagaStepRecorded,
+} from "./order-saga.js";
+import { batchablePrefix, sagaCommandIssuer, type SagaCommandTargets } from "./saga-commands.js";
+import { toSagaInput } from "./saga-inputs.js";
+import { inProcessStockPlanningLock, type StockPlanningLock } from "./stock-planning-lock.js";
+
+export interface SagaRetryPolicy {
+  /** Gateway attempts before the saga is parked. Default 5. */
+  maxAttempts: number;
+  /** Backoff before attempt n+1: min(maxDelayMs, baseDelayMs * 2^(n-1)). Defaults 1 s and 5 min. */
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export interface OrderSagaDeps extends SagaCommandTargets {
+  sql: SqlClient;
+  config: SagaConfig & { retry?: Partial<SagaRetryPolicy> };
+  locator?: InventoryLocator;
+  /** Holds an order's SKUs while its stock is planned; default: within this process only. */
+  stockLock?: StockPlanningLock;
+  /** Tests only: called at each point of the handler; throwing there simulates a crash at that point. */
+  faults?: (point: FaultPoint, event: RecordedEvent) => void | Promise<void>;
+}
+
+/**
+ * "decided" (a new step decided, nothing written yet), "recorded" (step appended, together with its
+ * leading aggregate commands on the fast path), "deadlines" (kept), "command:<i>" (after the i-th
+ * command), "commands" (all done), "failed" (a gateway failure recorded).
+ */
+export type FaultPoint = `command:${number}` | "decided" | "recorded" | "commands" | "deadlines" | "failed";
+
+export const stepIdFor = (orderId: string, inputEventId: string): string =>
+  uuidV5(JSON.stringify(["orderSaga-step", orderId, inputEventId]), EVENT_ID_NAMESPACE);
+
+const DEFAULT_RETRY: SagaRetryPolicy = { maxAttempts: 5, baseDelayMs: 1_000, maxDelayMs: 300_000 };
+
+export interface LoadedSaga {
+  state: SagaState;
+  revision: number;
+  events: RecordedEvent[];
+}
+
+export async function loadSaga(store: EventStore, orderId: string): Promise<LoadedSaga> {
+  const events = await store.readStream(sagaStreamId(orderId));
+  return {
+    state: foldSaga(events.map((e) => ({ type: e.type, data: e.data }) as unknown as SagaEvent)),
+    revision: events.at(-1)?.revision ?? -1,
+    events,
+  };
+}
+
+const MAX_STEP_ATTEMPTS = 8;
+
+/** The saga's event handler (what the processor calls for each event). */
+export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEvent) => Promise<void> {
+  const { store, sql, clock, logger } = deps;
+  const locator = deps.locator ?? new EventStoreInventoryLocator(store);
+  const retry: SagaRetryPolicy = { ...DEFAULT_RETRY, ...deps.config.retry };
+  const fault = async (point: FaultPoint, event: RecordedEvent) => deps.faults?.(point, event);
+  const issue = sagaCommandIssuer(deps);
+
+  // An OrderPlaced step reads where the stock is and reserves it while holding the order's SKUs
+  // (stock-planning-lock.ts), so two orders placed at once, in this process or another, never
+  // plan on the same units.
+  const stockLock = deps.stockLock ?? inProcessStockPlanningLock();
+
+  return async function handle(event: RecordedEvent): Promise<void> {
+    const input = toSagaInput(event);
+    if (!input) return;
+    // One span per step, in the trace of the event it reacts to, so an order's flow stays one trace.
+    const step = () =>
+      inSpan(
+        `saga step ${input.type}`,
+        { "order.id": input.data.orderId, "event.id": event.id },
+        () => handleInput(event, input),
+        continueTraceOf(event),
+      );
+    // An order from a flash-sale claim plans on no stock: its claim holds the units.
+    if (input.type === "OrderPlaced" && !input.data.flashSale)
+      return stockLock.withSkus(
+        input.data.lines.map((l) => l.sku),
+        step,
+      );
+    return step();
+  };
+
+  async function handleInput(event: RecordedEvent, firstInput: SagaInput): Promise<void> {
+    let input = firstInput;
+    const orderId = input.data.orderId;
+    const streamId = sagaStreamId(orderId);
+    const stepId = stepIdFor(orderId, event.id);
+    // handle() runs this in a span continuing the input's trace: the step's events store that trace too.
+    const traceId = activeTraceId();
+    const meta: EventMetadata = {
+      correlationId: event.metadata.correlationId,
+      causationId: event.id,
+      actor: SAGA_ACTOR,
+      ...(traceId ? { traceId } : {}),
+    };
+    // Decided once: a retry after a concurrent write decides again at the same time.
+    const now = clock.now().toISOString();
+
+    let step: SagaStepRecorded["data"] | undefined;
+    /** Commands of the step already written together with it (the fast path). */
+    let written = 0;
+    for (let attempt = 1; ; attempt++) {
+      const saga = await loadSaga(store, orderId);
+      step = saga.events.find((e) => e.id === stepId)?.data as SagaStepRecorded["data"] | undefined;
+      if (step) break;
+      if (saga.state.status === "NEW" && input.type !== "OrderPlaced") return;
+      const loaded = new Map<string, LoadedStream>();
+      if (input.type === "OrderPlaced" && !input.data.flashSale) {
+        // Where the stock is, read from the inventory streams themselves: the reservations below
+        // are appended at exactly the revisions this plan was made from, so a concurrent
+        // reservation (another partition, another instance) fails the append and the step is
+        // planned again; the per-SKU lock only makes that rare.
+        const stock: Record<string, { warehouseId: string; available: number }[]> = {};
+        const warehouses = new Map<string, string[]>();
+        for (const line of input.data.lines) if (!warehouses.has(line.sku)) warehouses.set(line.sku, await locator.warehousesOf(line.sku));
+        const candidates = [...warehouses].flatMap(([sku, ids]) =>
+          ids.map(
+            (warehouseId): BatchedCommand => ({
+              decider: inventoryDecider,
+              streamId: inventoryStream(sku, warehouseId),
+              command: null,
+              commandId: "",
+            }),
+          ),
+        );
+        await loadTargets(store, candidates, loaded);
+        for (const line of input.data.lines) {
+          stock[line.sku] = warehouses.get(line.sku)!.map((warehouseId) => ({
+            warehouseId,
+            available: (loaded.get(inventoryStream(line.sku, warehouseId))?.state as { available: number } | undefined)?.available ?? 0,
+          }));
+        }
+        input = { type: "OrderPlaced", data: { ...input.data, stock } };
+      }
+      const reaction = react(saga.state, input, { now, config: deps.config });
+      if (!reaction) return;
+      step = { stepId, input, inputEventId: event.id, decidedAt: now, ...reaction };
+      const sagaAppend = {
+        streamId,
+        events: [{ id: stepId, type: "SagaStepRecorded", data: step as never, metadata: meta }],
+        expectedRevision: saga.revision === -1 ? ("no_stream" as const) : saga.revision,
+      };
+
+      // The fast path: the step and its aggregate commands up to the first gateway call, in one
+      // transaction. A command that fails on a rule it may not fail on takes the slow path below
+      // (the step recorded alone, then each command), where it fails the event as before.
+      const batchable = store.atomicMultiStreamAppend ? batchablePrefix(step.commands) : [];
+      let batch: ReturnType<typeof decideBatch> | undefined;
+      if (batchable.length > 0) {
+        try {
+          batch = decideBatch(batchable, await loadTargets(store, batchable, loaded), {
+            correlationId: meta.correlationId,
+            actor: SAGA_ACTOR,
+            ...(traceId ? { traceId } : {}),
+          });
+        } catch (error) {
+          if (!(error instanceof DomainError)) throw error;
+          batch = undefined;
+        }
+      }
+      await fault("decided", event);
+      try {
+        if (batch) {
+          await store.appendToStreams([sagaAppend, ...batch.appends]);
+          for (const m of batch.moot)
+            logger?.info({ commandId: m.commandId, rule: m.error.rule, err: m.error.message }, "saga command moot");
+          written = batchable.length;
+        } else {
+          const appended = await store.appendToStream(streamId, sagaAppend.events, { expectedRevision: sagaAppend.expectedRevision });
+          if (!appended.appended) continue; // recorded by another instance meanwhile: follow its decision
+        }
+      } catch (error) {
+        if (!(error instanceof WrongExpectedVersionError) || attempt >= MAX_STEP_ATTEMPTS) throw error;
+        // Someone else wrote to the saga or to a target stream: read again and decide again.
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(200, 5 * 2 ** attempt)));
+        continue;
+      }
+      logger?.debug(
+        { orderId, input: input.type, status: reaction.status, commands: reaction.commands.length, batched: written },
+        "saga step recorded",
+      );
+      break;
+    }
+    await fault("recorded", event);
+    const recorded = step;
+
+    // The step's deadlines first: a timeout must exist even if a command below keeps failing.
+    for (const d of recorded.schedule) {
+      await scheduleDeadline(sql, {
+        deadlineId: d.deadlineId,
+        streamId: sagaInboxStreamId(orderId),
+        payload: {
+          orderId,
+          kind: d.kind,
+          correlationId: meta.correlationId,
+          ...(d.stepId === undefined ? {} : { stepId: d.stepId }),
+          ...(d.attempt === undefined ? {} : { attempt: d.attempt }),
+        },
+        dueAt: d.dueAt,
+      });
+    }
+    for (const id of recorded.cancel) await cancelDeadline(sql, id, clock.now());
+    await fault("deadlines", event);
+
+    if (recorded.park)
+      await markNeedsAttention(sql, {
+        orderId,
+        stepId: recorded.stepId,
+        error: recorded.park.error,
+        attempts: 0,
+        since: recorded.decidedAt,
+      });
+
+    try {
+      for (const [i, command] of recorded.commands.entries()) {
+        if (i >= written) await issue(command, meta);
+        await fault(`command:${i}`, event);
+      }
+    } catch (error) {
+      if (!(error instanceof GatewayError)) throw error;
+      await recordGatewayFailure(orderId, recorded, error, meta, event);
+      return;
+    }
+    await fault("commands", event);
+
+    if (recorded.retryOf) {
+      await store.appendToStream(
+        streamId,
+        [
+          {
+            id: uuidV5(JSON.stringify(["orderSaga-recovered", orderId, recorded.stepId]), EVENT_ID_NAMESPACE),
+            type: "SagaRecovered",
+            data: { stepId: recorded.retryOf, at: clock.now().toISOString() },
+            metadata: meta,
+          },
+        ],
+        { expectedRevision: "any" },
+      );
+      await clearAttention(sql, orderId);
+      logger?.info({ orderId, stepId: recorded.retryOf }, "saga recovered");
+    }
+  }
+
+  async function recordGatewayFailure(
+    orderId: string,
+    step: SagaStepRecorded["data"],
+    error: GatewayError,
+    meta: EventMetadata,
+    event: RecordedEvent,
+  ): Promise<void> {
+    const origin = step.retryOf ?? step.stepId;
+    const failureId = uuidV5(JSON.stringify(["orderSaga-failed", orderId, origin, step.stepId]), EVENT_ID_NAMESPACE);
+    const saga = await loadSaga(store, orderId);
+    // A re-delivered step whose failure is already recorded keeps that record's attempt and times.
+    const earlier = saga.events.find((e) => e.id === failureId)?.data as { attempt: number; at: string } | undefined;
+    const attempt = earlier?.attempt ?? (saga.state.failure?.stepId === origin ? saga.state.failure.attempts : 0) + 1;
+    const parked = attempt >= retry.maxAttempts;
+    const now = earlier ? new Date(earlier.at) : clock.now();
+    const nextAttemptAt = parked
+      ? undefined
+      : new Date(now.getTime() + Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 1))).toISOString();
+    const commands: SagaCommand[] = step.commands;
+    await store.appendToStream(
+      sagaStreamId(orderId),
+      [
+        {
+          // One failure per executing step (the original, each retry, each resume): a re-delivery of
+          // the same step finds its failure already recorded.
+          id: failureId,
+          type: "SagaCommandFailed",
+          data: {
+            stepId: origin,
+            attempt,
+            error: error.message,
+            commands,
+            parked,
+            at: now.toISOString(),
+            ...(nextAttemptAt ? { nextAttemptAt } : {}),
+          } as never,
+          metadata: meta,
+        },
+      ],
+      { expectedRevision: "any" },
+    );
+    await fault("failed", event);
+    if (parked) {
+      logger?.error({ orderId, stepId: origin, attempt, err: error }, "saga parked: needs attention");
+      await markNeedsAttention(sql, { orderId, stepId: origin, error: error.message, attempts: attempt, since: now.toISOString() });
+    } else {
+      logger?.warn({ orderId, stepId: origin, attempt, nextAttemptAt, err: error }, "saga command failed at the gateway; retry scheduled");
+      await clearAttention(sql, orderId); // retrying (again, after a resume): not parked any more
+      await scheduleDeadline(sql, {
+        deadlineId: `${orderId}/retry/${step.stepId}`,
+        streamId: sagaInboxStreamId(orderId),
+        payload: { orderId, kind: "retry", stepId: origin, attempt, correlationId: meta.correlationId },
+        dueAt: nextAttemptAt!,
+      });
+    }
+  }
+}
