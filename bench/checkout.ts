@@ -195,6 +195,8 @@ interface PhaseFigures {
   logToConfirmedP99Ms: number;
   sagaStepsPerS: number;
   eventsPerOrder: number;
+  /** The same by event type (which events an order costs). */
+  eventsPerOrderByType: Record<string, number>;
   statementsPerOrder: number;
   cpuSecondsPer1000Orders: number;
   /** Bare batched INSERT events/s on the same database (the ceiling) and confirmed/s x events per order / ceiling. */
@@ -282,6 +284,9 @@ async function analyse(sql: SqlClient, run: PhaseRun, ceiling: number): Promise<
     logToConfirmedP99Ms: round(percentile(logLatencies, 99)),
     sagaStepsPerS: round(steps / (loadS + drainS)),
     eventsPerOrder: round(eventsPerOrder, 2),
+    eventsPerOrderByType: Object.fromEntries(
+      types.sort((a, b) => b.n - a.n).map((t) => [t.type, round(confirmed > 0 ? t.n / confirmed : Number.NaN, 2)]),
+    ),
     statementsPerOrder: round(confirmed > 0 ? run.statements / confirmed : Number.NaN, 2),
     cpuSecondsPer1000Orders: round(confirmed > 0 ? (run.cpuSeconds / confirmed) * 1000 : Number.NaN, 2),
     ceilingEventsPerS: round(ceiling),
