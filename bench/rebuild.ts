@@ -2,23 +2,28 @@
 // that size. On a throwaway database (DATABASE_URL's server): generate a log of realistic order
 // lifecycles (placement, reservation, payment, confirmation, commit, processing, saga steps; one
 // order in ten cancelled after payment and refunded), then measure
-//   - the catch-up read rate: reading the whole log in pages through the event store port (the
-//     natural ceiling of any rebuild, which must read the same pages);
-//   - rebuilding every SQL read model in place, one after another, as `replay rebuild --all` does;
+//   - the catch-up read rate: reading the read models' categories of the log in pages through the
+//     event store port, doing nothing with them (the natural ceiling of any rebuild, which must read
+//     the same pages);
+//   - rebuilding every SQL read model in one pass over the log into shadow tables swapped in at the
+//     end, as `replay rebuild --all --shadow` does (the headline figure), and in place, as
+//     `replay rebuild --all` does (--no-in-place skips it);
 //   - order history (p50/p99 over sampled orders) from the order's own streams, against the scan
 //     of the log it replaced (a few samples: it reads everything), and that both answer the same;
 //   - refund reconciliation of one day from the refunds read model, against the log scan.
 // Prints a table; the last line is one JSON object.
 //
-//   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npm run bench:rebuild -- --events 1000000
+//   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres flock /tmp/bench.lock npm run bench:rebuild -- --events 1000000
+//   (--page <events per page>, default 5000; profile with NODE_OPTIONS=--cpu-prof)
 
 import { randomBytes, randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
 import pg from "pg";
-import { replayInPlace } from "../src/cli/rebuild.js";
 import { openEventStore } from "../src/eventstore/index.js";
+import { logPages } from "../src/eventstore/pages.js";
+import type { JsonValue } from "../src/eventstore/port.js";
 import { createPgClient } from "../src/infrastructure/sql/pg-client.js";
-import { migrateProjections, projections } from "../src/projections/index.js";
+import { migrateProjections, projections, rebuildShadowTogether, replayInPlace } from "../src/projections/index.js";
 import { orderHistory } from "../src/queries/order-history.js";
 import { orderHistoryByScan } from "../src/queries/order-history-scan.js";
 import { reconcileRefunds } from "../src/queries/refunds.js";
@@ -30,11 +35,15 @@ const { values: args } = parseArgs({
     events: { type: "string", default: "1000000" },
     days: { type: "string", default: "10" },
     samples: { type: "string", default: "300" },
+    page: { type: "string", default: "5000" },
+    "no-in-place": { type: "boolean", default: false },
   },
 });
 const TARGET = Number(args.events);
 const DAYS = Number(args.days);
 const SAMPLES = Number(args.samples);
+const PAGE = Number(args.page);
+const IN_PLACE = !args["no-in-place"];
 const serverUrl = process.env.DATABASE_URL;
 if (!serverUrl) {
   console.error("set DATABASE_URL (a PostgreSQL server; the benchmark creates and drops its own database)");
@@ -183,26 +192,22 @@ async function main(): Promise<void> {
     const revisions = new Map<string, number>();
     let pending: Row[] = [];
     let written = 0;
+    // Appended through the store's multi-stream append (es_append_many: one statement and one
+    // transaction per batch of a few thousand events, each stream's events with its expected revision).
     const flush = async () => {
       if (pending.length === 0) return;
-      const cols: unknown[][] = [[], [], [], [], [], [], []];
-      for (const r of pending) {
-        const revision = revisions.get(r.stream) ?? 0;
-        revisions.set(r.stream, revision + 1);
-        cols[0]!.push(randomUUID());
-        cols[1]!.push(r.stream);
-        cols[2]!.push(revision);
-        cols[3]!.push(r.stream.slice(0, r.stream.indexOf("-")));
-        cols[4]!.push(r.type);
-        cols[5]!.push(JSON.stringify(r.data));
-        cols[6]!.push(JSON.stringify(meta(r.actor)));
-      }
-      // Generated straight into the events table (one transaction per batch): the aggregates'
-      // rules are not what is measured here, and appending through them would take longer than the rest.
-      await sql.query(
-        `INSERT INTO es_events (event_id, stream_id, stream_revision, category, type, schema_version, data, metadata)
-         SELECT e, s, r, c, t, 1, d, m FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[]) AS x(e, s, r, c, t, d, m)`,
-        cols,
+      const byStream = new Map<string, Row[]>();
+      for (const r of pending) byStream.set(r.stream, [...(byStream.get(r.stream) ?? []), r]);
+      await store.appendToStreams(
+        [...byStream].map(([streamId, rows]) => {
+          const revision = revisions.get(streamId);
+          revisions.set(streamId, (revision ?? -1) + rows.length);
+          return {
+            streamId,
+            expectedRevision: revision === undefined ? ("no_stream" as const) : revision,
+            events: rows.map((r) => ({ id: randomUUID(), type: r.type, data: r.data as JsonValue, metadata: meta(r.actor) })),
+          };
+        }),
       );
       written += pending.length;
       pending = [];
@@ -238,7 +243,7 @@ async function main(): Promise<void> {
     for (let i = 0; written + pending.length < TARGET && i < orders * 2; i++) {
       const t0 = START_MS + Math.floor((i / orders) * spanMs);
       pending.push(...orderLife(i, (ms) => new Date(t0 + ms).toISOString(), i % 10 === 3));
-      if (pending.length >= 5_000) await flush();
+      if (pending.length >= 4_000) await flush();
     }
     await flush();
     const genSeconds = (performance.now() - genStarted) / 1000;
@@ -246,29 +251,31 @@ async function main(): Promise<void> {
     console.log(`log: ${written.toLocaleString()} events over ${DAYS} days, generated in ${round(genSeconds)} s`);
 
     // ---------------------------------------------------------------- catch-up read rate
+    // The baseline: reading what the rebuild reads (the categories of every read model) in pages
+    // of the size it reads them, through the event store port, doing nothing with the events.
+    const categories = [...new Set(projections.flatMap((p) => p.filter.streamCategories ?? []))];
     let t = performance.now();
     let read = 0;
-    for (let from = ""; ; ) {
-      const page = await store.readAll({ from, maxCount: 1000 });
-      read += page.events.length;
-      if (page.events.length === 0 || page.checkpoint === from) break;
-      from = page.checkpoint;
-    }
+    for await (const page of logPages(store, { pageSize: PAGE, filter: { streamCategories: categories } })) read += page.events.length;
     const readSeconds = (performance.now() - t) / 1000;
     const readPerS = read / readSeconds;
+    console.log(`catch-up read: ${read.toLocaleString()} events in ${round(readSeconds, 1)} s`);
 
     // ---------------------------------------------------------------- rebuild every read model
-    const perProjection: { name: string; events: number; seconds: number; perS: number }[] = [];
+    // As `replay rebuild --all --shadow` does: one pass over the log into unlogged shadow tables
+    // without their secondary indexes, batches folded in memory and written set-based, then the
+    // indexes built, the tables logged and swapped in with their checkpoints.
     t = performance.now();
-    for (const projection of projections) {
-      const t0 = performance.now();
-      const events = await replayInPlace({ store, sql }, projection, () => {});
-      const seconds = (performance.now() - t0) / 1000;
-      perProjection.push({ name: projection.name, events, seconds: round(seconds, 2), perS: Math.round(events / seconds) });
-      console.log(`  rebuilt ${projection.name}: ${events.toLocaleString()} events in ${round(seconds, 1)} s`);
-    }
+    const counts = await rebuildShadowTogether({ store, sql }, projections, { pageSize: PAGE });
     const rebuildSeconds = (performance.now() - t) / 1000;
     const rebuildPerS = written / rebuildSeconds;
+    const perProjection = projections.map((p) => ({ name: p.name, events: counts.get(p.name) ?? 0 }));
+    console.log(`rebuild --all --shadow: ${round(rebuildSeconds, 1)} s`);
+    // And in place (`replay rebuild --all`): the live tables, logged and indexed, a checkpoint per page.
+    t = performance.now();
+    if (IN_PLACE) await replayInPlace({ store, sql }, projections, { pageSize: PAGE });
+    const inPlaceSeconds = IN_PLACE ? (performance.now() - t) / 1000 : Number.NaN;
+    if (IN_PLACE) console.log(`rebuild --all (in place): ${round(inPlaceSeconds, 1)} s`);
 
     // ---------------------------------------------------------------- order history
     const latencies: number[] = [];
@@ -305,9 +312,12 @@ async function main(): Promise<void> {
       events: written,
       orders,
       catchUpReadPerS: Math.round(readPerS),
+      pageSize: PAGE,
       rebuildAllSeconds: round(rebuildSeconds, 1),
       rebuildPerS: Math.round(rebuildPerS),
       rebuildToReadRatio: round(rebuildPerS / readPerS, 3),
+      inPlacePerS: IN_PLACE ? Math.round(written / inPlaceSeconds) : null,
+      inPlaceToReadRatio: IN_PLACE ? round(written / inPlaceSeconds / readPerS, 3) : null,
       perProjection,
       historyP50Ms: round(percentile(latencies, 50), 2),
       historyP99Ms: round(percentile(latencies, 99), 2),
@@ -326,6 +336,10 @@ async function main(): Promise<void> {
     console.log(
       `| rebuild all ${projections.length} read models | ${figures.rebuildPerS.toLocaleString()} log events/s (${figures.rebuildAllSeconds} s), ratio to the read rate ${figures.rebuildToReadRatio} |`,
     );
+    if (IN_PLACE)
+      console.log(
+        `| rebuild all in place | ${figures.inPlacePerS?.toLocaleString()} log events/s, ratio to the read rate ${figures.inPlaceToReadRatio} |`,
+      );
     console.log(
       `| order history, ${SAMPLES} orders | p50 ${figures.historyP50Ms} ms, p99 ${figures.historyP99Ms} ms (scan: ${figures.historyScanMs} ms each; same answer: ${historyEqual}) |`,
     );

@@ -6,6 +6,7 @@ import type { CartEvent } from "../aggregates/cart.js";
 import type { RecordedEvent } from "../eventstore/port.js";
 import type { SqlExecutor } from "../infrastructure/sql/sql-client.js";
 import { ident, recordedAs, type Projection } from "./projection.js";
+import { deleteRows, keyOf, loadRows, RowSet, upsertRows, type Columns, type Row } from "./rows.js";
 
 export const CART_TABLES = { carts: "rm_carts", items: "rm_cart_items" } as const;
 export type CartTables = { readonly [K in keyof typeof CART_TABLES]: string };
@@ -94,6 +95,95 @@ async function apply(recorded: RecordedEvent, sql: SqlExecutor, t: CartTables = 
   }
 }
 
+const CART_COLUMNS: Columns = {
+  customer_id: "text",
+  status: "text",
+  currency: "text",
+  coupon: "jsonb",
+  last_order_id: "text",
+  created_at: "timestamptz",
+  updated_at: "timestamptz",
+  revision: "bigint",
+};
+const ITEM_COLUMNS: Columns = { customer_id: "text", sku: "text", seq: "bigint", quantity: "int", unit_price: "bigint" };
+
+/** `apply` folded over a page in memory: carts upserted, items deleted and upserted, one statement each. */
+async function applyBatch(events: readonly RecordedEvent[], sql: SqlExecutor, t: CartTables = CART_TABLES): Promise<void> {
+  if (events.length === 0) return;
+  const customers = [...new Set(events.map((e) => (e.data as { customerId: string }).customerId))];
+  // One after another: `sql` is a transaction's one connection.
+  const cartRows = await loadRows(sql, t.carts, CART_COLUMNS, "customer_id", customers);
+  const itemRows = await loadRows(sql, t.items, ITEM_COLUMNS, "customer_id", customers);
+  const carts = new RowSet(cartRows, (r) => r.customer_id as string);
+  const items = new RowSet(itemRows, (r) => keyOf(r.customer_id, r.sku));
+  const removed = new Map<string, readonly [string, string]>();
+  const remove = (key: string, row: Row) => {
+    items.rows.delete(key);
+    items.dirty.delete(key);
+    removed.set(key, [row.customer_id as string, row.sku as string]);
+  };
+  for (const recorded of events) {
+    const event = recordedAs<CartEvent>(recorded);
+    const { customerId } = event.data;
+    const at = new Date(event.data.at).toISOString();
+    const found = carts.get(customerId);
+    if (found && (found.revision as number) >= event.revision) continue;
+    const cart = found ?? { customer_id: customerId, status: "OPEN", currency: "INR", coupon: null, last_order_id: null, created_at: at };
+    Object.assign(cart, { updated_at: at, revision: event.revision });
+    carts.set(customerId, cart);
+    switch (event.type) {
+      case "CartItemAdded": {
+        Object.assign(cart, { status: "OPEN", currency: event.data.currency });
+        const key = keyOf(customerId, event.data.sku);
+        const item = items.get(key);
+        if (item) items.set(key, { ...item, quantity: (item.quantity as number) + event.data.quantity, unit_price: event.data.unitPrice });
+        else
+          items.set(key, {
+            customer_id: customerId,
+            sku: event.data.sku,
+            seq: event.revision,
+            quantity: event.data.quantity,
+            unit_price: event.data.unitPrice,
+          });
+        removed.delete(key);
+        break;
+      }
+      case "CartItemQuantityChanged": {
+        cart.status = "OPEN";
+        const key = keyOf(customerId, event.data.sku);
+        const item = items.get(key);
+        if (item) items.set(key, { ...item, quantity: event.data.quantity });
+        break;
+      }
+      case "CartItemRemoved": {
+        cart.status = "OPEN";
+        const key = keyOf(customerId, event.data.sku);
+        const item = items.get(key);
+        if (item) remove(key, item);
+        break;
+      }
+      case "CouponApplied":
+        Object.assign(cart, { status: cart.status === "ABANDONED" ? "OPEN" : cart.status, coupon: event.data.coupon });
+        break;
+      case "CouponRemoved":
+        cart.coupon = null;
+        break;
+      case "CartCheckedOut":
+        Object.assign(cart, { status: "CHECKED_OUT", coupon: null, last_order_id: event.data.orderId });
+        for (const [key, item] of [...items.rows]) if (item.customer_id === customerId) remove(key, item);
+        break;
+      case "CartAbandoned":
+        cart.status = "ABANDONED";
+        break;
+      default:
+        break;
+    }
+  }
+  await upsertRows(sql, t.carts, CART_COLUMNS, ["customer_id"], carts.changed(), { guard: "revision" });
+  await deleteRows(sql, t.items, ["customer_id", "sku"], [...removed.values()]);
+  await upsertRows(sql, t.items, ITEM_COLUMNS, ["customer_id", "sku"], items.changed());
+}
+
 export const cartsProjection: Projection<CartTables> = {
   name: "projections/carts",
   filter: { streamCategories: ["cart"] },
@@ -101,4 +191,5 @@ export const cartsProjection: Projection<CartTables> = {
   schema,
   migrations: [{ id: "projections/carts/001-tables", sql: schema(CART_TABLES) }],
   apply,
+  applyBatch,
 };

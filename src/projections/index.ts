@@ -12,5 +12,5 @@ export { findProjection, migrateProjections, projections } from "./registry.js";
 export { projectorDefinition } from "./projector.js";
 export { currentHead, projectionStatus } from "./status.js";
 export { startProjections, type RunningProjections } from "./runtime.js";
-export { createTables, rebuildInPlace, rebuildShadow, replayInto, resetInPlace } from "./rebuild.js";
+export { createTables, rebuildInPlace, rebuildShadow, rebuildShadowTogether, replayInPlace, replayInto } from "./rebuild.js";
 export { verifyProjection } from "./verify.js";

@@ -4,6 +4,7 @@
 import type { OrderEvent } from "../aggregates/order.js";
 import type { RecordedEvent } from "../eventstore/port.js";
 import type { SqlExecutor } from "../infrastructure/sql/sql-client.js";
+import { applyOrdersBatch } from "./orders-batch.js";
 import { advance, ident, recordedAs, type Projection } from "./projection.js";
 
 export const ORDER_TABLES = {
@@ -271,4 +272,5 @@ export const ordersProjection: Projection<OrderTables> = {
     },
   ],
   apply,
+  applyBatch: (events, sql, t = ORDER_TABLES) => applyOrdersBatch(events, sql, t),
 };

@@ -4,6 +4,7 @@
 import type { PaymentEvent } from "../aggregates/payment.js";
 import type { RecordedEvent } from "../eventstore/port.js";
 import type { SqlExecutor } from "../infrastructure/sql/sql-client.js";
+import { applyPaymentsBatch } from "./payments-batch.js";
 import { advance, ident, recordedAs, type Projection } from "./projection.js";
 
 export const PAYMENT_TABLES = { payments: "rm_payments", refunds: "rm_payment_refunds" } as const;
@@ -128,4 +129,5 @@ export const paymentsProjection: Projection<PaymentTables> = {
   schema,
   migrations: [{ id: "projections/payments/001-tables", sql: schema(PAYMENT_TABLES) }],
   apply,
+  applyBatch: (events, sql, t = PAYMENT_TABLES) => applyPaymentsBatch(events, sql, t),
 };

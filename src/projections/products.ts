@@ -5,6 +5,7 @@ import type { ProductEvent } from "../aggregates/product.js";
 import type { RecordedEvent } from "../eventstore/port.js";
 import type { SqlExecutor } from "../infrastructure/sql/sql-client.js";
 import { advance, ident, recordedAs, type Projection } from "./projection.js";
+import { loadRows, RowSet, upsertRows, type Columns } from "./rows.js";
 
 export const PRODUCT_TABLES = { products: "rm_products" } as const;
 export type ProductTables = { readonly [K in keyof typeof PRODUCT_TABLES]: string };
@@ -88,6 +89,79 @@ async function apply(recorded: RecordedEvent, sql: SqlExecutor, t: ProductTables
   }
 }
 
+const PRODUCT_COLUMNS: Columns = {
+  sku: "text",
+  name: "text",
+  description: "text",
+  category: "text[]",
+  brand: "text",
+  price: "bigint",
+  currency: "text",
+  attributes: "jsonb",
+  active: "boolean",
+  created_at: "timestamptz",
+  updated_at: "timestamptz",
+  revision: "bigint",
+};
+
+/** `apply` folded over a page in memory, one upsert for the page. */
+async function applyBatch(events: readonly RecordedEvent[], sql: SqlExecutor, t: ProductTables = PRODUCT_TABLES): Promise<void> {
+  if (events.length === 0) return;
+  const skus = [...new Set(events.map((e) => (e.data as { sku: string }).sku))];
+  const products = new RowSet(await loadRows(sql, t.products, PRODUCT_COLUMNS, "sku", skus), (r) => r.sku as string);
+  for (const recorded of events) {
+    const event = recordedAs<ProductEvent>(recorded);
+    const sku = event.data.sku;
+    const row = products.get(sku);
+    const at = new Date(event.data.at).toISOString();
+    if (event.type === "ProductCreated") {
+      if (row) continue;
+      const d = event.data;
+      products.set(sku, {
+        sku,
+        name: d.name,
+        description: d.description ?? null,
+        category: [...d.category],
+        brand: d.brand ?? null,
+        price: d.price,
+        currency: d.currency,
+        attributes: d.attributes ?? {},
+        active: true,
+        created_at: at,
+        updated_at: at,
+        revision: event.revision,
+      });
+      continue;
+    }
+    if (!row || (row.revision as number) >= event.revision) continue;
+    Object.assign(row, { revision: event.revision, updated_at: at });
+    products.touch(sku);
+    switch (event.type) {
+      case "ProductPriceChanged":
+        row.price = event.data.price;
+        break;
+      case "ProductDetailsChanged": {
+        const c = event.data.changes;
+        if (c.name !== undefined) row.name = c.name;
+        if (c.description !== undefined) row.description = c.description;
+        if (c.category !== undefined) row.category = [...c.category];
+        if (c.brand !== undefined) row.brand = c.brand;
+        if (c.attributes !== undefined) row.attributes = c.attributes;
+        break;
+      }
+      case "ProductDeactivated":
+        row.active = false;
+        break;
+      case "ProductReactivated":
+        row.active = true;
+        break;
+      default:
+        break;
+    }
+  }
+  await upsertRows(sql, t.products, PRODUCT_COLUMNS, ["sku"], products.changed(), { guard: "revision" });
+}
+
 export const productsProjection: Projection<ProductTables> = {
   name: "projections/products",
   filter: { streamCategories: ["product"] },
@@ -95,4 +169,5 @@ export const productsProjection: Projection<ProductTables> = {
   schema,
   migrations: [{ id: "projections/products/001-tables", sql: schema(PRODUCT_TABLES) }],
   apply,
+  applyBatch,
 };

@@ -1,8 +1,8 @@
 // Rebuilding a projection from the log: in place (truncate, reset the checkpoint, replay) or into
 // shadow tables swapped in when caught up, while the live tables keep serving.
 
-import type { Checkpoint, EventStore } from "../eventstore/port.js";
-import { START } from "../eventstore/port.js";
+import type { AllFilter, Checkpoint, EventStore, RecordedEvent } from "../eventstore/port.js";
+import { START, streamCategory } from "../eventstore/port.js";
 import { logPages } from "../eventstore/pages.js";
 import type { SqlClient, SqlExecutor } from "../infrastructure/sql/sql-client.js";
 import { resetProcessor } from "../processing/processor.js";
@@ -77,6 +77,126 @@ export async function dropTables(sql: SqlClient, tables: TableNames): Promise<vo
   for (const physical of Object.values(tables)) await sql.query(`DROP TABLE IF EXISTS ${ident(physical)}`);
 }
 
+/** Whether an event is one a projection reads (its filter, as readAll applies it). */
+export function readsEvent(filter: AllFilter, event: Pick<RecordedEvent, "streamId" | "type">): boolean {
+  return (
+    (filter.eventTypes === undefined || filter.eventTypes.includes(event.type)) &&
+    (filter.streamCategories === undefined || filter.streamCategories.includes(streamCategory(event.streamId)))
+  );
+}
+
+/** One filter reading what every projection of `list` reads (their categories; everything when one filters otherwise). */
+function unionFilter(list: readonly Projection[]): AllFilter | undefined {
+  if (list.some((p) => p.filter.eventTypes !== undefined || p.filter.streamCategories === undefined)) return undefined;
+  return { streamCategories: [...new Set(list.flatMap((p) => p.filter.streamCategories ?? []))] };
+}
+
+type Target = { projection: Projection; tables: TableNames };
+/** Events applied so far, per projection name. */
+export type Replayed = Map<string, number>;
+
+/** Applies one page to each projection's tables: its own events of the page, batched when it can. */
+async function applyPage(tx: SqlExecutor, targets: readonly Target[], events: readonly RecordedEvent[], counts: Replayed): Promise<void> {
+  for (const { projection, tables } of targets) {
+    const mine = events.filter((e) => readsEvent(projection.filter, e));
+    if (mine.length === 0) continue;
+    if (projection.applyBatch) await projection.applyBatch(mine, tx, tables);
+    else for (const event of mine) await projection.apply(event, tx, tables);
+    counts.set(projection.name, (counts.get(projection.name) ?? 0) + mine.length);
+  }
+}
+
+/**
+ * Reads the log from `from` for every target at once (each page read once, fed to every
+ * projection that reads its events) and hands each page to `write`; the next page is read while
+ * this one is written (two connections; on embedded PGlite the reads queue). Returns the
+ * checkpoint reached.
+ */
+async function replayTogether(
+  store: EventStore,
+  targets: readonly Target[],
+  from: Checkpoint,
+  pageSize: number,
+  write: (page: { events: RecordedEvent[]; checkpoint: Checkpoint }) => Promise<void>,
+): Promise<Checkpoint> {
+  const filter = unionFilter(targets.map((t) => t.projection));
+  const pages = logPages(store, { from, pageSize, ...(filter ? { filter } : {}) })[Symbol.asyncIterator]();
+  let reached = from;
+  let next = pages.next();
+  try {
+    for (;;) {
+      const result = await next;
+      if (result.done) return reached;
+      next = pages.next();
+      await write(result.value);
+      reached = result.value.checkpoint;
+    }
+  } catch (error) {
+    next.catch(() => undefined); // the read ahead is abandoned with the replay
+    throw error;
+  }
+}
+
+/**
+ * Rebuilds projections in place, in one pass over the log, for a process where their projectors
+ * do not run (scripts): each is emptied and its checkpoint forgotten, then every page's rows and
+ * every checkpoint commit in one transaction, so a crash resumes from the last page when the
+ * projectors next start. Returns the events applied per projection.
+ */
+export async function replayInPlace(
+  deps: { store: EventStore; sql: SqlClient },
+  list: readonly Projection[],
+  hooks: { onProgress?: (replayed: number, checkpoint: Checkpoint) => void; pageSize?: number } = {},
+): Promise<Replayed> {
+  for (const projection of list) await resetInPlace(deps.sql, projection);
+  const targets = list.map((projection) => ({ projection, tables: projection.tables }));
+  const counts: Replayed = new Map(list.map((p) => [p.name, 0]));
+  let replayed = 0;
+  let checkpoint: Checkpoint = START;
+  await replayTogether(deps.store, targets, START, hooks.pageSize ?? SHADOW_PAGE, async (page) => {
+    if (page.events.length > 0 || page.checkpoint !== checkpoint)
+      await deps.sql.transaction(async (tx) => {
+        await applyPage(tx, targets, page.events, counts);
+        if (page.checkpoint !== checkpoint)
+          await tx.query(
+            `INSERT INTO processor_checkpoints (name, checkpoint, updated_at) SELECT unnest($1::text[]), $2, now()
+             ON CONFLICT (name) DO UPDATE SET checkpoint = excluded.checkpoint, updated_at = now()`,
+            [list.map((p) => p.name), page.checkpoint],
+          );
+      });
+    checkpoint = page.checkpoint;
+    replayed += page.events.length;
+    hooks.onProgress?.(replayed, checkpoint);
+  });
+  return counts;
+}
+
+/**
+ * While shadow tables are being filled nobody reads them: on PostgreSQL they are made UNLOGGED
+ * (no WAL for the bulk of the writes) and their secondary indexes are dropped, to be built once
+ * at the end (one sort instead of a b-tree insert per row). Returns what puts them back:
+ * the indexes as they were defined, then LOGGED again, before the tables are swapped in.
+ */
+async function loadMode(sql: SqlClient, physical: readonly string[]): Promise<() => Promise<void>> {
+  const { rows } = await sql.query<{ name: string; def: string }>(
+    `SELECT ic.relname AS name, pg_get_indexdef(i.indexrelid) AS def
+       FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_class ic ON ic.oid = i.indexrelid
+      WHERE c.relname = ANY($1::text[]) AND c.relnamespace = current_schema()::regnamespace
+        AND NOT i.indisprimary AND NOT i.indisunique`,
+    [[...physical]],
+  );
+  for (const { name } of rows) await sql.query(`DROP INDEX ${ident(name)}`);
+  const unlogged = sql.dialect === "postgres";
+  if (unlogged) for (const table of physical) await sql.query(`ALTER TABLE ${ident(table)} SET UNLOGGED`);
+  return async () => {
+    for (const { def } of rows) await sql.query(def);
+    if (unlogged) for (const table of physical) await sql.query(`ALTER TABLE ${ident(table)} SET LOGGED`);
+  };
+}
+
+/** Events per page of a shadow build: big pages make few, large set-based statements. */
+const SHADOW_PAGE = 5_000;
+
 /**
  * Rebuilds a projection into "<table>_shadow" while the live tables keep serving and their
  * projector keeps running, then pauses the projector, catches the shadow up to the head, and in
@@ -87,48 +207,88 @@ export async function dropTables(sql: SqlClient, tables: TableNames): Promise<vo
 export async function rebuildShadow(
   deps: { store: EventStore; sql: SqlClient },
   projection: Projection,
-  hooks: { pause?: () => Promise<void>; resume?: () => Promise<void>; until?: Checkpoint; onProgress?: (replayed: number) => void } = {},
+  hooks: ShadowHooks = {},
 ): Promise<void> {
-  await migrateProjections(deps.sql, [projection]);
-  const shadow = shadowTables(projection.tables);
-  await createTables(deps.sql, projection, shadow);
+  await rebuildShadowTogether(deps, [projection], hooks);
+}
+
+export interface ShadowHooks {
+  pause?: () => Promise<void>;
+  resume?: () => Promise<void>;
+  until?: Checkpoint;
+  /** Called after each page with the events replayed so far and the checkpoint reached. */
+  onProgress?: (replayed: number, checkpoint: Checkpoint) => void;
+  pageSize?: number;
+}
+
+/**
+ * Rebuilds several projections into their shadow tables in one pass over the log (each page read
+ * once, fed to every projection that reads its events, the next page read while this one is
+ * written), then swaps them all in at once with their checkpoints. As rebuildShadow otherwise.
+ */
+export async function rebuildShadowTogether(
+  deps: { store: EventStore; sql: SqlClient },
+  list: readonly Projection[],
+  hooks: ShadowHooks = {},
+): Promise<Replayed> {
+  await migrateProjections(deps.sql, list);
+  const targets = list.map((projection) => ({ projection, tables: shadowTables(projection.tables) }));
+  for (const { projection, tables } of targets) await createTables(deps.sql, projection, tables);
+  const restore = await loadMode(
+    deps.sql,
+    targets.flatMap((t) => Object.values(t.tables)),
+  );
+  const pageSize = hooks.pageSize ?? SHADOW_PAGE;
+  const counts: Replayed = new Map(list.map((p) => [p.name, 0]));
   let replayed = 0;
-  const onPage = (events: number) => hooks.onProgress?.((replayed += events));
-  let reached = await replayInto(deps, projection, shadow, START, 500, onPage);
+  const replay = (from: Checkpoint): Promise<Checkpoint> =>
+    replayTogether(deps.store, targets, from, pageSize, async (page) => {
+      if (page.events.length > 0) await deps.sql.transaction((tx) => applyPage(tx, targets, page.events, counts));
+      replayed += page.events.length;
+      hooks.onProgress?.(replayed, page.checkpoint);
+    });
+  let reached = await replay(START);
+  await restore();
   await hooks.pause?.();
   try {
-    reached = await replayInto(deps, projection, shadow, reached, 500, onPage);
+    reached = await replay(reached);
     while (hooks.until !== undefined && reached < hooks.until) {
       await new Promise((resolve) => setTimeout(resolve, 20));
-      reached = await replayInto(deps, projection, shadow, reached, 500, onPage);
+      reached = await replay(reached);
     }
     await deps.sql.transaction(async (tx) => {
       // (Embedded PGlite is one process's alone, with one connection: no projector can run
       // elsewhere, and the store's reads would queue behind this very transaction.)
       if (!hooks.pause && deps.sql.dialect === "postgres") {
-        // A script beside a running server (replay rebuild --shadow): the live projector keeps
-        // writing the live tables. Lock them (its next write waits, then finds the swapped-in
-        // tables) and bring the shadow up to everything committed by now inside this transaction,
-        // so nothing the projector applied to the old tables is missing from the new ones. It
+        // A script beside a running server (replay rebuild --shadow): the live projectors keep
+        // writing the live tables. Lock them (their next write waits, then finds the swapped-in
+        // tables) and bring the shadows up to everything committed by now inside this transaction,
+        // so nothing a projector applied to the old tables is missing from the new ones. Each
         // re-delivers from its own checkpoint; rows skip what they already hold by revision.
-        await tx.query(`LOCK TABLE ${Object.values(projection.tables).map(ident).join(", ")} IN ACCESS EXCLUSIVE MODE`);
-        for await (const page of logPages(deps.store, { from: reached, filter: projection.filter, pageSize: 500 })) {
-          for (const event of page.events) await projection.apply(event, tx, shadow);
-          onPage(page.events.length);
+        const live = list.flatMap((p) => Object.values(p.tables));
+        await tx.query(`LOCK TABLE ${live.map(ident).join(", ")} IN ACCESS EXCLUSIVE MODE`);
+        const filter = unionFilter(list);
+        for await (const page of logPages(deps.store, { from: reached, pageSize, ...(filter ? { filter } : {}) })) {
+          await applyPage(tx, targets, page.events, counts);
+          replayed += page.events.length;
           reached = page.checkpoint;
+          hooks.onProgress?.(replayed, reached);
         }
       }
-      await swapTables(tx, projection.tables, shadow);
-      await resetProcessor(tx, projection.name);
-      if (reached !== START)
-        await tx.query("INSERT INTO processor_checkpoints (name, checkpoint, updated_at) VALUES ($1, $2, now())", [
-          projection.name,
-          reached,
-        ]);
+      for (const { projection, tables } of targets) {
+        await swapTables(tx, projection.tables, tables);
+        await resetProcessor(tx, projection.name);
+        if (reached !== START)
+          await tx.query("INSERT INTO processor_checkpoints (name, checkpoint, updated_at) VALUES ($1, $2, now())", [
+            projection.name,
+            reached,
+          ]);
+      }
     });
   } finally {
     await hooks.resume?.();
   }
+  return counts;
 }
 
 /** Drops each live table and renames its shadow into its place, indexes and constraints included. */

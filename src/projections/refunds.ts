@@ -95,20 +95,21 @@ async function applyBatch(events: readonly RecordedEvent[], sql: SqlExecutor, t:
     ),
   ];
   const orderIds = [...new Set(events.filter((e) => e.streamId.startsWith("order-")).map((e) => e.streamId.slice("order-".length)))];
-  const [paymentRows, orderRows] = await Promise.all([
+  // One after another: `sql` is a transaction's one connection.
+  const paymentRows =
     paymentIds.length === 0
       ? { rows: [] }
-      : sql.query<{ payment_id: string; state: unknown; revision: string | number }>(
+      : await sql.query<{ payment_id: string; state: unknown; revision: string | number }>(
           `SELECT payment_id, state, revision FROM ${ident(t.payments)} WHERE payment_id = ANY($1::text[])`,
           [paymentIds],
-        ),
+        );
+  const orderRows =
     orderIds.length === 0
       ? { rows: [] }
-      : sql.query<{ order_id: string; state: unknown; revision: string | number }>(
+      : await sql.query<{ order_id: string; state: unknown; revision: string | number }>(
           `SELECT order_id, state, revision FROM ${ident(t.orders)} WHERE order_id = ANY($1::text[])`,
           [orderIds],
-        ),
-  ]);
+        );
   const payments = new Map(
     paymentRows.rows.map((r) => [
       r.payment_id,
