@@ -66,12 +66,17 @@ const ReadModel = Type.Object(
   {
     name: Type.String(),
     processor: Type.String(),
-    kind: Type.Literal("sql"),
+    kind: Type.Union([Type.Literal("sql"), Type.Literal("search"), Type.Literal("redis")], {
+      description: "sql: a SQL read model; search: the search documents (and their Elasticsearch index); redis: the Redis hot read models",
+    }),
     checkpoint: Type.String(),
     lagEvents: Type.Integer({ minimum: 0 }),
     lagCapped: Type.Boolean(),
     lagSeconds: Type.Number({ minimum: 0 }),
     parked: Type.Integer({ minimum: 0 }),
+    pendingDocuments: Type.Optional(
+      Type.Integer({ minimum: 0, description: "search on Elasticsearch: documents changed in the read model and not yet in the index" }),
+    ),
     status: Type.Union([Type.Literal("live"), Type.Literal("catching-up"), Type.Literal("stopped"), Type.Literal("rebuilding")]),
     rebuild: Type.Optional(RebuildProgress),
   },

@@ -6,11 +6,15 @@
 // processor (listParked) and the projections (projectionStatus, rebuild with onProgress), so the
 // engines underneath can change without this file knowing.
 
-import type { EventStore } from "../eventstore/port.js";
+import type { AllFilter, EventStore } from "../eventstore/port.js";
 import { logPages } from "../eventstore/pages.js";
 import { sqlErrorCode, type SqlExecutor } from "../infrastructure/sql/sql-client.js";
 import { listParked } from "../processing/processor.js";
 import { projections as knownProjections, type RunningProjections } from "../projections/index.js";
+import { LAG_EVENTS_LIMIT, type ReadModelLag } from "../projections/lag.js";
+import { REDIS_FILTER, REDIS_PROJECTOR, type RunningRedisModels } from "../projections/redis/index.js";
+import { searchProjection } from "../projections/search/documents.js";
+import type { RunningSearch } from "../projections/search/index.js";
 import { listSagasNeedingAttention, ORDER_SAGA_PROCESSOR, parkedSagaEvents, type SagaNeedingAttention } from "../sagas/attention.js";
 
 /** One item of work that waits for an operator. */
@@ -53,7 +57,8 @@ export interface ReadModelView {
   name: string;
   /** The processor (checkpoint key) keeping it. */
   processor: string;
-  kind: "sql";
+  /** sql: a SQL read model; search: the search documents (and their Elasticsearch index); redis: the Redis hot read models. */
+  kind: "sql" | "search" | "redis";
   checkpoint: string;
   lagEvents: number;
   /** true when there were more than the counting limit and lagEvents is that limit. */
@@ -61,6 +66,8 @@ export interface ReadModelView {
   /** Age of the oldest event it has still to process (0 when caught up). */
   lagSeconds: number;
   parked: number;
+  /** Search on Elasticsearch: documents changed in the read model and not yet in the index. */
+  pendingDocuments?: number;
   /** rebuilding; live (caught up); catching-up (behind, its projector runs here); stopped (behind, no projector here). */
   status: "live" | "catching-up" | "stopped" | "rebuilding";
   rebuild?: RebuildProgress;
@@ -95,6 +102,10 @@ export interface OperationsConsoleDeps {
   store: EventStore;
   sql: SqlExecutor;
   projections: RunningProjections;
+  /** Search, when it runs here: listed and rebuilt beside the SQL read models. */
+  search?: RunningSearch;
+  /** The Redis hot read models, when REDIS_URL is set. */
+  redisModels?: RunningRedisModels;
   /** The running saga's resume (retries its parked events through its handler, then asks for a re-run). */
   resumeSaga(orderId: string, by: string): Promise<void>;
   now?: () => Date;
@@ -172,9 +183,70 @@ export function createOperationsConsole(deps: OperationsConsoleDeps): Operations
     };
   }
 
+  /** The read models kept outside the SQL projections: their lag (from their own processors' checkpoints) and their rebuild. */
+  interface OtherReadModel {
+    name: string;
+    processor: string;
+    kind: "search" | "redis";
+    filter: AllFilter;
+    /** Lag entries; search on Elasticsearch reports the read model and its index. */
+    lag(): Promise<ReadModelLag[]>;
+    rebuild(onProgress: (replayed: number) => void): Promise<void>;
+  }
+  const others: OtherReadModel[] = [];
+  if (deps.search) {
+    const search = deps.search;
+    others.push({
+      name: "search",
+      processor: searchProjection.name,
+      kind: "search",
+      filter: searchProjection.filter,
+      lag: () => search.status(),
+      rebuild: (onProgress) => search.rebuild({ onProgress }),
+    });
+  }
+  if (deps.redisModels) {
+    const redis = deps.redisModels;
+    others.push({
+      name: "redis",
+      processor: REDIS_PROJECTOR,
+      kind: "redis",
+      filter: REDIS_FILTER,
+      lag: async () => [await redis.status()],
+      rebuild: (onProgress) => redis.rebuild({ onProgress }),
+    });
+  }
+
+  const statusOf = (name: string, lagEvents: number, running: boolean): ReadModelView["status"] =>
+    rebuilds.get(name)?.state === "running" ? "rebuilding" : lagEvents === 0 ? "live" : running ? "catching-up" : "stopped";
+
+  async function otherViews(): Promise<ReadModelView[]> {
+    return Promise.all(
+      others.map(async (model) => {
+        const [lag, index] = await model.lag();
+        if (!lag) throw new Error(`no lag reported for ${model.name}`);
+        const rebuild = rebuilds.get(model.processor);
+        return {
+          name: model.name,
+          processor: model.processor,
+          kind: model.kind,
+          checkpoint: lag.checkpoint,
+          lagEvents: lag.lagEvents,
+          lagCapped: lag.lagEvents >= LAG_EVENTS_LIMIT,
+          // The index trails the read model by what the shipper has still to send.
+          lagSeconds: Math.round(Math.max(lag.lagSeconds, index?.lagSeconds ?? 0) * 1000) / 1000,
+          parked: lag.parked,
+          ...(index?.pendingDocuments === undefined ? {} : { pendingDocuments: index.pendingDocuments }),
+          status: statusOf(model.processor, lag.lagEvents, lag.running),
+          ...(rebuild ? { rebuild: { ...rebuild } } : {}),
+        };
+      }),
+    );
+  }
+
   async function readModels(): Promise<ReadModelView[]> {
     const statuses = await deps.projections.projectionStatus();
-    return Promise.all(
+    const sqlViews = await Promise.all(
       statuses.map(async (s) => {
         const projection = knownProjections.find((p) => p.name === s.name);
         let lagSeconds = 0;
@@ -207,22 +279,26 @@ export function createOperationsConsole(deps: OperationsConsoleDeps): Operations
         };
       }),
     );
+    return [...sqlViews, ...(await otherViews())];
   }
 
   /** How many events of the projection's streams the log holds now (what a full replay reads). */
   async function countEvents(processor: string): Promise<number> {
-    const projection = knownProjections.find((p) => p.name === processor);
-    if (!projection) return 0;
+    const filter = (knownProjections.find((p) => p.name === processor) ?? others.find((o) => o.processor === processor))?.filter;
+    if (!filter) return 0;
     let n = 0;
-    for await (const page of logPages(deps.store, { filter: projection.filter, pageSize: COUNT_PAGE })) n += page.events.length;
+    for await (const page of logPages(deps.store, { filter, pageSize: COUNT_PAGE })) n += page.events.length;
     return n;
   }
 
   async function rebuild(name: string): Promise<ReadModelView> {
     const statuses = await deps.projections.projectionStatus();
-    const status = statuses.find((s) => s.name === name || shortName(s.name) === name);
+    const other = others.find((o) => o.name === name || o.processor === name);
+    const status = other ? { name: other.processor } : statuses.find((s) => s.name === name || shortName(s.name) === name);
     if (!status)
-      throw new UnknownReadModelError(`no read model ${JSON.stringify(name)}; known: ${statuses.map((s) => shortName(s.name)).join(", ")}`);
+      throw new UnknownReadModelError(
+        `no read model ${JSON.stringify(name)}; known: ${[...statuses.map((s) => shortName(s.name)), ...others.map((o) => o.name)].join(", ")}`,
+      );
     if (rebuilds.get(status.name)?.state === "running")
       throw new RebuildRunningError(`read model ${shortName(status.name)} is already being rebuilt`);
     const progress: RebuildProgress = { state: "running", startedAt: now().toISOString(), replayed: 0, total: null, progress: 0 };
@@ -240,13 +316,12 @@ export function createOperationsConsole(deps: OperationsConsoleDeps): Operations
         () => undefined,
       );
       try {
-        await deps.projections.rebuild(status.name, {
-          shadow: true,
-          onProgress: (replayed) => {
-            progress.replayed = replayed;
-            progress.progress = fraction();
-          },
-        });
+        const onProgress = (replayed: number) => {
+          progress.replayed = replayed;
+          progress.progress = fraction();
+        };
+        if (other) await other.rebuild(onProgress);
+        else await deps.projections.rebuild(status.name, { shadow: true, onProgress });
         // Events that became visible after the count was taken were replayed too.
         Object.assign(progress, {
           state: "done",

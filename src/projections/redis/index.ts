@@ -48,7 +48,7 @@ export interface RunningRedisModels {
   /** Throws when Redis is unreachable or would evict keys (maxmemory-policy other than noeviction). */
   readiness(): Promise<Record<string, unknown>>;
   /** Rebuilds into a new key generation from position 0 and flips the pointer when caught up. */
-  rebuild(options?: { until?: Checkpoint }): Promise<void>;
+  rebuild(options?: { until?: Checkpoint; onProgress?: (replayed: number) => void }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -183,6 +183,7 @@ export async function startRedisModels(deps: RedisModelDeps): Promise<RunningRed
             projector = await start();
           },
           ...(options.until === undefined ? {} : { until: options.until }),
+          ...(options.onProgress ? { onProgress: options.onProgress } : {}),
         });
       } finally {
         rebuilding = false;
@@ -197,11 +198,18 @@ export async function startRedisModels(deps: RedisModelDeps): Promise<RunningRed
 }
 
 /** Replays the log from `from` into the generation under `prefix`, one script call per page; returns the checkpoint reached. */
-async function replayInto(store: EventStore, redis: Redis, prefix: string, from: Checkpoint): Promise<Checkpoint> {
+async function replayInto(
+  store: EventStore,
+  redis: Redis,
+  prefix: string,
+  from: Checkpoint,
+  onPage?: (events: number) => void,
+): Promise<Checkpoint> {
   let checkpoint = from;
   for (;;) {
     const page = await store.readAll({ from: checkpoint, filter: REDIS_FILTER, maxCount: 1000 });
     await applyBatch(redis, prefix, page.events.flatMap(hotOperations));
+    onPage?.(page.events.length);
     const moved = page.checkpoint !== checkpoint;
     checkpoint = page.checkpoint;
     if (page.events.length === 0 || !moved) return checkpoint;
@@ -217,19 +225,21 @@ async function replayInto(store: EventStore, redis: Redis, prefix: string, from:
  */
 export async function rebuildRedisModels(
   deps: RedisModelDeps,
-  hooks: { pause?: () => Promise<void>; resume?: () => Promise<void>; until?: Checkpoint } = {},
+  hooks: { pause?: () => Promise<void>; resume?: () => Promise<void>; until?: Checkpoint; onProgress?: (replayed: number) => void } = {},
 ): Promise<void> {
   const base = deps.base ?? DEFAULT_REDIS_BASE;
   const old = await currentGeneration(deps.redis, base);
   const next = `g${Date.now()}`;
   const prefix = generationPrefix(base, next);
-  let reached = await replayInto(deps.store, deps.redis, prefix, START);
+  let replayed = 0;
+  const onPage = (events: number) => hooks.onProgress?.((replayed += events));
+  let reached = await replayInto(deps.store, deps.redis, prefix, START, onPage);
   await hooks.pause?.();
   try {
-    reached = await replayInto(deps.store, deps.redis, prefix, reached);
+    reached = await replayInto(deps.store, deps.redis, prefix, reached, onPage);
     while (hooks.until !== undefined && reached < hooks.until) {
       await new Promise((resolve) => setTimeout(resolve, 20));
-      reached = await replayInto(deps.store, deps.redis, prefix, reached);
+      reached = await replayInto(deps.store, deps.redis, prefix, reached, onPage);
     }
     await deps.redis.set(pointerKey(base), next);
     await deps.sql.transaction(async (tx) => {
