@@ -510,7 +510,14 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       admission,
       flashSales: { deps: flashSales.deps, desk: flashSales.desk },
       instances: ownership,
-      ops: createOperationsConsole({ store, sql, projections, resumeSaga: (orderId, by) => saga.resume(orderId, by) }),
+      ops: createOperationsConsole({
+        store,
+        sql,
+        projections,
+        search,
+        ...(redisModels ? { redisModels } : {}),
+        resumeSaga: (orderId, by) => saga.resume(orderId, by),
+      }),
     };
     const app = config.roles.includes("api")
       ? await buildServer(deps, {
