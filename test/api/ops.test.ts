@@ -176,9 +176,10 @@ describe.each(backends())("operator routes (%s)", (backend) => {
     const list = await app.request("GET", "/api/ops/projections", { token: analystOrOps });
     expect(list.status).toBe(200);
     const names = list.body.projections.map((p: { name: string }) => p.name);
-    expect(names).toEqual(expect.arrayContaining(["orders", "payments", "inventory", "products", "carts"]));
+    expect(names).toEqual(expect.arrayContaining(["orders", "payments", "inventory", "products", "carts", "search"]));
     for (const p of list.body.projections) {
-      expect(p).toMatchObject({ processor: `projections/${p.name}`, kind: "sql", checkpoint: expect.any(String), lagCapped: false });
+      const kind = p.name === "search" ? "search" : p.name === "redis" ? "redis" : "sql";
+      expect(p).toMatchObject({ processor: `projections/${p.name}`, kind, checkpoint: expect.any(String), lagCapped: false });
       expect(p.lagEvents).toBeGreaterThanOrEqual(0);
       expect(p.lagSeconds).toBeGreaterThanOrEqual(0);
       if (p.lagEvents === 0) expect(p.lagSeconds).toBe(0);
@@ -212,6 +213,28 @@ describe.each(backends())("operator routes (%s)", (backend) => {
 
     const ordersAfter = await app.request("GET", "/api/orders?size=100", { token: admin });
     expect(ordersAfter.body).toEqual(ordersBefore.body);
+  });
+
+  it("rebuilds search from its route like the SQL read models, and search answers the same after", async () => {
+    const searchFor = () => app.request("GET", "/api/search/products?sort=price_asc", { token: customer });
+    const before = await searchFor();
+    expect(before.status).toBe(200);
+    expect(before.body.hits.map((h: { sku: string }) => h.sku)).toContain("OPS-1");
+    const started = await app.request("POST", "/api/ops/projections/search/rebuild", { token: admin, body: {} });
+    expect(started.status).toBe(202);
+    expect(started.body).toMatchObject({ name: "search", kind: "search", rebuild: { startedAt: expect.any(String) } });
+    const done = await eventually(
+      async () => {
+        const res = await app.request("GET", "/api/ops/projections", { token: ops });
+        const search = res.body.projections.find((p: { name: string }) => p.name === "search");
+        return search.rebuild.state === "done" ? search : undefined;
+      },
+      30_000,
+      "the search rebuild to finish",
+    );
+    expect(done.rebuild).toMatchObject({ state: "done", progress: 1 });
+    expect(done.rebuild.replayed).toBeGreaterThan(0);
+    expect((await searchFor()).body.hits).toEqual(before.body.hits);
   });
 
   it("answers 404 for an unknown read model and 400 for a malformed name", async () => {
