@@ -1,8 +1,10 @@
 // Records the gate's granted claims in the sale's stream in batches (ClaimsRecorded), so the log
 // says who got what and the gate can be rebuilt from it. Group commit: the first grant starts an
 // append at once; grants arriving while it runs wait and go together in the next one. `record`
-// resolves once the grant is in the log; `flush` waits for every grant handed over so far (the
-// reload of a gate that lost its data, and the sale's expiry and end, read the log after it).
+// resolves once the grant is in the log (true), or once the log refused it because the gate that
+// decided it has been rebuilt since (false: its epoch is over, the claim must be decided again);
+// `flush` waits for every grant handed over so far (the rebuild of a gate that lost its data, and
+// the sale's expiry and end, read the log after it).
 
 import type { ClaimGrant } from "../aggregates/flash-sale.js";
 import { uuidV5, EVENT_ID_NAMESPACE } from "../commands/event-id.js";
@@ -10,7 +12,7 @@ import type { SaleWriter } from "./sale-writer.js";
 
 interface Pending {
   grant: ClaimGrant;
-  done: { resolve: () => void; reject: (error: unknown) => void };
+  done: { resolve: (recorded: boolean) => void; reject: (error: unknown) => void };
 }
 
 export const RECORDER_ACTOR = "flash-sale:gate";
@@ -24,8 +26,8 @@ export class ClaimRecorder {
     private readonly options: { maxBatch?: number; now: () => Date },
   ) {}
 
-  record(saleId: string, grant: ClaimGrant): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
+  record(saleId: string, grant: ClaimGrant): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
       const queue = this.pending.get(saleId) ?? [];
       queue.push({ grant, done: { resolve, reject } });
       this.pending.set(saleId, queue);
@@ -46,13 +48,14 @@ export class ClaimRecorder {
         const batch = queue.splice(0, this.options.maxBatch ?? 1000);
         const claims = batch.map((p) => p.grant);
         try {
-          await this.writer.write(saleId, {
+          const { state } = await this.writer.write(saleId, {
             // The same claims always make the same command id: a retried batch is recognised.
             commandId: uuidV5(JSON.stringify(["flashSale-claims", saleId, claims.map((c) => c.claimId)]), EVENT_ID_NAMESPACE),
             actor: RECORDER_ACTOR,
             command: { type: "RecordClaims", saleId, claims, at: this.options.now().toISOString() },
           });
-          for (const p of batch) p.done.resolve();
+          const inLog = state.status === "NONE" ? undefined : state.claims;
+          for (const p of batch) p.done.resolve(inLog?.get(p.grant.claimId)?.customerId === p.grant.customerId);
         } catch (error) {
           for (const p of batch) p.done.reject(error);
         }

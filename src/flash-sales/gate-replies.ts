@@ -8,11 +8,18 @@ type Value = string | number | null | undefined;
 
 const num = (v: Value): number => Number(v ?? 0);
 
-/** fsClaim / fs_claim: granted (expiresAtMs, remaining, quantity), soldOut (remaining), overLimit (held, limit), notStarted (startsAtMs), ended (endsAtMs). */
-export function claimOutcomeOf(claimId: string, outcome: Value, a: Value, b: Value, c: Value): ClaimOutcome {
+/** fsClaim / fs_claim: granted (expiresAtMs, remaining, quantity[, epoch]), soldOut (remaining), overLimit (held, limit), notStarted (startsAtMs), ended (endsAtMs). */
+export function claimOutcomeOf(claimId: string, outcome: Value, a: Value, b: Value, c: Value, epoch?: Value): ClaimOutcome {
   switch (outcome) {
     case "granted":
-      return { outcome, claimId, quantity: num(c), expiresAtMs: num(a), remaining: num(b) };
+      return {
+        outcome,
+        claimId,
+        quantity: num(c),
+        expiresAtMs: num(a),
+        remaining: num(b),
+        ...(epoch === undefined || epoch === null ? {} : { epoch: num(epoch) }),
+      };
     case "soldOut":
       return { outcome, remaining: num(a) };
     case "overLimit":

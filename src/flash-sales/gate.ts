@@ -37,13 +37,20 @@ export interface GateSnapshot {
   claims: GateClaim[];
   /** Set when the sale already ended and gave `unsold` units back. */
   closed?: { unsold: number };
+  /** The gate epoch the log is at (FlashSale gateEpoch): a gate loaded at a later epoch is not replaced by an earlier one. */
+  epoch?: number;
 }
 
-/** The gate does not hold this sale (never loaded, or Redis lost its data): load it from the log and ask again. */
+/**
+ * The gate does not hold this sale (never loaded, or Redis lost its data, or the sale is being
+ * rebuilt): rebuild it from the log (or wait for the process rebuilding it) and ask again. The
+ * gate decides nothing for a sale it does not hold: it never grants from an empty pool.
+ */
 export type UnknownSale = { outcome: "unknownSale" };
 
 export type ClaimOutcome =
-  | { outcome: "granted"; claimId: string; quantity: number; expiresAtMs: number; remaining: number }
+  /** `epoch`: the gate epoch that decided it (Redis), recorded with the grant. */
+  | { outcome: "granted"; claimId: string; quantity: number; expiresAtMs: number; remaining: number; epoch?: number }
   | { outcome: "soldOut"; remaining: number }
   | { outcome: "overLimit"; held: number; limit: number }
   | { outcome: "notStarted"; startsAtMs: number }
@@ -82,8 +89,15 @@ export interface GateStatus {
 
 export interface FlashSaleGate {
   readonly kind: "redis" | "postgres";
-  /** Opens a sale, or reloads one from the log. Does nothing when the gate already holds the sale. */
+  /** Opens a sale, or reloads one from the log. Does nothing when the gate already holds the sale at the snapshot's epoch or a later one. */
   load(snapshot: GateSnapshot): Promise<void>;
+  /**
+   * Rebuilds a sale the gate lost, once among every process sharing the gate: under the gate's
+   * rebuild lock, and only while the gate still does not hold the sale, runs `snapshot` (which
+   * starts a new epoch in the log and reads the sale at it) and loads the answer. "held": the gate
+   * holds the sale (another process rebuilt it); "busy": another process is rebuilding it now.
+   */
+  rebuild(saleId: string, snapshot: () => Promise<GateSnapshot>): Promise<"rebuilt" | "held" | "busy">;
   /** One claim, decided atomically. The same claim id again answers as the first time when it was granted. */
   claim(request: { saleId: string; claimId: string; customerId: string; quantity: number; nowMs: number }): Promise<ClaimOutcome>;
   /** An order takes the claim's units: only its owner, only once, only before it expires (the same order again: alreadyUsed). */

@@ -1,6 +1,8 @@
 // Appends to sale streams (flashSale-<saleId>) from this process, one write at a time per sale,
-// keeping each sale's folded state and revision: a write reads only the events appended since
-// (by other processes), decides on the current state and appends at that revision. A sale's
+// keeping each sale's folded state and revision: a write decides on the state it keeps and
+// appends at that revision; only when another process appended meanwhile (the append's expected
+// revision does not match) does it read the events appended since and decide again. So a batch of
+// claims costs one round trip to the log, not two (a read, then the append). A sale's
 // stream grows by a batch per write, so re-reading and re-folding it whole for every batch of
 // claims would make recording the sale quadratic.
 
@@ -43,7 +45,8 @@ export class SaleWriter {
   write(saleId: string, write: SaleWrite): Promise<{ events: FlashSaleEvent[]; state: FlashSaleState; position: string | null }> {
     return this.serial(saleId, async () => {
       for (let attempt = 1; ; attempt++) {
-        const current = await this.refresh(saleId);
+        const kept = attempt === 1 ? this.cache.get(saleId) : undefined;
+        const current = kept ?? (await this.refresh(saleId));
         const events = flashSaleDecider.decide(write.command, current.state);
         if (events.length === 0) return { events, state: current.state, position: null };
         const stream = saleStream(saleId);

@@ -30,5 +30,10 @@ export async function snapshotOf(store: EventStore, sale: FlashSale): Promise<Ga
     const placed = await store.readStream(orderStream(orderId), { maxCount: 1 });
     claims.push(placed.length > 0 ? { ...base, status: "USED", orderId } : { ...base, status: "HELD" });
   }
-  return { sale: gateSaleOf(sale), claims, ...(sale.status === "ENDED" ? { closed: { unsold: sale.unsold ?? 0 } } : {}) };
+  return {
+    sale: gateSaleOf(sale),
+    claims,
+    epoch: sale.gateEpoch,
+    ...(sale.status === "ENDED" ? { closed: { unsold: sale.unsold ?? 0 } } : {}),
+  };
 }

@@ -209,6 +209,24 @@ export function gateContract(name: string, factory: GateFactory): void {
       expect(await gate.status(sale.saleId)).toEqual({ remaining: 2, closed: false });
     });
 
+    it("rebuilds a sale it does not hold from the snapshot it is given, once; a sale it holds is left as it is", async () => {
+      const sale = newSale();
+      let built = 0;
+      const snapshot = async () => {
+        built++;
+        return {
+          sale,
+          claims: [{ claimId: `${sale.saleId}:r1`, customerId: "c1", quantity: 2, expiresAtMs: T0 + MINUTE, status: "HELD" as const }],
+          epoch: 1,
+        };
+      };
+      expect(await gate.rebuild(sale.saleId, snapshot)).toBe("rebuilt");
+      expect(await gate.status(sale.saleId)).toEqual({ remaining: 8, closed: false });
+      expect(await claim(sale, "c1", 1)).toEqual({ outcome: "overLimit", held: 2, limit: 2 });
+      expect(await gate.rebuild(sale.saleId, snapshot)).toBe("held");
+      expect(built).toBe(1);
+    });
+
     it("a crowd of 10,000 concurrent claimants for 1,000 units with a limit of 2: exactly 1,000 units are claimed and nobody exceeds the limit", async () => {
       const sale = await open({ quantity: 1000, perCustomerLimit: 2 });
       // 2,500 customers, each pressing Buy four times in a row, for 1 or 2 units

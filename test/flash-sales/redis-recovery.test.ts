@@ -1,7 +1,9 @@
 // Redis loses its data in the middle of a sale (FLUSHALL on a redis-server this test starts on
 // its own port; the shared one is never touched): the gate is rebuilt from the event log before
 // it takes new claims, so the sale still sells exactly its units, nobody exceeds the limit, and
-// the log records every claim that was answered.
+// the log records every claim that was answered. Also with two processes on one Redis (two
+// gates with their own clients, writers and recorders): one rebuilds, the other waits, and the
+// grants the lost gate gave the other one that reach the log after the rebuild are decided again.
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -13,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { saleLawHolds, type FlashSale } from "../../src/aggregates/flash-sale.js";
 import { createProduct } from "../../src/commands/catalog.js";
 import { receiveStock } from "../../src/commands/inventory.js";
+import type { EventStore } from "../../src/eventstore/port.js";
 import { openFlashSales, type FlashSales } from "../../src/flash-sales/index.js";
 import { RedisFlashSaleGate } from "../../src/flash-sales/redis/redis-gate.js";
 import { scheduleSale } from "../../src/flash-sales/schedule.js";
@@ -146,5 +149,106 @@ describe.skipIf(missing(server("REDIS_URL")))("Redis gate: data lost mid-sale", 
     expect(saleLawHolds(sale)).toBe(true);
     const answered = outcomes.flatMap((o) => (o.outcome === "granted" ? [o.claimId] : []));
     expect([...sale.claims.keys()].sort()).toEqual(answered.sort());
+  }, 180_000);
+
+  it("two processes share the Redis: FLUSHALL mid-sale, one rebuilds the gate while the other's grants are still on their way to the log; exactly 1,000 units are sold", async () => {
+    const ctx = (commandId: string) => ({ store: world.store, actor: "admin:test", commandId });
+    await createProduct(ctx("p2"), { sku: "PAD", name: "Pad", category: ["Tablets"], price: 59_900 });
+    await receiveStock(ctx("r2"), { sku: "PAD", warehouseId: "w1", quantity: 1500 });
+    // Process B appends to the log slowly: when Redis loses its data, B still has grants of the
+    // lost gate on their way to the log, which A's rebuild cannot have counted.
+    const slowStore = new Proxy(world.store, {
+      get(target, property, receiver) {
+        if (property === "appendToStream")
+          return async (...args: Parameters<EventStore["appendToStream"]>) => {
+            await new Promise((r) => setTimeout(r, 100));
+            return target.appendToStream(...args);
+          };
+        const value = Reflect.get(target, property, receiver);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const rebuilds: { epoch: number }[] = [];
+    const logger = (into: unknown[]) =>
+      ({ info: () => undefined, error: () => undefined, warn: (d: unknown) => void into.push(d) }) as unknown as Parameters<
+        typeof openFlashSales
+      >[0]["logger"];
+    const a = openFlashSales({
+      store: world.store,
+      gate: new RedisFlashSaleGate(redis.url),
+      timerIntervalMs: false,
+      logger: logger(rebuilds),
+    });
+    const b = openFlashSales({
+      store: slowStore,
+      gate: new RedisFlashSaleGate(redis.url),
+      timerIntervalMs: false,
+      logger: logger(rebuilds),
+    });
+    try {
+      const now = Date.now();
+      const opened = await scheduleSale(
+        a.deps,
+        { actor: "admin:test", commandId: "sale-2" },
+        {
+          saleId: "shared",
+          sku: "PAD",
+          warehouseId: "w1",
+          quantity: 1000,
+          price: 29_900,
+          startsAt: new Date(now - 60_000).toISOString(),
+          endsAt: new Date(now + 600_000).toISOString(),
+          perCustomerLimit: 2,
+          holdTtlMs: 600_000,
+        },
+      );
+      expect(opened.outcome).toBe("open");
+
+      const admin = new Redis(redis.url);
+      let granted = 0;
+      let flushed = false;
+      const customerOf = (i: number) => `c-${Math.floor(i / 3)}`;
+      const outcomes = await bounded(3000, 64, async (i) => {
+        const desk = i % 2 === 0 ? a.desk : b.desk;
+        const o = await desk.claim({ saleId: "shared", claimId: `shared:k${i}`, customerId: customerOf(i), quantity: 1 + (i % 2) });
+        if (o.outcome === "granted") {
+          granted += o.quantity;
+          if (!flushed && granted >= 300) {
+            flushed = true;
+            await admin.flushall();
+          }
+        }
+        return o;
+      });
+      await admin.quit();
+      expect(flushed).toBe(true);
+      expect(rebuilds.length).toBeGreaterThanOrEqual(1);
+
+      const perCustomer = new Map<string, number>();
+      let units = 0;
+      outcomes.forEach((o, i) => {
+        if (o.outcome !== "granted") return;
+        units += o.quantity;
+        perCustomer.set(customerOf(i), (perCustomer.get(customerOf(i)) ?? 0) + o.quantity);
+      });
+      expect(units).toBe(1000);
+      expect(Math.max(...perCustomer.values())).toBeLessThanOrEqual(2);
+      expect(outcomes.every((o) => ["granted", "soldOut", "overLimit"].includes(o.outcome))).toBe(true);
+
+      await a.deps.recorder.flush("shared");
+      await b.deps.recorder.flush("shared");
+      const sale = (await a.desk.sale("shared")) as FlashSale;
+      expect(sale.gateEpoch).toBeGreaterThanOrEqual(1);
+      expect(sale.granted).toBe(1000);
+      expect(saleLawHolds(sale)).toBe(true);
+      const answered = outcomes.flatMap((o) => (o.outcome === "granted" ? [o.claimId] : []));
+      expect([...sale.claims.keys()].sort()).toEqual(answered.sort());
+      // The gate agrees with the log: nothing left, every recorded claim held by its owner.
+      expect(await a.deps.gate.status("shared")).toEqual({ remaining: 0, closed: false });
+      expect(await b.deps.gate.status("shared")).toEqual({ remaining: 0, closed: false });
+    } finally {
+      await a.close();
+      await b.close();
+    }
   }, 180_000);
 });

@@ -144,6 +144,13 @@ export class PostgresFlashSaleGate implements FlashSaleGate {
     return new PostgresFlashSaleGate(sql);
   }
 
+  /** PostgreSQL does not lose a sale it holds; a sale it never held is loaded (an insert that races another one does nothing). */
+  async rebuild(saleId: string, snapshot: () => Promise<GateSnapshot>): Promise<"rebuilt" | "held"> {
+    if (await this.status(saleId)) return "held";
+    await this.load(await snapshot());
+    return "rebuilt";
+  }
+
   async load(snapshot: GateSnapshot): Promise<void> {
     const { sale, claims, closed } = snapshot;
     await this.sql.transaction(async (tx) => {
