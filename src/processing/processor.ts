@@ -385,9 +385,16 @@ export async function startProcessor(definition: ProcessorDefinition, deps: Proc
         started();
         /** Moved past events of no interest without storing it (the idle save was not due yet). */
         let unsaved = false;
+        /** The next page, read from the store while this one is handled (a processor catching up). */
+        let ahead: Promise<LogPage & { shared: boolean }> | undefined;
         while (!stopped) {
-          const page = await nextPage(checkpoint);
+          const page = await (ahead ?? nextPage(checkpoint));
+          ahead = undefined;
           if (page.events.length > 0) {
+            if (!page.shared && page.checkpoint !== checkpoint) {
+              ahead = nextPage(page.checkpoint);
+              ahead.catch(() => undefined); // a failed read surfaces when it is awaited
+            }
             await handleBatch(page.events, page.checkpoint);
             unsaved = false;
           }
