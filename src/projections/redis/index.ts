@@ -1,6 +1,7 @@
 // The Redis read models (availability per SKU, product cards, order status) as an at-least-once
-// processor: events of one aggregate in log order, different aggregates concurrently, and the
-// operations of the events in flight together sent as one guarded Lua script call (./script.ts).
+// processor: each batch of events is one guarded Lua script call (./script.ts); when a batch
+// fails, its events are handled one by one (one aggregate in log order, different aggregates
+// concurrently, the operations of the events in flight sent together in one call).
 // Keys live under a generation (`<base>:<generation>:...`) named by the pointer key
 // `<base>:generation`; a rebuild fills a new generation from position 0 and flips the pointer.
 // While Redis is unreachable the projector waits (it neither skips nor parks events) and carries
@@ -118,6 +119,20 @@ export async function startRedisModels(deps: RedisModelDeps): Promise<RunningRed
     await applyBatch(deps.redis, generationPrefix(base, generation), operations);
   });
 
+  /** Writes operations once Redis is there; a connection lost mid-write waits for Redis and writes again (the guard makes it safe). */
+  const write = async (operations: HotOperation[], send: (operations: HotOperation[]) => Promise<unknown>) => {
+    if (operations.length === 0) return;
+    for (;;) {
+      await untilConnected();
+      try {
+        await send(operations);
+        return;
+      } catch (error) {
+        if (deps.redis.status === "ready") throw error;
+      }
+    }
+  };
+
   const definition: ProcessorDefinition = {
     name: REDIS_PROJECTOR,
     filter: REDIS_FILTER,
@@ -126,18 +141,14 @@ export async function startRedisModels(deps: RedisModelDeps): Promise<RunningRed
     orderingKey: hotKeyOf,
     concurrency: 64,
     async handle(event) {
-      const operations = hotOperations(event);
-      if (operations.length === 0) return;
-      for (;;) {
-        await untilConnected();
-        try {
-          await batcher.apply(operations);
-          return;
-        } catch (error) {
-          // Lost the connection mid-write: wait for Redis and write again (the guard makes it safe).
-          if (deps.redis.status === "ready") throw error;
-        }
-      }
+      await write(hotOperations(event), (operations) => batcher.apply(operations));
+    },
+    // The whole batch in one script call (the per-event path above is the fallback when it fails).
+    async handleBatch(events) {
+      await write(events.flatMap(hotOperations), async (operations) => {
+        generation ??= await currentGeneration(deps.redis, base);
+        await applyBatch(deps.redis, generationPrefix(base, generation), operations);
+      });
     },
   };
 
