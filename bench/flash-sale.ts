@@ -329,15 +329,57 @@ async function main(): Promise<void> {
     await gateClient.del(`fs:{${gateSale}}:sale`, `fs:{${gateSale}}:per`, `fs:{${gateSale}}:claims`, `fs:{${gateSale}}:holds`);
     await gateClient.quit();
 
-    // 4. orders from claims, paid by the signed webhook once the saga has asked for the payment, until CONFIRMED
+    // 4. orders from claims: placed by the client loops; a gateway loop lists the orders waiting
+    // for payment and pays each by the signed webhook (as bench/checkout.ts does); timed until
+    // every placed order is CONFIRMED (or beyond), counted from the orders read model.
     const started = performance.now();
     let refused = 0;
     let placed = 0;
     let confirmed = 0;
     const failures: Record<string, number> = {};
     const fail = (kind: string) => void (failures[kind] = (failures[kind] ?? 0) + 1);
-    let next = 0;
     const overTime = () => performance.now() - started > ORDER_PHASE_LIMIT_MS;
+    let placing = true;
+    const paid = new Set<string>();
+    const gatewayLoop = (async () => {
+      while (!overTime() && (placing || confirmed < placed)) {
+        const list = await http.call("GET", "/api/orders?status=PAYMENT_PENDING&size=100", admin);
+        const items = (list.status === 200 ? list.body.items : []) as {
+          orderId: string;
+          totalAmount: number;
+          currency: string;
+          payment: { paymentId: string | null };
+        }[];
+        const fresh = items.filter((o) => o.payment?.paymentId && !paid.has(o.orderId));
+        await Promise.all(
+          fresh.map(async (o) => {
+            paid.add(o.orderId);
+            const paymentId = o.payment.paymentId!;
+            const hook = JSON.stringify({
+              id: `evt_bench_${o.orderId}`,
+              type: "payment.captured",
+              created: new Date().toISOString(),
+              data: { paymentId, gatewayPaymentId: `sim_pay_${paymentId}`, amount: o.totalAmount, currency: o.currency },
+            });
+            const h = await http.call("POST", "/api/payments/webhook", undefined, hook, {
+              "x-webhook-signature": signWebhook(webhookSecret, hook, Math.floor(Date.now() / 1000)),
+            });
+            if (h.status !== 200) {
+              fail(`webhook:${h.status}`);
+              paid.delete(o.orderId);
+            }
+          }),
+        );
+        let done = 0;
+        for (const status of ["CONFIRMED", "PROCESSING"]) {
+          const r = await http.call("GET", `/api/orders?status=${status}&size=1`, admin);
+          done += r.status === 200 ? Number(r.body.total) : 0;
+        }
+        confirmed = done;
+        if (fresh.length === 0) await sleep(50);
+      }
+    })();
+    let next = 0;
     await Promise.all(
       Array.from({ length: CONCURRENCY }, async () => {
         for (let i = next++; i < claimsForOrders.length && !overTime(); i = next++) {
@@ -350,44 +392,13 @@ async function main(): Promise<void> {
             await sleep(250);
             r = await http.call("POST", "/api/orders", c.token, order);
           }
-          if (r.status !== 202) {
-            fail(`place:${r.status}`);
-            continue;
-          }
-          placed++;
-          const orderId = String(r.body.orderId);
-          let paid = false;
-          while (!overTime()) {
-            const o = await http.call("GET", `/api/orders/${orderId}`, c.token);
-            const status = o.body?.status as string | undefined;
-            if (status === "CONFIRMED" || status === "PROCESSING") {
-              confirmed++;
-              break;
-            }
-            if (status === "CANCELLED") {
-              fail(`cancelled:${o.body.cancellationReason}`);
-              break;
-            }
-            const paymentId = o.body?.payment?.paymentId as string | undefined;
-            if (!paid && status === "PAYMENT_PENDING" && paymentId) {
-              const hook = JSON.stringify({
-                id: `evt_bench_${orderId}`,
-                type: "payment.captured",
-                created: new Date().toISOString(),
-                data: { paymentId, gatewayPaymentId: `sim_pay_${paymentId}`, amount: o.body.totalAmount, currency: o.body.currency },
-              });
-              const h = await http.call("POST", "/api/payments/webhook", undefined, hook, {
-                "x-webhook-signature": signWebhook(webhookSecret, hook, Math.floor(Date.now() / 1000)),
-              });
-              if (h.status === 200) paid = true;
-              else fail(`webhook:${h.status}`);
-              continue;
-            }
-            await sleep(50);
-          }
+          if (r.status === 202) placed++;
+          else fail(`place:${r.status}`);
         }
       }),
     );
+    placing = false;
+    await gatewayLoop;
     const ordersS = (performance.now() - started) / 1000;
     const ordersPerSec = confirmed / ordersS;
     if (refused > 0 && placed === 0) {

@@ -41,6 +41,7 @@ export class RedisFlashSaleGate implements FlashSaleGate {
   readonly kind = "redis" as const;
   private readonly redis: Redis & GateCommands;
   private readonly owned: boolean;
+  private readonly keys = new Map<string, readonly string[]>();
 
   /** `redis`: a URL (the gate opens and closes its own connection) or a client to share. */
   constructor(redis: string | Redis) {
@@ -77,7 +78,7 @@ export class RedisFlashSaleGate implements FlashSaleGate {
 
   async claim(r: { saleId: string; claimId: string; customerId: string; quantity: number; nowMs: number }): Promise<ClaimOutcome> {
     const [outcome, a, b, c, epoch] = (await this.redis.fsClaim(
-      ...saleKeys(r.saleId),
+      ...this.keysOf(r.saleId),
       r.claimId,
       r.customerId,
       r.quantity,
@@ -136,6 +137,17 @@ export class RedisFlashSaleGate implements FlashSaleGate {
 
   async claimOf(saleId: string, claimId: string): Promise<GateClaim | undefined> {
     return parse(claimId, await this.redis.hget(saleKeys(saleId)[2], claimId));
+  }
+
+  /** The sale's keys, built once per sale: a claim is the hot path. */
+  private keysOf(saleId: string): readonly string[] {
+    let keys = this.keys.get(saleId);
+    if (!keys) {
+      if (this.keys.size >= 1000) this.keys.clear();
+      keys = saleKeys(saleId);
+      this.keys.set(saleId, keys);
+    }
+    return keys;
   }
 
   async dispose(): Promise<void> {
