@@ -25,7 +25,7 @@ import { createTables, migrateProjections, projectorDefinition, replayInto } fro
 import { readModelLag, type ReadModelLag } from "../lag.js";
 import { ident, shadowTables } from "../projection.js";
 import { SEARCH_TABLES, searchProjection } from "./documents.js";
-import { IndexShipper, indexGenerationMigrations, shipPending } from "./shipper.js";
+import { CoalescedRuns, IndexShipper, indexGenerationMigrations, shipPending } from "./shipper.js";
 import { swapTables } from "../rebuild.js";
 
 export { toDocument } from "./documents.js";
@@ -112,6 +112,8 @@ export async function startSearch(deps: SearchDeps & { elasticsearch?: Elasticse
   await migrateProjections(deps.sql, [searchProjection]);
   const target = deps.elasticsearch;
   const es = target ? new ElasticsearchSearchEngine(target.client, target.alias) : undefined;
+  // One refresh serves every read waiting at the time (a refresh per waiting read would queue up).
+  const refreshes = es ? new CoalescedRuns(() => es.refresh()) : undefined;
   let shipper: IndexShipper | undefined;
   const startShipper = async () => {
     if (!target || !es) return;
@@ -133,9 +135,9 @@ export async function startSearch(deps: SearchDeps & { elasticsearch?: Elasticse
       try {
         if (position !== START) await projector?.caughtUpTo(position, timeoutMs);
         if (!projector) return false;
-        if (es && shipper) {
+        if (refreshes && shipper) {
           await shipper.drain();
-          await es.refresh();
+          await refreshes.request();
         }
         return true;
       } catch {

@@ -56,10 +56,42 @@ export interface ShipperStatus {
   lastShippedAt: string | null;
 }
 
+/**
+ * Runs `work` one run at a time; a caller arriving while a run waits to start shares that run
+ * (it begins after the call, so it covers what the caller wants). Many waiters at once (every
+ * read with waitFor) then cost one more run, not one each.
+ */
+export class CoalescedRuns {
+  private last: Promise<void> = Promise.resolve();
+  private queued: Promise<void> | undefined;
+  constructor(private readonly work: () => Promise<void>) {}
+
+  request(): Promise<void> {
+    if (this.queued) return this.queued;
+    const run = this.last.then(
+      () => this.begin(),
+      () => this.begin(),
+    );
+    this.queued = run;
+    this.last = run;
+    return run;
+  }
+
+  private begin(): Promise<void> {
+    this.queued = undefined;
+    return this.work();
+  }
+
+  /** Resolves when the runs requested so far have ended (failed or not). */
+  async settled(): Promise<void> {
+    await this.last.catch(() => undefined);
+  }
+}
+
 /** Runs `shipPending` in a loop (every `intervalMs` when idle, backing off while Elasticsearch fails). */
 export class IndexShipper {
   private stopped = false;
-  private chain: Promise<unknown> = Promise.resolve();
+  private readonly passes = new CoalescedRuns(() => this.pass());
   private timer: NodeJS.Timeout | undefined;
   private lastError: string | null = null;
   private lastShippedAt: Date | null = null;
@@ -88,23 +120,23 @@ export class IndexShipper {
     }, ms);
   }
 
-  /** Ships everything pending now; runs after any pass already in progress (one pass at a time). */
+  /** Ships everything pending now; runs after any pass already in progress (one pass at a time, shared by callers that ask before it starts). */
   drain(): Promise<void> {
-    const pass = this.chain.then(async () => {
-      try {
-        if ((await shipPending(this.sql, this.engine, this.index)) > 0) this.lastShippedAt = new Date();
-        this.lastError = null;
-        this.failures = 0;
-      } catch (error) {
-        this.failures++;
-        const message = error instanceof Error ? error.message : String(error);
-        if (this.lastError !== message) this.logger?.warn({ err: error }, "search index shipping failed; retrying");
-        this.lastError = message;
-        throw error;
-      }
-    });
-    this.chain = pass.catch(() => undefined);
-    return pass;
+    return this.passes.request();
+  }
+
+  private async pass(): Promise<void> {
+    try {
+      if ((await shipPending(this.sql, this.engine, this.index)) > 0) this.lastShippedAt = new Date();
+      this.lastError = null;
+      this.failures = 0;
+    } catch (error) {
+      this.failures++;
+      const message = error instanceof Error ? error.message : String(error);
+      if (this.lastError !== message) this.logger?.warn({ err: error }, "search index shipping failed; retrying");
+      this.lastError = message;
+      throw error;
+    }
   }
 
   async status(): Promise<ShipperStatus> {
@@ -115,6 +147,6 @@ export class IndexShipper {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    await this.chain;
+    await this.passes.settled();
   }
 }
