@@ -7,18 +7,13 @@ import type { PaymentMethod } from "../aggregates/rules.js";
 import { catalogPrices } from "./catalog.js";
 import { nowIso, type CommandContext } from "./context.js";
 import { couponDefinition, redeemCoupon, usableCoupon } from "./coupons.js";
+import { envelope } from "./envelope.js";
 import { handleCommand } from "./handle-command.js";
 import { loadAggregate } from "./load.js";
 import { placeOrder, type PlaceOrderInput } from "./orders.js";
 
 const cartCommand = (ctx: CommandContext, customerId: string, command: CartCommand, commandId = ctx.commandId) =>
-  handleCommand(ctx.store, cartDecider, {
-    streamId: cartStream(customerId),
-    command,
-    commandId,
-    actor: ctx.actor,
-    correlationId: ctx.correlationId,
-  });
+  handleCommand(ctx.store, cartDecider, envelope({ ...ctx, commandId }, cartStream(customerId), command));
 
 export async function addCartItem(ctx: CommandContext, customerId: string, input: { sku: string; quantity: number }) {
   const price = (await catalogPrices(ctx.store, [input.sku])).get(input.sku)!;

@@ -11,9 +11,9 @@ import {
 } from "../aggregates/product.js";
 import { WrongExpectedVersionError } from "../eventstore/errors.js";
 import type { EventStore } from "../eventstore/port.js";
-import { activeTraceId } from "../observability/tracing.js";
 import { decideBatch, loadedFrom } from "./command-batch.js";
-import { envelopeOf, nowIso, type CommandContext } from "./context.js";
+import { nowIso, type CommandContext } from "./context.js";
+import { envelope, metadataOf } from "./envelope.js";
 import { handleCommand } from "./handle-command.js";
 import { loadAggregate } from "./load.js";
 
@@ -30,7 +30,7 @@ export interface CreateProductInput {
 
 export async function createProduct(ctx: CommandContext, input: CreateProductInput) {
   const command: ProductCommand = { type: "CreateProduct", at: nowIso(ctx), ...input };
-  return handleCommand(ctx.store, productDecider, { streamId: productStream(input.sku), command, ...envelopeOf(ctx) });
+  return handleCommand(ctx.store, productDecider, envelope(ctx, productStream(input.sku), command));
 }
 
 export interface UpdateProductInput {
@@ -52,8 +52,7 @@ export interface UpdateProductInput {
 export async function updateProduct(ctx: CommandContext, sku: string, input: UpdateProductInput, expectedRevision?: number) {
   const at = nowIso(ctx);
   const streamId = productStream(sku);
-  const traceId = activeTraceId();
-  const metadata = { correlationId: ctx.correlationId ?? ctx.commandId, actor: ctx.actor, ...(traceId === undefined ? {} : { traceId }) };
+  const metadata = metadataOf(ctx);
   for (let attempt = 1; ; attempt++) {
     const stream = loadedFrom(productDecider, await ctx.store.readStream(streamId));
     const state = stream.state as ProductState;

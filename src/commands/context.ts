@@ -1,21 +1,12 @@
-// What every application command carries from its caller: the store, who acts, the command id
-// (idempotency), the correlation id and, for tests, a clock.
+// What every application command carries from its caller: the store, the command's origin (who
+// acts, the command id for idempotency, the correlation id; see envelope.ts) and, for tests, a clock.
 
 import type { EventStore } from "../eventstore/port.js";
+import type { CommandOrigin } from "./envelope.js";
 
-export interface CommandContext {
+export interface CommandContext extends CommandOrigin {
   store: EventStore;
-  actor: string;
-  commandId: string;
-  correlationId?: string;
   now?: () => Date;
 }
 
 export const nowIso = (ctx: { now?: () => Date }): string => (ctx.now ? ctx.now() : new Date()).toISOString();
-
-/** The command-handling envelope of a context: its command id, actor and correlation id. */
-export const envelopeOf = (ctx: CommandContext) => ({
-  commandId: ctx.commandId,
-  actor: ctx.actor,
-  ...(ctx.correlationId === undefined ? {} : { correlationId: ctx.correlationId }),
-});

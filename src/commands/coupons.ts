@@ -4,24 +4,25 @@ import { couponDecider, couponUsable, normalizeCode, streamId as couponStream, t
 import type { Coupon } from "../aggregates/cart.js";
 import { DomainError } from "../aggregates/decider.js";
 import type { EventStore } from "../eventstore/port.js";
-import { envelopeOf, nowIso, type CommandContext } from "./context.js";
+import { nowIso, type CommandContext } from "./context.js";
+import { envelope } from "./envelope.js";
 import { handleCommand } from "./handle-command.js";
 import { loadAggregate } from "./load.js";
 
 export async function defineCoupon(ctx: CommandContext, input: CouponDefinition) {
-  return handleCommand(ctx.store, couponDecider, {
-    streamId: couponStream(input.code),
-    command: { type: "DefineCoupon", ...input, at: nowIso(ctx) },
-    ...envelopeOf(ctx),
-  });
+  return handleCommand(
+    ctx.store,
+    couponDecider,
+    envelope(ctx, couponStream(input.code), { type: "DefineCoupon", ...input, at: nowIso(ctx) }),
+  );
 }
 
 export async function redeemCoupon(ctx: CommandContext, input: { code: string; orderId: string; customerId: string }) {
-  return handleCommand(ctx.store, couponDecider, {
-    streamId: couponStream(input.code),
-    command: { type: "RedeemCoupon", ...input, at: nowIso(ctx) },
-    ...envelopeOf(ctx),
-  });
+  return handleCommand(
+    ctx.store,
+    couponDecider,
+    envelope(ctx, couponStream(input.code), { type: "RedeemCoupon", ...input, at: nowIso(ctx) }),
+  );
 }
 
 /** The coupon's definition whatever its usage (for a checkout being completed after its redemption). */

@@ -16,23 +16,12 @@
 import { asEvent, fold, type Decider, type DomainEvent } from "../aggregates/decider.js";
 import { EventIdConflictError, WrongExpectedVersionError } from "../eventstore/errors.js";
 import type { Checkpoint, EventMetadata, EventStore, ExpectedRevision, JsonValue, NewEvent, RecordedEvent } from "../eventstore/port.js";
-import { activeTraceId, inSpan } from "../observability/tracing.js";
+import { inSpan } from "../observability/tracing.js";
+import { metadataOf, type CommandEnvelope } from "./envelope.js";
 import { eventIdFor } from "./event-id.js";
 import { loadLatest, snapshotAfterAppend, type LoadedLatest } from "./load.js";
 
-export interface CommandEnvelope<Command> {
-  streamId: string;
-  command: Command;
-  /** Unique per intent; the idempotency key of the whole write. */
-  commandId: string;
-  /** Defaults to the command id (a command that starts a conversation). */
-  correlationId?: string;
-  /** Who or what issued the command, e.g. "customer:c-1", "saga:order". */
-  actor: string;
-  traceId?: string;
-  /** Apply only if the stream is at this revision (HTTP If-Match). A conflict is not retried. */
-  expectedRevision?: ExpectedRevision;
-}
+export type { CommandEnvelope } from "./envelope.js";
 
 export interface CommandResult<Event extends DomainEvent, State> {
   /** The events this command appended, or appended earlier when `alreadyApplied`. Empty when it decided nothing. */
@@ -100,14 +89,7 @@ async function decideAndAppend<Command, Event extends DomainEvent, State>(
   const maxDelayMs = retry.maxDelayMs ?? 500;
   const random = retry.random ?? Math.random;
   const sleep = retry.sleep ?? defaultSleep;
-  const metadata: EventMetadata = {
-    correlationId: envelope.correlationId ?? commandId,
-    causationId: commandId,
-    actor: envelope.actor,
-    // The trace this command runs in (the HTTP request's, or the one a saga step continues), so
-    // whoever handles these events later can continue it.
-    ...withTraceId(envelope.traceId ?? activeTraceId()),
-  };
+  const metadata: EventMetadata = { ...metadataOf(envelope), causationId: commandId };
 
   // With a snapshot, only the events after it are read, so a command applied before the snapshot
   // is not seen among them. Its first event id is derived from the command id, so deciding it
@@ -193,8 +175,6 @@ async function decideAndAppend<Command, Event extends DomainEvent, State>(
     }
   }
 }
-
-const withTraceId = (traceId: string | undefined) => (traceId === undefined ? {} : { traceId });
 
 /** The whole stream, folded from its start (the answer a snapshot's answer is checked against). */
 async function loadWhole<Command, Event extends DomainEvent, State>(

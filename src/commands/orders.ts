@@ -13,6 +13,7 @@ import {
 import type { PaymentMethod } from "../aggregates/rules.js";
 import { catalogPrices } from "./catalog.js";
 import { nowIso, type CommandContext } from "./context.js";
+import { envelope } from "./envelope.js";
 import { handleCommand } from "./handle-command.js";
 
 export interface PlaceOrderInput {
@@ -39,9 +40,10 @@ export async function placeOrder(ctx: CommandContext, input: PlaceOrderInput) {
   const subtotal = lines.reduce((s, l) => s + l.quantity * l.unitPrice, 0);
   if (!Number.isSafeInteger(subtotal)) throw new DomainError("invalid_amount", "the order total is too large");
   const discountAmount = input.coupon ? input.coupon.discountFor(subtotal) : 0;
-  return handleCommand(ctx.store, orderDecider, {
-    streamId: orderStream(input.orderId),
-    command: {
+  return handleCommand(
+    ctx.store,
+    orderDecider,
+    envelope(ctx, orderStream(input.orderId), {
       type: "PlaceOrder",
       orderId: input.orderId,
       customerId: input.customerId,
@@ -53,11 +55,8 @@ export async function placeOrder(ctx: CommandContext, input: PlaceOrderInput) {
       shippingAddress: input.shippingAddress,
       ...(sale ? { flashSale: { saleId: sale.saleId, claimId: sale.claimId, warehouseId: sale.warehouseId } } : {}),
       at: nowIso(ctx),
-    },
-    commandId: ctx.commandId,
-    actor: ctx.actor,
-    correlationId: ctx.correlationId ?? ctx.commandId,
-  });
+    }),
+  );
 }
 
 const orderCommand = (
@@ -66,14 +65,12 @@ const orderCommand = (
   command: Parameters<typeof orderDecider.decide>[0],
   expectedRevision?: number,
 ) =>
-  handleCommand(ctx.store, orderDecider, {
-    streamId: orderStream(orderId),
-    command,
-    commandId: ctx.commandId,
-    actor: ctx.actor,
-    correlationId: ctx.correlationId ?? `order:${orderId}`,
-    ...(expectedRevision === undefined ? {} : { expectedRevision }),
-  });
+  // A command on an existing order continues the order's conversation unless the caller names one.
+  handleCommand(
+    ctx.store,
+    orderDecider,
+    envelope({ ...ctx, correlationId: ctx.correlationId ?? `order:${orderId}` }, orderStream(orderId), command, expectedRevision),
+  );
 
 export const cancelOrder = (
   ctx: CommandContext,

@@ -5,6 +5,7 @@
 // records SaleEnded. Every step is idempotent, so a crash anywhere is repaired by the next tick.
 
 import { EVENT_ID_NAMESPACE, uuidV5 } from "../commands/event-id.js";
+import { envelope } from "../commands/envelope.js";
 import { handleCommand } from "../commands/handle-command.js";
 import { inventoryDecider, streamId as inventoryStream } from "../aggregates/inventory.js";
 import type { FlashSale } from "../aggregates/flash-sale.js";
@@ -80,11 +81,10 @@ export async function endSale(deps: FlashSaleDeps, desk: ClaimDesk, sale: FlashS
   }
 
   if (closed.unsold > 0) {
-    await handleCommand(deps.store, inventoryDecider, {
-      streamId: inventoryStream(sale.sku, sale.warehouseId),
-      commandId: `flashSale-${sale.saleId}/end/unsold`,
-      actor: SALE_ACTOR,
-      command: {
+    await handleCommand(
+      deps.store,
+      inventoryDecider,
+      envelope({ commandId: `flashSale-${sale.saleId}/end/unsold`, actor: SALE_ACTOR }, inventoryStream(sale.sku, sale.warehouseId), {
         type: "ReleaseSaleStock",
         sku: sale.sku,
         warehouseId: sale.warehouseId,
@@ -92,8 +92,8 @@ export async function endSale(deps: FlashSaleDeps, desk: ClaimDesk, sale: FlashS
         quantity: closed.unsold,
         reason: "flash sale ended: unsold units",
         at,
-      },
-    });
+      }),
+    );
   }
   await deps.writer.write(sale.saleId, {
     commandId: `flashSale-${sale.saleId}/end`,

@@ -11,6 +11,7 @@
 import { DomainError } from "../aggregates/decider.js";
 import { inventoryDecider, streamId as inventoryStream } from "../aggregates/inventory.js";
 import { EVENT_ID_NAMESPACE, uuidV5 } from "../commands/event-id.js";
+import { envelope } from "../commands/envelope.js";
 import { handleCommand } from "../commands/handle-command.js";
 import type { FlashSaleStock, FlashSaleStockCommand } from "../sagas/flash-sale-orders.js";
 import type { ClaimDesk } from "./claim-desk.js";
@@ -63,12 +64,19 @@ export class BatchedSaleStock implements FlashSaleStock {
           ...new Map(batch.map((p) => [p.draw.orderId, { orderId: p.draw.orderId, quantity: p.draw.quantity }])).values(),
         ];
         try {
-          await handleCommand(this.deps.store, inventoryDecider, {
-            streamId: inventoryStream(sku, warehouseId),
-            commandId: uuidV5(JSON.stringify(["flashSale-draw", saleId, allocations.map((a) => a.orderId)]), EVENT_ID_NAMESPACE),
-            actor: SALE_ACTOR,
-            command: { type: "DrawFromSale", sku, warehouseId, saleId, allocations, at: this.deps.now().toISOString() },
-          });
+          const commandId = uuidV5(JSON.stringify(["flashSale-draw", saleId, allocations.map((a) => a.orderId)]), EVENT_ID_NAMESPACE);
+          await handleCommand(
+            this.deps.store,
+            inventoryDecider,
+            envelope({ commandId, actor: SALE_ACTOR }, inventoryStream(sku, warehouseId), {
+              type: "DrawFromSale",
+              sku,
+              warehouseId,
+              saleId,
+              allocations,
+              at: this.deps.now().toISOString(),
+            }),
+          );
           this.stats.draws += allocations.length;
           this.stats.appends += 1;
           for (const p of batch) p.resolve();
@@ -89,12 +97,11 @@ export class BatchedSaleStock implements FlashSaleStock {
       released = await this.deps.gate.release({ saleId: c.saleId, claimId: c.claimId, from: "USED", orderId: c.orderId, nowMs });
     const at = new Date(nowMs).toISOString();
     const inventory = (step: string, command: Parameters<typeof inventoryDecider.decide>[0]) =>
-      handleCommand(this.deps.store, inventoryDecider, {
-        streamId: inventoryStream(c.sku, c.warehouseId),
-        commandId: `${c.commandId}/${step}`,
-        actor: SALE_ACTOR,
-        command,
-      });
+      handleCommand(
+        this.deps.store,
+        inventoryDecider,
+        envelope({ commandId: `${c.commandId}/${step}`, actor: SALE_ACTOR }, inventoryStream(c.sku, c.warehouseId), command),
+      );
 
     if (released.outcome === "closed") {
       // The sale has ended: its pool is gone, the units go back to ordinary stock.

@@ -14,6 +14,7 @@ import {
   type FlashSaleState,
 } from "../aggregates/flash-sale.js";
 import { asEvent } from "../aggregates/decider.js";
+import { metadataOf, type CommandOrigin } from "../commands/envelope.js";
 import { eventIdFor } from "../commands/event-id.js";
 import { WrongExpectedVersionError } from "../eventstore/errors.js";
 import type { EventStore, JsonValue } from "../eventstore/port.js";
@@ -23,10 +24,7 @@ interface Cached {
   revision: number;
 }
 
-export interface SaleWrite {
-  commandId: string;
-  actor: string;
-  correlationId?: string;
+export interface SaleWrite extends CommandOrigin {
   command: FlashSaleCommand;
 }
 
@@ -58,7 +56,7 @@ export class SaleWriter {
               type: e.type,
               schemaVersion: flashSaleDecider.schemaVersions[e.type],
               data: e.data as unknown as JsonValue,
-              metadata: { correlationId: write.correlationId ?? write.commandId, causationId: write.commandId, actor: write.actor },
+              metadata: { ...metadataOf(write), causationId: write.commandId },
             })),
             { expectedRevision: current.revision === -1 ? "no_stream" : current.revision },
           );

@@ -8,6 +8,7 @@ import type { FlashSale } from "../aggregates/flash-sale.js";
 import { inventoryDecider, streamId as inventoryStream } from "../aggregates/inventory.js";
 import { getProductFromLog } from "../commands/catalog.js";
 import type { CommandContext } from "../commands/context.js";
+import { envelope } from "../commands/envelope.js";
 import { handleCommand } from "../commands/handle-command.js";
 import { EventStoreInventoryLocator } from "../sagas/inventory-locator.js";
 import type { FlashSaleDeps } from "./deps.js";
@@ -40,31 +41,37 @@ export async function scheduleSale(
   const warehouseId = input.warehouseId ?? (await fullestWarehouse(deps, input.sku));
   const at = deps.now().toISOString();
   const step = (name: string) => `${ctx.commandId}/${name}`;
-  const envelope = { actor: ctx.actor, ...(ctx.correlationId === undefined ? {} : { correlationId: ctx.correlationId }) };
+  const origin = { actor: ctx.actor, ...(ctx.correlationId === undefined ? {} : { correlationId: ctx.correlationId }) };
 
   await deps.writer.write(input.saleId, {
-    ...envelope,
+    ...origin,
     commandId: step("schedule"),
     command: { type: "ScheduleSale", ...input, warehouseId, currency: product.product.currency, at },
   });
-  const reserved = await handleCommand(deps.store, inventoryDecider, {
-    ...envelope,
-    streamId: inventoryStream(input.sku, warehouseId),
-    commandId: step("set-aside"),
-    command: { type: "SetAsideForSale", sku: input.sku, warehouseId, saleId: input.saleId, quantity: input.quantity, at },
-  });
+  const reserved = await handleCommand(
+    deps.store,
+    inventoryDecider,
+    envelope({ ...origin, commandId: step("set-aside") }, inventoryStream(input.sku, warehouseId), {
+      type: "SetAsideForSale",
+      sku: input.sku,
+      warehouseId,
+      saleId: input.saleId,
+      quantity: input.quantity,
+      at,
+    }),
+  );
   const refusal = reserved.events.find((e) => e.type === "SaleSetAsideRejected");
   if (refusal) {
     const available = (refusal.data as { available: number }).available;
     const r = await deps.writer.write(input.saleId, {
-      ...envelope,
+      ...origin,
       commandId: step("refused"),
       command: { type: "RecordStockRefused", saleId: input.saleId, available, at },
     });
     return { outcome: "refused", sale: r.state as FlashSale, available };
   }
   const opened = await deps.writer.write(input.saleId, {
-    ...envelope,
+    ...origin,
     commandId: step("open"),
     command: { type: "RecordStockSetAside", saleId: input.saleId, at },
   });

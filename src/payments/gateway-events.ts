@@ -14,6 +14,7 @@
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { DomainError } from "../aggregates/decider.js";
 import { paymentDecider, streamId as paymentStream, type PaymentCommand, type PaymentEvent } from "../aggregates/payment.js";
+import { envelope } from "../commands/envelope.js";
 import { handleCommand } from "../commands/handle-command.js";
 import type { EventStore } from "../eventstore/port.js";
 import { GatewayWebhook, type GatewayWebhookBody } from "./gateway-webhook.js";
@@ -81,14 +82,13 @@ export function commandForGatewayEvent(body: GatewayWebhookBody, at: string): Pa
 export async function applyGatewayEvent(deps: GatewayEventDeps, rawBody: unknown): Promise<GatewayEventOutcome> {
   const body = parseGatewayEvent(rawBody);
   const command = commandForGatewayEvent(body, eventTime(body.created, deps.clock));
-  const result = await handleCommand(deps.store, paymentDecider, {
-    streamId: paymentStream(body.data.paymentId),
-    command,
+  const origin = {
     commandId: `gateway-event/${body.id}`,
     correlationId: `gateway-event/${body.id}`,
     actor: deps.actor ?? "gateway:webhook",
-    ...(deps.traceId === undefined ? {} : { traceId: deps.traceId }),
-  });
+    traceId: deps.traceId,
+  };
+  const result = await handleCommand(deps.store, paymentDecider, envelope(origin, paymentStream(body.data.paymentId), command));
   const outcome: GatewayEventOutcome["outcome"] =
     result.alreadyApplied || result.events.length === 0
       ? "duplicate"

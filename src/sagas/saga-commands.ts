@@ -10,13 +10,14 @@ import { inventoryDecider, streamId as inventoryStream } from "../aggregates/inv
 import { orderDecider, streamId as orderStream } from "../aggregates/order.js";
 import { paymentDecider, streamId as paymentStream, type PaymentState } from "../aggregates/payment.js";
 import type { BatchedCommand } from "../commands/command-batch.js";
+import { envelope, type CommandOrigin } from "../commands/envelope.js";
 import { handleCommand } from "../commands/handle-command.js";
 import { loadAggregate } from "../commands/load.js";
-import type { EventMetadata, EventStore } from "../eventstore/port.js";
+import type { EventStore } from "../eventstore/port.js";
 import type { PaymentGateway } from "../payments/payment-gateway.js";
 import type { Clock } from "../scheduling/deadlines.js";
 import type { FlashSaleStock } from "./flash-sale-orders.js";
-import { SAGA_ACTOR, type SagaCommand } from "./order-saga.js";
+import type { SagaCommand } from "./order-saga.js";
 
 export interface SagaCommandTargets {
   store: EventStore;
@@ -52,28 +53,25 @@ export function batchablePrefix(commands: readonly SagaCommand[]): BatchedComman
  * Issues one saga command. A DomainError of a command marked `mootOk` is logged and swallowed;
  * every other error (GatewayError included) propagates to the step.
  */
-export function sagaCommandIssuer(targets: SagaCommandTargets): (c: SagaCommand, meta: EventMetadata) => Promise<void> {
+export function sagaCommandIssuer(targets: SagaCommandTargets): (c: SagaCommand, step: CommandOrigin) => Promise<void> {
   const { store, gateway, clock, logger } = targets;
 
-  return async function issue(c: SagaCommand, meta: EventMetadata): Promise<void> {
-    const envelope = { commandId: c.commandId, correlationId: meta.correlationId, actor: SAGA_ACTOR };
+  /** `step`: the origin of the step's commands (its correlation, actor and trace); each command has its own id. */
+  return async function issue(c: SagaCommand, step: CommandOrigin): Promise<void> {
+    const origin: CommandOrigin = { ...step, commandId: c.commandId };
     try {
       switch (c.target) {
         case "order":
-          await handleCommand(store, orderDecider, { ...envelope, streamId: orderStream(c.command.orderId), command: c.command });
+          await handleCommand(store, orderDecider, envelope(origin, orderStream(c.command.orderId), c.command));
           return;
         case "inventory":
-          await handleCommand(store, inventoryDecider, {
-            ...envelope,
-            streamId: inventoryStream(c.command.sku, c.command.warehouseId),
-            command: c.command,
-          });
+          await handleCommand(store, inventoryDecider, envelope(origin, inventoryStream(c.command.sku, c.command.warehouseId), c.command));
           return;
         case "payment":
-          await handleCommand(store, paymentDecider, { ...envelope, streamId: paymentStream(c.command.paymentId), command: c.command });
+          await handleCommand(store, paymentDecider, envelope(origin, paymentStream(c.command.paymentId), c.command));
           return;
         case "gateway":
-          await callGateway(c, envelope);
+          await callGateway(c, origin);
           return;
         case "flashSale":
           if (!targets.flashSaleStock)
@@ -90,10 +88,7 @@ export function sagaCommandIssuer(targets: SagaCommandTargets): (c: SagaCommand,
     }
   };
 
-  async function callGateway(
-    c: Extract<SagaCommand, { target: "gateway" }>,
-    envelope: { commandId: string; correlationId: string; actor: string },
-  ): Promise<void> {
+  async function callGateway(c: Extract<SagaCommand, { target: "gateway" }>, origin: CommandOrigin): Promise<void> {
     const payment = (await loadAggregate(store, paymentDecider, paymentStream(c.paymentId))).state;
     const gatewayPaymentId = (p: PaymentState) => (p.status !== "NONE" ? (p.gatewayPaymentId ?? p.gatewayReference) : undefined);
     switch (c.op) {
@@ -107,10 +102,10 @@ export function sagaCommandIssuer(targets: SagaCommandTargets): (c: SagaCommand,
           method: c.method,
           idempotencyKey: c.commandId,
         });
-        await handleCommand(store, paymentDecider, {
-          ...envelope,
-          streamId: paymentStream(c.paymentId),
-          command: {
+        await handleCommand(
+          store,
+          paymentDecider,
+          envelope(origin, paymentStream(c.paymentId), {
             type: "InitiatePayment",
             paymentId: c.paymentId,
             orderId: c.orderId,
@@ -120,8 +115,8 @@ export function sagaCommandIssuer(targets: SagaCommandTargets): (c: SagaCommand,
             gatewayReference: result.gatewayPaymentId,
             paymentUrl: result.paymentUrl,
             at: c.at,
-          },
-        });
+          }),
+        );
         return;
       }
       case "void": {
@@ -148,18 +143,17 @@ export function sagaCommandIssuer(targets: SagaCommandTargets): (c: SagaCommand,
           idempotencyKey: c.commandId,
         });
         if (result.status === "processed") {
-          await handleCommand(store, paymentDecider, {
-            ...envelope,
-            commandId: `${c.commandId}/processed`,
-            streamId: paymentStream(c.paymentId),
-            command: {
+          await handleCommand(
+            store,
+            paymentDecider,
+            envelope({ ...origin, commandId: `${c.commandId}/processed` }, paymentStream(c.paymentId), {
               type: "RecordRefundProcessed",
               paymentId: c.paymentId,
               refundId: c.refundId,
               gatewayEventId: `direct:${result.gatewayRefundId}`,
               at: clock.now().toISOString(),
-            },
-          });
+            }),
+          );
         }
         return;
       }

@@ -18,6 +18,7 @@
 
 import { DomainError } from "../aggregates/decider.js";
 import { inventoryDecider, streamId as inventoryStream } from "../aggregates/inventory.js";
+import { metadataOf, type CommandOrigin } from "../commands/envelope.js";
 import { EVENT_ID_NAMESPACE, uuidV5 } from "../commands/event-id.js";
 import { decideBatch, loadTargets, type BatchedCommand, type LoadedStream } from "../commands/command-batch.js";
 import { WrongExpectedVersionError } from "../eventstore/errors.js";
@@ -130,14 +131,15 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
     const orderId = input.data.orderId;
     const streamId = sagaStreamId(orderId);
     const stepId = stepIdFor(orderId, event.id);
-    // handle() runs this in a span continuing the input's trace: the step's events store that trace too.
-    const traceId = activeTraceId();
-    const meta: EventMetadata = {
+    // The step is the origin of its commands: they continue the input's conversation, and the trace
+    // handle() continues (the span this runs in), which the step's own events store too.
+    const origin: CommandOrigin = {
+      commandId: stepId,
       correlationId: event.metadata.correlationId,
-      causationId: event.id,
       actor: SAGA_ACTOR,
-      ...(traceId ? { traceId } : {}),
+      traceId: activeTraceId(),
     };
+    const meta: EventMetadata = { ...metadataOf(origin), causationId: event.id };
     // Decided once: a retry after a concurrent write decides again at the same time.
     const now = clock.now().toISOString();
 
@@ -193,11 +195,7 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
       let batch: ReturnType<typeof decideBatch> | undefined;
       if (batchable.length > 0) {
         try {
-          batch = decideBatch(batchable, await loadTargets(store, batchable, loaded), {
-            correlationId: meta.correlationId,
-            actor: SAGA_ACTOR,
-            ...(traceId ? { traceId } : {}),
-          });
+          batch = decideBatch(batchable, await loadTargets(store, batchable, loaded), metadataOf(origin));
         } catch (error) {
           if (!(error instanceof DomainError)) throw error;
           batch = undefined;
@@ -258,7 +256,7 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
 
     try {
       for (const [i, command] of recorded.commands.entries()) {
-        if (i >= written) await issue(command, meta);
+        if (i >= written) await issue(command, origin);
         await fault(`command:${i}`, event);
       }
     } catch (error) {
