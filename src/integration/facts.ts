@@ -87,15 +87,20 @@ export class OrderFactsCache {
 }
 
 /**
- * Orders placed earlier in the batch being translated, whose facts are written in one statement
- * at the batch's end (saveOrderFacts) instead of one INSERT per order.
+ * What one batch of the translator remembers between its events: orders placed earlier in the
+ * batch, whose facts are written in one statement at the batch's end (saveOrderFacts) instead of
+ * one INSERT per order, and the category paths read so far (a lookup per order line was most of
+ * a batch's time; a product event of the batch forgets its SKU's).
  */
-export type PendingOrderFacts = Map<string, OrderFacts>;
+export class TranslationBatch {
+  readonly orders = new Map<string, OrderFacts>();
+  readonly categories = new Map<string, string[]>();
+}
 
-export async function saveOrderFacts(sql: SqlExecutor, pending: PendingOrderFacts): Promise<void> {
-  if (pending.size === 0) return;
+export async function saveOrderFacts(sql: SqlExecutor, batch: TranslationBatch): Promise<void> {
+  if (batch.orders.size === 0) return;
   const params: unknown[] = [];
-  const tuples = [...pending].map(([orderId, f], i) => {
+  const tuples = [...batch.orders].map(([orderId, f], i) => {
     params.push(orderId, f.customerId, f.currency, f.totalAmount);
     return `($${4 * i + 1}, $${4 * i + 2}, $${4 * i + 3}, $${4 * i + 4})`;
   });
@@ -106,19 +111,19 @@ export async function saveOrderFacts(sql: SqlExecutor, pending: PendingOrderFact
 }
 
 /**
- * Records what `event` teaches and returns the facts its translation needs. With `pending`, an
+ * Records what `event` teaches and returns the facts its translation needs. With `batch`, an
  * order's facts are kept there for saveOrderFacts (in the same transaction) instead of inserted.
  */
 export async function learn(
   sql: SqlExecutor,
   event: RecordedEvent,
   cache?: OrderFactsCache,
-  pending?: PendingOrderFacts,
+  batch?: TranslationBatch,
 ): Promise<TranslationFacts> {
   const d = (event.data ?? {}) as Data;
   const facts: TranslationFacts = {
     async order(orderId) {
-      const cached = pending?.get(orderId) ?? cache?.get(orderId);
+      const cached = batch?.orders.get(orderId) ?? cache?.get(orderId);
       if (cached) return cached;
       const { rows } = await sql.query<{ customer_id: string; currency: string; total_amount: string | number }>(
         "SELECT customer_id, currency, total_amount FROM integration_order_facts WHERE order_id = $1",
@@ -130,10 +135,14 @@ export async function learn(
         : undefined;
     },
     async category(sku) {
+      const known = batch?.categories.get(sku);
+      if (known) return known;
       const { rows } = await sql.query<{ category: unknown }>("SELECT category FROM integration_product_facts WHERE sku = $1", [sku]);
       const c = rows[0]?.category;
       const parsed = typeof c === "string" ? (JSON.parse(c) as unknown) : c;
-      return Array.isArray(parsed) ? parsed.map(String) : [];
+      const path = Array.isArray(parsed) ? parsed.map(String) : [];
+      batch?.categories.set(sku, path);
+      return path;
     },
   };
 
@@ -142,8 +151,8 @@ export async function learn(
       const placed: OrderFacts = { customerId: String(d.customerId), currency: String(d.currency), totalAmount: Number(d.totalAmount) };
       cache?.set(String(d.orderId), placed);
       // The first placed event of an order wins, as ON CONFLICT DO NOTHING does.
-      if (pending) {
-        if (!pending.has(String(d.orderId))) pending.set(String(d.orderId), placed);
+      if (batch) {
+        if (!batch.orders.has(String(d.orderId))) batch.orders.set(String(d.orderId), placed);
         return facts;
       }
       await sql.query(
@@ -153,6 +162,7 @@ export async function learn(
       return facts;
     }
     case "ProductCreated":
+      batch?.categories.delete(String(d.sku));
       await sql.query(
         `INSERT INTO integration_product_facts (sku, category, low_stock_threshold, revision) VALUES ($1, $2::jsonb, $3, $4)
          ON CONFLICT (sku) DO UPDATE SET category = excluded.category, low_stock_threshold = excluded.low_stock_threshold, revision = excluded.revision
@@ -161,6 +171,7 @@ export async function learn(
       );
       return facts;
     case "ProductDetailsChanged": {
+      batch?.categories.delete(String(d.sku));
       const changes = (d.changes ?? {}) as Data;
       await sql.query(
         `UPDATE integration_product_facts

@@ -3,7 +3,7 @@
 // with its checkpoint in one transaction, so an integration event is in the outbox if and only
 // if the checkpoint says its source was handled. A batch (up to 500 domain events) learns and
 // translates event by event in log order, then writes its orders' facts and its outbox rows in
-// one statement each (handleBatch); `handle` (one event) is the processor's fallback when a
+// one statement each, reading each SKU's category once (handleBatch); `handle` (one event) is the processor's fallback when a
 // batch fails.
 
 import type { SqlClient } from "../infrastructure/sql/sql-client.js";
@@ -11,7 +11,7 @@ import { migrate } from "../infrastructure/sql/migrations.js";
 import { resetProcessor, type ProcessorDefinition } from "../processing/processor.js";
 import { AGGREGATE_TYPES } from "./catalog.js";
 import type { IntegrationEvent } from "./envelope.js";
-import { FACT_TABLES, factsMigrations, learn, OrderFactsCache, saveOrderFacts, type PendingOrderFacts } from "./facts.js";
+import { FACT_TABLES, factsMigrations, learn, OrderFactsCache, saveOrderFacts, TranslationBatch } from "./facts.js";
 import { outboxMigrations, writeOutbox, type OutboxMode } from "./outbox.js";
 import { translate } from "./translate.js";
 
@@ -33,10 +33,10 @@ export function translatorDefinition(options: { mode: OutboxMode; name?: string 
       await writeOutbox(sql, await translate(event, facts), options.mode);
     },
     async handleBatch(events, { sql }) {
-      const pending: PendingOrderFacts = new Map();
+      const batch = new TranslationBatch();
       const out: IntegrationEvent[] = [];
-      for (const event of events) out.push(...(await translate(event, await learn(sql, event, cache, pending))));
-      await saveOrderFacts(sql, pending);
+      for (const event of events) out.push(...(await translate(event, await learn(sql, event, cache, batch))));
+      await saveOrderFacts(sql, batch);
       await writeOutbox(sql, out, options.mode);
     },
   };
