@@ -8,11 +8,24 @@
 //   what was captured;
 // - orders: every cancelled order's reservations released (or expired), and every terminal
 //   order's (CANCELLED, RETURNED) saga finished in the same state.
-// Events are not kept: per stock stream a few counters and its live reservations, per payment
-// three numbers, per order its terminal state and its saga's status. Memory grows with those
-// entities, never with the number of events.
+//
+// Memory. Events are not kept, and nothing is kept per order for the whole run. What is kept:
+// per stock stream a few counters and its open reservations (reserved or committed, not yet
+// shipped, released or expired); per payment three numbers and its refunds not yet processed;
+// per cancelled order only while it still holds reservations, per terminal order only until its
+// saga records the same status (the saga records it when it
+// handles the order's terminal event, so in a sound log that is the orders in flight). So the
+// bound is O(stock streams + payments + open reservations + terminal orders whose saga is
+// behind + cancelled orders not yet released), never the number of events or of orders ever placed. The two order checks that need
+// the end of the log are finished without per-order state: a cancelled order still holding
+// reservations is kept only until they are released; a second pass over the OrderCancelled events
+// only, against the reservations open at the end, finds an order that reserved again after its
+// cancellation; and each terminal order still waiting for its saga gets one read of that saga's
+// last step.
+// test/cli/invariants-memory.test.ts counts the retained entries over generated logs.
 
-import type { RecordedEvent } from "../eventstore/port.js";
+import type { Checkpoint, RecordedEvent } from "../eventstore/port.js";
+import { logPages } from "../eventstore/pages.js";
 import { forEachPage, type CliContext } from "./context.js";
 import { ExitCode, type ExitCodeValue } from "./usage.js";
 
@@ -49,9 +62,49 @@ export class InvariantChecker {
   private readonly stock = new Map<string, StockLedger>();
   private readonly payments = new Map<string, { captures: number; captured: number; promised: number; firstCapture: string }>();
   private readonly refundAmounts = new Map<string, number>();
-  /** Orders in a terminal state: status and the position it was reached at. */
-  private readonly terminal = new Map<string, { status: string; position: string }>();
-  private readonly sagaStatus = new Map<string, { status: string; position: string }>();
+  /** Terminal orders (status, position reached) whose saga has not recorded that status since. */
+  private readonly awaitingSaga = new Map<string, { status: string; position: string; saga?: { status: string; position: string } }>();
+
+  /** Open reservations per order (entries only while it holds some). */
+  private readonly openCount = new Map<string, number>();
+  /** Cancelled orders (position of the cancellation) still holding reservations. */
+  private readonly unreleased = new Map<string, string>();
+
+  private hold(s: StockLedger, orderId: string, held: Held): void {
+    if (!s.held.has(orderId)) this.openCount.set(orderId, (this.openCount.get(orderId) ?? 0) + 1);
+    s.held.set(orderId, held);
+  }
+
+  private release(s: StockLedger, orderId: string): void {
+    if (!s.held.delete(orderId)) return;
+    const left = (this.openCount.get(orderId) ?? 1) - 1;
+    if (left > 0) this.openCount.set(orderId, left);
+    else {
+      this.openCount.delete(orderId);
+      this.unreleased.delete(orderId); // everything it held is released: its check is done
+    }
+  }
+
+  /** Entries held now, by kind (what the memory bound is stated in). */
+  retained(): {
+    stockStreams: number;
+    openReservations: number;
+    payments: number;
+    pendingRefunds: number;
+    awaitingSaga: number;
+    unreleased: number;
+  } {
+    let openReservations = 0;
+    for (const s of this.stock.values()) openReservations += s.held.size + s.saleLeft.size;
+    return {
+      stockStreams: this.stock.size,
+      openReservations,
+      payments: this.payments.size,
+      pendingRefunds: this.refundAmounts.size,
+      awaitingSaga: this.awaitingSaga.size,
+      unreleased: this.unreleased.size,
+    };
+  }
 
   private report(v: Violation): void {
     if (this.violations.length < MAX_REPORTED) this.violations.push(v);
@@ -67,7 +120,12 @@ export class InvariantChecker {
     else if (category === "order") this.orderEvent(e, e.streamId.slice(dash + 1));
     else if (category === "orderSaga" && e.type === "SagaStepRecorded") {
       const status = (e.data as { status?: unknown }).status;
-      if (typeof status === "string") this.sagaStatus.set(e.streamId.slice(dash + 1), { status, position: e.position });
+      const orderId = e.streamId.slice(dash + 1);
+      const waiting = this.awaitingSaga.get(orderId);
+      if (typeof status !== "string" || !waiting) return;
+      // The saga has finished in the order's terminal state: this order's checks are done.
+      if (status === waiting.status) this.awaitingSaga.delete(orderId);
+      else waiting.saga = { status, position: e.position };
     }
   }
 
@@ -111,13 +169,13 @@ export class InvariantChecker {
       case "StockReserved":
         s.available -= q;
         s.reserved += q;
-        s.held.set(d.orderId!, { quantity: q, status: "RESERVED", position: e.position });
+        this.hold(s, d.orderId!, { quantity: q, status: "RESERVED", position: e.position });
         break;
       case "StockCommitted": {
         const h = take(d.orderId!, "RESERVED");
         s.reserved -= q;
         s.committed += q;
-        if (h) s.held.set(d.orderId!, { ...h, status: "COMMITTED" });
+        if (h) this.hold(s, d.orderId!, { ...h, status: "COMMITTED" });
         break;
       }
       case "StockReleased":
@@ -125,19 +183,19 @@ export class InvariantChecker {
         if (d.from === "COMMITTED") s.committed -= q;
         else s.reserved -= q;
         s.available += q;
-        s.held.delete(d.orderId!);
+        this.release(s, d.orderId!);
         break;
       case "StockReservationExpired":
         take(d.orderId!, "RESERVED");
         s.reserved -= q;
         s.available += q;
-        s.held.delete(d.orderId!);
+        this.release(s, d.orderId!);
         break;
       case "StockShipped":
         take(d.orderId!, "COMMITTED");
         s.committed -= q;
         s.shipped += q;
-        s.held.delete(d.orderId!);
+        this.release(s, d.orderId!);
         break;
       case "StockRestocked":
         s.available += q;
@@ -161,7 +219,7 @@ export class InvariantChecker {
           s.reserved -= a.quantity;
           s.committed += a.quantity;
           s.saleLeft.set(d.saleId!, (s.saleLeft.get(d.saleId!) ?? 0) - a.quantity);
-          s.held.set(a.orderId, { quantity: a.quantity, status: "COMMITTED", position: e.position });
+          this.hold(s, a.orderId, { quantity: a.quantity, status: "COMMITTED", position: e.position });
         }
         break;
       case "StockReturnedToSale":
@@ -169,7 +227,7 @@ export class InvariantChecker {
         s.committed -= q;
         s.reserved += q;
         s.saleLeft.set(d.saleId!, (s.saleLeft.get(d.saleId!) ?? 0) + q);
-        s.held.delete(d.orderId!);
+        this.release(s, d.orderId!);
         break;
       case "SaleStockReleased":
         s.reserved -= q;
@@ -237,6 +295,7 @@ export class InvariantChecker {
         break;
       case "RefundFailed":
         p.promised -= this.refundAmounts.get(`${e.streamId}/${d.refundId}`) ?? d.amount ?? 0;
+        this.refundAmounts.delete(`${e.streamId}/${d.refundId}`);
         break;
       case "RefundProcessed":
         this.refundAmounts.delete(`${e.streamId}/${d.refundId}`);
@@ -245,37 +304,83 @@ export class InvariantChecker {
   }
 
   private orderEvent(e: RecordedEvent, orderId: string): void {
-    if (e.type === "OrderCancelled") this.terminal.set(orderId, { status: "CANCELLED", position: e.position });
-    else if (e.type === "OrderReturned" && (e.data as { fullyReturned?: boolean }).fullyReturned)
-      this.terminal.set(orderId, { status: "RETURNED", position: e.position });
+    if (e.type === "OrderCancelled") {
+      this.awaitingSaga.set(orderId, { status: "CANCELLED", position: e.position });
+      if ((this.openCount.get(orderId) ?? 0) > 0) this.unreleased.set(orderId, e.position);
+    } else if (e.type === "OrderReturned" && (e.data as { fullyReturned?: boolean }).fullyReturned)
+      this.awaitingSaga.set(orderId, { status: "RETURNED", position: e.position });
   }
 
-  /** The checks that need the whole log: what terminal orders left behind. */
-  finish(): Violation[] {
-    for (const [streamId, s] of this.stock) {
-      for (const [orderId, h] of s.held) {
-        const t = this.terminal.get(orderId);
-        if (t?.status !== "CANCELLED") continue;
-        this.report({
-          kind: "cancelled_order_stock_held",
-          streams: [`order-${orderId}`, streamId],
-          positions: [t.position, h.position],
-          detail: `order ${orderId} was cancelled at ${t.position} but still holds ${h.quantity} ${h.status} in ${streamId} (since ${h.position})`,
-        });
-      }
+  /**
+   * What can only be told against the whole log, without per-order state, before `finish`:
+   * `cancellations` is a second pass over the log's OrderCancelled events, each checked against
+   * the reservations still open (an order reserving again after it was cancelled is found here);
+   * `lastSagaStep` reads one saga's last step, asked only for terminal orders whose saga recorded
+   * nothing matching after their terminal event (it may have recorded it before).
+   */
+  async confirm(lookups: {
+    cancellations: AsyncIterable<{ orderId: string; position: Checkpoint }>;
+    lastSagaStep: (orderId: string) => Promise<{ status: string; position: Checkpoint } | null>;
+  }): Promise<void> {
+    const open = this.openByOrder();
+    for await (const { orderId, position } of lookups.cancellations) {
+      if (this.unreleased.has(orderId)) continue; // finish reports it
+      for (const { streamId, held } of open.get(orderId) ?? []) this.reportHeld(orderId, position, streamId, held);
+      open.delete(orderId); // an order cancelled twice is reported once
     }
-    for (const [orderId, t] of this.terminal) {
-      const saga = this.sagaStatus.get(orderId);
-      if (saga?.status === t.status) continue;
+    for (const [orderId, t] of this.awaitingSaga) {
+      const saga = await lookups.lastSagaStep(orderId);
+      if (saga?.status === t.status) this.awaitingSaga.delete(orderId);
+      else if (saga) t.saga = saga;
+    }
+  }
+
+  /** The checks that need the end of the log: what terminal orders left behind. */
+  finish(): Violation[] {
+    const open = this.openByOrder();
+    for (const [orderId, position] of this.unreleased)
+      for (const { streamId, held } of open.get(orderId) ?? []) this.reportHeld(orderId, position, streamId, held);
+    this.unreleased.clear();
+    for (const [orderId, t] of this.awaitingSaga) {
       this.report({
         kind: "terminal_order_saga_unfinished",
         streams: [`order-${orderId}`, `orderSaga-${orderId}`],
-        positions: [t.position, ...(saga ? [saga.position] : [])],
-        detail: `order ${orderId} is ${t.status} but its saga is ${saga ? saga.status : "absent"}`,
+        positions: [t.position, ...(t.saga ? [t.saga.position] : [])],
+        detail: `order ${orderId} is ${t.status} but its saga is ${t.saga ? t.saga.status : "absent"}`,
       });
     }
+    this.awaitingSaga.clear();
     return this.violations;
   }
+
+  private reportHeld(orderId: string, cancelledAt: string, streamId: string, h: Held): void {
+    this.report({
+      kind: "cancelled_order_stock_held",
+      streams: [`order-${orderId}`, streamId],
+      positions: [cancelledAt, h.position],
+      detail: `order ${orderId} was cancelled at ${cancelledAt} but still holds ${h.quantity} ${h.status} in ${streamId} (since ${h.position})`,
+    });
+  }
+
+  /** The open reservations by order (built when needed; as large as the open reservations). */
+  private openByOrder(): Map<string, { streamId: string; held: Held }[]> {
+    const open = new Map<string, { streamId: string; held: Held }[]>();
+    for (const [streamId, s] of this.stock)
+      for (const [orderId, held] of s.held) open.set(orderId, [...(open.get(orderId) ?? []), { streamId, held }]);
+    return open;
+  }
+}
+
+/** The OrderCancelled events of the log, read page by page (the second pass). */
+async function* cancellations(ctx: CliContext): AsyncIterable<{ orderId: string; position: Checkpoint }> {
+  for await (const page of logPages(ctx.store, { filter: { streamCategories: ["order"], eventTypes: ["OrderCancelled"] } }))
+    for (const e of page.events) yield { orderId: e.streamId.slice("order-".length), position: e.position };
+}
+
+async function lastSagaStep(ctx: CliContext, orderId: string): Promise<{ status: string; position: Checkpoint } | null> {
+  const events = await ctx.store.readStream(`orderSaga-${orderId}`, { direction: "backwards", maxCount: 50 }).catch(() => []);
+  const step = events.find((e) => e.type === "SagaStepRecorded" && typeof (e.data as { status?: unknown }).status === "string");
+  return step ? { status: (step.data as { status: string }).status, position: step.position } : null;
 }
 
 export async function invariantsCommand(ctx: CliContext): Promise<ExitCodeValue> {
@@ -284,6 +389,7 @@ export async function invariantsCommand(ctx: CliContext): Promise<ExitCodeValue>
   await forEachPage(ctx, "invariants", { filter: { streamCategories: ["inventory", "payment", "order", "orderSaga"] } }, (events) => {
     for (const e of events) checker.observe(e);
   });
+  await checker.confirm({ cancellations: cancellations(ctx), lastSagaStep: (orderId) => lastSagaStep(ctx, orderId) });
   const violations = checker.finish();
   const seconds = Number(((performance.now() - started) / 1000).toFixed(3));
   if (ctx.out.mode === "json") {
