@@ -390,23 +390,32 @@ async function main(): Promise<void> {
           paid.delete(o.orderId);
         }
       };
+      // Webhooks go out concurrently, as a gateway's would (at most 64 in flight), for every order
+      // waiting for payment: the list is newest first, so it is read to its end each round (an
+      // older unpaid order behind a page of paid ones waiting for their capture would starve).
+      // Paying only the newest page in sequential chunks made the load generator, not the
+      // server, bound confirmations.
+      const inFlight = new Set<Promise<void>>();
       const payer = (async () => {
         while (loadRunning || performance.now() < drainUntil) {
-          // Newest first: pages on while a page is full of orders not paid yet.
           let fresh = 0;
-          for (let page = 1; page <= 10; page++) {
+          for (let page = 1; page <= 200; page++) {
             const list = await http("GET", `/api/orders?status=PAYMENT_PENDING&size=100&page=${page}`, admin).catch(() => ({
               status: 0,
               body: undefined,
             }));
             const items = (list.status === 200 ? list.body.items : []) as Parameters<typeof pay>[0][];
-            const unpaid = items.filter((o) => !paid.has(o.orderId));
-            fresh += unpaid.length;
-            for (let i = 0; i < unpaid.length; i += 16) await Promise.all(unpaid.slice(i, i + 16).map(pay));
-            if (items.length < 100 || unpaid.length === 0) break;
+            for (const o of items.filter((i) => !paid.has(i.orderId))) {
+              fresh++;
+              while (inFlight.size >= 64) await Promise.race(inFlight);
+              const sent: Promise<void> = pay(o).finally(() => inFlight.delete(sent));
+              inFlight.add(sent);
+            }
+            if (items.length < 100) break;
           }
-          if (fresh < 100) await sleep(50);
+          if (fresh === 0) await sleep(50);
         }
+        await Promise.all(inFlight);
       })();
       // Place -> CONFIRMED as a client sees it, on a sample (one order in 25, at most 8 watched at once, polled every 100 ms).
       let watching = 0;
