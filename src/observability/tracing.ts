@@ -5,7 +5,9 @@
 // One order's whole flow is one trace although it crosses asynchronous hops (HTTP request ->
 // events -> saga step -> commands -> events -> ...): every appended event stores the trace id
 // of the span it was written in (metadata.traceId), and a processor handling an event continues
-// that trace (`continueTraceOf`), so the commands it issues write the same trace id again.
+// that trace (`continueTraceOf`), so the commands it issues write the same trace id again. The
+// payment gateway's webhook, a request of its own, continues the trace its payment was initiated
+// in (src/payments/gateway-events.ts), linked to the request's span.
 
 import {
   context,
@@ -16,20 +18,25 @@ import {
   TraceFlags,
   type Attributes,
   type Context,
+  type Link,
   type Span,
 } from "@opentelemetry/api";
 import type { EventStore, RecordedEvent } from "../eventstore/port.js";
 
 const tracer = () => trace.getTracer("commerce");
 
-/** Runs `work` in a new active span named `name`; an exception marks the span as failed and is rethrown. */
+/**
+ * Runs `work` in a new active span named `name`, a child of `parent` (default: the active span),
+ * linked to `links`; an exception marks the span as failed and is rethrown.
+ */
 export function inSpan<T>(
   name: string,
   attributes: Attributes,
   work: (span: Span) => Promise<T>,
   parent: Context = context.active(),
+  links: Link[] = [],
 ): Promise<T> {
-  return tracer().startActiveSpan(name, { attributes }, parent, async (span) => {
+  return tracer().startActiveSpan(name, { attributes, links }, parent, async (span) => {
     try {
       return await work(span);
     } catch (error) {
@@ -61,6 +68,15 @@ export function continueTraceOf(event: Pick<RecordedEvent, "id" | "metadata">): 
   const spanId = event.id.replace(/-/g, "").slice(0, 16).padEnd(16, "1");
   const parent = { traceId, spanId: /^0+$/.test(spanId) ? "1".repeat(16) : spanId, traceFlags: TraceFlags.SAMPLED, isRemote: true };
   return trace.setSpanContext(ROOT_CONTEXT, parent);
+}
+
+/**
+ * A link to the active span, for a span that continues another trace (the payment webhook's
+ * request, from the span continuing the order's trace); none outside a recorded trace.
+ */
+export function linksToActive(): Link[] {
+  const spanContext = trace.getSpan(context.active())?.spanContext();
+  return spanContext && isSpanContextValid(spanContext) ? [{ context: spanContext }] : [];
 }
 
 /**

@@ -17,6 +17,7 @@ import { paymentDecider, streamId as paymentStream, type PaymentCommand, type Pa
 import { envelope } from "../commands/envelope.js";
 import { handleCommand } from "../commands/handle-command.js";
 import type { EventStore } from "../eventstore/port.js";
+import { continueTraceOf, inSpan, linksToActive } from "../observability/tracing.js";
 import { GatewayWebhook, type GatewayWebhookBody } from "./gateway-webhook.js";
 
 export interface GatewayEventDeps {
@@ -25,7 +26,6 @@ export interface GatewayEventDeps {
   clock?: { now(): Date };
   /** Defaults to "gateway:webhook". */
   actor?: string;
-  traceId?: string;
 }
 
 export interface GatewayEventOutcome {
@@ -86,9 +86,23 @@ export async function applyGatewayEvent(deps: GatewayEventDeps, rawBody: unknown
     commandId: `gateway-event/${body.id}`,
     correlationId: `gateway-event/${body.id}`,
     actor: deps.actor ?? "gateway:webhook",
-    traceId: deps.traceId,
   };
-  const result = await handleCommand(deps.store, paymentDecider, envelope(origin, paymentStream(body.data.paymentId), command));
+  const stream = paymentStream(body.data.paymentId);
+  const apply = () => handleCommand(deps.store, paymentDecider, envelope(origin, stream, command));
+  // The webhook is a request of the gateway's, in a trace of its own. What it records belongs to
+  // the order's flow: it is handled in the trace the payment was initiated in (stored with the
+  // payment's first event), linked to the request's span, so one order's whole flow is one trace.
+  const [opened] = await deps.store.readStream(stream, { maxCount: 1 });
+  const result =
+    opened?.metadata.traceId === undefined
+      ? await apply()
+      : await inSpan(
+          `payment webhook ${body.type}`,
+          { "payment.id": body.data.paymentId, "gateway.event.id": body.id },
+          apply,
+          continueTraceOf(opened),
+          linksToActive(),
+        );
   const outcome: GatewayEventOutcome["outcome"] =
     result.alreadyApplied || result.events.length === 0
       ? "duplicate"
