@@ -13,15 +13,17 @@ import type { RecordedEvent } from "../../src/eventstore/port.js";
 const IN_FLIGHT = 4;
 
 /** The events of `orders` order lives, interleaved `IN_FLIGHT` at a time, in log order. */
+type Fact = { streamId: string; type: string; data: Record<string, unknown> };
+
 function generatedLog(orders: number, plant: { lateReservation?: number; sagaMissing?: number } = {}): RecordedEvent[] {
-  const lives: { streamId: string; type: string; data: Record<string, unknown> }[][] = [];
+  const lives: Fact[][] = [];
   for (let i = 0; i < orders; i++) {
     const orderId = `o${i}`;
     const inv = `inventory-SKU-${i % 3}@W1`;
     const pay = `payment-p${i}`;
     const saga = `orderSaga-${orderId}`;
     const stock = { sku: `SKU-${i % 3}`, warehouseId: "W1", orderId, quantity: 1 };
-    const life = [
+    const life: Fact[] = [
       { streamId: `order-${orderId}`, type: "OrderPlaced", data: { orderId } },
       { streamId: saga, type: "SagaStepRecorded", data: { status: "RESERVING" } },
       { streamId: inv, type: "StockReserved", data: stock },
