@@ -45,6 +45,27 @@ export interface RunningConsumer {
   stop(): Promise<void>;
 }
 
+/**
+ * Creates the topics that do not exist yet (broker defaults), so a consumer can start before
+ * anything was published: subscribing to a missing topic fails in kafkajs
+ * (UNKNOWN_TOPIC_OR_PARTITION), and the relay or Debezium create topics only when they publish.
+ */
+async function ensureTopics(kafka: Kafka, topics: readonly string[]): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((t) => !existing.has(t));
+    if (missing.length === 0) return;
+    // Another process may create them at the same moment: "already exists" is what we want.
+    await admin.createTopics({ topics: missing.map((topic) => ({ topic })), waitForLeaders: true }).catch((error: unknown) => {
+      if ((error as { type?: string }).type !== "TOPIC_ALREADY_EXISTS" && !/already exists/i.test(String(error))) throw error;
+    });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 export async function startConsumer(definition: ConsumerDefinition, options: ConsumerOptions): Promise<RunningConsumer> {
   const { sql, logger } = options;
   const log = logger?.child({ consumer: definition.name });
@@ -109,6 +130,7 @@ export async function startConsumer(definition: ConsumerDefinition, options: Con
   };
 
   await producer.connect();
+  await ensureTopics(kafka, definition.aggregateTypes.map((a) => topicOf(a, namespace)));
   await consumer.connect();
   const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
   await consumer.subscribe({ topics: definition.aggregateTypes.map((a) => topicOf(a, namespace)), fromBeginning: true });
