@@ -1,4 +1,4 @@
-// npm run consumer -- notifications|analytics     run one integration-event consumer alone
+// npm run consumer -- notifications|analytics     run one integration-event consumer alone (on KAFKA_NAMESPACE's topics)
 // npm run consumer -- replay-dlq <topic>.dlq       send a dead-letter topic's letters back to their topic
 //
 // Same environment as the server (KAFKA_BROKERS is required; DATABASE_URL, or the embedded
@@ -55,6 +55,8 @@ program
       sql,
       brokers: c.kafkaBrokers!,
       logger,
+      // The server's topics and groups: <KAFKA_NAMESPACE>.<aggregate>.events, <KAFKA_NAMESPACE>-<name>.
+      ...(c.kafkaNamespace ? { namespace: c.kafkaNamespace } : {}),
       ...(opts.group ? { groupId: opts.group } : {}),
     });
     logger.info({ consumer: name, group: running.groupId }, "consuming; SIGINT or SIGTERM stops");
@@ -70,9 +72,10 @@ program
 try {
   await program.parseAsync();
 } catch (error) {
-  const code = (error as { exitCode?: number; code?: string }).code;
+  // Kafka's and PostgreSQL's errors carry codes too (numbers, SQLSTATEs): only commander's are usage.
+  const code = (error as { code?: unknown }).code;
   if (code === "commander.helpDisplayed" || code === "commander.version") process.exit(0);
-  if (code?.startsWith("commander.")) process.exit(2);
+  if (typeof code === "string" && code.startsWith("commander.")) process.exit(2);
   console.error(error instanceof Error ? error.message : String(error));
   process.exit(1);
 }
