@@ -130,7 +130,10 @@ export async function startConsumer(definition: ConsumerDefinition, options: Con
   };
 
   await producer.connect();
-  await ensureTopics(kafka, definition.aggregateTypes.map((a) => topicOf(a, namespace)));
+  await ensureTopics(
+    kafka,
+    definition.aggregateTypes.map((a) => topicOf(a, namespace)),
+  );
   await consumer.connect();
   const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
   await consumer.subscribe({ topics: definition.aggregateTypes.map((a) => topicOf(a, namespace)), fromBeginning: true });
