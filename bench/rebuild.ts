@@ -269,7 +269,15 @@ async function main(): Promise<void> {
     const counts = await rebuildShadowTogether({ store, sql }, projections, { pageSize: PAGE });
     const rebuildSeconds = (performance.now() - t) / 1000;
     const rebuildPerS = written / rebuildSeconds;
-    const perProjection = projections.map((p) => ({ name: p.name, events: counts.get(p.name) ?? 0 }));
+    // Where the time went: each model's share of the writing (the rest is reading and waiting for it).
+    const perProjection = projections.map((p) => ({
+      name: p.name,
+      events: counts.get(p.name)?.events ?? 0,
+      writeSeconds: round((counts.get(p.name)?.ms ?? 0) / 1000, 2),
+    }));
+    console.log(
+      `  writing per model (s): ${perProjection.map((p) => `${p.name.replace("projections/", "")} ${p.writeSeconds}`).join(", ")}`,
+    );
     console.log(`rebuild --all --shadow: ${round(rebuildSeconds, 1)} s`);
     // And in place (`replay rebuild --all`): the live tables, logged and indexed, a checkpoint per page.
     t = performance.now();

@@ -49,7 +49,7 @@ export async function rebuildCommand(ctx: CliContext, name: string | undefined, 
   const progress = ctx.out.progress(`rebuild ${chosen.length === 1 ? chosen[0]!.name : `${chosen.length} read models`}`, 1000);
   const onProgress = (_replayed: number, checkpoint: Checkpoint) =>
     progress.update(Math.min(options.shadow ? 999 : 1000, Math.round(logFraction(ctx.store.kind, checkpoint, head) * 1000)), 1000);
-  let counts: Map<string, number>;
+  let counts: Map<string, { events: number }>;
   try {
     counts = options.shadow ? await rebuildShadowTogether(ctx, chosen, { onProgress }) : await replayInPlace(ctx, chosen, { onProgress });
   } finally {
@@ -59,7 +59,7 @@ export async function rebuildCommand(ctx: CliContext, name: string | undefined, 
   const results = chosen.map((projection) => ({
     projection: projection.name,
     mode: options.shadow ? "shadow" : "in place",
-    events: counts.get(projection.name) ?? 0,
+    events: counts.get(projection.name)?.events ?? 0,
     seconds,
   }));
   if (ctx.out.mode === "json") ctx.out.json({ rebuilt: results });

@@ -92,18 +92,34 @@ function unionFilter(list: readonly Projection[]): AllFilter | undefined {
 }
 
 type Target = { projection: Projection; tables: TableNames };
-/** Events applied so far, per projection name. */
-export type Replayed = Map<string, number>;
+/** Events applied so far and the time spent writing them, per projection name. */
+export type Replayed = Map<string, { events: number; ms: number }>;
+
+const replayedOf = (list: readonly Projection[]): Replayed => new Map(list.map((p) => [p.name, { events: 0, ms: 0 }]));
 
 /** Applies one page to each projection's tables: its own events of the page, batched when it can. */
 async function applyPage(tx: SqlExecutor, targets: readonly Target[], events: readonly RecordedEvent[], counts: Replayed): Promise<void> {
   for (const { projection, tables } of targets) {
     const mine = events.filter((e) => readsEvent(projection.filter, e));
     if (mine.length === 0) continue;
+    const started = performance.now();
     if (projection.applyBatch) await projection.applyBatch(mine, tx, tables);
     else for (const event of mine) await projection.apply(event, tx, tables);
-    counts.set(projection.name, (counts.get(projection.name) ?? 0) + mine.length);
+    const count = counts.get(projection.name);
+    if (count) {
+      count.events += mine.length;
+      count.ms += performance.now() - started;
+    }
   }
+}
+
+/**
+ * New (or emptied) tables have no statistics: without them the planner may scan a growing table
+ * for each page's row lookups. They are analysed after pages 1, 2, 4, 8, … (a few times in all).
+ */
+async function analyzeWhileGrowing(sql: SqlExecutor, targets: readonly Target[], pages: number): Promise<void> {
+  if ((pages & (pages - 1)) !== 0) return;
+  for (const physical of targets.flatMap((t) => Object.values(t.tables))) await sql.query(`ANALYZE ${ident(physical)}`);
 }
 
 /**
@@ -150,8 +166,9 @@ export async function replayInPlace(
 ): Promise<Replayed> {
   for (const projection of list) await resetInPlace(deps.sql, projection);
   const targets = list.map((projection) => ({ projection, tables: projection.tables }));
-  const counts: Replayed = new Map(list.map((p) => [p.name, 0]));
+  const counts = replayedOf(list);
   let replayed = 0;
+  let pages = 0;
   let checkpoint: Checkpoint = START;
   await replayTogether(deps.store, targets, START, hooks.pageSize ?? SHADOW_PAGE, async (page) => {
     if (page.events.length > 0 || page.checkpoint !== checkpoint)
@@ -164,6 +181,7 @@ export async function replayInPlace(
             [list.map((p) => p.name), page.checkpoint],
           );
       });
+    await analyzeWhileGrowing(deps.sql, targets, ++pages);
     checkpoint = page.checkpoint;
     replayed += page.events.length;
     hooks.onProgress?.(replayed, checkpoint);
@@ -239,11 +257,13 @@ export async function rebuildShadowTogether(
     targets.flatMap((t) => Object.values(t.tables)),
   );
   const pageSize = hooks.pageSize ?? SHADOW_PAGE;
-  const counts: Replayed = new Map(list.map((p) => [p.name, 0]));
+  const counts = replayedOf(list);
   let replayed = 0;
+  let pages = 0;
   const replay = (from: Checkpoint): Promise<Checkpoint> =>
     replayTogether(deps.store, targets, from, pageSize, async (page) => {
       if (page.events.length > 0) await deps.sql.transaction((tx) => applyPage(tx, targets, page.events, counts));
+      await analyzeWhileGrowing(deps.sql, targets, ++pages);
       replayed += page.events.length;
       hooks.onProgress?.(replayed, page.checkpoint);
     });
