@@ -9,10 +9,10 @@
 import { asEvent, fold } from "../aggregates/decider.js";
 import { inventoryDecider, streamId as inventoryStream, type InventoryEvent } from "../aggregates/inventory.js";
 import { START, type Checkpoint, type EventStore } from "../eventstore/port.js";
-import type { WarehouseStock } from "./order-saga.js";
+import type { WarehouseAvailability } from "./order-saga.js";
 
 export interface InventoryLocator {
-  stockFor(sku: string): Promise<WarehouseStock[]>;
+  stockFor(sku: string): Promise<WarehouseAvailability[]>;
   /** The warehouses that have ever stocked the SKU, sorted. */
   warehousesOf(sku: string): Promise<string[]>;
 }
@@ -29,8 +29,8 @@ export class EventStoreInventoryLocator implements InventoryLocator {
     return [...(this.warehouses.get(sku) ?? [])].sort();
   }
 
-  async stockFor(sku: string): Promise<WarehouseStock[]> {
-    const result: WarehouseStock[] = [];
+  async stockFor(sku: string): Promise<WarehouseAvailability[]> {
+    const result: WarehouseAvailability[] = [];
     for (const warehouseId of await this.warehousesOf(sku)) {
       const events = await this.store.readStream(inventoryStream(sku, warehouseId));
       const state = fold(inventoryDecider, events.map(asEvent<InventoryEvent>));

@@ -48,7 +48,11 @@ export const SAGA_ACTOR = "saga:order";
 
 // ---------------------------------------------------------------- inputs
 
-export interface WarehouseStock {
+/**
+ * What one warehouse had available of a SKU when an order arrived: what the saga plans the
+ * order's reservations on (not the inventory read model's row, src/queries/inventory.ts).
+ */
+export interface WarehouseAvailability {
   warehouseId: string;
   available: number;
 }
@@ -70,7 +74,7 @@ export type SagaInput =
         paymentRequired: boolean;
         at: string;
         /** Added by the runner: each SKU's warehouses and their available stock when the order arrived. */
-        stock: Record<string, WarehouseStock[]>;
+        stock: Record<string, WarehouseAvailability[]>;
         /** Placed with a flash-sale claim: its units are held by the claim (see flash-sale-orders.ts). */
         flashSale?: FlashSaleRef;
       }
@@ -334,7 +338,7 @@ export const refundable = (s: SagaState): number =>
  */
 export function planAllocations(
   lines: readonly OrderLine[],
-  stock: Readonly<Record<string, WarehouseStock[]>>,
+  stock: Readonly<Record<string, WarehouseAvailability[]>>,
 ): { sku: string; warehouseId: string; quantity: number }[] | null {
   const plan: { sku: string; warehouseId: string; quantity: number }[] = [];
   for (const line of lines) {

@@ -41,6 +41,7 @@ import {
   type SagaInput,
   type SagaState,
   type SagaStepRecorded,
+  type WarehouseAvailability,
 } from "./order-saga.js";
 import { batchablePrefix, sagaCommandIssuer, type SagaCommandTargets } from "./saga-commands.js";
 import { toSagaInput } from "./saga-inputs.js";
@@ -157,7 +158,7 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
         // are appended at exactly the revisions this plan was made from, so a concurrent
         // reservation (another partition, another instance) fails the append and the step is
         // planned again; the per-SKU lock only makes that rare.
-        const stock: Record<string, { warehouseId: string; available: number }[]> = {};
+        const stock: Record<string, WarehouseAvailability[]> = {};
         const warehouses = new Map<string, string[]>();
         for (const line of input.data.lines) if (!warehouses.has(line.sku)) warehouses.set(line.sku, await locator.warehousesOf(line.sku));
         const candidates = [...warehouses].flatMap(([sku, ids]) =>
