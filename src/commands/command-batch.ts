@@ -28,9 +28,10 @@ export interface BatchedCommand {
 /**
  * A stream as read for deciding: its folded state, its revision, and the command ids it already
  * holds. Loaded from a snapshot, `causations` holds the commands of the events after it and those
- * the snapshot lists (the ones since the snapshot before): a command applied earlier than that and
- * issued again is decided again, and its derived event ids make the append fail with
- * EventIdConflictError instead of applying it twice.
+ * the snapshot lists (the ones since the snapshot before). A command applied earlier than that and
+ * issued again is decided again, but its derived event ids are already stored, so the append writes
+ * nothing: `appended: false` when the whole call is such a repeat, EventIdConflictError when it is
+ * mixed with new events. It is never applied twice.
  */
 export interface LoadedStream {
   state: unknown;
