@@ -1,5 +1,5 @@
 // How integration events get from the outbox to Kafka. Two adapters, one contract
-// (test/integration/transport-contract.ts proves they publish identical records):
+// (test/integration/transports.test.ts proves they publish identical records):
 // - debezium.ts: Kafka Connect's Debezium PostgreSQL connector reads the outbox inserts from the
 //   WAL (outbox mode "capture");
 // - relay.ts: an in-process kafkajs producer reads the outbox table (mode "relay"), for embedded
