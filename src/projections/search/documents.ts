@@ -34,7 +34,28 @@ const PRODUCT_TYPES = ["ProductCreated", "ProductPriceChanged", "ProductDetailsC
 const STOCK_TYPES: readonly string[] = COUNTED_STOCK_EVENTS;
 const ORDER_TYPES = ["OrderPlaced", "OrderCancelled"];
 
-function schema(t: SearchTables): string {
+/**
+ * What the SQL read model serves. "embedded": the embedded engine's queries (weighted terms, the
+ * typo vocabulary, and the GIN and sort indexes over the documents). "elasticsearch": only the
+ * shipper and rebuilds (each document and its version); the terms are left empty, the vocabulary
+ * is not written and the query indexes do not exist, since Elasticsearch answers the searches.
+ * A model built as "elasticsearch" cannot serve the embedded engine until rebuilt (./mode.ts).
+ */
+export type SearchModelMode = "embedded" | "elasticsearch";
+
+/** The indexes only the embedded engine's queries use. */
+function queryIndexes(t: SearchTables): string {
+  const d = ident(t.documents);
+  return `
+    CREATE INDEX ${d}_terms_idx ON ${d} USING gin (terms);
+    CREATE INDEX ${d}_category_idx ON ${d} USING gin (category);
+    CREATE INDEX ${d}_attributes_idx ON ${d} USING gin (attribute_pairs);
+    CREATE INDEX ${d}_price_idx ON ${d} (price, sku);
+    CREATE INDEX ${d}_created_idx ON ${d} (created_at, sku);
+    CREATE INDEX ${d}_name_idx ON ${d} (name_normalised text_pattern_ops);`;
+}
+
+function schema(t: SearchTables, fullText = true): string {
   const d = ident(t.documents);
   const s = ident(t.stock);
   const o = ident(t.sales);
@@ -63,12 +84,7 @@ function schema(t: SearchTables): string {
       version bigint NOT NULL,
       ship_pending boolean NOT NULL
     );
-    CREATE INDEX ${d}_terms_idx ON ${d} USING gin (terms);
-    CREATE INDEX ${d}_category_idx ON ${d} USING gin (category);
-    CREATE INDEX ${d}_attributes_idx ON ${d} USING gin (attribute_pairs);
-    CREATE INDEX ${d}_price_idx ON ${d} (price, sku);
-    CREATE INDEX ${d}_created_idx ON ${d} (created_at, sku);
-    CREATE INDEX ${d}_name_idx ON ${d} (name_normalised text_pattern_ops);
+    ${fullText ? queryIndexes(t) : ""}
     CREATE INDEX ${d}_pending_idx ON ${d} (sku) WHERE ship_pending;
     CREATE TABLE ${s} (
       sku text NOT NULL,
@@ -182,7 +198,13 @@ async function learnTerms(sql: SqlExecutor, t: SearchTables, products: readonly 
  * one set-based write per table. Each source row still keeps the stream revision it was last
  * changed by, so a redelivered event changes nothing.
  */
-async function applyBatch(events: readonly RecordedEvent[], sql: SqlExecutor, t: SearchTables = SEARCH_TABLES): Promise<void> {
+async function applyBatch(
+  events: readonly RecordedEvent[],
+  sql: SqlExecutor,
+  t: SearchTables = SEARCH_TABLES,
+  mode: SearchModelMode = "embedded",
+): Promise<void> {
+  const fullText = mode === "embedded";
   const d = ident(t.documents);
   const skus = new Set<string>();
   const orderIds = new Set<string>();
@@ -379,7 +401,7 @@ async function applyBatch(events: readonly RecordedEvent[], sql: SqlExecutor, t:
     }
   }
 
-  await learnTerms(sql, t, learned);
+  if (fullText) await learnTerms(sql, t, learned);
   const newSales = [...sales.values()].filter((s) => s.inserted);
   if (newSales.length > 0)
     await sql.query(
@@ -431,11 +453,11 @@ async function applyBatch(events: readonly RecordedEvent[], sql: SqlExecutor, t:
       popularity: doc.popularity,
       created_at: doc.createdAt,
       updated_at: doc.updatedAt,
-      name_normalised: normalisedName(doc.name),
+      name_normalised: fullText ? normalisedName(doc.name) : "",
       // Weighted terms: the name counts most, then brand and category, then the description.
-      terms_a: indexTokens(doc.name),
-      terms_b: indexTokens([doc.brand ?? "", ...doc.category].join(" ")),
-      terms_c: indexTokens(doc.description ?? ""),
+      terms_a: fullText ? indexTokens(doc.name) : [],
+      terms_b: fullText ? indexTokens([doc.brand ?? "", ...doc.category].join(" ")) : [],
+      terms_c: fullText ? indexTokens(doc.description ?? "") : [],
       product_revision: doc.productRevision,
       version: doc.version,
     }));
@@ -474,8 +496,6 @@ async function applyBatch(events: readonly RecordedEvent[], sql: SqlExecutor, t:
     );
 }
 
-const apply = (event: RecordedEvent, sql: SqlExecutor, t: SearchTables = SEARCH_TABLES): Promise<void> => applyBatch([event], sql, t);
-
 /** The columns `toDocument` reads (what the shipper selects). */
 export const SEARCH_DOCUMENT_COLUMNS = DOCUMENT_COLUMNS;
 
@@ -501,12 +521,19 @@ export function toDocument(r: Row): SearchDocument {
   };
 }
 
-export const searchProjection: Projection<SearchTables> = {
-  name: "projections/search",
-  filter: { streamCategories: ["product", "inventory", "order"], eventTypes: [...PRODUCT_TYPES, ...STOCK_TYPES, ...ORDER_TYPES] },
-  tables: SEARCH_TABLES,
-  schema,
-  migrations: [{ id: "projections/search/001-tables", sql: schema(SEARCH_TABLES) }],
-  apply,
-  applyBatch,
-};
+/** The search projection building the read model for `mode`; both share the name, tables, checkpoint and migrations. */
+export function searchProjectionFor(mode: SearchModelMode): Projection<SearchTables> {
+  return {
+    name: "projections/search",
+    filter: { streamCategories: ["product", "inventory", "order"], eventTypes: [...PRODUCT_TYPES, ...STOCK_TYPES, ...ORDER_TYPES] },
+    tables: SEARCH_TABLES,
+    schema: (t) => schema(t, mode === "embedded"),
+    // The live tables are first created whole; ./mode.ts drops the query indexes for "elasticsearch".
+    migrations: [{ id: "projections/search/001-tables", sql: schema(SEARCH_TABLES) }],
+    apply: (event, sql, t = SEARCH_TABLES) => applyBatch([event], sql, t, mode),
+    applyBatch: (events, sql, t = SEARCH_TABLES) => applyBatch(events, sql, t, mode),
+  };
+}
+
+/** The read model the embedded engine queries (the default). */
+export const searchProjection: Projection<SearchTables> = searchProjectionFor("embedded");

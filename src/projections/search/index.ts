@@ -24,11 +24,12 @@ import { PostgresSearchEngine } from "../../search/postgres/engine.js";
 import { createTables, migrateProjections, projectorDefinition, replayInto } from "../index.js";
 import { readModelLag, type ReadModelLag } from "../lag.js";
 import { ident, shadowTables } from "../projection.js";
-import { SEARCH_TABLES, searchProjection } from "./documents.js";
+import { SEARCH_TABLES, searchProjection, searchProjectionFor, type SearchModelMode } from "./documents.js";
+import { migrateMode, recordMode, settleMode } from "./mode.js";
 import { CoalescedRuns, IndexShipper, indexGenerationMigrations, shipPending } from "./shipper.js";
 import { swapTables } from "../rebuild.js";
 
-export { toDocument } from "./documents.js";
+export { toDocument, type SearchModelMode } from "./documents.js";
 export type { ReadModelLag } from "../lag.js";
 
 export interface SearchDeps {
@@ -66,14 +67,13 @@ export interface RunningSearch {
  * The search projector: a whole batch of events per transaction, folded over the documents it
  * touches in memory and written with a few set-based statements (documents.ts applyBatch).
  */
-const searchProjector: ProcessorDefinition = {
-  ...projectorDefinition(searchProjection),
-  handleBatch: (events, { sql }) => searchProjection.applyBatch!(events, sql),
-  batchSize: 1000,
-};
+function searchProjector(mode: SearchModelMode): ProcessorDefinition {
+  const projection = searchProjectionFor(mode);
+  return { ...projectorDefinition(projection), handleBatch: (events, { sql }) => projection.applyBatch!(events, sql), batchSize: 1000 };
+}
 
-async function startProjector(deps: SearchDeps): Promise<RunningProcessor> {
-  const projector = await (deps.startProcessor ?? startProcessor)(searchProjector, deps);
+async function startProjector(deps: SearchDeps, mode: SearchModelMode): Promise<RunningProcessor> {
+  const projector = await (deps.startProcessor ?? startProcessor)(searchProjector(mode), deps);
   await projector.caughtUpTo(START, 30_000);
   return projector;
 }
@@ -107,10 +107,20 @@ export async function ensureSearchIndex(sql: SqlClient, target: ElasticsearchTar
   return index;
 }
 
-/** Starts search: the embedded PostgreSQL engine, or Elasticsearch when `elasticsearch` is given. */
-export async function startSearch(deps: SearchDeps & { elasticsearch?: ElasticsearchTarget }): Promise<RunningSearch> {
+/**
+ * Starts search: the embedded PostgreSQL engine, or Elasticsearch when `elasticsearch` is given.
+ * `mode` is what the SQL read model is kept for (default: "elasticsearch" with a target, else
+ * "embedded"); "embedded" with a target keeps the full model, e.g. to fall back later without a rebuild.
+ */
+export async function startSearch(
+  deps: SearchDeps & { elasticsearch?: ElasticsearchTarget; mode?: SearchModelMode },
+): Promise<RunningSearch> {
   await migrateProjections(deps.sql, [searchProjection]);
   const target = deps.elasticsearch;
+  const mode = deps.mode ?? (target ? "elasticsearch" : "embedded");
+  if (mode === "elasticsearch" && !target) throw new Error('search mode "elasticsearch" needs an Elasticsearch target');
+  let modeCheck = await settleMode(deps.sql, SEARCH_TABLES, mode);
+  if (modeCheck.mismatch) deps.logger?.warn(modeCheck.mismatch);
   const es = target ? new ElasticsearchSearchEngine(target.client, target.alias) : undefined;
   // One refresh serves every read waiting at the time (a refresh per waiting read would queue up).
   const refreshes = es ? new CoalescedRuns(() => es.refresh()) : undefined;
@@ -123,7 +133,7 @@ export async function startSearch(deps: SearchDeps & { elasticsearch?: Elasticse
     shipper.start();
   };
   if (target) await migrate(deps.sql, indexGenerationMigrations);
-  let projector: RunningProcessor | undefined = await startProjector(deps);
+  let projector: RunningProcessor | undefined = await startProjector(deps, mode);
   await startShipper().catch((error) =>
     deps.logger?.warn({ err: error }, "Elasticsearch not reachable at start; search answers 503 until it is"),
   );
@@ -161,12 +171,12 @@ export async function startSearch(deps: SearchDeps & { elasticsearch?: Elasticse
       ];
     },
     async readiness() {
-      if (!target) return { engine: "postgres" };
+      if (!target) return { engine: "postgres", model: mode, ...(modeCheck.mismatch ? { warning: modeCheck.mismatch } : {}) };
       const health = await target.client.cluster.health({ index: target.alias, timeout: "2s" });
       if (!shipper) await startShipper();
       const s = await shipper!.status();
       if (s.lastError) throw new Error(`index shipping failing: ${s.lastError}`);
-      return { engine: "elasticsearch", alias: target.alias, cluster: health.status, pendingDocuments: s.pending };
+      return { engine: "elasticsearch", model: mode, alias: target.alias, cluster: health.status, pendingDocuments: s.pending };
     },
     async rebuild(options = {}) {
       if (rebuilding) throw new Error("search is already being rebuilt");
@@ -174,19 +184,21 @@ export async function startSearch(deps: SearchDeps & { elasticsearch?: Elasticse
       try {
         await rebuildSearch(deps, {
           ...(target ? { elasticsearch: target } : {}),
+          mode,
           pause: async () => {
             await projector?.stop();
             await shipper?.stop();
             projector = undefined;
           },
           resume: async () => {
-            projector = await startProjector(deps);
+            projector = await startProjector(deps, mode);
             await startShipper();
           },
           ...(options.until === undefined ? {} : { until: options.until }),
           ...(options.onAliasFlip ? { onAliasFlip: options.onAliasFlip } : {}),
           ...(options.onProgress ? { onProgress: options.onProgress } : {}),
         });
+        modeCheck = {};
       } finally {
         rebuilding = false;
       }
@@ -202,6 +214,8 @@ export async function startSearch(deps: SearchDeps & { elasticsearch?: Elasticse
 export interface RebuildSearchOptions {
   /** Also build a new Elasticsearch index and flip the alias to it. */
   elasticsearch?: ElasticsearchTarget;
+  /** What the rebuilt SQL model is kept for (default: "elasticsearch" with a target, else "embedded"); recorded with the swap. */
+  mode?: SearchModelMode;
   /** Stop the live projector (and shipper) for the final catch-up; omit from a script where none runs here. */
   pause?: () => Promise<void>;
   resume?: () => Promise<void>;
@@ -232,9 +246,12 @@ export interface RebuildSearchOptions {
  */
 export async function rebuildSearch(deps: SearchDeps, options: RebuildSearchOptions = {}): Promise<void> {
   await migrateProjections(deps.sql, [searchProjection]);
-  const shadow = shadowTables(SEARCH_TABLES);
-  await createTables(deps.sql, searchProjection, shadow);
+  await migrateMode(deps.sql);
   const target = options.elasticsearch;
+  const mode = options.mode ?? (target ? "elasticsearch" : "embedded");
+  const projection = searchProjectionFor(mode);
+  const shadow = shadowTables(SEARCH_TABLES);
+  await createTables(deps.sql, projection, shadow);
   const es = target ? new ElasticsearchSearchEngine(target.client, target.alias) : undefined;
   let newIndex: string | undefined;
   if (target) {
@@ -249,14 +266,14 @@ export async function rebuildSearch(deps: SearchDeps, options: RebuildSearchOpti
   };
   let flipped = false;
   try {
-    let reached = await replayInto(deps, searchProjection, shadow, START, 1000, onPage);
+    let reached = await replayInto(deps, projection, shadow, START, 1000, onPage);
     await ship();
     await options.pause?.();
     try {
-      reached = await replayInto(deps, searchProjection, shadow, reached, 1000, onPage);
+      reached = await replayInto(deps, projection, shadow, reached, 1000, onPage);
       while (options.until !== undefined && reached < options.until) {
         await new Promise((resolve) => setTimeout(resolve, 20));
-        reached = await replayInto(deps, searchProjection, shadow, reached, 1000, onPage);
+        reached = await replayInto(deps, projection, shadow, reached, 1000, onPage);
       }
       await ship();
       const old = target ? await aliasTargets(target.client, target.alias) : [];
@@ -266,7 +283,7 @@ export async function rebuildSearch(deps: SearchDeps, options: RebuildSearchOpti
         if (!options.pause && deps.sql.dialect === "postgres") {
           await tx.query(`LOCK TABLE ${Object.values(SEARCH_TABLES).map(ident).join(", ")} IN ACCESS EXCLUSIVE MODE`);
           for await (const page of logPages(deps.store, { from: reached, filter: searchProjection.filter, pageSize: 1000 })) {
-            if (page.events.length > 0) await searchProjection.applyBatch!(page.events, tx, shadow);
+            if (page.events.length > 0) await projection.applyBatch!(page.events, tx, shadow);
             onPage(page.events.length);
             reached = page.checkpoint;
           }
@@ -274,6 +291,7 @@ export async function rebuildSearch(deps: SearchDeps, options: RebuildSearchOpti
         }
         if (es && newIndex) await es.refresh(newIndex);
         await swapTables(tx, SEARCH_TABLES, shadow);
+        await recordMode(tx, mode);
         await resetProcessor(tx, searchProjection.name);
         if (reached !== START)
           await tx.query("INSERT INTO processor_checkpoints (name, checkpoint, updated_at) VALUES ($1, $2, now())", [
