@@ -240,6 +240,9 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       sql,
       startProcessor: startLeased,
       ...(elasticsearch ? { elasticsearch: { client: elasticsearch, alias: "products" } } : {}),
+      // With Elasticsearch the SQL model keeps only documents and versions (no terms, vocabulary or
+      // GIN indexes); going back to the embedded engine needs `replay -- rebuild search --shadow`.
+      mode: elasticsearch ? "elasticsearch" : "embedded",
       ...(processorLogger ? { logger: processorLogger } : {}),
     });
     stoppers.push(() => search.stop());
