@@ -417,6 +417,31 @@ export function react(before: SagaState, input: SagaInput, ctx: ReactContext): R
     ];
   };
 
+  /** The stock is held (reserved, or a flash-sale claim's): start the payment and its timeout. */
+  const awaitPayment = (): Reaction => {
+    const paymentId = paymentIdFor(orderId);
+    return {
+      status: "AWAITING_PAYMENT",
+      commands: [
+        {
+          target: "gateway",
+          op: "startPayment",
+          commandId: id("start-payment", `payment-${paymentId}`),
+          paymentId,
+          orderId,
+          amount: s.totalAmount,
+          currency: s.currency,
+          method: s.paymentMethod as OnlinePaymentMethod,
+          at,
+        },
+      ],
+      schedule: [
+        { kind: "paymentTimeout", deadlineId: deadlineId(orderId, "paymentTimeout"), dueAt: addMs(at, ctx.config.paymentTimeoutMs) },
+      ],
+      cancel: [],
+    };
+  };
+
   switch (input.type) {
     // ---------------------------------------------------------- the way forward
     case "OrderPlaced": {
@@ -430,27 +455,7 @@ export function react(before: SagaState, input: SagaInput, ctx: ReactContext): R
             schedule: [],
             cancel: [],
           };
-        const paymentId = paymentIdFor(orderId);
-        return {
-          status: "AWAITING_PAYMENT",
-          commands: [
-            {
-              target: "gateway",
-              op: "startPayment",
-              commandId: id("start-payment", `payment-${paymentId}`),
-              paymentId,
-              orderId,
-              amount: s.totalAmount,
-              currency: s.currency,
-              method: s.paymentMethod as OnlinePaymentMethod,
-              at,
-            },
-          ],
-          schedule: [
-            { kind: "paymentTimeout", deadlineId: deadlineId(orderId, "paymentTimeout"), dueAt: addMs(at, ctx.config.paymentTimeoutMs) },
-          ],
-          cancel: [],
-        };
+        return awaitPayment();
       }
       const plan = planAllocations(input.data.lines, input.data.stock);
       if (!plan)
@@ -496,28 +501,7 @@ export function react(before: SagaState, input: SagaInput, ctx: ReactContext): R
       }
       if (s.status !== "RESERVING" || !s.allocations.every((a) => a.status === "RESERVED")) return nothing(s.status);
       if (s.paymentRequired) {
-        const paymentId = paymentIdFor(orderId);
-        const method = s.paymentMethod as OnlinePaymentMethod;
-        return {
-          status: "AWAITING_PAYMENT",
-          commands: [
-            {
-              target: "gateway",
-              op: "startPayment",
-              commandId: id("start-payment", `payment-${paymentId}`),
-              paymentId,
-              orderId,
-              amount: s.totalAmount,
-              currency: s.currency,
-              method,
-              at,
-            },
-          ],
-          schedule: [
-            { kind: "paymentTimeout", deadlineId: deadlineId(orderId, "paymentTimeout"), dueAt: addMs(at, ctx.config.paymentTimeoutMs) },
-          ],
-          cancel: [],
-        };
+        return awaitPayment();
       }
       // Cash on delivery (or nothing to pay): straight to CONFIRMED, then PROCESSING.
       return {
