@@ -15,6 +15,11 @@ export interface Decider<Command, Event extends DomainEvent, State> {
   initialState: State;
   decide(command: Command, state: State): Event[];
   evolve(state: State, event: Event): State;
+  /**
+   * Optional: the fold of many events at once, equal to reducing with evolve. An aggregate whose
+   * state grows with its stream implements it to copy its collections once per fold, not per event.
+   */
+  evolveAll?(state: State, events: readonly Event[]): State;
 }
 
 /** A command broke a business rule. `rule` names it; `status` is the aggregate's status when known. */
@@ -37,7 +42,7 @@ export const asEvent = <Event extends DomainEvent>(stored: { readonly type: stri
   ({ type: stored.type, data: stored.data }) as Event;
 
 export const fold = <Event extends DomainEvent, State>(
-  decider: Pick<Decider<unknown, Event, State>, "evolve" | "initialState">,
+  decider: Pick<Decider<unknown, Event, State>, "evolve" | "evolveAll" | "initialState">,
   events: readonly Event[],
   from: State = decider.initialState,
-): State => events.reduce(decider.evolve, from);
+): State => (decider.evolveAll ? decider.evolveAll(from, events) : events.reduce(decider.evolve, from));

@@ -355,133 +355,117 @@ function reservationOf(state: InventoryState, orderId: string): Reservation {
 
 // ---------------------------------------------------------------- evolve
 
+// A hot SKU's state holds one reservation per order it ever served, so copying the reservations
+// map on every event made a fold cost events x reservations: bench:snapshots on a 50,000-event
+// stream spent 79% of its CPU samples in that copy. evolveAll copies the collections once per
+// fold and applies the events to that private copy; evolve is evolveAll of one event, so the two
+// cannot disagree. The state a caller passes in is never changed.
+
 function evolve(state: InventoryState, event: InventoryEvent): InventoryState {
-  const s: InventoryState = { ...state, sku: event.data.sku, warehouseId: event.data.warehouseId };
-  switch (event.type) {
-    case "StockReceived":
-      return { ...s, received: s.received + event.data.quantity, available: s.available + event.data.quantity };
-    case "StockReserved": {
-      const { orderId, quantity, expiresAt } = event.data;
-      return {
-        ...s,
-        available: s.available - quantity,
-        reserved: s.reserved + quantity,
-        reservations: withReservation(s.reservations, { orderId, quantity, expiresAt, status: "RESERVED", restocked: 0 }),
-      };
-    }
-    case "StockReservationRejected":
-      return s;
-    case "StockCommitted":
-      return {
-        ...s,
-        reserved: s.reserved - event.data.quantity,
-        committed: s.committed + event.data.quantity,
-        reservations: moved(s.reservations, event.data.orderId, "COMMITTED"),
-      };
-    case "StockReleased":
-      return {
-        ...s,
-        available: s.available + event.data.quantity,
-        reserved: event.data.from === "RESERVED" ? s.reserved - event.data.quantity : s.reserved,
-        committed: event.data.from === "COMMITTED" ? s.committed - event.data.quantity : s.committed,
-        reservations: moved(s.reservations, event.data.orderId, "RELEASED"),
-      };
-    case "StockReservationExpired":
-      return {
-        ...s,
-        available: s.available + event.data.quantity,
-        reserved: s.reserved - event.data.quantity,
-        reservations: moved(s.reservations, event.data.orderId, "EXPIRED"),
-      };
-    case "StockShipped":
-      return {
-        ...s,
-        committed: s.committed - event.data.quantity,
-        shipped: s.shipped + event.data.quantity,
-        reservations: moved(s.reservations, event.data.orderId, "SHIPPED"),
-      };
-    case "StockRestocked": {
-      const r = s.reservations.get(event.data.orderId);
-      return {
-        ...s,
-        available: s.available + event.data.quantity,
-        restocked: s.restocked + event.data.quantity,
-        reservations: r ? withReservation(s.reservations, { ...r, restocked: r.restocked + event.data.quantity }) : s.reservations,
-        restockedReturns: new Set([...s.restockedReturns, event.data.returnId]),
-      };
-    }
-    case "StockAdjusted":
-      return { ...s, available: event.data.countedAvailable, adjusted: s.adjusted + event.data.delta };
-    case "StockSetAsideForSale":
-      return {
-        ...s,
-        available: s.available - event.data.quantity,
-        reserved: s.reserved + event.data.quantity,
-        sales: withSale(s.sales, event.data.saleId, { setAside: event.data.quantity, left: event.data.quantity }),
-      };
-    case "SaleSetAsideRejected":
-      return s;
-    case "StockDrawnFromSale": {
-      const units = event.data.allocations.reduce((n, a) => n + a.quantity, 0);
-      let reservations = s.reservations;
-      for (const a of event.data.allocations)
-        reservations = withReservation(reservations, {
-          orderId: a.orderId,
-          quantity: a.quantity,
-          expiresAt: event.data.at,
-          status: "COMMITTED",
-          restocked: 0,
-        });
-      const sale = s.sales.get(event.data.saleId) ?? { setAside: 0, left: 0 };
-      return {
-        ...s,
-        reserved: s.reserved - units,
-        committed: s.committed + units,
-        reservations,
-        sales: withSale(s.sales, event.data.saleId, { ...sale, left: sale.left - units }),
-      };
-    }
-    case "StockReturnedToSale": {
-      const sale = s.sales.get(event.data.saleId) ?? { setAside: 0, left: 0 };
-      return {
-        ...s,
-        committed: s.committed - event.data.quantity,
-        reserved: s.reserved + event.data.quantity,
-        reservations: moved(s.reservations, event.data.orderId, "RELEASED"),
-        sales: withSale(s.sales, event.data.saleId, { ...sale, left: sale.left + event.data.quantity }),
-      };
-    }
-    case "SaleStockReleased": {
-      const sale = s.sales.get(event.data.saleId) ?? { setAside: 0, left: 0 };
-      return {
-        ...s,
-        reserved: s.reserved - event.data.quantity,
-        available: s.available + event.data.quantity,
-        sales: withSale(s.sales, event.data.saleId, { ...sale, left: sale.left - event.data.quantity }),
-      };
+  return evolveAll(state, [event]);
+}
+
+function evolveAll(state: InventoryState, events: readonly InventoryEvent[]): InventoryState {
+  if (events.length === 0) return state;
+  const reservations = new Map(state.reservations);
+  const restockedReturns = new Set(state.restockedReturns);
+  const sales = new Map(state.sales);
+  const s = { ...state, reservations, restockedReturns, sales };
+  const move = (orderId: string, status: ReservationStatus) => {
+    const r = reservations.get(orderId);
+    if (r) reservations.set(orderId, { ...r, status });
+  };
+  const saleOrNone = (saleId: string) => sales.get(saleId) ?? { setAside: 0, left: 0 };
+  for (const event of events) {
+    s.sku = event.data.sku;
+    s.warehouseId = event.data.warehouseId;
+    switch (event.type) {
+      case "StockReceived":
+        s.received += event.data.quantity;
+        s.available += event.data.quantity;
+        break;
+      case "StockReserved": {
+        const { orderId, quantity, expiresAt } = event.data;
+        s.available -= quantity;
+        s.reserved += quantity;
+        reservations.set(orderId, { orderId, quantity, expiresAt, status: "RESERVED", restocked: 0 });
+        break;
+      }
+      case "StockReservationRejected":
+      case "SaleSetAsideRejected":
+        break;
+      case "StockCommitted":
+        s.reserved -= event.data.quantity;
+        s.committed += event.data.quantity;
+        move(event.data.orderId, "COMMITTED");
+        break;
+      case "StockReleased":
+        s.available += event.data.quantity;
+        if (event.data.from === "RESERVED") s.reserved -= event.data.quantity;
+        else s.committed -= event.data.quantity;
+        move(event.data.orderId, "RELEASED");
+        break;
+      case "StockReservationExpired":
+        s.available += event.data.quantity;
+        s.reserved -= event.data.quantity;
+        move(event.data.orderId, "EXPIRED");
+        break;
+      case "StockShipped":
+        s.committed -= event.data.quantity;
+        s.shipped += event.data.quantity;
+        move(event.data.orderId, "SHIPPED");
+        break;
+      case "StockRestocked": {
+        const r = reservations.get(event.data.orderId);
+        s.available += event.data.quantity;
+        s.restocked += event.data.quantity;
+        if (r) reservations.set(r.orderId, { ...r, restocked: r.restocked + event.data.quantity });
+        restockedReturns.add(event.data.returnId);
+        break;
+      }
+      case "StockAdjusted":
+        s.available = event.data.countedAvailable;
+        s.adjusted += event.data.delta;
+        break;
+      case "StockSetAsideForSale":
+        s.available -= event.data.quantity;
+        s.reserved += event.data.quantity;
+        sales.set(event.data.saleId, { setAside: event.data.quantity, left: event.data.quantity });
+        break;
+      case "StockDrawnFromSale": {
+        const units = event.data.allocations.reduce((n, a) => n + a.quantity, 0);
+        for (const a of event.data.allocations)
+          reservations.set(a.orderId, {
+            orderId: a.orderId,
+            quantity: a.quantity,
+            expiresAt: event.data.at,
+            status: "COMMITTED",
+            restocked: 0,
+          });
+        const sale = saleOrNone(event.data.saleId);
+        s.reserved -= units;
+        s.committed += units;
+        sales.set(event.data.saleId, { ...sale, left: sale.left - units });
+        break;
+      }
+      case "StockReturnedToSale": {
+        const sale = saleOrNone(event.data.saleId);
+        s.committed -= event.data.quantity;
+        s.reserved += event.data.quantity;
+        move(event.data.orderId, "RELEASED");
+        sales.set(event.data.saleId, { ...sale, left: sale.left + event.data.quantity });
+        break;
+      }
+      case "SaleStockReleased": {
+        const sale = saleOrNone(event.data.saleId);
+        s.reserved -= event.data.quantity;
+        s.available += event.data.quantity;
+        sales.set(event.data.saleId, { ...sale, left: sale.left - event.data.quantity });
+        break;
+      }
     }
   }
-}
-
-function withReservation(reservations: ReadonlyMap<string, Reservation>, r: Reservation): ReadonlyMap<string, Reservation> {
-  return new Map(reservations).set(r.orderId, r);
-}
-
-function withSale(
-  sales: ReadonlyMap<string, { setAside: number; left: number }>,
-  saleId: string,
-  sale: { setAside: number; left: number },
-) {
-  return new Map(sales).set(saleId, sale);
-}
-
-function moved(
-  reservations: ReadonlyMap<string, Reservation>,
-  orderId: string,
-  status: ReservationStatus,
-): ReadonlyMap<string, Reservation> {
-  const r = reservations.get(orderId);
-  return r ? withReservation(reservations, { ...r, status }) : reservations;
+  return s;
 }
 
 export const inventoryDecider: Decider<InventoryCommand, InventoryEvent, InventoryState> = {
@@ -490,6 +474,7 @@ export const inventoryDecider: Decider<InventoryCommand, InventoryEvent, Invento
   initialState: initialInventoryState,
   decide,
   evolve,
+  evolveAll,
 };
 
 // ---------------------------------------------------------------- snapshot codec

@@ -1,6 +1,6 @@
 // Which aggregates keep snapshots, and under which schema key. A snapshot is trusted only by code
 // that folds exactly as the code that wrote it did, so the key changes whenever the fold may
-// change: it hashes the decider's evolve function, the codec's functions and the event schema
+// change: it hashes the decider's evolve and evolveAll functions, the codec's functions and the event schema
 // versions, plus an explicit version. Source hashing catches an edited evolve; a change in a
 // function evolve calls (a helper beside it) is not in evolve's source, so whoever changes one
 // bumps the version. An old snapshot is then ignored and rebuilt from the log, never migrated.
@@ -26,11 +26,12 @@ export interface SnapshotSchema<State> extends SnapshotCodec<State> {
 }
 
 export function snapshotSchema<State>(
-  decider: Pick<Decider<unknown, DomainEvent, State>, "category" | "evolve" | "schemaVersions">,
+  decider: Pick<Decider<unknown, DomainEvent, State>, "category" | "evolve" | "evolveAll" | "schemaVersions">,
   codec: SnapshotCodec<State>,
 ): SnapshotSchema<State> {
   const hash = createHash("sha256")
     .update(decider.evolve.toString())
+    .update(decider.evolveAll?.toString() ?? "")
     .update(codec.encode.toString())
     .update(codec.decode.toString())
     .update(canonicalJson(decider.schemaVersions as unknown as JsonValue))

@@ -4,7 +4,13 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { DomainError, type Decider, type DomainEvent } from "../../src/aggregates/decider.js";
-import { inventoryDecider, stockLawHolds, type InventoryCommand, type InventoryState } from "../../src/aggregates/inventory.js";
+import {
+  inventoryDecider,
+  inventorySnapshotCodec,
+  stockLawHolds,
+  type InventoryCommand,
+  type InventoryState,
+} from "../../src/aggregates/inventory.js";
 import { committedRefunds, paymentDecider, type Payment, type PaymentCommand, type PaymentEvent } from "../../src/aggregates/payment.js";
 import { orderDecider, promisedRefunds, type Order, type OrderCommand, type OrderEvent } from "../../src/aggregates/order.js";
 
@@ -114,6 +120,20 @@ describe("Inventory properties", () => {
         });
       }),
       { numRuns: 300 },
+    );
+  });
+  it("folds a whole history at once (evolveAll) to the same state as event by event, leaving the state it started from unchanged", () => {
+    fc.assert(
+      fc.property(sequence(inventoryCommand, 80), fc.nat(80), (commands, cut) => {
+        const { state, history } = run(inventoryDecider, commands, () => {});
+        const at = Math.min(cut, history.length);
+        const middle = history.slice(0, at).reduce(inventoryDecider.evolve, inventoryDecider.initialState);
+        const before = inventorySnapshotCodec.encode(middle);
+        const folded = inventoryDecider.evolveAll!(middle, history.slice(at));
+        expect(inventorySnapshotCodec.encode(folded)).toEqual(inventorySnapshotCodec.encode(state));
+        expect(inventorySnapshotCodec.encode(middle)).toEqual(before);
+      }),
+      { numRuns: 200 },
     );
   });
   it("keeps the design's law exactly when there are no adjustments", () => {
