@@ -16,6 +16,7 @@ import { buildServer } from "./api/server.js";
 import { hotReadRoutes } from "./api/hot-reads.js";
 import { startRedisModels } from "./projections/redis/index.js";
 import { startSearch } from "./projections/search/index.js";
+import { redisProductLines, withProductLines } from "./search/product-lines.js";
 import { hotReads } from "./queries/hot.js";
 import type { ApiDeps, ReadinessCheck } from "./api/deps.js";
 import { idempotencyMigrations } from "./api/idempotency.js";
@@ -506,7 +507,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         ]);
         if (!sqlModels || !redis) throw new Error("read models did not catch up in time");
       },
-      search: { engine: search.engine, waitFor: search.waitFor },
+      // With Redis, hits' price and availability come from the hot product cards (the engine's document when Redis cannot answer).
+      search: { engine: hotRedis ? withProductLines(search.engine, redisProductLines(hotRedis)) : search.engine, waitFor: search.waitFor },
       hot: hotReads({ sql, ...(hotRedis ? { redis: hotRedis } : {}) }),
       applyGatewayEvent: (body) => applyGatewayEvent({ store }, body),
       readiness,
