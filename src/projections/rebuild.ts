@@ -262,7 +262,11 @@ export async function rebuildShadowTogether(
   let pages = 0;
   const replay = (from: Checkpoint): Promise<Checkpoint> =>
     replayTogether(deps.store, targets, from, pageSize, async (page) => {
-      if (page.events.length > 0) await deps.sql.transaction((tx) => applyPage(tx, targets, page.events, counts));
+      // No checkpoint is stored per page here (the swap stores them), so each model writes its part
+      // of the page in a transaction of its own, side by side on the pool's connections: the
+      // server's cores work in parallel. (Embedded PGlite runs them one after another.)
+      if (page.events.length > 0)
+        await Promise.all(targets.map((target) => deps.sql.transaction((tx) => applyPage(tx, [target], page.events, counts))));
       await analyzeWhileGrowing(deps.sql, targets, ++pages);
       replayed += page.events.length;
       hooks.onProgress?.(replayed, page.checkpoint);
