@@ -5,13 +5,8 @@
 // an order's parked events before asking the saga to re-run a parked step.
 
 import { START, type Checkpoint } from "../eventstore/port.js";
-import {
-  retryParked,
-  startProcessor,
-  type ProcessorDefinition,
-  type ProcessorStatus,
-  type RunningProcessor,
-} from "../processing/processor.js";
+import { retryParked, startProcessor, type ProcessorDefinition, type RunningProcessor } from "../processing/processor.js";
+import { processorGroup } from "../processing/processor-group.js";
 import { migrateScheduling, startScheduler, type Scheduler } from "../scheduling/deadlines.js";
 import { migrateSagas, ORDER_SAGA_PROCESSOR, parkedSagaEvents, resumeSaga } from "./attention.js";
 import { assertPartitions, rebalanceSagaCheckpoints, sagaPartitionOf, sagaProcessorName } from "./partitions.js";
@@ -74,33 +69,6 @@ export interface StartOrderSagaDeps extends OrderSagaDeps {
   startScheduler?: typeof startScheduler;
 }
 
-/** Several partitions seen as one processor (the readiness check, tests). */
-function aggregateProcessor(parts: readonly RunningProcessor[]): RunningProcessor {
-  return {
-    name: ORDER_SAGA_PROCESSOR,
-    async caughtUpTo(checkpoint, timeoutMs) {
-      await Promise.all(parts.map((p) => p.caughtUpTo(checkpoint, timeoutMs)));
-    },
-    async status(): Promise<ProcessorStatus> {
-      const all = await Promise.all(parts.map((p) => p.status()));
-      const min = (a: Checkpoint, b: Checkpoint) => (b < a ? b : a);
-      const max = (a: Checkpoint, b: Checkpoint) => (b > a ? b : a);
-      const last = all.map((s) => s.lastProcessedAt).filter((t): t is string => t !== null);
-      return {
-        name: ORDER_SAGA_PROCESSOR,
-        checkpoint: all.map((s) => s.checkpoint).reduce(min),
-        head: all.map((s) => s.head).reduce(max),
-        caughtUp: all.every((s) => s.caughtUp),
-        parked: all.reduce((n, s) => n + s.parked, 0),
-        lastProcessedAt: last.length === 0 ? null : last.reduce(max),
-      };
-    },
-    async stop() {
-      await Promise.all(parts.map((p) => p.stop()));
-    },
-  };
-}
-
 /** Starts the saga processor(s) and the deadline scheduler. The app calls this once at start-up. */
 export async function startOrderSaga(deps: StartOrderSagaDeps): Promise<RunningOrderSaga> {
   const partitions = deps.partitions ?? 1;
@@ -139,7 +107,7 @@ export async function startOrderSaga(deps: StartOrderSagaDeps): Promise<RunningO
     await scheduler.stop();
     throw error;
   }
-  const processor = parts.length === 1 ? parts[0]! : aggregateProcessor(parts);
+  const processor = parts.length === 1 ? parts[0]! : processorGroup(ORDER_SAGA_PROCESSOR, parts);
   return {
     processor,
     partitions: parts,
