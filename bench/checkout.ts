@@ -122,7 +122,7 @@ function peakRssMiB(pid: number): number {
 
 interface Http {
   status: number;
-  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  body: any;
 }
 
 function client(base: string) {

@@ -19,13 +19,7 @@ export async function placeOrder(
   return res.body as { orderId: string; status: string; position: string };
 }
 
-export async function awaitOrder(
-  app: TestApp,
-  token: string,
-  orderId: string,
-  predicate: (o: any) /* eslint-disable-line @typescript-eslint/no-explicit-any */ => boolean,
-  what: string,
-) {
+export async function awaitOrder(app: TestApp, token: string, orderId: string, predicate: (o: any) => boolean, what: string) {
   return eventually(
     async () => {
       const res = await app.request("GET", `/api/orders/${orderId}`, { token });

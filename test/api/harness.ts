@@ -38,7 +38,7 @@ export async function createStorage(backend: Backend): Promise<Storage> {
 export interface Response {
   status: number;
   headers: Headers;
-  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  body: any;
   text: string;
 }
 

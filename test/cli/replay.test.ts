@@ -24,7 +24,7 @@ describe.skipIf(missing(server("DATABASE_URL")))("scripts/replay.ts as a process
   const ids = { returned: "", cancelled: "", cod: "" };
   let settled: SettlementRow[] = [];
 
-  const json = (stdout: string) => JSON.parse(stdout) as any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const json = (stdout: string) => JSON.parse(stdout) as any;
   const csvFile = (name: string, text: string) => {
     const file = join(dir, name);
     writeFileSync(file, text);

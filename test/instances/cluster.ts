@@ -42,7 +42,7 @@ export interface ServerProcess {
 export interface Response {
   status: number;
   headers: Headers;
-  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  body: any;
 }
 
 export async function call(
