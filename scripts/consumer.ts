@@ -50,6 +50,12 @@ program
       console.log(JSON.stringify(result));
       return;
     }
+    // Listen for the stop signals before anything announces that we run: whoever reads "consuming"
+    // may signal at once, and a signal with no listener yet would kill the process unstopped.
+    const stopRequested = new Promise<void>((resolve) => {
+      process.once("SIGINT", resolve);
+      process.once("SIGTERM", resolve);
+    });
     const sql = await openSqlClient(c.databaseUrl ? { databaseUrl: c.databaseUrl } : { dataDir: join(c.dataDir, "pglite") });
     const running = await startConsumer(consumerDefinition(name as ConsumerName), {
       sql,
@@ -60,10 +66,7 @@ program
       ...(opts.group ? { groupId: opts.group } : {}),
     });
     logger.info({ consumer: name, group: running.groupId }, "consuming; SIGINT or SIGTERM stops");
-    await new Promise<void>((resolve) => {
-      process.once("SIGINT", resolve);
-      process.once("SIGTERM", resolve);
-    });
+    await stopRequested;
     await running.stop();
     await sql.close();
     logger.info({ consumer: name, ...running.stats() }, "stopped");

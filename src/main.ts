@@ -42,8 +42,6 @@ async function main(): Promise<void> {
     lines.push(
       `PAYMENT_WEBHOOK_SECRET not set: ${built.secrets.generated.webhook ? "generated" : "using the stored dev secret"} ${built.secrets.webhookSecret}`,
     );
-  console.log(lines.join("\n"));
-
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -65,8 +63,10 @@ async function main(): Promise<void> {
       process.exit(1);
     }
   };
+  // Listening before the start-up lines are printed: whoever reads them may signal at once.
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));
+  console.log(lines.join("\n"));
 }
 
 main().catch((error: unknown) => {

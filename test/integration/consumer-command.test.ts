@@ -59,9 +59,9 @@ describe.skipIf(missing(brokers, database))("npm run consumer", () => {
         { KAFKA_BROKERS: brokers.value ?? "", DATABASE_URL: db.url, KAFKA_NAMESPACE: namespace },
         (out) => out.includes("consuming;"),
       );
+      expect(ran.code, ran.output).toBe(0);
       expect(ran.output).toContain(`"group":"${namespace}-${name}"`);
       expect(ran.output).toContain('"msg":"stopped"');
-      expect(ran.code).toBe(0);
     }, 120_000);
   }
 
