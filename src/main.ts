@@ -54,9 +54,11 @@ async function main(): Promise<void> {
       process.exit(1);
     }, 20_000);
     force.unref();
+    const startedAt = performance.now();
     try {
       await built.close();
       await tracing?.shutdown();
+      console.log(`${signal}: stopped in ${Math.round(performance.now() - startedAt)} ms`);
       process.exit(0);
     } catch (error) {
       console.error(`shutdown failed: ${(error as Error).message}`);

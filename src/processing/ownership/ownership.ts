@@ -343,6 +343,8 @@ export async function startOwnership(options: OwnershipOptions): Promise<Ownersh
     async stop() {
       if (closed) return;
       stopping = true;
+      const startedAt = performance.now();
+      const units = held().length;
       await balancing.catch(() => undefined);
       // Tell the others first: they stop assigning units here and take them as they are released.
       await renew();
@@ -351,6 +353,7 @@ export async function startOwnership(options: OwnershipOptions): Promise<Ownersh
           e.token !== undefined ? handOver(name, e, "instance stopping") : (e.stopping ?? Promise.resolve()),
         ),
       );
+      log?.info({ units, ms: Math.round(performance.now() - startedAt) }, "units handed over");
       halt();
       await renewing.catch(() => undefined);
       await deregisterInstance(sql, me).catch(() => undefined);
