@@ -139,13 +139,88 @@ export interface FlashSale extends SaleTerms {
   status: SaleStatus;
   /** Units of granted claims not expired or returned. */
   granted: number;
-  claims: ReadonlyMap<string, RecordedClaim>;
+  claims: ClaimBook;
   unsold?: number;
   /** The current gate epoch (0 until the gate is first rebuilt). */
   gateEpoch: number;
 }
 
 export type FlashSaleState = { status: "NONE" } | FlashSale;
+
+/**
+ * A sale's claims by id, persistent: recording a batch shares the claims recorded before instead
+ * of copying them (a copy per batch made recording a sale quadratic: the claim load's profile had
+ * 28% of the server in that copy). The claims sit in layers, newest last, a newer claim shadowing
+ * an older one of the same id; the two newest merge while the newer is at least half the older,
+ * so there are O(log n) layers to look through and each claim is copied O(log n) times in all.
+ * No layer is changed once built, so every earlier state stays as it was.
+ */
+export class ClaimBook implements ReadonlyMap<string, RecordedClaim> {
+  static readonly empty = new ClaimBook([], 0);
+
+  private constructor(
+    private readonly layers: readonly ReadonlyMap<string, RecordedClaim>[],
+    readonly size: number,
+  ) {}
+
+  /** The book with these claims added or replaced. */
+  with(changed: Iterable<RecordedClaim>): ClaimBook {
+    const top = new Map<string, RecordedClaim>();
+    let size = this.size;
+    for (const c of changed) {
+      if (!top.has(c.claimId) && !this.has(c.claimId)) size++;
+      top.set(c.claimId, c);
+    }
+    const layers = [...this.layers, top];
+    while (layers.length > 1 && 2 * layers[layers.length - 1]!.size >= layers[layers.length - 2]!.size) {
+      const newer = layers.pop()!;
+      const merged = new Map(layers.pop()!);
+      for (const [id, c] of newer) merged.set(id, c);
+      layers.push(merged);
+    }
+    return new ClaimBook(layers, size);
+  }
+
+  get(claimId: string): RecordedClaim | undefined {
+    for (let i = this.layers.length - 1; i >= 0; i--) {
+      const c = this.layers[i]!.get(claimId);
+      if (c) return c;
+    }
+    return undefined;
+  }
+
+  has(claimId: string): boolean {
+    return this.get(claimId) !== undefined;
+  }
+
+  /** In the order the claims were first recorded, each with its latest state. */
+  *entries(): MapIterator<[string, RecordedClaim]> {
+    const seen = new Set<string>();
+    for (const layer of this.layers) {
+      for (const id of layer.keys()) {
+        if (seen.has(id)) continue;
+        seen.add(id);
+        yield [id, this.get(id)!];
+      }
+    }
+  }
+
+  *keys(): MapIterator<string> {
+    for (const [id] of this.entries()) yield id;
+  }
+
+  *values(): MapIterator<RecordedClaim> {
+    for (const [, c] of this.entries()) yield c;
+  }
+
+  [Symbol.iterator](): MapIterator<[string, RecordedClaim]> {
+    return this.entries();
+  }
+
+  forEach(callback: (value: RecordedClaim, key: string, map: ReadonlyMap<string, RecordedClaim>) => void, thisArg?: unknown): void {
+    for (const [id, c] of this.entries()) callback.call(thisArg, c, id, this);
+  }
+}
 
 export const initialFlashSaleState: FlashSaleState = { status: "NONE" };
 
@@ -318,7 +393,7 @@ const _termsOf = (s: FlashSale): SaleTerms => Object.fromEntries(TERM_KEYS.map((
 function evolve(state: FlashSaleState, event: FlashSaleEvent): FlashSaleState {
   if (event.type === "SaleScheduled") {
     const { at: _at, ...terms } = event.data;
-    return { ...terms, status: "SCHEDULED", granted: 0, claims: new Map(), gateEpoch: 0 };
+    return { ...terms, status: "SCHEDULED", granted: 0, claims: ClaimBook.empty, gateEpoch: 0 };
   }
   if (state.status === "NONE") return state;
   const s = state;
@@ -328,28 +403,27 @@ function evolve(state: FlashSaleState, event: FlashSaleEvent): FlashSaleState {
     case "SaleStockRefused":
       return { ...s, status: "CANCELLED" };
     case "ClaimsRecorded": {
-      const claims = new Map(s.claims);
       let granted = s.granted;
+      const recorded: RecordedClaim[] = [];
       for (const c of event.data.claims) {
-        claims.set(c.claimId, { ...c, status: "HELD" });
+        recorded.push({ ...c, status: "HELD" });
         granted += c.quantity;
       }
-      return { ...s, claims, granted };
+      return { ...s, claims: s.claims.with(recorded), granted };
     }
     case "ClaimsExpired": {
-      const claims = new Map(s.claims);
       let granted = s.granted;
+      const expired: RecordedClaim[] = [];
       for (const c of event.data.claims) {
-        const held = claims.get(c.claimId);
-        if (held) claims.set(c.claimId, { ...held, status: "EXPIRED" });
+        const held = s.claims.get(c.claimId);
+        if (held) expired.push({ ...held, status: "EXPIRED" });
         granted -= c.quantity;
       }
-      return { ...s, claims, granted };
+      return { ...s, claims: s.claims.with(expired), granted };
     }
     case "ClaimReturned": {
-      const claims = new Map(s.claims);
-      const held = claims.get(event.data.claimId);
-      if (held) claims.set(event.data.claimId, { ...held, status: "RETURNED", orderId: event.data.orderId });
+      const held = s.claims.get(event.data.claimId);
+      const claims = held ? s.claims.with([{ ...held, status: "RETURNED", orderId: event.data.orderId }]) : s.claims;
       return { ...s, claims, granted: s.granted - event.data.quantity };
     }
     case "SaleEnded":

@@ -1,7 +1,16 @@
 // FlashSale decider: given/when/then, and its law (granted + unsold <= quantity).
 
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { flashSaleDecider, saleLawHolds, type ClaimGrant, type FlashSale, type FlashSaleEvent } from "../../src/aggregates/flash-sale.js";
+import {
+  ClaimBook,
+  flashSaleDecider,
+  saleLawHolds,
+  type ClaimGrant,
+  type FlashSale,
+  type FlashSaleEvent,
+  type RecordedClaim,
+} from "../../src/aggregates/flash-sale.js";
 import { specFor } from "./given-when-then.js";
 
 const spec = specFor(flashSaleDecider);
@@ -136,6 +145,38 @@ describe("FlashSale", () => {
     expect(saleLawHolds(ended.state)).toBe(true);
     expect(() => flashSaleDecider.decide({ type: "EndSale", saleId: "s1", unsold: 1, at: terms.endsAt }, spec.given(past).state)).toThrow(
       /more than the 3 on offer/,
+    );
+  });
+
+  it("ClaimBook: after any sequence of batches it answers as a Map given the same sets, and every earlier book is unchanged", () => {
+    const claim = (id: number, status: RecordedClaim["status"]): RecordedClaim => ({
+      ...grant(`k${id}`, `c${id % 7}`, 1 + (id % 2)),
+      status,
+    });
+    const batches = fc.array(
+      fc.array(fc.tuple(fc.integer({ min: 0, max: 60 }), fc.constantFrom<RecordedClaim["status"]>("HELD", "EXPIRED", "RETURNED")), {
+        maxLength: 40,
+      }),
+      { maxLength: 30 },
+    );
+    fc.assert(
+      fc.property(batches, (steps) => {
+        let book = ClaimBook.empty;
+        let map = new Map<string, RecordedClaim>();
+        const history: [ClaimBook, Map<string, RecordedClaim>][] = [[book, map]];
+        for (const step of steps) {
+          map = new Map(map);
+          const batch = step.map(([id, status]) => claim(id, status));
+          for (const c of batch) map.set(c.claimId, c);
+          book = book.with(batch);
+          history.push([book, map]);
+        }
+        for (const [b, m] of history) {
+          expect(b.size).toBe(m.size);
+          expect([...b.entries()]).toEqual([...m.entries()]);
+          for (let id = 0; id <= 60; id++) expect(b.get(`k${id}`)).toBe(m.get(`k${id}`));
+        }
+      }),
     );
   });
 });
