@@ -1,5 +1,8 @@
-// The flash-sale gate on Redis: one Lua script per claim (scripts.ts), sent by EVALSHA through
-// ioredis' defineCommand (which falls back to EVAL after a restart emptied the script cache).
+// The flash-sale gate on Redis: Lua scripts (scripts.ts), sent by EVALSHA through ioredis'
+// defineCommand (which falls back to EVAL after a restart emptied the script cache). Claims to one
+// sale that arrive in the same turn of the event loop go to Redis together, as one run of the
+// claim script that decides them one after another (ClaimBatches): each is as atomic as alone,
+// and the script's fixed cost is paid once per batch, not once per claim.
 // Redis may lose its data (FLUSHALL, a restart without persistence): every script then answers
 // "unknownSale" and decides nothing, and the caller rebuilds the sale from the event log
 // (rebuild: one process at a time, under a lock in Redis) before asking again.
@@ -18,18 +21,32 @@ import type {
   UseOutcome,
 } from "../gate.js";
 import { claimOutcomeOf, releaseOutcomeOf } from "../gate-replies.js";
-import { CLAIM, CLOSE, LOAD, RELEASE, rebuildLockKey, saleKeys, UNLOCK, USE } from "./scripts.js";
+import { CLAIMS, CLOSE, LOAD, RELEASE, rebuildLockKey, saleKeys, UNLOCK, USE } from "./scripts.js";
 
 type Reply = (string | null)[];
+/** The claim script's reply: the epoch, then four values per claim (integers as numbers). */
+type ClaimsReply = (string | number | null)[];
 type Script = (...args: (string | number)[]) => Promise<unknown>;
 
 interface GateCommands {
-  fsClaim: Script;
+  fsClaims: Script;
   fsUse: Script;
   fsRelease: Script;
   fsClose: Script;
   fsLoad: Script;
   fsUnlock: Script;
+}
+
+/** Claims per run of the claim script (its expiry-queue insert unpacks two values per grant). */
+const MAX_BATCH = 256;
+
+interface PendingClaim {
+  claimId: string;
+  customerId: string;
+  quantity: number;
+  nowMs: number;
+  resolve: (outcome: ClaimOutcome) => void;
+  reject: (error: unknown) => void;
 }
 
 /** How long a rebuild may hold the lock: longer than reading a sale's claims from the log; a crashed rebuilder's lock lapses. */
@@ -42,6 +59,9 @@ export class RedisFlashSaleGate implements FlashSaleGate {
   private readonly redis: Redis & GateCommands;
   private readonly owned: boolean;
   private readonly keys = new Map<string, readonly string[]>();
+  /** Claims waiting for the end of this turn of the event loop, per sale. */
+  private readonly waiting = new Map<string, PendingClaim[]>();
+  private flushScheduled = false;
 
   /** `redis`: a URL (the gate opens and closes its own connection) or a client to share. */
   constructor(redis: string | Redis) {
@@ -52,7 +72,7 @@ export class RedisFlashSaleGate implements FlashSaleGate {
     this.owned = typeof redis === "string";
     // Readiness reports Redis being down; the claims that fail answer 5xx. No unhandled 'error' events.
     if (this.owned) client.on("error", () => undefined);
-    for (const [name, lua] of Object.entries({ fsClaim: CLAIM, fsUse: USE, fsRelease: RELEASE, fsClose: CLOSE, fsLoad: LOAD })) {
+    for (const [name, lua] of Object.entries({ fsClaims: CLAIMS, fsUse: USE, fsRelease: RELEASE, fsClose: CLOSE, fsLoad: LOAD })) {
       client.defineCommand(name, { numberOfKeys: 4, lua });
     }
     client.defineCommand("fsUnlock", { numberOfKeys: 1, lua: UNLOCK });
@@ -76,15 +96,48 @@ export class RedisFlashSaleGate implements FlashSaleGate {
     }
   }
 
-  async claim(r: { saleId: string; claimId: string; customerId: string; quantity: number; nowMs: number }): Promise<ClaimOutcome> {
-    const [outcome, a, b, c, epoch] = (await this.redis.fsClaim(
-      ...this.keysOf(r.saleId),
-      r.claimId,
-      r.customerId,
-      r.quantity,
-      r.nowMs,
-    )) as Reply;
-    return claimOutcomeOf(r.claimId, outcome, a, b, c, epoch);
+  claim(r: { saleId: string; claimId: string; customerId: string; quantity: number; nowMs: number }): Promise<ClaimOutcome> {
+    return new Promise<ClaimOutcome>((resolve, reject) => {
+      const queue = this.waiting.get(r.saleId);
+      const pending = { claimId: r.claimId, customerId: r.customerId, quantity: r.quantity, nowMs: r.nowMs, resolve, reject };
+      if (queue) queue.push(pending);
+      else this.waiting.set(r.saleId, [pending]);
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        // After the I/O callbacks of this turn: the requests that arrived together go together.
+        setImmediate(() => this.flushClaims());
+      }
+    });
+  }
+
+  private flushClaims(): void {
+    this.flushScheduled = false;
+    const waiting = [...this.waiting];
+    this.waiting.clear();
+    for (const [saleId, queue] of waiting) {
+      for (let from = 0; from < queue.length; from += MAX_BATCH) void this.runBatch(saleId, queue.slice(from, from + MAX_BATCH));
+    }
+  }
+
+  private async runBatch(saleId: string, batch: PendingClaim[]): Promise<void> {
+    const args: (string | number)[] = [...this.keysOf(saleId)];
+    for (const c of batch) args.push(c.claimId, c.customerId, c.quantity, c.nowMs);
+    let reply: ClaimsReply;
+    try {
+      reply = (await this.redis.fsClaims(...args)) as ClaimsReply;
+    } catch (error) {
+      for (const c of batch) c.reject(error);
+      return;
+    }
+    const epoch = reply[0];
+    batch.forEach((c, i) => {
+      const at = 1 + 4 * i;
+      c.resolve(
+        reply.length === 1
+          ? { outcome: "unknownSale" }
+          : claimOutcomeOf(c.claimId, reply[at], reply[at + 1], reply[at + 2], reply[at + 3], epoch),
+      );
+    });
   }
 
   async use(r: { saleId: string; claimId: string; customerId: string; orderId: string; nowMs: number }): Promise<UseOutcome> {

@@ -29,40 +29,70 @@ end
 `;
 
 /**
- * ARGV: claimId customerId quantity now -> {outcome, a, b, c, epoch}. A grant is five calls: the
- * sale's fields, HSETNX (records the claim and tells a new claim id from a repeated one in one
- * call), the customer's count (raised first, lowered again when over the limit), the pool, the
- * expiry queue. Refusals undo what they did before answering.
+ * The claims of one tick, decided one after another in one atomic run (redis-gate.ts batches
+ * them): each claim is decided exactly as if it ran alone, in the order given, but the script's
+ * own cost (the call, the sale's fields, the pool's decrement, the expiry queue's insert) is paid
+ * once per batch; a grant costs two calls of its own: HSETNX (records the claim and tells a new
+ * claim id from a repeated one) and the customer's count (raised first, lowered again when over
+ * the limit). Refusals undo what they did.
+ *
+ * ARGV: claimId customerId quantity now, repeated per claim.
+ * -> {'unknownSale'} for the whole batch when the gate does not hold the sale, else
+ *    {epoch, outcome1, a1, b1, c1, outcome2, ...}: per claim four values, numbers as integers:
+ *    granted expiresAt remaining quantity | soldOut remaining | overLimit held limit |
+ *    notStarted startsAt | ended endsAt.
  */
-export const CLAIM = `
+export const CLAIMS = `
 local sale, per, claims, holds = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local claimId, customer, q, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local m = redis.call('HMGET', sale, 'remaining', 'startsAt', 'endsAt', 'limit', 'ttl', 'closed', 'epoch')
 if not m[1] then return {'unknownSale'} end
-if m[6] == '1' or now >= tonumber(m[3]) then return {'ended', m[3]} end
-if now < tonumber(m[2]) then return {'notStarted', m[2]} end
-local epoch = m[7] or '0'
-local qs = string.format('%.0f', q)
-local expiresAt = string.format('%.0f', now + tonumber(m[5]))
-if tonumber(m[1]) < q or redis.call('HSETNX', claims, claimId, customer .. '|' .. qs .. '|' .. expiresAt .. '|HELD|') == 0 then
-  -- Sold out, or this claim id was seen before: the same claim again answers as the first time.
-  local earlier = redis.call('HGET', claims, claimId)
-  if earlier then
-    local c = {}
-    for part in string.gmatch(earlier .. '|', '([^|]*)|') do c[#c + 1] = part end
-    if c[1] == customer then return {'granted', c[3], m[1], c[2], epoch} end
+local remaining, startsAt, endsAt, limit, ttl = tonumber(m[1]), tonumber(m[2]), tonumber(m[3]), tonumber(m[4]), tonumber(m[5])
+local closed = m[6] == '1'
+local out, queued, taken = {m[7] or '0'}, {}, 0
+for i = 1, #ARGV, 4 do
+  local claimId, customer, qs, now = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
+  local q = tonumber(qs)
+  local n = #out
+  if closed or now >= endsAt then
+    out[n + 1], out[n + 2], out[n + 3], out[n + 4] = 'ended', endsAt, 0, 0
+  elseif now < startsAt then
+    out[n + 1], out[n + 2], out[n + 3], out[n + 4] = 'notStarted', startsAt, 0, 0
+  else
+    local expiresAt = now + ttl
+    local es = string.format('%.0f', expiresAt)
+    if remaining < q or redis.call('HSETNX', claims, claimId, customer .. '|' .. qs .. '|' .. es .. '|HELD|') == 0 then
+      -- Sold out, or this claim id was seen before: the same claim again answers as the first time.
+      local earlier = redis.call('HGET', claims, claimId)
+      local c = {}
+      if earlier then
+        for part in string.gmatch(earlier .. '|', '([^|]*)|') do c[#c + 1] = part end
+      end
+      if c[1] == customer then
+        out[n + 1], out[n + 2], out[n + 3], out[n + 4] = 'granted', tonumber(c[3]), remaining, tonumber(c[2])
+      else
+        out[n + 1], out[n + 2], out[n + 3], out[n + 4] = 'soldOut', remaining, 0, 0
+      end
+    else
+      local held = redis.call('HINCRBY', per, customer, q)
+      if held > limit then
+        redis.call('HINCRBY', per, customer, -q)
+        redis.call('HDEL', claims, claimId)
+        out[n + 1], out[n + 2], out[n + 3], out[n + 4] = 'overLimit', held - q, limit, 0
+      else
+        remaining = remaining - q
+        taken = taken + q
+        queued[#queued + 1] = es
+        queued[#queued + 1] = claimId
+        out[n + 1], out[n + 2], out[n + 3], out[n + 4] = 'granted', expiresAt, remaining, q
+      end
+    end
   end
-  return {'soldOut', m[1]}
 end
-local held = redis.call('HINCRBY', per, customer, q)
-if held > tonumber(m[4]) then
-  redis.call('HINCRBY', per, customer, -q)
-  redis.call('HDEL', claims, claimId)
-  return {'overLimit', string.format('%.0f', held - q), m[4]}
+if taken > 0 then
+  redis.call('HINCRBY', sale, 'remaining', -taken)
+  redis.call('ZADD', holds, unpack(queued))
 end
-local remaining = redis.call('HINCRBY', sale, 'remaining', -q)
-redis.call('ZADD', holds, expiresAt, claimId)
-return {'granted', expiresAt, string.format('%.0f', remaining), qs, epoch}
+return out
 `;
 
 /** ARGV: claimId customerId orderId now -> {outcome, a, b} */
