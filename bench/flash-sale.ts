@@ -5,8 +5,9 @@
 //   1. HTTP: POST /api/flash-sales/{id}/claims from `concurrency` client loops on keep-alive
 //      connections (node:http Agent, one socket per loop) for `duration` s, after a 2 s warm-up,
 //      against the server (src/main.ts) in a child process with the Redis gate: claims/s, p50/p99;
-//   2. the gate alone: RedisFlashSaleGate.claim (the Lua claim script over ioredis,
-//      auto-pipelined) from this process at the same concurrency;
+//   2. the gate alone: RedisFlashSaleGate.claim from this process at the same concurrency (the
+//      claims of one event-loop turn go to Redis as one run of the claim script; the figures say
+//      how many claims a run decided on average, and Redis' own time per claim and per raw op);
 //   3. the baseline: raw EVALSHA of a bare conditional-decrement script, auto-pipelined by ioredis
 //      on its own connection at the same concurrency.
 //      2 and 3 run the same number of operations (`ops`) each, after a warm-up of each, `reps`
@@ -272,6 +273,18 @@ async function main(): Promise<void> {
     const sha = (await raw.script("LOAD", BARE_DECREMENT)) as string;
     const rawKey = `fs-bench-raw:{${gateSale}}`;
     await raw.set(rawKey, 1_000_000_000);
+    // Redis' own time in EVALSHA (INFO commandstats; approximate: other clients' scripts count too).
+    const evalshaUsec = async () => {
+      const m = /cmdstat_evalsha:calls=\d+,usec=(\d+)/.exec(await raw.info("commandstats"));
+      return Number(m?.[1] ?? 0);
+    };
+    const redisUsec = { gate: 0, raw: 0 };
+    const timedRedis = async <T>(which: "gate" | "raw", run: () => Promise<T>): Promise<T> => {
+      const before = await evalshaUsec();
+      const out = await run();
+      redisUsec[which] += (await evalshaUsec()) - before;
+      return out;
+    };
     let gateErrors = 0;
     let round_ = 0;
     const gateRep = (count: number) => {
@@ -293,16 +306,17 @@ async function main(): Promise<void> {
       });
     await gateRep(Math.ceil(OPS / 5));
     await rawRep(Math.ceil(OPS / 5));
+    const warmStats = { ...gate.stats };
     const gateReps: Awaited<ReturnType<typeof runCount>>[] = [];
     const rawReps: Awaited<ReturnType<typeof runCount>>[] = [];
     for (let i = 0; i < REPS; i++) {
       // Alternate which goes first, so neither always runs on the warmer (or busier) machine.
       if (i % 2 === 0) {
-        gateReps.push(await gateRep(OPS));
-        rawReps.push(await rawRep(OPS));
+        gateReps.push(await timedRedis("gate", () => gateRep(OPS)));
+        rawReps.push(await timedRedis("raw", () => rawRep(OPS)));
       } else {
-        rawReps.push(await rawRep(OPS));
-        gateReps.push(await gateRep(OPS));
+        rawReps.push(await timedRedis("raw", () => rawRep(OPS)));
+        gateReps.push(await timedRedis("gate", () => gateRep(OPS)));
       }
     }
     const ratios = gateReps.map((g, i) => g.perSecond / rawReps[i]!.perSecond);
@@ -317,13 +331,19 @@ async function main(): Promise<void> {
       p99Ms: median(rawReps.map((r) => r.p99Ms)),
     };
     const ratio = median(ratios);
+    const claimsPerRun = (gate.stats.claims - warmStats.claims) / Math.max(1, gate.stats.runs - warmStats.runs);
+    const redisUsPerClaim = redisUsec.gate / (REPS * OPS);
+    const redisUsPerRaw = redisUsec.raw / (REPS * OPS);
     console.log(
-      `gate alone           ${round(gateFig.perSecond)} claims/s  p50 ${round(gateFig.p50Ms, 2)} ms  p99 ${round(gateFig.p99Ms, 2)} ms  (median of ${REPS} x ${OPS}; ${gateErrors} not granted)`,
+      `gate alone           ${round(gateFig.perSecond)} claims/s  p50 ${round(gateFig.p50Ms, 2)} ms  p99 ${round(gateFig.p99Ms, 2)} ms  (median of ${REPS} x ${OPS}; ${gateErrors} not granted; ${round(claimsPerRun, 1)} claims per script run)`,
     );
     console.log(
       `raw EVALSHA          ${round(rawFig.perSecond)} ops/s    p50 ${round(rawFig.p50Ms, 2)} ms  p99 ${round(rawFig.p99Ms, 2)} ms  (median of ${REPS} x ${OPS})`,
     );
     console.log(`gate / raw EVALSHA   ${round(ratio, 2)}  (per repetition: ${ratios.map((r) => round(r, 2)).join(", ")})`);
+    console.log(
+      `Redis time           ${round(redisUsPerClaim, 2)} us per claim, ${round(redisUsPerRaw, 2)} us per raw decrement (EVALSHA in INFO commandstats)`,
+    );
     await raw.del(rawKey);
     await raw.quit();
     await gateClient.del(`fs:{${gateSale}}:sale`, `fs:{${gateSale}}:per`, `fs:{${gateSale}}:claims`, `fs:{${gateSale}}:holds`);
@@ -427,6 +447,9 @@ async function main(): Promise<void> {
         rawEvalshaP99Ms: round(rawFig.p99Ms, 2),
         gateVsRawEvalsha: round(ratio, 3),
         gateVsRawEvalshaReps: ratios.map((r) => round(r, 3)),
+        gateClaimsPerScriptRun: round(claimsPerRun, 1),
+        redisUsPerClaim: round(redisUsPerClaim, 2),
+        redisUsPerRawDecrement: round(redisUsPerRaw, 2),
         ordersFromClaims: claimsForOrders.length,
         ordersPlaced: placed,
         ordersConfirmed: confirmed,
