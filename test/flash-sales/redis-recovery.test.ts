@@ -18,6 +18,7 @@ import { receiveStock } from "../../src/commands/inventory.js";
 import type { EventStore } from "../../src/eventstore/port.js";
 import { openFlashSales, type FlashSales } from "../../src/flash-sales/index.js";
 import { RedisFlashSaleGate } from "../../src/flash-sales/redis/redis-gate.js";
+import { expireHolds } from "../../src/flash-sales/sale-closing.js";
 import { scheduleSale } from "../../src/flash-sales/schedule.js";
 import { missing, server } from "../support/env.js";
 import { openPgliteWorld, openPostgresWorld, type StoreWorld } from "../support/stores.js";
@@ -251,4 +252,65 @@ describe.skipIf(missing(server("REDIS_URL")))("Redis gate: data lost mid-sale", 
       await b.close();
     }
   }, 180_000);
+
+  it("a process that dies between the gate's grant and the log's append has answered nothing; the gate keeps the units until the hold expires, then a later claimant gets them", async () => {
+    const ctx = (commandId: string) => ({ store: world.store, actor: "admin:test", commandId });
+    await createProduct(ctx("p3"), { sku: "WATCH", name: "Watch", category: ["Watches"], price: 19_900 });
+    await receiveStock(ctx("r3"), { sku: "WATCH", warehouseId: "w1", quantity: 10 });
+    let clock = Date.now();
+    const now = () => new Date(clock);
+    // Process A's appends of claims never reach the log (it dies first); B is healthy.
+    const dying = new Proxy(world.store, {
+      get(target, property, receiver) {
+        if (property === "appendToStream")
+          return async (...args: Parameters<EventStore["appendToStream"]>) => {
+            if (args[1].some((e) => e.type === "ClaimsRecorded")) throw new Error("the process died before its append");
+            return target.appendToStream(...args);
+          };
+        const value = Reflect.get(target, property, receiver);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const a = openFlashSales({ store: dying, gate: new RedisFlashSaleGate(redis.url), timerIntervalMs: false, now });
+    const b = openFlashSales({ store: world.store, gate: new RedisFlashSaleGate(redis.url), timerIntervalMs: false, now });
+    try {
+      const opened = await scheduleSale(
+        b.deps,
+        { actor: "admin:test", commandId: "sale-3" },
+        {
+          saleId: "crash",
+          sku: "WATCH",
+          warehouseId: "w1",
+          quantity: 2,
+          price: 9_900,
+          startsAt: new Date(clock - 60_000).toISOString(),
+          endsAt: new Date(clock + 600_000).toISOString(),
+          perCustomerLimit: 2,
+          holdTtlMs: 60_000,
+        },
+      );
+      expect(opened.outcome).toBe("open");
+
+      // The gate granted A's claim, but no 201 left: the claim is not in the log.
+      await expect(a.desk.claim({ saleId: "crash", claimId: "crash:a1", customerId: "ca", quantity: 2 })).rejects.toThrow(/died/);
+      expect(((await b.desk.sale("crash")) as FlashSale).claims.size).toBe(0);
+      expect(await b.desk.claim({ saleId: "crash", claimId: "crash:b1", customerId: "cb", quantity: 1 })).toMatchObject({
+        outcome: "soldOut",
+      });
+
+      // Once the hold has expired its units are back in the pool, and a later claimant gets them.
+      clock += 60_001;
+      expect(await expireHolds(b.deps, b.desk, "crash")).toBe(2);
+      expect(await b.desk.claim({ saleId: "crash", claimId: "crash:b2", customerId: "cb", quantity: 2 })).toMatchObject({
+        outcome: "granted",
+      });
+      const sale = (await b.desk.sale("crash")) as FlashSale;
+      expect([...sale.claims.keys()]).toEqual(["crash:b2"]);
+      expect(sale.granted).toBe(2);
+      expect(saleLawHolds(sale)).toBe(true);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  }, 60_000);
 });
