@@ -66,10 +66,12 @@ export interface RunningSearch {
 /**
  * The search projector: a whole batch of events per transaction, folded over the documents it
  * touches in memory and written with a few set-based statements (documents.ts applyBatch).
+ * Batches of up to 5,000 events: a catch-up's cost is mostly per statement (bench:search's
+ * profile: 1,000-event batches spent 18.3 s in 206 transactions of an 18.5 s catch-up, 5,000-event ones 9.4 s in 46).
  */
 function searchProjector(mode: SearchModelMode): ProcessorDefinition {
   const projection = searchProjectionFor(mode);
-  return { ...projectorDefinition(projection), handleBatch: (events, { sql }) => projection.applyBatch!(events, sql), batchSize: 1000 };
+  return { ...projectorDefinition(projection), handleBatch: (events, { sql }) => projection.applyBatch!(events, sql), batchSize: 5000 };
 }
 
 async function startProjector(deps: SearchDeps, mode: SearchModelMode): Promise<RunningProcessor> {

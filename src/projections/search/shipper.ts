@@ -13,7 +13,8 @@ import type { ElasticsearchSearchEngine } from "../../search/elasticsearch/engin
 import { ident } from "../projection.js";
 import { SEARCH_DOCUMENT_COLUMNS, SEARCH_TABLES, toDocument, type SearchTables } from "./documents.js";
 
-export const SHIP_PAGE = 500;
+/** Documents per `_bulk` (about 1 MB): fewer, larger requests cost Elasticsearch less per document. */
+export const SHIP_PAGE = 2000;
 
 /** Which index each search alias should point at, committed with the table swap of a rebuild. */
 export const indexGenerationMigrations: readonly Migration[] = [
