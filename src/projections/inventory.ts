@@ -6,7 +6,8 @@ import type { InventoryEvent } from "../aggregates/inventory.js";
 import type { RecordedEvent } from "../eventstore/port.js";
 import type { SqlExecutor } from "../infrastructure/sql/sql-client.js";
 import { ident, recordedAs, type Projection } from "./projection.js";
-import { keyOf, loadRows, RowSet, upsertRows, type Columns } from "./rows.js";
+import { applyFold, type RowFold } from "./fold.js";
+import { keyOf, type Columns } from "./rows.js";
 
 export const INVENTORY_TABLES = { levels: "rm_inventory" } as const;
 export type InventoryTables = { readonly [K in keyof typeof INVENTORY_TABLES]: string };
@@ -92,26 +93,26 @@ const LEVEL_COLUMNS: Columns = {
   revision: "bigint",
 };
 
-/** `apply` folded over a page: each SKU and warehouse's counters summed in memory, one upsert for the page. */
-async function applyBatch(events: readonly RecordedEvent[], sql: SqlExecutor, t: InventoryTables = INVENTORY_TABLES): Promise<void> {
-  if (events.length === 0) return;
-  const skus = [...new Set(events.map((e) => (e.data as { sku: string }).sku))];
-  const levels = new RowSet(await loadRows(sql, t.levels, LEVEL_COLUMNS, "sku", skus), (r) => keyOf(r.sku, r.warehouse_id));
-  for (const recorded of events) {
-    const event = recordedAs<InventoryEvent>(recorded);
-    const { sku, warehouseId, at } = event.data;
-    const key = keyOf(sku, warehouseId);
-    const row = levels.get(key);
-    if (row && (row.revision as number) >= event.revision) continue;
-    const change = deltas(event);
-    const next = row ?? { sku, warehouse_id: warehouseId, ...Object.fromEntries(COUNTERS.map((c) => [c, 0])) };
-    for (const c of COUNTERS) next[c] = (next[c] as number) + (change[c] ?? 0);
-    next.updated_at = new Date(at).toISOString();
-    next.revision = event.revision;
-    levels.set(key, next);
-  }
-  await upsertRows(sql, t.levels, LEVEL_COLUMNS, ["sku", "warehouse_id"], levels.changed(), { guard: "revision" });
-}
+/** `apply` as a fold: each SKU and warehouse's counters summed in memory, one upsert per page (or per rebuild). */
+const inventoryFold: RowFold<"levels"> = {
+  tables: { levels: { columns: LEVEL_COLUMNS, key: ["sku", "warehouse_id"], lookup: "sku", write: "revision" } },
+  needs: (events) => ({ levels: events.map((e) => (e.data as { sku: string }).sku) }),
+  fold(events, { levels }) {
+    for (const recorded of events) {
+      const event = recordedAs<InventoryEvent>(recorded);
+      const { sku, warehouseId, at } = event.data;
+      const key = keyOf(sku, warehouseId);
+      const row = levels.get(key);
+      if (row && (row.revision as number) >= event.revision) continue;
+      const change = deltas(event);
+      const next = row ?? { sku, warehouse_id: warehouseId, ...Object.fromEntries(COUNTERS.map((c) => [c, 0])) };
+      for (const c of COUNTERS) next[c] = (next[c] as number) + (change[c] ?? 0);
+      next.updated_at = new Date(at).toISOString();
+      next.revision = event.revision;
+      levels.set(key, next);
+    }
+  },
+};
 
 export const inventoryProjection: Projection<InventoryTables> = {
   name: "projections/inventory",
@@ -120,5 +121,6 @@ export const inventoryProjection: Projection<InventoryTables> = {
   schema,
   migrations: [{ id: "projections/inventory/001-tables", sql: schema(INVENTORY_TABLES) }],
   apply,
-  applyBatch,
+  applyBatch: (events, sql, t = INVENTORY_TABLES) => applyFold(inventoryFold, events, sql, t),
+  fold: inventoryFold,
 };

@@ -9,7 +9,9 @@
 import type { RecordedEvent } from "../eventstore/port.js";
 import { streamCategory } from "../eventstore/port.js";
 import type { SqlExecutor } from "../infrastructure/sql/sql-client.js";
+import { applyFold, type RowFold } from "./fold.js";
 import { ident, type Projection } from "./projection.js";
+import { keyOf } from "./rows.js";
 
 export const ORDER_HISTORY_TABLES = { index: "rm_order_history" } as const;
 export type OrderHistoryTables = { readonly [K in keyof typeof ORDER_HISTORY_TABLES]: string };
@@ -54,18 +56,29 @@ async function apply(event: RecordedEvent, sql: SqlExecutor, t: OrderHistoryTabl
   );
 }
 
-async function applyBatch(events: readonly RecordedEvent[], sql: SqlExecutor, t: OrderHistoryTables = ORDER_HISTORY_TABLES): Promise<void> {
-  const rows = events.flatMap((event) => {
-    const orderId = indexedOrderOf(event);
-    return orderId === null ? [] : [[orderId, event.streamId, event.revision, event.position] as const];
-  });
-  if (rows.length === 0) return;
-  await sql.query(
-    `INSERT INTO ${ident(t.index)} (order_id, stream_id, revision, position)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) ON CONFLICT DO NOTHING`,
-    [rows.map((r) => r[0]), rows.map((r) => r[1]), rows.map((r) => r[2]), rows.map((r) => r[3])],
-  );
-}
+/** `apply` as a fold: a page's (or a rebuild's) index rows inserted together. */
+const orderHistoryFold: RowFold<"index"> = {
+  tables: {
+    index: {
+      columns: { order_id: "text", stream_id: "text", revision: "bigint", position: "text" },
+      key: ["order_id", "stream_id", "revision"],
+      write: "insert",
+    },
+  },
+  needs: () => ({}),
+  fold(events, { index }) {
+    for (const event of events) {
+      const orderId = indexedOrderOf(event);
+      if (orderId !== null)
+        index.set(keyOf(orderId, event.streamId, event.revision), {
+          order_id: orderId,
+          stream_id: event.streamId,
+          revision: event.revision,
+          position: event.position,
+        });
+    }
+  },
+};
 
 export const orderHistoryProjection: Projection<OrderHistoryTables> = {
   name: "projections/order-history",
@@ -74,5 +87,6 @@ export const orderHistoryProjection: Projection<OrderHistoryTables> = {
   schema,
   migrations: [{ id: "projections/order-history/001-tables", sql: schema(ORDER_HISTORY_TABLES) }],
   apply,
-  applyBatch,
+  applyBatch: (events, sql, t = ORDER_HISTORY_TABLES) => applyFold(orderHistoryFold, events, sql, t),
+  fold: orderHistoryFold,
 };

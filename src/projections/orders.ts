@@ -4,7 +4,8 @@
 import type { OrderEvent } from "../aggregates/order.js";
 import type { RecordedEvent } from "../eventstore/port.js";
 import type { SqlExecutor } from "../infrastructure/sql/sql-client.js";
-import { applyOrdersBatch } from "./orders-batch.js";
+import { applyFold } from "./fold.js";
+import { ordersFold } from "./orders-batch.js";
 import { advance, ident, recordedAs, type Projection } from "./projection.js";
 
 export const ORDER_TABLES = {
@@ -272,5 +273,6 @@ export const ordersProjection: Projection<OrderTables> = {
     },
   ],
   apply,
-  applyBatch: (events, sql, t = ORDER_TABLES) => applyOrdersBatch(events, sql, t),
+  applyBatch: (events, sql, t = ORDER_TABLES) => applyFold(ordersFold, events, sql, t),
+  fold: ordersFold,
 };

@@ -4,7 +4,8 @@
 import type { PaymentEvent } from "../aggregates/payment.js";
 import type { RecordedEvent } from "../eventstore/port.js";
 import type { SqlExecutor } from "../infrastructure/sql/sql-client.js";
-import { applyPaymentsBatch } from "./payments-batch.js";
+import { applyFold } from "./fold.js";
+import { paymentsFold } from "./payments-batch.js";
 import { advance, ident, recordedAs, type Projection } from "./projection.js";
 
 export const PAYMENT_TABLES = { payments: "rm_payments", refunds: "rm_payment_refunds" } as const;
@@ -129,5 +130,6 @@ export const paymentsProjection: Projection<PaymentTables> = {
   schema,
   migrations: [{ id: "projections/payments/001-tables", sql: schema(PAYMENT_TABLES) }],
   apply,
-  applyBatch: (events, sql, t = PAYMENT_TABLES) => applyPaymentsBatch(events, sql, t),
+  applyBatch: (events, sql, t = PAYMENT_TABLES) => applyFold(paymentsFold, events, sql, t),
+  fold: paymentsFold,
 };

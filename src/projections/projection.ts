@@ -12,6 +12,10 @@ import type { DomainEvent } from "../aggregates/decider.js";
 import type { AllFilter, RecordedEvent } from "../eventstore/port.js";
 import type { Migration } from "../infrastructure/sql/migrations.js";
 import type { SqlExecutor } from "../infrastructure/sql/sql-client.js";
+import type { RowFold } from "./fold.js";
+import { ident } from "./sql-text.js";
+
+export { ident, int, iso } from "./sql-text.js";
 
 /** Logical table name -> physical table name. */
 export type TableNames = Readonly<Record<string, string>>;
@@ -33,6 +37,11 @@ export interface Projection<Tables extends TableNames = TableNames> {
    * in a few set-based statements instead of a few per event. Rebuilds and replays use it.
    */
   applyBatch?(events: readonly RecordedEvent[], sql: SqlExecutor, tables?: Tables): Promise<void>;
+  /**
+   * Optional: the rules of `applyBatch` as a fold over rows in memory (./fold.ts). A rebuild into
+   * fresh tables then keeps rows in memory across pages and writes each about once (BulkFold).
+   */
+  readonly fold?: RowFold<Extract<keyof Tables, string>>;
 }
 
 /** A recorded event with its aggregate's event type and data (the one type assertion of the projections; see asEvent in src/aggregates/decider.ts). */
@@ -41,14 +50,6 @@ export const recordedAs = <Event extends DomainEvent>(recorded: RecordedEvent): 
 /** The same logical tables under "<name>_shadow". */
 export const shadowTables = <Tables extends TableNames>(tables: Tables): Tables =>
   Object.fromEntries(Object.entries(tables).map(([logical, physical]) => [logical, `${physical}_shadow`])) as Tables;
-
-const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
-
-/** Table names are spliced into SQL text: only plain lower-case identifiers are accepted. */
-export function ident(name: string): string {
-  if (!IDENTIFIER.test(name)) throw new Error(`not a plain SQL identifier: ${JSON.stringify(name)}`);
-  return name;
-}
 
 /**
  * Advances a stream's row to `event.revision` when it is behind, touching `updated_at`, and
@@ -87,9 +88,3 @@ export async function dumpTables(
   }
   return dump;
 }
-
-/** ISO-8601 UTC text of a timestamp column (pg and PGlite both return Date; text is tolerated). */
-export const iso = (value: unknown): string => (value instanceof Date ? value : new Date(String(value))).toISOString();
-
-/** bigint columns come back as strings from pg and as numbers or bigints from PGlite. */
-export const int = (value: unknown): number => (value === null || value === undefined ? 0 : Number(value));

@@ -9,7 +9,9 @@ import { orderDecider, type OrderEvent, type OrderState } from "../aggregates/or
 import { paymentDecider, type Payment, type PaymentEvent, type PaymentState } from "../aggregates/payment.js";
 import type { RecordedEvent } from "../eventstore/port.js";
 import type { SqlExecutor } from "../infrastructure/sql/sql-client.js";
+import { applyFold, type RowFold } from "./fold.js";
 import { ident, type Projection } from "./projection.js";
+import { keyOf, type Columns } from "./rows.js";
 
 export const REFUND_TABLES = {
   payments: "rm_recon_payments",
@@ -73,148 +75,122 @@ export const eventTime = (e: Pick<RecordedEvent, "data" | "recordedAt">): Date =
 };
 
 /** Payment state as JSON: its set of seen gateway events becomes a list. */
-const paymentToJson = (p: Payment): string => JSON.stringify({ ...p, seenGatewayEvents: [...p.seenGatewayEvents] });
+const paymentJson = (p: Payment): unknown => ({ ...p, seenGatewayEvents: [...p.seenGatewayEvents] });
 export const paymentFromJson = (json: unknown): PaymentState => {
   const value = (typeof json === "string" ? JSON.parse(json) : json) as Payment & { seenGatewayEvents: string[] };
   return { ...value, seenGatewayEvents: new Set(value.seenGatewayEvents) };
 };
 export const orderFromJson = (json: unknown): OrderState => (typeof json === "string" ? JSON.parse(json) : json) as OrderState;
 
+const PAYMENT_COLUMNS: Columns = { payment_id: "text", order_id: "text", state: "jsonb", first_position: "text", revision: "bigint" };
+const ORDER_COLUMNS: Columns = { order_id: "text", state: "jsonb", revision: "bigint" };
+const REFUND_COLUMNS: Columns = {
+  payment_id: "text",
+  refund_id: "text",
+  seq: "int",
+  status: "text",
+  amount: "bigint",
+  requested_at: "timestamptz",
+  processed_at: "timestamptz",
+  refund: "jsonb",
+};
+const CAPTURE_COLUMNS: Columns = { payment_id: "text", revision: "bigint", amount: "bigint", at: "timestamptz" };
+const ACTIVITY_COLUMNS: Columns = { payment_id: "text", revision: "bigint", at: "timestamptz" };
+
+const paymentIdOf = (e: RecordedEvent): string | null => {
+  const id = (e.data as { paymentId?: unknown }).paymentId;
+  return e.streamId.startsWith("payment-") && typeof id === "string" ? id : null;
+};
+
 /**
- * Applies a page of events: reads the states the page touches in one query per table, folds the
- * events in memory in log order, and writes each table back with one set-based statement.
- * `apply` is a page of one, so a live projector and a rebuild share every rule.
+ * The states a page (or a rebuild) touches, folded in memory in log order with the aggregates'
+ * own evolve, each table written with one set-based statement. `apply` is a page of one, so a live
+ * projector and a rebuild share every rule. In memory a payment's state is the aggregate's (its
+ * seen gateway events a set); it is read and written as JSON.
  */
-async function applyBatch(events: readonly RecordedEvent[], sql: SqlExecutor, t: RefundTables = REFUND_TABLES): Promise<void> {
-  const paymentIds = [
-    ...new Set(
-      events
-        .filter((e) => e.streamId.startsWith("payment-"))
-        .map((e) => (e.data as { paymentId?: unknown }).paymentId)
-        .filter((id): id is string => typeof id === "string"),
-    ),
-  ];
-  const orderIds = [...new Set(events.filter((e) => e.streamId.startsWith("order-")).map((e) => e.streamId.slice("order-".length)))];
-  // One after another: `sql` is a transaction's one connection.
-  const paymentRows =
-    paymentIds.length === 0
-      ? { rows: [] }
-      : await sql.query<{ payment_id: string; state: unknown; revision: string | number }>(
-          `SELECT payment_id, state, revision FROM ${ident(t.payments)} WHERE payment_id = ANY($1::text[])`,
-          [paymentIds],
-        );
-  const orderRows =
-    orderIds.length === 0
-      ? { rows: [] }
-      : await sql.query<{ order_id: string; state: unknown; revision: string | number }>(
-          `SELECT order_id, state, revision FROM ${ident(t.orders)} WHERE order_id = ANY($1::text[])`,
-          [orderIds],
-        );
-  const payments = new Map(
-    paymentRows.rows.map((r) => [
-      r.payment_id,
-      { state: paymentFromJson(r.state), revision: Number(r.revision), firstPosition: null as string | null, dirty: false },
-    ]),
-  );
-  const orders = new Map(
-    orderRows.rows.map((r) => [r.order_id, { state: orderFromJson(r.state), revision: Number(r.revision), dirty: false }]),
-  );
-  const activity: [string, number, string][] = [];
-  const captures: [string, number, number, string][] = [];
-  const refunds = new Map<string, { paymentId: string; seq: number; refund: Payment["refunds"][number] }>();
-
-  for (const event of events) {
-    if (event.streamId.startsWith("order-")) {
-      const orderId = event.streamId.slice("order-".length);
-      const row = orders.get(orderId);
-      if (row && row.revision >= event.revision) continue; // already applied
-      const after = orderDecider.evolve(row ? row.state : orderDecider.initialState, { type: event.type, data: event.data } as OrderEvent);
-      if (after.status === "NONE") continue;
-      orders.set(orderId, { state: after, revision: event.revision, dirty: true });
-      continue;
+const refundsFold: RowFold<keyof RefundTables> = {
+  tables: {
+    payments: {
+      columns: PAYMENT_COLUMNS,
+      key: ["payment_id"],
+      lookup: "payment_id",
+      write: "revision",
+      decode: (row) => ({ ...row, state: paymentFromJson(row.state) }),
+      encode: (row) => ({ ...row, state: paymentJson(row.state as Payment) }),
+    },
+    orders: { columns: ORDER_COLUMNS, key: ["order_id"], lookup: "order_id", write: "revision" },
+    // A refund's row is the payment's refund as the fold left it: written whole, never read.
+    refunds: { columns: REFUND_COLUMNS, key: ["payment_id", "refund_id"], write: "update" },
+    captures: { columns: CAPTURE_COLUMNS, key: ["payment_id", "revision"], write: "insert" },
+    activity: { columns: ACTIVITY_COLUMNS, key: ["payment_id", "revision"], write: "insert" },
+  },
+  needs(events) {
+    const payments = new Set<string>();
+    const orders = new Set<string>();
+    for (const e of events) {
+      if (e.streamId.startsWith("order-")) orders.add(e.streamId.slice("order-".length));
+      const paymentId = paymentIdOf(e);
+      if (paymentId !== null) payments.add(paymentId);
     }
-    if (!event.streamId.startsWith("payment-")) continue;
-    const paymentId = (event.data as { paymentId?: unknown }).paymentId;
-    if (typeof paymentId !== "string") continue;
-    const row = payments.get(paymentId);
-    if (row && row.revision >= event.revision) continue;
-    const after = paymentDecider.evolve(row ? row.state : paymentDecider.initialState, {
-      type: event.type,
-      data: event.data,
-    } as PaymentEvent);
-    if (after.status === "NONE") continue; // an event before the payment was initiated changes nothing (as in the aggregate)
-    payments.set(paymentId, {
-      state: after,
-      revision: event.revision,
-      firstPosition: row ? row.firstPosition : event.position,
-      dirty: true,
-    });
-    const at = eventTime(event).toISOString();
-    activity.push([paymentId, event.revision, at]);
-    if (event.type === "PaymentCaptured") captures.push([paymentId, event.revision, (event.data as { amount: number }).amount, at]);
-    if (event.type.startsWith("Refund")) {
-      const seq = after.refunds.findIndex((r) => r.refundId === (event.data as { refundId?: unknown }).refundId);
-      const refund = after.refunds[seq];
-      if (refund) refunds.set(`${paymentId}\u0000${refund.refundId}`, { paymentId, seq, refund });
+    return { payments, orders };
+  },
+  fold(events, { payments, orders, refunds, captures, activity }) {
+    for (const event of events) {
+      if (event.streamId.startsWith("order-")) {
+        const orderId = event.streamId.slice("order-".length);
+        const row = orders.get(orderId);
+        if (row && (row.revision as number) >= event.revision) continue; // already applied
+        const before = row ? (row.state as OrderState) : orderDecider.initialState;
+        const after = orderDecider.evolve(before, { type: event.type, data: event.data } as OrderEvent);
+        if (after.status === "NONE") continue;
+        orders.set(orderId, { order_id: orderId, state: after, revision: event.revision });
+        continue;
+      }
+      const paymentId = paymentIdOf(event);
+      if (paymentId === null) continue;
+      const row = payments.get(paymentId);
+      if (row && (row.revision as number) >= event.revision) continue;
+      const before = row ? (row.state as PaymentState) : paymentDecider.initialState;
+      const after = paymentDecider.evolve(before, { type: event.type, data: event.data } as PaymentEvent);
+      if (after.status === "NONE") continue; // an event before the payment was initiated changes nothing (as in the aggregate)
+      payments.set(paymentId, {
+        payment_id: paymentId,
+        // Both kept from the row's first insert.
+        order_id: row ? row.order_id : after.orderId,
+        state: after,
+        first_position: row ? row.first_position : event.position,
+        revision: event.revision,
+      });
+      const at = eventTime(event).toISOString();
+      activity.set(keyOf(paymentId, event.revision), { payment_id: paymentId, revision: event.revision, at });
+      if (event.type === "PaymentCaptured")
+        captures.set(keyOf(paymentId, event.revision), {
+          payment_id: paymentId,
+          revision: event.revision,
+          amount: (event.data as { amount: number }).amount,
+          at,
+        });
+      if (event.type.startsWith("Refund")) {
+        const seq = after.refunds.findIndex((r) => r.refundId === (event.data as { refundId?: unknown }).refundId);
+        const refund = after.refunds[seq];
+        if (refund)
+          refunds.set(keyOf(paymentId, refund.refundId), {
+            payment_id: paymentId,
+            refund_id: refund.refundId,
+            seq,
+            status: refund.status,
+            amount: refund.amount,
+            requested_at: refund.requestedAt,
+            processed_at: refund.processedAt ?? null,
+            refund,
+          });
+      }
     }
-  }
+  },
+};
 
-  const changedPayments = [...payments].filter(([, p]) => p.dirty);
-  if (changedPayments.length > 0) {
-    const live = changedPayments.map(([id, p]) => [id, p.state as Payment, p] as const);
-    // first_position is kept from the row's first insert (a page that meets a stored payment passes null and leaves it).
-    await sql.query(
-      `INSERT INTO ${ident(t.payments)} (payment_id, order_id, state, first_position, revision)
-       SELECT id, o, st, coalesce(fp, ''), r FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::bigint[]) AS x(id, o, st, fp, r)
-       ON CONFLICT (payment_id) DO UPDATE SET state = excluded.state, revision = excluded.revision`,
-      [
-        live.map((x) => x[0]),
-        live.map((x) => x[1].orderId),
-        live.map((x) => paymentToJson(x[1])),
-        live.map((x) => x[2].firstPosition),
-        live.map((x) => x[2].revision),
-      ],
-    );
-  }
-  const changedOrders = [...orders].filter(([, o]) => o.dirty);
-  if (changedOrders.length > 0) {
-    await sql.query(
-      `INSERT INTO ${ident(t.orders)} (order_id, state, revision) SELECT * FROM unnest($1::text[], $2::jsonb[], $3::bigint[])
-       ON CONFLICT (order_id) DO UPDATE SET state = excluded.state, revision = excluded.revision`,
-      [changedOrders.map(([id]) => id), changedOrders.map(([, o]) => JSON.stringify(o.state)), changedOrders.map(([, o]) => o.revision)],
-    );
-  }
-  if (activity.length > 0) {
-    await sql.query(
-      `INSERT INTO ${ident(t.activity)} (payment_id, revision, at) SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[]) ON CONFLICT DO NOTHING`,
-      [activity.map((a) => a[0]), activity.map((a) => a[1]), activity.map((a) => a[2])],
-    );
-  }
-  if (captures.length > 0) {
-    await sql.query(
-      `INSERT INTO ${ident(t.captures)} (payment_id, revision, amount, at) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::timestamptz[]) ON CONFLICT DO NOTHING`,
-      [captures.map((c) => c[0]), captures.map((c) => c[1]), captures.map((c) => c[2]), captures.map((c) => c[3])],
-    );
-  }
-  if (refunds.size > 0) {
-    const list = [...refunds.values()];
-    await sql.query(
-      `INSERT INTO ${ident(t.refunds)} (payment_id, refund_id, seq, status, amount, requested_at, processed_at, refund)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::bigint[], $6::timestamptz[], $7::timestamptz[], $8::jsonb[])
-       ON CONFLICT (payment_id, refund_id) DO UPDATE SET status = excluded.status, amount = excluded.amount, processed_at = excluded.processed_at, refund = excluded.refund`,
-      [
-        list.map((r) => r.paymentId),
-        list.map((r) => r.refund.refundId),
-        list.map((r) => r.seq),
-        list.map((r) => r.refund.status),
-        list.map((r) => r.refund.amount),
-        list.map((r) => r.refund.requestedAt),
-        list.map((r) => r.refund.processedAt ?? null),
-        list.map((r) => JSON.stringify(r.refund)),
-      ],
-    );
-  }
-}
+const applyBatch = (events: readonly RecordedEvent[], sql: SqlExecutor, t: RefundTables = REFUND_TABLES): Promise<void> =>
+  applyFold(refundsFold, events, sql, t);
 
 const apply = (event: RecordedEvent, sql: SqlExecutor, t: RefundTables = REFUND_TABLES): Promise<void> => applyBatch([event], sql, t);
 
@@ -226,4 +202,5 @@ export const refundsProjection: Projection<RefundTables> = {
   migrations: [{ id: "projections/refunds/001-tables", sql: schema(REFUND_TABLES) }],
   apply,
   applyBatch,
+  fold: refundsFold,
 };
