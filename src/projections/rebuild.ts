@@ -6,6 +6,7 @@ import { START, streamCategory } from "../eventstore/port.js";
 import { logPages } from "../eventstore/pages.js";
 import type { SqlClient, SqlExecutor } from "../infrastructure/sql/sql-client.js";
 import { resetProcessor } from "../processing/processor.js";
+import { BulkFold } from "./fold.js";
 import { ident, shadowTables, type Projection, type TableNames } from "./projection.js";
 import { projectorDefinition, startProjector, type ProjectionDeps } from "./projector.js";
 import { migrateProjections } from "./registry.js";
@@ -91,25 +92,33 @@ function unionFilter(list: readonly Projection[]): AllFilter | undefined {
   return { streamCategories: [...new Set(list.flatMap((p) => p.filter.streamCategories ?? []))] };
 }
 
-type Target = { projection: Projection; tables: TableNames };
+/** A projection and the tables it is replayed into. */
+export type Target = { readonly projection: Projection; readonly tables: TableNames };
 /** Events applied so far and the time spent writing them, per projection name. */
 export type Replayed = Map<string, { events: number; ms: number }>;
 
 const replayedOf = (list: readonly Projection[]): Replayed => new Map(list.map((p) => [p.name, { events: 0, ms: 0 }]));
+
+/** Adds the time spent on a projection's events (and how many) to its count. */
+async function counted(counts: Replayed, projection: Projection, events: number, work: () => Promise<void>): Promise<void> {
+  const started = performance.now();
+  await work();
+  const count = counts.get(projection.name);
+  if (count) {
+    count.events += events;
+    count.ms += performance.now() - started;
+  }
+}
 
 /** Applies one page to each projection's tables: its own events of the page, batched when it can. */
 async function applyPage(tx: SqlExecutor, targets: readonly Target[], events: readonly RecordedEvent[], counts: Replayed): Promise<void> {
   for (const { projection, tables } of targets) {
     const mine = events.filter((e) => readsEvent(projection.filter, e));
     if (mine.length === 0) continue;
-    const started = performance.now();
-    if (projection.applyBatch) await projection.applyBatch(mine, tx, tables);
-    else for (const event of mine) await projection.apply(event, tx, tables);
-    const count = counts.get(projection.name);
-    if (count) {
-      count.events += mine.length;
-      count.ms += performance.now() - started;
-    }
+    await counted(counts, projection, mine.length, async () => {
+      if (projection.applyBatch) await projection.applyBatch(mine, tx, tables);
+      else for (const event of mine) await projection.apply(event, tx, tables);
+    });
   }
 }
 
@@ -154,6 +163,48 @@ async function replayTogether(
 }
 
 /**
+ * Replays the whole log into empty tables that nothing else writes (shadow or scratch tables), in
+ * one pass. A projection with a fold keeps its rows in memory from page to page and writes each
+ * about once (BulkFold in ./fold.ts: written side by side with the reading and folding, no row
+ * read back unless an event comes for it after it was written); one without applies page by page,
+ * in a transaction of its own. No checkpoint is stored: the caller swaps the tables in with one,
+ * or throws them away. Returns the checkpoint reached.
+ */
+export async function replayFresh(
+  deps: { store: EventStore; sql: SqlClient },
+  targets: readonly Target[],
+  options: { pageSize?: number; counts?: Replayed; onPage?: (events: number, checkpoint: Checkpoint) => void } = {},
+): Promise<Checkpoint> {
+  const counts = options.counts ?? replayedOf(targets.map((t) => t.projection));
+  const bulk = new Map(
+    targets.flatMap((t) => (t.projection.fold ? [[t, new BulkFold(t.projection.fold, deps.sql, t.tables)] as const] : [])),
+  );
+  const paged = targets.filter((t) => !bulk.has(t));
+  let pages = 0;
+  const reached = await replayTogether(deps.store, targets, START, options.pageSize ?? SHADOW_PAGE, async (page) => {
+    const categories = page.events.map((e) => streamCategory(e.streamId));
+    await Promise.all(
+      targets.map((target) => {
+        const { filter } = target.projection;
+        const mine = page.events.filter(
+          (e, i) =>
+            (filter.streamCategories === undefined || filter.streamCategories.includes(categories[i]!)) &&
+            (filter.eventTypes === undefined || filter.eventTypes.includes(e.type)),
+        );
+        if (mine.length === 0) return undefined;
+        const fold = bulk.get(target);
+        if (fold) return counted(counts, target.projection, mine.length, () => fold.add(mine));
+        return deps.sql.transaction((tx) => applyPage(tx, [target], mine, counts));
+      }),
+    );
+    if (paged.length > 0) await analyzeWhileGrowing(deps.sql, paged, ++pages);
+    options.onPage?.(page.events.length, page.checkpoint);
+  });
+  await Promise.all([...bulk].map(([target, fold]) => counted(counts, target.projection, 0, () => fold.finish())));
+  return reached;
+}
+
+/**
  * Rebuilds projections in place, in one pass over the log, for a process where their projectors
  * do not run (scripts): each is emptied and its checkpoint forgotten, then every page's rows and
  * every checkpoint commit in one transaction, so a crash resumes from the last page when the
@@ -192,12 +243,13 @@ export async function replayInPlace(
 /**
  * While shadow tables are being filled nobody reads them: on PostgreSQL they are made UNLOGGED
  * (no WAL for the bulk of the writes) and their secondary indexes are dropped, to be built once
- * at the end (one sort instead of a b-tree insert per row). Returns what puts them back:
- * the indexes as they were defined, then LOGGED again, before the tables are swapped in.
+ * at the end (one sort instead of a b-tree insert per row). Returns what puts them back before
+ * the tables are swapped in: LOGGED again (the table copied once into the WAL), then the indexes
+ * as they were defined (built from the logged table: not copied a second time).
  */
 async function loadMode(sql: SqlClient, physical: readonly string[]): Promise<() => Promise<void>> {
-  const { rows } = await sql.query<{ name: string; def: string }>(
-    `SELECT ic.relname AS name, pg_get_indexdef(i.indexrelid) AS def
+  const { rows } = await sql.query<{ name: string; def: string; relation: string }>(
+    `SELECT ic.relname AS name, pg_get_indexdef(i.indexrelid) AS def, c.relname AS relation
        FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_class ic ON ic.oid = i.indexrelid
       WHERE c.relname = ANY($1::text[]) AND c.relnamespace = current_schema()::regnamespace
         AND NOT i.indisprimary AND NOT i.indisunique`,
@@ -206,9 +258,14 @@ async function loadMode(sql: SqlClient, physical: readonly string[]): Promise<()
   for (const { name } of rows) await sql.query(`DROP INDEX ${ident(name)}`);
   const unlogged = sql.dialect === "postgres";
   if (unlogged) for (const table of physical) await sql.query(`ALTER TABLE ${ident(table)} SET UNLOGGED`);
+  // Table by table side by side, on the pool's connections (the server's cores in parallel).
   return async () => {
-    for (const { def } of rows) await sql.query(def);
-    if (unlogged) for (const table of physical) await sql.query(`ALTER TABLE ${ident(table)} SET LOGGED`);
+    await Promise.all(
+      physical.map(async (table) => {
+        if (unlogged) await sql.query(`ALTER TABLE ${ident(table)} SET LOGGED`);
+        for (const { def } of rows.filter((r) => r.relation === table)) await sql.query(def);
+      }),
+    );
   };
 }
 
@@ -259,20 +316,22 @@ export async function rebuildShadowTogether(
   const pageSize = hooks.pageSize ?? SHADOW_PAGE;
   const counts = replayedOf(list);
   let replayed = 0;
-  let pages = 0;
+  const onPage = (events: number, checkpoint: Checkpoint) => {
+    replayed += events;
+    hooks.onProgress?.(replayed, checkpoint);
+  };
+  // What the log held at the start, folded in memory into the empty shadows.
+  let reached = await replayFresh(deps, targets, { pageSize, counts, onPage });
+  await restore();
+  // What came since, page by page over the full tables. No checkpoint is stored per page here (the
+  // swap stores them), so each model writes its part of a page in a transaction of its own, side by
+  // side on the pool's connections. (Embedded PGlite runs them one after another.)
   const replay = (from: Checkpoint): Promise<Checkpoint> =>
     replayTogether(deps.store, targets, from, pageSize, async (page) => {
-      // No checkpoint is stored per page here (the swap stores them), so each model writes its part
-      // of the page in a transaction of its own, side by side on the pool's connections: the
-      // server's cores work in parallel. (Embedded PGlite runs them one after another.)
       if (page.events.length > 0)
         await Promise.all(targets.map((target) => deps.sql.transaction((tx) => applyPage(tx, [target], page.events, counts))));
-      await analyzeWhileGrowing(deps.sql, targets, ++pages);
-      replayed += page.events.length;
-      hooks.onProgress?.(replayed, page.checkpoint);
+      onPage(page.events.length, page.checkpoint);
     });
-  let reached = await replay(START);
-  await restore();
   await hooks.pause?.();
   try {
     reached = await replay(reached);

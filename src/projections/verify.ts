@@ -1,9 +1,10 @@
-// Checking a projection: rebuild it into scratch tables and compare them with the live ones.
+// Checking a projection: rebuild it into scratch tables (as a shadow rebuild does) and compare them
+// with the live ones.
 
 import type { EventStore } from "../eventstore/port.js";
 import type { SqlClient } from "../infrastructure/sql/sql-client.js";
 import { dumpTables, type Projection, type TableNames } from "./projection.js";
-import { createTables, dropTables, replayInto } from "./rebuild.js";
+import { createTables, dropTables, replayFresh } from "./rebuild.js";
 
 /**
  * Rebuilds a projection into scratch tables ("<table>_verify") and compares them with the live
@@ -19,7 +20,7 @@ export async function verifyProjection(
   ) as TableNames;
   await createTables(deps.sql, projection, scratch);
   try {
-    await replayInto(deps, projection, scratch);
+    await replayFresh(deps, [{ projection, tables: scratch }]);
     const [live, rebuilt] = [await dumpTables(deps.sql, projection), await dumpTables(deps.sql, projection, scratch)];
     const differences: { table: string; onlyLive: string[]; onlyRebuilt: string[] }[] = [];
     for (const logical of Object.keys(projection.tables)) {
