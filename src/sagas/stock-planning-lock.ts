@@ -17,21 +17,27 @@ export function inProcessStockPlanningLock(): StockPlanningLock {
   const tails = new Map<string, Promise<void>>();
   return {
     async withSkus(skus, work) {
+      // Queued on every SKU at once, before waiting on any: holders are served in the order they
+      // asked, so an order placed first plans first even when a later one needs fewer SKUs
+      // (queueing SKU by SKU let an order that needed only B pass an earlier one waiting its turn at A,
+      // and take the last B). One queue position per SKU, all taken in one synchronous step, is one
+      // total order: nobody waits on a holder that asked after it, so no deadlock.
       const releases: (() => void)[] = [];
+      const waits: Promise<void>[] = [];
+      for (const sku of new Set(skus)) {
+        const previous = tails.get(sku) ?? Promise.resolve();
+        let release!: () => void;
+        const held = new Promise<void>((resolve) => (release = resolve));
+        const tail = previous.then(() => held);
+        tails.set(sku, tail);
+        releases.push(() => {
+          release();
+          if (tails.get(sku) === tail) tails.delete(sku);
+        });
+        waits.push(previous);
+      }
       try {
-        // Sorted: two holders of overlapping SKU sets always queue in the same order (no deadlock).
-        for (const sku of [...new Set(skus)].sort()) {
-          const previous = tails.get(sku) ?? Promise.resolve();
-          let release!: () => void;
-          const held = new Promise<void>((resolve) => (release = resolve));
-          const tail = previous.then(() => held);
-          tails.set(sku, tail);
-          releases.push(() => {
-            release();
-            if (tails.get(sku) === tail) tails.delete(sku);
-          });
-          await previous;
-        }
+        await Promise.all(waits);
         return await work();
       } finally {
         for (const release of releases) release();

@@ -53,6 +53,19 @@ function contract(
       expect(maxDisjoint).toBe(2);
     });
 
+    it("within one process, holders are served in the order they asked, however many SKUs each needs", async () => {
+      // An order placed first plans first: a later order needing only B must not take B while the
+      // earlier one, needing A and B, waits for A.
+      const served: string[] = [];
+      const hold = (name: string, skus: string[], ms: number) =>
+        locks[0].withSkus(skus, async () => {
+          served.push(name);
+          await sleep(ms);
+        });
+      await Promise.all([hold("holds A", ["A"], 60), hold("first, A+B", ["A", "B"], 5), hold("second, B", ["B"], 5)]);
+      expect(served).toEqual(["holds A", "first, A+B", "second, B"]);
+    });
+
     it("a holder that throws releases its SKUs", async () => {
       await expect(locks[0].withSkus(["Z"], async () => Promise.reject(new Error("boom")))).rejects.toThrow("boom");
       expect(await Promise.race([locks[1].withSkus(["Z"], async () => "next"), sleep(3_000).then(() => "stuck")])).toBe("next");
