@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NewEvent, RecordedEvent } from "../../src/eventstore/port.js";
 import { createTables, dumpTables } from "../../src/projections/index.js";
-import { searchProjection, type SearchTables } from "../../src/projections/search/documents.js";
+import { applyQueued, searchProjection, toDocument, type SearchTables } from "../../src/projections/search/documents.js";
 import { openPgliteWorld, type StoreWorld } from "../support/stores.js";
 
 const meta = { correlationId: "t", causationId: "t", actor: "test" };
@@ -17,6 +17,7 @@ const tablesNamed = (prefix: string): SearchTables => ({
   sales: `${prefix}_sales`,
   terms: `${prefix}_terms`,
   variants: `${prefix}_variants`,
+  shipments: `${prefix}_shipments`,
 });
 
 describe("search projection in batches", () => {
@@ -107,5 +108,43 @@ describe("search projection in batches", () => {
       await searchProjection.applyBatch!([...events.slice(10), ...events.slice(0, 4)], world.sql, t);
     });
     expect(replayed).toEqual(reference);
+  });
+
+  it("queued for shipping from memory: the same tables, no row marked pending, and what each batch returns is its documents as written, under its transaction", async () => {
+    const reference = await build("sb_refq", (t) => searchProjection.applyBatch!(events, world.sql, t));
+    const shipped = new Map<string, number>();
+    const queued = await build("sb_queued", async (t) => {
+      for (let i = 0; i < events.length; i += 4) {
+        const shipment = await world.sql.transaction(async (tx) => {
+          const s = await applyQueued(events.slice(i, i + 4), tx, "embedded", t);
+          const { rows } = await tx.query<{ tx: string }>("SELECT pg_current_xact_id()::text AS tx");
+          if (s) expect(s.tx).toBe(rows[0]!.tx);
+          return s;
+        });
+        if (!shipment) continue;
+        expect(shipment.position).toBe(events.slice(i, i + 4).at(-1)!.position);
+        const { rows } = await world.sql.query<Record<string, unknown>>(`SELECT * FROM ${t.documents} WHERE sku = ANY ($1::text[])`, [
+          shipment.documents.map((d) => d.sku),
+        ]);
+        const stored = new Map(rows.map((r) => [String(r.sku), toDocument(r)]));
+        for (const doc of shipment.documents) {
+          expect(doc).toEqual(stored.get(doc.sku));
+          shipped.set(doc.sku, Math.max(shipped.get(doc.sku) ?? 0, doc.version));
+        }
+        const { rows: queue } = await world.sql.query<{ skus: string[] }>(`SELECT skus FROM ${t.shipments} WHERE tx = $1::xid8`, [
+          shipment.tx,
+        ]);
+        expect(queue[0]?.skus.sort()).toEqual(shipment.documents.map((d) => d.sku).sort());
+      }
+    });
+    const withoutMarks = (tables: Record<string, string[]>) => ({
+      ...tables,
+      documents: tables.documents!.map((r) => JSON.stringify({ ...JSON.parse(r), ship_pending: false })).sort(),
+      shipments: [],
+    });
+    expect(withoutMarks(queued)).toEqual(withoutMarks(reference));
+    expect(queued.documents!.every((r) => JSON.parse(r).ship_pending === false)).toBe(true);
+    // Every document's last version went out in some batch.
+    for (const r of queued.documents!) expect(shipped.get(JSON.parse(r).sku)).toBe(Number(JSON.parse(r).version));
   });
 });

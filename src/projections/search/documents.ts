@@ -11,7 +11,7 @@
 import type { InventoryEvent } from "../../aggregates/inventory.js";
 import type { OrderEvent } from "../../aggregates/order.js";
 import type { ProductEvent } from "../../aggregates/product.js";
-import type { RecordedEvent } from "../../eventstore/port.js";
+import type { Checkpoint, RecordedEvent } from "../../eventstore/port.js";
 import type { SqlExecutor } from "../../infrastructure/sql/sql-client.js";
 import { deletionVariants } from "../../search/fuzzy.js";
 import { indexTokens, normalisedName } from "../../search/normalise.js";
@@ -25,6 +25,7 @@ export const SEARCH_TABLES = {
   sales: "search_sales",
   terms: "search_terms",
   variants: "search_term_variants",
+  shipments: "search_shipments",
 } as const;
 export type SearchTables = { readonly [K in keyof typeof SEARCH_TABLES]: string };
 
@@ -55,6 +56,17 @@ function queryIndexes(t: SearchTables): string {
     CREATE INDEX ${d}_name_idx ON ${d} (name_normalised text_pattern_ops);`;
 }
 
+/**
+ * What each committed batch changed, for the Elasticsearch index: one row per transaction (its
+ * id) with the SKUs whose documents it changed. The projector hands the same documents to the
+ * shipper in memory (./direct-shipper.ts), which deletes the row once they are in the index; a
+ * row left behind (a crash, Elasticsearch down) is shipped from the tables by ./shipper.ts.
+ */
+function shipmentsSchema(t: SearchTables): string {
+  return `CREATE TABLE ${ident(t.shipments)} (tx xid8 PRIMARY KEY, skus text[] NOT NULL, queued_at timestamptz NOT NULL DEFAULT now());`;
+}
+
+/** The tables as the first migration created them (documents, stock, sales, terms, variants). */
 function schema(t: SearchTables, fullText = true): string {
   const d = ident(t.documents);
   const s = ident(t.stock);
@@ -203,8 +215,10 @@ async function applyBatch(
   sql: SqlExecutor,
   t: SearchTables = SEARCH_TABLES,
   mode: SearchModelMode = "embedded",
-): Promise<void> {
+  ship: ShipMark = "pending",
+): Promise<Shipment | undefined> {
   const fullText = mode === "embedded";
+  const pending = ship === "pending";
   const d = ident(t.documents);
   const skus = new Set<string>();
   const orderIds = new Set<string>();
@@ -224,7 +238,7 @@ async function applyBatch(
     const at = Date.parse((recorded.data as { at: string }).at);
     if (at < earliest) earliest = at;
   }
-  if (relevant.length === 0) return;
+  if (relevant.length === 0) return undefined;
 
   // Sales: the rows of the orders in this batch (a cancellation names only its order), then
   // every sale of the touched SKUs recent enough to count in some event's popularity window.
@@ -467,7 +481,7 @@ async function applyBatch(
        SELECT x.sku, x.name, x.description, x.brand, x.category, x.price, x.currency, x.attributes, x.attribute_pairs, x.active, x.available,
               x.in_stock, x.popularity, x.created_at, x.updated_at, x.name_normalised,
               setweight(array_to_tsvector(x.terms_a), 'A') || setweight(array_to_tsvector(x.terms_b), 'B') || setweight(array_to_tsvector(x.terms_c), 'C'),
-              x.product_revision, x.version, true
+              x.product_revision, x.version, ${pending}
          FROM jsonb_to_recordset($1::jsonb) AS x(sku text, name text, description text, brand text, category text[], price bigint, currency text,
               attributes jsonb, attribute_pairs text[], active boolean, available bigint, in_stock boolean, popularity bigint,
               created_at timestamptz, updated_at timestamptz, name_normalised text, terms_a text[], terms_b text[], terms_c text[],
@@ -476,14 +490,14 @@ async function applyBatch(
               category = EXCLUDED.category, price = EXCLUDED.price, currency = EXCLUDED.currency, attributes = EXCLUDED.attributes,
               attribute_pairs = EXCLUDED.attribute_pairs, active = EXCLUDED.active, available = EXCLUDED.available, in_stock = EXCLUDED.in_stock,
               popularity = EXCLUDED.popularity, updated_at = EXCLUDED.updated_at, name_normalised = EXCLUDED.name_normalised,
-              terms = EXCLUDED.terms, product_revision = EXCLUDED.product_revision, version = EXCLUDED.version, ship_pending = true`,
+              terms = EXCLUDED.terms, product_revision = EXCLUDED.product_revision, version = EXCLUDED.version${pending ? ", ship_pending = true" : ""}`,
       [JSON.stringify(rows)],
     );
   }
   const counters = [...documents.values()].filter((doc) => doc.countersChanged && !doc.productChanged);
   if (counters.length > 0)
     await sql.query(
-      `UPDATE ${d} SET available = x.available, in_stock = x.in_stock, popularity = x.popularity, version = x.version, ship_pending = true
+      `UPDATE ${d} SET available = x.available, in_stock = x.in_stock, popularity = x.popularity, version = x.version${pending ? ", ship_pending = true" : ""}
          FROM unnest($1::text[], $2::bigint[], $3::boolean[], $4::bigint[], $5::bigint[]) AS x(sku, available, in_stock, popularity, version)
         WHERE ${d}.sku = x.sku`,
       [
@@ -494,6 +508,48 @@ async function applyBatch(
         counters.map((c) => c.version),
       ],
     );
+  const changed = [...whole, ...counters];
+  if (pending || changed.length === 0) return undefined;
+  const { rows: queued } = await sql.query<{ tx: string }>(
+    `INSERT INTO ${ident(t.shipments)} AS cur (tx, skus) VALUES (pg_current_xact_id(), $1::text[])
+     ON CONFLICT (tx) DO UPDATE SET skus = cur.skus || EXCLUDED.skus RETURNING tx::text AS tx`,
+    [changed.map((doc) => doc.sku)],
+  );
+  return { tx: queued[0]!.tx, position: relevant.at(-1)!.position, documents: changed.map(searchDocument) };
+}
+
+/** A document of the fold as the port's SearchDocument (what toDocument reads back from its row). */
+const searchDocument = (doc: DocumentState): SearchDocument => ({
+  sku: doc.sku,
+  name: doc.name,
+  description: doc.description,
+  brand: doc.brand,
+  category: doc.category,
+  price: doc.price,
+  currency: doc.currency,
+  attributes: doc.attributes,
+  active: doc.active,
+  available: doc.available,
+  inStock: doc.inStock,
+  popularity: doc.popularity,
+  createdAt: doc.createdAt,
+  updatedAt: doc.updatedAt,
+  version: doc.version,
+});
+
+/**
+ * How a batch marks the documents it changed for the Elasticsearch index: "pending" sets each
+ * row's ship_pending (the shipper reads them back from the table; rebuilds and servers without
+ * Elasticsearch); "queued" writes one search_shipments row for the transaction and returns the
+ * documents, for the shipper to send straight from memory once the transaction has committed.
+ */
+export type ShipMark = "pending" | "queued";
+
+/** What a committed batch changed: its transaction (the search_shipments key), its last position and the documents as written. */
+export interface Shipment {
+  tx: string;
+  position: Checkpoint;
+  documents: SearchDocument[];
 }
 
 /** The columns `toDocument` reads (what the shipper selects). */
@@ -527,13 +583,24 @@ export function searchProjectionFor(mode: SearchModelMode): Projection<SearchTab
     name: "projections/search",
     filter: { streamCategories: ["product", "inventory", "order"], eventTypes: [...PRODUCT_TYPES, ...STOCK_TYPES, ...ORDER_TYPES] },
     tables: SEARCH_TABLES,
-    schema: (t) => schema(t, mode === "embedded"),
+    schema: (t) => schema(t, mode === "embedded") + shipmentsSchema(t),
     // The live tables are first created whole; ./mode.ts drops the query indexes for "elasticsearch".
-    migrations: [{ id: "projections/search/001-tables", sql: schema(SEARCH_TABLES) }],
-    apply: (event, sql, t = SEARCH_TABLES) => applyBatch([event], sql, t, mode),
-    applyBatch: (events, sql, t = SEARCH_TABLES) => applyBatch(events, sql, t, mode),
+    migrations: [
+      { id: "projections/search/001-tables", sql: schema(SEARCH_TABLES) },
+      { id: "projections/search/004-shipments", sql: shipmentsSchema(SEARCH_TABLES) },
+    ],
+    apply: async (event, sql, t = SEARCH_TABLES) => void (await applyBatch([event], sql, t, mode)),
+    applyBatch: async (events, sql, t = SEARCH_TABLES) => void (await applyBatch(events, sql, t, mode)),
   };
 }
+
+/** The live projector's batch with an Elasticsearch index: the changes queued in search_shipments and returned for shipping from memory. */
+export const applyQueued = (
+  events: readonly RecordedEvent[],
+  sql: SqlExecutor,
+  mode: SearchModelMode,
+  t: SearchTables = SEARCH_TABLES,
+): Promise<Shipment | undefined> => applyBatch(events, sql, t, mode, "queued");
 
 /** The read model the embedded engine queries (the default). */
 export const searchProjection: Projection<SearchTables> = searchProjectionFor("embedded");

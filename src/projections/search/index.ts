@@ -24,7 +24,8 @@ import { PostgresSearchEngine } from "../../search/postgres/engine.js";
 import { createTables, migrateProjections, projectorDefinition, replayInto } from "../index.js";
 import { readModelLag, type ReadModelLag } from "../lag.js";
 import { ident, shadowTables } from "../projection.js";
-import { SEARCH_TABLES, searchProjection, searchProjectionFor, type SearchModelMode } from "./documents.js";
+import { applyQueued, SEARCH_TABLES, searchProjection, searchProjectionFor, type SearchModelMode, type Shipment } from "./documents.js";
+import { DirectShipper } from "./direct-shipper.js";
 import { migrateMode, recordMode, settleMode } from "./mode.js";
 import { CoalescedRuns, IndexShipper, indexGenerationMigrations, shipPending } from "./shipper.js";
 import { swapTables } from "../rebuild.js";
@@ -69,13 +70,23 @@ export interface RunningSearch {
  * Batches of up to 5,000 events: a catch-up's cost is mostly per statement (bench:search's
  * profile: 1,000-event batches spent 18.3 s in 206 transactions of an 18.5 s catch-up, 5,000-event ones 9.4 s in 46).
  */
-function searchProjector(mode: SearchModelMode): ProcessorDefinition {
+function searchProjector(mode: SearchModelMode, ship?: (shipment: Shipment) => void): ProcessorDefinition {
   const projection = searchProjectionFor(mode);
-  return { ...projectorDefinition(projection), handleBatch: (events, { sql }) => projection.applyBatch!(events, sql), batchSize: 5000 };
+  return {
+    ...projectorDefinition(projection),
+    // With an index to feed, a batch queues its changes and hands its documents to the in-memory shipper (direct-shipper.ts).
+    handleBatch: ship
+      ? async (events, { sql }) => {
+          const shipment = await applyQueued(events, sql, mode);
+          if (shipment) ship(shipment);
+        }
+      : (events, { sql }) => projection.applyBatch!(events, sql),
+    batchSize: 5000,
+  };
 }
 
-async function startProjector(deps: SearchDeps, mode: SearchModelMode): Promise<RunningProcessor> {
-  const projector = await (deps.startProcessor ?? startProcessor)(searchProjector(mode), deps);
+async function startProjector(deps: SearchDeps, mode: SearchModelMode, ship?: (shipment: Shipment) => void): Promise<RunningProcessor> {
+  const projector = await (deps.startProcessor ?? startProcessor)(searchProjector(mode, ship), deps);
   await projector.caughtUpTo(START, 30_000);
   return projector;
 }
@@ -127,15 +138,32 @@ export async function startSearch(
   // One refresh serves every read waiting at the time (a refresh per waiting read would queue up).
   const refreshes = es ? new CoalescedRuns(() => es.refresh()) : undefined;
   let shipper: IndexShipper | undefined;
+  let projector: RunningProcessor | undefined;
+  const shipLogger = deps.logger?.child({ processor: "search/elasticsearch" });
+  const direct =
+    target && es
+      ? new DirectShipper(
+          deps.sql,
+          es,
+          target.alias,
+          async (position) => {
+            if (!projector) throw new Error("the search projector is stopped");
+            await projector.caughtUpTo(position, 60_000);
+          },
+          shipLogger,
+        )
+      : undefined;
+  // Until the index is known to exist (the table's shipper started), a batch's changes stay queued in the table only.
+  const ship = direct ? (shipment: Shipment) => void (shipper && direct.hand(shipment)) : undefined;
   const startShipper = async () => {
     if (!target || !es) return;
     // The alias is the write target too (is_write_index), so a rebuild's flip redirects writes as well.
     await ensureSearchIndex(deps.sql, target);
-    shipper = new IndexShipper(deps.sql, es, target.alias, deps.logger?.child({ processor: "search/elasticsearch" }));
+    shipper = new IndexShipper(deps.sql, es, target.alias, shipLogger, () => direct?.held() ?? []);
     shipper.start();
   };
   if (target) await migrate(deps.sql, indexGenerationMigrations);
-  let projector: RunningProcessor | undefined = await startProjector(deps, mode);
+  projector = await startProjector(deps, mode, ship);
   await startShipper().catch((error) =>
     deps.logger?.warn({ err: error }, "Elasticsearch not reachable at start; search answers 503 until it is"),
   );
@@ -148,6 +176,7 @@ export async function startSearch(
         if (position !== START) await projector?.caughtUpTo(position, timeoutMs);
         if (!projector) return false;
         if (refreshes && shipper) {
+          await direct?.flush();
           await shipper.drain();
           await refreshes.request();
         }
@@ -193,7 +222,7 @@ export async function startSearch(
             projector = undefined;
           },
           resume: async () => {
-            projector = await startProjector(deps, mode);
+            projector = await startProjector(deps, mode, ship);
             await startShipper();
           },
           ...(options.until === undefined ? {} : { until: options.until }),
@@ -208,6 +237,7 @@ export async function startSearch(
     async stop() {
       await shipper?.stop();
       await projector?.stop();
+      await direct?.stop();
       projector = undefined;
     },
   };

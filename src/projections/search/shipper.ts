@@ -1,10 +1,12 @@
-// Feeds the Elasticsearch index from the search read model: documents the projector changed are
-// marked `ship_pending`; the shipper sends them in `_bulk` pages at their versions (external
-// versioning) and clears the mark only where the version it sent is still the row's version.
-// A crash between the bulk and the clearing ships the page again, and Elasticsearch answers 409
-// for what it already holds, so nothing is applied twice or moves backwards; a change that
-// lands while a page is in flight keeps its mark and goes in the next page. This is how the
-// index gets whole bulk pages rather than one request per event.
+// Feeds the Elasticsearch index from the search read model's tables. Documents are marked for it
+// in two ways: `ship_pending` on the row (rebuilds, servers without Elasticsearch, events the
+// projector replays one at a time), cleared only where the version sent is still the row's; and a
+// search_shipments row per committed batch of the live projector, which ./direct-shipper.ts
+// normally sends from memory and deletes, and which is shipped from here when it could not.
+// Documents go in `_bulk` pages at their versions (external versioning): a crash between the bulk
+// and the clearing ships them again, and Elasticsearch answers 409 for what it already holds, so
+// nothing is applied twice or moves backwards; a change that lands while a page is in flight keeps
+// its mark (or row) and goes in the next page.
 
 import type { Logger } from "pino";
 import type { SqlExecutor } from "../../infrastructure/sql/sql-client.js";
@@ -24,21 +26,35 @@ export const indexGenerationMigrations: readonly Migration[] = [
   },
 ];
 
-/** Ships every pending document of `tables` to `index`; returns how many were sent. */
+export interface ShipOptions {
+  pageSize?: number;
+  /** Leave search_shipments rows younger than this to the in-memory shipper that queued them (a background pass; 0 ships all). */
+  minAgeMs?: number;
+  /** Transactions whose shipments this process is sending from memory right now. */
+  held?: () => readonly string[];
+}
+
+/**
+ * Ships every pending document of `tables` to `index`: rows marked ship_pending, and the
+ * documents named by search_shipments rows (at their versions now, which is as new or newer).
+ * Returns how many were sent.
+ */
 export async function shipPending(
   sql: SqlExecutor,
   engine: ElasticsearchSearchEngine,
   index: string,
   tables: SearchTables = SEARCH_TABLES,
-  pageSize = SHIP_PAGE,
+  options: ShipOptions = {},
 ): Promise<number> {
+  const pageSize = options.pageSize ?? SHIP_PAGE;
   const d = ident(tables.documents);
+  const q = ident(tables.shipments);
   let shipped = 0;
   for (;;) {
     const { rows } = await sql.query<Record<string, unknown>>(
       `SELECT ${SEARCH_DOCUMENT_COLUMNS} FROM ${d} WHERE ship_pending ORDER BY sku LIMIT ${pageSize}`,
     );
-    if (rows.length === 0) return shipped;
+    if (rows.length === 0) break;
     const documents = rows.map(toDocument);
     await engine.write(documents, index);
     await sql.query(
@@ -46,7 +62,26 @@ export async function shipPending(
       [documents.map((x) => x.sku), documents.map((x) => x.version)],
     );
     shipped += rows.length;
-    if (rows.length < pageSize) return shipped;
+    if (rows.length < pageSize) break;
+  }
+  for (;;) {
+    const { rows: queued } = await sql.query<{ tx: string; skus: string[] }>(
+      `SELECT tx::text AS tx, skus FROM ${q} WHERE queued_at <= now() - make_interval(secs => $1) AND NOT (tx::text = ANY ($2::text[]))
+        ORDER BY tx LIMIT 100`,
+      [(options.minAgeMs ?? 0) / 1000, [...(options.held?.() ?? [])]],
+    );
+    if (queued.length === 0) return shipped;
+    const skus = [...new Set(queued.flatMap((r) => r.skus))];
+    for (let i = 0; i < skus.length; i += pageSize) {
+      const { rows } = await sql.query<Record<string, unknown>>(
+        `SELECT ${SEARCH_DOCUMENT_COLUMNS} FROM ${d} WHERE sku = ANY ($1::text[])`,
+        [skus.slice(i, i + pageSize)],
+      );
+      await engine.write(rows.map(toDocument), index);
+      shipped += rows.length;
+    }
+    await sql.query(`DELETE FROM ${q} WHERE tx = ANY ($1::xid8[])`, [queued.map((r) => r.tx)]);
+    if (queued.length < 100) return shipped;
   }
 }
 
@@ -89,9 +124,18 @@ export class CoalescedRuns {
   }
 }
 
-/** Runs `shipPending` in a loop (every `intervalMs` when idle, backing off while Elasticsearch fails). */
+/** How long a background pass leaves a queued shipment to the in-memory shipper of the process that queued it. */
+const BACKGROUND_AGE_MS = 1_000;
+
+/**
+ * Runs `shipPending` in a loop (every `intervalMs` when idle, backing off while Elasticsearch
+ * fails): what the in-memory shipper could not send, marks from rebuilds and from servers that
+ * ran without Elasticsearch, and everything after a crash.
+ */
 export class IndexShipper {
   private stopped = false;
+  /** The next pass ships queued shipments of any age (a reader waits for them). */
+  private urgent = false;
   private readonly passes = new CoalescedRuns(() => this.pass());
   private timer: NodeJS.Timeout | undefined;
   private lastError: string | null = null;
@@ -103,6 +147,8 @@ export class IndexShipper {
     private readonly engine: ElasticsearchSearchEngine,
     private readonly index: string,
     private readonly logger?: Logger,
+    /** The transactions an in-memory shipper in this process is sending now. */
+    private readonly held: () => readonly string[] = () => [],
     private readonly intervalMs = 50,
   ) {}
 
@@ -114,7 +160,7 @@ export class IndexShipper {
   private schedule(ms: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      void this.drain().then(
+      void this.passes.request().then(
         () => this.schedule(this.intervalMs),
         () => this.schedule(Math.min(2_000, this.intervalMs * 2 ** Math.min(this.failures, 6))),
       );
@@ -123,12 +169,16 @@ export class IndexShipper {
 
   /** Ships everything pending now; runs after any pass already in progress (one pass at a time, shared by callers that ask before it starts). */
   drain(): Promise<void> {
+    this.urgent = true;
     return this.passes.request();
   }
 
   private async pass(): Promise<void> {
+    const minAgeMs = this.urgent ? 0 : BACKGROUND_AGE_MS;
+    this.urgent = false;
     try {
-      if ((await shipPending(this.sql, this.engine, this.index)) > 0) this.lastShippedAt = new Date();
+      if ((await shipPending(this.sql, this.engine, this.index, SEARCH_TABLES, { minAgeMs, held: this.held })) > 0)
+        this.lastShippedAt = new Date();
       this.lastError = null;
       this.failures = 0;
     } catch (error) {
@@ -141,7 +191,10 @@ export class IndexShipper {
   }
 
   async status(): Promise<ShipperStatus> {
-    const { rows } = await this.sql.query<{ n: unknown }>(`SELECT count(*) AS n FROM ${ident(SEARCH_TABLES.documents)} WHERE ship_pending`);
+    const { rows } = await this.sql.query<{ n: unknown }>(
+      `SELECT (SELECT count(*) FROM ${ident(SEARCH_TABLES.documents)} WHERE ship_pending)
+            + (SELECT coalesce(sum(cardinality(skus)), 0) FROM ${ident(SEARCH_TABLES.shipments)}) AS n`,
+    );
     return { pending: Number(rows[0]?.n ?? 0), lastError: this.lastError, lastShippedAt: this.lastShippedAt?.toISOString() ?? null };
   }
 

@@ -1,0 +1,101 @@
+// Ships what the search projector's batches changed straight from its fold in memory: no read of
+// the documents back from the table, no per-row mark to clear. Each batch queues one
+// search_shipments row (its transaction id and SKUs) in its own transaction and hands the same
+// documents here. Once the projector has moved past the batch, it has committed or rolled back:
+// the row exists only if it committed (a rolled-back batch's documents are dropped, they were
+// never stored). The documents go out in `_bulk` pages at their versions, then the rows are
+// deleted. Anything that fails, or a crash, leaves the rows for ./shipper.ts, which ships those
+// SKUs from the table; Elasticsearch's external versions make shipping twice harmless.
+
+import type { Logger } from "pino";
+import type { Checkpoint } from "../../eventstore/port.js";
+import type { SqlExecutor } from "../../infrastructure/sql/sql-client.js";
+import type { ElasticsearchSearchEngine } from "../../search/elasticsearch/engine.js";
+import type { SearchDocument } from "../../search/port.js";
+import { ident } from "../projection.js";
+import { SEARCH_TABLES, type Shipment } from "./documents.js";
+import { CoalescedRuns, SHIP_PAGE } from "./shipper.js";
+
+/** Documents held in memory at most; beyond, the oldest shipments are left to the table's shipper (Elasticsearch slower than the log). */
+const MAX_HELD_DOCUMENTS = 50_000;
+
+export class DirectShipper {
+  private waiting: Shipment[] = [];
+  private inFlight: Shipment[] = [];
+  private heldDocuments = 0;
+  private stopped = false;
+  private readonly runs = new CoalescedRuns(() => this.run());
+  lastError: string | null = null;
+  lastShippedAt: Date | null = null;
+
+  constructor(
+    private readonly sql: SqlExecutor,
+    private readonly engine: ElasticsearchSearchEngine,
+    private readonly index: string,
+    /** Resolves once the projector has moved past `position` (its batch committed or rolled back). */
+    private readonly passed: (position: Checkpoint) => Promise<void>,
+    private readonly logger?: Logger,
+  ) {}
+
+  /** Takes a batch's shipment (called inside the batch's transaction, before it commits). */
+  hand(shipment: Shipment): void {
+    if (this.stopped) return;
+    this.waiting.push(shipment);
+    this.heldDocuments += shipment.documents.length;
+    while (this.heldDocuments > MAX_HELD_DOCUMENTS && this.waiting.length > 1) this.heldDocuments -= this.waiting.shift()!.documents.length;
+    void this.runs.request().catch(() => undefined);
+  }
+
+  /** The transactions whose shipments are in memory here (the table's shipper leaves them alone). */
+  held(): string[] {
+    return [...this.inFlight, ...this.waiting].map((s) => s.tx);
+  }
+
+  /** Resolves when every shipment handed so far has been shipped, or left to the table's shipper. */
+  flush(): Promise<void> {
+    return this.runs.request().catch(() => undefined);
+  }
+
+  private async run(): Promise<void> {
+    while (this.waiting.length > 0 && !this.stopped) {
+      const batch = this.waiting;
+      this.waiting = [];
+      this.inFlight = batch;
+      this.heldDocuments -= batch.reduce((n, s) => n + s.documents.length, 0);
+      try {
+        await this.passed(batch.at(-1)!.position);
+        const { rows } = await this.sql.query<{ tx: string }>(
+          `SELECT tx::text AS tx FROM ${ident(SEARCH_TABLES.shipments)} WHERE tx = ANY ($1::xid8[])`,
+          [batch.map((s) => s.tx)],
+        );
+        const committed = new Set(rows.map((r) => r.tx));
+        const latest = new Map<string, SearchDocument>();
+        for (const shipment of batch) {
+          if (!committed.has(shipment.tx)) continue;
+          for (const doc of shipment.documents) if ((latest.get(doc.sku)?.version ?? 0) < doc.version) latest.set(doc.sku, doc);
+        }
+        const documents = [...latest.values()];
+        for (let i = 0; i < documents.length; i += SHIP_PAGE) await this.engine.write(documents.slice(i, i + SHIP_PAGE), this.index);
+        if (committed.size > 0)
+          await this.sql.query(`DELETE FROM ${ident(SEARCH_TABLES.shipments)} WHERE tx = ANY ($1::xid8[])`, [[...committed]]);
+        if (documents.length > 0) this.lastShippedAt = new Date();
+        this.lastError = null;
+      } catch (error) {
+        // The rows stay: the table's shipper sends those SKUs (with backoff while Elasticsearch is down).
+        const message = error instanceof Error ? error.message : String(error);
+        if (this.lastError !== message)
+          this.logger?.warn({ err: error }, "shipping search documents from memory failed; left to the table's shipper");
+        this.lastError = message;
+      } finally {
+        this.inFlight = [];
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.waiting = [];
+    this.heldDocuments = 0;
+    await this.runs.settled();
+  }
+}
