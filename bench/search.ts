@@ -215,16 +215,22 @@ async function main(): Promise<void> {
       try {
         const es = await indexRun(store, readModel.sql, { client, alias });
         const indexRate = events / es.seconds;
-        // The baseline: the same documents, already built, sent by raw _bulk in pages of 500.
+        // The baseline: the same documents, already built, sent by raw _bulk in pages of 500 (no versions).
         const { rows } = await readModel.sql.query<Record<string, unknown>>("SELECT * FROM search_documents");
         const documents = rows.map(toDocument).map(indexedProduct);
-        const raw = `${alias}-raw`;
-        await createProductIndex(client, raw);
-        const b0 = performance.now();
-        for (let i = 0; i < documents.length; i += 500) {
-          await client.bulk({ operations: documents.slice(i, i + 500).flatMap((d) => [{ index: { _index: raw, _id: d.sku } }, d]) });
+        // Twice, into fresh indices, keeping the faster: on a shared machine one run can be slowed by
+        // others' work, and a slow baseline would flatter the ratio.
+        let rawSeconds = Number.POSITIVE_INFINITY;
+        for (const run of [1, 2]) {
+          const raw = `${alias}-raw-${run}`;
+          await createProductIndex(client, raw);
+          const b0 = performance.now();
+          for (let i = 0; i < documents.length; i += 500) {
+            await client.bulk({ operations: documents.slice(i, i + 500).flatMap((d) => [{ index: { _index: raw, _id: d.sku } }, d]) });
+          }
+          rawSeconds = Math.min(rawSeconds, (performance.now() - b0) / 1000);
+          await client.indices.delete({ index: raw, ignore_unavailable: true });
         }
-        const rawSeconds = (performance.now() - b0) / 1000;
         // Like with like: both produce the same documents (one per product), so the ratio is documents/s
         // over documents/s (= raw seconds / pipeline seconds). Events/s is reported beside it, but
         // the pipeline reads 2 events per product here, so events/s over docs/s would flatter it 2x.
@@ -247,7 +253,6 @@ async function main(): Promise<void> {
           );
         }
         await es.search.stop();
-        await client.indices.delete({ index: raw, ignore_unavailable: true });
         for (const index of Object.keys(await client.indices.getAlias({ name: alias }))) await client.indices.delete({ index });
       } finally {
         await readModel.drop();
