@@ -27,6 +27,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Command } from "commander";
 import { Redis } from "ioredis";
+import pg from "pg";
 import { signToken } from "../src/api/auth.js";
 import { RedisFlashSaleGate } from "../src/flash-sales/redis/redis-gate.js";
 import { BARE_DECREMENT } from "../src/flash-sales/redis/scripts.js";
@@ -236,8 +237,18 @@ async function main(): Promise<void> {
     await runFor(2, CONCURRENCY, (worker) => claimOnce(worker, false));
     httpErrors = 0;
     const httpRun = await runFor(DURATION, CONCURRENCY, (worker) => claimOnce(worker, true));
+    // How many claims one append to the log carried (group commit), from the log itself.
+    const log = new pg.Client({ connectionString: database.url });
+    await log.connect();
+    const recorded = (
+      await log.query<{ appends: string; claims: string }>(
+        "SELECT count(*) AS appends, coalesce(sum(jsonb_array_length(data->'claims')), 0) AS claims FROM es_events WHERE type = 'ClaimsRecorded'",
+      )
+    ).rows[0]!;
+    await log.end();
+    const claimsPerAppend = Number(recorded.claims) / Math.max(1, Number(recorded.appends));
     console.log(
-      `HTTP claims          ${round(httpRun.perSecond)} claims/s  p50 ${round(httpRun.p50Ms, 2)} ms  p99 ${round(httpRun.p99Ms, 2)} ms  (${httpRun.operations} claims, ${httpErrors} not 201)`,
+      `HTTP claims          ${round(httpRun.perSecond)} claims/s  p50 ${round(httpRun.p50Ms, 2)} ms  p99 ${round(httpRun.p99Ms, 2)} ms  (${httpRun.operations} claims, ${httpErrors} not 201; ${round(claimsPerAppend, 1)} claims per append to the log)`,
     );
 
     if (opts.onlyHttp) {
@@ -249,6 +260,7 @@ async function main(): Promise<void> {
           httpClaimP50Ms: round(httpRun.p50Ms, 2),
           httpClaimP99Ms: round(httpRun.p99Ms, 2),
           httpErrors,
+          claimsPerAppend: round(claimsPerAppend, 1),
         }),
       );
       return;
@@ -438,6 +450,7 @@ async function main(): Promise<void> {
         httpClaimP50Ms: round(httpRun.p50Ms, 2),
         httpClaimP99Ms: round(httpRun.p99Ms, 2),
         httpErrors,
+        claimsPerAppend: round(claimsPerAppend, 1),
         gateOpsPerRep: OPS,
         reps: REPS,
         gateClaimsPerSec: round(gateFig.perSecond),
