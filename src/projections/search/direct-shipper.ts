@@ -24,6 +24,9 @@ export class DirectShipper {
   private inFlight: Shipment[] = [];
   private heldDocuments = 0;
   private stopped = false;
+  /** Settles when stop() is called, so a run waiting for a batch that will never pass does not hold up the stop. */
+  private readonly stopping: Promise<never>;
+  private stop$!: (error: Error) => void;
   private readonly runs = new CoalescedRuns(() => this.run());
   lastError: string | null = null;
   lastShippedAt: Date | null = null;
@@ -35,7 +38,10 @@ export class DirectShipper {
     /** Resolves once the projector has moved past `position` (its batch committed or rolled back). */
     private readonly passed: (position: Checkpoint) => Promise<void>,
     private readonly logger?: Logger,
-  ) {}
+  ) {
+    this.stopping = new Promise<never>((_, reject) => (this.stop$ = reject));
+    this.stopping.catch(() => undefined);
+  }
 
   /** Takes a batch's shipment (called inside the batch's transaction, before it commits). */
   hand(shipment: Shipment): void {
@@ -63,7 +69,7 @@ export class DirectShipper {
       this.inFlight = batch;
       this.heldDocuments -= batch.reduce((n, s) => n + s.documents.length, 0);
       try {
-        await this.passed(batch.at(-1)!.position);
+        await Promise.race([this.passed(batch.at(-1)!.position), this.stopping]);
         const { rows } = await this.sql.query<{ tx: string }>(
           `SELECT tx::text AS tx FROM ${ident(SEARCH_TABLES.shipments)} WHERE tx = ANY ($1::xid8[])`,
           [batch.map((s) => s.tx)],
@@ -82,6 +88,7 @@ export class DirectShipper {
         this.lastError = null;
       } catch (error) {
         // The rows stay: the table's shipper sends those SKUs (with backoff while Elasticsearch is down).
+        if (this.stopped) return;
         const message = error instanceof Error ? error.message : String(error);
         if (this.lastError !== message)
           this.logger?.warn({ err: error }, "shipping search documents from memory failed; left to the table's shipper");
@@ -94,6 +101,7 @@ export class DirectShipper {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stop$(new Error("the search shipper is stopping"));
     this.waiting = [];
     this.heldDocuments = 0;
     await this.runs.settled();
