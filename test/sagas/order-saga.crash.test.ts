@@ -35,26 +35,38 @@ function controller(mode: Mode): Controller {
     restarts: 0,
     pending: false,
     signal: () => new Promise<"crash">((resolve) => (ctl.pending ? resolve("crash") : (wake = () => resolve("crash")))),
-    options: {
-      // The processor waits (a long backoff) after a crash instead of retrying at once: the test restarts it.
-      processorRetry: { maxAttempts: 1_000, baseDelayMs: 600_000, maxDelayMs: 600_000 },
-      faults: (point: FaultPoint, event: RecordedEvent) => {
-        if (mode === "none" || ctl.pending) return;
-        const key = `${event.id}:${point}`;
-        if (seen.has(key)) return;
-        seen.add(key);
-        if (mode === "stop after checkpoint") {
-          // The processor finishes the event and checkpoints it before stopping, so each event
-          // is stopped at one boundary: the n-th event at its (n mod 5)-th boundary.
-          if (!pointsSeen.has(event.id)) pointsSeen.set(event.id, pointsSeen.size * 100);
-          const n = pointsSeen.get(event.id)!;
-          pointsSeen.set(event.id, n + 1);
-          if (n % 100 !== Math.floor(n / 100) % 5) return;
-        }
-        ctl.pending = true;
-        wake?.();
-        if (mode === "crash before checkpoint") throw new Crash(`crash at ${point} of ${event.type}`);
-      },
+    // Fresh options for each start of the saga: each start is one "process", which a crash kills.
+    get options(): WorldOptions {
+      const life = { dead: false };
+      return {
+        // The processor waits (a long backoff) after a crash instead of retrying at once: the test restarts it.
+        processorRetry: { maxAttempts: 1_000, baseDelayMs: 600_000, maxDelayMs: 600_000 },
+        faults: (point: FaultPoint, event: RecordedEvent) => {
+          if (mode === "none") return;
+          // A crashed process does nothing more: the steps of other orders it was running side by
+          // side die at their next boundary too (else another order's step, waiting for the crashed
+          // one's SKUs, could take its stock before the restart, which no real crash allows).
+          if (life.dead && mode === "crash before checkpoint") throw new Crash(`crashed before ${point} of ${event.type}`);
+          if (ctl.pending) return;
+          const key = `${event.id}:${point}`;
+          if (seen.has(key)) return;
+          seen.add(key);
+          if (mode === "stop after checkpoint") {
+            // The processor finishes the event and checkpoints it before stopping, so each event
+            // is stopped at one boundary: the n-th event at its (n mod 5)-th boundary.
+            if (!pointsSeen.has(event.id)) pointsSeen.set(event.id, pointsSeen.size * 100);
+            const n = pointsSeen.get(event.id)!;
+            pointsSeen.set(event.id, n + 1);
+            if (n % 100 !== Math.floor(n / 100) % 5) return;
+          }
+          ctl.pending = true;
+          wake?.();
+          if (mode === "crash before checkpoint") {
+            life.dead = true;
+            throw new Crash(`crash at ${point} of ${event.type}`);
+          }
+        },
+      };
     },
   };
   return ctl;
