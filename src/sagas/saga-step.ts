@@ -1,6 +1,7 @@
 // One step of the order saga: what its handler does for each relevant event of the log,
 //
-//   1. loads the saga stream `orderSaga-<orderId>` and folds its state;
+//   1. loads the saga stream `orderSaga-<orderId>` and folds its state (or takes it from the
+//      streams this process read or wrote last, recent-sagas.ts);
 //   2. records the step: SagaStepRecorded {input, commands, deadlines, status}, whose event id is
 //      derived from the input event's id, appended at the stream's expected revision. When the
 //      step is already there (a re-delivery after a crash), the recorded step is used as is: the
@@ -44,6 +45,7 @@ import {
   type WarehouseAvailability,
 } from "./order-saga.js";
 import { batchablePrefix, sagaCommandIssuer, type SagaCommandTargets } from "./saga-commands.js";
+import { RecentSagas, type RememberedSaga } from "./recent-sagas.js";
 import { toSagaInput } from "./saga-inputs.js";
 import { inProcessStockPlanningLock, type StockPlanningLock } from "./stock-planning-lock.js";
 
@@ -83,6 +85,12 @@ export interface LoadedSaga {
   events: RecordedEvent[];
 }
 
+const remembered = (saga: LoadedSaga): RememberedSaga => ({
+  state: saga.state,
+  revision: saga.revision,
+  recorded: new Map(saga.events.map((e) => [e.id, e.data])),
+});
+
 export async function loadSaga(store: EventStore, orderId: string): Promise<LoadedSaga> {
   const events = await store.readStream(sagaStreamId(orderId));
   return {
@@ -106,6 +114,7 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
   // (stock-planning-lock.ts), so two orders placed at once, in this process or another, never
   // plan on the same units.
   const stockLock = deps.stockLock ?? inProcessStockPlanningLock();
+  const recent = new RecentSagas();
 
   return async function handle(event: RecordedEvent): Promise<void> {
     const input = toSagaInput(event);
@@ -148,10 +157,16 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
     /** Commands of the step already written together with it (the fast path). */
     let written = 0;
     for (let attempt = 1; ; attempt++) {
-      const saga = await loadSaga(store, orderId);
-      step = saga.events.find((e) => e.id === stepId)?.data as SagaStepRecorded["data"] | undefined;
+      // The remembered stream on the first try; a retry (or a decision to do nothing) reads it anew.
+      const known = attempt === 1 ? recent.get(orderId) : undefined;
+      const saga = known ?? remembered(await loadSaga(store, orderId));
+      if (!known) recent.remember(orderId, saga);
+      step = saga.recorded.get(stepId) as SagaStepRecorded["data"] | undefined;
       if (step) break;
-      if (saga.state.status === "NEW" && input.type !== "OrderPlaced") return;
+      if (saga.state.status === "NEW" && input.type !== "OrderPlaced") {
+        if (known) continue;
+        return;
+      }
       const loaded = new Map<string, LoadedStream>();
       if (input.type === "OrderPlaced" && !input.data.flashSale) {
         // Where the stock is, read from the inventory streams themselves: the reservations below
@@ -181,7 +196,10 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
         input = { type: "OrderPlaced", data: { ...input.data, stock } };
       }
       const reaction = react(saga.state, input, { now, config: deps.config });
-      if (!reaction) return;
+      if (!reaction) {
+        if (known) continue;
+        return;
+      }
       step = { stepId, input, inputEventId: event.id, decidedAt: now, ...reaction };
       const sagaAppend = {
         streamId,
@@ -203,22 +221,33 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
         }
       }
       await fault("decided", event);
+      let sagaAppended = false;
       try {
         if (batch) {
-          await store.appendToStreams([sagaAppend, ...batch.appends]);
+          sagaAppended = (await store.appendToStreams([sagaAppend, ...batch.appends]))[0]!.appended;
           for (const m of batch.moot)
             logger?.info({ commandId: m.commandId, rule: m.error.rule, err: m.error.message }, "saga command moot");
           written = batchable.length;
         } else {
           const appended = await store.appendToStream(streamId, sagaAppend.events, { expectedRevision: sagaAppend.expectedRevision });
           if (!appended.appended) continue; // recorded by another instance meanwhile: follow its decision
+          sagaAppended = true;
         }
       } catch (error) {
         if (!(error instanceof WrongExpectedVersionError) || attempt >= MAX_STEP_ATTEMPTS) throw error;
         // Someone else wrote to the saga or to a target stream: read again and decide again.
+        recent.forget(orderId);
         await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(200, 5 * 2 ** attempt)));
         continue;
       }
+      // The stream as it is now, without reading it: what was known plus the step just appended.
+      if (sagaAppended)
+        recent.remember(orderId, {
+          state: foldSaga([{ type: "SagaStepRecorded", data: step } as SagaEvent], saga.state),
+          revision: saga.revision + 1,
+          recorded: new Map([...saga.recorded, [stepId, step]]),
+        });
+      else recent.forget(orderId);
       logger?.debug(
         { orderId, input: input.type, status: reaction.status, commands: reaction.commands.length, batched: written },
         "saga step recorded",
@@ -280,6 +309,7 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
         ],
         { expectedRevision: "any" },
       );
+      recent.forget(orderId);
       await clearAttention(sql, orderId);
       logger?.info({ orderId, stepId: recorded.retryOf }, "saga recovered");
     }
@@ -326,6 +356,7 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
       ],
       { expectedRevision: "any" },
     );
+    recent.forget(orderId);
     await fault("failed", event);
     if (parked) {
       logger?.error({ orderId, stepId: origin, attempt, err: error }, "saga parked: needs attention");

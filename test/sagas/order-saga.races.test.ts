@@ -3,6 +3,7 @@
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { RecordedEvent } from "../../src/eventstore/port.js";
+import { toSagaInput } from "../../src/sagas/saga-inputs.js";
 import { createOrderSagaHandler } from "../../src/sagas/saga-step.js";
 import { listSagasNeedingAttention } from "../../src/sagas/attention.js";
 import { listDeadlines } from "../../src/scheduling/deadlines.js";
@@ -131,6 +132,45 @@ describe.each(backends())("order saga: duplicates, races, restarts (%s)", (backe
     // Both instances saw the unit available and asked for it; the Inventory aggregate refused one.
     expect(await w.countTypes()).toMatchObject({ StockReserved: 3, StockReservationRejected: 3 });
     expect(await w.allInventoryLawsHold()).toBe(true);
+  });
+
+  it("a saga instance that remembers an order, while another instance moved it on, decides from the stream: no step twice, nothing skipped", async () => {
+    await w.saga.stop();
+    await w.receive(A, "w1", 1);
+    const orderId = await w.place([{ sku: A, quantity: 1 }]);
+    const deps = {
+      store: w.store,
+      sql: w.sql,
+      gateway: w.gateway,
+      clock: w.clock,
+      config: { paymentTimeoutMs: PAYMENT_TIMEOUT_MS, reservationTtlMs: RESERVATION_TTL_MS },
+    };
+    const one = createOrderSagaHandler(deps);
+    const two = createOrderSagaHandler(deps);
+    const input = async (type: string): Promise<RecordedEvent> => {
+      while (!(await w.allVisible())) await new Promise((resolve) => setTimeout(resolve, 20));
+      const { events } = await w.store.readAll({ maxCount: 10_000 });
+      const found = events.find((e) => e.type === type && toSagaInput(e)?.data.orderId === orderId);
+      if (!found) throw new Error(`no ${type} for ${orderId}`);
+      return found;
+    };
+    // One handles the placement (and remembers the saga stream as it wrote it) ...
+    await one(await input("OrderPlaced"));
+    // ... two takes the reservation, and starts the payment: a step one has not seen.
+    await two(await input("StockReserved"));
+    // One gets the next input: from its memory (still reserving) it would ignore it; it reads anew.
+    const initiated = await input("PaymentInitiated");
+    await one(initiated);
+    // Two gets that input again (a re-delivery): its memory is behind, the step is recorded once.
+    await two(initiated);
+    const steps = (await w.sagaEvents(orderId)).filter((e) => e.type === "SagaStepRecorded");
+    expect(steps.map((e) => (e.data as { input: { type: string } }).input.type)).toEqual([
+      "OrderPlaced",
+      "StockReserved",
+      "PaymentInitiated",
+    ]);
+    expect((await w.order(orderId)).status).toBe("PAYMENT_PENDING");
+    expect(w.gateway.effects.initiate).toBe(1);
   });
 
   it("payment deadline across a restart: the saga and scheduler stop while waiting; after the restart the order is cancelled and the stock is back", async () => {
