@@ -59,7 +59,7 @@ export async function loadRows(
  * is updated only when the new one's revision is higher (a stream row never moves backwards);
  * with `onConflict: "nothing"` an existing row is kept as it is.
  *
- * The rows travel as one JSON text read by json_populate_recordset with the table's own row type:
+ * The rows travel as one JSON text read by json(b)_populate_recordset with the table's own row type:
  * JSON.stringify is native, where binding one array per column escaped every element in
  * JavaScript (the 1M-event rebuild profile had it at 8% of its samples).
  */
@@ -79,9 +79,13 @@ export async function upsertRows(
     options.onConflict === "nothing" || updates.length === 0
       ? "DO NOTHING"
       : `DO UPDATE SET ${updates.join(", ")}${options.guard === "revision" ? " WHERE cur.revision < excluded.revision" : ""}`;
+  // With a jsonb column the text is parsed once, as jsonb, and each row's documents are taken from
+  // it as they are; as json they would be parsed again per row (30% more server time for the
+  // refunds model's states). Rows without documents are cheaper as json.
+  const json = Object.values(columns).includes("jsonb") ? "jsonb" : "json";
   await sql.query(
     `INSERT INTO ${ident(table)} AS cur (${list})
-     SELECT ${list} FROM json_populate_recordset(null::${ident(table)}, $1::json)
+     SELECT ${list} FROM ${json}_populate_recordset(null::${ident(table)}, $1::${json})
      ON CONFLICT (${key.map(ident).join(", ")}) ${conflict}`,
     // Keys that are not columns are ignored, and a missing one is NULL.
     [JSON.stringify(rows)],
