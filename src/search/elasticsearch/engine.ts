@@ -208,6 +208,9 @@ export class ElasticsearchSearchEngine implements SearchEngine {
   async write(documents: readonly SearchDocument[], index = this.index): Promise<WriteOutcome> {
     if (documents.length === 0) return { written: 0, alreadyApplied: 0 };
     const response = await this.client.bulk({
+      // Only what is read below: a full answer repeats index, id, version, shards and seq_no per
+      // document, which Elasticsearch builds and this process parses for nothing.
+      filter_path: ["items.*._id", "items.*.status", "items.*.error"],
       operations: documents.flatMap((d) => [
         { index: { _index: index, _id: d.sku, version: d.version, version_type: "external" as const } },
         indexedProduct(d),
@@ -216,7 +219,7 @@ export class ElasticsearchSearchEngine implements SearchEngine {
     let written = 0;
     let alreadyApplied = 0;
     const failures: string[] = [];
-    for (const item of response.items) {
+    for (const item of response.items ?? []) {
       const result = item.index;
       if (!result) continue;
       if (result.status === 409) alreadyApplied++;
