@@ -262,21 +262,22 @@ async function main(): Promise<void> {
     console.log(`catch-up read: ${read.toLocaleString()} events in ${round(readSeconds, 1)} s`);
 
     // ---------------------------------------------------------------- rebuild every read model
-    // As `replay rebuild --all --shadow` does: one pass over the log into unlogged shadow tables
-    // without their secondary indexes, batches folded in memory and written set-based, then the
-    // indexes built, the tables logged and swapped in with their checkpoints.
+    // As `replay rebuild --all --shadow` does: one pass over the log into shadow tables without
+    // their secondary indexes, each model's rows folded in memory across pages and written about
+    // once (BulkFold), then the indexes built and the tables swapped in with their checkpoints.
     t = performance.now();
     const counts = await rebuildShadowTogether({ store, sql }, projections, { pageSize: PAGE });
     const rebuildSeconds = (performance.now() - t) / 1000;
     const rebuildPerS = written / rebuildSeconds;
-    // Where the time went: each model's share of the writing (the rest is reading and waiting for it).
+    // Where the time went: per model, the time spent folding its events and waiting for its writes
+    // (models fold one after another and write side by side, so these overlap and do not add up).
     const perProjection = projections.map((p) => ({
       name: p.name,
       events: counts.get(p.name)?.events ?? 0,
       writeSeconds: round((counts.get(p.name)?.ms ?? 0) / 1000, 2),
     }));
     console.log(
-      `  writing per model (s): ${perProjection.map((p) => `${p.name.replace("projections/", "")} ${p.writeSeconds}`).join(", ")}`,
+      `  per model, folding and waiting for its writes (s): ${perProjection.map((p) => `${p.name.replace("projections/", "")} ${p.writeSeconds}`).join(", ")}`,
     );
     console.log(`rebuild --all --shadow: ${round(rebuildSeconds, 1)} s`);
     // And in place (`replay rebuild --all`): the live tables, logged and indexed, a checkpoint per page.
