@@ -22,7 +22,7 @@ import { inventoryDecider, streamId as inventoryStream } from "../aggregates/inv
 import { metadataOf, type CommandOrigin } from "../commands/envelope.js";
 import { EVENT_ID_NAMESPACE, uuidV5 } from "../commands/event-id.js";
 import { decideBatch, loadTargets, type BatchedCommand, type LoadedStream } from "../commands/command-batch.js";
-import { WrongExpectedVersionError } from "../eventstore/errors.js";
+import { EventIdConflictError, WrongExpectedVersionError } from "../eventstore/errors.js";
 import type { EventMetadata, EventStore, RecordedEvent } from "../eventstore/port.js";
 import type { SqlClient } from "../infrastructure/sql/sql-client.js";
 import { activeTraceId, continueTraceOf, inSpan } from "../observability/tracing.js";
@@ -91,6 +91,8 @@ const remembered = (saga: LoadedSaga): RememberedSaga => ({
   recorded: new Map(saga.events.map((e) => [e.id, e.data])),
 });
 
+const unstartedSaga = (): RememberedSaga => ({ state: foldSaga([]), revision: -1, recorded: new Map() });
+
 export async function loadSaga(store: EventStore, orderId: string): Promise<LoadedSaga> {
   const events = await store.readStream(sagaStreamId(orderId));
   return {
@@ -158,7 +160,9 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
     let written = 0;
     for (let attempt = 1; ; attempt++) {
       // The remembered stream on the first try; a retry (or a decision to do nothing) reads it anew.
-      const known = attempt === 1 ? recent.get(orderId) : undefined;
+      // A placement's saga is taken to be new without reading it: if it is not (a re-delivery), the
+      // append at "no stream" fails and the step reads the stream.
+      const known = attempt === 1 ? (recent.get(orderId) ?? (input.type === "OrderPlaced" ? unstartedSaga() : undefined)) : undefined;
       const saga = known ?? remembered(await loadSaga(store, orderId));
       if (!known) recent.remember(orderId, saga);
       step = saga.recorded.get(stepId) as SagaStepRecorded["data"] | undefined;
@@ -234,10 +238,20 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
           sagaAppended = true;
         }
       } catch (error) {
+        // Decided from memory (or taken as new): the stream had moved on. Read it and look again.
+        if (known && (error instanceof WrongExpectedVersionError || error instanceof EventIdConflictError)) {
+          recent.forget(orderId);
+          continue;
+        }
         if (!(error instanceof WrongExpectedVersionError) || attempt >= MAX_STEP_ATTEMPTS) throw error;
         // Someone else wrote to the saga or to a target stream: read again and decide again.
         recent.forget(orderId);
         await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(200, 5 * 2 ** attempt)));
+        continue;
+      }
+      // Already stored by an earlier delivery: the recorded step, not this decision, is the one to follow.
+      if (!sagaAppended && known) {
+        recent.forget(orderId);
         continue;
       }
       // The stream as it is now, without reading it: what was known plus the step just appended.
