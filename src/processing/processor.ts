@@ -399,15 +399,22 @@ export async function startProcessor(definition: ProcessorDefinition, deps: Proc
             unsaved = false;
           }
           if (page.checkpoint === checkpoint) {
-            // The log is quiet: store how far it read now, or the lag figures would count the
-            // events it passed as unhandled for as long as the log stays quiet (and admission
-            // control, refusing the orders that would wake it, would never reopen).
+            // The log is quiet: store how far it read once CHECKPOINT_IDLE_SAVE_MS have passed
+            // since the last save, or the lag figures would count the events it passed as
+            // unhandled for as long as the log stays quiet (and admission control, refusing the
+            // orders that would wake it, would never reopen). Not at once: between a flash sale's
+            // claim appends the log is "quiet" every few ms, and saving each time cost ~8
+            // checkpoint commits per claim append (1,767 saves in 5 s against 211 appends).
+            let waitMs = 1_000;
             if (unsaved) {
-              await saveCheckpoint(sql, definition.name, checkpoint);
-              lastSavedAt = Date.now();
-              unsaved = false;
+              const dueInMs = CHECKPOINT_IDLE_SAVE_MS - (Date.now() - lastSavedAt);
+              if (dueInMs <= 0) {
+                await saveCheckpoint(sql, definition.name, checkpoint);
+                lastSavedAt = Date.now();
+                unsaved = false;
+              } else waitMs = dueInMs;
             }
-            if (page.shared) await reader.waitBeyond(checkpoint, 1_000, stopSignal.signal);
+            if (page.shared) await reader.waitBeyond(checkpoint, waitMs, stopSignal.signal);
             else await pause(20);
             continue;
           }

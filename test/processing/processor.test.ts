@@ -7,7 +7,14 @@ import { openEventStore, type EventStore, type NewEvent, type RecordedEvent } fr
 import { createPgClient } from "../../src/infrastructure/sql/pg-client.js";
 import { createPgliteClient } from "../../src/infrastructure/sql/pglite-client.js";
 import type { SqlClient } from "../../src/infrastructure/sql/sql-client.js";
-import { listParked, loadCheckpoint, retryParked, startProcessor, type ProcessorDefinition } from "../../src/processing/processor.js";
+import {
+  CHECKPOINT_IDLE_SAVE_MS,
+  listParked,
+  loadCheckpoint,
+  retryParked,
+  startProcessor,
+  type ProcessorDefinition,
+} from "../../src/processing/processor.js";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
 import { missing, server } from "../support/env.js";
 
@@ -259,6 +266,49 @@ function processorSuite(name: string, open: () => Promise<{ sql: SqlClient; tear
         stored = await loadCheckpoint(sql, definition.name);
       }
       expect(stored >= elsewhere.position).toBe(true);
+      await processor.stop();
+    });
+
+    it("passing a steady trickle of events outside its filter, it stores its checkpoint at most once per CHECKPOINT_IDLE_SAVE_MS, and the last one once quiet", async () => {
+      const category = `p${randomUUID().slice(0, 6)}`;
+      let saves = 0;
+      const counted: SqlClient = {
+        dialect: sql.dialect,
+        query: (text, params) => {
+          if (text.includes("INSERT INTO processor_checkpoints")) saves++;
+          return sql.query(text, params);
+        },
+        exec: (script) => sql.exec(script),
+        transaction: (work) => sql.transaction(work),
+        close: () => sql.close(),
+      };
+      const definition: ProcessorDefinition = {
+        name: `trickle-${category}`,
+        filter: { streamCategories: [category] },
+        mode: "at-least-once",
+        async handle() {},
+      };
+      const processor = await startProcessor(definition, { store, sql: counted, retry: fast });
+      await processor.caughtUpTo(await store.headCheckpoint(), 20_000);
+      saves = 0;
+      // Each append wakes the processor, which passes it and finds the log quiet again: before,
+      // every one of those quiet moments stored the checkpoint.
+      const startedAt = performance.now();
+      let last = await store.appendToStream(`other${category}-1`, [event("Unrelated", { amount: 0 })]);
+      for (let i = 1; i < 30; i++) {
+        await new Promise((r) => setTimeout(r, 40));
+        last = await store.appendToStream(`other${category}-1`, [event("Unrelated", { amount: i })]);
+        await processor.caughtUpTo(last.position, 20_000);
+      }
+      const elapsedMs = performance.now() - startedAt;
+      let stored = await loadCheckpoint(sql, definition.name);
+      for (let i = 0; i < 100 && stored < last.position; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        stored = await loadCheckpoint(sql, definition.name);
+      }
+      expect(stored >= last.position).toBe(true);
+      // The bound follows the time it took (a slow machine allows more), not a timing.
+      expect(saves).toBeLessThanOrEqual(Math.ceil(elapsedMs / CHECKPOINT_IDLE_SAVE_MS) + 2);
       await processor.stop();
     });
 
