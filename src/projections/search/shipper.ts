@@ -49,8 +49,16 @@ export async function shipPending(
   const pageSize = options.pageSize ?? SHIP_PAGE;
   const d = ident(tables.documents);
   const q = ident(tables.shipments);
+  const queuedFilter = `queued_at <= now() - make_interval(secs => $1) AND NOT (tx::text = ANY ($2::text[]))`;
+  const queuedParams = [(options.minAgeMs ?? 0) / 1000, [...(options.held?.() ?? [])]];
+  // Most passes find nothing: one statement says so for both kinds of mark (an idle pass costs one query).
+  const { rows: probe } = await sql.query<{ marked: boolean; queued: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM ${d} WHERE ship_pending) AS marked, EXISTS (SELECT 1 FROM ${q} WHERE ${queuedFilter}) AS queued`,
+    queuedParams,
+  );
+  const { marked, queued: anyQueued } = probe[0] ?? { marked: false, queued: false };
   let shipped = 0;
-  for (;;) {
+  while (marked) {
     const { rows } = await sql.query<Record<string, unknown>>(
       `SELECT ${SEARCH_DOCUMENT_COLUMNS} FROM ${d} WHERE ship_pending ORDER BY sku LIMIT ${pageSize}`,
     );
@@ -64,13 +72,12 @@ export async function shipPending(
     shipped += rows.length;
     if (rows.length < pageSize) break;
   }
-  for (;;) {
+  while (anyQueued) {
     const { rows: queued } = await sql.query<{ tx: string; skus: string[] }>(
-      `SELECT tx::text AS tx, skus FROM ${q} WHERE queued_at <= now() - make_interval(secs => $1) AND NOT (tx::text = ANY ($2::text[]))
-        ORDER BY tx LIMIT 100`,
-      [(options.minAgeMs ?? 0) / 1000, [...(options.held?.() ?? [])]],
+      `SELECT tx::text AS tx, skus FROM ${q} WHERE ${queuedFilter} ORDER BY tx LIMIT 100`,
+      queuedParams,
     );
-    if (queued.length === 0) return shipped;
+    if (queued.length === 0) break;
     const skus = [...new Set(queued.flatMap((r) => r.skus))];
     for (let i = 0; i < skus.length; i += pageSize) {
       const { rows } = await sql.query<Record<string, unknown>>(
@@ -81,8 +88,9 @@ export async function shipPending(
       shipped += rows.length;
     }
     await sql.query(`DELETE FROM ${q} WHERE tx = ANY ($1::xid8[])`, [queued.map((r) => r.tx)]);
-    if (queued.length < 100) return shipped;
+    if (queued.length < 100) break;
   }
+  return shipped;
 }
 
 export interface ShipperStatus {
