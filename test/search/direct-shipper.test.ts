@@ -112,4 +112,24 @@ describe.skipIf(missing(url))("search documents shipped from memory", () => {
     expect(await stored("D-3")).toEqual({ version: 1, price: 3_000 });
     expect(await queuedRows()).toBe(0);
   });
+
+  it("a reader's flush up to its position does not wait for a later batch still committing", async () => {
+    const gates = new Map<string, () => void>();
+    const direct = new DirectShipper(world.sql, engine, index, (position) => new Promise<void>((resolve) => gates.set(position, resolve)));
+    const first = await created("D-4", 4_000);
+    const second = await created("D-5", 5_000);
+    const a = await world.sql.transaction(async (tx) => (await applyQueued(first, tx, "elasticsearch"))!);
+    direct.hand(a);
+    const b = await world.sql.transaction(async (tx) => (await applyQueued(second, tx, "elasticsearch"))!);
+    direct.hand(b);
+    gates.get(a.position)!();
+    await direct.flush(a.position);
+    expect(await stored("D-4")).toEqual({ version: 1, price: 4_000 });
+    expect(await stored("D-5")).toBeUndefined();
+    expect(direct.held()).toEqual([b.tx]);
+    gates.get(b.position)!();
+    await direct.flush();
+    expect(await stored("D-5")).toEqual({ version: 1, price: 5_000 });
+    await direct.stop();
+  });
 });

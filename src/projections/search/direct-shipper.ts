@@ -3,7 +3,8 @@
 // search_shipments row (its transaction id and SKUs) in its own transaction and hands the same
 // documents here. Once the projector has moved past the batch, it has committed or rolled back:
 // the row exists only if it committed (a rolled-back batch's documents are dropped, they were
-// never stored). The documents go out in `_bulk` pages at their versions, then the rows are
+// never stored). Only batches already passed are shipped, so neither a run nor a reader's
+// flush waits for a later batch to commit. The documents go out in `_bulk` pages at their versions, then the rows are
 // deleted. Anything that fails, or a crash, leaves the rows for ./shipper.ts, which ships those
 // SKUs from the table; Elasticsearch's external versions make shipping twice harmless.
 
@@ -20,11 +21,15 @@ import { CoalescedRuns, SHIP_PAGE } from "./shipper.js";
 const MAX_HELD_DOCUMENTS = 50_000;
 
 export class DirectShipper {
+  /** Handed, their batch not yet passed (committing). */
+  private committing: Shipment[] = [];
+  /** Their batch passed: to ship in the next run. */
   private waiting: Shipment[] = [];
   private inFlight: Shipment[] = [];
   private heldDocuments = 0;
   private stopped = false;
-  /** Settles when stop() is called, so a run waiting for a batch that will never pass does not hold up the stop. */
+  private flushes: { position: Checkpoint; resolve: () => void }[] = [];
+  /** Rejects when stop() is called, so a batch that will never pass does not hold anything up. */
   private readonly stopping: Promise<never>;
   private stop$!: (error: Error) => void;
   private readonly runs = new CoalescedRuns(() => this.run());
@@ -43,23 +48,69 @@ export class DirectShipper {
     this.stopping.catch(() => undefined);
   }
 
-  /** Takes a batch's shipment (called inside the batch's transaction, before it commits). */
+  /**
+   * Takes a batch's shipment (called inside the batch's transaction, before it commits). It joins
+   * the next run once the projector has passed the batch, so a run never waits for a later batch.
+   */
   hand(shipment: Shipment): void {
     if (this.stopped) return;
-    this.waiting.push(shipment);
+    this.committing.push(shipment);
     this.heldDocuments += shipment.documents.length;
-    while (this.heldDocuments > MAX_HELD_DOCUMENTS && this.waiting.length > 1) this.heldDocuments -= this.waiting.shift()!.documents.length;
-    void this.runs.request().catch(() => undefined);
+    const leave = () => {
+      this.committing = this.committing.filter((s) => s !== shipment);
+      this.waiting = this.waiting.filter((s) => s !== shipment);
+      this.heldDocuments -= shipment.documents.length;
+    };
+    Promise.race([this.passed(shipment.position), this.stopping]).then(
+      () => {
+        if (!this.committing.includes(shipment)) return this.settle();
+        this.committing = this.committing.filter((s) => s !== shipment);
+        this.waiting.push(shipment);
+        // Elasticsearch slower than the log: the oldest shipments are left to the table's shipper.
+        while (this.heldDocuments > MAX_HELD_DOCUMENTS && this.waiting.length > 1)
+          this.heldDocuments -= this.waiting.shift()!.documents.length;
+        void this.runs.request().catch(() => undefined);
+        this.settle();
+      },
+      // Stopping, or the projector stopped before passing it: the row (if it committed) stays for the table's shipper.
+      () => {
+        leave();
+        this.settle();
+      },
+    );
   }
 
   /** The transactions whose shipments are in memory here (the table's shipper leaves them alone). */
   held(): string[] {
-    return [...this.inFlight, ...this.waiting].map((s) => s.tx);
+    return [...this.committing, ...this.waiting, ...this.inFlight].map((s) => s.tx);
   }
 
-  /** Resolves when every shipment handed so far has been shipped, or left to the table's shipper. */
-  flush(): Promise<void> {
-    return this.runs.request().catch(() => undefined);
+  /** Resolves when every shipment up to `position` (all handed so far without one) has been shipped, or left to the table's shipper. */
+  flush(position?: Checkpoint): Promise<void> {
+    const target =
+      position ??
+      [...this.committing, ...this.waiting, ...this.inFlight].reduce<Checkpoint | undefined>(
+        (max, s) => (max === undefined || s.position > max ? s.position : max),
+        undefined,
+      );
+    if (target === undefined) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      this.flushes.push({ position: target, resolve });
+      this.settle();
+    });
+  }
+
+  /** Resolves the flushes no shipment in memory is older than or equal to. */
+  private settle(): void {
+    const pending = [...this.committing, ...this.waiting, ...this.inFlight];
+    const oldest = pending.reduce<Checkpoint | undefined>(
+      (min, s) => (min === undefined || s.position < min ? s.position : min),
+      undefined,
+    );
+    const done = this.flushes.filter((f) => oldest === undefined || f.position < oldest);
+    if (done.length === 0) return;
+    this.flushes = this.flushes.filter((f) => !done.includes(f));
+    for (const f of done) f.resolve();
   }
 
   private async run(): Promise<void> {
@@ -69,7 +120,7 @@ export class DirectShipper {
       this.inFlight = batch;
       this.heldDocuments -= batch.reduce((n, s) => n + s.documents.length, 0);
       try {
-        await Promise.race([this.passed(batch.at(-1)!.position), this.stopping]);
+        // Passed: each committed or rolled back, and only a committed one has its row.
         const { rows } = await this.sql.query<{ tx: string }>(
           `SELECT tx::text AS tx FROM ${ident(SEARCH_TABLES.shipments)} WHERE tx = ANY ($1::xid8[])`,
           [batch.map((s) => s.tx)],
@@ -88,13 +139,15 @@ export class DirectShipper {
         this.lastError = null;
       } catch (error) {
         // The rows stay: the table's shipper sends those SKUs (with backoff while Elasticsearch is down).
-        if (this.stopped) return;
-        const message = error instanceof Error ? error.message : String(error);
-        if (this.lastError !== message)
-          this.logger?.warn({ err: error }, "shipping search documents from memory failed; left to the table's shipper");
-        this.lastError = message;
+        if (!this.stopped) {
+          const message = error instanceof Error ? error.message : String(error);
+          if (this.lastError !== message)
+            this.logger?.warn({ err: error }, "shipping search documents from memory failed; left to the table's shipper");
+          this.lastError = message;
+        }
       } finally {
         this.inFlight = [];
+        this.settle();
       }
     }
   }
@@ -102,8 +155,10 @@ export class DirectShipper {
   async stop(): Promise<void> {
     this.stopped = true;
     this.stop$(new Error("the search shipper is stopping"));
+    this.committing = [];
     this.waiting = [];
     this.heldDocuments = 0;
     await this.runs.settled();
+    this.settle();
   }
 }

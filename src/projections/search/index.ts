@@ -177,7 +177,7 @@ export async function startSearch(
         if (position !== START) await projector?.caughtUpTo(position, timeoutMs);
         if (!projector) return false;
         if (refreshes && shipper) {
-          await direct?.flush();
+          await direct?.flush(position === START ? undefined : position);
           await shipper.drain();
           await refreshes.request();
         }
