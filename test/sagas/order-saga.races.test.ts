@@ -17,6 +17,14 @@ describe.each(backends())("order saga: duplicates, races, restarts (%s)", (backe
     A = `A-${w.id}`;
   });
   afterEach(async () => w.close());
+  /** What a saga instance of its own (as another app process would run) is built from. */
+  const sagaDeps = () => ({
+    store: w.store,
+    sql: w.sql,
+    gateway: w.gateway,
+    clock: w.clock,
+    config: { paymentTimeoutMs: PAYMENT_TIMEOUT_MS, reservationTtlMs: RESERVATION_TTL_MS },
+  });
 
   it("the same capture webhook twice: one capture, one confirmation", async () => {
     await w.receive(A, "w1", 1);
@@ -110,13 +118,7 @@ describe.each(backends())("order saga: duplicates, races, restarts (%s)", (backe
     // A processor would deliver them only once they are below the subscription horizon; so do we.
     while (!(await w.allVisible())) await new Promise((resolve) => setTimeout(resolve, 20));
     // Two saga instances (as two app processes would be) handle the placements concurrently.
-    const deps = {
-      store: w.store,
-      sql: w.sql,
-      gateway: w.gateway,
-      clock: w.clock,
-      config: { paymentTimeoutMs: PAYMENT_TIMEOUT_MS, reservationTtlMs: RESERVATION_TTL_MS },
-    };
+    const deps = sagaDeps();
     const one = createOrderSagaHandler(deps);
     const two = createOrderSagaHandler(deps);
     await Promise.all(placed.map((e, i) => (i % 2 === 0 ? one(e) : two(e))));
@@ -138,13 +140,7 @@ describe.each(backends())("order saga: duplicates, races, restarts (%s)", (backe
     await w.saga.stop();
     await w.receive(A, "w1", 1);
     const orderId = await w.place([{ sku: A, quantity: 1 }]);
-    const deps = {
-      store: w.store,
-      sql: w.sql,
-      gateway: w.gateway,
-      clock: w.clock,
-      config: { paymentTimeoutMs: PAYMENT_TIMEOUT_MS, reservationTtlMs: RESERVATION_TTL_MS },
-    };
+    const deps = sagaDeps();
     const one = createOrderSagaHandler(deps);
     const two = createOrderSagaHandler(deps);
     const input = async (type: string): Promise<RecordedEvent> => {
