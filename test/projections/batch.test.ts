@@ -95,9 +95,19 @@ function batchSuite(label: string, open: () => Promise<Backend>): void {
       backend = await open();
       const world = new World(backend.store);
       for (const [n, p] of ["a", "b", "c", "d"].entries()) await variety(world, p, n * 30);
-      log = [];
-      for await (const page of logPages(backend.store)) log.push(...page.events);
-    }, 120_000);
+      // On PostgreSQL the log shows an event once no older transaction is open anywhere on the
+      // server (the xmin horizon, ADR 0001): another suite's open transaction can hide the newest
+      // events for a while, and a read then would see a short log (a clean-clone CI run saw none).
+      const { rows } = await backend.sql.query<{ n: string }>("SELECT count(*)::text AS n FROM es_events");
+      const stored = Number(rows[0]!.n);
+      for (let attempt = 0; ; attempt++) {
+        log = [];
+        for await (const page of logPages(backend.store)) log.push(...page.events);
+        if (log.length >= stored) break;
+        if (attempt >= 1_000) throw new Error(`the log shows ${log.length} of ${stored} stored events after 100 s`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }, 180_000);
     afterAll(async () => {
       await backend?.close();
     });
