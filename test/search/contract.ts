@@ -6,9 +6,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { EventStore } from "../../src/eventstore/port.js";
 import type { RunningSearch } from "../../src/projections/search/index.js";
-import { DEFAULT_FACETS, PRICE_RANGES, type ProductSearchQuery, type SearchHit } from "../../src/search/port.js";
+import { PRICE_RANGES, type SearchHit } from "../../src/search/port.js";
 import { World } from "../projections/world.js";
 import { BRANDS, COLORS, countBy, generateCatalog, type GeneratedProduct } from "./catalog.js";
+import { searchQuery } from "./query.js";
 
 export interface SearchSetup {
   store: EventStore;
@@ -16,17 +17,7 @@ export interface SearchSetup {
   close(): Promise<void>;
 }
 
-const query = (q: Partial<ProductSearchQuery> = {}): ProductSearchQuery => ({
-  q: "",
-  categories: [],
-  brands: [],
-  attributes: {},
-  sort: "relevance",
-  page: 1,
-  size: 20,
-  facets: DEFAULT_FACETS,
-  ...q,
-});
+const query = searchQuery;
 const asMap = (buckets: { value: string; count: number }[] | undefined) =>
   Object.fromEntries((buckets ?? []).map((b) => [b.value, b.count]));
 const priceCounts = (products: readonly GeneratedProduct[]) =>

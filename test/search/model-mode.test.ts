@@ -7,22 +7,13 @@ import { Client } from "@elastic/elasticsearch";
 import { afterAll, describe, expect, it } from "vitest";
 import { startSearch } from "../../src/projections/search/index.js";
 import { aliasTargets } from "../../src/search/elasticsearch/engine.js";
-import { DEFAULT_FACETS, type ProductSearchQuery } from "../../src/search/port.js";
+import { searchQuery } from "./query.js";
 import { World } from "../projections/world.js";
 import { missing, server } from "../support/env.js";
 import { openPgliteWorld } from "../support/stores.js";
 
 const url = server("ELASTICSEARCH_URL");
-const query = (q: string): ProductSearchQuery => ({
-  q,
-  categories: [],
-  brands: [],
-  attributes: {},
-  sort: "relevance",
-  page: 1,
-  size: 20,
-  facets: DEFAULT_FACETS,
-});
+const query = (q: string) => searchQuery({ q });
 
 describe.skipIf(missing(url))("search read model mode", () => {
   const client = new Client({ node: url.value ?? "http://127.0.0.1:9200" });

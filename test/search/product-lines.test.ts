@@ -7,23 +7,14 @@ import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import { startRedisModels } from "../../src/projections/redis/index.js";
 import { startSearch } from "../../src/projections/search/index.js";
-import { DEFAULT_FACETS, type ProductSearchQuery } from "../../src/search/port.js";
+import { searchQuery } from "./query.js";
 import { redisProductLines, withProductLines } from "../../src/search/product-lines.js";
 import { World } from "../projections/world.js";
 import { missing, server } from "../support/env.js";
 import { openPgliteWorld } from "../support/stores.js";
 
 const url = server("REDIS_URL");
-const query: ProductSearchQuery = {
-  q: "zephyrine",
-  categories: [],
-  brands: [],
-  attributes: {},
-  sort: "relevance",
-  page: 1,
-  size: 20,
-  facets: DEFAULT_FACETS,
-};
+const query = searchQuery({ q: "zephyrine" });
 
 describe.skipIf(missing(url))("search hits' product lines from Redis", () => {
   const redis = new Redis(url.value ?? "redis://127.0.0.1:6379");
