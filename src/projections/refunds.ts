@@ -1,16 +1,17 @@
 // The refunds read model behind refund reconciliation (src/queries/refunds.ts): per payment and
-// per order the aggregate's own state (folded with the aggregate's evolve, so it cannot drift
-// from what the command side decides), plus the rows a date window is looked up by: each
-// refund with its request and processing time, each capture with its time, and the time of
+// per order what reconciliation reads of them (./refund-states.ts: a few fields folded by the
+// aggregates' own rules, not their whole states), plus the rows a date window is looked up by:
+// each refund with its request and processing time, each capture with its time, and the time of
 // every payment event ("activity": a payment is checked for mismatches in a window when
 // something happened to it in that window).
 
-import { orderDecider, type OrderEvent, type OrderState } from "../aggregates/order.js";
-import { paymentDecider, type Payment, type PaymentEvent, type PaymentState } from "../aggregates/payment.js";
+import type { OrderEvent } from "../aggregates/order.js";
+import type { PaymentEvent } from "../aggregates/payment.js";
 import type { RecordedEvent } from "../eventstore/port.js";
 import type { SqlExecutor } from "../infrastructure/sql/sql-client.js";
 import { applyFold, type RowFold } from "./fold.js";
 import { ident, type Projection } from "./projection.js";
+import { evolveReconOrder, evolveReconPayment, reconOrder, reconPayment, type ReconOrder, type ReconPayment } from "./refund-states.js";
 import { keyOf, type Columns } from "./rows.js";
 
 export const REFUND_TABLES = {
@@ -74,14 +75,6 @@ export const eventTime = (e: Pick<RecordedEvent, "data" | "recordedAt">): Date =
   return Number.isNaN(ms) ? e.recordedAt : new Date(ms);
 };
 
-/** Payment state as JSON: its set of seen gateway events becomes a list. */
-const paymentJson = (p: Payment): unknown => ({ ...p, seenGatewayEvents: [...p.seenGatewayEvents] });
-export const paymentFromJson = (json: unknown): PaymentState => {
-  const value = (typeof json === "string" ? JSON.parse(json) : json) as Payment & { seenGatewayEvents: string[] };
-  return { ...value, seenGatewayEvents: new Set(value.seenGatewayEvents) };
-};
-export const orderFromJson = (json: unknown): OrderState => (typeof json === "string" ? JSON.parse(json) : json) as OrderState;
-
 const PAYMENT_COLUMNS: Columns = { payment_id: "text", order_id: "text", state: "jsonb", first_position: "text", revision: "bigint" };
 const ORDER_COLUMNS: Columns = { order_id: "text", state: "jsonb", revision: "bigint" };
 const REFUND_COLUMNS: Columns = {
@@ -103,10 +96,10 @@ const paymentIdOf = (e: RecordedEvent): string | null => {
 };
 
 /**
- * The states a page (or a rebuild) touches, folded in memory in log order with the aggregates'
- * own evolve, each table written with one set-based statement. `apply` is a page of one, so a live
- * projector and a rebuild share every rule. In memory a payment's state is the aggregate's (its
- * seen gateway events a set); it is read and written as JSON.
+ * The states a page (or a rebuild) touches, folded in memory in log order by the aggregates' rules
+ * kept to what reconciliation reads (./refund-states.ts), each table written with one set-based
+ * statement. `apply` is a page of one, so a live projector and a rebuild share every rule. A state
+ * is plain JSON, kept in memory as it is stored.
  */
 const refundsFold: RowFold<keyof RefundTables> = {
   tables: {
@@ -115,10 +108,16 @@ const refundsFold: RowFold<keyof RefundTables> = {
       key: ["payment_id"],
       lookup: "payment_id",
       write: "revision",
-      decode: (row) => ({ ...row, state: paymentFromJson(row.state) }),
-      encode: (row) => ({ ...row, state: paymentJson(row.state as Payment) }),
+      // (Rows stored before ./refund-states.ts hold the aggregate's whole state: read as the fields kept.)
+      decode: (row) => ({ ...row, state: reconPayment(row.state) }),
     },
-    orders: { columns: ORDER_COLUMNS, key: ["order_id"], lookup: "order_id", write: "revision" },
+    orders: {
+      columns: ORDER_COLUMNS,
+      key: ["order_id"],
+      lookup: "order_id",
+      write: "revision",
+      decode: (row) => ({ ...row, state: reconOrder(row.state) }),
+    },
     // A refund's row is the payment's refund as the fold left it: written whole, never read.
     refunds: { columns: REFUND_COLUMNS, key: ["payment_id", "refund_id"], write: "update" },
     captures: { columns: CAPTURE_COLUMNS, key: ["payment_id", "revision"], write: "insert" },
@@ -140,9 +139,8 @@ const refundsFold: RowFold<keyof RefundTables> = {
         const orderId = event.streamId.slice("order-".length);
         const row = orders.get(orderId);
         if (row && (row.revision as number) >= event.revision) continue; // already applied
-        const before = row ? (row.state as OrderState) : orderDecider.initialState;
-        const after = orderDecider.evolve(before, { type: event.type, data: event.data } as OrderEvent);
-        if (after.status === "NONE") continue;
+        const after = evolveReconOrder(row?.state as ReconOrder | undefined, { type: event.type, data: event.data } as OrderEvent);
+        if (after === undefined) continue;
         orders.set(orderId, { order_id: orderId, state: after, revision: event.revision });
         continue;
       }
@@ -150,9 +148,8 @@ const refundsFold: RowFold<keyof RefundTables> = {
       if (paymentId === null) continue;
       const row = payments.get(paymentId);
       if (row && (row.revision as number) >= event.revision) continue;
-      const before = row ? (row.state as PaymentState) : paymentDecider.initialState;
-      const after = paymentDecider.evolve(before, { type: event.type, data: event.data } as PaymentEvent);
-      if (after.status === "NONE") continue; // an event before the payment was initiated changes nothing (as in the aggregate)
+      const after = evolveReconPayment(row?.state as ReconPayment | undefined, { type: event.type, data: event.data } as PaymentEvent);
+      if (after === undefined) continue; // an event before the payment was initiated changes nothing (as in the aggregate)
       payments.set(paymentId, {
         payment_id: paymentId,
         // Both kept from the row's first insert.

@@ -4,10 +4,10 @@
 // (src/queries/refunds-from-log.ts, which `replay reconcile` checks this against), at the cost
 // of the window's rows rather than the whole log.
 
-import type { OrderState } from "../aggregates/order.js";
 import type { Payment } from "../aggregates/payment.js";
 import type { SqlExecutor } from "../infrastructure/sql/sql-client.js";
-import { orderFromJson, paymentFromJson, REFUND_TABLES } from "../projections/refunds.js";
+import { reconOrder, reconPayment, type ReconOrder, type ReconPayment } from "../projections/refund-states.js";
+import { REFUND_TABLES } from "../projections/refunds.js";
 
 export interface ReconciliationRefund {
   refundId: string;
@@ -38,8 +38,11 @@ export interface DateRange {
   to: string;
 }
 
-/** Where one payment (with activity in the window) and its order disagree. */
-export function paymentMismatches(payment: Payment, order: OrderState): ReconciliationMismatch[] {
+/**
+ * Where one payment (with activity in the window) and its order disagree. Reads only the fields of
+ * ReconPayment and ReconOrder (what the refunds read model keeps; the log scan passes whole states).
+ */
+export function paymentMismatches(payment: ReconPayment, order: ReconOrder | { status: "NONE" }): ReconciliationMismatch[] {
   const mismatches: ReconciliationMismatch[] = [];
   const promised = payment.refunds.filter((r) => r.status !== "FAILED").reduce((n, r) => n + r.amount, 0);
   if (promised > payment.capturedAmount)
@@ -126,10 +129,7 @@ export async function reconcileRefunds(sql: SqlExecutor, range: DateRange): Prom
   });
   refunds.sort(byRequestTime);
   const mismatches = active.rows.flatMap((row) =>
-    paymentMismatches(
-      paymentFromJson(row.payment) as Payment,
-      row.order_state === null ? { status: "NONE" } : orderFromJson(row.order_state),
-    ),
+    paymentMismatches(reconPayment(row.payment), row.order_state === null ? { status: "NONE" } : reconOrder(row.order_state)),
   );
   return { from, to, totals, refunds, mismatches };
 }
