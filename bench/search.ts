@@ -8,6 +8,8 @@
 // runs when ELASTICSEARCH_URL is set. The last line is one JSON object.
 
 import { randomUUID } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { Client } from "@elastic/elasticsearch";
 import { Command } from "commander";
 import { openEventStore, openSqlClient, type EventStore, type StreamAppend } from "../src/eventstore/index.js";
@@ -113,6 +115,49 @@ const typoQuery: ProductSearchQuery = {
   facets: [...DEFAULT_FACETS, "attr.color"],
 };
 
+/**
+ * The CPU seconds each PostgreSQL process had when last seen: a connection that ends between two
+ * readings keeps its last figure, so the sum never goes backwards (what it used after its last
+ * reading is lost).
+ */
+const postgresByPid = new Map<string, number>();
+
+/** CPU seconds so far of this process, of the local PostgreSQL server's processes (from /proc; 0 where unreadable) and of Elasticsearch. */
+async function cpuNow(client?: Client): Promise<{ node: number; postgres: number; elasticsearch: number }> {
+  const u = process.cpuUsage();
+  let postgres = 0;
+  try {
+    const tick = 100; // USER_HZ on Linux
+    for (const pid of readdirSync("/proc")) {
+      if (!/^\d+$/.test(pid)) continue;
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+        if (!stat.includes("(postgres)")) continue;
+        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        postgresByPid.set(pid, (Number(fields[11]) + Number(fields[12])) / tick); // utime, stime
+      } catch {
+        // gone meanwhile
+      }
+    }
+  } catch {
+    // no /proc
+  }
+  for (const seconds of postgresByPid.values()) postgres += seconds;
+  let elasticsearch = 0;
+  if (client) {
+    const stats = await client.nodes.stats({ metric: "process", filter_path: "nodes.*.process.cpu.total_in_millis" });
+    for (const node of Object.values(stats.nodes ?? {})) elasticsearch += (node.process?.cpu?.total_in_millis ?? 0) / 1000;
+  }
+  return { node: (u.user + u.system) / 1e6, postgres, elasticsearch };
+}
+
+type Cpu = Awaited<ReturnType<typeof cpuNow>>;
+const cpuSince = (before: Cpu, after: Cpu): Cpu => ({
+  node: round(after.node - before.node, 2),
+  postgres: round(after.postgres - before.postgres, 2),
+  elasticsearch: round(after.elasticsearch - before.elasticsearch, 2),
+});
+
 async function indexRun(
   store: EventStore,
   sql: SqlClient,
@@ -213,7 +258,9 @@ async function main(): Promise<void> {
       const alias = `bench-products-${Date.now()}`;
       const readModel = await openSql();
       try {
+        const c0 = await cpuNow(client);
         const es = await indexRun(store, readModel.sql, { client, alias });
+        const pipelineCpu = cpuSince(c0, await cpuNow(client));
         const indexRate = events / es.seconds;
         // The baseline: the same documents, already built, sent by raw _bulk in pages of 500 (no versions).
         const { rows } = await readModel.sql.query<Record<string, unknown>>("SELECT * FROM search_documents");
@@ -221,14 +268,18 @@ async function main(): Promise<void> {
         // Twice, into fresh indices, keeping the faster: on a shared machine one run can be slowed by
         // others' work, and a slow baseline would flatter the ratio.
         let rawSeconds = Number.POSITIVE_INFINITY;
+        let rawCpu: Cpu | undefined;
         for (const run of [1, 2]) {
           const raw = `${alias}-raw-${run}`;
           await createProductIndex(client, raw);
+          const r0 = await cpuNow(client);
           const b0 = performance.now();
           for (let i = 0; i < documents.length; i += 500) {
             await client.bulk({ operations: documents.slice(i, i + 500).flatMap((d) => [{ index: { _index: raw, _id: d.sku } }, d]) });
           }
-          rawSeconds = Math.min(rawSeconds, (performance.now() - b0) / 1000);
+          const seconds = (performance.now() - b0) / 1000;
+          if (seconds < rawSeconds) rawCpu = cpuSince(r0, await cpuNow(client));
+          rawSeconds = Math.min(rawSeconds, seconds);
           await client.indices.delete({ index: raw, ignore_unavailable: true });
         }
         // Like with like: both produce the same documents (one per product), so the ratio is documents/s
@@ -240,6 +291,12 @@ async function main(): Promise<void> {
         result.elasticsearchIndexDocsPerS = round(pipelineDocsPerS);
         result.rawBulkDocsPerS = round(rawDocsPerS);
         result.indexRatio = round(pipelineDocsPerS / rawDocsPerS, 2);
+        // CPU seconds per side: on a shared machine these say more than the rates do (what each
+        // side costs, not how much of the machine it got).
+        result.indexCpuSeconds = { pipeline: pipelineCpu, raw: rawCpu };
+        console.log(
+          `elasticsearch: CPU seconds, pipeline ${JSON.stringify(pipelineCpu)}, raw _bulk ${JSON.stringify(rawCpu)} (load ${loadavg()[0]?.toFixed(1)})`,
+        );
         console.log(
           `elasticsearch: indexed ${round(indexRate)} events/s (${round(pipelineDocsPerS)} products/s) vs raw _bulk ${round(rawDocsPerS)} docs/s: ratio ${result.indexRatio}`,
         );
