@@ -14,9 +14,11 @@
 // Prints a table; the last line is one JSON object.
 //
 //   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres flock /tmp/bench.lock npm run bench:rebuild -- --events 1000000
-//   (--page <events per page>, default 5000; profile with NODE_OPTIONS=--cpu-prof)
+//   (--page <events per page>, default 5000; profile with `node --cpu-prof --import tsx bench/rebuild.ts …`:
+//   NODE_OPTIONS does not take --cpu-prof)
 
 import { randomBytes, randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import pg from "pg";
 import { openEventStore } from "../src/eventstore/index.js";
@@ -177,6 +179,39 @@ function orderLife(i: number, at: (offsetMs: number) => string, cancelled: boole
   return rows;
 }
 
+/**
+ * CPU seconds used so far by the server processes serving database `name` (its backends, read from
+ * /proc: the server must run on this machine; none where unreadable), by process id. Wall-clock
+ * ratios move with whatever else shares the machine; CPU time much less. (A backend that exits
+ * within a phase takes its time with it: an undercount, not an overcount.)
+ */
+async function serverCpu(admin: pg.Client, name: string): Promise<Map<number, number>> {
+  const { rows } = await admin.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = $1", [name]);
+  const cpu = new Map<number, number>();
+  for (const { pid } of rows) {
+    try {
+      // Fields 14 and 15 (utime, stime) in clock ticks (100 a second), after the parenthesised command.
+      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+      cpu.set(pid, (Number(fields[11]) + Number(fields[12])) / 100);
+    } catch {
+      // not on this machine, or gone
+    }
+  }
+  return cpu;
+}
+
+/** CPU seconds of this process and of the database's backends between two points. */
+async function cpuPhase(admin: pg.Client, name: string): Promise<() => Promise<{ node: number; server: number }>> {
+  const node = process.cpuUsage();
+  const before = await serverCpu(admin, name);
+  return async () => {
+    const used = process.cpuUsage(node);
+    let server = 0;
+    for (const [pid, seconds] of await serverCpu(admin, name)) server += seconds - (before.get(pid) ?? 0);
+    return { node: round((used.user + used.system) / 1e6, 2), server: round(server, 2) };
+  };
+}
+
 async function main(): Promise<void> {
   const name = `bench_rebuild_${randomBytes(4).toString("hex")}`;
   const admin = new pg.Client({ connectionString: serverUrl });
@@ -254,21 +289,27 @@ async function main(): Promise<void> {
     // The baseline: reading what the rebuild reads (the categories of every read model) in pages
     // of the size it reads them, through the event store port, doing nothing with the events.
     const categories = [...new Set(projections.flatMap((p) => p.filter.streamCategories ?? []))];
+    let cpu = await cpuPhase(admin, name);
     let t = performance.now();
     let read = 0;
     for await (const page of logPages(store, { pageSize: PAGE, filter: { streamCategories: categories } })) read += page.events.length;
     const readSeconds = (performance.now() - t) / 1000;
     const readPerS = read / readSeconds;
-    console.log(`catch-up read: ${read.toLocaleString()} events in ${round(readSeconds, 1)} s`);
+    const readCpu = await cpu();
+    console.log(
+      `catch-up read: ${read.toLocaleString()} events in ${round(readSeconds, 1)} s (CPU s: node ${readCpu.node}, server ${readCpu.server})`,
+    );
 
     // ---------------------------------------------------------------- rebuild every read model
     // As `replay rebuild --all --shadow` does: one pass over the log into shadow tables without
     // their secondary indexes, each model's rows folded in memory across pages and written about
     // once (BulkFold), then the indexes built and the tables swapped in with their checkpoints.
+    cpu = await cpuPhase(admin, name);
     t = performance.now();
     const counts = await rebuildShadowTogether({ store, sql }, projections, { pageSize: PAGE });
     const rebuildSeconds = (performance.now() - t) / 1000;
     const rebuildPerS = written / rebuildSeconds;
+    const rebuildCpu = await cpu();
     // Where the time went: per model, the time spent folding its events and waiting for its writes
     // (models fold one after another and write side by side, so these overlap and do not add up).
     const perProjection = projections.map((p) => ({
@@ -279,7 +320,7 @@ async function main(): Promise<void> {
     console.log(
       `  per model, folding and waiting for its writes (s): ${perProjection.map((p) => `${p.name.replace("projections/", "")} ${p.writeSeconds}`).join(", ")}`,
     );
-    console.log(`rebuild --all --shadow: ${round(rebuildSeconds, 1)} s`);
+    console.log(`rebuild --all --shadow: ${round(rebuildSeconds, 1)} s (CPU s: node ${rebuildCpu.node}, server ${rebuildCpu.server})`);
     // And in place (`replay rebuild --all`): the live tables, logged and indexed, a checkpoint per page.
     t = performance.now();
     if (IN_PLACE) await replayInPlace({ store, sql }, projections, { pageSize: PAGE });
@@ -325,6 +366,9 @@ async function main(): Promise<void> {
       rebuildAllSeconds: round(rebuildSeconds, 1),
       rebuildPerS: Math.round(rebuildPerS),
       rebuildToReadRatio: round(rebuildPerS / readPerS, 3),
+      // CPU seconds (this process; the server's backends for this database), steadier than wall time on a shared machine.
+      readCpuSeconds: readCpu,
+      rebuildCpuSeconds: rebuildCpu,
       inPlacePerS: IN_PLACE ? Math.round(written / inPlaceSeconds) : null,
       inPlaceToReadRatio: IN_PLACE ? round(written / inPlaceSeconds / readPerS, 3) : null,
       perProjection,
