@@ -49,6 +49,12 @@ export function inSpan<T>(
   });
 }
 
+/** Whether a registered tracer provider records spans (the API's default one records none). */
+export function spansAreRecorded(): boolean {
+  // Started, never ended: a span is exported when it ends, so this probe reaches no exporter.
+  return tracer().startSpan("probe").isRecording();
+}
+
 /** The trace id of the active span, to store in the metadata of events written now; undefined outside a recorded trace. */
 export function activeTraceId(): string | undefined {
   const spanContext = trace.getSpan(context.active())?.spanContext();
