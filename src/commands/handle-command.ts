@@ -19,7 +19,7 @@ import type { Checkpoint, EventMetadata, EventStore, ExpectedRevision, JsonValue
 import { inSpan } from "../observability/tracing.js";
 import { metadataOf, type CommandEnvelope } from "./envelope.js";
 import { eventIdFor } from "./event-id.js";
-import { loadLatest, snapshotAfterAppend, type LoadedLatest } from "./load.js";
+import { loadLatest, snapshotAfterAppend, type Loaded, type LoadedLatest } from "./load.js";
 
 export type { CommandEnvelope } from "./envelope.js";
 
@@ -49,6 +49,16 @@ export interface RetryPolicy {
   sleep?: (ms: number) => Promise<void>;
 }
 
+export interface HandleOptions<State> extends RetryPolicy {
+  /**
+   * The whole stream as the caller already holds it (loadAggregate a moment ago, or a stream
+   * known to be new): the first attempt decides over it instead of reading. If it is stale the append conflicts and the
+   * command is read, decided and appended again as on any conflict, so it saves a read and risks
+   * nothing. A stream known to be new: `{ state: decider.initialState, revision: -1, events: [] }`.
+   */
+  known?: Loaded<State>;
+}
+
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** The stream revision of the last event, -1 when there is none. */
@@ -66,7 +76,7 @@ export function handleCommand<Command, Event extends DomainEvent, State>(
   store: EventStore,
   decider: Decider<Command, Event, State>,
   envelope: CommandEnvelope<Command>,
-  retry: RetryPolicy = {},
+  options: HandleOptions<State> = {},
 ): Promise<CommandResult<Event, State>> {
   const type = (envelope.command as { type?: unknown } | null)?.type;
   const attributes = {
@@ -74,14 +84,14 @@ export function handleCommand<Command, Event extends DomainEvent, State>(
     "command.id": envelope.commandId,
     "command.type": typeof type === "string" ? type : "unknown",
   };
-  return inSpan(`command ${attributes["command.type"]}`, attributes, () => decideAndAppend(store, decider, envelope, retry));
+  return inSpan(`command ${attributes["command.type"]}`, attributes, () => decideAndAppend(store, decider, envelope, options));
 }
 
 async function decideAndAppend<Command, Event extends DomainEvent, State>(
   store: EventStore,
   decider: Decider<Command, Event, State>,
   envelope: CommandEnvelope<Command>,
-  retry: RetryPolicy,
+  retry: HandleOptions<State>,
 ): Promise<CommandResult<Event, State>> {
   const { streamId, command, commandId } = envelope;
   const maxAttempts = Math.max(1, retry.maxAttempts ?? 8);
@@ -96,10 +106,19 @@ async function decideAndAppend<Command, Event extends DomainEvent, State>(
   // again and appending collides with what it wrote (appended: false or EventIdConflictError);
   // every outcome other than fresh events appended (nothing decided, a DomainError, such a
   // collision) is therefore decided again over the whole stream, whose answer is the one that counts.
+  // A stream the caller already holds (`known`) is trusted the same way: only for fresh events
+  // appended over it; any other outcome is decided again over a read of the whole stream.
   let whole = false;
+  let known = retry.known;
   for (let attempt = 1; ; attempt++) {
-    const loaded = whole ? await loadWhole(store, decider, streamId) : await loadLatest(store, decider, streamId);
-    const partial = loaded.snapshot !== undefined;
+    const loaded: LoadedLatest<State> = known
+      ? { ...known, base: decider.initialState }
+      : whole
+        ? await loadWhole(store, decider, streamId)
+        : await loadLatest(store, decider, streamId);
+    const fromKnown = known !== undefined;
+    const partial = loaded.snapshot !== undefined || fromKnown;
+    known = undefined;
     const againWhole = () => {
       whole = true;
       attempt--;
@@ -111,6 +130,10 @@ async function decideAndAppend<Command, Event extends DomainEvent, State>(
 
     const revision = loaded.revision;
     if (envelope.expectedRevision !== undefined && !satisfies(envelope.expectedRevision, revision)) {
+      if (fromKnown) {
+        againWhole();
+        continue;
+      }
       throw new WrongExpectedVersionError(streamId, envelope.expectedRevision, revision);
     }
 
@@ -168,6 +191,10 @@ async function decideAndAppend<Command, Event extends DomainEvent, State>(
     } catch (error) {
       if (error instanceof EventIdConflictError && partial) {
         againWhole();
+        continue;
+      }
+      if (error instanceof WrongExpectedVersionError && fromKnown) {
+        againWhole(); // the caller's copy was behind: not contention, so no backoff
         continue;
       }
       if (!(error instanceof WrongExpectedVersionError) || envelope.expectedRevision !== undefined || attempt >= maxAttempts) throw error;

@@ -56,6 +56,9 @@ export async function placeOrder(ctx: CommandContext, input: PlaceOrderInput) {
       ...(sale ? { flashSale: { saleId: sale.saleId, claimId: sale.claimId, warehouseId: sale.warehouseId } } : {}),
       at: nowIso(ctx),
     }),
+    // A new order's stream is new: no read before the append. An order id seen before (a retried
+    // request) fails the append, and the command is then decided over the stream as it is.
+    { known: { state: orderDecider.initialState, revision: -1, events: [] } },
   );
 }
 

@@ -89,7 +89,8 @@ export function sagaCommandIssuer(targets: SagaCommandTargets): (c: SagaCommand,
   };
 
   async function callGateway(c: Extract<SagaCommand, { target: "gateway" }>, origin: CommandOrigin): Promise<void> {
-    const payment = (await loadAggregate(store, paymentDecider, paymentStream(c.paymentId))).state;
+    const loaded = await loadAggregate(store, paymentDecider, paymentStream(c.paymentId));
+    const payment = loaded.state;
     const gatewayPaymentId = (p: PaymentState) => (p.status !== "NONE" ? (p.gatewayPaymentId ?? p.gatewayReference) : undefined);
     switch (c.op) {
       case "startPayment": {
@@ -116,6 +117,7 @@ export function sagaCommandIssuer(targets: SagaCommandTargets): (c: SagaCommand,
             paymentUrl: result.paymentUrl,
             at: c.at,
           }),
+          { known: loaded }, // read just above; a write since then fails the append and it is read again
         );
         return;
       }

@@ -345,6 +345,31 @@ function commandHandlingSuite(open: () => Promise<{ store: EventStore; close(): 
     expect(delays).toEqual([4, 8, 10]);
     expect(await store.readStream(streamId)).toHaveLength(1);
   });
+
+  it("a stream the caller holds is decided over without a read; a stale copy never decides, the stream as it is does", async () => {
+    const { streamId, envelope } = freshStock();
+    const counted = instrumented(store, 0);
+    const isNew = { state: inventoryDecider.initialState, revision: -1, events: [] };
+
+    // Known to be new, and it is: one append, no read.
+    const received = await handleCommand(counted.store, inventoryDecider, envelope("receive", { type: "ReceiveStock", quantity: 5 }), {
+      known: isNew,
+    });
+    expect(received).toMatchObject({ alreadyApplied: false, nextExpectedRevision: 0 });
+    expect(counted.calls).toEqual({ reads: 0, appends: 1 });
+
+    // Taken to be new, but it holds 5 units: over the empty copy this reservation would be rejected;
+    // the append at "no stream" fails, and the reservation is decided over the stream: reserved.
+    const reserved = await handleCommand(counted.store, inventoryDecider, envelope("reserve", reserve("o-1", 3)), { known: isNew });
+    expect(reserved.events.map((e) => e.type)).toEqual(["StockReserved"]);
+    expect(reserved.nextExpectedRevision).toBe(1);
+
+    // The same command again over the stale copy: the stored result, nothing appended.
+    const again = await handleCommand(counted.store, inventoryDecider, envelope("reserve", reserve("o-1", 3)), { known: isNew });
+    expect(again).toMatchObject({ alreadyApplied: true, nextExpectedRevision: 1 });
+    expect((await store.readStream(streamId)).map((e) => e.type)).toEqual(["StockReceived", "StockReserved"]);
+    expect(stockLawHolds(again.state)).toBe(true);
+  });
 }
 
 describe("handleCommand on embedded PGlite", () => {
