@@ -27,7 +27,7 @@ import type { EventMetadata, EventStore, RecordedEvent } from "../eventstore/por
 import type { SqlClient } from "../infrastructure/sql/sql-client.js";
 import { activeTraceId, continueTraceOf, inSpan } from "../observability/tracing.js";
 import { GatewayError } from "../payments/payment-gateway.js";
-import { cancelDeadline, scheduleDeadline } from "../scheduling/deadlines.js";
+import { cancelDeadlines, scheduleDeadline, scheduleDeadlines } from "../scheduling/deadlines.js";
 import { clearAttention, markNeedsAttention } from "./attention.js";
 import { EventStoreInventoryLocator, type InventoryLocator } from "./inventory-locator.js";
 import {
@@ -272,8 +272,9 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
     const recorded = step;
 
     // The step's deadlines first: a timeout must exist even if a command below keeps failing.
-    for (const d of recorded.schedule) {
-      await scheduleDeadline(sql, {
+    await scheduleDeadlines(
+      sql,
+      recorded.schedule.map((d) => ({
         deadlineId: d.deadlineId,
         streamId: sagaInboxStreamId(orderId),
         payload: {
@@ -284,9 +285,9 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
           ...(d.attempt === undefined ? {} : { attempt: d.attempt }),
         },
         dueAt: d.dueAt,
-      });
-    }
-    for (const id of recorded.cancel) await cancelDeadline(sql, id, clock.now());
+      })),
+    );
+    await cancelDeadlines(sql, recorded.cancel, clock.now());
     await fault("deadlines", event);
 
     if (recorded.park)

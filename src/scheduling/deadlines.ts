@@ -72,18 +72,34 @@ export interface DeadlineRow {
 
 const iso = (value: Date | string): string => (value instanceof Date ? value : new Date(value)).toISOString();
 
-export async function scheduleDeadline(sql: SqlExecutor, d: DeadlineRequest): Promise<void> {
+export const scheduleDeadline = (sql: SqlExecutor, d: DeadlineRequest): Promise<void> => scheduleDeadlines(sql, [d]);
+
+/** Schedules several deadlines in one statement (a saga step's deadlines: one round trip, not one each). */
+export async function scheduleDeadlines(sql: SqlExecutor, ds: readonly DeadlineRequest[]): Promise<void> {
+  if (ds.length === 0) return;
   await sql.query(
-    `INSERT INTO scheduled_deadlines (deadline_id, stream_id, event_type, payload, due_at) VALUES ($1, $2, $3, $4::jsonb, $5::timestamptz)
+    `INSERT INTO scheduled_deadlines (deadline_id, stream_id, event_type, payload, due_at)
+     SELECT d.id, d.stream, d.type, d.payload::jsonb, d.due::timestamptz
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS d(id, stream, type, payload, due)
      ON CONFLICT (deadline_id) DO NOTHING`,
-    [d.deadlineId, d.streamId, d.eventType ?? "DeadlineReached", JSON.stringify(d.payload), iso(d.dueAt)],
+    [
+      ds.map((d) => d.deadlineId),
+      ds.map((d) => d.streamId),
+      ds.map((d) => d.eventType ?? "DeadlineReached"),
+      ds.map((d) => JSON.stringify(d.payload)),
+      ds.map((d) => iso(d.dueAt)),
+    ],
   );
 }
 
-export async function cancelDeadline(sql: SqlExecutor, deadlineId: string, at: Date): Promise<void> {
+export const cancelDeadline = (sql: SqlExecutor, deadlineId: string, at: Date): Promise<void> => cancelDeadlines(sql, [deadlineId], at);
+
+/** Cancels several pending deadlines in one statement; a fired or unknown one is left as it is. */
+export async function cancelDeadlines(sql: SqlExecutor, deadlineIds: readonly string[], at: Date): Promise<void> {
+  if (deadlineIds.length === 0) return;
   await sql.query(
-    `UPDATE scheduled_deadlines SET status = 'CANCELLED', cancelled_at = $2::timestamptz WHERE deadline_id = $1 AND status = 'PENDING'`,
-    [deadlineId, iso(at)],
+    `UPDATE scheduled_deadlines SET status = 'CANCELLED', cancelled_at = $2::timestamptz WHERE deadline_id = ANY ($1::text[]) AND status = 'PENDING'`,
+    [deadlineIds, iso(at)],
   );
 }
 

@@ -7,12 +7,14 @@ import { openEventStore, openSqlClient, type EventStore } from "../../src/events
 import type { SqlClient } from "../../src/infrastructure/sql/sql-client.js";
 import {
   cancelDeadline,
+  cancelDeadlines,
   deadlineEventId,
   dueDeadlines,
   fireDeadline,
   getDeadline,
   migrateScheduling,
   scheduleDeadline,
+  scheduleDeadlines,
   startScheduler,
 } from "../../src/scheduling/deadlines.js";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
@@ -74,6 +76,25 @@ describe.each(backends)("deadlines (%s)", (backend) => {
     await cancelDeadline(sql, "b", clock.now());
     await scheduleDeadline(sql, d("b", 1_000));
     expect((await getDeadline(sql, "b"))?.status).toBe("CANCELLED");
+  });
+
+  it("a step's deadlines are scheduled and cancelled together: each as if alone", async () => {
+    const scheduler = await startScheduler({ store, sql, clock, autoStart: false });
+    await scheduleDeadline(sql, d("m1", 1_000));
+    await scheduleDeadlines(sql, [d("m1", 99_000), d("m2", 2_000), { ...d("m3", 3_000), eventType: "TimerRang" }]);
+    expect((await getDeadline(sql, "m1"))?.dueAt).toBe("2026-03-01T10:00:01.000Z"); // already there: unchanged
+    expect(await getDeadline(sql, "m3")).toMatchObject({ eventType: "TimerRang", payload: { orderId: "m3", kind: "paymentTimeout" } });
+    t += 1_000;
+    expect(await scheduler.tick()).toBe(1); // m1 fires
+    await cancelDeadlines(sql, ["m1", "m2", "unknown"], clock.now());
+    expect((await getDeadline(sql, "m1"))?.status).toBe("FIRED"); // a fired one stays fired
+    expect((await getDeadline(sql, "m2"))?.status).toBe("CANCELLED");
+    t += 5_000;
+    expect(await scheduler.tick()).toBe(1); // m3 only
+    expect((await store.readStream("timers-m3")).map((e) => e.type)).toEqual(["TimerRang"]);
+    await scheduleDeadlines(sql, []);
+    await cancelDeadlines(sql, [], clock.now());
+    await scheduler.stop();
   });
 
   it("a cancelled deadline never fires", async () => {
