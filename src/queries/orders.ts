@@ -63,12 +63,19 @@ export interface OrderList {
 
 type Row = Record<string, unknown>;
 
-const SELECT = `SELECT o.*, p.status AS payment_row_status FROM ${ORDER_TABLES.orders} o LEFT JOIN ${PAYMENT_TABLES.payments} p ON p.payment_id = o.payment_id`;
+// An order with its lines, refunds and returns in one statement (each a JSON array): a GET is one
+// round trip, not four (order-tracking pages poll it; bench:checkout's gateway stand-in does too).
+const children = (table: string, order: string) =>
+  `(SELECT coalesce(json_agg(c ORDER BY c.${order}), '[]'::json) FROM ${table} c WHERE c.order_id = o.order_id)`;
+const SELECT = `SELECT o.*, p.status AS payment_row_status,
+    ${children(ORDER_TABLES.lines, "line_no")} AS child_lines,
+    ${children(ORDER_TABLES.refunds, "seq")} AS child_refunds,
+    ${children(ORDER_TABLES.returns, "seq")} AS child_returns
+  FROM ${ORDER_TABLES.orders} o LEFT JOIN ${PAYMENT_TABLES.payments} p ON p.payment_id = o.payment_id`;
 
 export async function getOrder(sql: SqlExecutor, orderId: string): Promise<OrderView | null> {
   const { rows } = await sql.query<Row>(`${SELECT} WHERE o.order_id = $1`, [orderId]);
-  const [view] = await withChildren(sql, rows);
-  return view ?? null;
+  return rows[0] ? toView(rows[0]) : null;
 }
 
 export async function listOrders(sql: SqlExecutor, filter: ListOrdersFilter = {}): Promise<OrderList> {
@@ -90,22 +97,15 @@ export async function listOrders(sql: SqlExecutor, filter: ListOrdersFilter = {}
     `${SELECT} ${clause} ORDER BY o.created_at DESC, o.order_id LIMIT ${size} OFFSET ${(page - 1) * size}`,
     params,
   );
-  return { total: counted[0]?.n ?? 0, page, size, items: await withChildren(sql, rows) };
+  return { total: counted[0]?.n ?? 0, page, size, items: rows.map(toView) };
 }
 
-async function withChildren(sql: SqlExecutor, rows: Row[]): Promise<OrderView[]> {
-  if (rows.length === 0) return [];
-  const ids = rows.map((r) => String(r.order_id));
-  const [{ rows: lines }, { rows: refunds }, { rows: returns }] = [
-    await sql.query<Row>(`SELECT * FROM ${ORDER_TABLES.lines} WHERE order_id = ANY ($1::text[]) ORDER BY order_id, line_no`, [ids]),
-    await sql.query<Row>(`SELECT * FROM ${ORDER_TABLES.refunds} WHERE order_id = ANY ($1::text[]) ORDER BY order_id, seq`, [ids]),
-    await sql.query<Row>(`SELECT * FROM ${ORDER_TABLES.returns} WHERE order_id = ANY ($1::text[]) ORDER BY order_id, seq`, [ids]),
-  ];
-  const of = (list: Row[], r: Row) => list.filter((x) => x.order_id === r.order_id);
-  return rows.map((r) => toView(r, of(lines, r), of(refunds, r), of(returns, r)));
-}
+const jsonRows = (value: unknown): Row[] => (typeof value === "string" ? JSON.parse(value) : value) as Row[];
 
-function toView(r: Row, lines: Row[], refunds: Row[], returns: Row[]): OrderView {
+function toView(r: Row): OrderView {
+  const lines = jsonRows(r.child_lines);
+  const refunds = jsonRows(r.child_refunds);
+  const returns = jsonRows(r.child_returns);
   const text = (v: unknown): string | undefined => (v === null || v === undefined ? undefined : String(v));
   const paymentUrl = text(r.payment_url);
   const couponCode = text(r.coupon_code);
