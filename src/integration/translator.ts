@@ -11,7 +11,7 @@ import { migrate } from "../infrastructure/sql/migrations.js";
 import { resetProcessor, type ProcessorDefinition } from "../processing/processor.js";
 import { AGGREGATE_TYPES } from "./catalog.js";
 import type { IntegrationEvent } from "./envelope.js";
-import { FACT_TABLES, factsMigrations, learn, OrderFactsCache, saveOrderFacts, TranslationBatch } from "./facts.js";
+import { FACT_TABLES, factsMigrations, learn, OrderFactsCache, saveBatchFacts, TranslationBatch } from "./facts.js";
 import { outboxMigrations, writeOutbox, type OutboxMode } from "./outbox.js";
 import { translate } from "./translate.js";
 
@@ -29,14 +29,16 @@ export function translatorDefinition(options: { mode: OutboxMode; name?: string 
     filter: { streamCategories: AGGREGATE_TYPES },
     batchSize: 500,
     async handle(event, { sql }) {
-      const facts = await learn(sql, event, cache);
-      await writeOutbox(sql, await translate(event, facts), options.mode);
+      const batch = new TranslationBatch();
+      const out = await translate(event, await learn(sql, event, batch, cache));
+      await saveBatchFacts(sql, batch);
+      await writeOutbox(sql, out, options.mode);
     },
     async handleBatch(events, { sql }) {
       const batch = new TranslationBatch();
       const out: IntegrationEvent[] = [];
-      for (const event of events) out.push(...(await translate(event, await learn(sql, event, cache, batch))));
-      await saveOrderFacts(sql, batch);
+      for (const event of events) out.push(...(await translate(event, await learn(sql, event, batch, cache))));
+      await saveBatchFacts(sql, batch);
       await writeOutbox(sql, out, options.mode);
     },
   };
