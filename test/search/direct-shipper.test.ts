@@ -9,7 +9,7 @@ import type { NewEvent, RecordedEvent } from "../../src/eventstore/port.js";
 import { migrateProjections } from "../../src/projections/index.js";
 import { DirectShipper } from "../../src/projections/search/direct-shipper.js";
 import { applyQueued, searchProjection, type Shipment } from "../../src/projections/search/documents.js";
-import { shipPending } from "../../src/projections/search/shipper.js";
+import { SHIP_PAGE, shipPending } from "../../src/projections/search/shipper.js";
 import { createProductIndex, ElasticsearchSearchEngine } from "../../src/search/elasticsearch/engine.js";
 import { missing, server } from "../support/env.js";
 import { openPgliteWorld, type StoreWorld } from "../support/stores.js";
@@ -110,6 +110,44 @@ describe.skipIf(missing(url))("search documents shipped from memory", () => {
     expect(await shipPending(world.sql, engine, index, undefined, { minAgeMs: 60_000 })).toBe(0);
     expect(await shipPending(world.sql, engine, index)).toBe(1);
     expect(await stored("D-3")).toEqual({ version: 1, price: 3_000 });
+    expect(await queuedRows()).toBe(0);
+  });
+
+  it("sends a batch larger than one _bulk page in pages side by side, every document once at its version", async () => {
+    const count = 2 * SHIP_PAGE + 1;
+    const from = await world.store.headCheckpoint();
+    await world.store.appendToStreams(
+      Array.from({ length: count }, (_, i) => ({
+        streamId: `product-P-${i}`,
+        events: [
+          {
+            id: randomUUID(),
+            type: "ProductCreated",
+            data: {
+              sku: `P-${i}`,
+              name: `Paged Lamp ${i}`,
+              category: ["Home"],
+              brand: "Acme",
+              price: 100 + i,
+              currency: "INR",
+              attributes: {},
+              at: new Date().toISOString(),
+            },
+            metadata: meta,
+          },
+        ],
+      })),
+    );
+    const events = (await world.store.readAll({ from, filter: searchProjection.filter, maxCount: count + 10 })).events;
+    expect(events).toHaveLength(count);
+    const { direct, pass } = shipper();
+    await world.sql.transaction(async (tx) => direct.hand((await applyQueued(events, tx, "elasticsearch"))!));
+    pass();
+    await direct.flush();
+    expect(direct.lastError).toBeNull();
+    await engine.refresh();
+    expect((await client.count({ index, query: { prefix: { sku: "P-" } } })).count).toBe(count);
+    expect(await stored(`P-${count - 1}`)).toEqual({ version: 1, price: 100 + count - 1 });
     expect(await queuedRows()).toBe(0);
   });
 

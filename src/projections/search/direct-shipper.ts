@@ -20,6 +20,9 @@ import { CoalescedRuns, SHIP_PAGE } from "./shipper.js";
 /** Documents held in memory at most; beyond, the oldest shipments are left to the table's shipper (Elasticsearch slower than the log). */
 const MAX_HELD_DOCUMENTS = 50_000;
 
+/** `_bulk` pages in flight at once. */
+const SHIP_LANES = 2;
+
 export class DirectShipper {
   /** Handed, their batch not yet passed (committing). */
   private committing: Shipment[] = [];
@@ -132,7 +135,7 @@ export class DirectShipper {
           for (const doc of shipment.documents) if ((latest.get(doc.sku)?.version ?? 0) < doc.version) latest.set(doc.sku, doc);
         }
         const documents = [...latest.values()];
-        for (let i = 0; i < documents.length; i += SHIP_PAGE) await this.engine.write(documents.slice(i, i + SHIP_PAGE), this.index);
+        await this.writePages(documents);
         if (committed.size > 0)
           await this.sql.query(`DELETE FROM ${ident(SEARCH_TABLES.shipments)} WHERE tx = ANY ($1::xid8[])`, [[...committed]]);
         if (documents.length > 0) this.lastShippedAt = new Date();
@@ -150,6 +153,25 @@ export class DirectShipper {
         this.settle();
       }
     }
+  }
+
+  /**
+   * Sends the documents in `_bulk` pages, SHIP_LANES at a time: one bulk keeps one of
+   * Elasticsearch's write threads busy (one shard), so with one at a time it fell behind the
+   * projector on a loaded machine and the catch-up ended waiting for it. A run holds each SKU once
+   * (its latest version), so pages in flight together never carry the same document.
+   */
+  private async writePages(documents: readonly SearchDocument[]): Promise<void> {
+    let next = 0;
+    const lane = async () => {
+      for (let i = next; i < documents.length; i = next) {
+        next += SHIP_PAGE;
+        await this.engine.write(documents.slice(i, i + SHIP_PAGE), this.index);
+      }
+    };
+    const outcomes = await Promise.allSettled(Array.from({ length: SHIP_LANES }, lane));
+    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === "rejected");
+    if (failed) throw failed.reason;
   }
 
   async stop(): Promise<void> {

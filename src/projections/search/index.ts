@@ -141,6 +141,8 @@ export async function startSearch(
   let shipper: IndexShipper | undefined;
   let projector: RunningProcessor | undefined;
   const shipLogger = deps.logger?.child({ processor: "search/elasticsearch" });
+  /** The last start of the table's shipper (which makes sure the index exists); rejected while Elasticsearch is unreachable. */
+  let shipperStarting: Promise<void> = Promise.resolve();
   const direct =
     target && es
       ? new DirectShipper(
@@ -150,24 +152,30 @@ export async function startSearch(
           async (position) => {
             if (!projector) throw new Error("the search projector is stopped");
             await projector.caughtUpTo(position, 60_000);
+            // Nothing is sent before the index is known to exist (a write to a missing alias would
+            // create an index of its own); if it could not be made, the row stays for the table's shipper.
+            if (!shipper) await shipperStarting;
           },
           shipLogger,
         )
       : undefined;
-  // Until the index is known to exist (the table's shipper started), a batch's changes stay queued in the table only.
-  const ship = direct ? (shipment: Shipment) => void (shipper && direct.hand(shipment)) : undefined;
-  const startShipper = async () => {
-    if (!target || !es) return;
-    // The alias is the write target too (is_write_index), so a rebuild's flip redirects writes as well.
-    await ensureSearchIndex(deps.sql, target);
-    shipper = new IndexShipper(deps.sql, es, target.alias, shipLogger, () => direct?.held() ?? []);
-    shipper.start();
-  };
+  const ship = direct ? (shipment: Shipment) => direct.hand(shipment) : undefined;
+  const startShipper = () =>
+    (shipperStarting = (async () => {
+      if (!target || !es) return;
+      // The alias is the write target too (is_write_index), so a rebuild's flip redirects writes as well.
+      await ensureSearchIndex(deps.sql, target);
+      shipper = new IndexShipper(deps.sql, es, target.alias, shipLogger, () => direct?.held() ?? []);
+      shipper.start();
+    })());
   if (target) await migrate(deps.sql, indexGenerationMigrations);
-  projector = await startProjector(deps, mode, ship);
-  await startShipper().catch((error) =>
+  // The index is made ready while the projector starts: a catch-up's first batches are folded
+  // meanwhile and handed to the in-memory shipper, which sends them once it exists.
+  const indexReady = startShipper().catch((error) =>
     deps.logger?.warn({ err: error }, "Elasticsearch not reachable at start; search answers 503 until it is"),
   );
+  projector = await startProjector(deps, mode, ship);
+  await indexReady;
   let rebuilding = false;
 
   return {
