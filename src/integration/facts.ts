@@ -175,7 +175,12 @@ async function saveOrderFacts(sql: SqlExecutor, batch: TranslationBatch): Promis
  * Records what `event` teaches (in `batch`, saved by saveBatchFacts in the same transaction) and
  * returns the facts its translation needs.
  */
-export async function learn(sql: SqlExecutor, event: RecordedEvent, batch: TranslationBatch, cache?: OrderFactsCache): Promise<TranslationFacts> {
+export async function learn(
+  sql: SqlExecutor,
+  event: RecordedEvent,
+  batch: TranslationBatch,
+  cache?: OrderFactsCache,
+): Promise<TranslationFacts> {
   const d = (event.data ?? {}) as Data;
   const facts: TranslationFacts = {
     async order(orderId) {
