@@ -8,7 +8,7 @@
 // The rules (which rows an event changes, and how) live in one place, the projection's RowFold.
 
 import type { RecordedEvent } from "../eventstore/port.js";
-import type { SqlClient, SqlExecutor } from "../infrastructure/sql/sql-client.js";
+import { sqlErrorCode, SqlState, type SqlClient, type SqlExecutor } from "../infrastructure/sql/sql-client.js";
 import { keyOf, loadRows, RowSet, upsertRows, type Columns, type Row } from "./rows.js";
 
 /**
@@ -45,11 +45,12 @@ const rowKey = (spec: FoldTable, row: Row): string => keyOf(...spec.key.map((col
 
 const tablesOf = <Table extends string>(fold: RowFold<Table>): [Table, FoldTable][] => Object.entries(fold.tables) as [Table, FoldTable][];
 
-function writeRows(sql: SqlExecutor, table: string, spec: FoldTable, rows: readonly Row[]): Promise<void> {
+/** Writes folded rows by the table's write mode; `fresh`: as plain inserts (rows believed new: a stored one makes it fail). */
+function writeRows(sql: SqlExecutor, table: string, spec: FoldTable, rows: readonly Row[], fresh = false): Promise<void> {
   const { encode } = spec;
   return upsertRows(sql, table, spec.columns, spec.key, encode ? rows.map(encode) : rows, {
     ...(spec.write === "revision" ? { guard: "revision" as const } : {}),
-    onConflict: spec.write === "insert" ? "nothing" : "update",
+    onConflict: fresh ? "fail" : spec.write === "insert" ? "nothing" : "update",
   });
 }
 
@@ -97,6 +98,8 @@ interface TableState {
   readonly evicted: Set<string>;
   /** Too many to remember: any value not in memory may be in the table. */
   spilled: boolean;
+  /** Keys of the rows in memory that were read back: the table holds them (written as updates, not inserts). */
+  readonly stored: Set<string>;
   /** The table's writes, one after another (a row written twice lands in order). */
   tail: Promise<void>;
 }
@@ -137,6 +140,7 @@ export class BulkFold<Table extends string> {
         rows,
         evicted: new Set(),
         spilled: false,
+        stored: new Set(),
         tail: Promise.resolve(),
       };
       this.sets[table] = rows;
@@ -176,6 +180,7 @@ export class BulkFold<Table extends string> {
           state.rows.rows.set(key, row);
           state.rows.recent.add(key);
         }
+        state.stored.add(key);
       }
       for (const value of wanted) state.evicted.delete(value);
     }
@@ -185,16 +190,19 @@ export class BulkFold<Table extends string> {
   private evict(everything: boolean): void {
     for (const state of Object.values<TableState>(this.state)) {
       const { rows, dirty, recent } = state.rows;
-      const out: Row[] = [];
+      const fresh: Row[] = [];
+      const stored: Row[] = [];
       for (const [key, row] of rows) {
         if (!everything && recent.has(key)) continue;
-        if (dirty.has(key)) out.push(row);
+        if (dirty.has(key)) (state.stored.has(key) ? stored : fresh).push(row);
         if (state.spec.lookup !== undefined && !state.spilled) state.evicted.add(String(row[state.spec.lookup]));
         rows.delete(key);
         dirty.delete(key);
+        state.stored.delete(key);
       }
       recent.clear();
-      for (let i = 0; i < out.length; i += this.chunk) this.write(state, out.slice(i, i + this.chunk));
+      for (let i = 0; i < fresh.length; i += this.chunk) this.write(state, fresh.slice(i, i + this.chunk), true);
+      for (let i = 0; i < stored.length; i += this.chunk) this.write(state, stored.slice(i, i + this.chunk), false);
       if (state.evicted.size > REMEMBERED) {
         state.evicted.clear();
         state.spilled = true;
@@ -202,8 +210,23 @@ export class BulkFold<Table extends string> {
     }
   }
 
-  private write(state: TableState, rows: readonly Row[]): void {
-    const written = state.tail.then(() => writeRows(this.sql, state.physical, state.spec, rows));
+  /**
+   * Queues a chunk's write after the table's earlier ones. Rows not read back (`fresh`) are
+   * inserted plainly, without a conflict check per row: in a fresh table a row is new unless it was
+   * written before and an event set it again without reading it back (a table with no lookup, or a
+   * fold setting a row its `needs` did not name). Then the insert fails as a whole, and the chunk is
+   * written again by the table's write mode, as every chunk used to be.
+   */
+  private write(state: TableState, rows: readonly Row[], fresh: boolean): void {
+    const { physical, spec } = state;
+    const written = state.tail.then(() =>
+      fresh
+        ? writeRows(this.sql, physical, spec, rows, true).catch((error: unknown) => {
+            if (sqlErrorCode(error) !== SqlState.uniqueViolation) throw error;
+            return writeRows(this.sql, physical, spec, rows);
+          })
+        : writeRows(this.sql, physical, spec, rows),
+    );
     written.catch(() => undefined); // rethrown where it is awaited (add or finish)
     state.tail = written;
     this.pending.push(written);

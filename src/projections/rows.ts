@@ -57,7 +57,9 @@ export async function loadRows(
 /**
  * Inserts `rows`, or updates the row with the same `key`. With `guard: "revision"` an existing row
  * is updated only when the new one's revision is higher (a stream row never moves backwards);
- * with `onConflict: "nothing"` an existing row is kept as it is.
+ * with `onConflict: "nothing"` an existing row is kept as it is; with `onConflict: "fail"` the
+ * statement fails (unique violation) if one is there: a plain INSERT, for rows known to be new
+ * (no conflict check per row: side by side, 10,000 narrow rows went in about twice as fast).
  *
  * The rows travel as one JSON text: JSON.stringify is native, where binding one array per column
  * escaped every element in JavaScript (the 1M-event rebuild profile had it at 8% of its samples).
@@ -68,16 +70,20 @@ export async function upsertRows(
   columns: Columns,
   key: readonly string[],
   rows: readonly Row[],
-  options: { guard?: "revision"; onConflict?: "update" | "nothing" } = {},
+  options: { guard?: "revision"; onConflict?: "update" | "nothing" | "fail" } = {},
 ): Promise<void> {
   if (rows.length === 0) return;
   const names = Object.keys(columns);
   const list = names.map(ident).join(", ");
   const updates = names.filter((name) => !key.includes(name)).map((name) => `${ident(name)} = excluded.${ident(name)}`);
   const conflict =
-    options.onConflict === "nothing" || updates.length === 0
-      ? "DO NOTHING"
-      : `DO UPDATE SET ${updates.join(", ")}${options.guard === "revision" ? " WHERE cur.revision < excluded.revision" : ""}`;
+    options.onConflict === "fail"
+      ? ""
+      : `ON CONFLICT (${key.map(ident).join(", ")}) ${
+          options.onConflict === "nothing" || updates.length === 0
+            ? "DO NOTHING"
+            : `DO UPDATE SET ${updates.join(", ")}${options.guard === "revision" ? " WHERE cur.revision < excluded.revision" : ""}`
+        }`;
   // Each row travels as a JSON array of its values in column order (no key repeated per row),
   // read as jsonb: the text is parsed once, a row's values are taken by index, and documents as
   // they are. (One object per row, read by jsonb_populate_recordset, repeated every column name in
@@ -92,7 +98,7 @@ export async function upsertRows(
   await sql.query(
     `INSERT INTO ${ident(table)} AS cur (${list})
      SELECT ${values.join(", ")} FROM jsonb_array_elements($1::jsonb) AS x(r)
-     ON CONFLICT (${key.map(ident).join(", ")}) ${conflict}`,
+     ${conflict}`,
     [JSON.stringify(rows.map((row) => names.map((name) => row[name])))],
   );
 }
