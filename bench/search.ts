@@ -121,32 +121,46 @@ const typoQuery: ProductSearchQuery = {
  * reading is lost).
  */
 const postgresByPid = new Map<string, number>();
+let elasticsearchPid: string | undefined;
 
-/** CPU seconds so far of this process, of the local PostgreSQL server's processes (from /proc; 0 where unreadable) and of Elasticsearch. */
+/** CPU seconds so far of this process, of the local PostgreSQL server's processes (from /proc; 0 where unreadable) and of Elasticsearch (its process when local, else its node's figure). */
 async function cpuNow(client?: Client): Promise<{ node: number; postgres: number; elasticsearch: number }> {
   const u = process.cpuUsage();
-  let postgres = 0;
-  try {
-    const tick = 100; // USER_HZ on Linux
-    for (const pid of readdirSync("/proc")) {
-      if (!/^\d+$/.test(pid)) continue;
-      try {
-        const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-        if (!stat.includes("(postgres)")) continue;
-        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-        postgresByPid.set(pid, (Number(fields[11]) + Number(fields[12])) / tick); // utime, stime
-      } catch {
-        // gone meanwhile
-      }
+  const tick = 100; // USER_HZ on Linux
+  const cpuOf = (pid: string): number | undefined => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      return stat.includes("(postgres)") || pid === elasticsearchPid ? (Number(fields[11]) + Number(fields[12])) / tick : undefined; // utime, stime
+    } catch {
+      return undefined; // gone meanwhile, or no /proc
     }
+  };
+  let pids: string[] = [];
+  try {
+    pids = readdirSync("/proc").filter((pid) => /^\d+$/.test(pid));
   } catch {
     // no /proc
   }
+  for (const pid of pids) {
+    const seconds = pid === elasticsearchPid ? undefined : cpuOf(pid);
+    if (seconds !== undefined) postgresByPid.set(pid, seconds);
+  }
+  let postgres = 0;
   for (const seconds of postgresByPid.values()) postgres += seconds;
   let elasticsearch = 0;
   if (client) {
-    const stats = await client.nodes.stats({ metric: "process", filter_path: "nodes.*.process.cpu.total_in_millis" });
-    for (const node of Object.values(stats.nodes ?? {})) elasticsearch += (node.process?.cpu?.total_in_millis ?? 0) / 1000;
+    // A local node's process from /proc (the node's own figure is refreshed only once a second).
+    if (elasticsearchPid === undefined) {
+      const info = await client.nodes.info({ metric: "process", filter_path: "nodes.*.process.id" });
+      elasticsearchPid = String(Object.values(info.nodes ?? {})[0]?.process?.id ?? "");
+    }
+    const local = cpuOf(elasticsearchPid);
+    if (local !== undefined) elasticsearch = local;
+    else {
+      const stats = await client.nodes.stats({ metric: "process", filter_path: "nodes.*.process.cpu.total_in_millis" });
+      for (const node of Object.values(stats.nodes ?? {})) elasticsearch += (node.process?.cpu?.total_in_millis ?? 0) / 1000;
+    }
   }
   return { node: (u.user + u.system) / 1e6, postgres, elasticsearch };
 }
