@@ -12,6 +12,7 @@ import { pino, type Logger } from "pino";
 import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
 import { startLagAdmission } from "./api/admission.js";
 import { pipelineLag } from "./processing/lag.js";
+import { sharedLogReader } from "./processing/log-reader.js";
 import { buildServer } from "./api/server.js";
 import { hotReadRoutes } from "./api/hot-reads.js";
 import { startRedisModels } from "./projections/redis/index.js";
@@ -183,6 +184,9 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       }),
     );
     stoppers.push(() => store.close());
+    // Every processor of this process follows the log through this one reader (created here, with
+    // the configured linger, before any processor asks for it).
+    sharedLogReader(store, { lingerMs: config.logLingerMs });
     await migrate(sql, idempotencyMigrations);
 
     // Processors log their retries and parked events; an app built without a logger (tests) stays quiet.

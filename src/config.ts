@@ -47,6 +47,8 @@ export interface Config {
   sagaPartitions: number;
   /** SNAPSHOT_EVERY: a snapshotted stream (inventory) gets a new snapshot each time it has grown by this many events; 0 = no snapshots (default 100). */
   snapshotEvery: number;
+  /** LOG_LINGER_MS: how long idle processors wait after new events arrive, so events appended close together are handled as one batch (0 = at once; default 10). */
+  logLingerMs: number;
   /** ADMISSION_MAX_LAG_SECONDS: new orders get 503 while the order pipeline's oldest unhandled event is older than this (0 = no bound; default 10). */
   admissionMaxLagSeconds: number;
   /** ADMISSION_MAX_LAG_EVENTS: new orders get 503 while the order pipeline is more than this many events behind (0 = no bound; default 50,000). */
@@ -171,6 +173,7 @@ export function loadConfig(env: Env = process.env): Config {
     rateLimitPerMinute: wholeNumber(env, "RATE_LIMIT_PER_MINUTE", 6000),
     sagaPartitions: duration(env, "SAGA_PARTITIONS", 4, ""),
     snapshotEvery: wholeNumber(env, "SNAPSHOT_EVERY", 100),
+    logLingerMs: wholeNumber(env, "LOG_LINGER_MS", 10),
     admissionMaxLagSeconds: wholeNumber(env, "ADMISSION_MAX_LAG_SECONDS", 10),
     admissionMaxLagEvents: wholeNumber(env, "ADMISSION_MAX_LAG_EVENTS", 50_000),
     authTokenMaxTtlMs: duration(env, "AUTH_TOKEN_MAX_TTL_MS", 24 * 3600 * 1000),

@@ -14,6 +14,14 @@ export interface LogReaderOptions {
   capacity?: number;
   /** Page size of the shared subscription. Default 1,000. */
   pageSize?: number;
+  /**
+   * How long processors are left asleep after new events arrive, so that events appended close
+   * together reach each processor as one batch (one transaction and one checkpoint per batch, not
+   * per event): on embedded PGlite at 20 orders/s, 10 ms took statements per order from 239 to
+   * 70 and CPU per order from 220 to 74 ms (bench:checkout --embedded). Default 0 (tests); the app
+   * sets LOG_LINGER_MS.
+   */
+  lingerMs?: number;
 }
 
 export interface LogPage {
@@ -37,6 +45,8 @@ export class LogReader {
   private opening: Promise<void> | undefined;
   private users = 0;
   private waiters = new Set<() => void>();
+  private readonly lingerMs: number;
+  private lingering: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly store: EventStore,
@@ -44,6 +54,7 @@ export class LogReader {
   ) {
     this.capacity = options.capacity ?? 20_000;
     this.pageSize = options.pageSize ?? 1_000;
+    this.lingerMs = options.lingerMs ?? 0;
   }
 
   /** Starts following the log (once, for the first user); resolves when the window is open. */
@@ -75,7 +86,7 @@ export class LogReader {
         const dropped = this.events.splice(0, this.events.length - this.capacity);
         this.start = dropped.at(-1)!.position;
       }
-      this.wakeAll();
+      this.wakeSoon();
     });
     // Unfiltered, the feed's checkpoint only moves with events, so `end` is always the last one read.
   }
@@ -122,18 +133,29 @@ export class LogReader {
     });
   }
 
+  /** Wakes the processors once the linger has passed (events arriving meanwhile join the same wake). */
+  private wakeSoon(): void {
+    if (this.lingerMs <= 0) this.wakeAll();
+    else this.lingering ??= setTimeout(() => this.wakeAll(), this.lingerMs);
+  }
+
   private wakeAll(): void {
+    clearTimeout(this.lingering);
+    this.lingering = undefined;
     for (const wake of [...this.waiters]) wake();
   }
 }
 
 const shared = new WeakMap<EventStore, LogReader>();
 
-/** The reader every processor on this store shares (one per store per process). */
-export function sharedLogReader(store: EventStore): LogReader {
+/**
+ * The reader every processor on this store shares (one per store per process). The first call
+ * creates it with `options`: the app calls this before it starts any processor.
+ */
+export function sharedLogReader(store: EventStore, options?: LogReaderOptions): LogReader {
   let reader = shared.get(store);
   if (!reader) {
-    reader = new LogReader(store);
+    reader = new LogReader(store, options);
     shared.set(store, reader);
   }
   return reader;

@@ -16,6 +16,7 @@ describe("configuration", () => {
       rateLimitPerMinute: 6000,
       sagaPartitions: 4,
       snapshotEvery: 100,
+      logLingerMs: 10,
       admissionMaxLagSeconds: 10,
       admissionMaxLagEvents: 50_000,
       authTokenMaxTtlMs: 86_400_000,
@@ -40,6 +41,7 @@ describe("configuration", () => {
       PAYMENT_TIMEOUT_MS: "1000",
       RESERVATION_TTL_MS: "2000",
       RETURN_WINDOW_MS: "3000",
+      LOG_LINGER_MS: "0",
     });
     expect(c).toMatchObject({
       port: 8080,
@@ -48,6 +50,7 @@ describe("configuration", () => {
       paymentTimeoutMs: 1000,
       reservationTtlMs: 2000,
       returnWindowMs: 3000,
+      logLingerMs: 0,
     });
   });
   it.each([
@@ -66,6 +69,7 @@ describe("configuration", () => {
     ["PG_POOL_MAX", "0"],
     ["ADMISSION_MAX_LAG_SECONDS", "-1"],
     ["ADMISSION_MAX_LAG_EVENTS", "lots"],
+    ["LOG_LINGER_MS", "-3"],
     ["PG_POOL_MAX", "5000"],
     ["INSTANCE_ID", "has spaces"],
     ["INSTANCE_ID", "-leading-dash"],
