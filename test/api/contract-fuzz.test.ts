@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signWebhook } from "../../src/payments/webhook-signature.js";
 import { awaitStatus, placeOrder } from "./flow.js";
 import { createStorage, seedProduct, startApp, WEBHOOK_SECRET, type Storage, type TestApp } from "./harness.js";
+import { seededRandom } from "../support/random.js";
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 type Schema = Record<string, unknown>;
@@ -106,16 +107,9 @@ function arbitraryOf(schema: Schema | undefined, depth = 0): fc.Arbitrary<Json> 
 
 // ------------------------------------------------------------------ mutations
 
-/** A deterministic source of choices for mutations (mulberry32). */
+/** A deterministic source of choices for mutations. */
 function random(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededRandom(seed);
   return { next, pick: <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]! };
 }
 type Random = ReturnType<typeof random>;

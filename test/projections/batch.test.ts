@@ -16,18 +16,7 @@ import { readsEvent } from "../../src/projections/rebuild.js";
 import { missing, server } from "../support/env.js";
 import { openPgliteWorld, openPostgresWorld } from "../support/stores.js";
 import { populate, World, type Backend } from "./world.js";
-
-/** A small seeded generator (mulberry32), so a failing split can be replayed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from "../support/random.js";
 
 /** Random pages of 1..max events, in order. */
 function pagesOf<T>(items: readonly T[], rnd: () => number, max: number): T[][] {
@@ -158,7 +147,7 @@ function batchSuite(label: string, open: () => Promise<Backend>): void {
         const expected = await reference(projection);
         for (const row of Object.values(expected)) expect(row.length).toBeGreaterThan(0);
         for (const seed of [1, 2, 3]) {
-          const rnd = random(seed * 7919 + projection.name.length);
+          const rnd = seededRandom(seed * 7919 + projection.name.length);
           const tables = named(projection, "batch");
           await createTables(backend.sql, projection, tables);
           const pages = pagesOf(eventsOf(projection), rnd, 40);
@@ -179,7 +168,7 @@ function batchSuite(label: string, open: () => Promise<Backend>): void {
         const expected = await reference(projection);
         const tables = named(projection, "crash");
         await createTables(backend.sql, projection, tables);
-        const pages = pagesOf(eventsOf(projection), random(42), 25);
+        const pages = pagesOf(eventsOf(projection), seededRandom(42), 25);
         const crashAt = Math.floor(pages.length / 2);
 
         // Rows and checkpoint in one transaction, failing after the rows: nothing of the page stays.
@@ -216,7 +205,7 @@ function batchSuite(label: string, open: () => Promise<Backend>): void {
       for (const projection of folded) {
         const expected = await reference(projection);
         for (const seed of [1, 2, 3, 4]) {
-          const rnd = random(seed * 104_729 + projection.name.length);
+          const rnd = seededRandom(seed * 104_729 + projection.name.length);
           const tables = named(projection, "bulk");
           await createTables(backend.sql, projection, tables);
           // Small pages and windows: most rows outlive their window, are written and dropped, and

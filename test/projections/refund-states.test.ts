@@ -15,18 +15,7 @@ import {
   type ReconOrder,
   type ReconPayment,
 } from "../../src/projections/refund-states.js";
-
-/** A small seeded generator (mulberry32), so a failing sequence can be replayed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from "../support/random.js";
 
 const pick = <T>(rnd: () => number, list: readonly T[]): T => list[Math.floor(rnd() * list.length)]!;
 
@@ -109,7 +98,7 @@ const paymentFields = (s: PaymentState): ReconPayment | undefined =>
 describe("refunds read model states", () => {
   it("fold an order's events to the fields of the aggregate's state reconciliation reads", () => {
     for (let seed = 1; seed <= 300; seed++) {
-      const rnd = random(seed);
+      const rnd = seededRandom(seed);
       let whole: OrderState = orderDecider.initialState;
       let slim: ReconOrder | undefined;
       for (let i = 0; i < 40; i++) {
@@ -124,7 +113,7 @@ describe("refunds read model states", () => {
 
   it("fold a payment's events to the fields of the aggregate's state reconciliation reads", () => {
     for (let seed = 1; seed <= 300; seed++) {
-      const rnd = random(seed);
+      const rnd = seededRandom(seed);
       let whole: PaymentState = paymentDecider.initialState;
       let slim: ReconPayment | undefined;
       for (let i = 0; i < 40; i++) {
