@@ -1,8 +1,10 @@
-// npm run bench:checkout [-- --duration 20 --concurrency 16,64 --rate 300 --hot-sku --orders 20000 --embedded --cpu-prof <dir>]
+// npm run bench:checkout [-- --duration 20 --concurrency 16,64 --rate 300 --hot-sku --orders 20000 --embedded --split-roles --cpu-prof <dir>]
 //
 // Starts the server (src/main.ts) in a child process, on real PostgreSQL (a throwaway database
 // created on DATABASE_URL's server and dropped afterwards) or, with --embedded, on PGlite in a
-// temporary DATA_DIR; seeds products and stock; then for each concurrency (a phase):
+// temporary DATA_DIR; with --split-roles as two processes, ROLES=api (the one clients call) and
+// ROLES=processors, whose CPU and statements are summed. It seeds products and stock; then for each
+// concurrency (a phase):
 // `concurrency` client loops place orders (POST /api/orders) for the duration (flat out, or capped
 // at --rate orders/s for all loops together; with --orders, until that many were accepted). A 503
 // (admission control) is counted as refused and its loop waits 250 ms. Every accepted order is
@@ -47,6 +49,10 @@ const program = new Command()
   .option("--drain <seconds>", "how long to wait for accepted orders to reach CONFIRMED after the load stops (at least 30)", "60")
   .option("--ceiling-seconds <seconds>", "duration of the bare INSERT ceiling measurement", "5")
   .option("--cpu-prof <dir>", "write a V8 CPU profile of the server (node --cpu-prof) into this directory")
+  .option(
+    "--split-roles",
+    "two server processes on the database: ROLES=api (the one the clients call) and ROLES=processors (PostgreSQL only)",
+  )
   .parse();
 const opts = program.opts<{
   duration: string;
@@ -60,6 +66,7 @@ const opts = program.opts<{
   embedded?: boolean;
   ceilingSeconds: string;
   cpuProf?: string;
+  splitRoles?: boolean;
 }>();
 const RATE = Number(opts.rate);
 const ORDERS = Number(opts.orders);
@@ -69,6 +76,7 @@ const PRODUCTS = Number(opts.products);
 const DRAIN_S = Math.max(30, Number(opts.drain));
 const SLICE_S = Number(opts.slice);
 const EMBEDDED = opts.embedded === true;
+const SPLIT = opts.splitRoles === true && !EMBEDDED;
 
 const serverUrl = process.env.DATABASE_URL;
 if (!serverUrl && !EMBEDDED) {
@@ -209,9 +217,9 @@ interface PhaseFigures {
   healthLiveRps: number;
 }
 
-/** The server's counters from /metrics: CPU seconds and SQL statements so far. */
-async function serverCounters(base: string): Promise<{ cpuSeconds: number; statements: number }> {
-  const text = await (await fetch(`${base}/metrics`)).text();
+/** The servers' counters from /metrics, summed: CPU seconds and SQL statements so far. */
+async function serverCounters(bases: string[]): Promise<{ cpuSeconds: number; statements: number }> {
+  const text = (await Promise.all(bases.map(async (base) => (await fetch(`${base}/metrics`)).text()))).join("\n");
   const sum = (name: string) =>
     text
       .split("\n")
@@ -304,6 +312,8 @@ async function main(): Promise<void> {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   let child: ChildProcess | undefined;
+  let worker: ChildProcess | undefined;
+  const bases = [base];
   try {
     const env: NodeJS.ProcessEnv = {
       ...process.env,
@@ -317,22 +327,32 @@ async function main(): Promise<void> {
     };
     if (db) env.DATABASE_URL = db.url;
     else delete env.DATABASE_URL;
-    child = spawn(
-      process.execPath,
-      [...(opts.cpuProf ? ["--cpu-prof", "--cpu-prof-dir", opts.cpuProf] : []), "--import", "tsx", "src/main.ts"],
-      { env, stdio: ["ignore", "ignore", "inherit"] },
-    );
+    const serve = (extra: NodeJS.ProcessEnv) =>
+      spawn(process.execPath, [...(opts.cpuProf ? ["--cpu-prof", "--cpu-prof-dir", opts.cpuProf] : []), "--import", "tsx", "src/main.ts"], {
+        env: { ...env, ...extra },
+        stdio: ["ignore", "ignore", "inherit"],
+      });
+    // With --split-roles the processors run in a process of their own, beside the one serving the API.
+    if (SPLIT) {
+      const workerPort = await freePort();
+      worker = serve({ ROLES: "processors", PORT: String(workerPort), INSTANCE_ID: "bench-processors" });
+      bases.push(`http://127.0.0.1:${workerPort}`);
+    }
+    child = serve(SPLIT ? { ROLES: "api", INSTANCE_ID: "bench-api" } : {});
     const exited = new Promise<number | null>((resolve) => child!.once("exit", resolve));
     const http = client(base);
-    for (let i = 0; ; i++) {
-      if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
-      try {
-        if ((await http("GET", "/health/ready", undefined)).status === 200) break;
-      } catch {
-        /* not up yet */
+    for (const [i, url] of bases.entries()) {
+      for (let tries = 0; ; tries++) {
+        const proc = i === 0 ? child : worker!;
+        if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode}`);
+        try {
+          if ((await client(url)("GET", "/health/ready", undefined)).status === 200) break;
+        } catch {
+          /* not up yet */
+        }
+        if (tries > 600) throw new Error("server did not become ready in 60 s");
+        await sleep(100);
       }
-      if (i > 600) throw new Error("server did not become ready in 60 s");
-      await sleep(100);
     }
 
     const admin = await signToken(JWT_SECRET, { sub: "bench-admin", roles: ["admin"] });
@@ -446,7 +466,7 @@ async function main(): Promise<void> {
         return n;
       };
       const finishedBefore = await countFinished();
-      const countersBefore = await serverCounters(base);
+      const countersBefore = await serverCounters(bases);
 
       const startedAt = Date.now();
       const started = performance.now();
@@ -500,7 +520,7 @@ async function main(): Promise<void> {
         await sleep(250);
       }
       const endedAt = Date.now();
-      const countersAfter = await serverCounters(base);
+      const countersAfter = await serverCounters(bases);
       drainUntil = 0;
       await Promise.all([...completions, payer]);
       const healthLive = await autocannon({ url: `${base}/health/live`, connections: concurrency, duration: 5 });
@@ -523,10 +543,12 @@ async function main(): Promise<void> {
       );
     }
 
-    const peakRss = round(peakRssMiB(child.pid!));
+    const peakRss = round(peakRssMiB(child.pid!) + (worker ? peakRssMiB(worker.pid!) : 0));
     child.kill("SIGTERM");
+    worker?.kill("SIGTERM");
     await Promise.race([exited, sleep(20_000)]);
     if (child.exitCode === null) child.kill("SIGKILL");
+    if (worker && worker.exitCode === null) worker.kill("SIGKILL");
 
     // The log and the ceiling, on the same database, with the server stopped (PGlite has one owner at a time).
     const sql = db ? createPgClient({ connectionString: db.url, max: 20 }) : await createPgliteClient(join(dataDir, "pglite"));
@@ -598,6 +620,7 @@ async function main(): Promise<void> {
         rateCap: RATE || null,
         orders: ORDERS || null,
         hotSku: opts.hotSku === true,
+        splitRoles: SPLIT,
         products: skus.length,
         database: EMBEDDED ? "pglite" : "postgres",
         serverPeakRssMiB: peakRss,
@@ -607,6 +630,7 @@ async function main(): Promise<void> {
     );
   } finally {
     if (child && child.exitCode === null) child.kill("SIGKILL");
+    if (worker && worker.exitCode === null) worker.kill("SIGKILL");
     rmSync(dataDir, { recursive: true, force: true });
     await db?.drop().catch(() => undefined);
   }
