@@ -81,6 +81,9 @@ describe.skipIf(missing(chromiumBrowser()))(`back-office page in Chromium (${bac
     expect(
       (await app.webhook(await app.built.gateway.refundWebhookBody(failing.paymentId, refund.refundId, refund.amount, "failed"))).status,
     ).toBe(200);
+    // The reconciliation page reads the refunds read model: it must have seen the failed refund
+    // (under CI load it once had not, and the page showed no mismatch yet).
+    expect(await app.built.projections.waitFor(await app.built.store.headCheckpoint(), 30_000)).toBe(true);
 
     // A saga the gateway keeps failing: parked, waiting for an operator.
     app.built.gateway.failRefunds = true;
