@@ -13,13 +13,18 @@ import {
 } from "../processing/processor.js";
 import type { Projection, TableNames } from "./projection.js";
 
-/** The processor that keeps a projection's tables up to date: rows and checkpoint in one transaction. */
+/** The processor that keeps a projection's tables up to date: a page's rows and its checkpoint in one transaction. */
 export function projectorDefinition(projection: Projection, tables: TableNames = projection.tables): ProcessorDefinition {
   return {
     name: projection.name,
     filter: projection.filter,
     mode: "transactional",
     handle: (event, { sql }) => projection.apply(event, sql, tables),
+    // A page in a few set-based statements rather than a few per event: the batch transaction
+    // holds a transaction id, and with it every reader's horizon of the log (ADR 0001), for as
+    // long as it runs. Event by event, a page of 200 took 200+ round trips; at 100 orders/s
+    // those transactions stayed open 2 to 7 s, and no processor saw a newer event meanwhile.
+    ...(projection.applyBatch ? { handleBatch: (events, { sql }) => projection.applyBatch!(events, sql, tables) } : {}),
     batchSize: 200,
   };
 }

@@ -218,15 +218,25 @@ export function projectionSuite(label: string, open: () => Promise<Backend>): vo
       const faulty = (projection: Projection) => {
         const definition = projectorDefinition(projection);
         if (projection !== ordersProjection) return definition;
-        return {
-          ...definition,
-          async handle(event: RecordedEvent, context: { sql: Parameters<typeof definition.handle>[1]["sql"] }) {
-            await definition.handle(event, context); // the rows are written...
+        type Context = Parameters<typeof definition.handle>[1];
+        const afterWriting = (events: readonly RecordedEvent[]) => {
+          for (const event of events) {
             if (event.type === "OrderPlaced" && event.streamId === "order-atomic-o1") placedHandled++;
             if (failing && event.type === "OrderShipped" && event.streamId === "order-atomic-o1") {
               attempts++;
               throw new Error("injected failure after writing"); // ...and then the handler fails
             }
+          }
+        };
+        return {
+          ...definition,
+          async handle(event: RecordedEvent, context: Context) {
+            await definition.handle(event, context); // the rows are written...
+            afterWriting([event]);
+          },
+          async handleBatch(events: readonly RecordedEvent[], context: Context) {
+            await definition.handleBatch!(events, context); // the page's rows are written...
+            afterWriting(events);
           },
         };
       };
