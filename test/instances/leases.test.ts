@@ -19,7 +19,10 @@ import {
   startOwnership,
   type InstanceIdentity,
   type Ownership,
+  type UnitLease,
+  fencedDefinition,
 } from "../../src/processing/ownership/index.js";
+import type { ProcessorDefinition } from "../../src/processing/processor.js";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
 import { missing, server } from "../support/env.js";
 
@@ -146,6 +149,46 @@ describe.skipIf(missing(postgres))("ownership loops racing on one PostgreSQL dat
     const taken = acquireLease(b, B, "fenced", 60_000).then((token) => order.push(`taken over with token ${token}`));
     await Promise.all([staleTx, taken]);
     expect(order).toEqual(["stale owner committed", `taken over with token ${t + 1}`]);
+  });
+
+  it("a fenced batch takes the lease's row lock after its work (no transaction id while it reads), and a takeover during that work rolls it back", async () => {
+    const a = pool();
+    const b = pool();
+    await migrateOwnership(a);
+    await a.exec("CREATE TABLE batch_effects (n int)");
+    const t = (await acquireLease(a, A, "batched", 300))!;
+    const lease: UnitLease = {
+      unit: "batched",
+      token: t,
+      instanceId: A.instanceId,
+      valid: () => true,
+      fence: (tx) => fenceLease(tx, A, { unit: "batched", token: t }),
+    };
+    const seen: (string | null)[] = [];
+    let takeOverDuringWork = false;
+    const definition: ProcessorDefinition = {
+      name: "batched",
+      mode: "transactional",
+      handle: async () => undefined,
+      async handleBatch(_events, { sql }) {
+        const { rows } = await sql.query<{ xid: string | null }>("SELECT pg_current_xact_id_if_assigned()::text AS xid");
+        seen.push(rows[0]!.xid);
+        if (takeOverDuringWork) {
+          await sleep(400); // past the lease's expiry: another instance takes the unit over meanwhile
+          expect(await acquireLease(b, B, "batched", 60_000)).toBe(t + 1);
+        }
+        await sql.query("INSERT INTO batch_effects VALUES (1)");
+      },
+    };
+    const fenced = fencedDefinition(definition, lease);
+    // The work reads before anything holds back the log's readers (ADR 0001), then the fence commits with it.
+    await a.transaction((tx) => fenced.handleBatch!([], { sql: tx }));
+    expect(seen).toEqual([null]);
+    expect((await a.query("SELECT count(*)::int AS n FROM batch_effects")).rows).toEqual([{ n: 1 }]);
+    // Taken over while the batch worked: the fence at its end fails and nothing it wrote commits.
+    takeOverDuringWork = true;
+    await expect(a.transaction((tx) => fenced.handleBatch!([], { sql: tx }))).rejects.toBeInstanceOf(LeaseLostError);
+    expect((await a.query("SELECT count(*)::int AS n FROM batch_effects")).rows).toEqual([{ n: 1 }]);
   });
 
   it("never two owners of a unit at once while instances join, stop and crash; balanced; handed over within a heartbeat; taken over after a crash within ttl + 2 heartbeats", async () => {

@@ -4,10 +4,11 @@
 // and status read the stored checkpoint, so read-your-writes and readiness work whichever
 // instance answers (an API-only instance runs no processor at all).
 //
-// Fencing: a transactional processor's handler first checks, inside the transaction that also
-// stores its checkpoint, that the lease is still this instance's (once per transaction); an
-// at-least-once handler (the saga: its effects are idempotent by design) checks the lease's
-// local validity before each event; a batch handler (handleBatch) is checked the same way. A
+// Fencing: a transactional processor's handler checks, inside the transaction that also stores
+// its checkpoint, that the lease is still this instance's (once per transaction: before an event's
+// handler, after a batch handler); an at-least-once handler (the saga: its effects are idempotent
+// by design) checks the lease's local validity before each event; a batch handler (handleBatch) is
+// checked the same way. A
 // failed check stops the unit before the handler throws, so the processor ends at its last stored
 // checkpoint instead of retrying or parking the event.
 
@@ -53,12 +54,17 @@ export function fencedDefinition(definition: ProcessorDefinition, lease: UnitLea
         await fence(context.sql);
         await definition.handle(event, context);
       },
-      // A batch handler commits with the checkpoint too (search projector, translator): fenced alike.
+      // A batch handler commits with the checkpoint too (projectors, translator): fenced alike, but
+      // last. The fence's row lock gives the transaction its id, and with it every reader's horizon
+      // of the log (ADR 0001): taken first, it held that horizon through the batch's reads and
+      // folding (the translator's, 1 to 4 s at 100 orders/s). Last is as safe: a takeover's
+      // FOR UPDATE came first (the fence finds another token, the batch rolls back) or waits for
+      // this commit. A failing batch is handled again event by event, fenced first as before.
       ...(handleBatch
         ? {
             handleBatch: async (events, context) => {
-              await fence(context.sql);
               await handleBatch.call(definition, events, context);
+              await fence(context.sql);
             },
           }
         : {}),
