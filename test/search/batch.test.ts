@@ -7,7 +7,14 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NewEvent, RecordedEvent } from "../../src/eventstore/port.js";
 import { createTables, dumpTables } from "../../src/projections/index.js";
-import { applyQueued, searchProjection, toDocument, type SearchTables } from "../../src/projections/search/documents.js";
+import {
+  applyQueued,
+  searchProjection,
+  searchProjectionFor,
+  toDocument,
+  type SearchTables,
+} from "../../src/projections/search/documents.js";
+import { sqlErrorCode, SqlState, type SqlExecutor } from "../../src/infrastructure/sql/sql-client.js";
 import { openPgliteWorld, type StoreWorld } from "../support/stores.js";
 
 const meta = { correlationId: "t", causationId: "t", actor: "test" };
@@ -146,5 +153,49 @@ describe("search projection in batches", () => {
     expect(queued.documents!.every((r) => JSON.parse(r).ship_pending === false)).toBe(true);
     // Every document's last version went out in some batch.
     for (const r of queued.documents!) expect(shipped.get(JSON.parse(r).sku)).toBe(Number(JSON.parse(r).version));
+  });
+
+  it("without the embedded engine: the same documents and versions, with no terms and no normalised name", async () => {
+    const reference = await build("sb_refe", (t) => searchProjection.applyBatch!(events, world.sql, t));
+    const elasticsearch = searchProjectionFor("elasticsearch");
+    const cut = await build("sb_es", async (t) => {
+      for (let i = 0; i < events.length; i += 3) await elasticsearch.applyBatch!(events.slice(i, i + 3), world.sql, t);
+    });
+    const blank = (r: string) => JSON.stringify({ ...JSON.parse(r), terms: "", name_normalised: "" });
+    expect(cut.documents!.map(blank).sort()).toEqual(reference.documents!.map(blank).sort());
+    expect(cut.documents!.every((r) => JSON.parse(r).terms === "" && JSON.parse(r).name_normalised === "")).toBe(true);
+    expect(reference.documents!.every((r) => JSON.parse(r).terms !== "")).toBe(true);
+    expect(cut.stock).toEqual(reference.stock);
+    expect(cut.sales).toEqual(reference.sales);
+  });
+
+  it("never overwrites a document or stock row stored after the batch read its rows: the batch fails, and its events one at a time give the same tables", async () => {
+    const reference = await build("sb_refr", (t) => searchProjection.applyBatch!(events, world.sql, t));
+    const raced = await build("sb_race", async (t) => {
+      const error = await world.sql
+        .transaction(async (tx) => {
+          // Another writer stores the first events' rows right after this batch has read its rows (they were not there yet).
+          let raced = false;
+          const racing: SqlExecutor = {
+            exec: (script) => tx.exec(script),
+            async query(text, params) {
+              const result = await tx.query(text, params);
+              if (!raced && text.includes(`FROM ${t.documents} WHERE sku = ANY`)) {
+                raced = true;
+                await searchProjection.applyBatch!(events.slice(0, 6), tx, t);
+              }
+              return result as never;
+            },
+          };
+          await searchProjection.applyBatch!(events, racing, t);
+        })
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      expect(sqlErrorCode(error)).toBe(SqlState.uniqueViolation);
+      for (const event of events) await searchProjection.apply(event, world.sql, t);
+    });
+    expect(raced).toEqual(reference);
   });
 });

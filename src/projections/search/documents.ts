@@ -186,6 +186,8 @@ interface StockRow {
   available: number;
   revision: number;
   changed: boolean;
+  /** Read back from the table (written as an update); otherwise new in this batch (a plain insert). */
+  stored: boolean;
 }
 
 interface SaleRow {
@@ -234,6 +236,76 @@ async function learnTerms(sql: SqlExecutor, t: SearchTables, products: readonly 
     variants,
     terms,
   ]);
+}
+
+/**
+ * Writes documents whole (created, or their product's fields changed) in one statement. One JSON
+ * parameter for all of them: rows of arrays of different lengths (the terms) do not fit unnest.
+ * As `json`, not `jsonb`: the server only checks the text on binding and parses it once while
+ * reading the records, instead of building a jsonb value of the whole batch first. `stored`:
+ * the batch read these rows back (an update of each); otherwise they are new and go in as plain
+ * inserts, without a per-row conflict check (a row stored meanwhile fails the batch, which is then
+ * replayed event by event, reading it back). Without the embedded engine (`fullText` false) the
+ * terms are empty, so no tsvector is built from them.
+ */
+async function writeWhole(
+  sql: SqlExecutor,
+  d: string,
+  documents: readonly DocumentState[],
+  { fullText, pending, stored }: { fullText: boolean; pending: boolean; stored: boolean },
+): Promise<void> {
+  const rows = documents.map((doc) => ({
+    sku: doc.sku,
+    name: doc.name,
+    description: doc.description,
+    brand: doc.brand,
+    category: doc.category,
+    price: doc.price,
+    currency: doc.currency,
+    attributes: doc.attributes,
+    attribute_pairs: attributePairs(doc.attributes),
+    active: doc.active,
+    available: doc.available,
+    in_stock: doc.inStock,
+    popularity: doc.popularity,
+    created_at: doc.createdAt,
+    updated_at: doc.updatedAt,
+    product_revision: doc.productRevision,
+    version: doc.version,
+    // Weighted terms: the name counts most, then brand and category, then the description.
+    ...(fullText
+      ? {
+          name_normalised: normalisedName(doc.name),
+          terms_a: indexTokens(doc.name),
+          terms_b: indexTokens([doc.brand ?? "", ...doc.category].join(" ")),
+          terms_c: indexTokens(doc.description ?? ""),
+        }
+      : {}),
+  }));
+  const terms = fullText
+    ? "setweight(array_to_tsvector(x.terms_a), 'A') || setweight(array_to_tsvector(x.terms_b), 'B') || setweight(array_to_tsvector(x.terms_c), 'C')"
+    : "''::tsvector";
+  await sql.query(
+    `INSERT INTO ${d} (sku, name, description, brand, category, price, currency, attributes, attribute_pairs, active, available, in_stock,
+                       popularity, created_at, updated_at, name_normalised, terms, product_revision, version, ship_pending)
+     SELECT x.sku, x.name, x.description, x.brand, x.category, x.price, x.currency, x.attributes, x.attribute_pairs, x.active, x.available,
+            x.in_stock, x.popularity, x.created_at, x.updated_at, coalesce(x.name_normalised, ''), ${terms},
+            x.product_revision, x.version, ${pending}
+       FROM json_to_recordset($1::json) AS x(sku text, name text, description text, brand text, category text[], price bigint, currency text,
+            attributes jsonb, attribute_pairs text[], active boolean, available bigint, in_stock boolean, popularity bigint,
+            created_at timestamptz, updated_at timestamptz, name_normalised text, terms_a text[], terms_b text[], terms_c text[],
+            product_revision bigint, version bigint)
+     ${
+       stored
+         ? `ON CONFLICT (sku) DO UPDATE SET name = EXCLUDED.name, description = EXCLUDED.description, brand = EXCLUDED.brand,
+            category = EXCLUDED.category, price = EXCLUDED.price, currency = EXCLUDED.currency, attributes = EXCLUDED.attributes,
+            attribute_pairs = EXCLUDED.attribute_pairs, active = EXCLUDED.active, available = EXCLUDED.available, in_stock = EXCLUDED.in_stock,
+            popularity = EXCLUDED.popularity, updated_at = EXCLUDED.updated_at, name_normalised = EXCLUDED.name_normalised,
+            terms = EXCLUDED.terms, product_revision = EXCLUDED.product_revision, version = EXCLUDED.version${pending ? ", ship_pending = true" : ""}`
+         : ""
+     }`,
+    [JSON.stringify(rows)],
+  );
 }
 
 /**
@@ -304,9 +376,12 @@ async function applyBatch(
     new Date(earliest - WINDOW_MS).toISOString(),
   ]);
   const documents = new Map<string, DocumentState>();
+  /** The SKUs whose rows were read back (the rest of the documents are new: plain inserts). */
+  const storedDocuments = new Set<string>();
   for (const r of documentRows.rows) {
     const doc = toDocument(r);
     documents.set(doc.sku, documentState(doc, doc, int(r.product_revision), false));
+    storedDocuments.add(doc.sku);
   }
   const stock = new Map<string, StockRow>();
   const stockOf = new Map<string, StockRow[]>();
@@ -321,6 +396,7 @@ async function applyBatch(
       available: int(r.available),
       revision: int(r.revision),
       changed: false,
+      stored: true,
     });
   for (const r of recentSales.rows) {
     const row = saleRow(r);
@@ -409,7 +485,7 @@ async function applyBatch(
       const { sku, warehouseId } = event.data;
       const delta = stockDeltas(event).available;
       const row = stock.get(key2(sku, warehouseId));
-      if (!row) addStock({ sku, warehouseId, available: delta, revision: event.revision, changed: true });
+      if (!row) addStock({ sku, warehouseId, available: delta, revision: event.revision, changed: true, stored: false });
       else if (row.revision < event.revision)
         Object.assign(row, { available: row.available + delta, revision: event.revision, changed: true });
       else continue;
@@ -466,64 +542,23 @@ async function applyBatch(
       `UPDATE ${ident(t.sales)} AS s SET cancelled = true FROM unnest($1::text[], $2::text[]) AS x(order_id, sku) WHERE s.order_id = x.order_id AND s.sku = x.sku`,
       [cancelledSales.map((s) => s.orderId), cancelledSales.map((s) => s.sku)],
     );
+  // Rows the batch did not read back are new: plain inserts, without a per-row conflict check
+  // (a row stored meanwhile by another writer fails the batch, which is then replayed event by event).
   const changedStock = [...stock.values()].filter((r) => r.changed);
-  if (changedStock.length > 0)
+  for (const stored of [false, true]) {
+    const rows = changedStock.filter((r) => r.stored === stored);
+    if (rows.length === 0) continue;
     await sql.query(
       `INSERT INTO ${ident(t.stock)} AS cur (sku, warehouse_id, available, revision)
        SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])
-       ON CONFLICT (sku, warehouse_id) DO UPDATE SET available = EXCLUDED.available, revision = EXCLUDED.revision`,
-      [
-        changedStock.map((r) => r.sku),
-        changedStock.map((r) => r.warehouseId),
-        changedStock.map((r) => r.available),
-        changedStock.map((r) => r.revision),
-      ],
+       ${stored ? "ON CONFLICT (sku, warehouse_id) DO UPDATE SET available = EXCLUDED.available, revision = EXCLUDED.revision" : ""}`,
+      [rows.map((r) => r.sku), rows.map((r) => r.warehouseId), rows.map((r) => r.available), rows.map((r) => r.revision)],
     );
+  }
   const whole = [...documents.values()].filter((doc) => doc.productChanged);
-  if (whole.length > 0) {
-    // One JSON parameter for all documents: rows of arrays of different lengths (the terms) do not fit unnest.
-    const rows = whole.map((doc) => ({
-      sku: doc.sku,
-      name: doc.name,
-      description: doc.description,
-      brand: doc.brand,
-      category: doc.category,
-      price: doc.price,
-      currency: doc.currency,
-      attributes: doc.attributes,
-      attribute_pairs: attributePairs(doc.attributes),
-      active: doc.active,
-      available: doc.available,
-      in_stock: doc.inStock,
-      popularity: doc.popularity,
-      created_at: doc.createdAt,
-      updated_at: doc.updatedAt,
-      name_normalised: fullText ? normalisedName(doc.name) : "",
-      // Weighted terms: the name counts most, then brand and category, then the description.
-      terms_a: fullText ? indexTokens(doc.name) : [],
-      terms_b: fullText ? indexTokens([doc.brand ?? "", ...doc.category].join(" ")) : [],
-      terms_c: fullText ? indexTokens(doc.description ?? "") : [],
-      product_revision: doc.productRevision,
-      version: doc.version,
-    }));
-    await sql.query(
-      `INSERT INTO ${d} (sku, name, description, brand, category, price, currency, attributes, attribute_pairs, active, available, in_stock,
-                         popularity, created_at, updated_at, name_normalised, terms, product_revision, version, ship_pending)
-       SELECT x.sku, x.name, x.description, x.brand, x.category, x.price, x.currency, x.attributes, x.attribute_pairs, x.active, x.available,
-              x.in_stock, x.popularity, x.created_at, x.updated_at, x.name_normalised,
-              setweight(array_to_tsvector(x.terms_a), 'A') || setweight(array_to_tsvector(x.terms_b), 'B') || setweight(array_to_tsvector(x.terms_c), 'C'),
-              x.product_revision, x.version, ${pending}
-         FROM jsonb_to_recordset($1::jsonb) AS x(sku text, name text, description text, brand text, category text[], price bigint, currency text,
-              attributes jsonb, attribute_pairs text[], active boolean, available bigint, in_stock boolean, popularity bigint,
-              created_at timestamptz, updated_at timestamptz, name_normalised text, terms_a text[], terms_b text[], terms_c text[],
-              product_revision bigint, version bigint)
-       ON CONFLICT (sku) DO UPDATE SET name = EXCLUDED.name, description = EXCLUDED.description, brand = EXCLUDED.brand,
-              category = EXCLUDED.category, price = EXCLUDED.price, currency = EXCLUDED.currency, attributes = EXCLUDED.attributes,
-              attribute_pairs = EXCLUDED.attribute_pairs, active = EXCLUDED.active, available = EXCLUDED.available, in_stock = EXCLUDED.in_stock,
-              popularity = EXCLUDED.popularity, updated_at = EXCLUDED.updated_at, name_normalised = EXCLUDED.name_normalised,
-              terms = EXCLUDED.terms, product_revision = EXCLUDED.product_revision, version = EXCLUDED.version${pending ? ", ship_pending = true" : ""}`,
-      [JSON.stringify(rows)],
-    );
+  for (const stored of [false, true]) {
+    const written = whole.filter((doc) => storedDocuments.has(doc.sku) === stored);
+    if (written.length > 0) await writeWhole(sql, d, written, { fullText, pending, stored });
   }
   const counters = [...documents.values()].filter((doc) => doc.countersChanged && !doc.productChanged);
   if (counters.length > 0)
