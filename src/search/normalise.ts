@@ -20,8 +20,13 @@ export const SYNONYM_GROUPS: readonly (readonly string[])[] = [
 const synonymsOf = new Map<string, readonly string[]>();
 for (const group of SYNONYM_GROUPS) for (const word of group) synonymsOf.set(word, group);
 
+/** Only ASCII: nothing to decompose, strip or replace, so lower case alone is the folded text. */
+const ASCII = /^\p{ASCII}*$/u;
+
 /** Accent-folded, lower-cased text (whole string, spaces kept). */
 export function fold(text: string): string {
+  // Most catalog text is ASCII; NFKD and the replacements cost most of indexing a document for nothing there.
+  if (ASCII.test(text)) return text.toLowerCase();
   return text
     .normalize("NFKD")
     .replace(/\p{M}+/gu, "")
@@ -34,9 +39,9 @@ export function fold(text: string): string {
 
 /** The tokens of a text: folded, split on every character that is not a letter or a digit. */
 export function tokens(text: string): string[] {
-  return fold(text)
-    .split(/[^\p{L}\p{N}]+/u)
-    .filter((t) => t.length > 0);
+  const folded = fold(text);
+  // In folded ASCII the letters and digits are exactly a-z and 0-9 (a cheaper split, the same tokens).
+  return folded.split(ASCII.test(folded) ? /[^a-z0-9]+/ : /[^\p{L}\p{N}]+/u).filter((t) => t.length > 0);
 }
 
 /** Tokens of a document field plus every synonym of each (index time expansion, so queries need none). */
