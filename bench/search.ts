@@ -43,6 +43,7 @@ const at = new Date().toISOString();
 async function openSql(): Promise<{ sql: SqlClient; drop(): Promise<void> }> {
   if (process.env.DATABASE_URL) {
     const db: TestDatabase = await createTestDatabase();
+    ownDatabases.push(new URL(db.url).pathname.slice(1));
     const sql = createPgClient({ connectionString: db.url, max: 20 });
     return {
       sql,
@@ -122,10 +123,49 @@ const typoQuery: ProductSearchQuery = {
  */
 const postgresByPid = new Map<string, number>();
 let elasticsearchPid: string | undefined;
+/** This run's databases (the log's and the read model's), and the server processes seen serving them. */
+const ownDatabases: string[] = [];
+const ownPids = new Set<string>();
+let activity: SqlClient | undefined;
 
-/** CPU seconds so far of this process, of the local PostgreSQL server's processes (from /proc; 0 where unreadable) and of Elasticsearch (its process when local, else its node's figure). */
-async function cpuNow(client?: Client): Promise<{ node: number; postgres: number; elasticsearch: number }> {
+/** utime + stime of a PostgreSQL process, in seconds (undefined when gone, not PostgreSQL, or no /proc). */
+function postgresCpuOf(pid: string): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return stat.includes("(postgres)") ? (Number(fields[11]) + Number(fields[12])) / 100 : undefined; // USER_HZ
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Every 200 ms, the connections serving this run's databases and their CPU so far: a pool opens
+ * and closes connections during a run, and one that came and went between two cpuNow readings
+ * would otherwise not be counted at all.
+ */
+async function sampleOwnPostgres(): Promise<void> {
+  if (!activity || ownDatabases.length === 0) return;
+  const { rows } = await activity.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = ANY ($1::text[])", [
+    ownDatabases,
+  ]);
+  for (const r of rows) {
+    const pid = String(r.pid);
+    ownPids.add(pid);
+    const seconds = postgresCpuOf(pid);
+    if (seconds !== undefined) postgresByPid.set(pid, seconds);
+  }
+}
+
+/**
+ * CPU seconds so far of this process, of the local PostgreSQL server's processes (from /proc; 0
+ * where unreadable), of those serving this run's databases alone (`postgresOwn`: the machine is
+ * shared, and the server's total counts others' work too) and of Elasticsearch (its process when
+ * local, else its node's figure).
+ */
+async function cpuNow(client?: Client): Promise<{ node: number; postgres: number; postgresOwn: number; elasticsearch: number }> {
   const u = process.cpuUsage();
+  await sampleOwnPostgres();
   const tick = 100; // USER_HZ on Linux
   const cpuOf = (pid: string): number | undefined => {
     try {
@@ -147,7 +187,11 @@ async function cpuNow(client?: Client): Promise<{ node: number; postgres: number
     if (seconds !== undefined) postgresByPid.set(pid, seconds);
   }
   let postgres = 0;
-  for (const seconds of postgresByPid.values()) postgres += seconds;
+  let postgresOwn = 0;
+  for (const [pid, seconds] of postgresByPid) {
+    postgres += seconds;
+    if (ownPids.has(pid)) postgresOwn += seconds;
+  }
   let elasticsearch = 0;
   if (client) {
     // A local node's process from /proc (the node's own figure is refreshed only once a second).
@@ -162,13 +206,14 @@ async function cpuNow(client?: Client): Promise<{ node: number; postgres: number
       for (const node of Object.values(stats.nodes ?? {})) elasticsearch += (node.process?.cpu?.total_in_millis ?? 0) / 1000;
     }
   }
-  return { node: (u.user + u.system) / 1e6, postgres, elasticsearch };
+  return { node: (u.user + u.system) / 1e6, postgres, postgresOwn, elasticsearch };
 }
 
 type Cpu = Awaited<ReturnType<typeof cpuNow>>;
 const cpuSince = (before: Cpu, after: Cpu): Cpu => ({
   node: round(after.node - before.node, 2),
   postgres: round(after.postgres - before.postgres, 2),
+  postgresOwn: round(after.postgresOwn - before.postgresOwn, 2),
   elasticsearch: round(after.elasticsearch - before.elasticsearch, 2),
 });
 
@@ -250,6 +295,8 @@ async function embeddedRuns(store: EventStore, sql: SqlClient, events: number, r
 async function main(): Promise<void> {
   const log = await openSql();
   const store = await openEventStore({ sql: log.sql, pollIntervalMs: 10 });
+  activity = log.sql;
+  const sampler = setInterval(() => void sampleOwnPostgres().catch(() => undefined), 200);
   const result: Record<string, unknown> = {
     products: PRODUCTS,
     database: process.env.DATABASE_URL ? "postgres" : "pglite",
@@ -331,6 +378,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
+    clearInterval(sampler);
     await store.close();
     await log.drop();
   }
