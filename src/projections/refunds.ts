@@ -2,8 +2,10 @@
 // per order what reconciliation reads of them (./refund-states.ts: a few fields folded by the
 // aggregates' own rules, not their whole states), plus the rows a date window is looked up by:
 // each refund with its request and processing time, each capture with its time, and the time of
-// every payment event ("activity": a payment is checked for mismatches in a window when
-// something happened to it in that window).
+// every other payment event. A payment is checked for mismatches in a window when something
+// happened to it in that window: its initiation (the payment's row, `initiated_at`), a capture
+// (its capture row) or any other event (an "activity" row). The first two are not repeated as
+// activity rows: with one of each for every payment, they were most of the model's rows.
 
 import type { OrderEvent } from "../aggregates/order.js";
 import type { PaymentEvent } from "../aggregates/payment.js";
@@ -23,7 +25,8 @@ export const REFUND_TABLES = {
 } as const;
 export type RefundTables = { readonly [K in keyof typeof REFUND_TABLES]: string };
 
-function schema(t: RefundTables): string {
+/** The tables as first released (migration 001). */
+function baseSchema(t: RefundTables): string {
   const [p, o, r, c, a] = [ident(t.payments), ident(t.orders), ident(t.refunds), ident(t.captures), ident(t.activity)];
   return `
     CREATE TABLE ${p} (
@@ -68,6 +71,19 @@ function schema(t: RefundTables): string {
     CREATE INDEX ${a}_at_idx ON ${a} (at, payment_id);`;
 }
 
+/**
+ * A payment's initiation time on its row, in place of an activity row (migration 002). Rows stored
+ * before it have none, and their activity rows include the initiation: a window looks in both.
+ */
+function initiatedSchema(t: RefundTables): string {
+  const p = ident(t.payments);
+  return `
+    ALTER TABLE ${p} ADD COLUMN IF NOT EXISTS initiated_at timestamptz;
+    CREATE INDEX IF NOT EXISTS ${p}_initiated_idx ON ${p} (initiated_at);`;
+}
+
+const schema = (t: RefundTables): string => baseSchema(t) + initiatedSchema(t);
+
 /** The time an event happened: its `data.at` when it has one, else when it was stored (as the log scan has it). */
 export const eventTime = (e: Pick<RecordedEvent, "data" | "recordedAt">): Date => {
   const at = (e.data as { at?: unknown } | null)?.at;
@@ -75,7 +91,14 @@ export const eventTime = (e: Pick<RecordedEvent, "data" | "recordedAt">): Date =
   return Number.isNaN(ms) ? e.recordedAt : new Date(ms);
 };
 
-const PAYMENT_COLUMNS: Columns = { payment_id: "text", order_id: "text", state: "jsonb", first_position: "text", revision: "bigint" };
+const PAYMENT_COLUMNS: Columns = {
+  payment_id: "text",
+  order_id: "text",
+  state: "jsonb",
+  first_position: "text",
+  revision: "bigint",
+  initiated_at: "timestamptz",
+};
 const ORDER_COLUMNS: Columns = { order_id: "text", state: "jsonb", revision: "bigint" };
 const REFUND_COLUMNS: Columns = {
   payment_id: "text",
@@ -150,16 +173,18 @@ const refundsFold: RowFold<keyof RefundTables> = {
       if (row && (row.revision as number) >= event.revision) continue;
       const after = evolveReconPayment(row?.state as ReconPayment | undefined, { type: event.type, data: event.data } as PaymentEvent);
       if (after === undefined) continue; // an event before the payment was initiated changes nothing (as in the aggregate)
+      const at = eventTime(event).toISOString();
       payments.set(paymentId, {
         payment_id: paymentId,
-        // Both kept from the row's first insert.
+        // These three kept from the row's first insert (its event initiated the payment).
         order_id: row ? row.order_id : after.orderId,
         state: after,
         first_position: row ? row.first_position : event.position,
         revision: event.revision,
+        initiated_at: row ? row.initiated_at : at,
       });
-      const at = eventTime(event).toISOString();
-      activity.set(keyOf(paymentId, event.revision), { payment_id: paymentId, revision: event.revision, at });
+      // The event's time, for the windows it falls in: on the row it created, on its capture row,
+      // else on an activity row of its own.
       if (event.type === "PaymentCaptured")
         captures.set(keyOf(paymentId, event.revision), {
           payment_id: paymentId,
@@ -167,6 +192,7 @@ const refundsFold: RowFold<keyof RefundTables> = {
           amount: (event.data as { amount: number }).amount,
           at,
         });
+      else if (row) activity.set(keyOf(paymentId, event.revision), { payment_id: paymentId, revision: event.revision, at });
       if (event.type.startsWith("Refund")) {
         const seq = after.refunds.findIndex((r) => r.refundId === (event.data as { refundId?: unknown }).refundId);
         const refund = after.refunds[seq];
@@ -196,7 +222,10 @@ export const refundsProjection: Projection<RefundTables> = {
   filter: { streamCategories: ["payment", "order"] },
   tables: REFUND_TABLES,
   schema,
-  migrations: [{ id: "projections/refunds/001-tables", sql: schema(REFUND_TABLES) }],
+  migrations: [
+    { id: "projections/refunds/001-tables", sql: baseSchema(REFUND_TABLES) },
+    { id: "projections/refunds/002-initiated-at", sql: initiatedSchema(REFUND_TABLES) },
+  ],
   apply,
   applyBatch,
   fold: refundsFold,

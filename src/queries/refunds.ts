@@ -102,7 +102,12 @@ export async function reconcileRefunds(sql: SqlExecutor, range: DateRange): Prom
     ),
     sql.query<{ payment: unknown; order_state: unknown }>(
       `SELECT p.state AS payment, o.state AS order_state FROM ${t.payments} p LEFT JOIN ${t.orders} o ON o.order_id = p.order_id
-        WHERE p.payment_id IN (SELECT payment_id FROM ${t.activity} WHERE at >= $1::timestamptz AND at < $2::timestamptz)
+        WHERE p.payment_id IN (
+          -- Something happened to the payment in the window: its initiation, a capture, or another event
+          -- (src/projections/refunds.ts keeps each event's time in one of the three).
+          SELECT payment_id FROM ${t.activity} WHERE at >= $1::timestamptz AND at < $2::timestamptz
+          UNION ALL SELECT payment_id FROM ${t.captures} WHERE at >= $1::timestamptz AND at < $2::timestamptz
+          UNION ALL SELECT payment_id FROM ${t.payments} WHERE initiated_at >= $1::timestamptz AND initiated_at < $2::timestamptz)
         ORDER BY p.first_position`,
       [from, to],
     ),

@@ -127,6 +127,13 @@ export function auditReadsSuite(label: string, open: () => Promise<Backend>): vo
         [20, 23],
         [29, 40],
         [100, 200],
+        // Windows holding only a payment's initiation or only a capture (kept on the payment's and
+        // the capture's rows, not as activity rows): pay-f captured at 11, pay-v initiated at 20
+        // and captured at 22, pay-ghost initiated at 30.
+        [11, 12],
+        [20, 21],
+        [22, 23],
+        [30, 31],
       ];
       const kinds = new Set<string>();
       for (const [from, to] of windows) {
@@ -139,6 +146,49 @@ export function auditReadsSuite(label: string, open: () => Promise<Backend>): vo
       const all = await reconcileRefunds(backend.sql, { from: at(-60), to: at(120) });
       expect(all.totals).toEqual({ captured: 18_000 * 2 + 8_000 + 4_000, refunded: 9_000 * 2, pendingRefunds: 0, failedRefunds: 5_000 });
       expect(all.refunds.map((r) => r.refundId)).toEqual(["a-rf", "b-rf", "rf-f"]);
+      // The windows of initiations and captures alone find their payments' mismatches.
+      const only = async (from: number, to: number) => (await reconcileRefunds(backend.sql, { from: at(from), to: at(to) })).mismatches;
+      expect((await only(11, 12)).map((m) => m.kind)).toEqual(["refund_failed"]);
+      expect((await only(20, 21)).map((m) => m.orderId)).toEqual(["v-o"]);
+      expect((await only(22, 23)).map((m) => m.orderId)).toEqual(["v-o"]);
+      expect((await only(30, 31)).map((m) => m.kind)).toEqual(["order_missing"]);
+    });
+
+    it("keeps a payment's initiation and captures on their own rows, not as activity rows", async () => {
+      const t = refundsProjection.tables;
+      const count = async (query: string) => Number((await backend.sql.query<{ n: number | string }>(query)).rows[0]!.n);
+      expect(await count(`SELECT count(*) AS n FROM ${t.payments} WHERE initiated_at IS NULL`)).toBe(0);
+      expect(await count(`SELECT count(*) AS n FROM ${t.activity} a JOIN ${t.captures} c USING (payment_id, revision)`)).toBe(0);
+      expect(await count(`SELECT count(*) AS n FROM ${t.activity} WHERE revision = 0`)).toBe(0);
+      // Refunds requested and failed, a void and a capture-after-void flag still have theirs.
+      expect(await count(`SELECT count(*) AS n FROM ${t.activity}`)).toBeGreaterThan(0);
+    });
+
+    it("answers the same from rows stored before initiations and captures left the activity rows", async () => {
+      const t = refundsProjection.tables;
+      const ranges = (
+        [
+          [-60, 120],
+          [11, 12],
+          [20, 21],
+          [22, 23],
+          [30, 31],
+        ] as const
+      ).map(([from, to]) => ({ from: at(from), to: at(to) }));
+      // (Scanned first: on embedded PGlite the store's reads would wait behind the transaction.)
+      const scanned = await Promise.all(ranges.map((range) => reconcileRefundsFromLog(backend.store, range)));
+      const rollback = new Error("rollback");
+      await expect(
+        backend.sql.transaction(async (tx) => {
+          // Rows as the model stored them before: an activity row for every payment event, no initiated_at.
+          await tx.query(`INSERT INTO ${t.activity} (payment_id, revision, at) SELECT payment_id, revision, at FROM ${t.captures}`);
+          await tx.query(`INSERT INTO ${t.activity} (payment_id, revision, at) SELECT payment_id, 0, initiated_at FROM ${t.payments}`);
+          await tx.query(`UPDATE ${t.payments} SET initiated_at = NULL`);
+          for (const [i, range] of ranges.entries())
+            expect(await reconcileRefunds(tx, range), `${range.from} .. ${range.to}`).toEqual(scanned[i]);
+          throw rollback;
+        }),
+      ).rejects.toBe(rollback);
     });
   });
 }
