@@ -80,7 +80,7 @@ export async function applyFold<Table extends string>(
 export interface BulkOptions {
   /** Every this many pages, the rows no event touched since the last time are written and dropped from memory. */
   idlePages?: number;
-  /** Writes under way (each a statement of its own) before the next page waits for the oldest. */
+  /** Writes under way (each a statement of its own) before the next page waits for the oldest; by default two per table (at least 4). */
   inFlight?: number;
   /** Rows per statement at most. */
   chunk?: number;
@@ -128,7 +128,9 @@ export class BulkFold<Table extends string> {
     options: BulkOptions = {},
   ) {
     this.idlePages = options.idlePages ?? 1;
-    this.inFlight = options.inFlight ?? 4;
+    // Per table: a model with five tables writes five statements a page, and with a flat 4 it waited
+    // on its last page's writes after every page (the refunds model, the rebuild's long pole).
+    this.inFlight = options.inFlight ?? Math.max(4, 2 * Object.keys(fold.tables).length);
     this.chunk = options.chunk ?? 10_000;
     this.state = {} as Record<Table, TableState>;
     this.sets = {} as Record<Table, RowSet>;

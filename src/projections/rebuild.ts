@@ -180,11 +180,14 @@ export async function replayFresh(
     targets.flatMap((t) => (t.projection.fold ? [[t, new BulkFold(t.projection.fold, deps.sql, t.tables)] as const] : [])),
   );
   const paged = targets.filter((t) => !bulk.has(t));
+  // The models with most tables fold first each page, so their writes (the most statements, the
+  // rebuild's long pole) are first in the pool's queue rather than behind every other model's.
+  const byTables = [...targets].sort((a, b) => Object.keys(b.tables).length - Object.keys(a.tables).length);
   let pages = 0;
   const reached = await replayTogether(deps.store, targets, START, options.pageSize ?? SHADOW_PAGE, async (page) => {
     const categories = page.events.map((e) => streamCategory(e.streamId));
     await Promise.all(
-      targets.map((target) => {
+      byTables.map((target) => {
         const { filter } = target.projection;
         const mine = page.events.filter(
           (e, i) =>

@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { logPages } from "../../src/eventstore/pages.js";
 import type { RecordedEvent } from "../../src/eventstore/port.js";
-import type { SqlExecutor } from "../../src/infrastructure/sql/sql-client.js";
+import type { SqlClient, SqlExecutor } from "../../src/infrastructure/sql/sql-client.js";
 import { BulkFold, type RowFold, type WriteMode } from "../../src/projections/fold.js";
 import { createTables, dumpTables, projections, type Projection, type TableNames } from "../../src/projections/index.js";
 import { readsEvent } from "../../src/projections/rebuild.js";
@@ -248,6 +248,48 @@ function batchSuite(label: string, open: () => Promise<Backend>): void {
     });
   });
 }
+
+describe("bulk fold writes under way", () => {
+  it("lets a model with many tables keep two pages of writes under way before a page waits for them", async () => {
+    // A server that answers nothing until released: each statement stays under way.
+    const held: (() => void)[] = [];
+    const sql = {
+      dialect: "postgres",
+      query: () => new Promise<{ rows: never[] }>((resolve) => held.push(() => resolve({ rows: [] }))),
+      exec: async () => undefined,
+      transaction: () => Promise.reject(new Error("not used")),
+      close: async () => undefined,
+    } as unknown as SqlClient;
+    const tables = ["a", "b", "c", "d", "e"] as const;
+    // Every event sets a row of its own in each of the five tables.
+    const fold: RowFold<(typeof tables)[number]> = {
+      tables: Object.fromEntries(tables.map((t) => [t, { columns: { k: "text" }, key: ["k"], write: "insert" }])) as unknown as RowFold<
+        (typeof tables)[number]
+      >["tables"],
+      needs: () => ({}),
+      fold(events, rows) {
+        for (const e of events) for (const t of tables) rows[t].set(e.streamId, { k: e.streamId });
+      },
+    };
+    const page = (n: number) => [{ type: "Set", streamId: `s-${n}`, data: {} } as unknown as RecordedEvent];
+    const bulk = new BulkFold(fold, sql, { a: "a", b: "b", c: "c", d: "d", e: "e" }, { idlePages: 1 });
+    const settles = (p: Promise<void>) => Promise.race([p.then(() => true), new Promise((r) => setTimeout(() => r(false), 200))]);
+    await bulk.add(page(1)); // its rows stay in memory (touched in this window)
+    expect(await settles(bulk.add(page(2)))).toBe(true); // page 1's five rows written: five under way
+    expect(await settles(bulk.add(page(3)))).toBe(true); // page 2's queued behind them: ten
+    const fourth = bulk.add(page(4)); // fifteen: this page waits for the oldest
+    expect(await settles(fourth)).toBe(false);
+    while (held.length > 0) held.shift()!();
+    await fourth;
+    const finished = bulk.finish();
+    for (let i = 0; i < 100 && held.length === 0; i++) await new Promise((r) => setTimeout(r, 1));
+    while (held.length > 0) {
+      held.shift()!();
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    await finished;
+  });
+});
 
 batchSuite("embedded PGlite", openPgliteWorld);
 describe.skipIf(missing(server("DATABASE_URL")))("PostgreSQL", () => {
