@@ -3,7 +3,8 @@
 // with its checkpoint in one transaction, so an integration event is in the outbox if and only
 // if the checkpoint says its source was handled. A batch (up to 500 domain events) learns and
 // translates event by event in log order, then writes its orders' facts and its outbox rows in
-// one statement each, reading each SKU's category once (handleBatch); `handle` (one event) is the processor's fallback when a
+// one statement each, reading the stock, categories and thresholds of its SKUs up front, one
+// statement per table (handleBatch); `handle` (one event) is the processor's fallback when a
 // batch fails.
 
 import type { SqlClient } from "../infrastructure/sql/sql-client.js";
@@ -36,6 +37,7 @@ export function translatorDefinition(options: { mode: OutboxMode; name?: string 
     },
     async handleBatch(events, { sql }) {
       const batch = new TranslationBatch();
+      await batch.prefetch(sql, events);
       const out: IntegrationEvent[] = [];
       for (const event of events) out.push(...(await translate(event, await learn(sql, event, batch, cache))));
       await saveBatchFacts(sql, batch);

@@ -47,6 +47,32 @@ describe("translator batches", () => {
     expect(await rowsOf(batched.world)).toEqual(expected);
   });
 
+  it("a batch reads its SKUs' stock and product facts once up front, however many of its events need them", async () => {
+    const { world, events } = await scriptedWorld("reads");
+    const definition = translatorDefinition({ mode: "relay" });
+    // The product's creation first (a product event makes the batch read its SKU's facts again), then
+    // the orders and their stock movements as one batch (the script's last event, a product change, left out).
+    await world.sql.transaction((tx) => definition.handleBatch!(events.slice(0, 1), { sql: tx }));
+    const rest = events.slice(1).filter((e) => !e.streamId.startsWith("product-"));
+    const texts: string[] = [];
+    await world.sql.transaction((tx) =>
+      definition.handleBatch!(rest, {
+        sql: {
+          query: (text, params) => {
+            texts.push(text);
+            return tx.query(text, params);
+          },
+          exec: (script) => tx.exec(script),
+        },
+      }),
+    );
+    const reads = (table: string) => texts.filter((t) => t.startsWith("SELECT") && t.includes(table)).length;
+    expect(rest.filter((e) => e.streamId.startsWith("inventory-")).length).toBeGreaterThanOrEqual(5);
+    expect(rest.filter((e) => e.type === "OrderPlaced").length).toBe(4);
+    expect(reads("integration_stock_facts")).toBe(1);
+    expect(reads("integration_product_facts")).toBe(1);
+  });
+
   it("under a lost lease neither the batch path nor the one-event path writes anything", async () => {
     const { world, events } = await scriptedWorld("fenced");
     const fenced = fencedDefinition(translatorDefinition({ mode: "relay" }), lostLease);
