@@ -27,6 +27,11 @@ const ASCII = /^\p{ASCII}*$/u;
 export function fold(text: string): string {
   // Most catalog text is ASCII; NFKD and the replacements cost most of indexing a document for nothing there.
   if (ASCII.test(text)) return text.toLowerCase();
+  return foldUnicode(text);
+}
+
+/** The general fold, for any text: compatibility decomposition, marks stripped, the letters NFKD keeps whole spelled out, lower case. */
+export function foldUnicode(text: string): string {
   return text
     .normalize("NFKD")
     .replace(/\p{M}+/gu, "")
@@ -41,8 +46,11 @@ export function fold(text: string): string {
 export function tokens(text: string): string[] {
   const folded = fold(text);
   // In folded ASCII the letters and digits are exactly a-z and 0-9 (a cheaper split, the same tokens).
-  return folded.split(ASCII.test(folded) ? /[^a-z0-9]+/ : /[^\p{L}\p{N}]+/u).filter((t) => t.length > 0);
+  return ASCII.test(folded) ? folded.split(/[^a-z0-9]+/).filter((t) => t.length > 0) : splitUnicode(folded);
 }
+
+/** The general split of folded text, on every character that is not a letter or a digit. */
+export const splitUnicode = (folded: string): string[] => folded.split(/[^\p{L}\p{N}]+/u).filter((t) => t.length > 0);
 
 /** Tokens of a document field plus every synonym of each (index time expansion, so queries need none). */
 export function indexTokens(text: string): string[] {
