@@ -21,6 +21,8 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import pg from "pg";
+import { openCliContext } from "../src/cli/context.js";
+import { Output } from "../src/cli/output.js";
 import { openEventStore } from "../src/eventstore/index.js";
 import { logPages } from "../src/eventstore/pages.js";
 import type { JsonValue } from "../src/eventstore/port.js";
@@ -304,9 +306,13 @@ async function main(): Promise<void> {
     // As `replay rebuild --all --shadow` does: one pass over the log into shadow tables without
     // their secondary indexes, each model's rows folded in memory across pages and written about
     // once (BulkFold), then the indexes built and the tables swapped in with their checkpoints.
+    // Over the command line's own connections (src/cli/context.ts: the log read on connections of
+    // its own, the read models written on a pool of eight).
+    const silent = { write: () => true };
+    const cli = await openCliContext(new Output("json", silent, silent), { env: { DATABASE_URL: url.toString() } });
     cpu = await cpuPhase(admin, name);
     t = performance.now();
-    const counts = await rebuildShadowTogether({ store, sql }, projections, { pageSize: PAGE });
+    const counts = await rebuildShadowTogether(cli, projections, { pageSize: PAGE });
     const rebuildSeconds = (performance.now() - t) / 1000;
     const rebuildPerS = written / rebuildSeconds;
     const rebuildCpu = await cpu();
@@ -323,7 +329,8 @@ async function main(): Promise<void> {
     console.log(`rebuild --all --shadow: ${round(rebuildSeconds, 1)} s (CPU s: node ${rebuildCpu.node}, server ${rebuildCpu.server})`);
     // And in place (`replay rebuild --all`): the live tables, logged and indexed, a checkpoint per page.
     t = performance.now();
-    if (IN_PLACE) await replayInPlace({ store, sql }, projections, { pageSize: PAGE });
+    if (IN_PLACE) await replayInPlace(cli, projections, { pageSize: PAGE });
+    await cli.close();
     const inPlaceSeconds = IN_PLACE ? (performance.now() - t) / 1000 : Number.NaN;
     if (IN_PLACE) console.log(`rebuild --all (in place): ${round(inPlaceSeconds, 1)} s`);
 

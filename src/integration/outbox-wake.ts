@@ -49,6 +49,7 @@ export function ringingOnCommit(sql: SqlClient, bell: OutboxBell): SqlClient {
       return sql.query<Row>(text, params);
     },
     exec: (script) => sql.exec(script),
+    copyIn: (table, columns, text) => sql.copyIn(table, columns, text),
     async transaction(work) {
       const result = await sql.transaction(work);
       bell.ring();

@@ -63,6 +63,7 @@ describe("translator batches", () => {
             return tx.query(text, params);
           },
           exec: (script) => tx.exec(script),
+          copyIn: (table, columns, text) => tx.copyIn(table, columns, text),
         },
       }),
     );

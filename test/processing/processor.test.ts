@@ -279,6 +279,7 @@ function processorSuite(name: string, open: () => Promise<{ sql: SqlClient; tear
           return sql.query(text, params);
         },
         exec: (script) => sql.exec(script),
+        copyIn: (table, columns, text) => sql.copyIn(table, columns, text),
         transaction: (work) => sql.transaction(work),
         close: () => sql.close(),
       };

@@ -256,6 +256,7 @@ describe("bulk fold writes under way", () => {
     const sql = {
       dialect: "postgres",
       query: () => new Promise<{ rows: never[] }>((resolve) => held.push(() => resolve({ rows: [] }))),
+      copyIn: () => new Promise<void>((resolve) => held.push(resolve)),
       exec: async () => undefined,
       transaction: () => Promise.reject(new Error("not used")),
       close: async () => undefined,

@@ -178,6 +178,7 @@ describe("search projection in batches", () => {
           let raced = false;
           const racing: SqlExecutor = {
             exec: (script) => tx.exec(script),
+            copyIn: (table, columns, text) => tx.copyIn(table, columns, text),
             async query(text, params) {
               const result = await tx.query(text, params);
               if (!raced && text.includes(`FROM ${t.documents} WHERE sku = ANY`)) {

@@ -1,7 +1,17 @@
 // SqlClient over a node-postgres pool (the real PostgreSQL server).
 
+import { finished } from "node:stream/promises";
 import pg from "pg";
+import { from as copyFrom } from "pg-copy-streams";
+import { copyStatementTarget } from "./copy-text.js";
 import type { SqlClient, SqlExecutor } from "./sql-client.js";
+
+/** COPY … FROM STDIN on one connection, the rows sent as one write (pg has no COPY of its own). */
+async function copyOn(client: pg.PoolClient, table: string, columns: readonly string[], text: string): Promise<void> {
+  const stream = client.query(copyFrom(`COPY ${copyStatementTarget(table, columns)} FROM STDIN`));
+  stream.end(text);
+  await finished(stream);
+}
 
 export interface PgClientOptions {
   connectionString: string;
@@ -28,13 +38,13 @@ export function createPgClient(options: PgClientOptions): SqlClient {
   // (fork, authentication, catalogs, the plpgsql functions compiled again): with one hot SKU,
   // bench:checkout opened about 10 connections a second. A refused statement (an SQLSTATE from
   // the server) leaves the connection usable; only a broken one is thrown away.
-  const query: SqlExecutor["query"] = async (text, params) => {
+  const onPooled = async <T>(use: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
     const client = await pool.connect();
     let broken: Error | undefined;
     const onError = (error: Error) => void (broken ??= error);
     client.on("error", onError);
     try {
-      return { rows: (await client.query(text, params as unknown[] | undefined)).rows };
+      return await use(client);
     } catch (error) {
       // FATAL (the server ends the session: shutdown, terminated backend) is a broken connection too.
       if (!(error instanceof pg.DatabaseError) || error.severity === "FATAL" || error.severity === "PANIC") broken ??= error as Error;
@@ -44,10 +54,13 @@ export function createPgClient(options: PgClientOptions): SqlClient {
       client.release(broken);
     }
   };
+  const query: SqlExecutor["query"] = (text, params) =>
+    onPooled(async (client) => ({ rows: (await client.query(text, params as unknown[] | undefined)).rows }));
 
   return {
     dialect: "postgres",
     query,
+    copyIn: (table, columns, text) => onPooled((client) => copyOn(client, table, columns, text)),
     async exec(script) {
       await query(script);
     },
@@ -66,6 +79,7 @@ export function createPgClient(options: PgClientOptions): SqlClient {
           exec: async (script) => {
             await client.query(script);
           },
+          copyIn: (table, columns, text) => copyOn(client, table, columns, text),
         };
         const result = await work(tx);
         await client.query("COMMIT");

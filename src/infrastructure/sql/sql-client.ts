@@ -5,6 +5,13 @@ export interface SqlExecutor {
   query<Row = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<{ rows: Row[] }>;
   /** Runs a script of several statements without parameters (migrations). */
   exec(script: string): Promise<void>;
+  /**
+   * Loads rows into `table` with COPY (text format: one line per row, values tab-separated, `\N`
+   * for null, backslash escapes; see copyLine in ./copy-text.ts). The server's cheapest way in for
+   * many new rows: the 1M-event rebuild's plain INSERTs from a JSON parameter cost it about 17 µs
+   * a row, COPY about 6.
+   */
+  copyIn(table: string, columns: readonly string[], text: string): Promise<void>;
 }
 
 export interface SqlClient extends SqlExecutor {

@@ -16,12 +16,17 @@ export function countStatements(client: SqlClient, count: (n: number) => void): 
       count(1);
       return executor.exec(script);
     },
+    copyIn: (table, columns, text) => {
+      count(1);
+      return executor.copyIn(table, columns, text);
+    },
   });
   const outside = counted(client);
   return {
     dialect: client.dialect,
     query: outside.query,
     exec: outside.exec,
+    copyIn: outside.copyIn,
     transaction: (work) => {
       count(2);
       return client.transaction((tx) => work(counted(tx)));
