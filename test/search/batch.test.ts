@@ -200,3 +200,83 @@ describe("search projection in batches", () => {
     expect(raced).toEqual(reference);
   });
 });
+
+describe("search popularity of a hot SKU", () => {
+  let world: StoreWorld;
+  let events: RecordedEvent[];
+  const at = (hours: number) => new Date(Date.UTC(2026, 0, 1) + hours * 3_600_000).toISOString();
+
+  beforeAll(async () => {
+    world = await openPgliteWorld();
+    const append = (streamId: string, type: string, data: NewEvent["data"]) =>
+      world.store.appendToStream(streamId, [{ id: randomUUID(), type, data, metadata: meta }]);
+    await append("product-HOT", "ProductCreated", {
+      sku: "HOT",
+      name: "Hot Kettle",
+      category: ["Home"],
+      price: 1_000,
+      currency: "INR",
+      attributes: {},
+      at: at(0),
+    });
+    // 120 orders of one SKU a few hours apart over 50 days, so the 30-day window slides past the
+    // first ones; every seventh cancelled a few orders later, some of them by then deep in the window.
+    for (let i = 1; i <= 120; i++) {
+      await append(`order-h${i}`, "OrderPlaced", { orderId: `h${i}`, lines: [{ sku: "HOT", quantity: 1 + (i % 3) }], at: at(i * 10) });
+      if (i > 5 && (i - 5) % 7 === 0) await append(`order-h${i - 5}`, "OrderCancelled", { orderId: `h${i - 5}`, at: at(i * 10 + 1) });
+    }
+    events = (await world.store.readAll({ maxCount: 1000, filter: searchProjection.filter })).events;
+  });
+  afterAll(async () => {
+    await world?.close();
+  });
+
+  async function build(prefix: string, feed: (tables: SearchTables) => Promise<void>): Promise<Record<string, string[]>> {
+    const tables = tablesNamed(prefix);
+    await createTables(world.sql, searchProjection, tables);
+    await feed(tables);
+    return dumpTables(world.sql, searchProjection, tables);
+  }
+
+  it("is the same one event at a time and in batches of any size, as the window slides and orders are cancelled", async () => {
+    const oneByOne = await build("hp_one", async (t) => {
+      for (const event of events) await searchProjection.apply(event, world.sql, t);
+    });
+    for (const size of [2, 7, 25, events.length]) {
+      const cut = await build(`hp_cut${size}`, async (t) => {
+        for (let i = 0; i < events.length; i += size) await searchProjection.applyBatch!(events.slice(i, i + size), world.sql, t);
+      });
+      expect(cut, `batches of ${size}`).toEqual(oneByOne);
+    }
+    // The figure itself: the units of the orders placed in the 30 days before the last one, the cancelled left out.
+    const last = 120 * 10;
+    let expected = 0;
+    for (let i = 1; i <= 120; i++) {
+      const cancelled = i + 5 <= 120 && i % 7 === 0;
+      if (!cancelled && i * 10 > last - 30 * 24) expected += 1 + (i % 3);
+    }
+    const doc = JSON.parse(oneByOne.documents![0]!) as { popularity: number };
+    expect(doc.popularity).toBe(expected);
+  });
+
+  it("a batch reads the few sales at the window's moving edges, not the SKU's every sale in the window", async () => {
+    const t = tablesNamed("hp_reads");
+    await createTables(world.sql, searchProjection, t);
+    await searchProjection.applyBatch!(events.slice(0, -3), world.sql, t);
+    let salesRowsRead = 0;
+    const counting: SqlExecutor = {
+      exec: (script) => world.sql.exec(script),
+      copyIn: (table, columns, text) => world.sql.copyIn(table, columns, text),
+      async query(text, params) {
+        const result = await world.sql.query(text, params);
+        if (text.includes(`FROM ${t.sales}`) && !text.includes("sum(units)")) salesRowsRead += result.rows.length;
+        return result as never;
+      },
+    };
+    // The last three events, hours apart: about 70 of the SKU's sales are in their window.
+    await searchProjection.applyBatch!(events.slice(-3), counting, t);
+    expect(salesRowsRead).toBeLessThan(10);
+    const again = await build("hp_whole", (tables) => searchProjection.applyBatch!(events, world.sql, tables));
+    expect(await dumpTables(world.sql, searchProjection, t)).toEqual(again);
+  });
+});
