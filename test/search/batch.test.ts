@@ -27,6 +27,18 @@ const tablesNamed = (prefix: string): SearchTables => ({
   shipments: `${prefix}_shipments`,
 });
 
+/** The search tables under `prefix`, created empty, fed, and dumped. */
+async function buildTables(
+  world: StoreWorld,
+  prefix: string,
+  feed: (tables: SearchTables) => Promise<void>,
+): Promise<Record<string, string[]>> {
+  const tables = tablesNamed(prefix);
+  await createTables(world.sql, searchProjection, tables);
+  await feed(tables);
+  return dumpTables(world.sql, searchProjection, tables);
+}
+
 describe("search projection in batches", () => {
   let world: StoreWorld;
   let events: RecordedEvent[];
@@ -79,12 +91,7 @@ describe("search projection in batches", () => {
     await world?.close();
   });
 
-  async function build(prefix: string, feed: (tables: SearchTables) => Promise<void>): Promise<Record<string, string[]>> {
-    const tables = tablesNamed(prefix);
-    await createTables(world.sql, searchProjection, tables);
-    await feed(tables);
-    return dumpTables(world.sql, searchProjection, tables);
-  }
+  const build = (prefix: string, feed: (tables: SearchTables) => Promise<void>) => buildTables(world, prefix, feed);
 
   it("gives the same tables one event at a time, in one batch, and in batches of any size", async () => {
     const oneByOne = await build("sb_one", async (t) => {
@@ -231,12 +238,7 @@ describe("search popularity of a hot SKU", () => {
     await world?.close();
   });
 
-  async function build(prefix: string, feed: (tables: SearchTables) => Promise<void>): Promise<Record<string, string[]>> {
-    const tables = tablesNamed(prefix);
-    await createTables(world.sql, searchProjection, tables);
-    await feed(tables);
-    return dumpTables(world.sql, searchProjection, tables);
-  }
+  const build = (prefix: string, feed: (tables: SearchTables) => Promise<void>) => buildTables(world, prefix, feed);
 
   it("is the same one event at a time and in batches of any size, as the window slides and orders are cancelled", async () => {
     const oneByOne = await build("hp_one", async (t) => {
