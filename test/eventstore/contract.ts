@@ -71,7 +71,9 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
       it("appends to a new stream from revision 0 and returns the next expected revision and position", async () => {
         const stream = `${category()}-1`;
         const batch = events(3);
+        const before = Date.now();
         const result = await store.appendToStream(stream, batch, { expectedRevision: "no_stream" });
+        const after = Date.now();
         expect(result).toMatchObject({ nextExpectedRevision: 2, appended: true });
         const read = await store.readStream(stream);
         expect(read.map((e) => [e.id, e.revision, e.type, e.schemaVersion])).toEqual(batch.map((e, i) => [e.id, i, e.type, 1]));
@@ -79,6 +81,9 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
         expect(read[0]!.data).toEqual({ n: 0 });
         expect(read[0]!.metadata).toEqual({ correlationId: "corr-1", causationId: "cmd-1", actor: "test:contract", traceId: "trace-1" });
         expect(read[0]!.recordedAt).toBeInstanceOf(Date);
+        // When it was stored (the store's clock, on this machine or near it).
+        expect(read[0]!.recordedAt.getTime()).toBeGreaterThanOrEqual(before - 5_000);
+        expect(read[0]!.recordedAt.getTime()).toBeLessThanOrEqual(after + 5_000);
         expect(read[0]!.streamId).toBe(stream);
       });
 

@@ -38,6 +38,20 @@ describe.skipIf(missing(databaseUrl))("PostgreSQL event store", () => {
   });
   const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+  it("reads recordedAt as the stored timestamp to the millisecond, by stream and across the log", async () => {
+    const store = await PostgresEventStore.open(sql);
+    const stream = `recorded-${randomUUID()}`;
+    await store.appendToStream(stream, [event(), event()]);
+    const { rows } = await sql.query<{ at: Date }>(
+      "SELECT date_trunc('milliseconds', recorded_at) AS at FROM es_events WHERE stream_id = $1 ORDER BY stream_revision",
+      [stream],
+    );
+    const byStream = await store.readStream(stream);
+    expect(byStream.map((e) => e.recordedAt.toISOString())).toEqual(rows.map((r) => r.at.toISOString()));
+    const inLog = (await store.readAll({ maxCount: 100_000 })).events.filter((e) => e.streamId === stream);
+    expect(inLog.map((e) => e.recordedAt.toISOString())).toEqual(rows.map((r) => r.at.toISOString()));
+  });
+
   it("lets exactly one of 50 concurrent appends at the same expected revision through", async () => {
     const store = await PostgresEventStore.open(sql);
     const stream = `race-${randomUUID()}`;

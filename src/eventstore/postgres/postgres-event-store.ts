@@ -64,12 +64,14 @@ interface EventRow {
   schema_version: number;
   data: RecordedEvent["data"];
   metadata: RecordedEvent["metadata"];
-  recorded_at: Date;
+  /** Milliseconds since the epoch, as text (int8). */
+  recorded_ms: string;
 }
 
 const EVENT_COLUMNS = `e.event_id::text AS event_id, e.stream_id, e.stream_revision::text AS stream_revision,
   e.transaction_id::text AS transaction_id, e.global_position::text AS global_position,
-  e.type, e.schema_version, e.data, e.metadata, e.recorded_at`;
+  e.type, e.schema_version, e.data, e.metadata,
+  (extract(epoch FROM date_trunc('milliseconds', e.recorded_at)) * 1000)::int8 AS recorded_ms`;
 
 export class PostgresEventStore implements EventStore {
   readonly kind: "postgres" | "pglite";
@@ -346,7 +348,9 @@ export class PostgresEventStore implements EventStore {
       schemaVersion: row.schema_version,
       data: row.data,
       metadata: row.metadata,
-      recordedAt: row.recorded_at,
+      // As milliseconds, not a timestamptz for the driver to parse: that parse (a regular
+      // expression per row) was 4% of the CPU of a 1M-event rebuild and of a checkout server.
+      recordedAt: new Date(Number(row.recorded_ms)),
     });
   }
 }
