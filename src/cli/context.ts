@@ -39,15 +39,15 @@ export async function openCliContext(
   // up to two statements per table at once, and its next page of the log queued behind them on a
   // shared pool (a 1M-event rebuild spent about 0.7 s of its 22 s waiting so). Embedded PGlite has
   // one connection whatever is asked.
-  const pg = (max: number) =>
+  const pgPool = (max: number) =>
     createPgClient({
       connectionString: config.databaseUrl!,
       max,
       applicationName: CLI_APPLICATION_NAME,
       statementTimeoutMs: 30 * 60_000,
     });
-  const sql = config.databaseUrl ? pg(8) : await openSqlClient({ dataDir: join(config.dataDir, "pglite") });
-  const logSql = config.databaseUrl ? pg(2) : sql;
+  const sql = config.databaseUrl ? pgPool(8) : await openSqlClient({ dataDir: join(config.dataDir, "pglite") });
+  const logSql = config.databaseUrl ? pgPool(2) : sql;
   try {
     // The server registers no upcasters today; commands take the same registry it would.
     const upcasters = options.upcasters ?? new UpcasterRegistry();

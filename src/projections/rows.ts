@@ -95,7 +95,7 @@ export async function copyRows(sql: SqlExecutor, table: string, columns: Columns
     }
     text += "\n";
   }
-  await sql.copyIn(ident(table), names.map(ident), text);
+  await sql.copyIn(table, names, text); // (copyIn checks the names)
 }
 
 /**

@@ -1,13 +1,8 @@
 // How values meet SQL text in the read models: table names spliced into statements, and column
 // values as the two drivers return them.
 
-const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
-
 /** Table names are spliced into SQL text: only plain lower-case identifiers are accepted. */
-export function ident(name: string): string {
-  if (!IDENTIFIER.test(name)) throw new Error(`not a plain SQL identifier: ${JSON.stringify(name)}`);
-  return name;
-}
+export { ident } from "../infrastructure/sql/identifier.js";
 
 /** ISO-8601 UTC text of a timestamp column (pg and PGlite both return Date; text is tolerated). */
 export const iso = (value: unknown): string => (value instanceof Date ? value : new Date(String(value))).toISOString();

@@ -7,7 +7,7 @@ export interface SqlExecutor {
   exec(script: string): Promise<void>;
   /**
    * Loads rows into `table` with COPY (text format: one line per row, values tab-separated, `\N`
-   * for null, backslash escapes; see copyLine in ./copy-text.ts). The server's cheapest way in for
+   * for null, backslash escapes; see copyField in ./copy-text.ts). The server's cheapest way in for
    * many new rows: the 1M-event rebuild's plain INSERTs from a JSON parameter cost it about 17 µs
    * a row, COPY about 6.
    */
