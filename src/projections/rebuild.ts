@@ -153,6 +153,11 @@ async function replayTogether(
       const result = await next;
       if (result.done) return reached;
       next = pages.next();
+      // Let the next page's query go out before this page is folded. A pool hands its connection
+      // over on process.nextTick, which waits until the microtask queue is empty, and the folds of
+      // every model run on in microtasks: the read used to start only once they were done. Timed
+      // inside this loop on a 1M-event log, waiting for pages fell from 11.3–13.9 s to 2.2–3.1 s.
+      await new Promise((resolve) => setImmediate(resolve));
       await write(result.value);
       reached = result.value.checkpoint;
     }
