@@ -172,13 +172,16 @@ export function projectionSuite(label: string, open: () => Promise<Backend>): vo
     it("rebuilds from a script (projectors stopped): in place and shadow give the same tables", async () => {
       const before = await dumpAll();
       await stop();
-      for (const p of projections) await rebuildInPlace(backend, p, { until: world.last });
-      expect(await dumpAll()).toEqual(before);
-      for (const p of projections) await rebuildShadow(backend, p, { until: world.last });
-      expect(await dumpAll()).toEqual(before);
-      for (const s of await projectionStatus(backend)) expect(s.lagEvents).toBe(0);
-      expect((await loadCheckpoint(backend.sql, ordersProjection.name)) >= world.last).toBe(true);
-      await start();
+      try {
+        for (const p of projections) await rebuildInPlace(backend, p, { until: world.last });
+        expect(await dumpAll()).toEqual(before);
+        for (const p of projections) await rebuildShadow(backend, p, { until: world.last });
+        expect(await dumpAll()).toEqual(before);
+        for (const s of await projectionStatus(backend)) expect(s.lagEvents).toBe(0);
+        expect((await loadCheckpoint(backend.sql, ordersProjection.name)) >= world.last).toBe(true);
+      } finally {
+        await start(); // a failure here must not take the tests after it down too
+      }
     });
 
     it("asks for a rebuild's next page before folding the current one, though the store starts its query on process.nextTick as a pool does", async () => {
@@ -206,16 +209,19 @@ export function projectionSuite(label: string, open: () => Promise<Backend>): vo
           },
         },
       };
-      await rebuildShadowTogether({ store, sql: backend.sql }, [noting], { pageSize: 5, until: world.last });
-      let reads = 0;
-      let folds = 0;
-      for (const step of steps) {
-        if (step === "read") reads += 1;
-        else expect(reads, `reads asked for before fold ${++folds}`).toBeGreaterThan(folds);
+      try {
+        await rebuildShadowTogether({ store, sql: backend.sql }, [noting], { pageSize: 5, until: world.last });
+        let reads = 0;
+        let folds = 0;
+        for (const step of steps) {
+          if (step === "read") reads += 1;
+          else expect(reads, `reads asked for before fold ${++folds}`).toBeGreaterThan(folds);
+        }
+        expect(folds).toBeGreaterThan(3);
+        expect(await dumpAll()).toEqual(before);
+      } finally {
+        await start();
       }
-      expect(folds).toBeGreaterThan(3);
-      expect(await dumpAll()).toEqual(before);
-      await start();
     });
 
     it("refuses a second rebuild of a projection while one is running", async () => {

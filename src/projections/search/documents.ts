@@ -398,9 +398,7 @@ async function applyBatch(
   const recentSales = await sql.query<Row>(
     `SELECT * FROM ${ident(t.sales)} WHERE sku = ANY ($1::text[]) AND placed_at > $2::timestamptz
         ${hasCore ? "AND NOT (placed_at > $3::timestamptz AND placed_at <= $4::timestamptz)" : ""}`,
-    hasCore
-      ? [skuList, new Date(earliest - WINDOW_MS).toISOString(), coreFrom, coreTo]
-      : [skuList, new Date(earliest - WINDOW_MS).toISOString()],
+    [skuList, new Date(earliest - WINDOW_MS).toISOString(), ...(hasCore ? [coreFrom, coreTo] : [])],
   );
   const documents = new Map<string, DocumentState>();
   /** The SKUs whose rows were read back (the rest of the documents are new: plain inserts). */
