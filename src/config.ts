@@ -51,7 +51,7 @@ export interface Config {
   logLingerMs: number;
   /** ADMISSION_MAX_LAG_SECONDS: new orders get 503 while the order pipeline's oldest unhandled event is older than this (0 = no bound; default 10). */
   admissionMaxLagSeconds: number;
-  /** ADMISSION_MAX_LAG_EVENTS: new orders get 503 while the order pipeline is more than this many events behind (0 = no bound; default 50,000). */
+  /** ADMISSION_MAX_LAG_EVENTS: new orders get 503 while the order pipeline is more than this many events behind (0 = no bound; default 1,000: see docs/adr/0010-admission-bound.md). */
   admissionMaxLagEvents: number;
   /** INSTANCE_ID: this process among the instances sharing the database (default: hostname-pid). */
   instanceId: string;
@@ -175,7 +175,7 @@ export function loadConfig(env: Env = process.env): Config {
     snapshotEvery: wholeNumber(env, "SNAPSHOT_EVERY", 100),
     logLingerMs: wholeNumber(env, "LOG_LINGER_MS", 10),
     admissionMaxLagSeconds: wholeNumber(env, "ADMISSION_MAX_LAG_SECONDS", 10),
-    admissionMaxLagEvents: wholeNumber(env, "ADMISSION_MAX_LAG_EVENTS", 50_000),
+    admissionMaxLagEvents: wholeNumber(env, "ADMISSION_MAX_LAG_EVENTS", 1_000),
     authTokenMaxTtlMs: duration(env, "AUTH_TOKEN_MAX_TTL_MS", 24 * 3600 * 1000),
     corsOrigins: origins(env, "CORS_ORIGINS"),
     instanceId: instanceId(env),

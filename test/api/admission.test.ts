@@ -108,8 +108,8 @@ describe.each(backends())("admission control (%s)", (backend) => {
 });
 
 describe("admission configuration", () => {
-  it("defaults to 10 s and 50,000 events; 0 turns a bound off; other values are refused naming the variable", () => {
-    expect(loadConfig({})).toMatchObject({ admissionMaxLagSeconds: 10, admissionMaxLagEvents: 50_000 });
+  it("defaults to 10 s and 1,000 events; 0 turns a bound off; other values are refused naming the variable", () => {
+    expect(loadConfig({})).toMatchObject({ admissionMaxLagSeconds: 10, admissionMaxLagEvents: 1_000 });
     expect(loadConfig({ ADMISSION_MAX_LAG_SECONDS: "0", ADMISSION_MAX_LAG_EVENTS: "0" })).toMatchObject({
       admissionMaxLagSeconds: 0,
       admissionMaxLagEvents: 0,

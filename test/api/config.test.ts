@@ -18,7 +18,7 @@ describe("configuration", () => {
       snapshotEvery: 100,
       logLingerMs: 10,
       admissionMaxLagSeconds: 10,
-      admissionMaxLagEvents: 50_000,
+      admissionMaxLagEvents: 1_000,
       authTokenMaxTtlMs: 86_400_000,
       corsOrigins: [],
       instanceId: `${hostname()}-${process.pid}`,
