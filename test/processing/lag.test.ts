@@ -9,56 +9,57 @@ import { processingMigrations, saveCheckpoint } from "../../src/processing/proce
 import { missing, server } from "../support/env.js";
 import { openPgliteWorld, openPostgresWorld, type StoreWorld } from "../support/stores.js";
 
-const worlds: [string, () => Promise<StoreWorld>, boolean][] = [
-  ["PGlite", openPgliteWorld, false],
-  ["PostgreSQL", openPostgresWorld, missing(server("DATABASE_URL"))],
-];
-
-describe.each(worlds)("pipeline lag (%s)", (_name, open, skip) => {
-  let world: StoreWorld;
-  beforeAll(async () => {
-    if (skip) return;
-    world = await open();
-    await migrate(world.sql, processingMigrations);
-  });
-  afterAll(async () => {
-    await world?.close();
-  });
-
-  it.skipIf(skip)("counts the events behind the slowest checkpoint, reading a long log through indexes", async () => {
-    // A long log, appended as the app does (many transactions), so the plan is the one a busy shop gets.
-    for (let batch = 0; batch < 20; batch++)
-      await world.store.appendToStreams(
-        Array.from({ length: 100 }, (_, s) => ({
-          streamId: `lagtest-${batch}-${s}`,
-          expectedRevision: "no_stream" as const,
-          events: Array.from({ length: 10 }, (_, i) => ({
-            id: randomUUID(),
-            type: "Noted",
-            data: { i },
-            metadata: { correlationId: "lag-test", causationId: "lag-test", actor: "test" },
-          })),
-        })),
-      );
-    await world.sql.query("ANALYZE es_events");
-    const { events } = await world.store.readAll({ maxCount: 30_000 });
-    expect(events).toHaveLength(20_000);
-
-    // One processor has handled three quarters of the log, another all of it: the slower one counts.
-    const at = (i: number) => events[i]!.position;
-    await world.sql.transaction(async (tx) => {
-      await saveCheckpoint(tx, "lag-slow", at(14_999));
-      await saveCheckpoint(tx, "lag-fast", at(19_999));
+function lagSuite(label: string, open: () => Promise<StoreWorld>) {
+  describe(`pipeline lag (${label})`, () => {
+    let world: StoreWorld;
+    beforeAll(async () => {
+      world = await open();
+      await migrate(world.sql, processingMigrations);
     });
-    const behind = await pipelineLag(world.sql, ["lag-slow", "lag-fast"]);
-    expect(behind).toMatchObject({ events: 5_000, slowest: "lag-slow" });
-    expect(behind.seconds).toBeGreaterThanOrEqual(0);
-    expect(behind.seconds).toBeLessThan(600);
-    expect(await pipelineLag(world.sql, ["lag-fast"])).toEqual({ events: 0, seconds: 0, slowest: "lag-fast" });
+    afterAll(async () => {
+      await world?.close();
+    });
 
-    // No node of the plan reads the whole event table.
-    const plan = JSON.stringify((await world.sql.query(`EXPLAIN (FORMAT JSON) ${PIPELINE_LAG_SQL}`, [["lag-slow", "lag-fast"]])).rows[0]);
-    expect(plan).not.toMatch(/"Node Type":\s*"Seq Scan",[^}]*"Relation Name":\s*"es_events"/);
-    expect(plan).toMatch(/"Index Scan Backward"|"Index Only Scan Backward"|"Scan Direction":\s*"Backward"/);
+    it("counts the events behind the slowest checkpoint, reading a long log through indexes", async () => {
+      // A long log, appended as the app does (many transactions), so the plan is the one a busy shop gets.
+      for (let batch = 0; batch < 20; batch++)
+        await world.store.appendToStreams(
+          Array.from({ length: 100 }, (_, s) => ({
+            streamId: `lagtest-${batch}-${s}`,
+            expectedRevision: "no_stream" as const,
+            events: Array.from({ length: 10 }, (_, i) => ({
+              id: randomUUID(),
+              type: "Noted",
+              data: { i },
+              metadata: { correlationId: "lag-test", causationId: "lag-test", actor: "test" },
+            })),
+          })),
+        );
+      await world.sql.query("ANALYZE es_events");
+      const { events } = await world.store.readAll({ maxCount: 30_000 });
+      expect(events).toHaveLength(20_000);
+
+      // One processor has handled three quarters of the log, another all of it: the slower one counts.
+      const at = (i: number) => events[i]!.position;
+      await world.sql.transaction(async (tx) => {
+        await saveCheckpoint(tx, "lag-slow", at(14_999));
+        await saveCheckpoint(tx, "lag-fast", at(19_999));
+      });
+      const behind = await pipelineLag(world.sql, ["lag-slow", "lag-fast"]);
+      expect(behind).toMatchObject({ events: 5_000, slowest: "lag-slow" });
+      expect(behind.seconds).toBeGreaterThanOrEqual(0);
+      expect(behind.seconds).toBeLessThan(600);
+      expect(await pipelineLag(world.sql, ["lag-fast"])).toEqual({ events: 0, seconds: 0, slowest: "lag-fast" });
+
+      // No node of the plan reads the whole event table.
+      const plan = JSON.stringify((await world.sql.query(`EXPLAIN (FORMAT JSON) ${PIPELINE_LAG_SQL}`, [["lag-slow", "lag-fast"]])).rows[0]);
+      expect(plan).not.toMatch(/"Node Type":\s*"Seq Scan",[^}]*"Relation Name":\s*"es_events"/);
+      expect(plan).toMatch(/"Index Scan Backward"|"Index Only Scan Backward"|"Scan Direction":\s*"Backward"/);
+    });
   });
+}
+
+lagSuite("embedded PGlite", openPgliteWorld);
+describe.skipIf(missing(server("DATABASE_URL")))("PostgreSQL", () => {
+  lagSuite("PostgreSQL", openPostgresWorld);
 });
