@@ -36,9 +36,12 @@ export const PIPELINE_LAG_SQL = `WITH slowest AS (
      head AS (
        SELECT (SELECT h.global_position FROM es_events h ORDER BY h.transaction_id DESC, h.global_position DESC LIMIT 1) AS pos
      ),
+     -- The oldest event not handled yet. The bound is a pair of scalars (cp holds one row), which the
+     -- primary key's index starts its scan at; joined to cp, the planner walked the index from the
+     -- log's start and filtered every event up to the checkpoint.
      next AS (
-       SELECT e.recorded_at FROM es_events e, cp
-        WHERE (e.transaction_id, e.global_position) > (cp.tx, cp.pos)
+       SELECT e.recorded_at FROM es_events e
+        WHERE (e.transaction_id, e.global_position) > ((SELECT tx FROM cp), (SELECT pos FROM cp))
         ORDER BY e.transaction_id, e.global_position LIMIT 1
      )
      SELECT cp.name, greatest(0, coalesce(head.pos, 0) - cp.pos)::text AS events,
