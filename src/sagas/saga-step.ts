@@ -47,7 +47,7 @@ import {
 import { batchablePrefix, sagaCommandIssuer, type SagaCommandTargets } from "./saga-commands.js";
 import { RecentSagas, type RememberedSaga } from "./recent-sagas.js";
 import { toSagaInput } from "./saga-inputs.js";
-import { inProcessStockPlanningLock, type StockPlanningLock } from "./stock-planning-lock.js";
+import { holdSkus, inProcessStockPlanningLock, type StockPlanningLock } from "./stock-planning-lock.js";
 
 export interface SagaRetryPolicy {
   /** Gateway attempts before the saga is parked. Default 5. */
@@ -114,31 +114,51 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
 
   // An OrderPlaced step reads where the stock is and reserves it while holding the order's SKUs
   // (stock-planning-lock.ts), so two orders placed at once, in this process or another, never
-  // plan on the same units.
+  // plan on the same units. It holds them until its reservations are in the log, not for the rest
+  // of the step (deadlines, the payment gateway's call): every placement of a hot SKU queues for
+  // that lock, so what it covers is what one SKU's placements per second are bound by.
   const stockLock = deps.stockLock ?? inProcessStockPlanningLock();
+  // And every step of this process that writes to inventory streams (commits, releases, the
+  // placements inside their stock lock) takes its SKUs in one in-process queue, from reading the
+  // streams to appending. On a hot SKU, the steps of every lane of every partition otherwise raced
+  // on its one stream, and each loser read it again and retried (after eight, the whole event).
+  const inventoryWrites = inProcessStockPlanningLock();
   const recent = new RecentSagas();
 
   return async function handle(event: RecordedEvent): Promise<void> {
     const input = toSagaInput(event);
     if (!input) return;
     // One span per step, in the trace of the event it reacts to, so an order's flow stays one trace.
-    const step = () =>
+    const step = (planned?: () => void) =>
       inSpan(
         `saga step ${input.type}`,
         { "order.id": input.data.orderId, "event.id": event.id },
-        () => handleInput(event, input),
+        () => handleInput(event, input, planned),
         continueTraceOf(event),
       );
     // An order from a flash-sale claim plans on no stock: its claim holds the units.
-    if (input.type === "OrderPlaced" && !input.data.flashSale)
-      return stockLock.withSkus(
-        input.data.lines.map((l) => l.sku),
-        step,
+    if (input.type === "OrderPlaced" && !input.data.flashSale) {
+      let planned!: () => void;
+      const reserved = new Promise<void>((resolve) => (planned = resolve));
+      let stepping!: Promise<void>;
+      // Held until the step says its reservations are written, or until it ends (done or failed).
+      const skus = input.data.lines.map((l) => l.sku);
+      await stockLock.withSkus(skus, () =>
+        inventoryWrites.withSkus(skus, () => {
+          stepping = step(planned);
+          return Promise.race([reserved, stepping]);
+        }),
       );
+      return stepping;
+    }
     return step();
   };
 
-  async function handleInput(event: RecordedEvent, firstInput: SagaInput): Promise<void> {
+  /**
+   * `planned`, when given, is called once the step's stock reservations are in the log; it is
+   * given to a placement, which holds its SKUs (stock and inventory writes) until then.
+   */
+  async function handleInput(event: RecordedEvent, firstInput: SagaInput, planned?: () => void): Promise<void> {
     let input = firstInput;
     const orderId = input.data.orderId;
     const streamId = sagaStreamId(orderId);
@@ -215,39 +235,48 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
       // transaction. A command that fails on a rule it may not fail on takes the slow path below
       // (the step recorded alone, then each command), where it fails the event as before.
       const batchable = store.atomicMultiStreamAppend ? batchablePrefix(step.commands) : [];
-      let batch: ReturnType<typeof decideBatch> | undefined;
-      if (batchable.length > 0) {
-        try {
-          batch = decideBatch(batchable, await loadTargets(store, batchable, loaded), metadataOf(origin));
-        } catch (error) {
-          if (!(error instanceof DomainError)) throw error;
-          batch = undefined;
-        }
-      }
-      await fault("decided", event);
+      const writesSkus = planned
+        ? []
+        : step.commands.slice(0, batchable.length).flatMap((c) => (c.target === "inventory" ? [c.command.sku] : []));
       let sagaAppended = false;
+      const release = writesSkus.length > 0 ? await holdSkus(inventoryWrites, writesSkus) : undefined;
       try {
-        if (batch) {
-          sagaAppended = (await store.appendToStreams([sagaAppend, ...batch.appends]))[0]!.appended;
-          for (const m of batch.moot)
-            logger?.info({ commandId: m.commandId, rule: m.error.rule, err: m.error.message }, "saga command moot");
-          written = batchable.length;
-        } else {
-          const appended = await store.appendToStream(streamId, sagaAppend.events, { expectedRevision: sagaAppend.expectedRevision });
-          if (!appended.appended) continue; // recorded by another instance meanwhile: follow its decision
-          sagaAppended = true;
+        let batch: ReturnType<typeof decideBatch> | undefined;
+        if (batchable.length > 0) {
+          try {
+            batch = decideBatch(batchable, await loadTargets(store, batchable, loaded), metadataOf(origin));
+          } catch (error) {
+            if (!(error instanceof DomainError)) throw error;
+            batch = undefined;
+          }
         }
-      } catch (error) {
-        // Decided from memory (or taken as new): the stream had moved on. Read it and look again.
-        if (known && (error instanceof WrongExpectedVersionError || error instanceof EventIdConflictError)) {
+        await fault("decided", event);
+        try {
+          if (batch) {
+            sagaAppended = (await store.appendToStreams([sagaAppend, ...batch.appends]))[0]!.appended;
+            for (const m of batch.moot)
+              logger?.info({ commandId: m.commandId, rule: m.error.rule, err: m.error.message }, "saga command moot");
+            written = batchable.length;
+          } else {
+            const appended = await store.appendToStream(streamId, sagaAppend.events, { expectedRevision: sagaAppend.expectedRevision });
+            if (!appended.appended) continue; // recorded by another instance meanwhile: follow its decision
+            sagaAppended = true;
+          }
+        } catch (error) {
+          // Decided from memory (or taken as new): the stream had moved on. Read it and look again.
+          if (known && (error instanceof WrongExpectedVersionError || error instanceof EventIdConflictError)) {
+            recent.forget(orderId);
+            continue;
+          }
+          if (!(error instanceof WrongExpectedVersionError) || attempt >= MAX_STEP_ATTEMPTS) throw error;
+          // Someone else wrote to the saga or to a target stream: read again and decide again.
           recent.forget(orderId);
+          release?.(); // not held while waiting
+          await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(200, 5 * 2 ** attempt)));
           continue;
         }
-        if (!(error instanceof WrongExpectedVersionError) || attempt >= MAX_STEP_ATTEMPTS) throw error;
-        // Someone else wrote to the saga or to a target stream: read again and decide again.
-        recent.forget(orderId);
-        await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(200, 5 * 2 ** attempt)));
-        continue;
+      } finally {
+        release?.();
       }
       // Already stored by an earlier delivery: the recorded step, not this decision, is the one to follow.
       if (!sagaAppended && known) {
@@ -270,6 +299,9 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
     }
     await fault("recorded", event);
     const recorded = step;
+    // Written with the step (the fast path): the next order of these SKUs may plan now. Otherwise
+    // (a step recorded alone, or found recorded) they are issued below, and the lock is held to the end.
+    if (recorded.commands.slice(written).every((c) => c.target !== "inventory")) planned?.();
 
     // The step's deadlines first: a timeout must exist even if a command below keeps failing.
     await scheduleDeadlines(

@@ -45,3 +45,20 @@ export function inProcessStockPlanningLock(): StockPlanningLock {
     },
   };
 }
+
+/**
+ * Takes the SKUs and resolves with their release, for a hold that does not fit inside one callback
+ * (a step's retry loop). Rejects when the lock cannot be taken.
+ */
+export function holdSkus(lock: StockPlanningLock, skus: readonly string[]): Promise<() => void> {
+  return new Promise((held, failed) => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    lock
+      .withSkus(skus, () => {
+        held(release);
+        return released;
+      })
+      .catch(failed);
+  });
+}

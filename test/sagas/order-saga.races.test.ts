@@ -4,7 +4,11 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { RecordedEvent } from "../../src/eventstore/port.js";
 import { toSagaInput } from "../../src/sagas/saga-inputs.js";
-import { createOrderSagaHandler } from "../../src/sagas/saga-step.js";
+import { streamId as inventoryStream } from "../../src/aggregates/inventory.js";
+import { streamId as paymentStream } from "../../src/aggregates/payment.js";
+import { WrongExpectedVersionError } from "../../src/eventstore/errors.js";
+import { paymentIdFor } from "../../src/sagas/order-saga.js";
+import { createOrderSagaHandler, type FaultPoint } from "../../src/sagas/saga-step.js";
 import { listSagasNeedingAttention } from "../../src/sagas/attention.js";
 import { listDeadlines } from "../../src/scheduling/deadlines.js";
 import { backends, openWorld, PAYMENT_TIMEOUT_MS, RESERVATION_TTL_MS, type World } from "./harness.js";
@@ -133,6 +137,70 @@ describe.each(backends())("order saga: duplicates, races, restarts (%s)", (backe
     for (const sku of skus) expect(await w.inventory(sku, "w1")).toMatchObject({ available: 0, committed: 1, reserved: 0 });
     // Both instances saw the unit available and asked for it; the Inventory aggregate refused one.
     expect(await w.countTypes()).toMatchObject({ StockReserved: 3, StockReservationRejected: 3 });
+    expect(await w.allInventoryLawsHold()).toBe(true);
+  });
+
+  it("a placement holds its SKU only until its reservation is written: the next order of that SKU plans while the first step still runs", async () => {
+    await w.saga.stop();
+    await w.receive(A, "w1", 10);
+    const first = await w.place([{ sku: A, quantity: 1 }]);
+    const second = await w.place([{ sku: A, quantity: 1 }]);
+    while (!(await w.allVisible())) await new Promise((resolve) => setTimeout(resolve, 20));
+    const placements = [...(await w.store.readStream(`order-${first}`)), ...(await w.store.readStream(`order-${second}`))];
+    const reservedFor = async (orderId: string) =>
+      (await w.store.readStream(inventoryStream(A, "w1"))).some(
+        (e) => e.type === "StockReserved" && (e.data as { orderId: string }).orderId === orderId,
+      );
+    // The first order's step stops after its reservation and its deadlines, before it ends, until
+    // the second order has reserved too (or 5 s have passed).
+    let secondReservedMeanwhile: boolean | undefined;
+    const faults = async (point: FaultPoint, event: RecordedEvent) => {
+      if (point !== "deadlines" || toSagaInput(event)?.data.orderId !== first) return;
+      for (const until = Date.now() + 5_000; !(await reservedFor(second)) && Date.now() < until; )
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      secondReservedMeanwhile = await reservedFor(second);
+    };
+    const handle = createOrderSagaHandler({ ...sagaDeps(), faults });
+    await Promise.all(placements.map((e) => handle(e)));
+    expect(secondReservedMeanwhile).toBe(true);
+    expect(await w.inventory(A, "w1")).toMatchObject({ available: 8, reserved: 2 });
+    // (From the streams: the log as a subscriber reads it may lag behind another test's open transaction.)
+    for (const orderId of [first, second]) expect((await w.sagaEvents(orderId)).map((e) => e.type)).toEqual(["SagaStepRecorded"]);
+  });
+
+  it("captures of one hot SKU's orders handled side by side: their stock commits queue in the process instead of racing on the stream", async () => {
+    await w.receive(A, "w1", 100);
+    const orders: string[] = [];
+    for (let i = 0; i < 12; i++) orders.push(await w.place([{ sku: A, quantity: 1 }]));
+    await w.settle();
+    await w.saga.stop();
+    for (const orderId of orders) await w.gatewayEvent(orderId, "captured");
+    while (!(await w.allVisible())) await new Promise((resolve) => setTimeout(resolve, 20));
+    const captures = (await Promise.all(orders.map((id) => w.store.readStream(paymentStream(paymentIdFor(id)))))).map(
+      (events) => events.find((e) => e.type === "PaymentCaptured")!,
+    );
+    // One saga instance, every capture at once (as a partition's lanes would), over a store that counts lost races.
+    let conflicts = 0;
+    const store = new Proxy(w.store, {
+      get(target, property) {
+        const value = Reflect.get(target, property, target);
+        if (typeof value !== "function") return value;
+        if (property !== "appendToStreams" && property !== "appendToStream") return value.bind(target);
+        return async (...args: unknown[]) => {
+          try {
+            return await value.apply(target, args);
+          } catch (error) {
+            if (error instanceof WrongExpectedVersionError) conflicts++;
+            throw error;
+          }
+        };
+      },
+    });
+    const handle = createOrderSagaHandler({ ...sagaDeps(), store });
+    await Promise.all(captures.map((e) => handle(e)));
+    expect(conflicts).toBe(0);
+    expect(await w.inventory(A, "w1")).toMatchObject({ available: 88, reserved: 0, committed: 12 });
+    for (const orderId of orders) expect((await w.order(orderId)).status).toBe("PROCESSING");
     expect(await w.allInventoryLawsHold()).toBe(true);
   });
 
