@@ -115,8 +115,8 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
   // An OrderPlaced step reads where the stock is and reserves it while holding the order's SKUs
   // (stock-planning-lock.ts), so two orders placed at once, in this process or another, never
   // plan on the same units. It holds them until its reservations are in the log, not for the rest
-  // of the step (deadlines, the payment gateway's call): every placement of a hot SKU queues for
-  // that lock, so what it covers is what one SKU's placements per second are bound by.
+  // of the step (its deadlines): every placement of a hot SKU queues for that lock, so what it
+  // covers bounds one SKU's placements per second.
   const stockLock = deps.stockLock ?? inProcessStockPlanningLock();
   // And every step of this process that writes to inventory streams (commits, releases, the
   // placements inside their stock lock) takes its SKUs in one in-process queue, from reading the
