@@ -4,6 +4,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import type { Duplex } from "node:stream";
 import { DomainError } from "../aggregates/decider.js";
 import { EventIdConflictError, InvalidAppendError, WrongExpectedVersionError } from "../eventstore/errors.js";
+import { isConnectionLost } from "../infrastructure/sql/sql-client.js";
 
 export const PROBLEM_TYPE_BASE = "https://errors.commerce.example/";
 
@@ -73,6 +74,13 @@ export function errorHandler(error: FastifyError | Error, request: FastifyReques
   }
   if (error instanceof EventIdConflictError) {
     return sendProblem(reply, 409, "Conflict", "this request conflicts with an earlier one");
+  }
+  // The database could not be reached or dropped the connection (restarting, a network cut):
+  // nothing about the request is wrong, and the same request may succeed shortly.
+  if (isConnectionLost(error)) {
+    request.log.warn({ err: error }, "database unavailable");
+    reply.header("Retry-After", "5");
+    return sendProblem(reply, 503, "Service Unavailable", "the database is unavailable; try again shortly");
   }
   const fe = error as FastifyError;
   if (fe.validation) {

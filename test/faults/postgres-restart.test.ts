@@ -205,6 +205,11 @@ describe.skipIf(missing !== undefined)("PostgreSQL restarted under load", () => 
     // Orders were taken before the fault and again after it (how many depends on the machine: not asserted).
     const outcome = `${accepted.length} accepted, not accepted by status: ${JSON.stringify(refusedOrFailed)}`;
     console.info(`postgres-restart: ${outcome}`);
+    // What was not accepted was refused (503, admission or the database unreachable), never a 500.
+    expect(
+      Object.keys(refusedOrFailed).filter((status) => status !== "503" && status !== "0"),
+      outcome,
+    ).toEqual([]);
     expect(
       acceptedAtMs.some((t) => t < killedAtMs),
       outcome,
