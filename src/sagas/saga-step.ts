@@ -199,24 +199,34 @@ export function createOrderSagaHandler(deps: OrderSagaDeps): (event: RecordedEve
         // planned again; the per-SKU lock only makes that rare.
         const stock: Record<string, WarehouseAvailability[]> = {};
         const warehouses = new Map<string, string[]>();
-        for (const line of input.data.lines) if (!warehouses.has(line.sku)) warehouses.set(line.sku, await locator.warehousesOf(line.sku));
-        const candidates = [...warehouses].flatMap(([sku, ids]) =>
-          ids.map(
-            (warehouseId): BatchedCommand => ({
-              decider: inventoryDecider,
-              streamId: inventoryStream(sku, warehouseId),
-              command: null,
-              commandId: "",
-            }),
-          ),
-        );
-        await loadTargets(store, candidates, loaded);
-        for (const line of input.data.lines) {
-          stock[line.sku] = warehouses.get(line.sku)!.map((warehouseId) => ({
-            warehouseId,
-            available: (loaded.get(inventoryStream(line.sku, warehouseId))?.state as { available: number } | undefined)?.available ?? 0,
-          }));
-        }
+        const wanted = new Map<string, number>();
+        for (const line of input.data.lines) wanted.set(line.sku, (wanted.get(line.sku) ?? 0) + line.quantity);
+        const availableIn = (sku: string, warehouseId: string) =>
+          (loaded.get(inventoryStream(sku, warehouseId))?.state as { available: number } | undefined)?.available ?? 0;
+        const load = (skus: Iterable<string>) =>
+          loadTargets(
+            store,
+            [...skus].flatMap((sku) =>
+              warehouses.get(sku)!.map(
+                (warehouseId): BatchedCommand => ({
+                  decider: inventoryDecider,
+                  streamId: inventoryStream(sku, warehouseId),
+                  command: null,
+                  commandId: "",
+                }),
+              ),
+            ),
+            loaded,
+          );
+        for (const sku of wanted.keys()) warehouses.set(sku, await locator.warehousesOf(sku));
+        await load(wanted.keys());
+        // The locator's map may be a moment old: where the warehouses it knows cannot cover a SKU,
+        // ask again with the log read to its head (a warehouse stocked just now may).
+        const short = [...wanted].filter(([sku, n]) => warehouses.get(sku)!.reduce((sum, id) => sum + availableIn(sku, id), 0) < n);
+        for (const [sku] of short) warehouses.set(sku, await locator.warehousesOf(sku, { fresh: true }));
+        await load(short.map(([sku]) => sku));
+        for (const sku of wanted.keys())
+          stock[sku] = warehouses.get(sku)!.map((warehouseId) => ({ warehouseId, available: availableIn(sku, warehouseId) }));
         input = { type: "OrderPlaced", data: { ...input.data, stock } };
       }
       const reaction = react(saga.state, input, { now, config: deps.config });

@@ -17,6 +17,7 @@ import type { GatewayWebhookBody } from "../../src/payments/gateway-webhook.js";
 import { SimulatedPaymentGateway } from "../../src/payments/simulated-gateway.js";
 import { paymentIdFor, sagaStreamId, type SagaEvent } from "../../src/sagas/order-saga.js";
 import { startOrderSaga, type RunningOrderSaga } from "../../src/sagas/order-saga-runner.js";
+import type { InventoryLocator } from "../../src/sagas/inventory-locator.js";
 import { loadSaga, type FaultPoint } from "../../src/sagas/saga-step.js";
 import { createTestDatabase, type TestDatabase } from "../support/database.js";
 
@@ -43,6 +44,8 @@ export interface WorldOptions {
   processorRetry?: { maxAttempts?: number; baseDelayMs?: number; maxDelayMs?: number };
   /** Saga partitions (default 1). */
   partitions?: number;
+  /** Where the saga learns which warehouses stock a SKU (default: a fresh EventStoreInventoryLocator). */
+  locator?: InventoryLocator;
 }
 
 export interface World {
@@ -113,6 +116,7 @@ export async function openWorld(backend: Backend, options: WorldOptions = {}): P
       processorRetry: o.processorRetry ?? { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 20 },
       ...(o.faults ? { faults: o.faults } : {}),
       ...(o.partitions ? { partitions: o.partitions } : {}),
+      ...(o.locator ? { locator: o.locator } : {}),
     });
 
   const world: World = {

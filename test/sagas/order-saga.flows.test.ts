@@ -4,6 +4,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { applyGatewayEvent } from "../../src/payments/gateway-events.js";
 import { listSagasNeedingAttention, resumeSaga } from "../../src/sagas/attention.js";
+import { EventStoreInventoryLocator } from "../../src/sagas/inventory-locator.js";
 import { listDeadlines } from "../../src/scheduling/deadlines.js";
 import { backends, openWorld, PAYMENT_TIMEOUT_MS, type World } from "./harness.js";
 
@@ -61,6 +62,21 @@ describe.each(backends())("order saga flows (%s)", (backend) => {
     const w2 = await w.inventory(A, "w2");
     expect(w1.committed + w2.committed).toBe(3);
     expect(w1.available + w2.available).toBe(1);
+  });
+
+  it("a warehouse stocked after the saga last looked is used when the warehouses it knows are short", async () => {
+    // A locator whose map of a SKU it has seen never ages: only the saga's fresh read can find w2.
+    await w.restartSaga({ locator: new EventStoreInventoryLocator(w.store, { maxAgeMs: 3_600_000 }) });
+    await w.receive(A, "w1", 1);
+    const first = await w.place([{ sku: A, quantity: 1 }], "COD");
+    await w.settle();
+    expect((await w.order(first)).status).toBe("PROCESSING");
+    await w.receive(A, "w2", 2);
+    const second = await w.place([{ sku: A, quantity: 2 }], "COD");
+    await w.settle();
+    expect((await w.order(second)).status).toBe("PROCESSING");
+    expect(await w.inventory(A, "w2")).toMatchObject({ committed: 2, available: 0 });
+    expect(await w.allInventoryLawsHold()).toBe(true);
   });
 
   it("COD: straight to CONFIRMED and PROCESSING, no payment", async () => {

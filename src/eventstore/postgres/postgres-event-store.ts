@@ -262,6 +262,13 @@ export class PostgresEventStore implements EventStore {
     // One statement, so the page and the head below the horizon come from one snapshot: when the
     // page is short, everything up to the head has been seen and the checkpoint may jump there
     // (a filtered reader does not rescan the events it skipped).
+    // `transaction_id >= $1` repeats what the row comparison implies, as a plain range the planner
+    // can estimate: without statistics (a log never analysed) it took a third of the log to follow
+    // the checkpoint, and from about 150 MB of log chose a parallel plan for a filtered read at the
+    // head (2 workers launched to return 0-20 rows): 8 ms instead of 0.1 ms by EXPLAIN ANALYZE at
+    // 260,000 events, 25 ms on a loaded server, where the inventory locator's read of every placement
+    // was 18% of the database's time in a 20,000-order hot-SKU run. The range gives 0.5% and the
+    // plain plan.
     const { rows } = await this.sql.query<EventRow & { head_tx: string | null; head_position: string | null }>(
       `WITH horizon AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin),
        head AS (
@@ -272,7 +279,7 @@ export class PostgresEventStore implements EventStore {
        page AS (
          SELECT ${EVENT_COLUMNS} FROM es_events e
           WHERE (e.transaction_id, e.global_position) > ($1::text::xid8, $2::bigint)
-            AND e.transaction_id < (SELECT xmin FROM horizon) ${filters}
+            AND e.transaction_id >= $1::text::xid8 AND e.transaction_id < (SELECT xmin FROM horizon) ${filters}
           ORDER BY e.transaction_id, e.global_position LIMIT $3
        )
        SELECT page.*, head.head_tx, head.head_position FROM head LEFT JOIN page ON true
