@@ -25,6 +25,7 @@ const tablesNamed = (prefix: string): SearchTables => ({
   terms: `${prefix}_terms`,
   variants: `${prefix}_variants`,
   shipments: `${prefix}_shipments`,
+  popularity: `${prefix}_popularity`,
 });
 
 /** The search tables under `prefix`, created empty, fed, and dumped. */

@@ -18,6 +18,7 @@ import { indexTokens, normalisedName } from "../../search/normalise.js";
 import type { SearchDocument } from "../../search/port.js";
 import { ident, int, iso, type Projection } from "../projection.js";
 import { COUNTED_STOCK_EVENTS, stockDeltas } from "../stock-counters.js";
+import { countSale, popularityAt, popularityWindowSchema, readPopularityWindows, writePopularityWindows } from "./popularity-window.js";
 
 export const SEARCH_TABLES = {
   documents: "search_documents",
@@ -26,10 +27,11 @@ export const SEARCH_TABLES = {
   terms: "search_terms",
   variants: "search_term_variants",
   shipments: "search_shipments",
+  popularity: "search_popularity",
 } as const;
 export type SearchTables = { readonly [K in keyof typeof SEARCH_TABLES]: string };
 
-export const POPULARITY_WINDOW_DAYS = 30;
+export { POPULARITY_WINDOW_DAYS } from "./popularity-window.js";
 
 const PRODUCT_TYPES = ["ProductCreated", "ProductPriceChanged", "ProductDetailsChanged", "ProductDeactivated", "ProductReactivated"];
 const STOCK_TYPES: readonly string[] = COUNTED_STOCK_EVENTS;
@@ -205,7 +207,6 @@ interface SaleRow {
 const attributePairs = (attributes: ProductFields["attributes"]): string[] =>
   Object.entries(attributes).map(([k, v]) => `${k}=${String(v)}`);
 
-const WINDOW_MS = POPULARITY_WINDOW_DAYS * 86_400_000;
 const DOCUMENT_COLUMNS =
   "sku, name, description, brand, category, price, currency, attributes, active, available, in_stock, popularity, created_at, updated_at, version";
 const key2 = (a: string, b: string) => `${a}\u0000${b}`;
@@ -373,33 +374,7 @@ async function applyBatch(
     skuList,
   ]);
   const stockRows = await sql.query<Row>(`SELECT * FROM ${ident(t.stock)} WHERE sku = ANY ($1::text[])`, [skuList]);
-  // Popularity at an event's time counts the sales placed in the window before it. A sale placed
-  // between the batch's latest event less the window and its earliest event is inside every
-  // event's window: those are summed by the database, per SKU (the core). Only the rest of the
-  // window, where the window's edges move during the batch, is read row by row, with the sales of
-  // this batch's orders (they may be cancelled now, so they are kept out of the core). Reading
-  // every sale in the window instead made each batch touching a hot SKU read, parse and scan the
-  // SKU's whole month of orders: 10-13% of the server's CPU profile in bench:checkout --hot-sku
-  // by 8,000 orders, and growing with every order.
-  const coreFrom = new Date(latest - WINDOW_MS).toISOString();
-  const coreTo = new Date(earliest).toISOString();
-  const hasCore = latest - WINDOW_MS < earliest;
-  const core = new Map<string, number>();
-  if (hasCore) {
-    const { rows } = await sql.query<{ sku: string; units: string | number }>(
-      `SELECT sku, sum(units) AS units FROM ${ident(t.sales)}
-        WHERE sku = ANY ($1::text[]) AND placed_at > $2::timestamptz AND placed_at <= $3::timestamptz
-          AND NOT cancelled AND order_id <> ALL ($4::text[])
-        GROUP BY sku`,
-      [skuList, coreFrom, coreTo, [...orderIds]],
-    );
-    for (const r of rows) core.set(r.sku, int(r.units));
-  }
-  const recentSales = await sql.query<Row>(
-    `SELECT * FROM ${ident(t.sales)} WHERE sku = ANY ($1::text[]) AND placed_at > $2::timestamptz
-        ${hasCore ? "AND NOT (placed_at > $3::timestamptz AND placed_at <= $4::timestamptz)" : ""}`,
-    [skuList, new Date(earliest - WINDOW_MS).toISOString(), ...(hasCore ? [coreFrom, coreTo] : [])],
-  );
+  const { windows, sales: windowSales } = await readPopularityWindows(sql, t, skuList, earliest, latest);
   const documents = new Map<string, DocumentState>();
   /** The SKUs whose rows were read back (the rest of the documents are new: plain inserts). */
   const storedDocuments = new Set<string>();
@@ -423,7 +398,7 @@ async function applyBatch(
       changed: false,
       stored: true,
     });
-  for (const r of recentSales.rows) {
+  for (const r of windowSales) {
     const row = saleRow(r);
     if (!sales.has(key2(row.orderId, row.sku))) sales.set(key2(row.orderId, row.sku), row);
   }
@@ -440,11 +415,7 @@ async function applyBatch(
   };
 
   const availableOf = (sku: string) => (stockOf.get(sku) ?? []).reduce((n, row) => n + Math.max(row.available, 0), 0);
-  const popularityOf = (sku: string, at: number) =>
-    (salesOf.get(sku) ?? []).reduce(
-      (n, s) => (!s.cancelled && s.placedAt > at - WINDOW_MS && s.placedAt <= at ? n + s.units : n),
-      core.get(sku) ?? 0,
-    );
+  const popularityOf = (sku: string, at: number) => popularityAt(windows.get(sku)!, salesOf.get(sku) ?? [], at);
   const refreshPopularity = (changedSkus: Iterable<string>, at: number) => {
     for (const sku of new Set(changedSkus)) {
       const doc = documents.get(sku);
@@ -533,7 +504,9 @@ async function applyBatch(
       const added: string[] = [];
       for (const [sku, n] of units) {
         if (sales.has(key2(event.data.orderId, sku))) continue;
-        addSale({ orderId: event.data.orderId, sku, units: n, placedAt: at, cancelled: false, inserted: true, cancelledNow: false });
+        const sale = { orderId: event.data.orderId, sku, units: n, placedAt: at, cancelled: false, inserted: true, cancelledNow: false };
+        addSale(sale);
+        countSale(windows.get(sku)!, sale, 1);
         added.push(sku);
       }
       refreshPopularity(added, at);
@@ -542,6 +515,7 @@ async function applyBatch(
       const cancelled: string[] = [];
       for (const row of salesOfOrder.get(event.data.orderId) ?? []) {
         if (row.cancelled) continue;
+        countSale(windows.get(row.sku)!, row, -1);
         row.cancelled = true;
         if (!row.inserted) row.cancelledNow = true;
         cancelled.push(row.sku);
@@ -564,6 +538,7 @@ async function applyBatch(
         newSales.map((s) => s.cancelled),
       ],
     );
+  await writePopularityWindows(sql, t.popularity, windows);
   const cancelledSales = [...sales.values()].filter((s) => s.cancelledNow);
   if (cancelledSales.length > 0)
     await sql.query(
@@ -677,11 +652,13 @@ export function searchProjectionFor(mode: SearchModelMode): Projection<SearchTab
     name: "projections/search",
     filter: { streamCategories: ["product", "inventory", "order"], eventTypes: [...PRODUCT_TYPES, ...STOCK_TYPES, ...ORDER_TYPES] },
     tables: SEARCH_TABLES,
-    schema: (t) => schema(t, mode === "embedded") + shipmentsSchema(t),
+    schema: (t) => schema(t, mode === "embedded") + shipmentsSchema(t) + popularityWindowSchema(t.popularity),
     // The live tables are first created whole; ./mode.ts drops the query indexes for "elasticsearch".
     migrations: [
       { id: "projections/search/001-tables", sql: schema(SEARCH_TABLES) },
       { id: "projections/search/004-shipments", sql: shipmentsSchema(SEARCH_TABLES) },
+      // A model built before: the windows start empty, and each SKU's first batch counts its whole history.
+      { id: "projections/search/005-popularity-windows", sql: popularityWindowSchema(SEARCH_TABLES.popularity) },
     ],
     apply: async (event, sql, t = SEARCH_TABLES) => void (await applyBatch([event], sql, t, mode)),
     applyBatch: async (events, sql, t = SEARCH_TABLES) => void (await applyBatch(events, sql, t, mode)),
