@@ -68,11 +68,12 @@ export async function readPopularityWindows(
     ranges.push({ sku, after: Math.min(w.from, earliest - WINDOW_MS), upTo: Math.max(w.from, latest - WINDOW_MS) });
     ranges.push({ sku, after: Math.min(w.to, earliest), upTo: Math.max(w.to, latest) });
   }
-  const moment = (ms: number) => (Number.isFinite(ms) ? new Date(ms).toISOString() : null);
+  // Infinite edges as PostgreSQL's own infinities, so both bounds stay index conditions (a NULL
+  // for "no bound" made it a filter over every sale of the SKU).
+  const moment = (ms: number) => (Number.isFinite(ms) ? new Date(ms).toISOString() : ms > 0 ? "infinity" : "-infinity");
   const sales = await sql.query<Record<string, unknown>>(
     `SELECT s.* FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS r(sku, after, up_to)
-       JOIN ${ident(tables.sales)} s ON s.sku = r.sku AND (r.after IS NULL OR s.placed_at > r.after) AND s.placed_at <= r.up_to
-      WHERE r.up_to IS NOT NULL`,
+       JOIN ${ident(tables.sales)} s ON s.sku = r.sku AND s.placed_at > r.after AND s.placed_at <= r.up_to`,
     [ranges.map((r) => r.sku), ranges.map((r) => moment(r.after)), ranges.map((r) => moment(r.upTo))],
   );
   return { windows, sales: sales.rows };
