@@ -16,17 +16,9 @@ import {
 } from "../../src/projections/search/documents.js";
 import { sqlErrorCode, SqlState, type SqlExecutor } from "../../src/infrastructure/sql/sql-client.js";
 import { openPgliteWorld, type StoreWorld } from "../support/stores.js";
+import { searchTablesNamed } from "./tables.js";
 
 const meta = { correlationId: "t", causationId: "t", actor: "test" };
-const tablesNamed = (prefix: string): SearchTables => ({
-  documents: `${prefix}_documents`,
-  stock: `${prefix}_stock`,
-  sales: `${prefix}_sales`,
-  terms: `${prefix}_terms`,
-  variants: `${prefix}_variants`,
-  shipments: `${prefix}_shipments`,
-  popularity: `${prefix}_popularity`,
-});
 
 /** The search tables under `prefix`, created empty, fed, and dumped. */
 async function buildTables(
@@ -34,7 +26,7 @@ async function buildTables(
   prefix: string,
   feed: (tables: SearchTables) => Promise<void>,
 ): Promise<Record<string, string[]>> {
-  const tables = tablesNamed(prefix);
+  const tables = searchTablesNamed(prefix);
   await createTables(world.sql, searchProjection, tables);
   await feed(tables);
   return dumpTables(world.sql, searchProjection, tables);
@@ -263,7 +255,7 @@ describe("search popularity of a hot SKU", () => {
   });
 
   it("a batch reads the few sales at the window's moving edges, not the SKU's every sale in the window", async () => {
-    const t = tablesNamed("hp_reads");
+    const t = searchTablesNamed("hp_reads");
     await createTables(world.sql, searchProjection, t);
     await searchProjection.applyBatch!(events.slice(0, -3), world.sql, t);
     let salesRowsRead = 0;

@@ -10,20 +10,12 @@ import type { SqlExecutor } from "../../src/infrastructure/sql/sql-client.js";
 import { createTables, dumpTables } from "../../src/projections/index.js";
 import { POPULARITY_WINDOW_DAYS, searchProjection, type SearchTables } from "../../src/projections/search/documents.js";
 import { openPgliteWorld, type StoreWorld } from "../support/stores.js";
+import { searchTablesNamed } from "./tables.js";
 
 const meta = { correlationId: "t", causationId: "t", actor: "test" };
 const DAY = 86_400_000;
 const WINDOW = POPULARITY_WINDOW_DAYS * DAY;
 const base = Date.UTC(2026, 0, 1);
-const tablesNamed = (prefix: string): SearchTables => ({
-  documents: `${prefix}_documents`,
-  stock: `${prefix}_stock`,
-  sales: `${prefix}_sales`,
-  terms: `${prefix}_terms`,
-  variants: `${prefix}_variants`,
-  shipments: `${prefix}_shipments`,
-  popularity: `${prefix}_popularity`,
-});
 
 /** A small deterministic generator, so a failure can be replayed. */
 function random(seed: number): () => number {
@@ -88,7 +80,7 @@ describe("search popularity window", () => {
   });
 
   const build = async (prefix: string, feed: (t: SearchTables) => Promise<void>) => {
-    const t = tablesNamed(prefix);
+    const t = searchTablesNamed(prefix);
     await createTables(world.sql, searchProjection, t);
     await feed(t);
     return { t, dump: await dumpTables(world.sql, searchProjection, t) };
