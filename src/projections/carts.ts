@@ -5,7 +5,7 @@
 import type { CartEvent } from "../aggregates/cart.js";
 import type { RecordedEvent } from "../eventstore/port.js";
 import type { SqlExecutor } from "../infrastructure/sql/sql-client.js";
-import { ident, recordedAs, type Projection } from "./projection.js";
+import { ident, isoText, recordedAs, type Projection } from "./projection.js";
 import { deleteRows, keyOf, loadRows, RowSet, upsertRows, type Columns, type Row } from "./rows.js";
 
 export const CART_TABLES = { carts: "rm_carts", items: "rm_cart_items" } as const;
@@ -125,7 +125,7 @@ async function applyBatch(events: readonly RecordedEvent[], sql: SqlExecutor, t:
   for (const recorded of events) {
     const event = recordedAs<CartEvent>(recorded);
     const { customerId } = event.data;
-    const at = new Date(event.data.at).toISOString();
+    const at = isoText(event.data.at);
     const found = carts.get(customerId);
     if (found && (found.revision as number) >= event.revision) continue;
     const cart = found ?? { customer_id: customerId, status: "OPEN", currency: "INR", coupon: null, last_order_id: null, created_at: at };

@@ -5,7 +5,7 @@
 import type { InventoryEvent } from "../aggregates/inventory.js";
 import type { RecordedEvent } from "../eventstore/port.js";
 import type { SqlExecutor } from "../infrastructure/sql/sql-client.js";
-import { ident, recordedAs, type Projection } from "./projection.js";
+import { ident, isoText, recordedAs, type Projection } from "./projection.js";
 import { applyFold, type RowFold } from "./fold.js";
 import { keyOf, type Columns } from "./rows.js";
 
@@ -107,7 +107,7 @@ const inventoryFold: RowFold<"levels"> = {
       const change = deltas(event);
       const next = row ?? { sku, warehouse_id: warehouseId, ...Object.fromEntries(COUNTERS.map((c) => [c, 0])) };
       for (const c of COUNTERS) next[c] = (next[c] as number) + (change[c] ?? 0);
-      next.updated_at = new Date(at).toISOString();
+      next.updated_at = isoText(at);
       next.revision = event.revision;
       levels.set(key, next);
     }

@@ -4,7 +4,7 @@
 
 import type { OrderEvent } from "../aggregates/order.js";
 import type { RowFold } from "./fold.js";
-import { recordedAs } from "./projection.js";
+import { isoText, recordedAs } from "./projection.js";
 import { keyOf, type Columns } from "./rows.js";
 
 const ORDER_COLUMNS: Columns = {
@@ -120,8 +120,8 @@ export const ordersFold: RowFold<Table> = {
           shipment_status: null,
           cancellation_reason: null,
           cancellation_note: null,
-          created_at: iso(p.at),
-          updated_at: iso(p.at),
+          created_at: isoText(p.at),
+          updated_at: isoText(p.at),
           delivered_at: null,
           revision: event.revision,
         });
@@ -134,7 +134,7 @@ export const ordersFold: RowFold<Table> = {
       if (!row || (row.revision as number) >= event.revision) continue;
       const before = { ...row };
       row.revision = event.revision;
-      row.updated_at = iso(d.at);
+      row.updated_at = isoText(d.at);
       orders.touch(id);
 
       switch (event.type) {
@@ -175,7 +175,7 @@ export const ordersFold: RowFold<Table> = {
             status: "DELIVERED",
             fulfillment_status: "DELIVERED",
             shipment_status: "DELIVERED",
-            delivered_at: iso(d.at),
+            delivered_at: isoText(d.at),
           });
           break;
         case "OrderCancelled":
@@ -200,7 +200,7 @@ export const ordersFold: RowFold<Table> = {
               reason: event.data.reason,
               lines: event.data.lines.map((l) => ({ sku: l.sku, quantity: l.quantity })),
               refund_id: null,
-              requested_at: iso(d.at),
+              requested_at: isoText(d.at),
             });
           break;
         }
@@ -243,7 +243,7 @@ export const ordersFold: RowFold<Table> = {
               status: "PENDING",
               reason: event.data.reason,
               return_id: event.data.returnId ?? null,
-              requested_at: iso(d.at),
+              requested_at: isoText(d.at),
               processed_at: null,
             });
           break;
@@ -256,7 +256,7 @@ export const ordersFold: RowFold<Table> = {
           });
           const key = keyOf(id, event.data.refundId);
           const refund = refunds.get(key);
-          if (refund) refunds.set(key, { ...refund, status: "PROCESSED", processed_at: iso(d.at) });
+          if (refund) refunds.set(key, { ...refund, status: "PROCESSED", processed_at: isoText(d.at) });
           break;
         }
         case "OrderRefundFailed": {
@@ -272,6 +272,3 @@ export const ordersFold: RowFold<Table> = {
     }
   },
 };
-
-/** Timestamps as PostgreSQL prints them back (ISO, milliseconds, UTC), so a folded row equals a stored one. */
-const iso = (at: string): string => new Date(at).toISOString();

@@ -3,7 +3,7 @@
 
 import type { PaymentEvent } from "../aggregates/payment.js";
 import type { RowFold } from "./fold.js";
-import { recordedAs } from "./projection.js";
+import { isoText, recordedAs } from "./projection.js";
 import { keyOf, type Columns } from "./rows.js";
 
 const PAYMENT_COLUMNS: Columns = {
@@ -35,8 +35,6 @@ const REFUND_COLUMNS: Columns = {
   requested_at: "timestamptz",
   processed_at: "timestamptz",
 };
-
-const iso = (at: string): string => new Date(at).toISOString();
 
 const REFUND_EVENTS = new Set(["RefundRequested", "RefundProcessed", "RefundFailed"]);
 
@@ -79,8 +77,8 @@ export const paymentsFold: RowFold<"payments" | "refunds"> = {
           gateway_payment_id: null,
           capture_after_void: false,
           failure_reason: null,
-          created_at: iso(p.at),
-          updated_at: iso(p.at),
+          created_at: isoText(p.at),
+          updated_at: isoText(p.at),
           revision: event.revision,
         });
         continue;
@@ -89,7 +87,7 @@ export const paymentsFold: RowFold<"payments" | "refunds"> = {
       if (!row || (row.revision as number) >= event.revision) continue;
       const before = { ...row };
       row.revision = event.revision;
-      row.updated_at = iso(d.at);
+      row.updated_at = isoText(d.at);
       payments.touch(id);
 
       switch (event.type) {
@@ -123,7 +121,7 @@ export const paymentsFold: RowFold<"payments" | "refunds"> = {
               status: "PENDING",
               reason: event.data.reason,
               failure_reason: null,
-              requested_at: iso(d.at),
+              requested_at: isoText(d.at),
               processed_at: null,
             });
           break;
@@ -136,7 +134,7 @@ export const paymentsFold: RowFold<"payments" | "refunds"> = {
           });
           const key = keyOf(id, event.data.refundId);
           const refund = refunds.get(key);
-          if (refund) refunds.set(key, { ...refund, status: "PROCESSED", processed_at: iso(d.at) });
+          if (refund) refunds.set(key, { ...refund, status: "PROCESSED", processed_at: isoText(d.at) });
           break;
         }
         case "RefundFailed": {

@@ -4,7 +4,7 @@
 import type { ProductEvent } from "../aggregates/product.js";
 import type { RecordedEvent } from "../eventstore/port.js";
 import type { SqlExecutor } from "../infrastructure/sql/sql-client.js";
-import { advance, ident, recordedAs, type Projection } from "./projection.js";
+import { advance, ident, isoText, recordedAs, type Projection } from "./projection.js";
 import { loadRows, RowSet, upsertRows, type Columns } from "./rows.js";
 
 export const PRODUCT_TABLES = { products: "rm_products" } as const;
@@ -113,7 +113,7 @@ async function applyBatch(events: readonly RecordedEvent[], sql: SqlExecutor, t:
     const event = recordedAs<ProductEvent>(recorded);
     const sku = event.data.sku;
     const row = products.get(sku);
-    const at = new Date(event.data.at).toISOString();
+    const at = isoText(event.data.at);
     if (event.type === "ProductCreated") {
       if (row) continue;
       const d = event.data;

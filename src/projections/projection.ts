@@ -15,7 +15,7 @@ import type { SqlExecutor } from "../infrastructure/sql/sql-client.js";
 import type { RowFold } from "./fold.js";
 import { ident } from "./sql-text.js";
 
-export { ident, int, iso } from "./sql-text.js";
+export { ident, int, iso, isoText } from "./sql-text.js";
 
 /** Logical table name -> physical table name. */
 export type TableNames = Readonly<Record<string, string>>;

@@ -13,6 +13,7 @@ import type { RecordedEvent } from "../eventstore/port.js";
 import type { SqlExecutor } from "../infrastructure/sql/sql-client.js";
 import { applyFold, type RowFold } from "./fold.js";
 import { ident, type Projection } from "./projection.js";
+import { isCanonicalIso } from "./sql-text.js";
 import { evolveReconOrder, evolveReconPayment, reconOrder, reconPayment, type ReconOrder, type ReconPayment } from "./refund-states.js";
 import { keyOf, type Columns } from "./rows.js";
 
@@ -89,6 +90,12 @@ export const eventTime = (e: Pick<RecordedEvent, "data" | "recordedAt">): Date =
   const at = (e.data as { at?: unknown } | null)?.at;
   const ms = typeof at === "string" ? Date.parse(at) : Number.NaN;
   return Number.isNaN(ms) ? e.recordedAt : new Date(ms);
+};
+
+/** eventTime as toISOString prints it, without the parse when `data.at` is printed so already (isoText). */
+const eventTimeText = (e: Pick<RecordedEvent, "data" | "recordedAt">): string => {
+  const at = (e.data as { at?: unknown } | null)?.at;
+  return typeof at === "string" && isCanonicalIso(at) ? at : eventTime(e).toISOString();
 };
 
 const PAYMENT_COLUMNS: Columns = {
@@ -173,7 +180,7 @@ const refundsFold: RowFold<keyof RefundTables> = {
       if (row && (row.revision as number) >= event.revision) continue;
       const after = evolveReconPayment(row?.state as ReconPayment | undefined, { type: event.type, data: event.data } as PaymentEvent);
       if (after === undefined) continue; // an event before the payment was initiated changes nothing (as in the aggregate)
-      const at = eventTime(event).toISOString();
+      const at = eventTimeText(event);
       payments.set(paymentId, {
         payment_id: paymentId,
         // These three kept from the row's first insert (its event initiated the payment).
