@@ -125,6 +125,12 @@ export interface Subscription {
   caughtUpTo?(checkpoint: Checkpoint): Promise<void>;
 }
 
+/** A statement over the store's own database: its text, with $1… placeholders, and their values. */
+export interface StoredLogQuery {
+  readonly text: string;
+  readonly params: readonly unknown[];
+}
+
 export interface EventStore {
   readonly kind: "postgres" | "pglite" | "eventstoredb";
   appendToStream(streamId: string, events: readonly NewEvent[], options?: { expectedRevision?: ExpectedRevision }): Promise<AppendResult>;
@@ -152,6 +158,15 @@ export interface EventStore {
   readonly snapshots?: SnapshotStore;
   /** The checkpoint of the newest event a subscriber can see now (START for an empty log). */
   headCheckpoint(): Promise<Checkpoint>;
+  /**
+   * Optional (PostgreSQL, PGlite): the log up to and including `upTo`, of the filter's events, as a
+   * query over the store's own database, for set-based work there (a read model built by one
+   * INSERT … SELECT in a rebuild: src/projections/rebuild.ts). Its columns: stream_id, category,
+   * revision (bigint), position (text: the event's checkpoint), type, data (jsonb). `upTo` must be a
+   * checkpoint a reader reached (everything up to it is committed). Undefined while upcasters are
+   * registered: the stored rows are then not the events as read.
+   */
+  storedLog?(upTo: Checkpoint, filter?: AllFilter): StoredLogQuery | undefined;
   close(): Promise<void>;
 }
 

@@ -25,6 +25,11 @@ export class UpcasterRegistry {
     return this;
   }
 
+  /** No upcaster registered: every event is read as stored. */
+  get isEmpty(): boolean {
+    return this.byKey.size === 0;
+  }
+
   apply(event: RecordedEvent): RecordedEvent {
     let current = event;
     for (let upcaster = this.find(current); upcaster; upcaster = this.find(current)) {

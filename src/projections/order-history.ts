@@ -6,7 +6,7 @@
 // The order's own streams (order-<id>, orderSaga-<id>, orderSagaInbox-<id>) are read directly and
 // are indexed only for events that name another order.
 
-import type { RecordedEvent } from "../eventstore/port.js";
+import type { RecordedEvent, StoredLogQuery } from "../eventstore/port.js";
 import { streamCategory } from "../eventstore/port.js";
 import type { SqlExecutor } from "../infrastructure/sql/sql-client.js";
 import { applyFold, type RowFold } from "./fold.js";
@@ -80,6 +80,24 @@ const orderHistoryFold: RowFold<"index"> = {
   },
 };
 
+/**
+ * `indexedOrderOf` in SQL, for a rebuild: the database builds the whole index from the log beside
+ * it, on its own core, while the rebuild's Node thread reads and folds the other models. On a
+ * 1M-event log that took about 4.8 s off the Node thread (the index's fold and writes, and the
+ * saga streams read for it alone) for about 3.7 s of the server's time in parallel (ADR 0009).
+ * (The key holds the event's stream and revision, unique in the log: no conflict in a fresh table.)
+ */
+function backfill(log: StoredLogQuery, t: OrderHistoryTables): StoredLogQuery {
+  const related = log.params.length + 1;
+  return {
+    text: `INSERT INTO ${ident(t.index)} (order_id, stream_id, revision, position)
+           SELECT e.data->>'orderId', e.stream_id, e.revision, e.position FROM (${log.text}) e
+            WHERE jsonb_typeof(e.data->'orderId') = 'string'
+              AND (e.category = ANY ($${related}::text[]) OR e.stream_id <> e.category || '-' || (e.data->>'orderId'))`,
+    params: [...log.params, ORDER_RELATED_CATEGORIES],
+  };
+}
+
 export const orderHistoryProjection: Projection<OrderHistoryTables> = {
   name: "projections/order-history",
   filter: { streamCategories: [...ORDER_OWN_CATEGORIES, ...ORDER_RELATED_CATEGORIES] },
@@ -89,4 +107,5 @@ export const orderHistoryProjection: Projection<OrderHistoryTables> = {
   apply,
   applyBatch: (events, sql, t = ORDER_HISTORY_TABLES) => applyFold(orderHistoryFold, events, sql, t),
   fold: orderHistoryFold,
+  backfill,
 };

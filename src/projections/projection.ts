@@ -9,7 +9,7 @@
 // live table) can never move a row backwards or count a delta twice.
 
 import type { DomainEvent } from "../aggregates/decider.js";
-import type { AllFilter, RecordedEvent } from "../eventstore/port.js";
+import type { AllFilter, RecordedEvent, StoredLogQuery } from "../eventstore/port.js";
 import type { Migration } from "../infrastructure/sql/migrations.js";
 import type { SqlExecutor } from "../infrastructure/sql/sql-client.js";
 import type { RowFold } from "./fold.js";
@@ -42,6 +42,13 @@ export interface Projection<Tables extends TableNames = TableNames> {
    * fresh tables then keeps rows in memory across pages and writes each about once (BulkFold).
    */
   readonly fold?: RowFold<Extract<keyof Tables, string>>;
+  /**
+   * Optional: the statement that fills the (empty) tables from the stored log, one INSERT … SELECT
+   * without RETURNING (the rebuild adds one to count its rows), run by the database itself, for a shadow rebuild where the log lies in the same
+   * database (the store's `storedLog`). It must build exactly what `fold` and `apply` build: the
+   * projection suites compare the two on both backends.
+   */
+  backfill?(log: StoredLogQuery, tables: Tables): StoredLogQuery;
 }
 
 /** A recorded event with its aggregate's event type and data (the one type assertion of the projections; see asEvent in src/aggregates/decider.ts). */

@@ -325,8 +325,12 @@ export async function rebuildShadowTogether(
     replayed += events;
     hooks.onProgress?.(replayed, checkpoint);
   };
-  // What the log held at the start, folded in memory into the empty shadows.
-  let reached = await replayFresh(deps, targets, { pageSize, counts, onPage });
+  // What the log held at the start: models the database can build from the log beside them by
+  // themselves (backfill), the others folded in memory, both at once.
+  const built = await backfillFrom(deps, targets, counts);
+  const folded = targets.filter((t) => !built.targets.includes(t));
+  let reached = await replayFresh(deps, folded, { pageSize, counts, onPage });
+  await built.catchUp(reached);
   await restore();
   // What came since, page by page over the full tables. No checkpoint is stored per page here (the
   // swap stores them), so each model writes its part of a page in a transaction of its own, side by
@@ -377,6 +381,53 @@ export async function rebuildShadowTogether(
     await hooks.resume?.();
   }
   return counts;
+}
+
+/**
+ * Starts the backfill of every target whose projection has one, when the store can give its log as
+ * a query over the same database (storedLog: PostgreSQL and PGlite without upcasters; the read
+ * models always share that database here, one DATABASE_URL or DATA_DIR naming both). Each fills
+ * its tables with the log up to the head as it stands now, in one statement on a connection of its
+ * own, while the caller folds the other targets. `catchUp(reached)` waits for them and applies the
+ * events after that head, up to `reached`, so every target ends at the same checkpoint.
+ */
+async function backfillFrom(
+  deps: { store: EventStore; sql: SqlClient },
+  targets: readonly Target[],
+  counts: Replayed,
+): Promise<{ targets: readonly Target[]; catchUp(reached: Checkpoint): Promise<void> }> {
+  const { store, sql } = deps;
+  const able = targets.filter((t) => t.projection.backfill !== undefined && store.storedLog?.(START, t.projection.filter) !== undefined);
+  if (able.length === 0) return { targets: [], catchUp: async () => undefined };
+  const head = await store.headCheckpoint();
+  const running = able.map(({ projection, tables }) => {
+    const statement = projection.backfill!(store.storedLog!(head, projection.filter)!, tables);
+    return counted(counts, projection, 0, async () => {
+      const { rows } = await sql.query<{ rows: number }>(
+        `WITH filled AS (${statement.text} RETURNING 1) SELECT count(*)::int AS rows FROM filled`,
+        statement.params,
+      );
+      const count = counts.get(projection.name);
+      if (count) count.events += rows[0]?.rows ?? 0;
+    });
+  });
+  for (const r of running) r.catch(() => undefined); // awaited in catchUp; a failure must not go unhandled meanwhile
+  return {
+    targets: able,
+    async catchUp(reached) {
+      await Promise.all(running);
+      // (Never behind `head`: the fold read on to a head at least as new. Were it so, the events
+      // between would be delivered again after, which every projection's rows skip.)
+      if (reached <= head) return;
+      // Appended while the backfill ran (a live server): the pages after its head, up to `reached`.
+      const filter = unionFilter(able.map((t) => t.projection));
+      for await (const page of logPages(store, { from: head, pageSize: SHADOW_PAGE, ...(filter ? { filter } : {}) })) {
+        const mine = page.events.filter((e) => e.position <= reached);
+        if (mine.length > 0) await Promise.all(able.map((t) => sql.transaction((tx) => applyPage(tx, [t], mine, counts))));
+        if (mine.length < page.events.length || page.checkpoint >= reached) break;
+      }
+    },
+  };
 }
 
 /** Drops each live table and renames its shadow into its place, indexes and constraints included. */

@@ -14,6 +14,7 @@ import type {
   ReadAllResult,
   ReadStreamOptions,
   RecordedEvent,
+  StoredLogQuery,
   StreamAppend,
   SubscribeOptions,
   Subscription,
@@ -305,6 +306,21 @@ export class PostgresEventStore implements EventStore {
     );
     const row = rows[0];
     return row ? encodeCheckpoint(row.transaction_id, row.global_position) : START;
+  }
+
+  storedLog(upTo: Checkpoint, filter?: AllFilter): StoredLogQuery | undefined {
+    if (!this.upcasters.isEmpty) return undefined;
+    const [transactionId, position] = decodeCheckpoint(upTo);
+    const params: unknown[] = [transactionId, position];
+    const filters = this.filterSql(filter, params);
+    // The position as encodeCheckpoint writes it (the ids never exceed 20 digits, so lpad never cuts).
+    return {
+      text: `SELECT e.stream_id, e.category, e.stream_revision AS revision,
+                    lpad(e.transaction_id::text, ${WIDTH}, '0') || ':' || lpad(e.global_position::text, ${WIDTH}, '0') AS position,
+                    e.type, e.data
+               FROM es_events e WHERE (e.transaction_id, e.global_position) <= ($1::text::xid8, $2::bigint) ${filters}`,
+      params,
+    };
   }
 
   subscribeToAll(options: SubscribeOptions, handler: BatchHandler): Subscription {
