@@ -94,7 +94,10 @@ function unionFilter(list: readonly Projection[]): AllFilter | undefined {
 
 /** A projection and the tables it is replayed into. */
 export type Target = { readonly projection: Projection; readonly tables: TableNames };
-/** Events applied so far and the time spent writing them, per projection name. */
+/**
+ * Events applied so far and the time spent writing them, per projection name. (A model built by
+ * its backfill counts the rows the statement wrote, then the events folded in after it.)
+ */
 export type Replayed = Map<string, { events: number; ms: number }>;
 
 const replayedOf = (list: readonly Projection[]): Replayed => new Map(list.map((p) => [p.name, { events: 0, ms: 0 }]));
