@@ -82,10 +82,11 @@ const orderHistoryFold: RowFold<"index"> = {
 
 /**
  * `indexedOrderOf` in SQL, for a rebuild: the database builds the whole index from the log beside
- * it, on its own core, while the rebuild's Node thread reads and folds the other models. On a
- * 1M-event log that took about 4.8 s off the Node thread (the index's fold and writes, and the
- * saga streams read for it alone) for about 3.7 s of the server's time in parallel (ADR 0009).
- * (The key holds the event's stream and revision, unique in the log: no conflict in a fresh table.)
+ * it, on the other core, while the rebuild's Node process reads and folds the other models. On the
+ * 1M-event benchmark log, leaving this model out of a rebuild took its Node CPU from 27.4 s to
+ * 21.9 s (its fold and writes, and the saga streams read for it alone); the statement costs the
+ * server about 3.7 s, in parallel (ADR 0009). No ON CONFLICT: the key holds the event's stream and
+ * revision, unique in the log, and the table is fresh.
  */
 function backfill(log: StoredLogQuery, t: OrderHistoryTables): StoredLogQuery {
   const related = log.params.length + 1;

@@ -43,10 +43,10 @@ export interface Projection<Tables extends TableNames = TableNames> {
    */
   readonly fold?: RowFold<Extract<keyof Tables, string>>;
   /**
-   * Optional: the statement that fills the (empty) tables from the stored log, one INSERT … SELECT
-   * without RETURNING (the rebuild adds one to count its rows), run by the database itself, for a shadow rebuild where the log lies in the same
-   * database (the store's `storedLog`). It must build exactly what `fold` and `apply` build: the
-   * projection suites compare the two on both backends.
+   * Optional: one INSERT … SELECT (without RETURNING: the rebuild adds one to count its rows) that
+   * fills the empty tables from the stored log (the store's `storedLog`), run by the database itself
+   * in a shadow rebuild where the log lies in the same database. It must build exactly what `fold`
+   * and `apply` build; a test per model compares them on both backends.
    */
   backfill?(log: StoredLogQuery, tables: Tables): StoredLogQuery;
 }
