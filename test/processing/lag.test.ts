@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PIPELINE_LAG_SQL, pipelineLag } from "../../src/processing/lag.js";
 import { migrate } from "../../src/infrastructure/sql/migrations.js";
 import { processingMigrations, saveCheckpoint } from "../../src/processing/processor.js";
+import { untilVisible } from "../eventstore/contract.js";
 import { missing, server } from "../support/env.js";
 import { openPgliteWorld, openPostgresWorld, type StoreWorld } from "../support/stores.js";
 
@@ -33,28 +34,26 @@ function lagSuite(label: string, open: () => Promise<StoreWorld>) {
 
     it("counts the events behind the slowest checkpoint, reading a long log through indexes", async () => {
       // A long log, appended as the app does (many transactions), so the plan is the one a busy shop gets.
+      let last = "";
       for (let batch = 0; batch < 20; batch++)
-        await world.store.appendToStreams(
-          Array.from({ length: 100 }, (_, s) => ({
-            streamId: `lagtest-${batch}-${s}`,
-            expectedRevision: "no_stream" as const,
-            events: Array.from({ length: 10 }, (_, i) => ({
-              id: randomUUID(),
-              type: "Noted",
-              data: { i },
-              metadata: { correlationId: "lag-test", causationId: "lag-test", actor: "test" },
+        last = (
+          await world.store.appendToStreams(
+            Array.from({ length: 100 }, (_, s) => ({
+              streamId: `lagtest-${batch}-${s}`,
+              expectedRevision: "no_stream" as const,
+              events: Array.from({ length: 10 }, (_, i) => ({
+                id: randomUUID(),
+                type: "Noted",
+                data: { i },
+                metadata: { correlationId: "lag-test", causationId: "lag-test", actor: "test" },
+              })),
             })),
-          })),
-        );
+          )
+        ).at(-1)!.position;
       await world.sql.query("ANALYZE es_events");
-      // Readers see a commit once no older transaction is open anywhere on the server (ADR 0001):
-      // another test file's transaction can hold the last batches back for a moment.
-      const deadline = Date.now() + 20_000;
-      let { events } = await world.store.readAll({ maxCount: 30_000 });
-      while (events.length < 20_000 && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-        ({ events } = await world.store.readAll({ maxCount: 30_000 }));
-      }
+      // Another test file's open transaction can hold the last batches back for a moment (ADR 0001).
+      await untilVisible(world.store, last);
+      const { events } = await world.store.readAll({ maxCount: 30_000 });
       expect(events).toHaveLength(20_000);
 
       // One processor has handled three quarters of the log, another all of it: the slower one counts.

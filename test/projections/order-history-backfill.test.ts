@@ -8,14 +8,8 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { START, type Checkpoint, type EventStore, type JsonValue } from "../../src/eventstore/port.js";
 import { openEventStore, UpcasterRegistry } from "../../src/eventstore/index.js";
-import {
-  currentHead,
-  dumpTables,
-  migrateProjections,
-  orderHistoryProjection,
-  rebuildShadow,
-  verifyProjection,
-} from "../../src/projections/index.js";
+import { dumpTables, migrateProjections, orderHistoryProjection, rebuildShadow, verifyProjection } from "../../src/projections/index.js";
+import { untilVisible } from "../eventstore/contract.js";
 import { missing, server } from "../support/env.js";
 import { openPgliteWorld, openPostgresWorld } from "../support/stores.js";
 import { populate, World, type Backend } from "./world.js";
@@ -46,13 +40,7 @@ function backfillSuite(label: string, open: () => Promise<Backend>): void {
       await append("orderSaga-a-o1", "SagaNoted", { orderId: "a-o1" }); // not: its own order
       await append("payment-odd", "PaymentNoted", { orderId: 42 }); // not: no order id as text
       const { position: last } = await append("inventory-odd@W", "StockNoted", { sku: "odd" }); // not: names no order
-      // Readers see a commit once no older transaction is open anywhere on the server (ADR 0001);
-      // another test file's transaction can hold the last appends back for a moment.
-      const deadline = Date.now() + 20_000;
-      while ((await currentHead(backend.store)) < last) {
-        if (Date.now() > deadline) throw new Error(`position ${last} not visible after 20 s`);
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      await untilVisible(backend.store, last); // another test file's transaction can hold it back (ADR 0001)
     });
     afterAll(async () => backend?.close());
 
